@@ -1,0 +1,174 @@
+"""The ``syndicate`` command: wiring only — parse input, call the layers, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from syndicate import __version__
+from syndicate.config import ENV_SITE, Settings, load_settings
+from syndicate.content.reader import read_site
+from syndicate.errors import ConfigError, SyndicateError
+from syndicate.models import Article, ReadReport
+from syndicate.scaffold import init_site
+from syndicate.store import open_store
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EPILOG = """\b
+Examples:
+  syndicate init my-newsletter        create a new publication
+  syndicate --site my-newsletter check
+  syndicate articles --json           what the content reader found, as JSON
+  SYNDICATE_SITE=/srv/news syndicate articles
+"""
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn our errors into a clear message and an exit status instead of a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"[red]error:[/red] {line}", markup=True)
+        sys.exit(2)
+    except SyndicateError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        sys.exit(1)
+
+
+class _Context:
+    def __init__(self, site: str | None) -> None:
+        self.site = site
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.site)
+        return self._settings
+
+
+def _read(ctx: _Context, *, offline: bool) -> ReadReport:
+    engine = open_store(ctx.settings.database_url)
+    try:
+        return read_site(ctx.settings, engine, now=datetime.now(UTC), offline=offline)
+    finally:
+        engine.dispose()
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=str),
+    envvar=ENV_SITE,
+    help="The publication folder (holds syndicate.toml). Default: the current directory.",
+)
+@click.version_option(__version__, "--version", prog_name="syndicate")
+@click.pass_context
+def main(click_ctx: click.Context, site: str | None) -> None:
+    """Publish a newsletter and its syndication feeds from a folder of articles."""
+    click_ctx.obj = _Context(site)
+
+
+pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(_Context)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--title", default=None, help="Publication title. Default: from the folder name.")
+@click.option("--base-url", default="https://example.org", show_default=True,
+              help="Where the publication lives on the web.")
+def init(directory: Path, title: str | None, base_url: str) -> None:
+    """Create a working publication in DIRECTORY.
+
+    \b
+    Example:
+      syndicate init my-newsletter --title "My Newsletter" --base-url https://news.example.org
+    """
+    with _errors():
+        name = title or directory.resolve().name.replace("-", " ").replace("_", " ").title()
+        created = init_site(directory, title=name, base_url=base_url)
+    for path in created:
+        out.print(f"created {path}")
+    out.print(f"\nNext: cd {directory} && syndicate check && syndicate articles")
+
+
+@main.command()
+@click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@pass_ctx
+def check(ctx: _Context, offline: bool) -> None:
+    """Validate the configuration and all content; exit 1 if anything is wrong.
+
+    \b
+    Example:
+      syndicate check --offline
+    """
+    with _errors():
+        report = _read(ctx, offline=offline)
+    for problem in report.problems:
+        err.print(str(problem), markup=False)
+    summary = f"{len(report.articles)} articles read, {len(report.problems)} problems"
+    if report.problems:
+        err.print(summary)
+        sys.exit(1)
+    out.print(f"ok: {summary} ({ctx.settings.root / 'syndicate.toml'})")
+
+
+def _article_json(a: Article) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "source": a.source,
+        "title": a.title,
+        "author": a.author,
+        "published": a.published.isoformat(),
+        "updated": a.updated.isoformat() if a.updated else None,
+        "first_seen": a.first_seen.isoformat(),
+        "tags": list(a.tags),
+        "url": a.url,
+        "teaser": a.teaser,
+        "image": a.image,
+        "image_credit": a.image_credit,
+        "related": [{"title": t.title, "excerpt": t.excerpt, "url": t.url} for t in a.related],
+    }
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@pass_ctx
+def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
+    """List what the content reader found, newest first. Problems go to stderr.
+
+    \b
+    Examples:
+      syndicate articles
+      syndicate articles --json | jq '.[].title'
+    """
+    with _errors():
+        report = _read(ctx, offline=offline)
+    for problem in report.problems:
+        err.print(f"skipped {problem}", markup=False)
+    if as_json:
+        click.echo(json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False,
+                              indent=2))
+        return
+    for a in report.articles:
+        out.print(f"[bold]{escape(a.title)}[/bold]  [dim]{a.id}[/dim]")
+        byline = ", ".join(x for x in (a.author, a.published.strftime("%Y-%m-%d %H:%M %Z")) if x)
+        out.print(f"  {escape(byline)}  tags: {escape(', '.join(a.tags) or '-')}  "
+                  f"related teasers: {len(a.related)}")
+        out.print(f"  {escape(a.url)}")
+        out.print(f"  [italic]{escape(a.teaser)}[/italic]\n")
+    out.print(f"{len(report.articles)} articles")

@@ -1,0 +1,244 @@
+"""Site settings from ``syndicate.toml`` plus the environment, validated once on load.
+
+Every problem names the file and the key path and says what is expected, e.g.
+``syndicate.toml: publication.base_url: must be an absolute http(s) URL, got 'example.org'``.
+Secrets never live in the file; they come from environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from syndicate.errors import ConfigError
+
+CONFIG_NAME = "syndicate.toml"
+DEFAULT_DB_PATH = ".syndicate/state.db"
+ENV_SITE = "SYNDICATE_SITE"
+ENV_DATABASE_URL = "SYNDICATE_DATABASE_URL"
+ENV_SECRET = "SYNDICATE_SECRET"
+ENV_SMTP_PASSWORD = "SYNDICATE_SMTP_PASSWORD"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    if any(c in value for c in "\r\n\t "):
+        raise ValueError(f"must not contain whitespace, got {value!r}")
+    return value
+
+
+def _no_trailing_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', got {value!r}"
+        ) from None
+    return value
+
+
+def _article_url(value: str) -> str:
+    try:
+        value.format(base_url="https://x.test", slug="s", year="2026", month="01", day="01", id="i")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            "must be a pattern using only {base_url}, {slug}, {year}, {month}, {day} "
+            f"and {{id}}, got {value!r} ({exc!r})"
+        ) from None
+    if "{slug}" not in value and "{id}" not in value:
+        raise ValueError(f"must contain {{slug}} or {{id}} so every article gets its own URL, got {value!r}")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"must be a single line, got {value!r}")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
+Line = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Publication(_Section):
+    """``[publication]``: who publishes and where articles live on the web."""
+
+    title: Line
+    base_url: HttpUrl
+    description: str = ""
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en"
+    author: Line | None = None
+    article_url: Annotated[str, AfterValidator(_article_url)] = "{base_url}/{slug}/"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+
+
+class Database(_Section):
+    """``[database]``: the state store. Default: an SQLite file inside the site."""
+
+    url: str | None = None
+
+
+class FeedSource(_Section):
+    """``[[content.sources]]`` with ``type = "feed"``: a remote RSS, Atom or JSON feed."""
+
+    type: Literal["feed"]
+    url: HttpUrl
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
+    timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
+    max_bytes: Annotated[int, Field(gt=0)] = 10_000_000
+
+    @property
+    def key(self) -> str:
+        """Stable name of this source in the store."""
+        return self.name or f"feed:{self.url}"
+
+
+class Content(_Section):
+    """``[content]``: the article folder and any remote sources."""
+
+    folder: str = "content"
+    max_file_size: Annotated[int, Field(gt=0)] = 5_000_000
+    teaser_length: Annotated[int, Field(ge=40, le=2000)] = 300
+    sources: list[FeedSource] = []
+
+
+class SiteConfig(_Section):
+    """The whole of ``syndicate.toml``."""
+
+    publication: Publication
+    database: Database = Database()
+    content: Content = Content()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Secrets:
+    """Secrets come from the environment only, never from the config file."""
+
+    secret: str | None
+    smtp_password: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Validated configuration of one site, with paths resolved against the site root."""
+
+    root: Path
+    config: SiteConfig
+    database_url: str
+    content_dir: Path
+    secrets: Secrets
+
+    @property
+    def publication(self) -> Publication:
+        return self.config.publication
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _describe(err: Any) -> str:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "value_error":
+        return str(msg).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
+    return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
+
+
+def format_validation_error(filename: str, exc: ValidationError) -> list[str]:
+    """Turn pydantic's errors into ``file: key.path: what is expected`` lines."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        lines.append(f"{filename}: {_loc(err['loc']) or '(top level)'}: {_describe(err)}")
+    return lines
+
+
+def parse_config(text: str, filename: str = CONFIG_NAME) -> SiteConfig:
+    """Validate the TOML text of a config file."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
+    try:
+        return SiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(filename, exc)) from None
+
+
+def _default_sqlite_url(root: Path) -> str:
+    return f"sqlite:///{(root / DEFAULT_DB_PATH).as_posix()}"
+
+
+def _resolve_db_url(root: Path, url: str | None) -> str:
+    if url is None:
+        return _default_sqlite_url(root)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            return f"sqlite:///{(root / rel).as_posix()}"
+    return url
+
+
+def site_root(site: str | os.PathLike[str] | None) -> Path:
+    """The site folder: the argument, else ``$SYNDICATE_SITE``, else the current directory."""
+    return Path(site or os.environ.get(ENV_SITE) or ".").resolve()
+
+
+def load_settings(site: str | os.PathLike[str] | None = None) -> Settings:
+    """Load and validate ``syndicate.toml`` in the site folder, plus secrets from the environment."""
+    root = site_root(site)
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: not found; run `syndicate init DIR` to create a site, or pass --site DIR"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    config = parse_config(text, CONFIG_NAME)
+    env_db = os.environ.get(ENV_DATABASE_URL)
+    return Settings(
+        root=root,
+        config=config,
+        database_url=_resolve_db_url(root, env_db or config.database.url),
+        content_dir=(root / config.content.folder).resolve(),
+        secrets=Secrets(
+            secret=os.environ.get(ENV_SECRET) or None,
+            smtp_password=os.environ.get(ENV_SMTP_PASSWORD) or None,
+        ),
+    )

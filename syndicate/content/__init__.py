@@ -1,0 +1,1 @@
+"""The content reader: files and remote feeds in, ``Article`` values out."""

@@ -1,0 +1,132 @@
+"""From a reader's ``Entry`` to a publishable ``Article``.
+
+``finish`` does the costly, config-dependent work once (URL, teaser, sanitizing) and returns
+the payload the store keeps, so an unchanged article is never parsed or sanitized again.
+``to_article`` rebuilds the value from the stored payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from syndicate.config import Content, Publication
+from syndicate.content.html import absolute_http_url, sanitize
+from syndicate.content.teaser import make_teaser
+from syndicate.models import Article, Entry, Teaser
+
+# Bump when readers or ``finish`` change what they produce: every cached file is re-parsed.
+PARSER_VERSION = "1"
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def parse_key(publication: Publication, content: Content) -> str:
+    """Fingerprint of everything a cached payload depends on besides the file itself."""
+    relevant = {
+        "v": PARSER_VERSION,
+        "base_url": publication.base_url,
+        "article_url": publication.article_url,
+        "timezone": publication.timezone,
+        "teaser_length": content.teaser_length,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def slugify(text: str) -> str:
+    """ASCII, lowercase, hyphen-separated; at most 80 characters."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")[:80].rstrip("-")
+
+
+def _aware(value: datetime | None, tz: tzinfo) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def finish(
+    entry: Entry,
+    *,
+    id: str,
+    default_slug: str,
+    first_seen: datetime,
+    publication: Publication,
+    teaser_length: int,
+    default_author: str | None = None,
+) -> dict[str, Any]:
+    """The stored payload of an article: canonical URL, teaser, sanitized absolute HTML."""
+    tz = ZoneInfo(publication.timezone)
+    date = _aware(entry.date, tz)
+    slug = entry.slug or slugify(default_slug) or "article"
+    url = absolute_http_url(entry.url, publication.base_url + "/") if entry.url else None
+    if url is None:
+        when = (date or first_seen).astimezone(tz)
+        url = publication.article_url.format(
+            base_url=publication.base_url,
+            slug=slug,
+            year=f"{when.year:04d}",
+            month=f"{when.month:02d}",
+            day=f"{when.day:02d}",
+            id=id,
+        )
+    updated = _aware(entry.updated, tz)
+    return {
+        "slug": slug,
+        "title": entry.title,
+        "url": url,
+        "date": date.isoformat() if date else None,
+        "updated": updated.isoformat() if updated else None,
+        "author": entry.author or default_author,
+        "author_bio": entry.author_bio,
+        "teaser": make_teaser(entry.summary or entry.lead, teaser_length),
+        "tags": list(entry.tags),
+        "image": absolute_http_url(entry.image, url) if entry.image else None,
+        "image_credit": entry.image_credit,
+        "html": sanitize(entry.html, url),
+        "related": [[t.title, t.excerpt] for t in entry.related],
+    }
+
+
+def dump_payload(payload: dict[str, Any]) -> str:
+    """Serialize a payload for the store."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def to_article(
+    *,
+    id: str,
+    source: str,
+    key: str,
+    first_seen: datetime,
+    content_hash: str,
+    payload: str,
+) -> Article:
+    """Rebuild an Article from its stored row; the publication date falls back to first_seen."""
+    p = json.loads(payload)
+    date = datetime.fromisoformat(p["date"]) if p["date"] else None
+    return Article(
+        id=id,
+        source=source,
+        key=key,
+        slug=p["slug"],
+        title=p["title"],
+        url=p["url"],
+        published=date or first_seen,
+        updated=datetime.fromisoformat(p["updated"]) if p["updated"] else None,
+        first_seen=first_seen,
+        author=p["author"],
+        author_bio=p["author_bio"],
+        teaser=p["teaser"],
+        tags=tuple(p["tags"]),
+        image=p["image"],
+        image_credit=p["image_credit"],
+        html=p["html"],
+        related=tuple(Teaser(title=t, excerpt=e) for t, e in p["related"]),
+        content_hash=content_hash,
+    )

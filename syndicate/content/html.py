@@ -1,0 +1,49 @@
+"""HTML hygiene: one sanitizer for everything that reaches a feed, an email or a page."""
+
+from __future__ import annotations
+
+import html as html_lib
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+# nh3's defaults minus layout/structure tags that have no place inside an article body.
+TAGS = nh3.ALLOWED_TAGS - {"area", "map", "nav", "header", "footer", "center", "article"}
+ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "hreflang", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "th": {"colspan", "rowspan", "scope"},
+    "td": {"colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitize(raw: str, base_url: str) -> str:
+    """Strip scripts, styles, event handlers and unsafe URLs; make relative URLs absolute."""
+    return nh3.clean(
+        raw,
+        tags=TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        url_relative=("rewrite_with_base", base_url),
+        link_rel="noopener noreferrer",
+    )
+
+
+def plain_text(fragment: str) -> str:
+    """The visible text of an HTML fragment, whitespace collapsed."""
+    text = nh3.clean(fragment, tags=set(), clean_content_tags={"script", "style"})
+    return " ".join(html_lib.unescape(text).split())
+
+
+def absolute_http_url(value: str, base_url: str) -> str | None:
+    """``value`` resolved against ``base_url`` if the result is a clean http(s) URL, else None."""
+    if any(ord(c) < 0x21 or c in "<>\"'\\" for c in value):
+        return None
+    resolved = urljoin(base_url, value)
+    parts = urlsplit(resolved)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return resolved

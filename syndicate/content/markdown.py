@@ -1,0 +1,203 @@
+"""Markdown articles: YAML front matter plus a CommonMark body (markdown-it-py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+
+import frontmatter
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from syndicate.content.html import absolute_http_url, plain_text
+from syndicate.errors import ContentError
+from syndicate.models import Entry
+
+# Raw HTML is allowed in Markdown (authors embed figures and tables); it is sanitized later
+# like every other HTML that reaches a feed or an email.
+_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_STRING_FIELDS = ("author", "summary", "image", "image_credit")
+
+
+class _Handler(frontmatter.YAMLHandler):  # type: ignore[misc]
+    """python-frontmatter's YAML handler, on libyaml's C loader when available (10x faster)."""
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+_HANDLER = _Handler()
+
+
+def read_markdown(path: str, text: str) -> Entry | None:
+    """Parse one Markdown article (None for a draft); raise ContentError naming the line at fault."""
+    meta, body, body_line, fm = _split(path, text)
+    if meta.get("draft") is not None and not isinstance(meta["draft"], bool):
+        _field_error(path, fm, "draft", "must be true or false")
+    if meta.get("draft") is True:
+        return None
+    fields = _Fields(path, fm, meta)
+    tokens = _MD.parse(body)
+    title = fields.text("title")
+    if title is None:
+        title = _take_h1(tokens)
+        if title is None:
+            raise ContentError(
+                path, 1, "no title: add `title: ...` to the front matter or start with `# Title`"
+            )
+    if not any(t.type != "html_block" or t.content.strip() for t in tokens):
+        raise ContentError(path, body_line, "empty body: the article has a title but no text")
+    html = _MD.renderer.render(tokens, _MD.options, {})
+    return Entry(
+        title=title,
+        html=html,
+        lead=_lead(tokens),
+        id=fields.pattern("id", _ID, "letters, digits and . _ : - (at most 64)"),
+        slug=fields.pattern("slug", _SLUG, "lowercase letters, digits and hyphens"),
+        url=fields.url("url", absolute=True),
+        date=fields.when("date"),
+        updated=fields.when("updated"),
+        author=fields.text("author"),
+        summary=fields.text("summary"),
+        tags=fields.tags(),
+        image=fields.url("image", absolute=False),
+        image_credit=fields.text("image_credit"),
+    )
+
+
+def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
+    """Front matter mapping, body, the body's first line number, and the front matter lines."""
+    if not _HANDLER.detect(text):
+        return {}, text, 1, []
+    try:
+        _, fm, body = _HANDLER.FM_BOUNDARY.split(text, 2)
+    except ValueError:
+        raise ContentError(
+            path, 1, "front matter opened with `---` is never closed; add a `---` line after it"
+        ) from None
+    fm_lines = fm.split("\n")
+    try:
+        meta = _HANDLER.load(fm)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise ContentError(path, line, f"front matter is not valid YAML: {problem}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ContentError(path, 2, f"front matter is not valid YAML: {exc}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise ContentError(
+            path, 2, f"front matter must be a mapping of `key: value` lines, got a {_kind(meta)}"
+        )
+    body_line = text.count("\n", 0, len(text) - len(body)) + 1
+    return meta, body, body_line, fm_lines
+
+
+def _kind(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _field_error(path: str, fm: list[str], key: str, expected: str) -> None:
+    pattern = re.compile(rf"^{re.escape(key)}\s*:")
+    line = next((i + 1 for i, text in enumerate(fm) if pattern.match(text)), 1)
+    raise ContentError(path, line, f"front matter field `{key}` {expected}")
+
+
+class _Fields:
+    """Typed access to front matter fields; a wrong type is an error naming the field's line."""
+
+    def __init__(self, path: str, fm: list[str], meta: dict[str, Any]) -> None:
+        self.path, self.fm, self.meta = path, fm, meta
+
+    def fail(self, key: str, expected: str) -> None:
+        got = self.meta.get(key)
+        _field_error(self.path, self.fm, key, f"{expected}, got {_kind(got)} {str(got)[:60]!r}")
+
+    def text(self, key: str) -> str | None:
+        value = self.meta.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.fail(key, "must be text")
+        clean = " ".join(str(value).split())
+        if not clean:
+            self.fail(key, "must not be empty (remove it instead)")
+        return clean
+
+    def pattern(self, key: str, regex: re.Pattern[str], allowed: str) -> str | None:
+        value = self.text(key)
+        if value is not None and not regex.match(value):
+            self.fail(key, f"may only contain {allowed}")
+        return value
+
+    def url(self, key: str, *, absolute: bool) -> str | None:
+        value = self.text(key)
+        if value is None:
+            return None
+        base = "https://relative.invalid/"
+        resolved = absolute_http_url(value, base)
+        if resolved is None or (absolute and resolved.startswith(base)):
+            kind = "an absolute http(s) URL" if absolute else "an http(s) URL or a relative path"
+            self.fail(key, f"must be {kind}")
+        return value
+
+    def when(self, key: str) -> datetime | None:
+        """A date or datetime; naive values are in the publication's time zone (applied later)."""
+        value = self.meta.get(key)
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, date):
+            return datetime.combine(value, time())
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.fail(key, "must be a date like 2026-11-27 or 2026-11-27T09:30:00+01:00")
+        return None
+
+    def tags(self) -> tuple[str, ...]:
+        value = self.meta.get("tags")
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list) or not all(isinstance(t, str | int) for t in value):
+            self.fail("tags", "must be a list of words, like [politics, asia]")
+        seen: dict[str, str] = {}
+        for tag in value:
+            clean = " ".join(str(tag).split())
+            if len(clean) > 100:
+                self.fail("tags", "must hold tags of at most 100 characters")
+            if clean and clean.casefold() not in seen:
+                seen[clean.casefold()] = clean
+        return tuple(seen.values())
+
+
+def _take_h1(tokens: list[Token]) -> str | None:
+    """A leading ``# Title`` becomes the title and leaves the body."""
+    if len(tokens) >= 3 and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
+        title = " ".join(tokens[1].content.split())
+        del tokens[:3]
+        return title or None
+    return None
+
+
+def _lead(tokens: list[Token]) -> str:
+    for i, token in enumerate(tokens):
+        if token.type == "paragraph_open" and i + 1 < len(tokens):
+            inline = tokens[i + 1]
+            text = plain_text(_MD.renderer.renderInline(inline.children or [], _MD.options, {}))
+            if text:
+                return text
+    return ""

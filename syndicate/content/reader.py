@@ -1,0 +1,91 @@
+"""Read every source of a site into articles: the content folder, then remote feeds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+
+import httpx
+from sqlalchemy import Engine
+
+from syndicate.config import Settings
+from syndicate.content.article import to_article
+from syndicate.content.folder import SOURCE as FOLDER_SOURCE
+from syndicate.content.folder import read_folder
+from syndicate.content.sources import read_sources
+from syndicate.models import Article, Problem, ReadReport
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_TRAILING = re.compile(r"[\s.!?:;,…]+$")
+
+
+def read_site(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    client: httpx.Client | None = None,
+    offline: bool = False,
+) -> ReadReport:
+    """All current articles, newest first, plus every problem met on the way."""
+    folder = read_folder(settings, engine, now=now)
+    remote, remote_problems = read_sources(
+        settings, engine, now=now, client=client, offline=offline
+    )
+    articles = [
+        to_article(id=r.id, source=r.source, key=r.key, first_seen=r.first_seen,
+                   content_hash=r.content_hash, payload=r.payload)
+        for r in (*folder.current, *remote)
+    ]
+    articles, clashes = _unique_urls(articles, settings.config.content.folder)
+    articles = _link_related(articles)
+    articles.sort(key=lambda a: (a.published, a.id), reverse=True)
+    problems = sorted((*folder.problems, *clashes), key=lambda p: (p.path, p.line))
+    return ReadReport(
+        articles=tuple(articles),
+        problems=(*problems, *remote_problems),
+        parsed=folder.parsed,
+        reused=folder.reused,
+    )
+
+
+def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], list[Problem]]:
+    """Two local articles cannot share a canonical URL; the later path is reported."""
+    owner: dict[str, Article] = {}
+    kept: list[Article] = []
+    problems: list[Problem] = []
+    for article in sorted(articles, key=lambda a: (a.source != FOLDER_SOURCE, a.key)):
+        first = owner.get(article.url)
+        if first is not None and article.source == FOLDER_SOURCE:
+            problems.append(Problem(
+                path=f"{folder}/{article.key}", line=1,
+                reason=f"its URL {article.url} is already used by {folder}/{first.key}; "
+                       "give one of them a unique `slug:` in the front matter",
+            ))
+            continue
+        owner.setdefault(article.url, article)
+        kept.append(article)
+    return kept, problems
+
+
+def title_key(title: str) -> str:
+    """Titles compared loosely: case, quote style, spacing and final punctuation ignored."""
+    return _TRAILING.sub("", " ".join(title.translate(_QUOTES).casefold().split()))
+
+
+def _link_related(articles: list[Article]) -> list[Article]:
+    """Give each related teaser the URL of the known article with the same title."""
+    urls = {title_key(a.title): a.url for a in articles}
+    out = []
+    for article in articles:
+        if article.related:
+            related = tuple(
+                replace(t, url=urls.get(title_key(t.title))) if t.url is None else t
+                for t in article.related
+            )
+            if related != article.related:
+                article = replace(article, related=related)
+        out.append(article)
+    return out
+

@@ -1,0 +1,120 @@
+"""Remote sources: fetch each feed, merge its entries into the store without duplicates.
+
+Feeds in the wild change GUIDs on every fetch, drop links or republish the same text, so an
+entry continues a stored article when its GUID matches, else its link, else its content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import httpx
+from sqlalchemy import Engine
+
+from syndicate.config import FeedSource, Settings
+from syndicate.content.article import dump_payload, finish, slugify
+from syndicate.content.html import plain_text
+from syndicate.content.identity import new_id
+from syndicate.content.remote import Fetched, Validators, fetch_source
+from syndicate.errors import SourceError
+from syndicate.models import Entry, Problem
+from syndicate.store import articles as repo
+from syndicate.store.articles import RemoteState, StoredArticle
+
+
+def entry_hash(entry: Entry) -> str:
+    """Content hash of a remote entry: its title and visible text, whitespace-insensitive."""
+    text = " ".join(entry.title.split()) + "\0" + plain_text(entry.html)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_sources(
+    settings: Settings,
+    engine: Engine,
+    *,
+    now: datetime,
+    client: httpx.Client | None = None,
+    offline: bool = False,
+) -> tuple[list[StoredArticle], list[Problem]]:
+    """Fetch every remote source (unless offline); return all stored articles of each."""
+    current: list[StoredArticle] = []
+    problems: list[Problem] = []
+    for source in settings.config.content.sources:
+        with engine.connect() as conn:
+            stored = repo.load_articles(conn, source=source.key)
+            state = repo.load_remote_state(conn, source.key)
+        if not offline:
+            validators = None
+            if state is not None and state.url == source.url:
+                validators = Validators(etag=state.etag, last_modified=state.last_modified)
+            try:
+                fetched = fetch_source(source, validators, client=client)
+            except SourceError as exc:
+                # Nothing stored is lost: the articles fetched before are still current.
+                problems.append(Problem(path=source.url, line=1, reason=exc.reason))
+            else:
+                problems.extend(fetched.problems)
+                _merge(settings, engine, source, fetched, stored, now=now)
+        current.extend(stored.values())
+    return current, problems
+
+
+def _merge(
+    settings: Settings,
+    engine: Engine,
+    source: FeedSource,
+    fetched: Fetched,
+    stored: dict[str, StoredArticle],
+    *,
+    now: datetime,
+) -> None:
+    """Match fetched entries to stored articles, write new and changed ones and the state."""
+    by_guid = {a.guid: a for a in stored.values() if a.guid}
+    by_link = {a.link: a for a in stored.values() if a.link}
+    by_hash = {a.content_hash: a for a in stored.values()}
+    with engine.connect() as conn:
+        taken = repo.article_ids(conn)
+    seen: set[str] = set()
+    changed: list[StoredArticle] = []
+    for entry in fetched.entries:
+        digest = entry_hash(entry)
+        previous = (
+            (by_guid.get(entry.guid) if entry.guid else None)
+            or (by_link.get(entry.url) if entry.url else None)
+            or by_hash.get(digest)
+        )
+        if previous is not None and previous.id in seen:
+            continue  # the same article twice in one feed
+        if previous is not None and (previous.content_hash, previous.guid, previous.link) == (
+            digest, entry.guid, entry.url
+        ):
+            seen.add(previous.id)
+            continue
+        key = entry.guid or entry.url or digest
+        article_id = previous.id if previous else new_id(source.key, key, taken)
+        first_seen = previous.first_seen if previous else now
+        payload = finish(
+            entry, id=article_id, default_slug=slugify(entry.title), first_seen=first_seen,
+            publication=settings.publication, teaser_length=settings.config.content.teaser_length,
+        )
+        article = StoredArticle(
+            id=article_id, source=source.key, key=previous.key if previous else key,
+            guid=entry.guid, link=entry.url, content_hash=digest, first_seen=first_seen,
+            changed_at=now if not previous or previous.content_hash != digest
+            else previous.changed_at,
+            payload=dump_payload(payload),
+        )
+        seen.add(article_id)
+        stored[article_id] = article
+        changed.append(article)
+        for index, value in ((by_guid, entry.guid), (by_link, entry.url), (by_hash, digest)):
+            if value:
+                index[value] = article
+    state = RemoteState(
+        source=source.key, url=source.url, etag=fetched.validators.etag,
+        last_modified=fetched.validators.last_modified, fetched_at=now, status=fetched.status,
+    )
+    with engine.begin() as conn:
+        repo.save_articles(conn, changed)
+        repo.save_remote_state(conn, state)

@@ -1,0 +1,88 @@
+"""Frozen dataclasses that cross module borders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Teaser:
+    """A related-article teaser: a title, an excerpt and, when known, where it lives."""
+
+    title: str
+    excerpt: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """What a reader extracts from one file or feed entry, before the store gives it identity.
+
+    ``html`` is untrusted: it is sanitized (and relative links made absolute) once the
+    canonical URL is known. ``lead`` is the plain text of the first body paragraph, the raw
+    material of the teaser.
+    """
+
+    title: str
+    html: str
+    lead: str
+    id: str | None = None
+    slug: str | None = None
+    url: str | None = None
+    date: datetime | None = None
+    updated: datetime | None = None
+    author: str | None = None
+    author_bio: str | None = None
+    summary: str | None = None
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    image_credit: str | None = None
+    related: tuple[Teaser, ...] = ()
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Article:
+    """A publishable article: stable identity, canonical URL, dates that never move."""
+
+    id: str
+    source: str
+    key: str
+    slug: str
+    title: str
+    url: str
+    published: datetime
+    updated: datetime | None
+    first_seen: datetime
+    author: str | None
+    author_bio: str | None
+    teaser: str
+    tags: tuple[str, ...]
+    image: str | None
+    image_credit: str | None
+    html: str
+    related: tuple[Teaser, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One item that was skipped, with where and why (``path:line: reason``)."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadReport:
+    """The outcome of reading every source: what was read, and what was skipped and why."""
+
+    articles: tuple[Article, ...]
+    problems: tuple[Problem, ...] = ()
+    parsed: int = 0
+    reused: int = 0

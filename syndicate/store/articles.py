@@ -1,0 +1,130 @@
+"""Repository functions for articles, the content-folder cache and remote-source state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from syndicate.store.tables import articles, content_files, remote_sources
+
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredArticle:
+    """One row of ``articles``. ``first_seen`` is written once and never changed."""
+
+    id: str
+    source: str
+    key: str
+    content_hash: str
+    first_seen: datetime
+    changed_at: datetime
+    payload: str
+    guid: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileRow:
+    """One row of ``content_files``: the cache entry of one file in the content folder."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    parse_key: str
+    article_id: str | None = None
+    problem_line: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteState:
+    """Conditional-GET state of one remote source."""
+
+    source: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    fetched_at: datetime | None
+    status: int | None
+
+
+def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: set[str]) -> None:
+    """Insert rows, or update every column except the key and those in ``keep``."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    pk = [c.name for c in table.primary_key]
+    for start in range(0, len(rows), _BATCH):
+        stmt = insert(table)
+        update = {
+            c.name: stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in pk and c.name not in keep
+        }
+        conn.execute(stmt.on_conflict_do_update(index_elements=pk, set_=update), rows[start : start + _BATCH])
+
+
+def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
+    """Every stored article of one source, by id."""
+    rows = conn.execute(select(articles).where(articles.c.source == source))
+    return {r.id: StoredArticle(**r._asdict()) for r in rows}
+
+
+def save_articles(conn: Connection, rows: Iterable[StoredArticle]) -> None:
+    """Insert new articles and update changed ones; ``first_seen`` is never overwritten."""
+    _upsert(conn, articles, [_asdict(r) for r in rows], keep={"first_seen"})
+
+
+def article_ids(conn: Connection) -> set[str]:
+    """Every article id in use, by any source."""
+    return set(conn.scalars(select(articles.c.id)))
+
+
+def new_since(conn: Connection, since: datetime) -> list[str]:
+    """Ids of the articles first seen after ``since``, oldest first."""
+    stmt = (
+        select(articles.c.id)
+        .where(articles.c.first_seen > since)
+        .order_by(articles.c.first_seen, articles.c.id)
+    )
+    return list(conn.scalars(stmt))
+
+
+def load_files(conn: Connection) -> dict[str, FileRow]:
+    """The content-folder cache, by relative path."""
+    return {r.path: FileRow(**r._asdict()) for r in conn.execute(select(content_files))}
+
+
+def save_files(conn: Connection, rows: Iterable[FileRow]) -> None:
+    """Insert or replace cache entries."""
+    _upsert(conn, content_files, [_asdict(r) for r in rows], keep=set())
+
+
+def forget_files(conn: Connection, paths: Iterable[str]) -> None:
+    """Drop cache entries of files that are gone (their articles stay in ``articles``)."""
+    gone = list(paths)
+    for start in range(0, len(gone), _BATCH):
+        conn.execute(delete(content_files).where(content_files.c.path.in_(gone[start : start + _BATCH])))
+
+
+def load_remote_state(conn: Connection, source: str) -> RemoteState | None:
+    """Conditional-GET state of a remote source, if it was ever fetched."""
+    row = conn.execute(select(remote_sources).where(remote_sources.c.source == source)).first()
+    return RemoteState(**row._asdict()) if row else None
+
+
+def save_remote_state(conn: Connection, state: RemoteState) -> None:
+    """Record the outcome of a fetch."""
+    _upsert(conn, remote_sources, [_asdict(state)], keep=set())
+
+
+def _asdict(row: StoredArticle | FileRow | RemoteState) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__slots__}

@@ -1,0 +1,93 @@
+"""Table definitions (SQLAlchemy Core). Migrations in ``migrations/`` must match these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the store; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# Every article ever seen, from any source. ``first_seen`` never changes once written: it is
+# the fallback publication date and the answer to "what is new since X".
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source", String(200), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("guid", Text),
+    Column("link", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_articles_source_key", "source", "key"),
+    Index("ix_articles_first_seen", "first_seen"),
+    Index("ix_articles_source_guid", "source", "guid"),
+    Index("ix_articles_source_link", "source", "link"),
+    Index("ix_articles_source_hash", "source", "content_hash"),
+)
+
+# The incremental cache of the content folder: a file whose size and mtime (then hash) are
+# unchanged is not parsed again. A file that failed keeps its problem so it is re-reported.
+content_files = Table(
+    "content_files",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("parse_key", String(64), nullable=False),
+    Column("article_id", String(64), ForeignKey("articles.id", ondelete="SET NULL")),
+    Column("problem_line", Integer),
+    Column("problem", Text),
+)
+
+# Conditional-GET state of each remote source.
+remote_sources = Table(
+    "remote_sources",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fetched_at", UTCDateTime),
+    Column("status", Integer),
+)
