@@ -88,8 +88,12 @@ pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_d
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--title", default=None, help="Publication title. Default: from the folder name.")
-@click.option("--base-url", default="https://example.org", show_default=True,
-              help="Where the publication lives on the web.")
+@click.option(
+    "--base-url",
+    default="https://example.org",
+    show_default=True,
+    help="Where the publication lives on the web.",
+)
 def init(directory: Path, title: str | None, base_url: str) -> None:
     """Create a working publication in DIRECTORY.
 
@@ -161,14 +165,17 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
     for problem in report.problems:
         err.print(f"skipped {problem}", markup=False)
     if as_json:
-        click.echo(json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False,
-                              indent=2))
+        click.echo(
+            json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False, indent=2)
+        )
         return
     for a in report.articles:
         out.print(f"[bold]{escape(a.title)}[/bold]  [dim]{a.id}[/dim]")
         byline = ", ".join(x for x in (a.author, a.published.strftime("%Y-%m-%d %H:%M %Z")) if x)
-        out.print(f"  {escape(byline)}  tags: {escape(', '.join(a.tags) or '-')}  "
-                  f"related teasers: {len(a.related)}")
+        out.print(
+            f"  {escape(byline)}  tags: {escape(', '.join(a.tags) or '-')}  "
+            f"related teasers: {len(a.related)}"
+        )
         out.print(f"  {escape(a.url)}")
         out.print(f"  [italic]{escape(a.teaser)}[/italic]\n")
     out.print(f"{len(report.articles)} articles")

@@ -65,7 +65,9 @@ def _article_url(value: str) -> str:
             f"and {{id}}, got {value!r} ({exc!r})"
         ) from None
     if "{slug}" not in value and "{id}" not in value:
-        raise ValueError(f"must contain {{slug}} or {{id}} so every article gets its own URL, got {value!r}")
+        raise ValueError(
+            f"must contain {{slug}} or {{id}} so every article gets its own URL, got {value!r}"
+        )
     return value
 
 
@@ -219,7 +221,7 @@ def site_root(site: str | os.PathLike[str] | None) -> Path:
 
 
 def load_settings(site: str | os.PathLike[str] | None = None) -> Settings:
-    """Load and validate ``syndicate.toml`` in the site folder, plus secrets from the environment."""
+    """Load and validate the site's ``syndicate.toml``, plus secrets from the environment."""
     root = site_root(site)
     path = root / CONFIG_NAME
     try:

@@ -38,7 +38,7 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     delay: float = 0.0
-    content_length: int | None | Literal["auto"] = "auto"
+    content_length: int | Literal["auto"] | None = "auto"
     chunked: bool = False
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -54,6 +54,7 @@ class Request:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _Server
 
     def do_GET(self) -> None:
@@ -179,4 +180,3 @@ def serve() -> Iterator[FeedServer]:
     """Run a ``FeedServer`` for the duration of the ``with`` block."""
     with FeedServer() as server:
         yield server
-

@@ -69,8 +69,14 @@ def read_folder(settings: Settings, engine: Engine, *, now: datetime) -> FolderR
     root, content = settings.content_dir, settings.config.content
     out = FolderRead()
     if not root.is_dir():
-        out.problems.append(Problem(path=str(root), line=1, reason="content folder not found; "
-                                    "create it or set [content] folder in syndicate.toml"))
+        out.problems.append(
+            Problem(
+                path=str(root),
+                line=1,
+                reason="content folder not found; "
+                "create it or set [content] folder in syndicate.toml",
+            )
+        )
         return out
     key = parse_key(settings.publication, content)
     found = _walk(root)
@@ -94,10 +100,21 @@ def read_folder(settings: Settings, engine: Engine, *, now: datetime) -> FolderR
             _reuse(out, row, stored, shown)
             continue
         if f.size > content.max_file_size:
-            reason = (f"file is {f.size:,} bytes, over the {content.max_file_size:,}-byte cap; "
-                      "split it or raise [content] max_file_size")
-            new_files.append(FileRow(path=f.rel, size=f.size, mtime_ns=f.mtime_ns, sha256="",
-                                     parse_key=key, problem_line=1, problem=reason))
+            reason = (
+                f"file is {f.size:,} bytes, over the {content.max_file_size:,}-byte cap; "
+                "split it or raise [content] max_file_size"
+            )
+            new_files.append(
+                FileRow(
+                    path=f.rel,
+                    size=f.size,
+                    mtime_ns=f.mtime_ns,
+                    sha256="",
+                    parse_key=key,
+                    problem_line=1,
+                    problem=reason,
+                )
+            )
             out.problems.append(Problem(path=shown, line=1, reason=reason))
             continue
         try:
@@ -123,8 +140,10 @@ def read_folder(settings: Settings, engine: Engine, *, now: datetime) -> FolderR
             new_files.append(file_row)
             continue
         if entry.id is not None and claimed.get(entry.id, f.rel) != f.rel:
-            reason = (f"front matter id {entry.id!r} is also used by "
-                      f"{claimed[entry.id]}; ids must be unique")
+            reason = (
+                f"front matter id {entry.id!r} is also used by "
+                f"{claimed[entry.id]}; ids must be unique"
+            )
             new_files.append(replace(file_row, problem_line=1, problem=reason))
             out.problems.append(Problem(path=shown, line=1, reason=reason))
             continue
@@ -132,17 +151,27 @@ def read_folder(settings: Settings, engine: Engine, *, now: datetime) -> FolderR
         article_id = previous.id if previous else (entry.id or new_id(SOURCE, f.rel, taken))
         first_seen = previous.first_seen if previous else now
         try:
-            payload = dump_payload(finish(
-                entry, id=article_id, default_slug=Path(f.rel).stem, first_seen=first_seen,
-                publication=settings.publication, teaser_length=content.teaser_length,
-                default_author=settings.publication.author,
-            ))
+            payload = dump_payload(
+                finish(
+                    entry,
+                    id=article_id,
+                    default_slug=Path(f.rel).stem,
+                    first_seen=first_seen,
+                    publication=settings.publication,
+                    teaser_length=content.teaser_length,
+                    default_author=settings.publication.author,
+                )
+            )
         except (ValueError, KeyError) as exc:
             new_files.append(replace(file_row, problem_line=1, problem=str(exc)))
             out.problems.append(Problem(path=shown, line=1, reason=str(exc)))
             continue
         article = StoredArticle(
-            id=article_id, source=SOURCE, key=f.rel, content_hash=sha, first_seen=first_seen,
+            id=article_id,
+            source=SOURCE,
+            key=f.rel,
+            content_hash=sha,
+            first_seen=first_seen,
             changed_at=now if not previous or previous.content_hash != sha else previous.changed_at,
             payload=payload,
         )

@@ -9,6 +9,7 @@ from typing import Any
 import frontmatter
 import yaml
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 from syndicate.content.html import absolute_http_url, plain_text
@@ -18,12 +19,13 @@ from syndicate.models import Entry
 # Raw HTML is allowed in Markdown (authors embed figures and tables); it is sanitized later
 # like every other HTML that reaches a feed or an email.
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_INLINE = RendererHTML()
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _STRING_FIELDS = ("author", "summary", "image", "image_credit")
 
 
-class _Handler(frontmatter.YAMLHandler):  # type: ignore[misc]
+class _Handler(frontmatter.YAMLHandler):  # type: ignore[misc,name-defined]
     """python-frontmatter's YAML handler, on libyaml's C loader when available (10x faster)."""
 
     def load(self, fm: str, **kwargs: object) -> Any:
@@ -34,7 +36,7 @@ _HANDLER = _Handler()
 
 
 def read_markdown(path: str, text: str) -> Entry | None:
-    """Parse one Markdown article (None for a draft); raise ContentError naming the line at fault."""
+    """Parse one Markdown article (None for a draft); ContentError names the line at fault."""
     meta, body, body_line, fm = _split(path, text)
     if meta.get("draft") is not None and not isinstance(meta["draft"], bool):
         _field_error(path, fm, "draft", "must be true or false")
@@ -197,7 +199,8 @@ def _lead(tokens: list[Token]) -> str:
     for i, token in enumerate(tokens):
         if token.type == "paragraph_open" and i + 1 < len(tokens):
             inline = tokens[i + 1]
-            text = plain_text(_MD.renderer.renderInline(inline.children or [], _MD.options, {}))
+            html = _INLINE.renderInline(inline.children or [], _MD.options, {})
+            text = plain_text(html)
             if text:
                 return text
     return ""

@@ -34,8 +34,14 @@ def read_site(
         settings, engine, now=now, client=client, offline=offline
     )
     articles = [
-        to_article(id=r.id, source=r.source, key=r.key, first_seen=r.first_seen,
-                   content_hash=r.content_hash, payload=r.payload)
+        to_article(
+            id=r.id,
+            source=r.source,
+            key=r.key,
+            first_seen=r.first_seen,
+            content_hash=r.content_hash,
+            payload=r.payload,
+        )
         for r in (*folder.current, *remote)
     ]
     articles, clashes = _unique_urls(articles, settings.config.content.folder)
@@ -58,11 +64,14 @@ def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], l
     for article in sorted(articles, key=lambda a: (a.source != FOLDER_SOURCE, a.key)):
         first = owner.get(article.url)
         if first is not None and article.source == FOLDER_SOURCE:
-            problems.append(Problem(
-                path=f"{folder}/{article.key}", line=1,
-                reason=f"its URL {article.url} is already used by {folder}/{first.key}; "
-                       "give one of them a unique `slug:` in the front matter",
-            ))
+            problems.append(
+                Problem(
+                    path=f"{folder}/{article.key}",
+                    line=1,
+                    reason=f"its URL {article.url} is already used by {folder}/{first.key}; "
+                    "give one of them a unique `slug:` in the front matter",
+                )
+            )
             continue
         owner.setdefault(article.url, article)
         kept.append(article)
@@ -88,4 +97,3 @@ def _link_related(articles: list[Article]) -> list[Article]:
                 article = replace(article, related=related)
         out.append(article)
     return out
-

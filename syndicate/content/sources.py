@@ -87,7 +87,9 @@ def _merge(
         if previous is not None and previous.id in seen:
             continue  # the same article twice in one feed
         if previous is not None and (previous.content_hash, previous.guid, previous.link) == (
-            digest, entry.guid, entry.url
+            digest,
+            entry.guid,
+            entry.url,
         ):
             seen.add(previous.id)
             continue
@@ -95,13 +97,23 @@ def _merge(
         article_id = previous.id if previous else new_id(source.key, key, taken)
         first_seen = previous.first_seen if previous else now
         payload = finish(
-            entry, id=article_id, default_slug=slugify(entry.title), first_seen=first_seen,
-            publication=settings.publication, teaser_length=settings.config.content.teaser_length,
+            entry,
+            id=article_id,
+            default_slug=slugify(entry.title),
+            first_seen=first_seen,
+            publication=settings.publication,
+            teaser_length=settings.config.content.teaser_length,
         )
         article = StoredArticle(
-            id=article_id, source=source.key, key=previous.key if previous else key,
-            guid=entry.guid, link=entry.url, content_hash=digest, first_seen=first_seen,
-            changed_at=now if not previous or previous.content_hash != digest
+            id=article_id,
+            source=source.key,
+            key=previous.key if previous else key,
+            guid=entry.guid,
+            link=entry.url,
+            content_hash=digest,
+            first_seen=first_seen,
+            changed_at=now
+            if not previous or previous.content_hash != digest
             else previous.changed_at,
             payload=dump_payload(payload),
         )
@@ -112,8 +124,12 @@ def _merge(
             if value:
                 index[value] = article
     state = RemoteState(
-        source=source.key, url=source.url, etag=fetched.validators.etag,
-        last_modified=fetched.validators.last_modified, fetched_at=now, status=fetched.status,
+        source=source.key,
+        url=source.url,
+        etag=fetched.validators.etag,
+        last_modified=fetched.validators.last_modified,
+        fetched_at=now,
+        status=fetched.status,
     )
     with engine.begin() as conn:
         repo.save_articles(conn, changed)

@@ -69,7 +69,9 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep
             for c in table.columns
             if c.name not in pk and c.name not in keep
         }
-        conn.execute(stmt.on_conflict_do_update(index_elements=pk, set_=update), rows[start : start + _BATCH])
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=pk, set_=update), rows[start : start + _BATCH]
+        )
 
 
 def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
@@ -112,7 +114,9 @@ def forget_files(conn: Connection, paths: Iterable[str]) -> None:
     """Drop cache entries of files that are gone (their articles stay in ``articles``)."""
     gone = list(paths)
     for start in range(0, len(gone), _BATCH):
-        conn.execute(delete(content_files).where(content_files.c.path.in_(gone[start : start + _BATCH])))
+        conn.execute(
+            delete(content_files).where(content_files.c.path.in_(gone[start : start + _BATCH]))
+        )
 
 
 def load_remote_state(conn: Connection, source: str) -> RemoteState | None:

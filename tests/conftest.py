@@ -1,0 +1,117 @@
+"""Shared fixtures: throwaway publications on SQLite and, when configured, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from syndicate.config import Settings, load_settings
+from syndicate.store import open_store
+
+PG_URL = os.environ.get("SYNDICATE_TEST_DATABASE_URL")
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+BASE_CONFIG = """\
+[publication]
+title = "Test Letter"
+base_url = "https://news.example.org"
+author = "The Editors"
+
+[database]
+url = "{db}"
+
+[content]
+folder = "content"
+"""
+
+
+class Site:
+    """A publication folder in tmp_path, with helpers to write content and read it."""
+
+    def __init__(self, root: Path, db_url: str, extra_config: str = "") -> None:
+        self.root = root
+        self.db_url = db_url
+        self.content = root / "content"
+        self.content.mkdir(parents=True, exist_ok=True)
+        self.configure(extra_config)
+        self._engine: Engine | None = None
+
+    def configure(self, extra: str = "") -> None:
+        (self.root / "syndicate.toml").write_text(
+            BASE_CONFIG.format(db=self.db_url) + extra, encoding="utf-8"
+        )
+
+    def write(self, rel: str, data: str | bytes) -> Path:
+        path = self.content / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+        return path
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.root)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_store(self.settings.database_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL database, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite, and on PostgreSQL when one is configured."""
+    if request.param == "sqlite":
+        return _sqlite_url(tmp_path)
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """A publication on SQLite."""
+    s = Site(tmp_path / "site", _sqlite_url(tmp_path))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def any_site(tmp_path: Path, db_url: str) -> Iterator[Site]:
+    """A publication on each configured database."""
+    s = Site(tmp_path / "site", db_url)
+    yield s
+    s.close()
