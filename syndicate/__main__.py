@@ -2,4 +2,6 @@
 
 from syndicate.cli import main
 
-main()
+# Guarded: worker processes re-import the main module and must not run the CLI again.
+if __name__ == "__main__":
+    main()

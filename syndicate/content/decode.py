@@ -7,6 +7,7 @@ when that fails. Line endings (CRLF, CR) become ``\\n``.
 from __future__ import annotations
 
 import codecs
+import re
 
 from charset_normalizer import from_bytes
 
@@ -21,6 +22,7 @@ _BOMS = (
 )
 # C0 controls other than tab, LF, FF and CR mark a binary file (or a corrupt one).
 _CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
+_CONTROL_RE = re.compile("[" + re.escape(_CONTROL.decode("ascii")) + "]")
 _BINARY_CONTROL_RATIO = 0.01
 _LATIN_SINGLE_BYTE = {"cp1250", "cp1252", "cp1257", "cp775", "cp850", "cp437", "latin_1"}
 
@@ -69,14 +71,14 @@ def decode(path: str, data: bytes) -> str:
             text = _normalize(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
             text = _decode_legacy(path, data, exc)
-    controls = sum(text.count(chr(c)) for c in _CONTROL)
-    if controls and controls > max(8, len(text) * _BINARY_CONTROL_RATIO):
+    if _CONTROL_RE.search(text) is None:
+        return text
+    controls = len(_CONTROL_RE.findall(text))
+    if controls > max(8, len(text) * _BINARY_CONTROL_RATIO):
         raise ContentError(
             path, 1, f"binary file ({controls} control characters); content files must be text"
         )
-    if controls:
-        text = text.translate({c: None for c in _CONTROL})
-    return text
+    return _CONTROL_RE.sub("", text)
 
 
 def _decode_legacy(path: str, data: bytes, utf8_error: UnicodeDecodeError) -> str:

@@ -6,7 +6,6 @@ payload is reused. Each bad file is reported as ``path:line: reason`` and skippe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,11 +14,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
-from syndicate.content.article import dump_payload, finish, parse_key
+from syndicate.content.article import parse_key
 from syndicate.content.identity import new_id
-from syndicate.content.registry import READERS, parse_file
-from syndicate.errors import ContentError
-from syndicate.models import Entry, Problem
+from syndicate.content.parse import FinishOptions, Job, Outcome, finish_payload, run_jobs
+from syndicate.content.registry import READERS
+from syndicate.models import Problem
 from syndicate.store import articles as repo
 from syndicate.store.articles import FileRow, StoredArticle
 
@@ -36,183 +35,189 @@ class FolderRead:
     reused: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    rel: str
-    path: Path
-    size: int
-    mtime_ns: int
-
-
-def _walk(root: Path) -> list[_Found]:
-    """Article files under ``root`` (hidden files and folders skipped), sorted by path."""
-    found: list[_Found] = []
-    stack = [root]
+def walk(root: Path) -> list[tuple[str, str, int, int]]:
+    """``(relative path, path, size, mtime_ns)`` of every article file, hidden ones skipped."""
+    found: list[tuple[str, str, int, int]] = []
+    prefix = len(str(root)) + 1
+    stack = [str(root)]
     while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as it:
+        with os.scandir(stack.pop()) as it:
             for entry in it:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
                 elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in READERS:
                     st = entry.stat()
-                    rel = Path(entry.path).relative_to(root).as_posix()
-                    found.append(_Found(rel, Path(entry.path), st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda f: f.rel)
+                    rel = entry.path[prefix:].replace(os.sep, "/")
+                    found.append((rel, entry.path, st.st_size, st.st_mtime_ns))
+    found.sort()
     return found
 
 
-def read_folder(settings: Settings, engine: Engine, *, now: datetime) -> FolderRead:
-    """Read the content folder incrementally, recording what changed in the store."""
-    root, content = settings.content_dir, settings.config.content
-    out = FolderRead()
-    if not root.is_dir():
-        out.problems.append(
-            Problem(
-                path=str(root),
-                line=1,
-                reason="content folder not found; "
-                "create it or set [content] folder in syndicate.toml",
-            )
-        )
-        return out
-    key = parse_key(settings.publication, content)
-    found = _walk(root)
-    with engine.connect() as conn:
-        cache = repo.load_files(conn)
-        stored = repo.load_articles(conn, source=SOURCE)
-        taken = repo.article_ids(conn)
-    by_key = {a.key: a for a in stored.values()}
-    present = {f.rel for f in found}
-    # Articles whose file vanished, by content hash: a new file with the same bytes is a rename.
-    orphans = {a.content_hash: a for a in stored.values() if a.key not in present}
-    # Which file holds which id in this pass: two files claiming one id is an error.
-    claimed = {r.article_id: p for p, r in cache.items() if r.article_id and p in present}
-    new_files: list[FileRow] = []
-    new_articles: list[StoredArticle] = []
+class _Pass:
+    """State of one read of the folder; ``run`` is the whole algorithm."""
 
-    for f in found:
-        shown = f"{settings.config.content.folder}/{f.rel}"
-        row = cache.get(f.rel)
-        if row and row.parse_key == key and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
-            _reuse(out, row, stored, shown)
-            continue
-        if f.size > content.max_file_size:
+    def __init__(self, settings: Settings, engine: Engine, now: datetime) -> None:
+        self.settings, self.engine, self.now = settings, engine, now
+        content = settings.config.content
+        self.cap = content.max_file_size
+        self.folder = content.folder
+        self.key = parse_key(settings.publication, content)
+        self.opts = FinishOptions(
+            publication=settings.publication,
+            teaser_length=content.teaser_length,
+            default_author=settings.publication.author,
+        )
+        self.out = FolderRead()
+        self.files: list[FileRow] = []
+        self.articles: list[StoredArticle] = []
+
+    def run(self, workers: int | None) -> FolderRead:
+        found = walk(self.settings.content_dir)
+        with self.engine.connect() as conn:
+            self.cache = repo.load_files(conn)
+            self.stored = repo.load_articles(conn, source=SOURCE)
+            self.taken = repo.article_ids(conn)
+        self.by_key = {a.key: a for a in self.stored.values()}
+        present = {f[0] for f in found}
+        # Articles whose file vanished, by content hash: a new file with these bytes is a rename.
+        self.orphans = {a.content_hash: a for a in self.stored.values() if a.key not in present}
+        # Which file holds which id in this pass: two files claiming one id is an error.
+        self.claimed = {
+            r.article_id: p for p, r in self.cache.items() if r.article_id and p in present
+        }
+        jobs = [job for f in found if (job := self._plan(*f)) is not None]
+        for outcome in run_jobs(jobs, self.opts, workers=workers):
+            self._settle(outcome)
+        gone = self.cache.keys() - present
+        if self.files or self.articles or gone:
+            with self.engine.begin() as conn:
+                repo.save_articles(conn, self.articles)
+                repo.save_files(conn, self.files)
+                repo.forget_files(conn, gone)
+        return self.out
+
+    def _plan(self, rel: str, path: str, size: int, mtime_ns: int) -> Job | None:
+        """Reuse the cached result if size and mtime match; otherwise a job to parse."""
+        row = self.cache.get(rel)
+        fresh = row is not None and row.parse_key == self.key
+        if fresh and row is not None and (row.size, row.mtime_ns) == (size, mtime_ns):
+            self._reuse(row)
+            return None
+        stat_row = FileRow(path=rel, size=size, mtime_ns=mtime_ns, sha256="", parse_key=self.key)
+        if size > self.cap:
             reason = (
-                f"file is {f.size:,} bytes, over the {content.max_file_size:,}-byte cap; "
+                f"file is {size:,} bytes, over the {self.cap:,}-byte cap; "
                 "split it or raise [content] max_file_size"
             )
-            new_files.append(
-                FileRow(
-                    path=f.rel,
-                    size=f.size,
-                    mtime_ns=f.mtime_ns,
-                    sha256="",
-                    parse_key=key,
-                    problem_line=1,
-                    problem=reason,
-                )
-            )
-            out.problems.append(Problem(path=shown, line=1, reason=reason))
-            continue
-        try:
-            data = f.path.read_bytes()
-        except OSError as exc:
-            out.problems.append(Problem(path=shown, line=1, reason=f"cannot read: {exc.strerror}"))
-            continue
-        sha = hashlib.sha256(data).hexdigest()
-        if row and row.parse_key == key and row.sha256 == sha:
-            row = replace(row, size=f.size, mtime_ns=f.mtime_ns)
-            new_files.append(row)
-            _reuse(out, row, stored, shown)
-            continue
-        out.parsed += 1
-        file_row = FileRow(path=f.rel, size=f.size, mtime_ns=f.mtime_ns, sha256=sha, parse_key=key)
-        try:
-            entry = parse_file(shown, f.path.suffix.lower(), data)
-        except ContentError as exc:
-            new_files.append(replace(file_row, problem_line=exc.line, problem=exc.reason))
-            out.problems.append(Problem(path=shown, line=exc.line, reason=exc.reason))
-            continue
-        if entry is None:  # a draft: remembered, so it is not parsed again while unchanged
-            new_files.append(file_row)
-            continue
-        if entry.id is not None and claimed.get(entry.id, f.rel) != f.rel:
-            reason = (
-                f"front matter id {entry.id!r} is also used by "
-                f"{claimed[entry.id]}; ids must be unique"
-            )
-            new_files.append(replace(file_row, problem_line=1, problem=reason))
-            out.problems.append(Problem(path=shown, line=1, reason=reason))
-            continue
-        previous = _identify(entry, f.rel, row, sha, by_key, orphans, stored)
-        article_id = previous.id if previous else (entry.id or new_id(SOURCE, f.rel, taken))
-        first_seen = previous.first_seen if previous else now
-        try:
-            payload = dump_payload(
-                finish(
-                    entry,
-                    id=article_id,
-                    default_slug=Path(f.rel).stem,
-                    first_seen=first_seen,
-                    publication=settings.publication,
-                    teaser_length=content.teaser_length,
-                    default_author=settings.publication.author,
-                )
-            )
-        except (ValueError, KeyError) as exc:
-            new_files.append(replace(file_row, problem_line=1, problem=str(exc)))
-            out.problems.append(Problem(path=shown, line=1, reason=str(exc)))
-            continue
+            self._problem(stat_row, 1, reason)
+            return None
+        previous = self._previous(rel, row)
+        stem, suffix = os.path.splitext(rel.rsplit("/", 1)[-1])
+        return Job(
+            rel=rel,
+            path=path,
+            shown=f"{self.folder}/{rel}",
+            suffix=suffix.lower(),
+            stem=stem,
+            size=size,
+            mtime_ns=mtime_ns,
+            cached_sha=row.sha256 if fresh and row is not None else None,
+            hint_id=previous.id if previous else new_id(SOURCE, rel, self.taken),
+            hint_first_seen=previous.first_seen if previous else self.now,
+        )
+
+    def _settle(self, o: Outcome) -> None:
+        """Record one job's outcome: give the article its identity and queue the writes."""
+        job = o.job
+        # The size and mtime seen before reading: if the file changes after that, the next
+        # pass sees a different mtime and parses it again.
+        row = FileRow(
+            path=job.rel, size=job.size, mtime_ns=job.mtime_ns, sha256=o.sha, parse_key=self.key
+        )
+        if o.unchanged:
+            cached = replace(self.cache[job.rel], size=job.size, mtime_ns=job.mtime_ns)
+            self.files.append(cached)
+            self._reuse(cached)
+            return
+        self.out.parsed += 1
+        if o.problem is not None:
+            self._problem(row, *o.problem)
+            return
+        if o.entry is None or o.payload is None:  # a draft, remembered while unchanged
+            self.files.append(row)
+            return
+        entry = o.entry
+        if entry.id is not None and self.claimed.get(entry.id, job.rel) != job.rel:
+            reason = f"front matter id {entry.id!r} is also used by {self.claimed[entry.id]}"
+            self._problem(row, 1, reason + "; ids must be unique")
+            return
+        previous = self._identify(entry.id, job.rel, o.sha)
+        article_id = previous.id if previous else (entry.id or job.hint_id)
+        first_seen = previous.first_seen if previous else self.now
+        payload = o.payload
+        if (article_id, first_seen) != (job.hint_id, job.hint_first_seen):
+            payload = finish_payload(entry, job.stem, article_id, first_seen, self.opts)
+        changed = previous is None or previous.content_hash != o.sha
         article = StoredArticle(
             id=article_id,
             source=SOURCE,
-            key=f.rel,
-            content_hash=sha,
+            key=job.rel,
+            content_hash=o.sha,
             first_seen=first_seen,
-            changed_at=now if not previous or previous.content_hash != sha else previous.changed_at,
+            changed_at=self.now if changed or previous is None else previous.changed_at,
             payload=payload,
         )
-        stored[article_id] = article
-        claimed[article_id] = f.rel
-        new_articles.append(article)
-        new_files.append(replace(file_row, article_id=article_id))
-        out.current.append(article)
+        self.stored[article_id] = article
+        self.claimed[article_id] = job.rel
+        self.articles.append(article)
+        self.files.append(replace(row, article_id=article_id))
+        self.out.current.append(article)
 
-    if new_files or new_articles or cache.keys() - present:
-        with engine.begin() as conn:
-            repo.save_articles(conn, new_articles)
-            repo.save_files(conn, new_files)
-            repo.forget_files(conn, cache.keys() - present)
-    return out
+    def _previous(self, rel: str, row: FileRow | None) -> StoredArticle | None:
+        """The article this path held last time, or once held."""
+        if row is not None and row.article_id in self.stored:
+            return self.stored[row.article_id]
+        return self.by_key.get(rel)
+
+    def _identify(self, front_matter_id: str | None, rel: str, sha: str) -> StoredArticle | None:
+        """The stored article a parsed file continues, if any.
+
+        In order: the front matter id; the article this path holds or once held; an article
+        whose file vanished with these exact bytes (a rename).
+        """
+        if front_matter_id is not None:
+            return self.stored.get(front_matter_id)
+        return self._previous(rel, self.cache.get(rel)) or self.orphans.pop(sha, None)
+
+    def _reuse(self, row: FileRow) -> None:
+        self.out.reused += 1
+        if row.problem is not None:
+            self.out.problems.append(
+                Problem(
+                    path=f"{self.folder}/{row.path}", line=row.problem_line or 1, reason=row.problem
+                )
+            )
+        elif row.article_id is not None and row.article_id in self.stored:
+            self.out.current.append(self.stored[row.article_id])
+
+    def _problem(self, row: FileRow, line: int, reason: str) -> None:
+        self.files.append(replace(row, problem_line=line, problem=reason))
+        self.out.problems.append(
+            Problem(path=f"{self.folder}/{row.path}", line=line, reason=reason)
+        )
 
 
-def _identify(
-    entry: Entry,
-    rel: str,
-    row: FileRow | None,
-    sha: str,
-    by_key: dict[str, StoredArticle],
-    orphans: dict[str, StoredArticle],
-    stored: dict[str, StoredArticle],
-) -> StoredArticle | None:
-    """The stored article this file continues, if any.
+def read_folder(
+    settings: Settings, engine: Engine, *, now: datetime, workers: int | None = None
+) -> FolderRead:
+    """Read the content folder incrementally, recording what changed in the store.
 
-    In order: the front matter id; the article this path held last time; an article that
-    once lived at this path; an article whose file vanished with these exact bytes (a rename).
+    ``workers``: processes that parse changed files; None picks the CPU count when there
+    are enough of them to pay for the pool.
     """
-    if entry.id is not None:
-        return stored.get(entry.id)
-    if row is not None and row.article_id in stored:
-        return stored[row.article_id]
-    return by_key.get(rel) or orphans.pop(sha, None)
-
-
-def _reuse(out: FolderRead, row: FileRow, stored: dict[str, StoredArticle], shown: str) -> None:
-    out.reused += 1
-    if row.problem is not None:
-        out.problems.append(Problem(path=shown, line=row.problem_line or 1, reason=row.problem))
-    elif row.article_id is not None and row.article_id in stored:
-        out.current.append(stored[row.article_id])
+    if not settings.content_dir.is_dir():
+        reason = "content folder not found; create it or set [content] folder in syndicate.toml"
+        return FolderRead(problems=[Problem(path=str(settings.content_dir), line=1, reason=reason)])
+    return _Pass(settings, engine, now).run(workers)

@@ -42,7 +42,6 @@ URL_LIMIT = 4096
 JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 JSON_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 
-_WS = re.compile(r"\s+")
 _P_OPEN = re.compile(r"<p[\s>/]", re.IGNORECASE)
 _P_CLOSE = re.compile(r"</p\s*>", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n\s*\n")
@@ -89,8 +88,9 @@ def fetch_source(
     if response.status_code == 304:
         return Fetched(status=304, validators=old, entries=(), problems=())
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    looks_json = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
-    if ctype in JSON_TYPES or ctype.endswith("+json") or looks_json:
+    # The body decides when it can: servers often mislabel feeds.
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"{" or (start != b"<" and (ctype in JSON_TYPES or ctype.endswith("+json"))):
         built = _json_entries(source.url, body)
     else:
         built = _xml_entries(source.url, response, body)
@@ -319,7 +319,7 @@ def _texts(
 
 
 def _tags(terms: Iterable[str | None]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t for t in (_collapse(term or "") for term in terms) if t))
+    return tuple(dict.fromkeys(t for t in (" ".join((term or "").split()) for term in terms) if t))
 
 
 def _first_paragraph(markup: str) -> str:
@@ -339,7 +339,7 @@ def _first_paragraph(markup: str) -> str:
 
 
 def _plain(markup: str) -> str:
-    return _collapse(html.unescape(nh3.clean(_BLOCK_TAG.sub(" <", markup), tags=set())))
+    return " ".join(html.unescape(nh3.clean(_BLOCK_TAG.sub(" <", markup), tags=set())).split())
 
 
 def _text_html(text: str) -> str:
@@ -353,10 +353,6 @@ def _shorten(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
-
-
-def _collapse(text: str) -> str:
-    return _WS.sub(" ", text).strip()
 
 
 def _http_url(value: str | None) -> str | None:

@@ -1,0 +1,115 @@
+"""Parsing one content file, start to finish: the unit of work a worker process runs.
+
+Reading, hashing, decoding, parsing and finishing (URL, teaser, sanitizing) depend only on
+the file and the settings, so they run in parallel; identity is settled afterwards by the
+caller, which re-finishes the rare article whose identity differs from the hint it sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from syndicate.config import Publication
+from syndicate.content.article import dump_payload, finish
+from syndicate.content.registry import parse_file
+from syndicate.errors import ContentError
+from syndicate.models import Entry
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_MIN_JOBS = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One file to parse, with the identity it most likely has."""
+
+    rel: str
+    path: str
+    shown: str
+    suffix: str
+    stem: str
+    size: int
+    mtime_ns: int
+    cached_sha: str | None
+    hint_id: str
+    hint_first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishOptions:
+    """The settings ``finish`` needs, small enough to send to a worker."""
+
+    publication: Publication
+    teaser_length: int
+    default_author: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What became of a job: unchanged bytes, a problem, a draft (no entry), or a payload."""
+
+    job: Job
+    sha: str = ""
+    unchanged: bool = False
+    problem: tuple[int, str] | None = None
+    entry: Entry | None = None
+    payload: str | None = None
+
+
+def finish_payload(
+    entry: Entry, stem: str, id: str, first_seen: datetime, opts: FinishOptions
+) -> str:
+    """The serialized payload of a parsed entry under a given identity."""
+    return dump_payload(
+        finish(
+            entry,
+            id=id,
+            default_slug=stem,
+            first_seen=first_seen,
+            publication=opts.publication,
+            teaser_length=opts.teaser_length,
+            default_author=opts.default_author,
+        )
+    )
+
+
+def run_job(job: Job, opts: FinishOptions) -> Outcome:
+    """Read, hash, parse and finish one file. Never raises for a bad file."""
+    try:
+        with open(job.path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return Outcome(job=job, problem=(1, f"cannot read: {exc.strerror}"))
+    sha = hashlib.sha256(data).hexdigest()
+    if sha == job.cached_sha:
+        return Outcome(job=job, sha=sha, unchanged=True)
+    try:
+        entry = parse_file(job.shown, job.suffix, data)
+    except ContentError as exc:
+        return Outcome(job=job, sha=sha, problem=(exc.line, exc.reason))
+    if entry is None:
+        return Outcome(job=job, sha=sha)
+    payload = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
+    return Outcome(job=job, sha=sha, entry=entry, payload=payload)
+
+
+def run_jobs(jobs: Sequence[Job], opts: FinishOptions, *, workers: int | None) -> Iterator[Outcome]:
+    """Outcomes in job order; in a pool of worker processes when there is enough work."""
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(jobs) >= PARALLEL_MIN_JOBS else 1
+    if workers <= 1:
+        yield from (run_job(job, opts) for job in jobs)
+        return
+    # forkserver: workers never inherit the caller's threads, locks or database connections.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    chunk = max(1, min(64, len(jobs) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        yield from pool.map(partial(run_job, opts=opts), jobs, chunksize=chunk)
