@@ -12,8 +12,8 @@ from sqlalchemy import inspect, select, text
 
 from syndicate.content.reader import read_site
 from syndicate.models import Article, ReadReport
-from syndicate.store import open_store
 from syndicate.store import articles as repo
+from syndicate.store import open_store
 from syndicate.store.tables import articles
 from tests.conftest import NOW, Site
 

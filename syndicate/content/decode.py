@@ -24,11 +24,33 @@ _BOMS = (
 _CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
 _CONTROL_RE = re.compile("[" + re.escape(_CONTROL.decode("ascii")) + "]")
 _BINARY_CONTROL_RATIO = 0.01
-_LATIN_SINGLE_BYTE = {"cp1250", "cp1252", "cp1257", "cp775", "cp850", "cp437", "latin_1"}
+# Legacy encodings a publication's files are plausibly in; without this list the detector
+# also considers UTF-16 without BOM and rare code pages, and turns short files into mojibake.
+_LEGACY = [
+    "cp1252",
+    "cp1250",
+    "cp1251",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "iso8859_15",
+    "koi8_r",
+    "mac_roman",
+    "shift_jis",
+    "euc_jp",
+    "gb18030",
+    "big5",
+    "euc_kr",
+]
+_LATIN = {"cp1252", "cp1250", "cp1254", "cp1257", "iso8859_15", "mac_roman"}
 
 
 def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+    """1-based line of a byte offset, whether lines end in LF, CRLF or CR."""
+    head = data[:offset]
+    return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
 
 
 def _normalize(text: str) -> str:
@@ -82,8 +104,8 @@ def decode(path: str, data: bytes) -> str:
 
 
 def _decode_legacy(path: str, data: bytes, utf8_error: UnicodeDecodeError) -> str:
-    best = from_bytes(data, cp_isolation=None).best()
-    if best is None or best.encoding is None:
+    matches = list(from_bytes(data, cp_isolation=_LEGACY))
+    if not matches:
         raise ContentError(
             path,
             _line_of(data, utf8_error.start),
@@ -91,12 +113,14 @@ def _decode_legacy(path: str, data: bytes, utf8_error: UnicodeDecodeError) -> st
             f"offset {utf8_error.start}) and no other text encoding fits; "
             "re-save the file as UTF-8",
         )
-    encoding = best.encoding
-    if encoding in _LATIN_SINGLE_BYTE or encoding.startswith(("iso8859_", "mac_")):
-        # Short Western texts fit cp1250, cp1252, cp1257 and Mac Roman equally well; the
-        # detector's pick among those ties is arbitrary, and cp1252 is what legacy editors wrote.
+    least = min(m.chaos for m in matches)
+    tied = {m.encoding for m in matches if m.chaos == least}
+    if tied & _LATIN:
+        # Short Western texts fit cp1250, cp1252, Big5 and more equally well; among such
+        # ties the detector's pick is arbitrary, and cp1252 is what legacy editors wrote.
         try:
             return _normalize(data.decode("cp1252"))
         except UnicodeDecodeError:
             pass
+    best = min(matches, key=lambda m: m.chaos)
     return _normalize(str(best))

@@ -150,7 +150,8 @@ class _Pass:
             return
         entry = o.entry
         if entry.id is not None and self.claimed.get(entry.id, job.rel) != job.rel:
-            reason = f"front matter id {entry.id!r} is also used by {self.claimed[entry.id]}"
+            other = f"{self.folder}/{self.claimed[entry.id]}"
+            reason = f"front matter id {entry.id!r} is also used by {other}"
             self._problem(row, 1, reason + "; ids must be unique")
             return
         previous = self._identify(entry.id, job.rel, o.sha)

@@ -22,7 +22,9 @@ _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]
 _INLINE = RendererHTML()
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_STRING_FIELDS = ("author", "summary", "image", "image_credit")
+# Far from datetime's limits, so converting between time zones can never overflow.
+MIN_YEAR, MAX_YEAR = 1000, 9000
+MAX_TITLE = 300
 
 
 class _Handler(frontmatter.YAMLHandler):  # type: ignore[misc,name-defined]
@@ -51,13 +53,16 @@ def read_markdown(path: str, text: str) -> Entry | None:
             raise ContentError(
                 path, 1, "no title: add `title: ...` to the front matter or start with `# Title`"
             )
-    if not any(t.type != "html_block" or t.content.strip() for t in tokens):
-        raise ContentError(path, body_line, "empty body: the article has a title but no text")
+    if len(title) > MAX_TITLE:
+        raise ContentError(path, 1, f"title is {len(title)} characters; at most {MAX_TITLE}")
     html = _MD.renderer.render(tokens, _MD.options, {})
+    lead = _lead(tokens)
+    if not lead and not plain_text(html) and "<img" not in html:
+        raise ContentError(path, body_line, "empty body: the article has a title but no text")
     return Entry(
         title=title,
         html=html,
-        lead=_lead(tokens),
+        lead=lead,
         id=fields.pattern("id", _ID, "letters, digits and . _ : - (at most 64)"),
         slug=fields.pattern("slug", _SLUG, "lowercase letters, digits and hyphens"),
         url=fields.url("url", absolute=True),
@@ -84,27 +89,69 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
     fm_lines = fm.split("\n")
     try:
         meta = _HANDLER.load(fm)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise ContentError(path, line, f"front matter is not valid YAML: {problem}") from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise ContentError(path, 2, f"front matter is not valid YAML: {exc}") from None
+        raise ContentError(path, line, f"front matter is not valid YAML: {exc.problem}") from None
+    except Exception as exc:
+        # PyYAML's constructors raise all sorts (ValueError for 2026-02-30, KeyError for
+        # `!!bool maybe`, RecursionError...) without a position: find the line by loading
+        # each top-level line alone. Hostile input must never escape as anything else.
+        line, key = _culprit(fm_lines)
+        where = f"field `{key}`: " if key else ""
+        reason = f"front matter is not valid YAML: {where}{_short(exc)}"
+        raise ContentError(path, line, reason) from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
         raise ContentError(
             path, 2, f"front matter must be a mapping of `key: value` lines, got a {_kind(meta)}"
         )
-    body_line = text.count("\n", 0, len(text) - len(body)) + 1
+    body_line = text.count("\n", 0, len(text) - len(body.lstrip("\n"))) + 1
     return meta, body, body_line, fm_lines
 
 
+def _culprit(fm_lines: list[str]) -> tuple[int, str | None]:
+    """Line number and key of the first top-level ``key: value`` line that fails alone."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for i, text in enumerate(fm_lines):
+        key, sep, value = text.partition(":")
+        if not sep or text[:1].isspace() or not value.strip():
+            continue
+        try:
+            yaml.load(f"k:{value}", Loader=loader)
+        except Exception:
+            return i + 1, key.strip()
+    return 2, None
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A bounded description of a value: never walks a huge or deeply nested structure."""
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} keys"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 1] + "…"
+        return repr(text)
+    if isinstance(value, int | float | date):
+        return f"{_kind(value)} {value}"
+    return f"a {type(value).__name__}"
+
+
 def _kind(value: object) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
+    kinds = {
+        list: "list",
+        dict: "mapping",
+        str: "string",
+        int: "number",
+        float: "number",
+        date: "date",
+        datetime: "date",
+    }
+    return "boolean" if isinstance(value, bool) else kinds.get(type(value), type(value).__name__)
 
 
 def _field_error(path: str, fm: list[str], key: str, expected: str) -> None:
@@ -121,7 +168,7 @@ class _Fields:
 
     def fail(self, key: str, expected: str) -> None:
         got = self.meta.get(key)
-        _field_error(self.path, self.fm, key, f"{expected}, got {_kind(got)} {str(got)[:60]!r}")
+        _field_error(self.path, self.fm, key, f"{expected}, got {_short(got)}")
 
     def text(self, key: str) -> str | None:
         value = self.meta.get(key)
@@ -156,17 +203,21 @@ class _Fields:
         value = self.meta.get(key)
         if value is None:
             return None
+        when: datetime | None = None
         if isinstance(value, datetime):
-            return value
-        if isinstance(value, date):
-            return datetime.combine(value, time())
-        if isinstance(value, str):
+            when = value
+        elif isinstance(value, date):
+            when = datetime.combine(value, time())
+        elif isinstance(value, str):
             try:
-                return datetime.fromisoformat(value.strip())
+                when = datetime.fromisoformat(value.strip())
             except ValueError:
                 pass
-        self.fail(key, "must be a date like 2026-11-27 or 2026-11-27T09:30:00+01:00")
-        return None
+        if when is None:
+            self.fail(key, "must be a date like 2026-11-27 or 2026-11-27T09:30:00+01:00")
+        elif not MIN_YEAR <= when.year <= MAX_YEAR:
+            self.fail(key, f"must be a date between the years {MIN_YEAR} and {MAX_YEAR}")
+        return when
 
     def tags(self) -> tuple[str, ...]:
         value = self.meta.get("tags")
@@ -189,18 +240,22 @@ class _Fields:
 def _take_h1(tokens: list[Token]) -> str | None:
     """A leading ``# Title`` becomes the title and leaves the body."""
     if len(tokens) >= 3 and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
-        title = " ".join(tokens[1].content.split())
+        title = _inline_text(tokens[1])
         del tokens[:3]
         return title or None
     return None
 
 
+def _inline_text(inline: Token) -> str:
+    """The visible text of an inline token: markup, links and raw HTML dropped."""
+    html = _INLINE.renderInline(inline.children or [], _MD.options, {})
+    return plain_text(html)
+
+
 def _lead(tokens: list[Token]) -> str:
     for i, token in enumerate(tokens):
         if token.type == "paragraph_open" and i + 1 < len(tokens):
-            inline = tokens[i + 1]
-            html = _INLINE.renderInline(inline.children or [], _MD.options, {})
-            text = plain_text(html)
+            text = _inline_text(tokens[i + 1])
             if text:
                 return text
     return ""

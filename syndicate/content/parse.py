@@ -96,7 +96,10 @@ def run_job(job: Job, opts: FinishOptions) -> Outcome:
         return Outcome(job=job, sha=sha, problem=(exc.line, exc.reason))
     if entry is None:
         return Outcome(job=job, sha=sha)
-    payload = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
+    try:
+        payload = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
+    except (ValueError, OverflowError) as exc:
+        return Outcome(job=job, sha=sha, problem=(1, f"cannot publish this article: {exc}"))
     return Outcome(job=job, sha=sha, entry=entry, payload=payload)
 
 

@@ -220,7 +220,7 @@ def _json_entry(item: Mapping[str, object]) -> Entry | str:
         date=_from_iso(_str(item, "date_published")),
         updated=_from_iso(_str(item, "date_modified")),
         author=_plain(", ".join(n for n in names if n)) or None,
-        tags=_tags(t for t in _list(item.get("tags")) if isinstance(t, str)),
+        tags=_tags(map(_text, _list(item.get("tags")))),
         image=_http_url(_str(item, "image")),
     )
 

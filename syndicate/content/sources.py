@@ -55,7 +55,7 @@ def read_sources(
                 problems.append(Problem(path=source.url, line=1, reason=exc.reason))
             else:
                 problems.extend(fetched.problems)
-                _merge(settings, engine, source, fetched, stored, now=now)
+                problems.extend(_merge(settings, engine, source, fetched, stored, now=now))
         current.extend(stored.values())
     return current, problems
 
@@ -68,7 +68,7 @@ def _merge(
     stored: dict[str, StoredArticle],
     *,
     now: datetime,
-) -> None:
+) -> list[Problem]:
     """Match fetched entries to stored articles, write new and changed ones and the state."""
     by_guid = {a.guid: a for a in stored.values() if a.guid}
     by_link = {a.link: a for a in stored.values() if a.link}
@@ -77,7 +77,8 @@ def _merge(
         taken = repo.article_ids(conn)
     seen: set[str] = set()
     changed: list[StoredArticle] = []
-    for entry in fetched.entries:
+    problems: list[Problem] = []
+    for number, entry in enumerate(fetched.entries, start=1):
         digest = entry_hash(entry)
         previous = (
             (by_guid.get(entry.guid) if entry.guid else None)
@@ -96,14 +97,18 @@ def _merge(
         key = entry.guid or entry.url or digest
         article_id = previous.id if previous else new_id(source.key, key, taken)
         first_seen = previous.first_seen if previous else now
-        payload = finish(
-            entry,
-            id=article_id,
-            default_slug=slugify(entry.title),
-            first_seen=first_seen,
-            publication=settings.publication,
-            teaser_length=settings.config.content.teaser_length,
-        )
+        try:
+            payload = finish(
+                entry,
+                id=article_id,
+                default_slug=slugify(entry.title),
+                first_seen=first_seen,
+                publication=settings.publication,
+                teaser_length=settings.config.content.teaser_length,
+            )
+        except (ValueError, OverflowError) as exc:
+            problems.append(Problem(path=source.url, line=number, reason=f"entry {number}: {exc}"))
+            continue
         article = StoredArticle(
             id=article_id,
             source=source.key,
@@ -134,3 +139,4 @@ def _merge(
     with engine.begin() as conn:
         repo.save_articles(conn, changed)
         repo.save_remote_state(conn, state)
+    return problems
