@@ -7,6 +7,7 @@ payload is reused. Each bad file is reported as ``path:line: reason`` and skippe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +17,15 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.content.article import parse_key
 from syndicate.content.identity import new_id
-from syndicate.content.parse import FinishOptions, Job, Outcome, finish_payload, run_jobs
+from syndicate.content.parse import FinishOptions, Job, Outcome, run_job, run_jobs
 from syndicate.content.registry import READERS
 from syndicate.models import Problem
 from syndicate.store import articles as repo
 from syndicate.store.articles import FileRow, StoredArticle
 
 SOURCE = "content"
+# Settled files written per transaction during a large read.
+FLUSH_EVERY = 1000
 
 
 @dataclass(slots=True)
@@ -90,13 +93,20 @@ class _Pass:
         jobs = [job for f in found if (job := self._plan(*f)) is not None]
         for outcome in run_jobs(jobs, self.opts, workers=workers):
             self._settle(outcome)
-        gone = self.cache.keys() - present
+            if len(self.files) >= FLUSH_EVERY:
+                self._flush()  # while the workers parse the next files
+        self._flush(gone=self.cache.keys() - present)
+        return self.out
+
+    def _flush(self, gone: Iterable[str] = ()) -> None:
+        """Write what was settled so far; each batch is consistent on its own."""
+        gone = list(gone)
         if self.files or self.articles or gone:
             with self.engine.begin() as conn:
                 repo.save_articles(conn, self.articles)
                 repo.save_files(conn, self.files)
                 repo.forget_files(conn, gone)
-        return self.out
+        self.files, self.articles = [], []
 
     def _plan(self, rel: str, path: str, size: int, mtime_ns: int) -> Job | None:
         """Reuse the cached result if size and mtime match; otherwise a job to parse."""
@@ -145,21 +155,25 @@ class _Pass:
         if o.problem is not None:
             self._problem(row, *o.problem)
             return
-        if o.entry is None or o.payload is None:  # a draft, remembered while unchanged
+        if o.payload is None:  # a draft, remembered while unchanged
             self.files.append(row)
             return
-        entry = o.entry
-        if entry.id is not None and self.claimed.get(entry.id, job.rel) != job.rel:
-            other = f"{self.folder}/{self.claimed[entry.id]}"
-            reason = f"front matter id {entry.id!r} is also used by {other}"
+        fm_id = o.front_matter_id
+        if fm_id is not None and self.claimed.get(fm_id, job.rel) != job.rel:
+            other = f"{self.folder}/{self.claimed[fm_id]}"
+            reason = f"front matter id {fm_id!r} is also used by {other}"
             self._problem(row, 1, reason + "; ids must be unique")
             return
-        previous = self._identify(entry.id, job.rel, o.sha)
-        article_id = previous.id if previous else (entry.id or job.hint_id)
+        previous = self._identify(fm_id, job.rel, o.sha)
+        article_id = previous.id if previous else (fm_id or job.hint_id)
         first_seen = previous.first_seen if previous else self.now
-        payload = o.payload
+        payload, html = o.payload, o.html
         if (article_id, first_seen) != (job.hint_id, job.hint_first_seen):
-            payload = finish_payload(entry, job.stem, article_id, first_seen, self.opts)
+            # Rare (a rename, or an id set in the front matter): finish again, here.
+            redo = run_job(replace(job, hint_id=article_id, hint_first_seen=first_seen), self.opts)
+            if redo.payload is None:  # the file changed under us; the next pass sees it
+                return
+            payload, html = redo.payload, redo.html
         changed = previous is None or previous.content_hash != o.sha
         article = StoredArticle(
             id=article_id,
@@ -169,6 +183,7 @@ class _Pass:
             first_seen=first_seen,
             changed_at=self.now if changed or previous is None else previous.changed_at,
             payload=payload,
+            html=html,
         )
         self.stored[article_id] = article
         self.claimed[article_id] = job.rel

@@ -53,31 +53,34 @@ class FinishOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """What became of a job: unchanged bytes, a problem, a draft (no entry), or a payload."""
+    """What became of a job: unchanged bytes, a problem, a draft (no payload), or a payload.
+
+    Kept small on purpose: it crosses a process boundary for every file.
+    """
 
     job: Job
     sha: str = ""
     unchanged: bool = False
     problem: tuple[int, str] | None = None
-    entry: Entry | None = None
+    front_matter_id: str | None = None
     payload: str | None = None
+    html: str = ""
 
 
 def finish_payload(
     entry: Entry, stem: str, id: str, first_seen: datetime, opts: FinishOptions
-) -> str:
-    """The serialized payload of a parsed entry under a given identity."""
-    return dump_payload(
-        finish(
-            entry,
-            id=id,
-            default_slug=stem,
-            first_seen=first_seen,
-            publication=opts.publication,
-            teaser_length=opts.teaser_length,
-            default_author=opts.default_author,
-        )
+) -> tuple[str, str]:
+    """The serialized payload and the HTML of a parsed entry under a given identity."""
+    meta, html = finish(
+        entry,
+        id=id,
+        default_slug=stem,
+        first_seen=first_seen,
+        publication=opts.publication,
+        teaser_length=opts.teaser_length,
+        default_author=opts.default_author,
     )
+    return dump_payload(meta), html
 
 
 def run_job(job: Job, opts: FinishOptions) -> Outcome:
@@ -97,10 +100,10 @@ def run_job(job: Job, opts: FinishOptions) -> Outcome:
     if entry is None:
         return Outcome(job=job, sha=sha)
     try:
-        payload = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
+        payload, html = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
     except (ValueError, OverflowError) as exc:
         return Outcome(job=job, sha=sha, problem=(1, f"cannot publish this article: {exc}"))
-    return Outcome(job=job, sha=sha, entry=entry, payload=payload)
+    return Outcome(job=job, sha=sha, front_matter_id=entry.id, payload=payload, html=html)
 
 
 def run_jobs(jobs: Sequence[Job], opts: FinishOptions, *, workers: int | None) -> Iterator[Outcome]:
@@ -113,6 +116,7 @@ def run_jobs(jobs: Sequence[Job], opts: FinishOptions, *, workers: int | None) -
     # forkserver: workers never inherit the caller's threads, locks or database connections.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    chunk = max(1, min(64, len(jobs) // (workers * 8)))
+    # Few large chunks: per-message overhead in this process, not parsing, limits the speedup.
+    chunk = max(1, -(-len(jobs) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         yield from pool.map(partial(run_job, opts=opts), jobs, chunksize=chunk)

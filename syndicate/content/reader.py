@@ -41,6 +41,7 @@ def read_site(
             first_seen=r.first_seen,
             content_hash=r.content_hash,
             payload=r.payload,
+            html=r.html,
         )
         for r in (*folder.current, *remote)
     ]

@@ -98,7 +98,7 @@ def _merge(
         article_id = previous.id if previous else new_id(source.key, key, taken)
         first_seen = previous.first_seen if previous else now
         try:
-            payload = finish(
+            meta, html = finish(
                 entry,
                 id=article_id,
                 default_slug=slugify(entry.title),
@@ -120,7 +120,8 @@ def _merge(
             changed_at=now
             if not previous or previous.content_hash != digest
             else previous.changed_at,
-            payload=dump_payload(payload),
+            payload=dump_payload(meta),
+            html=html,
         )
         seen.add(article_id)
         stored[article_id] = article

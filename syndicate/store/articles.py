@@ -26,6 +26,7 @@ class StoredArticle:
     first_seen: datetime
     changed_at: datetime
     payload: str
+    html: str
     guid: str | None = None
     link: str | None = None
 
@@ -86,6 +87,7 @@ def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
             cols.first_seen,
             cols.changed_at,
             cols.payload,
+            cols.html,
             cols.guid,
             cols.link,
         ).where(cols.source == source)
@@ -99,8 +101,9 @@ def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
             first_seen=r[4],
             changed_at=r[5],
             payload=r[6],
-            guid=r[7],
-            link=r[8],
+            html=r[7],
+            guid=r[8],
+            link=r[9],
         )
         for r in rows
     }

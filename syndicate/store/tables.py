@@ -58,6 +58,7 @@ articles = Table(
     Column("first_seen", UTCDateTime, nullable=False),
     Column("changed_at", UTCDateTime, nullable=False),
     Column("payload", Text, nullable=False),
+    Column("html", Text, nullable=False),
     Index("ix_articles_source_key", "source", "key"),
     Index("ix_articles_first_seen", "first_seen"),
     Index("ix_articles_source_guid", "source", "guid"),

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("first_seen", UTCDateTime, nullable=False),
         sa.Column("changed_at", UTCDateTime, nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("html", sa.Text, nullable=False),
     )
     op.create_index("ix_articles_source_key", "articles", ["source", "key"])
     op.create_index("ix_articles_first_seen", "articles", ["first_seen"])
