@@ -16,8 +16,13 @@ import shutil
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from syndicate.config import load_settings
 from syndicate.content.reader import read_site
@@ -63,10 +68,33 @@ def generate(content: Path, count: int, seed: int = 7) -> None:
         )
 
 
+@contextmanager
+def fresh_database(root: Path, database_url: str | None) -> Iterator[str]:
+    """An SQLite file in ``root``, or a new schema in the given PostgreSQL database."""
+    if not database_url:
+        yield f"sqlite:///{root / 'state.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(database_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def run_once(count: int, database_url: str | None) -> tuple[float, float, int]:
     root = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
+    with fresh_database(root, database_url) as db:
+        return _measure(root, db, count)
+
+
+def _measure(root: Path, db: str, count: int) -> tuple[float, float, int]:
     try:
-        db = database_url or f"sqlite:///{root / 'state.db'}"
         (root / "syndicate.toml").write_text(
             '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
             f'[database]\nurl = "{db}"\n',

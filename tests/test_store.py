@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
+from syndicate.content.folder import read_folder
 from syndicate.content.reader import read_site
 from syndicate.models import Article, ReadReport
 from syndicate.store import articles as repo
@@ -136,3 +138,33 @@ def test_config_change_reparses_and_moves_urls(site: Site) -> None:
     assert again.parsed == 1
     assert again.articles[0].url == "https://letters.example.net/a/"
     assert again.articles[0].published == NOW
+
+
+def test_parallel_read_equals_serial_read(tmp_path: Path) -> None:
+    """The worker-pool path gives exactly what the in-process path gives."""
+    reports = []
+    for workers in (1, 2):
+        site = Site(tmp_path / f"w{workers}", f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        for i in range(40):
+            site.write(f"d{i % 4}/a{i}.md", ARTICLE.format(title=f"Article {i}"))
+        site.write("notes.txt", "A plain export\n\nIts only paragraph.\n")
+        site.write("broken.md", "---\ntitle: [\n---\n")
+        site.write("draft.md", "---\ntitle: D\ndraft: true\n---\n\nx\n")
+        folder = read_folder(site.settings, site.engine, now=NOW, workers=workers)
+        assert (folder.parsed, len(folder.current), len(folder.problems)) == (43, 41, 1)
+        reports.append(read(site))
+        site.close()
+    serial, parallel = reports
+    assert serial.articles == parallel.articles
+    assert serial.problems == parallel.problems
+
+
+def test_rename_is_recognised_in_a_parallel_read(site: Site) -> None:
+    for i in range(10):
+        site.write(f"a{i}.md", ARTICLE.format(title=f"A{i}"))
+    before = {a.key: a.id for a in read(site).articles}
+    for i in range(10):
+        (site.content / f"a{i}.md").rename(site.content / f"renamed-{i}.md")
+    folder = read_folder(site.settings, site.engine, now=NOW + timedelta(hours=1), workers=2)
+    after = {a.key: a.id for a in folder.current}
+    assert {after[f"renamed-{i}.md"] for i in range(10)} == set(before.values())
