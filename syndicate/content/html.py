@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -17,6 +18,9 @@ ATTRIBUTES: dict[str, set[str]] = {
     "td": {"colspan", "rowspan"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+URL_LIMIT = 4096
+# Block tags get a space before them so "<p>a</p><p>b</p>" reads "a b", not "ab".
+_BLOCK_TAG = re.compile(r"<(?=/?(?:p|div|br|li|h[1-6]|blockquote|pre|tr|td|th|dd|dt)\b)", re.I)
 
 
 def sanitize(raw: str, base_url: str) -> str:
@@ -34,16 +38,21 @@ def sanitize(raw: str, base_url: str) -> str:
 
 def plain_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed."""
-    text = nh3.clean(fragment, tags=set(), clean_content_tags={"script", "style"})
+    text = nh3.clean(
+        _BLOCK_TAG.sub(" <", fragment), tags=set(), clean_content_tags={"script", "style"}
+    )
     return " ".join(html_lib.unescape(text).split())
 
 
 def absolute_http_url(value: str, base_url: str) -> str | None:
     """``value`` resolved against ``base_url`` if the result is a clean http(s) URL, else None."""
-    if any(ord(c) < 0x21 or c in "<>\"'\\" for c in value):
+    if len(value) > URL_LIMIT or not value.isprintable() or any(c in " <>\"'\\" for c in value):
         return None
-    resolved = urljoin(base_url, value)
-    parts = urlsplit(resolved)
+    try:
+        resolved = urljoin(base_url, value)
+        parts = urlsplit(resolved)
+    except ValueError:  # e.g. an invalid IPv6 literal
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return resolved

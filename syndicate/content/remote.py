@@ -19,14 +19,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 import httpx
-import nh3
 
 from syndicate import __version__
 from syndicate.config import FeedSource
+from syndicate.content.html import absolute_http_url, plain_text
 from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 
@@ -38,15 +38,12 @@ ACCEPT = (
 MAX_REDIRECTS = 5
 LEAD_LIMIT = 1000
 TITLE_LIMIT = 80
-URL_LIMIT = 4096
 JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 JSON_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 
 _P_OPEN = re.compile(r"<p[\s>/]", re.IGNORECASE)
 _P_CLOSE = re.compile(r"</p\s*>", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n\s*\n")
-# Block tags get a space before them so stripping "<p>a</p><p>b</p>" gives "a b", not "ab".
-_BLOCK_TAG = re.compile(r"<(?=/?(?:p|div|br|li|h[1-6]|blockquote|pre|tr|td|th|dd|dt)\b)", re.I)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,7 +216,7 @@ def _json_entry(item: Mapping[str, object]) -> Entry | str:
         url=_http_url(_str(item, "url")),
         date=_from_iso(_str(item, "date_published")),
         updated=_from_iso(_str(item, "date_modified")),
-        author=_plain(", ".join(n for n in names if n)) or None,
+        author=plain_text(", ".join(n for n in names if n)) or None,
         tags=_tags(map(_text, _list(item.get("tags")))),
         image=_http_url(_str(item, "image")),
     )
@@ -271,7 +268,7 @@ def _feedparser_entry(entry: Mapping[str, object]) -> Entry | str:
         url=_http_url(_str(entry, "link")),
         date=published or updated,
         updated=updated,
-        author=_plain(name or _str(entry, "author") or "") or None,
+        author=plain_text(name or _str(entry, "author") or "") or None,
         tags=_tags(_str(t, "term") for t in _list(entry.get("tags")) if isinstance(t, dict)),
         image=_feedparser_image(entry),
     )
@@ -305,16 +302,16 @@ def _texts(
     # feedparser copies Atom content into summary when there is none: that is not a summary.
     if body is None or summary == body:
         body, summary = body or summary or "", None
-    plain_title = _plain(title or "")
+    plain_title = plain_text(title or "")
     text: str | None = None
     if not plain_title:
         if not body:
             return "has neither title nor content"
-        if not (text := _plain(body)):
+        if not (text := plain_text(body)):
             return "has no title and no text to make one from"
         plain_title = _shorten(text, TITLE_LIMIT)
-    plain_summary = _plain(summary or "")
-    lead = _first_paragraph(body) or plain_summary or (_plain(body) if text is None else text)
+    plain_summary = plain_text(summary or "")
+    lead = _first_paragraph(body) or plain_summary or (plain_text(body) if text is None else text)
     return plain_title, body, _shorten(lead, LEAD_LIMIT), plain_summary or None
 
 
@@ -332,14 +329,10 @@ def _first_paragraph(markup: str) -> str:
         close = _P_CLOSE.search(markup, start.end())
         reopen = _P_OPEN.search(markup, start.end())
         stop = min(m.start() if m else len(markup) for m in (close, reopen))
-        if text := _plain(markup[start.start() : stop]):
+        if text := plain_text(markup[start.start() : stop]):
             return text
         pos = stop
     return ""
-
-
-def _plain(markup: str) -> str:
-    return " ".join(html.unescape(nh3.clean(_BLOCK_TAG.sub(" <", markup), tags=set())).split())
 
 
 def _text_html(text: str) -> str:
@@ -357,14 +350,7 @@ def _shorten(text: str, limit: int) -> str:
 
 def _http_url(value: str | None) -> str | None:
     value = (value or "").strip()
-    # isprintable() is False for every whitespace but the plain space, checked apart.
-    if not value or len(value) > URL_LIMIT or " " in value or not value.isprintable():
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return absolute_http_url(value, "") if value else None
 
 
 def _from_struct(value: object) -> datetime | None:
