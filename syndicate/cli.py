@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -169,9 +170,11 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
             json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False, indent=2)
         )
         return
+    tz = ZoneInfo(ctx.settings.publication.timezone)
     for a in report.articles:
         out.print(f"[bold]{escape(a.title)}[/bold]  [dim]{a.id}[/dim]")
-        byline = ", ".join(x for x in (a.author, a.published.strftime("%Y-%m-%d %H:%M %Z")) if x)
+        when = a.published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        byline = ", ".join(x for x in (a.author, when) if x)
         out.print(
             f"  {escape(byline)}  tags: {escape(', '.join(a.tags) or '-')}  "
             f"related teasers: {len(a.related)}"

@@ -30,6 +30,12 @@ def by_key(report: ReadReport) -> dict[str, Article]:
     return {a.key: a for a in report.articles}
 
 
+def test_sqlite_runs_in_wal_mode(site: Site) -> None:
+    with site.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
 def test_migrations_run_once_and_create_the_tables(any_site: Site) -> None:
     engine = any_site.engine
     names = set(inspect(engine).get_table_names())
