@@ -11,6 +11,7 @@ Each run uses a fresh site and a fresh SQLite store (or a fresh PostgreSQL schem
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -44,7 +45,18 @@ def paragraph(rng: random.Random, sentences: int) -> str:
 
 
 def generate(content: Path, count: int, seed: int = 7) -> None:
-    """Mostly Markdown with front matter, one in ten a plain-text export like the sample."""
+    """Mostly Markdown with front matter, one in ten a plain-text export like the sample.
+
+    Files are dated a day back, like a folder of existing articles: a file modified within
+    two seconds of a read is "racy" and is hashed again on the next read (see folder.py).
+    """
+    _write_articles(content, count, seed)
+    old = time.time_ns() - 86_400 * 10**9
+    for path in content.rglob("*.*"):
+        os.utime(path, ns=(old, old))
+
+
+def _write_articles(content: Path, count: int, seed: int) -> None:
     rng = random.Random(seed)
     sample = SAMPLE.read_text(encoding="utf-8")
     start = datetime(2024, 1, 1, tzinfo=UTC)

@@ -337,3 +337,11 @@ def test_undated_article_is_published_when_first_seen(site: Site) -> None:
     assert edited.title == "Undated, edited"
     assert (edited.id, edited.published, edited.first_seen) == (first.id, NOW, NOW)
     assert edited.content_hash != first.content_hash
+
+
+def test_repeated_front_matter_key_is_an_error() -> None:
+    text = "---\ntitle: First\ndate: 2026-01-01\ntitle: Second\n---\nBody.\n"
+    with pytest.raises(ContentError) as info:
+        parse_file("twice.md", ".md", text.encode())
+    assert info.value.line == 4
+    assert "`title` is repeated (first on line 2)" in info.value.reason

@@ -174,3 +174,15 @@ def test_rename_is_recognised_in_a_parallel_read(site: Site) -> None:
     folder = read_folder(site.settings, site.engine, now=NOW + timedelta(hours=1), workers=2)
     after = {a.key: a.id for a in folder.current}
     assert {after[f"renamed-{i}.md"] for i in range(10)} == set(before.values())
+
+
+def test_same_size_edit_within_one_timestamp_tick_is_seen(site: Site) -> None:
+    """A file written moments before a read is hashed next time, not trusted by mtime."""
+    path = site.write("a.md", ARTICLE.format(title="Cat"))
+    read(site)
+    st = path.stat()
+    path.write_text(ARTICLE.format(title="Dog"), encoding="utf-8")  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime: a coarse clock
+    report = read(site, hours=1)
+    assert report.parsed == 1
+    assert report.articles[0].title == "Dog"

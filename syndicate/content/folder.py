@@ -7,6 +7,7 @@ payload is reused. Each bad file is reported as ``path:line: reason`` and skippe
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,6 +27,9 @@ from syndicate.store.articles import FileRow, StoredArticle
 SOURCE = "content"
 # Settled files written per transaction during a large read.
 FLUSH_EVERY = 1000
+# Files modified this close to the scan get their mtime recorded as RACY_MTIME (see _settle).
+RACY_NS = 2_000_000_000
+RACY_MTIME = -1
 
 
 @dataclass(slots=True)
@@ -77,6 +81,8 @@ class _Pass:
         self.articles: list[StoredArticle] = []
 
     def run(self, workers: int | None) -> FolderRead:
+        # Wall-clock, not ``now``: it is compared with file system timestamps.
+        self.scan_started_ns = time.time_ns()
         found = walk(self.settings.content_dir)
         with self.engine.connect() as conn:
             self.cache = repo.load_files(conn)
@@ -142,12 +148,19 @@ class _Pass:
         """Record one job's outcome: give the article its identity and queue the writes."""
         job = o.job
         # The size and mtime seen before reading: if the file changes after that, the next
-        # pass sees a different mtime and parses it again.
+        # pass sees a different mtime and parses it again. A file modified moments before
+        # the scan is "racy" (as git calls it): another write within the same timestamp tick
+        # would keep size and mtime, so its mtime is not trusted and the next pass hashes it.
+        racy = job.mtime_ns >= self.scan_started_ns - RACY_NS
         row = FileRow(
-            path=job.rel, size=job.size, mtime_ns=job.mtime_ns, sha256=o.sha, parse_key=self.key
+            path=job.rel,
+            size=job.size,
+            mtime_ns=RACY_MTIME if racy else job.mtime_ns,
+            sha256=o.sha,
+            parse_key=self.key,
         )
         if o.unchanged:
-            cached = replace(self.cache[job.rel], size=job.size, mtime_ns=job.mtime_ns)
+            cached = replace(self.cache[job.rel], size=job.size, mtime_ns=row.mtime_ns)
             self.files.append(cached)
             self._reuse(cached)
             return

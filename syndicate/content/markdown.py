@@ -21,6 +21,7 @@ from syndicate.models import Entry
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _INLINE = RendererHTML()
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
+_TOP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]{0,60})\s*:(?:\s|$)")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # Far from datetime's limits, so converting between time zones can never overflow.
 MIN_YEAR, MAX_YEAR = 1000, 9000
@@ -87,6 +88,7 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
             path, 1, "front matter opened with `---` is never closed; add a `---` line after it"
         ) from None
     fm_lines = fm.split("\n")
+    _no_repeated_keys(path, fm_lines)
     try:
         meta = _HANDLER.load(fm)
     except yaml.MarkedYAMLError as exc:
@@ -109,6 +111,21 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
         )
     body_line = text.count("\n", 0, len(text) - len(body.lstrip("\n"))) + 1
     return meta, body, body_line, fm_lines
+
+
+def _no_repeated_keys(path: str, fm_lines: list[str]) -> None:
+    """YAML lets a later key silently win; an author who wrote `title:` twice meant one."""
+    seen: dict[str, int] = {}
+    for i, text in enumerate(fm_lines):
+        match = _TOP_KEY.match(text)
+        if match is None:
+            continue
+        key = match.group(1)
+        if key in seen:
+            raise ContentError(
+                path, i + 1, f"front matter field `{key}` is repeated (first on line {seen[key]})"
+            )
+        seen[key] = i + 1
 
 
 def _culprit(fm_lines: list[str]) -> tuple[int, str | None]:
