@@ -19,6 +19,7 @@ from syndicate import __version__
 from syndicate.config import ENV_SITE, Settings, load_settings
 from syndicate.content.reader import read_site
 from syndicate.errors import ConfigError, SyndicateError
+from syndicate.feeds.build import build_feeds
 from syndicate.models import Article, ReadReport
 from syndicate.scaffold import init_site
 from syndicate.store import open_store
@@ -30,6 +31,7 @@ EPILOG = """\b
 Examples:
   syndicate init my-newsletter        create a new publication
   syndicate --site my-newsletter check
+  syndicate build                     write feeds/ (RSS, Atom, JSON Feed)
   syndicate articles --json           what the content reader found, as JSON
   SYNDICATE_SITE=/srv/news syndicate articles
 """
@@ -61,12 +63,22 @@ class _Context:
         return self._settings
 
 
+def _now() -> datetime:
+    """The wall clock, to the second: first-seen dates end up in feeds and emails."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 def _read(ctx: _Context, *, offline: bool) -> ReadReport:
     engine = open_store(ctx.settings.database_url)
     try:
-        return read_site(ctx.settings, engine, now=datetime.now(UTC), offline=offline)
+        return read_site(ctx.settings, engine, now=_now(), offline=offline)
     finally:
         engine.dispose()
+
+
+def _report_problems(report: ReadReport) -> None:
+    for problem in report.problems:
+        err.print(f"skipped {problem}", markup=False)
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,8 +175,7 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
     """
     with _errors():
         report = _read(ctx, offline=offline)
-    for problem in report.problems:
-        err.print(f"skipped {problem}", markup=False)
+    _report_problems(report)
     if as_json:
         click.echo(
             json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False, indent=2)
@@ -182,3 +193,56 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
         out.print(f"  {escape(a.url)}")
         out.print(f"  [italic]{escape(a.teaser)}[/italic]\n")
     out.print(f"{len(report.articles)} articles")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@pass_ctx
+def build(ctx: _Context, as_json: bool, offline: bool) -> None:
+    """Read the content and write the feeds (RSS, Atom, JSON Feed, archives, tags).
+
+    Only files whose content changed are written, each atomically. Exit status 1 when a
+    content file was invalid (the valid articles are still published).
+
+    \b
+    Examples:
+      syndicate build
+      syndicate build --json | jq .written
+    """
+    with _errors():
+        settings = ctx.settings
+        engine = open_store(settings.database_url)
+        try:
+            report = read_site(settings, engine, now=_now(), offline=offline)
+            built = build_feeds(settings, engine, report.articles)
+        finally:
+            engine.dispose()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "articles": len(report.articles),
+                    "written": list(built.written),
+                    "unchanged": built.unchanged,
+                    "removed": list(built.removed),
+                    "problems": [str(p) for p in report.problems],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        _report_problems(report)
+        folder = settings.config.feeds.folder
+        for rel in built.written:
+            out.print(f"wrote {folder}/{rel}", markup=False)
+        for rel in built.removed:
+            out.print(f"removed {folder}/{rel}", markup=False)
+        out.print(
+            f"{len(report.articles)} articles: {len(built.written)} files written, "
+            f"{built.unchanged} unchanged, {len(built.removed)} removed, "
+            f"{len(report.problems)} problems"
+        )
+    if report.problems:
+        sys.exit(1)

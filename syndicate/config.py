@@ -127,12 +127,25 @@ class Content(_Section):
     sources: list[FeedSource] = []
 
 
+class Feeds(_Section):
+    """``[feeds]``: the syndication feeds ``syndicate build`` writes."""
+
+    folder: str = "feeds"
+    base_url: HttpUrl | None = None
+    items: Annotated[int, Field(ge=1, le=1000)] = 20
+    per_tag: bool = True
+    full_content: bool = True
+    hub: HttpUrl | None = None
+    id_authority: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+
+
 class SiteConfig(_Section):
     """The whole of ``syndicate.toml``."""
 
     publication: Publication
     database: Database = Database()
     content: Content = Content()
+    feeds: Feeds = Feeds()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,11 +164,24 @@ class Settings:
     config: SiteConfig
     database_url: str
     content_dir: Path
+    feeds_dir: Path
     secrets: Secrets
 
     @property
     def publication(self) -> Publication:
         return self.config.publication
+
+    @property
+    def feeds_url(self) -> str:
+        """Public URL of the feeds folder: ``[feeds] base_url``, else ``<base_url>/feeds``."""
+        return self.config.feeds.base_url or f"{self.publication.base_url}/feeds"
+
+    @property
+    def id_authority(self) -> str:
+        """The tag-URI authority of entry ids: ``[feeds] id_authority``, else the site's host."""
+        return self.config.feeds.id_authority or (
+            urlsplit(self.publication.base_url).hostname or "localhost"
+        )
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -239,6 +265,7 @@ def load_settings(site: str | os.PathLike[str] | None = None) -> Settings:
         config=config,
         database_url=_resolve_db_url(root, env_db or config.database.url),
         content_dir=(root / config.content.folder).resolve(),
+        feeds_dir=(root / config.feeds.folder).resolve(),
         secrets=Secrets(
             secret=os.environ.get(ENV_SECRET) or None,
             smtp_password=os.environ.get(ENV_SMTP_PASSWORD) or None,

@@ -53,7 +53,7 @@ class Article:
     title: str
     url: str
     published: datetime
-    updated: datetime | None
+    updated: datetime | None  # front matter ``updated``, else when an edit was first seen
     first_seen: datetime
     author: str | None
     author_bio: str | None

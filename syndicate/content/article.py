@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,11 +18,10 @@ from syndicate.config import Content, Publication
 from syndicate.content.html import absolute_http_url, sanitize
 from syndicate.content.teaser import make_teaser
 from syndicate.models import Article, Entry, Teaser
+from syndicate.text import slugify
 
 # Bump when readers or ``finish`` change what they produce: every cached file is re-parsed.
 PARSER_VERSION = "1"
-
-_NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def parse_key(publication: Publication, content: Content) -> str:
@@ -37,12 +34,6 @@ def parse_key(publication: Publication, content: Content) -> str:
         "teaser_length": content.teaser_length,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def slugify(text: str) -> str:
-    """ASCII, lowercase, hyphen-separated; at most 80 characters."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")[:80].rstrip("-")
 
 
 def _aware(value: datetime | None, tz: tzinfo) -> datetime | None:
@@ -105,13 +96,24 @@ def to_article(
     source: str,
     key: str,
     first_seen: datetime,
+    changed_at: datetime,
     content_hash: str,
     payload: str,
     html: str,
 ) -> Article:
-    """Rebuild an Article from its stored row; the publication date falls back to first_seen."""
+    """Rebuild an Article from its stored row.
+
+    The publication date falls back to first_seen; the update date to the last time the
+    content changed after it was first seen. Neither depends on when this runs.
+    """
     p = json.loads(payload)
     date = datetime.fromisoformat(p["date"]) if p["date"] else None
+    published = date or first_seen
+    updated = datetime.fromisoformat(p["updated"]) if p["updated"] else None
+    if updated is None and changed_at > first_seen:
+        updated = changed_at
+    if updated is not None and updated < published:
+        updated = None
     return Article(
         id=id,
         source=source,
@@ -119,8 +121,8 @@ def to_article(
         slug=p["slug"],
         title=p["title"],
         url=p["url"],
-        published=date or first_seen,
-        updated=datetime.fromisoformat(p["updated"]) if p["updated"] else None,
+        published=published,
+        updated=updated,
         first_seen=first_seen,
         author=p["author"],
         author_bio=p["author_bio"],

@@ -39,6 +39,7 @@ def read_site(
             source=r.source,
             key=r.key,
             first_seen=r.first_seen,
+            changed_at=r.changed_at,
             content_hash=r.content_hash,
             payload=r.payload,
             html=r.html,

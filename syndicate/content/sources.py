@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import Engine
 
 from syndicate.config import FeedSource, Settings
-from syndicate.content.article import dump_payload, finish, slugify
+from syndicate.content.article import dump_payload, finish
 from syndicate.content.html import plain_text
 from syndicate.content.identity import new_id
 from syndicate.content.remote import Fetched, Validators, fetch_source
@@ -21,6 +21,7 @@ from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 from syndicate.store import articles as repo
 from syndicate.store.articles import RemoteState, StoredArticle
+from syndicate.text import slugify
 
 
 def entry_hash(entry: Entry) -> str:

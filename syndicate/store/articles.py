@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
+from syndicate.store.sql import delete_in, upsert
 from syndicate.store.tables import articles, content_files, remote_sources
-
-_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,24 +55,6 @@ class RemoteState:
     status: int | None
 
 
-def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: set[str]) -> None:
-    """Insert rows, or update every column except the key and those in ``keep``."""
-    if not rows:
-        return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    pk = [c.name for c in table.primary_key]
-    for start in range(0, len(rows), _BATCH):
-        stmt = insert(table)
-        update = {
-            c.name: stmt.excluded[c.name]
-            for c in table.columns
-            if c.name not in pk and c.name not in keep
-        }
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=pk, set_=update), rows[start : start + _BATCH]
-        )
-
-
 def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
     """Every stored article of one source, by id."""
     cols = articles.c
@@ -111,7 +91,7 @@ def load_articles(conn: Connection, *, source: str) -> dict[str, StoredArticle]:
 
 def save_articles(conn: Connection, rows: Iterable[StoredArticle]) -> None:
     """Insert new articles and update changed ones; ``first_seen`` is never overwritten."""
-    _upsert(conn, articles, [_asdict(r) for r in rows], keep={"first_seen"})
+    upsert(conn, articles, [_asdict(r) for r in rows], keep={"first_seen"})
 
 
 def article_ids(conn: Connection) -> set[str]:
@@ -161,16 +141,12 @@ def load_files(conn: Connection) -> dict[str, FileRow]:
 
 def save_files(conn: Connection, rows: Iterable[FileRow]) -> None:
     """Insert or replace cache entries."""
-    _upsert(conn, content_files, [_asdict(r) for r in rows], keep=set())
+    upsert(conn, content_files, [_asdict(r) for r in rows], keep=set())
 
 
 def forget_files(conn: Connection, paths: Iterable[str]) -> None:
     """Drop cache entries of files that are gone (their articles stay in ``articles``)."""
-    gone = list(paths)
-    for start in range(0, len(gone), _BATCH):
-        conn.execute(
-            delete(content_files).where(content_files.c.path.in_(gone[start : start + _BATCH]))
-        )
+    delete_in(conn, content_files, content_files.c.path, paths)
 
 
 def load_remote_state(conn: Connection, source: str) -> RemoteState | None:
@@ -181,7 +157,7 @@ def load_remote_state(conn: Connection, source: str) -> RemoteState | None:
 
 def save_remote_state(conn: Connection, state: RemoteState) -> None:
     """Record the outcome of a fetch."""
-    _upsert(conn, remote_sources, [_asdict(state)], keep=set())
+    upsert(conn, remote_sources, [_asdict(state)], keep=set())
 
 
 def _asdict(row: StoredArticle | FileRow | RemoteState) -> dict[str, Any]:

@@ -92,3 +92,14 @@ remote_sources = Table(
     Column("fetched_at", UTCDateTime),
     Column("status", Integer),
 )
+
+# Every feed file ``syndicate build`` wrote, with the fingerprint of what it was made from: a
+# page whose fingerprint, size and mtime are unchanged is neither rendered nor written again.
+feed_files = Table(
+    "feed_files",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+)

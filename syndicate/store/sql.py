@@ -1,0 +1,36 @@
+"""SQL helpers shared by the repository modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+BATCH = 500
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: set[str]) -> None:
+    """Insert rows, or update every column except the key and those in ``keep``."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    pk = [c.name for c in table.primary_key]
+    for start in range(0, len(rows), BATCH):
+        stmt = insert(table)
+        update = {
+            c.name: stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in pk and c.name not in keep
+        }
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=pk, set_=update), rows[start : start + BATCH]
+        )
+
+
+def delete_in(conn: Connection, table: Table, column: Column[Any], values: Iterable[Any]) -> None:
+    """Delete the rows whose ``column`` is one of ``values``, in bounded batches."""
+    items = list(values)
+    for start in range(0, len(items), BATCH):
+        conn.execute(delete(table).where(column.in_(items[start : start + BATCH])))
