@@ -133,6 +133,7 @@ class Feeds(_Section):
     folder: str = "feeds"
     base_url: HttpUrl | None = None
     items: Annotated[int, Field(ge=1, le=1000)] = 20
+    archive_items: Annotated[int, Field(ge=1, le=10000)] | None = None
     per_tag: bool = True
     full_content: bool = True
     hub: HttpUrl | None = None

@@ -8,10 +8,7 @@ caller, which re-finishes the rare article whose identity differs from the hint 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,6 +18,7 @@ from syndicate.content.article import dump_payload, finish
 from syndicate.content.registry import parse_file
 from syndicate.errors import ContentError
 from syndicate.models import Entry
+from syndicate.parallel import pmap
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_MIN_JOBS = 200
@@ -108,15 +106,10 @@ def run_job(job: Job, opts: FinishOptions) -> Outcome:
 
 def run_jobs(jobs: Sequence[Job], opts: FinishOptions, *, workers: int | None) -> Iterator[Outcome]:
     """Outcomes in job order; in a pool of worker processes when there is enough work."""
-    if workers is None:
-        workers = (os.cpu_count() or 1) if len(jobs) >= PARALLEL_MIN_JOBS else 1
-    if workers <= 1:
-        yield from (run_job(job, opts) for job in jobs)
-        return
-    # forkserver: workers never inherit the caller's threads, locks or database connections.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    # Few large chunks: per-message overhead in this process, not parsing, limits the speedup.
-    chunk = max(1, -(-len(jobs) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from pool.map(partial(run_job, opts=opts), jobs, chunksize=chunk)
+    return pmap(
+        partial(run_job, opts=opts),
+        jobs,
+        workers=workers,
+        min_items=PARALLEL_MIN_JOBS,
+        preload=__name__,
+    )

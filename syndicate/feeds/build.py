@@ -2,34 +2,36 @@
 
 Each page gets a fingerprint of everything its files are made from. A file whose recorded
 fingerprint, size and mtime still match is not rendered at all, so a build with no content
-change reads the store and writes nothing.
+change reads the store and writes nothing. Pages are rendered in worker processes when
+there are many, and written by a few threads (each write waits on its own fsync).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from syndicate import __version__
 from syndicate.config import Settings
-from syndicate.feeds.items import FeedItem, feed_item
-from syndicate.feeds.jsonfeed import JsonLinks, json_document
 from syndicate.feeds.pages import FORMATS, Page, plan_pages
+from syndicate.feeds.render import RenderContext, RenderJob, render_page
 from syndicate.feeds.writer import remove, sync_dirs, write_atomic
-from syndicate.feeds.xmlfeeds import Channel, atom_document, rss_document
 from syndicate.models import Article
+from syndicate.parallel import pmap
 from syndicate.store import feeds as repo
 from syndicate.store.feeds import FeedFile
 
 # Bump when the rendering changes, so every file is rendered again.
 RENDER_VERSION = "1"
-# The ``updated`` of a feed with no items: any fixed instant keeps empty feeds byte-stable.
-EMPTY_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
+# Below this many pages to render, worker processes cost more than they save.
+PARALLEL_MIN_PAGES = 40
+WRITER_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,81 +41,6 @@ class BuildReport:
     written: tuple[str, ...]
     unchanged: int
     removed: tuple[str, ...]
-
-
-class _Builder:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        pub, feeds = settings.publication, settings.config.feeds
-        self.feeds = feeds
-        self.root = settings.feeds_dir
-        self.base = settings.feeds_url
-        self.items: dict[str, FeedItem] = {}
-        header = (
-            RENDER_VERSION,
-            __version__,
-            pub.title,
-            pub.description,
-            pub.language,
-            pub.base_url,
-            self.base,
-            feeds.hub,
-            feeds.full_content,
-            settings.id_authority,
-        )
-        self.header = repr(header)
-
-    def url(self, folder: str, fmt: str) -> str:
-        return f"{self.base}/{folder}/{fmt}" if folder else f"{self.base}/{fmt}"
-
-    def item(self, article: Article) -> FeedItem:
-        found = self.items.get(article.id)
-        if found is None:
-            found = feed_item(
-                article,
-                authority=self.settings.id_authority,
-                full_content=self.feeds.full_content,
-            )
-            self.items[article.id] = found
-        return found
-
-    def fingerprint(self, page: Page, digests: dict[str, bytes]) -> str:
-        h = hashlib.sha256(self.header.encode())
-        h.update(
-            repr(
-                (page.folder, page.title, page.archive, page.prev_archive, page.next_archive)
-            ).encode()
-        )
-        for article in page.articles:
-            h.update(digests[article.id])
-        return h.hexdigest()
-
-    def render(self, page: Page, fmt: str) -> bytes:
-        items = tuple(self.item(a) for a in page.articles)
-        pub = self.settings.publication
-        newest = max((i.updated for i in items), default=None)
-        channel = Channel(
-            title=page.title,
-            description=pub.description or pub.title,
-            language=pub.language,
-            home_url=pub.base_url + "/",
-            self_url=self.url(page.folder, fmt),
-            updated=newest or EMPTY_UPDATED,
-            hub=self.feeds.hub,
-            archive=page.archive,
-            current_url=self.url("", fmt) if page.archive else None,
-            prev_archive_url=self.url(page.prev_archive, fmt) if page.prev_archive else None,
-            next_archive_url=self.url(page.next_archive, fmt) if page.next_archive else None,
-        )
-        if fmt == "rss.xml":
-            return rss_document(channel, items)
-        if fmt == "atom.xml":
-            return atom_document(channel, items)
-        # JSON Feed pages chain towards older items: main → newest archive → … → oldest.
-        older = page.prev_archive
-        return json_document(
-            channel, items, JsonLinks(next_url=self.url(older, fmt) if older else None)
-        )
 
 
 def article_digest(a: Article) -> bytes:
@@ -137,48 +64,31 @@ def article_digest(a: Article) -> bytes:
     return hashlib.sha256(repr(fields).encode()).digest()
 
 
-def build_feeds(settings: Settings, engine: Engine, articles: Sequence[Article]) -> BuildReport:
-    """Write every feed file whose inputs changed; remove the ones no longer produced."""
-    builder = _Builder(settings)
-    feeds = settings.config.feeds
-    pages = plan_pages(
-        articles, title=settings.publication.title, per_page=feeds.items, per_tag=feeds.per_tag
+def _context(settings: Settings) -> RenderContext:
+    pub, feeds = settings.publication, settings.config.feeds
+    return RenderContext(
+        feeds_url=settings.feeds_url,
+        home_url=pub.base_url + "/",
+        description=pub.description or pub.title,
+        language=pub.language,
+        hub=feeds.hub,
+        authority=settings.id_authority,
+        full_content=feeds.full_content,
     )
-    digests = {a.id: article_digest(a) for a in articles}
-    with engine.connect() as conn:
-        records = repo.load_feed_files(conn)
-    root = settings.feeds_dir
-    written: list[str] = []
-    unchanged = 0
-    produced: set[str] = set()
-    new_records: list[FeedFile] = []
-    dirs: set[Path] = set()
-    for page in pages:
-        fp = builder.fingerprint(page, digests)
-        for fmt in FORMATS:
-            rel = f"{page.folder}/{fmt}" if page.folder else fmt
-            produced.add(rel)
-            path = root / rel
-            record = records.get(rel)
-            if record is not None and record.fingerprint == fp and _same_file(path, record):
-                unchanged += 1
-                continue
-            changed = write_atomic(path, builder.render(page, fmt))
-            st = path.stat()
-            new_records.append(
-                FeedFile(path=rel, fingerprint=fp, size=st.st_size, mtime_ns=st.st_mtime_ns)
-            )
-            if changed:
-                written.append(rel)
-                dirs.add(path.parent)
-            else:
-                unchanged += 1
-    removed = [rel for rel in sorted(records.keys() - produced) if remove(root / rel, root)]
-    sync_dirs(dirs | {(root / rel).parent for rel in removed if (root / rel).parent.exists()})
-    with engine.begin() as conn:
-        repo.save_feed_files(conn, new_records)
-        repo.forget_feed_files(conn, records.keys() - produced)
-    return BuildReport(written=tuple(written), unchanged=unchanged, removed=tuple(removed))
+
+
+def _fingerprint(header: bytes, page: Page, digests: dict[str, bytes]) -> str:
+    h = hashlib.sha256(header)
+    h.update(
+        repr((page.folder, page.title, page.archive, page.prev_archive, page.next_archive)).encode()
+    )
+    for article in page.articles:
+        h.update(digests[article.id])
+    return h.hexdigest()
+
+
+def _rel(page: Page, fmt: str) -> str:
+    return f"{page.folder}/{fmt}" if page.folder else fmt
 
 
 def _same_file(path: Path, record: FeedFile) -> bool:
@@ -187,3 +97,80 @@ def _same_file(path: Path, record: FeedFile) -> bool:
     except FileNotFoundError:
         return False
     return (st.st_size, st.st_mtime_ns) == (record.size, record.mtime_ns)
+
+
+def _write(root: Path, rel: str, fingerprint: str, data: bytes) -> tuple[FeedFile, bool]:
+    path = root / rel
+    changed = write_atomic(path, data)
+    st = path.stat()
+    record = FeedFile(path=rel, fingerprint=fingerprint, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return record, changed
+
+
+def build_feeds(
+    settings: Settings, engine: Engine, articles: Sequence[Article], *, workers: int | None = None
+) -> BuildReport:
+    """Write every feed file whose inputs changed; remove the ones no longer produced."""
+    feeds, root = settings.config.feeds, settings.feeds_dir
+    ctx = _context(settings)
+    pages = plan_pages(
+        articles,
+        title=settings.publication.title,
+        per_page=feeds.items,
+        per_archive=feeds.archive_items,
+        per_tag=feeds.per_tag,
+    )
+    header = repr((RENDER_VERSION, __version__, settings.publication.title, ctx)).encode()
+    digests = {a.id: article_digest(a) for a in articles}
+    with engine.connect() as conn:
+        records = repo.load_feed_files(conn)
+
+    jobs: list[RenderJob] = []
+    prints: list[str] = []
+    produced: set[str] = set()
+    unchanged = 0
+    for page in pages:
+        fp = _fingerprint(header, page, digests)
+        stale = []
+        for fmt in FORMATS:
+            rel = _rel(page, fmt)
+            produced.add(rel)
+            record = records.get(rel)
+            if record is not None and record.fingerprint == fp and _same_file(root / rel, record):
+                unchanged += 1
+            else:
+                stale.append(fmt)
+        if stale:
+            jobs.append(RenderJob(page=page, formats=tuple(stale)))
+            prints.append(fp)
+
+    written: list[str] = []
+    new_records: list[FeedFile] = []
+    rendered = pmap(
+        partial(render_page, ctx=ctx),
+        jobs,
+        workers=workers,
+        min_items=PARALLEL_MIN_PAGES,
+        preload="syndicate.feeds.render",
+    )
+    with ThreadPoolExecutor(max_workers=WRITER_THREADS) as writers:
+        pending: list[tuple[str, Future[tuple[FeedFile, bool]]]] = []
+        for job, fp, outputs in zip(jobs, prints, rendered, strict=True):
+            for fmt, data in zip(job.formats, outputs, strict=True):
+                rel = _rel(job.page, fmt)
+                pending.append((rel, writers.submit(_write, root, rel, fp, data)))
+        for rel, future in pending:
+            record, changed = future.result()
+            new_records.append(record)
+            if changed:
+                written.append(rel)
+            else:
+                unchanged += 1
+
+    removed = [rel for rel in sorted(records.keys() - produced) if remove(root / rel, root)]
+    touched = {(root / rel).parent for rel in (*written, *removed)}
+    sync_dirs({d for d in touched if d.exists()})
+    with engine.begin() as conn:
+        repo.save_feed_files(conn, new_records)
+        repo.forget_feed_files(conn, records.keys() - produced)
+    return BuildReport(written=tuple(written), unchanged=unchanged, removed=tuple(removed))

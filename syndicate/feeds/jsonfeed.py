@@ -38,7 +38,8 @@ def json_document(channel: Channel, items: tuple[FeedItem, ...], links: JsonLink
     if channel.hub:
         doc["hubs"] = [{"type": "WebSub", "url": channel.hub}]
     doc["items"] = [_item(i) for i in items]
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact: json's C encoder only runs without indent, and archives hold thousands of items.
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _item(item: FeedItem) -> dict[str, Any]:

@@ -7,6 +7,7 @@ article only touches the main feeds, the newest archive page and its tag feeds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ class Page:
     next_archive: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)  # a site has few tags, used by thousands of articles
 def tag_slug(tag: str) -> str:
     """A path-safe, stable folder name for a tag."""
     base = slugify(tag)
@@ -45,12 +47,18 @@ def tag_slug(tag: str) -> str:
 
 
 def plan_pages(
-    articles: Sequence[Article], *, title: str, per_page: int, per_tag: bool
+    articles: Sequence[Article],
+    *,
+    title: str,
+    per_page: int,
+    per_archive: int | None = None,
+    per_tag: bool,
 ) -> list[Page]:
     """Every page of the site's feeds. ``articles`` come newest first."""
     ordered = list(articles)
     older = ordered[per_page:][::-1]  # oldest first, so page boundaries never move
-    count = -(-len(older) // per_page)
+    per_archive = per_archive or per_page
+    count = -(-len(older) // per_archive)
     pages = [
         Page(
             folder="",
@@ -60,7 +68,7 @@ def plan_pages(
         )
     ]
     for n in range(1, count + 1):
-        chunk = older[(n - 1) * per_page : n * per_page]
+        chunk = older[(n - 1) * per_archive : n * per_archive]
         pages.append(
             Page(
                 folder=_archive(n),
