@@ -74,11 +74,27 @@ def _article_url(value: str) -> str:
 def _single_line(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"must be a single line, got {value!r}")
+    return _printable(value)
+
+
+def _printable(value: str) -> str:
+    # These values end up in XML feeds and mail headers, where control characters break.
+    bad = next((c for c in value if ord(c) < 32 and c not in "\n\t"), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control character {bad!r}, got {value!r}")
     return value
 
 
-HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+# A base that paths are appended to: kept without its trailing slash.
+BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
 Line = Annotated[str, Field(min_length=1), AfterValidator(_single_line)]
+Text = Annotated[str, AfterValidator(_printable)]
+# BCP 47: language, optional script, optional region, variants (RFC 5646, private use aside).
+LANGUAGE_TAG = (
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?"
+    r"(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*$"
+)
 
 
 class _Section(BaseModel):
@@ -89,9 +105,9 @@ class Publication(_Section):
     """``[publication]``: who publishes and where articles live on the web."""
 
     title: Line
-    base_url: HttpUrl
-    description: str = ""
-    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en"
+    base_url: BaseUrl
+    description: Text = ""
+    language: Annotated[str, Field(pattern=LANGUAGE_TAG)] = "en"
     author: Line | None = None
     article_url: Annotated[str, AfterValidator(_article_url)] = "{base_url}/{slug}/"
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
@@ -131,7 +147,7 @@ class Feeds(_Section):
     """``[feeds]``: the syndication feeds ``syndicate build`` writes."""
 
     folder: str = "feeds"
-    base_url: HttpUrl | None = None
+    base_url: BaseUrl | None = None
     items: Annotated[int, Field(ge=1, le=1000)] = 20
     archive_items: Annotated[int, Field(ge=1, le=10000)] | None = None
     per_tag: bool = True

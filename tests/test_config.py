@@ -47,6 +47,10 @@ def test_the_documented_base_url_message() -> None:
         ),
         ('[publication]\ntitle = "T\\nX"\nbase_url = "https://e.org"\n', "must be a single line"),
         ("[publication\n", "syndicate.toml: not valid TOML"),
+        (GOOD + 'description = "About\\u0002 us"\n', "must not contain control character"),
+        (GOOD + 'language = "en-US-US"\n', "publication.language: string should match"),
+        (GOOD + '[feeds]\nitems = 0\n', "feeds.items: input should be greater than"),
+        (GOOD + '[feeds]\nhub = "hub.example.org"\n', "feeds.hub: must be an absolute http(s)"),
     ],
 )
 def test_each_mistake_is_named(text: str, expected: str) -> None:

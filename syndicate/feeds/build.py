@@ -71,6 +71,7 @@ def _context(settings: Settings) -> RenderContext:
         home_url=pub.base_url + "/",
         description=pub.description or pub.title,
         language=pub.language,
+        author=pub.author or pub.title,
         hub=feeds.hub,
         authority=settings.id_authority,
         full_content=feeds.full_content,

@@ -32,6 +32,7 @@ def json_document(channel: Channel, items: tuple[FeedItem, ...], links: JsonLink
         "feed_url": channel.self_url,
         "description": channel.description,
         "language": channel.language,
+        "authors": [{"name": channel.author}],
     }
     if links.next_url:
         doc["next_url"] = links.next_url

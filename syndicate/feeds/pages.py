@@ -22,6 +22,7 @@ TAGS = "tags"
 # Anything beyond letters, digits, spaces, hyphens and underscores is lost by slugify, so
 # such tags ("C++", "C#") get a hash suffix to keep them apart.
 _LOSSY = re.compile(r"[^\w\s-]|[^\x00-\x7f]")
+_SUFFIXED = re.compile(r"-[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +41,8 @@ class Page:
 def tag_slug(tag: str) -> str:
     """A path-safe, stable folder name for a tag."""
     base = slugify(tag)
-    if base and not _LOSSY.search(tag):
+    # A tag that already looks suffixed ("c-951a4d36") is suffixed too, or "C#" would share it.
+    if base and not _LOSSY.search(tag) and not _SUFFIXED.search(base):
         return base
     digest = hashlib.sha256(tag.casefold().encode()).hexdigest()[:8]
     return f"{base or 'tag'}-{digest}"

@@ -9,6 +9,7 @@ from syndicate.feeds.items import FeedItem, feed_item
 from syndicate.feeds.jsonfeed import JsonLinks, json_document
 from syndicate.feeds.pages import Page
 from syndicate.feeds.xmlfeeds import Channel, atom_document, rss_document
+from syndicate.text import xml_safe
 
 # The ``updated`` of a feed with no items: any fixed instant keeps empty feeds byte-stable.
 EMPTY_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
@@ -22,6 +23,7 @@ class RenderContext:
     home_url: str
     description: str
     language: str
+    author: str
     hub: str | None
     authority: str
     full_content: bool
@@ -51,9 +53,10 @@ def render_page(job: RenderJob, ctx: RenderContext) -> tuple[bytes, ...]:
 def _render(page: Page, items: tuple[FeedItem, ...], fmt: str, ctx: RenderContext) -> bytes:
     newest = max((i.updated for i in items), default=None)
     channel = Channel(
-        title=page.title,
-        description=ctx.description,
+        title=xml_safe(page.title),
+        description=xml_safe(ctx.description),
         language=ctx.language,
+        author=xml_safe(ctx.author),
         home_url=ctx.home_url,
         self_url=ctx.url(page.folder, fmt),
         updated=newest or EMPTY_UPDATED,

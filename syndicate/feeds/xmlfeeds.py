@@ -29,6 +29,7 @@ class Channel:
     title: str
     description: str
     language: str
+    author: str
     home_url: str
     self_url: str
     updated: datetime
@@ -73,6 +74,13 @@ class _EntryLinks(BaseEntryExtension):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
+        self.updated: str | None = None
+
+    def extend_rss(self, item: Any) -> Any:
+        # RSS has no update date; atom:updated is the common extension feed readers know.
+        if self.updated:
+            etree.SubElement(item, f"{{{ATOM_NS}}}updated").text = self.updated
+        return item
 
     def extend_atom(self, entry: Any) -> Any:
         tag = etree.QName(entry).namespace
@@ -92,6 +100,8 @@ def _generator(channel: Channel, items: tuple[FeedItem, ...], *, rss: bool) -> F
     history.archive = channel.archive
     fg.id(channel.self_url)
     fg.title(channel.title)
+    if not rss:  # Atom needs a feed author for entries that name none; RSS wants an email
+        fg.author(name=channel.author)
     fg.description(channel.description)
     fg.subtitle(channel.description)
     fg.language(channel.language)
@@ -144,6 +154,7 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
         )
     links.extend({"rel": "related", "href": r.url, "title": r.title} for r in item.related)
     fe.history.links = links
+    fe.history.updated = item.updated.isoformat()
 
 
 def rss_document(channel: Channel, items: tuple[FeedItem, ...]) -> bytes:
