@@ -101,8 +101,16 @@ def run_once(count: int, database_url: str | None) -> tuple[Phase, Phase, Phase,
         shutil.rmtree(root, ignore_errors=True)
 
 
-def verdict(value: float, target: float) -> str:
-    return f"target <= {target:g} s, {'ok' if value <= target else 'MISSED'}"
+def summary(name: str, phases: list[Phase], target: float) -> str:
+    """Medians of one phase over the runs, against its target."""
+    total = statistics.median(p.total for p in phases)
+    build = statistics.median(p.build for p in phases)
+    written = statistics.median(p.written for p in phases)
+    verdict = "ok" if total <= target else "MISSED"
+    return (
+        f"  {name:<18}{total:6.2f} s (target <= {target:g} s, {verdict}); "
+        f"build_feeds alone {build:.2f} s; {written:,.0f} files written"
+    )
 
 
 def main() -> None:
@@ -111,10 +119,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    runs: list[tuple[Phase, Phase, Phase]] = []
+    colds: list[Phase] = []
+    unchangeds: list[Phase] = []
+    edits: list[Phase] = []
     for run in range(1, args.runs + 1):
         cold, unchanged, edit, edited = run_once(args.articles, args.database_url)
-        runs.append((cold, unchanged, edit))
+        colds.append(cold)
+        unchangeds.append(unchanged)
+        edits.append(edit)
         print(
             f"run {run}: cold {cold.total:.2f} s (build_feeds {cold.build:.2f} s, "
             f"{cold.written:,} files written); no change {unchanged.total:.2f} s "
@@ -123,25 +135,10 @@ def main() -> None:
             f"{edit.written} written)",
             flush=True,
         )
-
-    def median(i: int, field: str) -> float:
-        return statistics.median(getattr(r[i], field) for r in runs)
-
-    cold, cold_build, unchanged = median(0, "total"), median(0, "build"), median(1, "total")
-    edit = median(2, "total")
     print(f"median of {args.runs}, {args.articles:,} articles:")
-    print(
-        f"  cold build        {cold:6.2f} s ({verdict(cold, TARGET_COLD)}); "
-        f"build_feeds alone {cold_build:.2f} s; {median(0, 'written'):,.0f} files written"
-    )
-    print(
-        f"  no-change rebuild {unchanged:6.2f} s ({verdict(unchanged, TARGET_UNCHANGED)}); "
-        f"build_feeds alone {median(1, 'build'):.2f} s; {median(1, 'written'):.0f} files written"
-    )
-    print(
-        f"  one-article edit  {edit:6.2f} s ({verdict(edit, TARGET_EDIT)}); "
-        f"build_feeds alone {median(2, 'build'):.2f} s; {median(2, 'written'):.0f} files written"
-    )
+    print(summary("cold build", colds, TARGET_COLD))
+    print(summary("no-change rebuild", unchangeds, TARGET_UNCHANGED))
+    print(summary("one-article edit", edits, TARGET_EDIT))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_the_documented_base_url_message() -> None:
         ("[publication\n", "syndicate.toml: not valid TOML"),
         (GOOD + 'description = "About\\u0002 us"\n', "must not contain control character"),
         (GOOD + 'language = "en-US-US"\n', "publication.language: string should match"),
-        (GOOD + '[feeds]\nitems = 0\n', "feeds.items: input should be greater than"),
+        (GOOD + "[feeds]\nitems = 0\n", "feeds.items: input should be greater than"),
         (GOOD + '[feeds]\nhub = "hub.example.org"\n', "feeds.hub: must be an absolute http(s)"),
     ],
 )

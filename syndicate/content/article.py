@@ -31,6 +31,7 @@ def parse_key(publication: Publication, content: Content) -> str:
         "base_url": publication.base_url,
         "article_url": publication.article_url,
         "timezone": publication.timezone,
+        "author": publication.author,
         "teaser_length": content.teaser_length,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]

@@ -21,7 +21,7 @@ from syndicate import __version__
 from syndicate.config import Settings
 from syndicate.feeds.pages import FORMATS, Page, plan_pages
 from syndicate.feeds.render import RenderContext, RenderJob, render_page
-from syndicate.feeds.writer import remove, sync_dirs, write_atomic
+from syndicate.feeds.writer import remove, sweep_temp, sync_dirs, write_atomic
 from syndicate.models import Article
 from syndicate.parallel import pmap
 from syndicate.store import feeds as repo
@@ -125,6 +125,8 @@ def build_feeds(
     digests = {a.id: article_digest(a) for a in articles}
     with engine.connect() as conn:
         records = repo.load_feed_files(conn)
+    if root.is_dir():
+        sweep_temp(root)
 
     jobs: list[RenderJob] = []
     prints: list[str] = []

@@ -1,8 +1,9 @@
 """Which feed documents exist and what each holds (pure: no I/O).
 
 The subscription feeds hold the newest ``items`` articles. Older ones go to RFC 5005 archive
-pages counted from the oldest article, so a full archive page never changes again: a new
-article only touches the main feeds, the newest archive page and its tag feeds.
+pages counted from the oldest article, so the entries of a full archive page never change: a
+new article only touches the main feeds, the newest archive page and its tag feeds (and, when
+it opens a new archive page, the ``next-archive`` link of the one before).
 """
 
 from __future__ import annotations

@@ -3,7 +3,36 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def sweep_temp(root: Path) -> list[Path]:
+    """Remove temp files left by a build that was killed mid-write (its process is gone)."""
+    swept = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            match = _TEMP.match(name)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            path = Path(folder, name)
+            path.unlink(missing_ok=True)
+            swept.append(path)
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
