@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from syndicate.config import Settings, load_settings
+from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
 from syndicate.store import open_store
@@ -31,7 +31,7 @@ from syndicate.store import open_store
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
-from read_content import fresh_database, generate  # noqa: E402
+from read_content import bench_site, fresh_database  # noqa: E402
 
 TARGET_COLD, TARGET_UNCHANGED, TARGET_EDIT = 10.0, 1.0, 1.5
 
@@ -76,13 +76,7 @@ def run_once(count: int, database_url: str | None) -> tuple[Phase, Phase, Phase,
     root = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     try:
         with fresh_database(root, database_url) as db:
-            (root / "syndicate.toml").write_text(
-                '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
-                f'[database]\nurl = "{db}"\n',
-                encoding="utf-8",
-            )
-            generate(root / "content", count)
-            settings = load_settings(root)
+            settings = bench_site(root, db, count)
             engine = open_store(settings.database_url)
             try:
                 cold, n = build_once(settings, engine)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from syndicate.config import load_settings
+from syndicate.config import Settings, load_settings
 from syndicate.content.reader import read_site
 from syndicate.store import open_store
 
@@ -105,15 +105,20 @@ def run_once(count: int, database_url: str | None) -> tuple[float, float, int]:
         return _measure(root, db, count)
 
 
+def bench_site(root: Path, db: str, count: int) -> Settings:
+    """A publication in ``root`` on database ``db`` with ``count`` generated articles."""
+    (root / "syndicate.toml").write_text(
+        '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
+        f'[database]\nurl = "{db}"\n',
+        encoding="utf-8",
+    )
+    generate(root / "content", count)
+    return load_settings(root)
+
+
 def _measure(root: Path, db: str, count: int) -> tuple[float, float, int]:
     try:
-        (root / "syndicate.toml").write_text(
-            '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
-            f'[database]\nurl = "{db}"\n',
-            encoding="utf-8",
-        )
-        generate(root / "content", count)
-        settings = load_settings(root)
+        settings = bench_site(root, db, count)
         engine = open_store(settings.database_url)
         now = datetime.now(UTC)
         t0 = time.perf_counter()
