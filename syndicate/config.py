@@ -156,6 +156,17 @@ class Feeds(_Section):
     id_authority: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
 
 
+class MailingList(_Section):
+    """``[lists.NAME]``: one subscriber list."""
+
+    title: Line
+    description: Text = ""
+
+
+LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ListName = Annotated[str, Field(pattern=LIST_NAME)]
+
+
 class SiteConfig(_Section):
     """The whole of ``syndicate.toml``."""
 
@@ -163,6 +174,7 @@ class SiteConfig(_Section):
     database: Database = Database()
     content: Content = Content()
     feeds: Feeds = Feeds()
+    lists: dict[ListName, MailingList] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +199,19 @@ class Settings:
     @property
     def publication(self) -> Publication:
         return self.config.publication
+
+    def mailing_list(self, name: str) -> MailingList:
+        """The declared list ``name``, or an error naming the lists that are declared."""
+        found = self.config.lists.get(name)
+        if found is None:
+            declared = ", ".join(sorted(self.config.lists)) or "none"
+            raise ConfigError(
+                [
+                    f"{CONFIG_NAME}: no list named {name!r}; declared lists: {declared} "
+                    f"(declare it as [lists.{name}] with a title)"
+                ]
+            )
+        return found
 
     @property
     def feeds_url(self) -> str:
@@ -228,7 +253,11 @@ def format_validation_error(filename: str, exc: ValidationError) -> list[str]:
     """Turn pydantic's errors into ``file: key.path: what is expected`` lines."""
     lines = []
     for err in exc.errors(include_url=False):
-        lines.append(f"{filename}: {_loc(err['loc']) or '(top level)'}: {_describe(err)}")
+        loc, why = err["loc"], _describe(err)
+        if loc and loc[-1] == "[key]":  # a table name, e.g. [lists.Bad]
+            loc = loc[:-1]
+            why = "is not a valid name: use lowercase letters, digits, '-' and '_'"
+        lines.append(f"{filename}: {_loc(loc) or '(top level)'}: {why}")
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,3 +87,38 @@ class ReadReport:
     problems: tuple[Problem, ...] = ()
     parsed: int = 0
     reused: int = 0
+
+
+class Status(StrEnum):
+    """Where a subscriber stands with one list."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+# Nobody in these states may be mailed again (until they resubscribe themselves).
+SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
+
+
+class Source(StrEnum):
+    """Where a status change came from: the consent trail records it."""
+
+    CLI = "cli"
+    IMPORT = "import"
+    WEB = "web"
+    BOUNCE = "bounce"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscriber:
+    """A person on one or more lists."""
+
+    id: int
+    email: str
+    name: str | None
+    created_at: datetime
+    topics: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()

@@ -103,3 +103,51 @@ feed_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
 )
+
+# People. ``email_key`` (the address case-folded) makes addresses unique case-insensitively;
+# rows are never deleted, so an address that left stays suppressed.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", Text, nullable=False),
+    Column("email_key", Text, nullable=False, unique=True),
+    Column("name", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attributes", Text, nullable=False),  # JSON object
+    Column("topics", Text, nullable=False),  # JSON array of tags
+)
+
+# One row per subscriber and list: the current status.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("list_name", String(63), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_subscriptions_list_status", "list_name", "status"),
+)
+
+# The consent trail: every status change, when, and where it came from.
+subscription_events = Table(
+    "subscription_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("list_name", String(63), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("previous", String(16)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("detail", Text),
+    Index("ix_subscription_events_subscriber", "subscriber_id", "list_name"),
+)

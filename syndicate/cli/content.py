@@ -1,77 +1,28 @@
-"""The ``syndicate`` command: wiring only — parse input, call the layers, print."""
+"""Content commands: init, check, articles, build."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
-from syndicate import __version__
-from syndicate.config import ENV_SITE, Settings, load_settings
+from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.content.reader import read_site
-from syndicate.errors import ConfigError, SyndicateError
 from syndicate.feeds.build import build_feeds
 from syndicate.models import Article, ReadReport
 from syndicate.scaffold import init_site
 from syndicate.store import open_store
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-EPILOG = """\b
-Examples:
-  syndicate init my-newsletter        create a new publication
-  syndicate --site my-newsletter check
-  syndicate build                     write feeds/ (RSS, Atom, JSON Feed)
-  syndicate articles --json           what the content reader found, as JSON
-  SYNDICATE_SITE=/srv/news syndicate articles
-"""
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn our errors into a clear message and an exit status instead of a traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        for line in exc.problems:
-            err.print(f"[red]error:[/red] {line}", markup=True)
-        sys.exit(2)
-    except SyndicateError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True)
-        sys.exit(1)
-
-
-class _Context:
-    def __init__(self, site: str | None) -> None:
-        self.site = site
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.site)
-        return self._settings
-
-
-def _now() -> datetime:
-    """The wall clock, to the second: first-seen dates end up in feeds and emails."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _read(ctx: _Context, *, offline: bool) -> ReadReport:
+def _read(ctx: Context, *, offline: bool) -> ReadReport:
     engine = open_store(ctx.settings.database_url)
     try:
-        return read_site(ctx.settings, engine, now=_now(), offline=offline)
+        return read_site(ctx.settings, engine, now=now(), offline=offline)
     finally:
         engine.dispose()
 
@@ -79,23 +30,6 @@ def _read(ctx: _Context, *, offline: bool) -> ReadReport:
 def _report_problems(report: ReadReport) -> None:
     for problem in report.problems:
         err.print(f"skipped {problem}", markup=False)
-
-
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--site",
-    type=click.Path(file_okay=False, path_type=str),
-    envvar=ENV_SITE,
-    help="The publication folder (holds syndicate.toml). Default: the current directory.",
-)
-@click.version_option(__version__, "--version", prog_name="syndicate")
-@click.pass_context
-def main(click_ctx: click.Context, site: str | None) -> None:
-    """Publish a newsletter and its syndication feeds from a folder of articles."""
-    click_ctx.obj = _Context(site)
-
-
-pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(_Context)
 
 
 @main.command()
@@ -114,7 +48,7 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
     Example:
       syndicate init my-newsletter --title "My Newsletter" --base-url https://news.example.org
     """
-    with _errors():
+    with errors():
         name = title or directory.resolve().name.replace("-", " ").replace("_", " ").title()
         created = init_site(directory, title=name, base_url=base_url)
     for path in created:
@@ -125,14 +59,14 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
 @main.command()
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
-def check(ctx: _Context, offline: bool) -> None:
+def check(ctx: Context, offline: bool) -> None:
     """Validate the configuration and all content; exit 1 if anything is wrong.
 
     \b
     Example:
       syndicate check --offline
     """
-    with _errors():
+    with errors():
         report = _read(ctx, offline=offline)
     for problem in report.problems:
         err.print(str(problem), markup=False)
@@ -165,7 +99,7 @@ def _article_json(a: Article) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
-def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
+def articles(ctx: Context, as_json: bool, offline: bool) -> None:
     """List what the content reader found, newest first. Problems go to stderr.
 
     \b
@@ -173,7 +107,7 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
       syndicate articles
       syndicate articles --json | jq '.[].title'
     """
-    with _errors():
+    with errors():
         report = _read(ctx, offline=offline)
     _report_problems(report)
     if as_json:
@@ -199,7 +133,7 @@ def articles(ctx: _Context, as_json: bool, offline: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
-def build(ctx: _Context, as_json: bool, offline: bool) -> None:
+def build(ctx: Context, as_json: bool, offline: bool) -> None:
     """Read the content and write the feeds (RSS, Atom, JSON Feed, archives, tags).
 
     Only files whose content changed are written, each atomically. Exit status 1 when a
@@ -210,11 +144,11 @@ def build(ctx: _Context, as_json: bool, offline: bool) -> None:
       syndicate build
       syndicate build --json | jq .written
     """
-    with _errors():
+    with errors():
         settings = ctx.settings
         engine = open_store(settings.database_url)
         try:
-            report = read_site(settings, engine, now=_now(), offline=offline)
+            report = read_site(settings, engine, now=now(), offline=offline)
             built = build_feeds(settings, engine, report.articles)
         finally:
             engine.dispose()

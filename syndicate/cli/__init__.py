@@ -1,0 +1,6 @@
+"""The ``syndicate`` command: wiring only — parse input, call the layers, print."""
+
+from syndicate.cli import content, subscribers
+from syndicate.cli.base import main
+
+__all__ = ["content", "main", "subscribers"]

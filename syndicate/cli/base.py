@@ -1,0 +1,78 @@
+"""The ``syndicate`` group and what every command shares: settings, errors, output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from syndicate import __version__
+from syndicate.config import ENV_SITE, Settings, load_settings
+from syndicate.errors import ConfigError, SyndicateError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EPILOG = """\b
+Examples:
+  syndicate init my-newsletter        create a new publication
+  syndicate --site my-newsletter check
+  syndicate build                     write feeds/ (RSS, Atom, JSON Feed)
+  syndicate articles --json           what the content reader found, as JSON
+  syndicate subscribers import weekly subscribers/weekly.csv
+  SYNDICATE_SITE=/srv/news syndicate articles
+"""
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn our errors into a clear message and an exit status instead of a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"[red]error:[/red] {escape(line)}", markup=True)
+        sys.exit(2)
+    except SyndicateError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
+        sys.exit(1)
+
+
+class Context:
+    def __init__(self, site: str | None) -> None:
+        self.site = site
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.site)
+        return self._settings
+
+
+def now() -> datetime:
+    """The wall clock, to the second: first-seen dates end up in feeds and emails."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=str),
+    envvar=ENV_SITE,
+    help="The publication folder (holds syndicate.toml). Default: the current directory.",
+)
+@click.version_option(__version__, "--version", prog_name="syndicate")
+@click.pass_context
+def main(click_ctx: click.Context, site: str | None) -> None:
+    """Publish a newsletter and its syndication feeds from a folder of articles."""
+    click_ctx.obj = Context(site)
+
+
+pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(Context)

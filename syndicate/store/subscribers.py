@@ -1,0 +1,239 @@
+"""Repository functions for subscribers, subscriptions and the consent trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from syndicate.models import Source, Status, Subscriber
+from syndicate.store.sql import BATCH, upsert
+from syndicate.store.tables import subscribers, subscription_events, subscriptions
+
+_COLUMNS = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.created_at,
+    subscribers.c.topics,
+    subscribers.c.attributes,
+    subscribers.c.email_key,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewSubscriber:
+    """A subscriber to insert."""
+
+    email: str
+    key: str
+    name: str | None
+    topics: tuple[str, ...]
+    attributes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One status change of one subscription, for the consent trail."""
+
+    subscriber_id: int
+    list_name: str
+    status: Status
+    previous: Status | None
+    source: Source
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A recorded status change."""
+
+    list_name: str
+    status: Status
+    previous: Status | None
+    at: datetime
+    source: Source
+    detail: str | None
+
+
+def _subscriber(row: Sequence[Any]) -> Subscriber:
+    return Subscriber(
+        id=row[0],
+        email=row[1],
+        name=row[2],
+        created_at=row[3],
+        topics=tuple(json.loads(row[4])),
+        attributes=tuple(tuple(p) for p in json.loads(row[5])),
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def find_subscribers(conn: Connection, keys: Sequence[str]) -> dict[str, Subscriber]:
+    """Stored subscribers by case-folded address."""
+    found: dict[str, Subscriber] = {}
+    for start in range(0, len(keys), BATCH):
+        chunk = keys[start : start + BATCH]
+        for row in conn.execute(select(*_COLUMNS).where(subscribers.c.email_key.in_(chunk))):
+            found[row[6]] = _subscriber(row)
+    return found
+
+
+def insert_subscribers(
+    conn: Connection, rows: Sequence[NewSubscriber], *, now: datetime
+) -> dict[str, int]:
+    """Insert new subscribers; their ids by case-folded address."""
+    if not rows:
+        return {}
+    values = [
+        {
+            "email": r.email,
+            "email_key": r.key,
+            "name": r.name,
+            "created_at": now,
+            "topics": _json(list(r.topics)),
+            "attributes": _json([list(p) for p in r.attributes]),
+        }
+        for r in rows
+    ]
+    stmt = subscribers.insert().returning(subscribers.c.email_key, subscribers.c.id)
+    return {key: id_ for key, id_ in conn.execute(stmt, values)}
+
+
+def update_subscribers(conn: Connection, rows: Sequence[Subscriber]) -> None:
+    """Write new names, topics and attributes of existing subscribers."""
+    if not rows:
+        return
+    stmt = (
+        update(subscribers)
+        .where(subscribers.c.id == bindparam("sid"))
+        .values(name=bindparam("name"), topics=bindparam("topics"), attributes=bindparam("attrs"))
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "sid": r.id,
+                "name": r.name,
+                "topics": _json(list(r.topics)),
+                "attrs": _json([list(p) for p in r.attributes]),
+            }
+            for r in rows
+        ],
+    )
+
+
+def statuses(conn: Connection, ids: Sequence[int], list_name: str) -> dict[int, Status]:
+    """Current status of each subscriber on ``list_name`` (absent: never subscribed)."""
+    found: dict[int, Status] = {}
+    for start in range(0, len(ids), BATCH):
+        stmt = select(subscriptions.c.subscriber_id, subscriptions.c.status).where(
+            subscriptions.c.list_name == list_name,
+            subscriptions.c.subscriber_id.in_(ids[start : start + BATCH]),
+        )
+        found.update((sid, Status(status)) for sid, status in conn.execute(stmt))
+    return found
+
+
+def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime) -> None:
+    """Set the new statuses and append them to the consent trail, in one go."""
+    if not changes:
+        return
+    upsert(
+        conn,
+        subscriptions,
+        [
+            {
+                "subscriber_id": c.subscriber_id,
+                "list_name": c.list_name,
+                "status": c.status.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in changes
+        ],
+        keep={"created_at"},
+    )
+    conn.execute(
+        subscription_events.insert(),
+        [
+            {
+                "subscriber_id": c.subscriber_id,
+                "list_name": c.list_name,
+                "status": c.status.value,
+                "previous": c.previous.value if c.previous else None,
+                "at": now,
+                "source": c.source.value,
+                "detail": c.detail,
+            }
+            for c in changes
+        ],
+    )
+
+
+def iter_list(
+    conn: Connection, list_name: str, status: Status | None = None
+) -> Iterator[tuple[Subscriber, Status]]:
+    """Every subscriber of a list with their status, by address, streamed."""
+    stmt = (
+        select(*_COLUMNS, subscriptions.c.status)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(subscriptions.c.list_name == list_name)
+        .order_by(subscribers.c.email_key)
+    )
+    if status is not None:
+        stmt = stmt.where(subscriptions.c.status == status.value)
+    for row in conn.execution_options(yield_per=BATCH).execute(stmt):
+        yield _subscriber(row), Status(row[7])
+
+
+def subscriber_by_key(conn: Connection, key: str) -> Subscriber | None:
+    """One subscriber by case-folded address."""
+    return find_subscribers(conn, [key]).get(key)
+
+
+def subscriptions_of(conn: Connection, subscriber_id: int) -> dict[str, Status]:
+    """The lists a subscriber is on (in any status)."""
+    stmt = select(subscriptions.c.list_name, subscriptions.c.status).where(
+        subscriptions.c.subscriber_id == subscriber_id
+    )
+    return {name: Status(status) for name, status in conn.execute(stmt)}
+
+
+def events_of(conn: Connection, subscriber_id: int) -> list[Event]:
+    """A subscriber's consent trail, oldest first."""
+    e = subscription_events.c
+    stmt = (
+        select(e.list_name, e.status, e.previous, e.at, e.source, e.detail)
+        .where(e.subscriber_id == subscriber_id)
+        .order_by(e.id)
+    )
+    return [
+        Event(
+            list_name=r[0],
+            status=Status(r[1]),
+            previous=Status(r[2]) if r[2] else None,
+            at=r[3],
+            source=Source(r[4]),
+            detail=r[5],
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
+def counts(conn: Connection, list_name: str | None = None) -> dict[str, dict[Status, int]]:
+    """Number of subscribers per list and status."""
+    s = subscriptions.c
+    stmt = select(s.list_name, s.status, func.count()).group_by(s.list_name, s.status)
+    if list_name is not None:
+        stmt = stmt.where(s.list_name == list_name)
+    out: dict[str, dict[Status, int]] = {}
+    for name, status, n in conn.execute(stmt):
+        out.setdefault(name, {})[Status(status)] = int(n)
+    return out

@@ -1,0 +1,1 @@
+"""Subscribers and lists: addresses, CSV import/export, tokens."""
