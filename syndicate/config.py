@@ -156,11 +156,72 @@ class Feeds(_Section):
     id_authority: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
 
 
+def _cron(value: str) -> str:
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"must be a cron expression with five fields (minute hour day month weekday), "
+            f"e.g. '0 7 * * mon', got {value!r} ({exc})"
+        ) from None
+    return value
+
+
+def _jinja(value: str) -> str:
+    from jinja2 import Environment, TemplateSyntaxError
+
+    try:
+        Environment().parse(value)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"is not a valid Jinja2 template: {exc.message}, got {value!r}") from None
+    return value
+
+
+def _address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an email address ({exc}), got {value!r}") from None
+
+
+Address = Annotated[str, AfterValidator(_single_line), AfterValidator(_address)]
+DEFAULT_SUBJECT = (
+    "{{ list.title }}: {{ lead.title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}"
+)
+
+
 class MailingList(_Section):
-    """``[lists.NAME]``: one subscriber list."""
+    """``[lists.NAME]``: one subscriber list and its digest."""
 
     title: Line
     description: Text = ""
+    subject: Annotated[str, AfterValidator(_single_line), AfterValidator(_jinja)] = DEFAULT_SUBJECT
+    schedule: Annotated[str, AfterValidator(_cron)] = "0 7 * * mon"
+    timezone: Annotated[str, AfterValidator(_timezone)] | None = None
+    max_articles: Annotated[int, Field(ge=1, le=200)] = 10
+    lead_articles: Annotated[int, Field(ge=0, le=50)] = 1
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    send_empty: bool = False
+
+
+class Email(_Section):
+    """``[email]``: who digests come from, and what every footer says."""
+
+    from_name: Line
+    from_address: Address
+    reply_to: Address | None = None
+    postal_address: Text | None = None
+    unsubscribe_mailto: Address | None = None
+
+
+class Web(_Section):
+    """``[web]``: where the subscriber pages are served (confirm, unsubscribe, preferences)."""
+
+    base_url: BaseUrl | None = None
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -174,6 +235,8 @@ class SiteConfig(_Section):
     database: Database = Database()
     content: Content = Content()
     feeds: Feeds = Feeds()
+    email: Email | None = None
+    web: Web = Web()
     lists: dict[ListName, MailingList] = {}
 
 
@@ -212,6 +275,23 @@ class Settings:
                 ]
             )
         return found
+
+    @property
+    def web_url(self) -> str:
+        """Public URL of the subscriber pages: ``[web] base_url``, else the site's."""
+        return self.config.web.base_url or self.publication.base_url
+
+    @property
+    def email(self) -> Email:
+        """The ``[email]`` section; sending anything needs it."""
+        if self.config.email is None:
+            raise ConfigError(
+                [
+                    f"{CONFIG_NAME}: email: is required to render or send digests; add an [email] "
+                    'section with from_name = "…" and from_address = "…"'
+                ]
+            )
+        return self.config.email
 
     @property
     def feeds_url(self) -> str:

@@ -122,3 +122,42 @@ class Subscriber:
     created_at: datetime
     topics: tuple[str, ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Digest:
+    """What one email digest of a list holds, before rendering.
+
+    ``topics`` is the topic set this version is for (None: the whole digest, for readers
+    who chose no topics). ``more`` counts the new articles left out by ``max_articles``.
+    """
+
+    id: str
+    list_name: str
+    list_title: str
+    issue: int
+    created: datetime
+    lead: tuple[Article, ...]
+    rest: tuple[Article, ...]
+    also: tuple[Teaser, ...]
+    more: int
+    more_url: str
+    archive_url: str
+    topics: frozenset[str] | None = None
+
+    @property
+    def articles(self) -> tuple[Article, ...]:
+        """Every article of the digest, lead first."""
+        return self.lead + self.rest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedDigest:
+    """A digest rendered once: subject, HTML and text with per-recipient markers in them."""
+
+    digest: Digest
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    warnings: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -150,4 +151,18 @@ subscription_events = Table(
     Column("source", String(16), nullable=False),
     Column("detail", Text),
     Index("ix_subscription_events_subscriber", "subscriber_id", "list_name"),
+)
+
+# Digests: one row per issue of a list once it is rendered for sending; ``sent_at`` is set
+# when delivery finishes. ``article_ids`` (JSON) answers "never already sent to this list".
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("list_name", String(63), nullable=False),
+    Column("issue", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("article_ids", Text, nullable=False),
+    UniqueConstraint("list_name", "issue", name="uq_digests_list_issue"),
 )

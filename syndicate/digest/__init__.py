@@ -1,0 +1,1 @@
+"""Email digests: which articles (assemble), how they look (render), for whom (personalize)."""

@@ -1,0 +1,115 @@
+"""Which articles a list's next digest holds (pure: the store is read by the caller).
+
+New for a list means published after its last sent digest and never carried by one of its
+digests before. A subscriber's topics narrow that down further; every distinct topic set
+gets its own version of the digest, rendered once, however many subscribers share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from syndicate.config import MailingList, Publication
+from syndicate.models import Article, Digest, Teaser
+
+EVERYTHING: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListState:
+    """What the store says about a list's past digests."""
+
+    issue: int
+    last_sent: datetime | None
+    sent_ids: frozenset[str]
+
+
+def new_articles(articles: Iterable[Article], cfg: MailingList, state: ListState) -> list[Article]:
+    """The articles new for the list, newest first, limited to the list's tags if it has any."""
+    wanted = {t.casefold() for t in cfg.tags}
+    out = [
+        a
+        for a in articles
+        if a.id not in state.sent_ids
+        and (state.last_sent is None or a.published > state.last_sent)
+        and (not wanted or wanted.intersection(t.casefold() for t in a.tags))
+    ]
+    out.sort(key=lambda a: (a.published, a.id), reverse=True)
+    return out
+
+
+def matches(article: Article, topics: frozenset[str]) -> bool:
+    """Whether an article belongs in the version for ``topics`` (empty: everything)."""
+    return not topics or any(t.casefold() in topics for t in article.tags)
+
+
+def assemble(
+    list_name: str,
+    cfg: MailingList,
+    fresh: Sequence[Article],
+    *,
+    state: ListState,
+    publication: Publication,
+    topics: frozenset[str] = EVERYTHING,
+    known_urls: frozenset[str] = frozenset(),
+    now: datetime,
+) -> Digest:
+    """The digest (version) for readers of ``topics``, from the list's new articles.
+
+    ``known_urls``: URLs of every article the site has, so "Also on" only links to real
+    pages. The result may hold no article; whether to send it is the caller's call.
+    """
+    chosen = [a for a in fresh if matches(a, topics)]
+    shown = chosen[: cfg.max_articles]
+    lead_count = min(cfg.lead_articles, len(shown))
+    in_digest = {a.url for a in shown}
+    also: dict[str, Teaser] = {}
+    for article in shown:
+        for teaser in article.related:
+            if teaser.url and teaser.url not in in_digest and teaser.url not in also:
+                if not known_urls or teaser.url in known_urls:
+                    also[teaser.url] = teaser
+    base = publication.base_url
+    return Digest(
+        id=f"{list_name}-{state.issue}",
+        list_name=list_name,
+        list_title=cfg.title,
+        issue=state.issue,
+        created=now,
+        lead=tuple(shown[:lead_count]),
+        rest=tuple(shown[lead_count:]),
+        also=tuple(also.values()),
+        more=len(chosen) - len(shown),
+        more_url=f"{base}/",
+        archive_url=f"{base}/archive/{list_name}/{state.issue}.html",
+        topics=topics or None,
+    )
+
+
+def versions(
+    list_name: str,
+    cfg: MailingList,
+    fresh: Sequence[Article],
+    topic_sets: Iterable[frozenset[str]],
+    *,
+    state: ListState,
+    publication: Publication,
+    known_urls: frozenset[str] = frozenset(),
+    now: datetime,
+) -> dict[frozenset[str], Digest]:
+    """One digest per distinct topic set (the empty set: readers without topics)."""
+    return {
+        topics: assemble(
+            list_name,
+            cfg,
+            fresh,
+            state=state,
+            publication=publication,
+            topics=topics,
+            known_urls=known_urls,
+            now=now,
+        )
+        for topics in set(topic_sets)
+    }

@@ -1,0 +1,61 @@
+"""The next digest of a list, read from the store: its state, its new articles, its versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from syndicate.config import Settings
+from syndicate.digest.assemble import EVERYTHING, ListState, new_articles, versions
+from syndicate.models import Article, Digest
+from syndicate.store import digests as repo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """Everything needed to render (and later send) a list's next digest."""
+
+    state: ListState
+    fresh: tuple[Article, ...]
+    digests: dict[frozenset[str], Digest]  # one per topic set; EVERYTHING is always there
+    audience: dict[frozenset[str], int]  # active subscribers per topic set
+
+
+def list_state(engine: Engine, list_name: str) -> ListState:
+    """Issue number, last send and already-sent articles of a list."""
+    with engine.connect() as conn:
+        return ListState(
+            issue=repo.next_issue(conn, list_name),
+            last_sent=repo.last_sent(conn, list_name),
+            sent_ids=frozenset(repo.sent_article_ids(conn, list_name)),
+        )
+
+
+def prepare(
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    articles: Sequence[Article],
+    *,
+    now: datetime,
+) -> Prepared:
+    """Assemble every version of the list's next digest. Reads the store, writes nothing."""
+    cfg = settings.mailing_list(list_name)
+    state = list_state(engine, list_name)
+    with engine.connect() as conn:
+        audience = repo.topic_sets(conn, list_name)
+    fresh = tuple(new_articles(articles, cfg, state))
+    digests = versions(
+        list_name,
+        cfg,
+        fresh,
+        {EVERYTHING, *audience},
+        state=state,
+        publication=settings.publication,
+        known_urls=frozenset(a.url for a in articles),
+        now=now,
+    )
+    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience)

@@ -1,0 +1,81 @@
+"""Repository functions for digests: issue numbers and what each list was already sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from syndicate.models import Status
+from syndicate.store.tables import digests, subscribers, subscriptions
+
+
+def next_issue(conn: Connection, list_name: str) -> int:
+    """The issue number the list's next digest gets."""
+    last = conn.scalar(select(func.max(digests.c.issue)).where(digests.c.list_name == list_name))
+    return int(last or 0) + 1
+
+
+def last_sent(conn: Connection, list_name: str) -> datetime | None:
+    """When the list's latest digest was sent."""
+    found: datetime | None = conn.scalar(
+        select(func.max(digests.c.sent_at)).where(digests.c.list_name == list_name)
+    )
+    return found
+
+
+def sent_article_ids(conn: Connection, list_name: str) -> set[str]:
+    """Every article a digest of this list has already carried (sent or being sent)."""
+    ids: set[str] = set()
+    for (raw,) in conn.execute(
+        select(digests.c.article_ids).where(digests.c.list_name == list_name)
+    ):
+        ids.update(json.loads(raw))
+    return ids
+
+
+def record_digest(
+    conn: Connection,
+    *,
+    digest_id: str,
+    list_name: str,
+    issue: int,
+    created: datetime,
+    article_ids: Sequence[str],
+) -> None:
+    """Record a digest about to be sent (its issue number is taken from now on)."""
+    conn.execute(
+        digests.insert().values(
+            id=digest_id,
+            list_name=list_name,
+            issue=issue,
+            created_at=created,
+            article_ids=json.dumps(sorted(set(article_ids))),
+        )
+    )
+
+
+def mark_sent(conn: Connection, digest_id: str, at: datetime) -> None:
+    """Record that delivery of a digest finished."""
+    conn.execute(digests.update().where(digests.c.id == digest_id).values(sent_at=at))
+
+
+def topic_sets(conn: Connection, list_name: str) -> dict[frozenset[str], int]:
+    """Distinct topic sets (case-folded) among the list's active subscribers, with counts.
+
+    The empty set stands for subscribers who chose no topics: they get the whole digest.
+    """
+    stmt = (
+        select(subscribers.c.topics)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(
+            subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
+        )
+    )
+    counts: dict[frozenset[str], int] = {}
+    for (raw,) in conn.execution_options(yield_per=2000).execute(stmt):
+        key = frozenset(t.casefold() for t in json.loads(raw))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
