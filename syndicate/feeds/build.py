@@ -21,7 +21,7 @@ from syndicate import __version__
 from syndicate.config import Settings
 from syndicate.feeds.pages import FORMATS, Page, plan_pages
 from syndicate.feeds.render import RenderContext, RenderJob, render_page
-from syndicate.feeds.writer import remove, sweep_temp, sync_dirs, write_atomic
+from syndicate.files import remove, sweep_temp, sync_dirs, write_atomic
 from syndicate.models import Article
 from syndicate.parallel import pmap
 from syndicate.store import feeds as repo

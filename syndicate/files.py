@@ -1,4 +1,4 @@
-"""The one place that writes feed files: atomically, and only when the bytes change."""
+"""Atomic file writes: the one way syndicate replaces a file others may be reading."""
 
 from __future__ import annotations
 
