@@ -190,7 +190,8 @@ def _address(value: str) -> str:
 
 Address = Annotated[str, AfterValidator(_single_line), AfterValidator(_address)]
 DEFAULT_SUBJECT = (
-    "{{ list.title }}: {{ lead.title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}"
+    "{{ list.title }}{% if lead.title %}: {{ lead.title }}"
+    "{% if count > 1 %} and {{ count - 1 }} more{% endif %}{% endif %}"
 )
 
 
