@@ -209,7 +209,7 @@ def test_subject_is_one_clean_line(settings: Settings) -> None:
     custom = "{{ lead.title }}\n#{{ issue }}\r\n{{ count }} · {{ publication.title }}"
     assert render_subject(custom, digest([lead]), settings).count("\n") == 0
     empty = render_subject(DEFAULT_SUBJECT, digest([]), settings)
-    assert empty == "Weekly Picks:"
+    assert empty == "Weekly Picks"  # no dangling colon without a lead
 
 
 def test_subject_is_capped_at_a_word_boundary(settings: Settings) -> None:
