@@ -328,6 +328,8 @@ def test_header_injection_through_a_name_does_nothing(settings: Settings) -> Non
         assert len(parsed.get_all("To") or []) == 1
         (address,) = parsed["To"].addresses
         assert address.addr_spec == "eve@example.org"
+        if name.startswith("Eve\r\n"):
+            assert address.display_name == "Eve Bcc: x@y.z"
         for value in parsed.values():
             assert "\r" not in str(value) and "\n" not in str(value)
         head = raw.partition(b"\r\n\r\n")[0].decode("ascii").split("\r\n")
@@ -448,3 +450,20 @@ def test_list_id_phrases(settings: Settings, title: str, shown: str) -> None:
         assert f"List-Id: {shown} <weekly.news.example.org>".encode() in head
     else:
         assert value.startswith(shown)
+
+
+def test_any_line_breaks_become_crlf(settings: Settings) -> None:
+    r = rendered(html_=HTML.replace("\n", "\r\n").replace("From the", "From\rthe").rstrip())
+    personal = personalizer(r).fill(ADA)
+    raw = build(settings, r=r, personal=personal).as_bytes()
+    assert b"\r" not in raw.replace(b"\r\n", b"") and b"\n" not in raw.replace(b"\r\n", b"")
+    html_part = list(parse(build(settings, r=r, personal=personal)).iter_parts())[1]
+    expected = personal.html.replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    assert body(html_part) == expected
+
+
+def test_whitespace_in_configured_names_is_collapsed(tmp_path: Path) -> None:
+    tabbed = make_settings(tmp_path, from_name="Zoë\\tLetter")  # TOML "\t": a real tab
+    assert "\t" in tabbed.email.from_name
+    parsed = parse(build(tabbed))
+    assert parsed["From"].addresses[0].display_name == "Zoë Letter"

@@ -8,11 +8,12 @@ and hide the text from content filters). binascii's C encoder does it: the email
 own QP encoder costs milliseconds per 60 KB part. The boundary starts with ``=_``, which
 never occurs in QP text, so it need not be searched for.
 
-Headers: From, To, Reply-To (when configured), Subject, Date, Message-ID and MIME-Version
-go through ``email.policy.SMTP`` (CRLF; CR/LF in a value is refused, non-ASCII encoded per
-RFC 2047). The list headers are written verbatim by :class:`_Verbatim`, since the policy
-would fold a long URL into encoded words no client decodes: List-Id (RFC 2919),
-List-Unsubscribe and, for an https link, List-Unsubscribe-Post (RFC 2369, RFC 8058; the web
+Headers: From, To, Reply-To (when configured) and Subject, the ones with names and text in
+them, go through ``email.policy.SMTP`` (CRLF; CR/LF in a value refused; non-ASCII encoded
+per RFC 2047), then are checked as written (see ``_set``). The rest are ASCII this module
+builds and checks, written verbatim by :class:`_Verbatim` (the policy would fold a long URL
+into encoded words no client decodes): Date, Message-ID, MIME-Version, List-Id (RFC 2919),
+List-Unsubscribe and, for an https link, List-Unsubscribe-Post (RFC 2369, RFC 8058: the web
 page must unsubscribe on that POST without asking), ``Precedence: bulk`` (not standard,
 but legacy autoresponders only look at it: no out-of-office floods at Reply-To) and
 ``Auto-Submitted: auto-generated`` (RFC 3834, the standard form of the same request).
@@ -47,6 +48,7 @@ _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?
 _DOMAIN = re.compile(
     r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
+_MESSAGE_ID = re.compile(r"<[^<>@\s\x00-\x1f\x7f]+@[A-Za-z0-9.-]+>", re.ASCII)
 _BARE_BREAK = re.compile(r"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n")  # CR, LF: folding only
 _MARKER_PREFIX = "SYNDICATEx9"
 assert all(m.removeprefix("https://").startswith(_MARKER_PREFIX) for m in markers.ALL)
@@ -176,10 +178,14 @@ def _subject(rendered: RenderedDigest) -> str:
 
 def _part(body: str, subtype: str, policy: Policy) -> EmailMessage:
     part = EmailMessage(policy=policy)
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    # One "\n" per line break (CR, LF or CRLF): the generator writes them as CRLF.
-    data = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
+    part["Content-Type"] = _Verbatim("Content-Type", [f'text/{subtype}; charset="utf-8"'])
+    part["Content-Transfer-Encoding"] = _Verbatim("Content-Transfer-Encoding", ["quoted-printable"])
+    # One "\n" per line break (CR, LF or CRLF), and a last one: the generator writes CRLF.
+    data = body.encode("utf-8")
+    if b"\r" in data:
+        data = b"\n".join(data.splitlines()) + b"\n"
+    elif not data.endswith(b"\n"):
+        data += b"\n"
     part.set_payload(binascii.b2a_qp(data, istext=True).decode("ascii"))
     return part
 
@@ -210,7 +216,8 @@ def build_message(
     utf8 = not (recipient.email.isascii() and email.from_address.isascii())
     policy = policies.SMTPUTF8 if utf8 else policies.SMTP
     msg = EmailMessage(policy=policy)
-    _set(msg, "From", _address(email.from_name, email.from_address, "From"))
+    from_name = " ".join(email.from_name.split())  # the config allows tabs
+    _set(msg, "From", _address(from_name, email.from_address, "From"))
     name = clean_name(recipient.name)
     try:  # a name that looks like encoded words ("=?...?=") would not show as it is
         _set(msg, "To", _address(None if name and "=?" in name else name, recipient.email, "To"))
@@ -219,12 +226,15 @@ def build_message(
     if email.reply_to:
         _set(msg, "Reply-To", _address(None, email.reply_to, "Reply-To"))
     _set(msg, "Subject", _subject(rendered))
-    _set(msg, "Date", format_datetime(date))
-    _set(msg, "Message-ID", message_id)
-    msg["MIME-Version"] = "1.0"
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise HeaderError(f"Message-ID: not <id@domain>: {message_id!r}")
+    # Constant, or checked here: written verbatim, saving the policy's parsing.
+    msg["Date"] = _Verbatim("Date", [format_datetime(date)])
+    msg["Message-ID"] = _Verbatim("Message-ID", [message_id])
+    msg["MIME-Version"] = _Verbatim("MIME-Version", ["1.0"])
 
     list_id = f"{list_name}.{mail_host(settings)}"
-    title = rendered.digest.list_title
+    title = " ".join(rendered.digest.list_title.split())
     if _CONTROL.search(title):
         raise HeaderError(f"List-Id: control character in the list title {title!r}")
     msg["List-Id"] = _Verbatim(
@@ -247,6 +257,7 @@ def build_message(
 
     # Deterministic: the same copy is the same bytes on every retry.
     boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
-    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    content_type = ["multipart/alternative;", f'boundary="{boundary}"']
+    msg["Content-Type"] = _Verbatim("Content-Type", _fold("Content-Type", content_type))
     msg.set_payload([_part(personal.text, "plain", policy), _part(personal.html, "html", policy)])
     return msg
