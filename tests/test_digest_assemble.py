@@ -98,7 +98,11 @@ def test_also_block_dedupes_against_the_digest_and_itself() -> None:
         known_urls=frozenset({a.url for a in arts} | {other.url}),
         now=NOW,
     )
-    assert [t.title for t in d.also] == ["Elsewhere"]
+    assert [(t.title, t.url) for t in d.also] == [
+        ("Elsewhere", "https://news.example.org/old/"),
+        ("Gone", None),  # a page the site does not have: shown, not linked
+        ("Unknown", None),
+    ]
 
 
 def test_one_version_per_topic_set() -> None:

@@ -8,10 +8,11 @@ gets its own version of the digest, rendered once, however many subscribers shar
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from syndicate.config import MailingList, Publication
+from syndicate.content.reader import title_key
 from syndicate.models import Article, Digest, Teaser
 
 EVERYTHING: frozenset[str] = frozenset()
@@ -64,13 +65,19 @@ def assemble(
     chosen = [a for a in fresh if matches(a, topics)]
     shown = chosen[: cfg.max_articles]
     lead_count = min(cfg.lead_articles, len(shown))
-    in_digest = {a.url for a in shown}
-    also: dict[str, Teaser] = {}
+    # Deduplicated by title (teasers of articles the site does not have carry no URL) and
+    # against the digest itself; a URL to a page the site does not have is dropped.
+    seen = {title_key(a.title) for a in shown}
+    also: list[Teaser] = []
     for article in shown:
         for teaser in article.related:
-            if teaser.url and teaser.url not in in_digest and teaser.url not in also:
-                if not known_urls or teaser.url in known_urls:
-                    also[teaser.url] = teaser
+            key = title_key(teaser.title)
+            if key in seen:
+                continue
+            seen.add(key)
+            if teaser.url and known_urls and teaser.url not in known_urls:
+                teaser = replace(teaser, url=None)
+            also.append(teaser)
     base = publication.base_url
     return Digest(
         id=f"{list_name}-{state.issue}",
@@ -80,7 +87,7 @@ def assemble(
         created=now,
         lead=tuple(shown[:lead_count]),
         rest=tuple(shown[lead_count:]),
-        also=tuple(also.values()),
+        also=tuple(also),
         more=len(chosen) - len(shown),
         more_url=f"{base}/",
         archive_url=f"{base}/archive/{list_name}/{state.issue}.html",

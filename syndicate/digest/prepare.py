@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, ListState, new_articles, versions
-from syndicate.models import Article, Digest
+from syndicate.digest.render import render_digest
+from syndicate.models import Article, Digest, RenderedDigest
 from syndicate.store import digests as repo
 
 
@@ -41,8 +42,12 @@ def prepare(
     articles: Sequence[Article],
     *,
     now: datetime,
+    extra_topics: Iterable[frozenset[str]] = (),
 ) -> Prepared:
-    """Assemble every version of the list's next digest. Reads the store, writes nothing."""
+    """Assemble every version of the list's next digest. Reads the store, writes nothing.
+
+    ``extra_topics``: topic sets to assemble too although no subscriber has them (previews).
+    """
     cfg = settings.mailing_list(list_name)
     state = list_state(engine, list_name)
     with engine.connect() as conn:
@@ -52,10 +57,24 @@ def prepare(
         list_name,
         cfg,
         fresh,
-        {EVERYTHING, *audience},
+        {EVERYTHING, *audience, *extra_topics},
         state=state,
         publication=settings.publication,
         known_urls=frozenset(a.url for a in articles),
         now=now,
     )
     return Prepared(state=state, fresh=fresh, digests=digests, audience=audience)
+
+
+def render_for_audience(
+    prepared: Prepared, settings: Settings, *, send_empty: bool = False
+) -> dict[frozenset[str], RenderedDigest]:
+    """Each version that has readers, rendered once however many readers share it.
+
+    Versions without articles are left out unless ``send_empty``.
+    """
+    return {
+        topics: render_digest(prepared.digests[topics], settings)
+        for topics in prepared.audience
+        if send_empty or prepared.digests[topics].articles
+    }
