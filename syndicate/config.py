@@ -209,10 +209,17 @@ class MailingList(_Section):
     send_empty: bool = False
 
 
+def _no_encoded_words(value: str) -> str:
+    # An RFC 2047 encoded word in a display name can smuggle CR/LF past older email packages.
+    if "=?" in value:
+        raise ValueError(f"must not contain '=?' (RFC 2047 encoded words), got {value!r}")
+    return value
+
+
 class Email(_Section):
     """``[email]``: who digests come from, and what every footer says."""
 
-    from_name: Line
+    from_name: Annotated[Line, AfterValidator(_no_encoded_words)]
     from_address: Address
     reply_to: Address | None = None
     postal_address: Text | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 from sqlalchemy import Engine
@@ -13,7 +12,7 @@ from sqlalchemy import Engine
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.content.reader import read_site
 from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import build_message, message_id
+from syndicate.digest.message import build_message, mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
@@ -86,7 +85,7 @@ def preview(
         personal = Personalizer(
             rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
         ).fill(recipient)
-        host = urlsplit(settings.publication.base_url).hostname or "localhost"
+        host = mail_host(settings)
         if fmt == "html":
             data = personal.html.encode("utf-8")
         elif fmt == "text":

@@ -34,6 +34,12 @@ _SPACES = re.compile(r"\s+")
 _MARKER = re.compile("(" + "|".join(re.escape(m) for m in markers.ALL) + ")")
 _MANGLED = re.compile("syndicatex9", re.IGNORECASE)  # a marker that rendering altered
 _SLOT = {marker: index for index, marker in enumerate(markers.ALL)}
+assert markers.ALL == (
+    markers.NAME,
+    markers.EMAIL,
+    markers.UNSUBSCRIBE_URL,
+    markers.PREFERENCES_URL,
+)
 
 
 class PersonalizeError(SyndicateError):
@@ -174,7 +180,7 @@ class Personalizer:
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     def fill(self, recipient: Recipient) -> Personal:
-        """The recipient's copy: every marker replaced by their values, each token fresh."""
+        """The recipient's copy: every marker replaced by their values and their own tokens."""
         sid, now = recipient.subscriber_id, self._now
         unsubscribe = unsubscribe_url(
             self._web_url, self._signer.make(Purpose.UNSUBSCRIBE, sid, self._list_name, now=now)
