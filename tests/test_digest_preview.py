@@ -14,8 +14,12 @@ from lxml import html as lxml_html
 from sqlalchemy import func, select
 
 from syndicate.cli import main
+from syndicate.config import load_settings
 from syndicate.content.reader import read_site
+from syndicate.digest.archive import write_archive
+from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.prepare import prepare, render_for_audience
+from syndicate.digest.render import render_digest
 from syndicate.store import open_store
 from syndicate.store.tables import digests
 from syndicate.subscribers.csvfile import read_rows
@@ -140,3 +144,21 @@ def test_two_topic_sets_render_two_digests(site: Site) -> None:
     energy = rendered[frozenset({"energy"})]
     assert "Trade news" in trade.html and "Energy news" not in trade.html
     assert "Energy news" in energy.html and "Trade news" not in energy.html
+
+
+def test_archive_copy_has_nothing_personal(example: Path) -> None:
+    settings = load_settings(example)
+    engine = open_store(settings.database_url)
+    try:
+        articles = read_site(settings, engine, now=NOW, offline=True).articles
+        digest = prepare(settings, engine, "weekly", articles, now=NOW).digests[EVERYTHING]
+    finally:
+        engine.dispose()
+    path = write_archive(render_digest(digest, settings), settings)
+    assert path == example / "archive" / "weekly" / "1.html"
+    page = path.read_text(encoding="utf-8")
+    assert MEDIATOR in page
+    assert "SYNDICATEx9" not in page
+    hrefs = {a.get("href") for a in lxml_html.fromstring(page).iter("a")}
+    assert "https://eurasia-letter.example.org/unsubscribe" in hrefs  # the generic page
+    assert not any("/unsubscribe/" in (h or "") for h in hrefs)  # nobody's token
