@@ -34,3 +34,12 @@ def delete_in(conn: Connection, table: Table, column: Column[Any], values: Itera
     items = list(values)
     for start in range(0, len(items), BATCH):
         conn.execute(delete(table).where(column.in_(items[start : start + BATCH])))
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows whose key is not there yet; the others are left exactly as they are."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), BATCH):
+        conn.execute(insert(table).on_conflict_do_nothing(), rows[start : start + BATCH])

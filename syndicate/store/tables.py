@@ -166,3 +166,44 @@ digests = Table(
     Column("article_ids", Text, nullable=False),
     UniqueConstraint("list_name", "issue", name="uq_digests_list_issue"),
 )
+
+# A send of one digest issue to one list.
+sends = Table(
+    "sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_name", String(63), nullable=False),
+    Column("digest_id", String(100), nullable=False),
+    Column("status", String(16), nullable=False),  # preparing | sending | done
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_sends_list_status", "list_name", "status"),
+)
+
+# The ledger: one row per recipient of a send, written before any mail leaves and updated
+# only after the server answered. It, not a cursor, says who still needs the message.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("send_id", Integer, ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("variant", Text, nullable=False),  # the topic set, as a sorted JSON list
+    Column("status", String(16), nullable=False),  # queued | sent | deferred | failed | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_code", Integer),
+    Column("last_reply", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_deliveries_due", "send_id", "status", "next_attempt_at"),
+)
+
+# One sender per list at a time; a lock whose owner died is taken over.
+send_locks = Table(
+    "send_locks",
+    metadata,
+    Column("list_name", String(63), primary_key=True),
+    Column("owner", Text, nullable=False),  # host:pid
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Delivery: the per-recipient ledger, transports (SMTP, Maildir), retries, DKIM."""

@@ -1,0 +1,249 @@
+"""SMTP delivery over a pool of reused aiosmtplib connections, with a shared rate limit.
+
+Many tasks may call :meth:`SmtpTransport.send` concurrently; each borrows one of at most
+``connections`` pool slots, opens (or reuses) that slot's connection and runs one mail
+transaction on it. Replies map to outcomes per RFC 5321: 2xx after DATA is ``SENT``, 4xx is
+``DEFERRED``, 5xx is ``FAILED``; timeouts and lost or refused connections are ``DEFERRED`` and
+the connection is discarded. Configuration problems (bad credentials, TLS failures) are also
+reported as ``DEFERRED`` for the message, but :attr:`SmtpTransport.fatal` says so, so that the
+caller can stop early instead of deferring the whole list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from dataclasses import dataclass
+from typing import Literal
+
+import aiosmtplib
+
+from syndicate.delivery.transport import Kind, Outcome, clean_reply
+
+__all__ = ["RateLimiter", "SmtpSettings", "SmtpTransport"]
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_NETWORK_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSettings:
+    """How to reach the submission server.
+
+    ``rate_limit`` is in messages per second across the whole pool (``None``: unlimited);
+    ``timeout`` applies to connecting and to each command; a connection is closed (QUIT) and
+    reopened after ``max_messages_per_connection`` messages.
+    """
+
+    host: str
+    port: int
+    security: Literal["starttls", "tls", "none"]
+    username: str | None
+    password: str | None
+    timeout: float = 30
+    connections: int = 4
+    rate_limit: float | None = None
+    max_messages_per_connection: int = 100
+    local_hostname: str | None = None
+
+
+class RateLimiter:
+    """A token bucket of capacity one shared by every task: at most ``rate`` starts a second.
+
+    Each caller reserves the next free slot and sleeps until it; time comes from the running
+    loop's clock, so the limiter needs no lock.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self._interval = 1.0 / rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        """Wait until the caller may start one more message."""
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._next)
+        self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class _Slot:
+    """One place in the pool: maybe an open connection, and how many messages it carried."""
+
+    __slots__ = ("client", "sent")
+
+    def __init__(self) -> None:
+        self.client: aiosmtplib.SMTP | None = None
+        self.sent = 0
+
+    def discard(self) -> None:
+        """Drop the connection without a QUIT (it is broken or in an unknown state)."""
+        if self.client is not None:
+            self.client.close()
+        self.client, self.sent = None, 0
+
+
+class _ConnectFailed(Exception):
+    """Opening a connection failed; ``outcome`` is what the message gets."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.reply)
+        self.outcome = outcome
+
+
+def _deferred(reply: str, code: int | None = None) -> Outcome:
+    return Outcome(kind=Kind.DEFERRED, code=code, reply=clean_reply(reply))
+
+
+def _from_reply(code: int, message: str, *, after_data: bool = False) -> Outcome:
+    """Map a reply aiosmtplib raised for: 5xx fails, anything else is retried — except that
+    an unusual 2xx to the message data (aiosmtplib wants 250) means the server took it."""
+    if after_data and 200 <= code <= 299:
+        return Outcome(kind=Kind.SENT, code=code, reply=clean_reply(message))
+    kind = Kind.FAILED if 500 <= code <= 599 else Kind.DEFERRED
+    return Outcome(kind=kind, code=code, reply=clean_reply(message))
+
+
+def _tls_problem(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc``, if any, following the exception chain."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class SmtpTransport:
+    """A :class:`~syndicate.delivery.transport.Transport` over SMTP (aiosmtplib).
+
+    ``fatal`` is ``None`` until a connection attempt fails in a way retrying will not fix
+    (authentication refused, certificate or other TLS failure, STARTTLS or AUTH unsupported);
+    it then holds a one-line description. A later successful connection does not clear it.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        if settings.connections < 1:
+            raise ValueError("connections must be at least 1")
+        if settings.max_messages_per_connection < 1:
+            raise ValueError("max_messages_per_connection must be at least 1")
+        self.settings = settings
+        self.fatal: str | None = None
+        self._limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        self._idle: asyncio.Queue[_Slot] = asyncio.Queue()
+        for _ in range(settings.connections):
+            self._idle.put_nowait(_Slot())
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+        """Deliver one message to one recipient; never raises for a per-message problem."""
+        if _UNSAFE.search(sender) or _UNSAFE.search(recipient):
+            return Outcome(
+                kind=Kind.FAILED, code=None, reply="refused: control character in address"
+            )
+        slot = await self._idle.get()
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            return await self._send_on(slot, sender, recipient, data)
+        finally:
+            self._idle.put_nowait(slot)
+
+    async def close(self) -> None:
+        """QUIT every idle connection (errors ignored); call after the last ``send``."""
+        for _ in range(self.settings.connections):
+            slot = await self._idle.get()
+            await self._quit(slot)
+            self._idle.put_nowait(slot)
+
+    async def _send_on(self, slot: _Slot, sender: str, recipient: str, data: bytes) -> Outcome:
+        """Run one transaction on ``slot``'s connection, opening or recycling it as needed."""
+        if slot.client is not None and (
+            not slot.client.is_connected or slot.sent >= self.settings.max_messages_per_connection
+        ):
+            await self._quit(slot)
+        if slot.client is None:
+            try:
+                slot.client = await self._connect()
+            except _ConnectFailed as failed:
+                return failed.outcome
+        client, keep = slot.client, False
+        options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
+        try:
+            _, message = await client.sendmail(sender, [recipient], data, mail_options=options)
+            keep = True
+            return Outcome(kind=Kind.SENT, code=250, reply=clean_reply(message))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            keep = client.is_connected
+            refused = exc.recipients[0]
+            return _from_reply(refused.code, refused.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            # aiosmtplib sent RSET after the negative reply; if that failed we are disconnected.
+            keep = client.is_connected
+            after_data = isinstance(exc, aiosmtplib.SMTPDataError)
+            return _from_reply(exc.code, exc.message, after_data=after_data)
+        except aiosmtplib.SMTPNotSupported as exc:
+            keep = client.is_connected
+            return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
+        except ValueError as exc:  # an address aiosmtplib will not put on a command line
+            keep = client.is_connected
+            return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
+        except _NETWORK_ERRORS as exc:
+            return _deferred(f"connection problem: {type(exc).__name__}: {exc}")
+        finally:
+            # Also reached on cancellation: a half-done transaction leaves an unusable session.
+            if keep:
+                slot.sent += 1
+            else:
+                slot.discard()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """Open, secure and authenticate one connection, or raise :class:`_ConnectFailed`."""
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            timeout=s.timeout,
+            local_hostname=s.local_hostname,
+        )
+        where = f"{s.host}:{s.port}"
+        try:
+            await client.connect()
+            if s.username is not None:
+                await client.login(s.username, s.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            self.fatal = clean_reply(f"authentication failed at {where}: {exc.code} {exc.message}")
+            raise _ConnectFailed(_deferred(self.fatal, exc.code)) from exc
+        except _NETWORK_ERRORS as exc:
+            client.close()
+            tls = _tls_problem(exc)
+            if tls is not None:
+                self.fatal = clean_reply(f"TLS failure with {where}: {tls}")
+                raise _ConnectFailed(_deferred(self.fatal)) from exc
+            if type(exc) in (aiosmtplib.SMTPException, aiosmtplib.SMTPNotSupported):
+                # aiosmtplib's word for "STARTTLS/AUTH not offered": a configuration error
+                self.fatal = clean_reply(f"cannot use {where}: {exc}")
+                raise _ConnectFailed(_deferred(self.fatal)) from exc
+            code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
+            reply = f"cannot connect to {where}: {type(exc).__name__}: {exc}"
+            raise _ConnectFailed(_deferred(reply, code)) from exc
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    async def _quit(self, slot: _Slot) -> None:
+        """Politely end the slot's connection (QUIT), falling back to just closing it."""
+        client = slot.client
+        if client is not None and client.is_connected:
+            with contextlib.suppress(*_NETWORK_ERRORS):
+                await client.quit()
+        slot.discard()

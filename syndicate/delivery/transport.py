@@ -1,0 +1,61 @@
+"""The transport interface the sending engine owns: one message to one recipient, one outcome.
+
+A transport never raises for a per-message problem; it answers with an :class:`Outcome` whose
+:class:`Kind` tells the engine what to do next: record the message as sent, retry it later, or
+give up on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+__all__ = ["REPLY_LIMIT", "Kind", "Outcome", "Transport", "clean_reply"]
+
+REPLY_LIMIT = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+class Kind(StrEnum):
+    """What became of one message."""
+
+    SENT = "sent"
+    """The server accepted responsibility for the message (2xx after DATA)."""
+    DEFERRED = "deferred"
+    """A temporary problem (4xx, timeout, lost connection): try again later."""
+    FAILED = "failed"
+    """A permanent problem (5xx, unusable address): do not try again."""
+
+
+def clean_reply(text: str) -> str:
+    """Return ``text`` as one line without control characters, at most ``REPLY_LIMIT`` chars."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:REPLY_LIMIT]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The result of one delivery attempt.
+
+    ``code`` is the server's reply code when there was one (``None`` for timeouts, lost
+    connections and refusals made before touching the network); ``reply`` is the server's text
+    (or a description of the local problem), a single line without control characters and at
+    most 500 characters long — use :func:`clean_reply` when building one.
+    """
+
+    kind: Kind
+    code: int | None
+    reply: str
+
+
+class Transport(Protocol):
+    """Sends personalised copies: one recipient per message."""
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+        """Deliver ``data`` (a complete RFC 5322 message) from ``sender`` to ``recipient``."""
+        ...
+
+    async def close(self) -> None:
+        """Release every connection; the transport is not used afterwards."""
+        ...

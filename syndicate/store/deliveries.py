@@ -1,0 +1,257 @@
+"""Repository functions for sends, the per-recipient delivery ledger and send locks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from syndicate.models import Status
+from syndicate.store.sql import insert_ignore
+from syndicate.store.tables import deliveries, send_locks, sends, subscribers, subscriptions
+
+
+class SendStatus(StrEnum):
+    """Where a send stands: rows still being queued, mail going out, or finished."""
+
+    PREPARING = "preparing"
+    SENDING = "sending"
+    DONE = "done"
+
+
+class DeliveryStatus(StrEnum):
+    """One recipient's copy: waiting, delivered, to retry, refused, or not to be sent."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendRow:
+    """One send of one digest to one list."""
+
+    id: int
+    list_name: str
+    digest_id: str
+    status: SendStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Due:
+    """A ledger row ready for (another) attempt, with what is needed to address it."""
+
+    subscriber_id: int
+    email: str
+    name: str | None
+    variant: str
+    attempts: int
+    still_subscribed: bool
+
+
+def create_send(conn: Connection, list_name: str, digest_id: str, *, now: datetime) -> int:
+    """Start a send (in PREPARING until every ledger row is written)."""
+    result = conn.execute(
+        sends.insert().returning(sends.c.id),
+        {
+            "list_name": list_name,
+            "digest_id": digest_id,
+            "status": SendStatus.PREPARING.value,
+            "created_at": now,
+        },
+    )
+    return int(result.scalar_one())
+
+
+def unfinished_send(conn: Connection, list_name: str) -> SendRow | None:
+    """The list's send that a crash or an interruption left unfinished, if any."""
+    row = conn.execute(
+        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
+        .where(sends.c.list_name == list_name, sends.c.status != SendStatus.DONE.value)
+        .order_by(sends.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return SendRow(
+        id=row[0], list_name=row[1], digest_id=row[2], status=SendStatus(row[3]), created_at=row[4]
+    )
+
+
+def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: datetime) -> None:
+    """Move a send on; DONE records when it finished."""
+    values: dict[str, object] = {"status": status.value}
+    if status is SendStatus.DONE:
+        values["finished_at"] = now
+    conn.execute(update(sends).where(sends.c.id == send_id).values(**values))
+
+
+def enqueue(
+    conn: Connection, send_id: int, recipients: Sequence[tuple[int, str]], *, now: datetime
+) -> None:
+    """Add ledger rows (subscriber id, variant); rows already there are left alone."""
+    insert_ignore(
+        conn,
+        deliveries,
+        [
+            {
+                "send_id": send_id,
+                "subscriber_id": sid,
+                "variant": variant,
+                "status": DeliveryStatus.QUEUED.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "updated_at": now,
+            }
+            for sid, variant in recipients
+        ],
+    )
+
+
+def due(conn: Connection, send_id: int, list_name: str, *, now: datetime, limit: int) -> list[Due]:
+    """Rows to attempt now: queued, or deferred and past their retry time."""
+    d = deliveries.c
+    stmt = (
+        select(
+            d.subscriber_id,
+            subscribers.c.email,
+            subscribers.c.name,
+            d.variant,
+            d.attempts,
+            subscriptions.c.status,
+        )
+        .join(subscribers, subscribers.c.id == d.subscriber_id)
+        .outerjoin(
+            subscriptions,
+            and_(
+                subscriptions.c.subscriber_id == d.subscriber_id,
+                subscriptions.c.list_name == list_name,
+            ),
+        )
+        .where(
+            d.send_id == send_id,
+            d.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
+            d.next_attempt_at <= now,
+        )
+        .order_by(d.next_attempt_at, d.subscriber_id)
+        .limit(limit)
+    )
+    return [
+        Due(
+            subscriber_id=r[0],
+            email=r[1],
+            name=r[2],
+            variant=r[3],
+            attempts=r[4],
+            still_subscribed=r[5] == Status.ACTIVE.value,
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
+def record(
+    conn: Connection,
+    send_id: int,
+    subscriber_id: int,
+    status: DeliveryStatus,
+    *,
+    now: datetime,
+    code: int | None = None,
+    reply: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Write the server's answer for one recipient (called only once it answered)."""
+    d = deliveries.c
+    conn.execute(
+        update(deliveries)
+        .where(d.send_id == send_id, d.subscriber_id == subscriber_id)
+        .values(
+            status=status.value,
+            attempts=d.attempts + (0 if status is DeliveryStatus.SKIPPED else 1),
+            last_code=code,
+            last_reply=reply,
+            next_attempt_at=retry_at or now,
+            updated_at=now,
+        )
+    )
+
+
+def counts(conn: Connection, send_id: int) -> dict[DeliveryStatus, int]:
+    """How many ledger rows of a send are in each state."""
+    d = deliveries.c
+    stmt = select(d.status, func.count()).where(d.send_id == send_id).group_by(d.status)
+    return {DeliveryStatus(s): int(n) for s, n in conn.execute(stmt)}
+
+
+def next_retry(conn: Connection, send_id: int) -> datetime | None:
+    """When the earliest deferred copy of a send will be tried again."""
+    d = deliveries.c
+    found: datetime | None = conn.scalar(
+        select(func.min(d.next_attempt_at)).where(
+            d.send_id == send_id, d.status == DeliveryStatus.DEFERRED.value
+        )
+    )
+    return found
+
+
+def acquire_lock(
+    conn: Connection,
+    list_name: str,
+    owner: str,
+    *,
+    now: datetime,
+    stale_after: timedelta,
+    alive: bool | None = None,
+) -> str | None:
+    """Take the list's send lock. None when taken; else the owner that holds it.
+
+    A lock is taken over when its heartbeat is older than ``stale_after`` or when ``alive``
+    (the caller's verdict on the current owner, e.g. a dead local pid) is False.
+    """
+    insert_ignore(conn, send_locks, [{"list_name": list_name, "owner": owner, "heartbeat_at": now}])
+    row = conn.execute(
+        select(send_locks.c.owner, send_locks.c.heartbeat_at).where(
+            send_locks.c.list_name == list_name
+        )
+    ).one()
+    holder, beat = row[0], row[1]
+    if holder == owner:
+        return None
+    if alive is False or beat < now - stale_after:
+        taken = conn.execute(
+            update(send_locks)
+            .where(send_locks.c.list_name == list_name, send_locks.c.owner == holder)
+            .values(owner=owner, heartbeat_at=now)
+        )
+        return None if taken.rowcount == 1 else str(holder)
+    return str(holder)
+
+
+def lock_owner(conn: Connection, list_name: str) -> str | None:
+    """Who holds the list's send lock."""
+    found: str | None = conn.scalar(
+        select(send_locks.c.owner).where(send_locks.c.list_name == list_name)
+    )
+    return found
+
+
+def heartbeat(conn: Connection, list_name: str, owner: str, *, now: datetime) -> None:
+    """Keep the lock fresh while sending."""
+    conn.execute(
+        update(send_locks)
+        .where(send_locks.c.list_name == list_name, send_locks.c.owner == owner)
+        .values(heartbeat_at=now)
+    )
+
+
+def release_lock(conn: Connection, list_name: str, owner: str) -> None:
+    """Give the lock back."""
+    conn.execute(
+        send_locks.delete().where(send_locks.c.list_name == list_name, send_locks.c.owner == owner)
+    )

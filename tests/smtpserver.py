@@ -1,0 +1,193 @@
+"""A small real SMTP server for tests (aiosmtpd): messages recorded, faults injected.
+
+Use ``serve_smtp()`` as a context manager::
+
+    with serve_smtp() as server:
+        server.set_fault("*@bounce.example", "rcpt-5xx")
+        ...  # send to 127.0.0.1:server.port
+        assert server.messages[0].recipients == ["ann@example.org"]
+
+It listens on 127.0.0.1 on a free port (bound with port 0), with its own event loop in a
+daemon thread; each SMTP session is its own task, so a slow session never blocks the others.
+``connections`` counts the sessions opened so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+FaultKind = Literal[
+    "rcpt-4xx",  # 451 at RCPT
+    "rcpt-5xx",  # 550 at RCPT
+    "data-4xx",  # 451 after the message data
+    "data-5xx",  # 554 after the message data
+    "drop-rcpt",  # close the connection instead of answering RCPT
+    "drop-data",  # receive the data, then close the connection without answering
+    "slow-rcpt",  # wait ``delay`` seconds, then accept the recipient
+    "slow-data",  # wait ``delay`` seconds, then accept the message
+]
+
+REPLIES = {
+    "rcpt-4xx": "451 4.3.0 Mailbox busy, try again later",
+    "rcpt-5xx": "550 5.1.1 No such user here",
+    "data-4xx": "451 4.3.0 Queue full, try again later",
+    "data-5xx": "554 5.7.1 Message rejected as spam",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """One accepted message: envelope and the raw data as received."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+
+class Handler:
+    """aiosmtpd handler that records accepted messages and applies the configured faults."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[Message] = []
+        self._faults: list[tuple[str, FaultKind, float]] = []
+
+    def fault_for(self, address: str, stage: str) -> tuple[FaultKind, float] | None:
+        """The first fault whose pattern matches ``address`` at ``stage`` (rcpt or data)."""
+        with self._lock:
+            for pattern, kind, delay in self._faults:
+                if stage in kind.split("-") and fnmatch.fnmatchcase(address, pattern):
+                    return kind, delay
+        return None
+
+    async def _apply(self, server: SMTP, kind: FaultKind, delay: float) -> str | None:
+        """Carry out ``kind``: a reply to send, ``None`` to go on normally (or never return)."""
+        if kind.startswith("slow"):
+            await asyncio.sleep(delay)
+            return None
+        if kind.startswith("drop"):
+            if server.transport is not None:
+                server.transport.close()
+            await asyncio.Event().wait()  # cancelled by aiosmtpd once the connection is lost
+        return REPLIES[kind]
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        """Accept the recipient unless a fault says otherwise."""
+        fault = self.fault_for(address, "rcpt")
+        if fault is not None and (reply := await self._apply(server, *fault)) is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Record the message unless a fault on one of its recipients says otherwise."""
+        for address in envelope.rcpt_tos:
+            fault = self.fault_for(address, "data")
+            if fault is not None and (reply := await self._apply(server, *fault)) is not None:
+                return reply
+        content = envelope.original_content or b""
+        message = Message(
+            sender=envelope.mail_from or "", recipients=list(envelope.rcpt_tos), data=content
+        )
+        with self._lock:
+            self._messages.append(message)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+class SmtpServer:
+    """The running server: ``port``, ``messages``, ``connections``, ``set_fault``."""
+
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        self.handler = Handler()
+        self.credentials = credentials
+        self.port = 0
+        self._sessions = 0
+        self._count_lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def messages(self) -> list[Message]:
+        """A snapshot of the messages accepted so far, in order of acceptance."""
+        with self.handler._lock:
+            return list(self.handler._messages)
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP sessions were opened so far."""
+        with self._count_lock:
+            return self._sessions
+
+    def set_fault(self, pattern: str, kind: FaultKind, delay: float = 2.0) -> None:
+        """Apply ``kind`` to recipients matching the glob ``pattern`` (``delay`` for slow-*)."""
+        with self.handler._lock:
+            self.handler._faults.append((pattern, kind, delay))
+
+    def _factory(self) -> SMTP:
+        with self._count_lock:
+            self._sessions += 1
+        if self.credentials is None:
+            return SMTP(self.handler, hostname="test.smtp.local", enable_SMTPUTF8=True)
+        return SMTP(
+            self.handler,
+            hostname="test.smtp.local",
+            enable_SMTPUTF8=True,
+            authenticator=self._authenticate,
+            auth_require_tls=False,  # plain-text AUTH on loopback, for tests only
+        )
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        expected = self.credentials
+        ok = (
+            expected is not None
+            and isinstance(data, LoginPassword)
+            and (data.login.decode(), data.password.decode()) == expected
+        )
+        return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 235/535
+
+    def start(self) -> None:
+        """Listen on a free port of 127.0.0.1."""
+        self._thread.start()
+        create = self._loop.create_server(self._factory, "127.0.0.1", 0)
+        self._server = asyncio.run_coroutine_threadsafe(create, self._loop).result(5)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        """Close the listener and every session, then stop the loop and its thread."""
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+@contextmanager
+def serve_smtp(credentials: tuple[str, str] | None = None) -> Iterator[SmtpServer]:
+    """Run an :class:`SmtpServer` (requiring AUTH when ``credentials`` are given)."""
+    server = SmtpServer(credentials)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

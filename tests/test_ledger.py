@@ -1,0 +1,122 @@
+"""The delivery ledger and send locks (store layer), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+
+from syndicate.models import Status
+from syndicate.store import deliveries as ledger
+from syndicate.store import subscribers as repo
+from syndicate.store.deliveries import DeliveryStatus, SendStatus
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from tests.conftest import NOW, Site
+
+LISTS = '\n[lists.weekly]\ntitle = "Weekly"\n'
+
+
+@pytest.fixture
+def ledger_site(any_site: Site) -> Site:
+    any_site.configure(LISTS)
+    text = "email,name\n" + "".join(f"p{i}@example.org,P{i}\n" for i in range(5))
+    import_rows(any_site.engine, "weekly", read_rows(io.BytesIO(text.encode()), "s.csv"), now=NOW)
+    return any_site
+
+
+def ids(site: Site) -> list[int]:
+    with site.engine.connect() as conn:
+        return [s.id for s, _ in repo.iter_list(conn, "weekly")]
+
+
+def test_ledger_rows_are_written_once_and_resume_where_they_were(ledger_site: Site) -> None:
+    everyone = ids(ledger_site)
+    with ledger_site.engine.begin() as conn:
+        send_id = ledger.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, send_id, [(sid, "[]") for sid in everyone[:3]], now=NOW)
+    with ledger_site.engine.begin() as conn:  # a resumed preparation enqueues everyone again
+        ledger.enqueue(conn, send_id, [(sid, "[]") for sid in everyone], now=NOW)
+        ledger.set_send_status(conn, send_id, SendStatus.SENDING, now=NOW)
+        assert ledger.counts(conn, send_id) == {DeliveryStatus.QUEUED: 5}
+        found = ledger.unfinished_send(conn, "weekly")
+        assert found is not None and (found.id, found.status) == (send_id, SendStatus.SENDING)
+
+
+def test_outcomes_and_retries(ledger_site: Site) -> None:
+    a, b, c, d, e = ids(ledger_site)
+    with ledger_site.engine.begin() as conn:
+        send_id = ledger.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, send_id, [(sid, "[]") for sid in (a, b, c, d, e)], now=NOW)
+        assert len(ledger.due(conn, send_id, "weekly", now=NOW, limit=100)) == 5
+        ledger.record(conn, send_id, a, DeliveryStatus.SENT, now=NOW, code=250, reply="ok")
+        later = NOW + timedelta(minutes=5)
+        ledger.record(
+            conn,
+            send_id,
+            b,
+            DeliveryStatus.DEFERRED,
+            now=NOW,
+            code=451,
+            reply="try later",
+            retry_at=later,
+        )
+        ledger.record(
+            conn, send_id, c, DeliveryStatus.FAILED, now=NOW, code=550, reply="no such user"
+        )
+        due_now = {r.subscriber_id for r in ledger.due(conn, send_id, "weekly", now=NOW, limit=100)}
+        assert due_now == {d, e}
+        due_later = {
+            r.subscriber_id for r in ledger.due(conn, send_id, "weekly", now=later, limit=100)
+        }
+        assert due_later == {b, d, e}
+        assert ledger.next_retry(conn, send_id) == later
+        assert ledger.counts(conn, send_id) == {
+            DeliveryStatus.SENT: 1,
+            DeliveryStatus.DEFERRED: 1,
+            DeliveryStatus.FAILED: 1,
+            DeliveryStatus.QUEUED: 2,
+        }
+
+
+def test_someone_who_left_during_a_send_is_marked(ledger_site: Site) -> None:
+    a, *rest = ids(ledger_site)
+    with ledger_site.engine.begin() as conn:
+        send_id = ledger.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, send_id, [(sid, "[]") for sid in (a, *rest)], now=NOW)
+        repo.apply_changes(
+            conn,
+            [
+                repo.Change(
+                    subscriber_id=a,
+                    list_name="weekly",
+                    status=Status.UNSUBSCRIBED,
+                    previous=Status.ACTIVE,
+                    source=repo.Source.WEB,
+                )
+            ],
+            now=NOW,
+        )
+        rows = {r.subscriber_id: r for r in ledger.due(conn, send_id, "weekly", now=NOW, limit=100)}
+    assert rows[a].still_subscribed is False
+    assert all(rows[sid].still_subscribed for sid in rest)
+
+
+def test_one_sender_per_list_and_dead_owners_are_replaced(ledger_site: Site) -> None:
+    stale = timedelta(minutes=5)
+    with ledger_site.engine.begin() as conn:
+        assert ledger.acquire_lock(conn, "weekly", "host:1", now=NOW, stale_after=stale) is None
+        assert ledger.acquire_lock(conn, "weekly", "host:2", now=NOW, stale_after=stale) == "host:1"
+        # The caller found that host:1 is gone: the lock is taken over.
+        assert (
+            ledger.acquire_lock(conn, "weekly", "host:2", now=NOW, stale_after=stale, alive=False)
+            is None
+        )
+        assert ledger.lock_owner(conn, "weekly") == "host:2"
+        # A heartbeat older than stale_after is taken over too.
+        later = NOW + timedelta(minutes=6)
+        assert ledger.acquire_lock(conn, "weekly", "host:3", now=later, stale_after=stale) is None
+        ledger.heartbeat(conn, "weekly", "host:3", now=later)
+        ledger.release_lock(conn, "weekly", "host:3")
+        assert ledger.lock_owner(conn, "weekly") is None
