@@ -226,6 +226,20 @@ class Email(_Section):
     unsubscribe_mailto: Address | None = None
 
 
+class Smtp(_Section):
+    """``[smtp]``: the outgoing mail server. Without it, mail goes to a Maildir in the site."""
+
+    host: Line
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Line | None = None
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    connections: Annotated[int, Field(ge=1, le=64)] = 4
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+    max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
+    retry_for: Annotated[int, Field(ge=60)] = 86_400  # seconds a deferred copy is retried
+
+
 class Web(_Section):
     """``[web]``: where the subscriber pages are served (confirm, unsubscribe, preferences)."""
 
@@ -244,6 +258,7 @@ class SiteConfig(_Section):
     content: Content = Content()
     feeds: Feeds = Feeds()
     email: Email | None = None
+    smtp: Smtp | None = None
     web: Web = Web()
     lists: dict[ListName, MailingList] = {}
 

@@ -78,3 +78,41 @@ def render_for_audience(
         for topics in prepared.audience
         if send_empty or prepared.digests[topics].articles
     }
+
+
+def prepare_recorded(
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    digest_id: str,
+    articles: Sequence[Article],
+) -> Prepared:
+    """The versions of a digest recorded earlier (a send being resumed), rebuilt exactly.
+
+    The articles are those the digest was recorded with, whatever is new since.
+    """
+    cfg = settings.mailing_list(list_name)
+    with engine.connect() as conn:
+        found = repo.digest_articles(conn, digest_id)
+        audience = repo.topic_sets(conn, list_name)
+    if found is None:
+        raise ValueError(f"digest {digest_id!r} is not recorded")
+    issue, created, ids = found
+    chosen = set(ids)
+    fresh = tuple(
+        sorted(
+            (a for a in articles if a.id in chosen), key=lambda a: (a.published, a.id), reverse=True
+        )
+    )
+    state = ListState(issue=issue, last_sent=None, sent_ids=frozenset())
+    digests = versions(
+        list_name,
+        cfg,
+        fresh,
+        {EVERYTHING, *audience},
+        state=state,
+        publication=settings.publication,
+        known_urls=frozenset(a.url for a in articles),
+        now=created,
+    )
+    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience)

@@ -255,3 +255,43 @@ def release_lock(conn: Connection, list_name: str, owner: str) -> None:
     conn.execute(
         send_locks.delete().where(send_locks.c.list_name == list_name, send_locks.c.owner == owner)
     )
+
+
+def send_started(conn: Connection, send_id: int) -> datetime | None:
+    """When a send was created (retries stop ``retry_for`` after it)."""
+    found: datetime | None = conn.scalar(select(sends.c.created_at).where(sends.c.id == send_id))
+    return found
+
+
+def recent_outcomes(
+    conn: Connection, subscriber_id: int, list_name: str, count: int
+) -> list[tuple[DeliveryStatus, int | None]]:
+    """The last ``count`` final outcomes for a subscriber on a list, newest first."""
+    d = deliveries.c
+    stmt = (
+        select(d.status, d.last_code)
+        .join(sends, sends.c.id == d.send_id)
+        .where(
+            d.subscriber_id == subscriber_id,
+            sends.c.list_name == list_name,
+            d.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value]),
+        )
+        .order_by(d.send_id.desc())
+        .limit(count)
+    )
+    return [(DeliveryStatus(s), c) for s, c in conn.execute(stmt)]
+
+
+def recent_sends(conn: Connection, list_name: str | None, limit: int = 10) -> list[SendRow]:
+    """The latest sends, newest first."""
+    stmt = (
+        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
+        .order_by(sends.c.id.desc())
+        .limit(limit)
+    )
+    if list_name is not None:
+        stmt = stmt.where(sends.c.list_name == list_name)
+    return [
+        SendRow(id=r[0], list_name=r[1], digest_id=r[2], status=SendStatus(r[3]), created_at=r[4])
+        for r in conn.execute(stmt)
+    ]

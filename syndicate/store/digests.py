@@ -79,3 +79,13 @@ def topic_sets(conn: Connection, list_name: str) -> dict[frozenset[str], int]:
         key = frozenset(t.casefold() for t in json.loads(raw))
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def digest_articles(conn: Connection, digest_id: str) -> tuple[int, datetime, list[str]] | None:
+    """Issue number, creation time and article ids of a recorded digest."""
+    row = conn.execute(
+        select(digests.c.issue, digests.c.created_at, digests.c.article_ids).where(
+            digests.c.id == digest_id
+        )
+    ).first()
+    return (row[0], row[1], list(json.loads(row[2]))) if row else None

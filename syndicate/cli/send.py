@@ -1,0 +1,270 @@
+"""``syndicate send`` and ``syndicate status``: delivery, from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
+
+from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.config import Settings
+from syndicate.content.reader import read_site
+from syndicate.delivery.engine import Sender, SendReport, variant_key
+from syndicate.delivery.setup import make_policy, make_transport
+from syndicate.delivery.transport import Outcome
+from syndicate.digest.assemble import EVERYTHING
+from syndicate.digest.message import build_message, mail_host, message_id
+from syndicate.digest.personalize import Personalizer, Recipient
+from syndicate.digest.prepare import prepare
+from syndicate.digest.render import render_digest
+from syndicate.models import Article, Digest, Status
+from syndicate.store import deliveries as ledger
+from syndicate.store import open_store
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.subscribers.address import normalize_address
+from syndicate.subscribers.tokens import Signer
+
+
+@main.command()
+@click.argument("list_name", metavar="LIST")
+@click.option("--dry-run", is_flag=True, help="Report who would get which version; send nothing.")
+@click.option("--to", "to", default=None, help="Send one test copy to ADDRESS; record nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@pass_ctx
+def send(
+    ctx: Context,
+    list_name: str,
+    dry_run: bool,
+    to: str | None,
+    yes: bool,
+    as_json: bool,
+    offline: bool,
+) -> None:
+    """Send LIST's next digest, or resume the send a crash interrupted.
+
+    Every recipient gets a ledger row before any mail leaves; each row is marked only after
+    the server answered, so running the command again after a crash resumes the same send.
+
+    \b
+    Examples:
+      syndicate send weekly --dry-run
+      syndicate send weekly --to me@example.org
+      syndicate send weekly --yes
+    """
+    when = now()
+    with errors():
+        settings = ctx.settings
+        settings.mailing_list(list_name)
+        signer = Signer(settings.secrets.secret)
+        engine = open_store(settings.database_url)
+        try:
+            articles = read_site(settings, engine, now=when, offline=offline).articles
+            if dry_run or to:
+                prepared = prepare(settings, engine, list_name, articles, now=when)
+                if dry_run:
+                    _dry_run(engine, list_name, prepared.digests, as_json)
+                    return
+                address = normalize_address(to or "")
+                digest = prepared.digests[EVERYTHING]
+                rendered = render_digest(digest, settings)
+                recipient = Recipient(subscriber_id=1, email=address.email, name=None)
+                personal = Personalizer(
+                    rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
+                ).fill(recipient)
+                data = build_message(
+                    rendered,
+                    personal,
+                    recipient,
+                    settings=settings,
+                    list_name=list_name,
+                    date=when,
+                    message_id=message_id(digest, 1, mail_host(settings)),
+                ).as_bytes()
+                outcome = asyncio.run(_send_one(settings, address.email, data))
+                out.print(
+                    f"test copy to {address.email}: {outcome.kind.value} "
+                    f"{outcome.code or ''} {outcome.reply}",
+                    markup=False,
+                )
+                sys.exit(0 if outcome.kind.value == "sent" else 1)
+            with engine.connect() as conn:
+                unfinished = ledger.unfinished_send(conn, list_name)
+                active = (
+                    subscriber_repo.counts(conn, list_name).get(list_name, {}).get(Status.ACTIVE, 0)
+                )
+            if unfinished is not None:
+                err.print(
+                    f"resuming send {unfinished.id} of {unfinished.digest_id} "
+                    f"(started {unfinished.created_at:%Y-%m-%d %H:%M} UTC)",
+                    markup=False,
+                )
+            elif not yes and not click.confirm(
+                f"Send the next digest of {list_name} to {active:,} active subscribers?",
+                err=True,
+            ):
+                sys.exit(1)
+            report = _run(settings, engine, signer, list_name, articles, quiet=as_json)
+        finally:
+            engine.dispose()
+    _summary(report, as_json)
+    if not report.finished and not report.nothing_new:
+        sys.exit(3)  # deferred copies remain; run again or let the scheduler retry
+
+
+async def _send_one(settings: Settings, to: str, data: bytes) -> Outcome:
+    transport = make_transport(settings)
+    try:
+        return await transport.send(settings.email.from_address, to, data)
+    finally:
+        await transport.close()
+
+
+def _dry_run(
+    engine: Engine, list_name: str, digests: dict[frozenset[str], Digest], as_json: bool
+) -> None:
+    """Who would get which version: counts per topic set (JSON: every address)."""
+    by_variant: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for sub, _ in subscriber_repo.iter_list(conn, list_name, Status.ACTIVE):
+            chosen = frozenset(t.casefold() for t in sub.topics)
+            by_variant.setdefault(variant_key(chosen), []).append(sub.email)
+    summary = []
+    for variant, emails in sorted(by_variant.items()):
+        topics = sorted(json.loads(variant))
+        digest = digests.get(frozenset(topics)) or digests[EVERYTHING]
+        summary.append((topics, [a.title for a in digest.articles], emails))
+    if as_json:
+        doc = [
+            {"topics": t, "subscribers": len(e), "articles": ti, "emails": e}
+            for t, ti, e in summary
+        ]
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    for topics, titles, emails in summary:
+        label = ", ".join(topics) or "all topics"
+        out.print(
+            f"{len(emails):,} subscribers ({label}) would get {len(titles):,} articles",
+            markup=False,
+        )
+
+
+def _run(
+    settings: Settings,
+    engine: Engine,
+    signer: Signer,
+    list_name: str,
+    articles: Sequence[Article],
+    *,
+    quiet: bool,
+) -> SendReport:
+    transport = make_transport(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+        task = bar.add_task(f"sending {list_name}", total=None, line="")
+
+        def show(report: SendReport) -> None:
+            c = report.counts
+            done = sum(c.get(k, 0) for k in ("sent", "failed", "skipped"))
+            line = (
+                f"sent {c.get('sent', 0):,} · deferred {c.get('deferred', 0):,} · "
+                f"failed {c.get('failed', 0):,}"
+            )
+            bar.update(task, completed=done, total=sum(c.values()) or None, line=line)
+
+        sender = Sender(
+            settings,
+            engine,
+            transport,
+            signer,
+            clock=now,
+            policy=make_policy(settings),
+            on_progress=show,
+        )
+
+        async def go() -> SendReport:
+            try:
+                return await sender.run(list_name, articles)
+            finally:
+                await transport.close()
+
+        return asyncio.run(go())
+
+
+def _summary(report: SendReport, as_json: bool) -> None:
+    doc = {
+        "list": report.list_name,
+        "send": report.send_id,
+        "digest": report.digest_id,
+        "resumed": report.resumed,
+        "nothing_new": report.nothing_new,
+        "finished": report.finished,
+        "counts": report.counts,
+        "next_retry": report.next_retry.isoformat() if report.next_retry else None,
+    }
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if report.nothing_new:
+        out.print(
+            f"{report.list_name}: nothing new since the last digest; nothing sent", markup=False
+        )
+        return
+    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
+    state = "finished" if report.finished else f"unfinished, next retry {doc['next_retry']}"
+    out.print(f"{report.digest_id}: {counts} ({state})", markup=False)
+
+
+@main.command()
+@click.argument("list_name", metavar="LIST", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
+    """Recent sends with queued / sent / deferred / failed counts and the next retry."""
+    with errors():
+        settings = ctx.settings
+        if list_name is not None:
+            settings.mailing_list(list_name)
+        engine = open_store(settings.database_url)
+    rows: list[dict[str, object]] = []
+    try:
+        with engine.connect() as conn:
+            for sent in ledger.recent_sends(conn, list_name):
+                counts = {k.value: v for k, v in ledger.counts(conn, sent.id).items()}
+                retry = ledger.next_retry(conn, sent.id)
+                rows.append(
+                    {
+                        "send": sent.id,
+                        "list": sent.list_name,
+                        "digest": sent.digest_id,
+                        "status": sent.status.value,
+                        "started": sent.created_at.isoformat(),
+                        "counts": counts,
+                        "next_retry": retry.isoformat() if retry else None,
+                        "summary": ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())),
+                    }
+                )
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no sends yet", markup=False)
+    for r in rows:
+        later = f", next retry {r['next_retry']}" if r["next_retry"] else ""
+        out.print(
+            f"{r['digest']} ({r['status']}, started {r['started']}): {r['summary']}{later}",
+            markup=False,
+        )
