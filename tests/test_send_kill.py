@@ -1,0 +1,120 @@
+"""``syndicate send`` killed with SIGKILL at random moments, resumed each time, then finished:
+nobody is missed, duplicates stay within the messages in flight, and the ledger ends all sent."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from syndicate.store.tables import deliveries
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from tests.conftest import Site
+from tests.smtpserver import SmtpServer, serve_smtp
+
+SECRET = "test-secret-0123456789abcdef"
+READERS = 2000
+CONNECTIONS = 4
+KILLS = 5
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(port: int) -> str:
+    return f"""
+[email]
+from_name = "Test Letter"
+from_address = "letters@news.example.org"
+
+[lists.weekly]
+title = "Weekly"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = {CONNECTIONS}
+timeout = 10
+"""
+
+
+def start(site: Site) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": SECRET}
+    command = ["send", "weekly", "--yes", "--offline", "--json"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "--site", str(site.root), *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_progress(server: SmtpServer, proc: subprocess.Popen[bytes], since: int) -> None:
+    """Until the server accepted more messages than ``since`` (the process must still run)."""
+    limit = time.monotonic() + 60
+    while len(server.messages) <= since:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < limit, "no progress within 60 s"
+        time.sleep(0.01)
+
+
+def statuses(site: Site) -> Counter[str]:
+    stmt = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    with site.engine.connect() as conn:
+        return Counter({s: int(n) for s, n in conn.execute(stmt)})
+
+
+def test_send_survives_kill_9(site: Site) -> None:
+    rng = random.Random(20261127)
+    readers = [f"reader{i:04d}@example.org" for i in range(READERS)]
+    with serve_smtp() as server:
+        site.configure(config(server.port))
+        stamp = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        site.write("news.md", f"---\ntitle: News\ndate: {stamp}\n---\n\nText.\n")
+        csv = "email,name\n" + "".join(f"{a},Reader\n" for a in readers)
+        report = import_rows(
+            site.engine,
+            "weekly",
+            read_rows(io.BytesIO(csv.encode()), "in.csv"),
+            now=datetime.now(UTC) - timedelta(days=30),
+        )
+        assert report.subscribed == READERS and not report.problems
+
+        kills = 0
+        seen = 0
+        while kills < KILLS:
+            proc = start(site)
+            wait_for_progress(server, proc, seen)
+            time.sleep(rng.uniform(0.05, 0.5))
+            if proc.poll() is not None:  # finished before the kill: too fast to test anything
+                pytest.fail(f"send finished before kill {kills + 1}: {proc.communicate()}")
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()  # reaps it and closes the pipes
+            assert proc.returncode == -signal.SIGKILL
+            kills += 1
+            seen = len(server.messages)
+        assert seen < READERS, "the kills came too late to interrupt anything"
+
+        proc = start(site)
+        stdout, stderr = proc.communicate(timeout=90)
+        assert proc.returncode == 0, stderr.decode()
+        assert b'"resumed": true' in stdout and b'"finished": true' in stdout
+
+        got = Counter(r for m in server.messages for r in m.recipients)
+    missing = [a for a in readers if got[a] == 0]
+    assert not missing, f"{len(missing)} never got the digest, e.g. {missing[:5]}"
+    assert set(got) == set(readers)
+    duplicates = sum(n - 1 for n in got.values())
+    assert duplicates <= CONNECTIONS * kills, (duplicates, kills)
+    assert statuses(site) == Counter({"sent": READERS})
