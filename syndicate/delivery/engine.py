@@ -121,6 +121,7 @@ class Sender:
         )
         self.clock, self.policy, self.on_progress = clock, policy, on_progress
         self.owner = _owner()
+        self.started = clock()  # replaced by the send's creation time once it is known
         self._copies: dict[str, tuple[Digest, RenderedDigest, Personalizer]] = {}
 
     async def run(self, list_name: str, articles: Sequence[Article]) -> SendReport:
@@ -232,6 +233,8 @@ class Sender:
 
     async def _deliver(self, list_name: str, report: SendReport) -> None:
         send_id = report.send_id or 0
+        with self.engine.connect() as conn:
+            self.started = ledger.send_started(conn, send_id) or self.clock()
         deadline = self.clock() + self.policy.wait_for_retries
         gate = asyncio.Semaphore(self.policy.connections)
         while True:
@@ -300,9 +303,7 @@ class Sender:
         if status is DeliveryStatus.DEFERRED:
             delay = self.policy.retry_base * (2**row.attempts) * random.uniform(0.5, 1.5)
             retry_at = now + min(delay, self.policy.retry_max_delay)
-            with self.engine.connect() as conn:
-                started = ledger.send_started(conn, send_id)
-            if started is not None and retry_at - started > self.policy.retry_for:
+            if retry_at - self.started > self.policy.retry_for:
                 status = DeliveryStatus.FAILED  # gave up: deferred for longer than retry_for
         with self.engine.begin() as conn:
             ledger.record(
