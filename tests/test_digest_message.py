@@ -40,19 +40,20 @@ URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 characte
 HREF = re.compile(r'href="([^"]*)"')
 ADA = Recipient(subscriber_id=7, email="ada@example.org", name="Ada Lovelace")
 GRACE = Recipient(subscriber_id=8, email="grace@example.org", name="Grace")
+# Shared headers first, then the copy's own (the order carries no meaning; the set does).
 HEADERS = [
     "From",
-    "To",
     "Reply-To",
     "Subject",
     "Date",
-    "Message-ID",
     "MIME-Version",
     "List-Id",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
     "Precedence",
     "Auto-Submitted",
+    "To",
+    "Message-ID",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
     "Content-Type",
 ]
 LONG_LINE = "<td>" + "Zoë’s long minified line " * 200 + "</td>"  # ~5 KB, one line

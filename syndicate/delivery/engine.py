@@ -29,12 +29,13 @@ from syndicate.config import Settings
 from syndicate.delivery.transport import Kind, Outcome, Transport
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING, assemble
-from syndicate.digest.message import build_message, mail_host, message_id
+from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
 from syndicate.digest.render import render_digest
+from syndicate.digest.wire import WireTemplate
 from syndicate.errors import SyndicateError
-from syndicate.models import Article, Digest, RenderedDigest, Source, Status
+from syndicate.models import Article, Digest, Source, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import subscribers as subscriber_repo
@@ -121,8 +122,9 @@ class Sender:
         )
         self.clock, self.policy, self.on_progress = clock, policy, on_progress
         self.owner = _owner()
+        self.host = mail_host(settings)
         self.started = clock()  # replaced by the send's creation time once it is known
-        self._copies: dict[str, tuple[Digest, RenderedDigest, Personalizer]] = {}
+        self._copies: dict[str, tuple[Digest, WireTemplate]] = {}
 
     async def run(self, list_name: str, articles: Sequence[Article]) -> SendReport:
         """Send (or resume sending) the list's next digest."""
@@ -205,7 +207,7 @@ class Sender:
             ledger.enqueue(conn, send_id, batch, now=now)
             ledger.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
 
-    def _copy(self, variant: str) -> tuple[Digest, RenderedDigest, Personalizer]:
+    def _copy(self, variant: str) -> tuple[Digest, WireTemplate]:
         """The rendered version for a topic set, rendered once per send."""
         found = self._copies.get(variant)
         if found is None:
@@ -228,7 +230,14 @@ class Sender:
                 signer=self.signer,
                 now=digest.created,
             )
-            found = self._copies[variant] = (digest, rendered, filler)
+            wire = WireTemplate(
+                rendered,
+                filler,
+                settings=self.settings,
+                list_name=digest.list_name,
+                date=digest.created,
+            )
+            found = self._copies[variant] = (digest, wire)
         return found
 
     async def _deliver(self, list_name: str, report: SendReport) -> None:
@@ -275,19 +284,11 @@ class Sender:
                         reply="no longer subscribed",
                     )
                 return
-            digest, rendered, filler = self._copy(row.variant)
+            digest, wire = self._copy(row.variant)
             recipient = Recipient(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
             try:
-                message = build_message(
-                    rendered,
-                    filler.fill(recipient),
-                    recipient,
-                    settings=self.settings,
-                    list_name=list_name,
-                    message_id=message_id(digest, row.subscriber_id, mail_host(self.settings)),
-                    date=now,
-                )
-                data = message.as_bytes()
+                mid = message_id(digest, row.subscriber_id, self.host)
+                data = wire.message(recipient, mid)
             except (SyndicateError, ValueError) as exc:
                 outcome = Outcome(kind=Kind.FAILED, code=None, reply=f"refused: {exc}")
             else:

@@ -190,6 +190,75 @@ def _part(body: str, subtype: str, policy: Policy) -> EmailMessage:
     return part
 
 
+def needs_smtputf8(recipient: Recipient, settings: Settings) -> bool:
+    """SMTPUTF8 exactly when aiosmtplib's send_message would use it: a non-ASCII address."""
+    return not (recipient.email.isascii() and settings.email.from_address.isascii())
+
+
+def common_headers(
+    msg: EmailMessage,
+    rendered: RenderedDigest,
+    *,
+    settings: Settings,
+    list_name: str,
+    date: datetime,
+) -> None:
+    """The headers every copy of a digest shares: From, Reply-To, Subject, Date, List-Id…"""
+    email = settings.email
+    from_name = " ".join(email.from_name.split())  # the config allows tabs
+    _set(msg, "From", _address(from_name, email.from_address, "From"))
+    if email.reply_to:
+        _set(msg, "Reply-To", _address(None, email.reply_to, "Reply-To"))
+    _set(msg, "Subject", _subject(rendered))
+    # Constant, or checked here: written verbatim, saving the policy's parsing.
+    msg["Date"] = _Verbatim("Date", [format_datetime(date)])
+    msg["MIME-Version"] = _Verbatim("MIME-Version", ["1.0"])
+    list_id = f"{list_name}.{mail_host(settings)}"
+    title = " ".join(rendered.digest.list_title.split())
+    if _CONTROL.search(title):
+        raise HeaderError(f"List-Id: control character in the list title {title!r}")
+    msg["List-Id"] = _Verbatim(
+        "List-Id", _fold("List-Id", [*_phrase("List-Id", title), f"<{list_id}>"])
+    )
+    msg["Precedence"] = _Verbatim("Precedence", ["bulk"])
+    msg["Auto-Submitted"] = _Verbatim("Auto-Submitted", ["auto-generated"])
+
+
+def personal_headers(
+    msg: EmailMessage,
+    recipient: Recipient,
+    personal: Personal | str,
+    *,
+    settings: Settings,
+    message_id: str,
+) -> None:
+    """The headers of one copy: To, Message-ID, List-Unsubscribe (+ One-Click).
+
+    ``personal``: the copy, or just its unsubscribe URL.
+    """
+    name = clean_name(recipient.name)
+    try:  # a name that looks like encoded words ("=?...?=") would not show as it is
+        _set(msg, "To", _address(None if name and "=?" in name else name, recipient.email, "To"))
+    except HeaderError:  # the name is unsafe in some other way: send without it
+        _set(msg, "To", _address(None, recipient.email, "To"))
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise HeaderError(f"Message-ID: not <id@domain>: {message_id!r}")
+    msg["Message-ID"] = _Verbatim("Message-ID", [message_id])
+    url = personal if isinstance(personal, str) else personal.unsubscribe_url
+    if not URL_SAFE.fullmatch(url) or not url.startswith(("https://", "http://")):
+        raise HeaderError(f"List-Unsubscribe: not an http(s) URI: {url!r}")
+    links = [f"<{url}>"]
+    mailto = settings.email.unsubscribe_mailto
+    if mailto:
+        links.append(f"<mailto:{quote(mailto, safe='@')}?subject=unsubscribe>")
+    items = [link + "," for link in links[:-1]] + links[-1:]
+    msg["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", _fold("List-Unsubscribe", items))
+    if url.startswith("https://"):  # RFC 8058 one-click needs an https URI
+        msg["List-Unsubscribe-Post"] = _Verbatim(
+            "List-Unsubscribe-Post", ["List-Unsubscribe=One-Click"]
+        )
+
+
 def build_message(
     rendered: RenderedDigest,
     personal: Personal,
@@ -211,50 +280,11 @@ def build_message(
         raise ValueError(f"list {list_name!r} is not the digest's {rendered.digest.list_name!r}")
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError(f"date must be timezone-aware, got {date!r}")
-    email = settings.email
-    # SMTPUTF8 exactly when aiosmtplib's send_message would use it: a non-ASCII address.
-    utf8 = not (recipient.email.isascii() and email.from_address.isascii())
-    policy = policies.SMTPUTF8 if utf8 else policies.SMTP
-    msg = EmailMessage(policy=policy)
-    from_name = " ".join(email.from_name.split())  # the config allows tabs
-    _set(msg, "From", _address(from_name, email.from_address, "From"))
-    name = clean_name(recipient.name)
-    try:  # a name that looks like encoded words ("=?...?=") would not show as it is
-        _set(msg, "To", _address(None if name and "=?" in name else name, recipient.email, "To"))
-    except HeaderError:  # the name is unsafe in some other way: send without it
-        _set(msg, "To", _address(None, recipient.email, "To"))
-    if email.reply_to:
-        _set(msg, "Reply-To", _address(None, email.reply_to, "Reply-To"))
-    _set(msg, "Subject", _subject(rendered))
-    if not _MESSAGE_ID.fullmatch(message_id):
-        raise HeaderError(f"Message-ID: not <id@domain>: {message_id!r}")
-    # Constant, or checked here: written verbatim, saving the policy's parsing.
-    msg["Date"] = _Verbatim("Date", [format_datetime(date)])
-    msg["Message-ID"] = _Verbatim("Message-ID", [message_id])
-    msg["MIME-Version"] = _Verbatim("MIME-Version", ["1.0"])
-
-    list_id = f"{list_name}.{mail_host(settings)}"
-    title = " ".join(rendered.digest.list_title.split())
-    if _CONTROL.search(title):
-        raise HeaderError(f"List-Id: control character in the list title {title!r}")
-    msg["List-Id"] = _Verbatim(
-        "List-Id", _fold("List-Id", [*_phrase("List-Id", title), f"<{list_id}>"])
-    )
-    url = personal.unsubscribe_url
-    if not URL_SAFE.fullmatch(url) or not url.startswith(("https://", "http://")):
-        raise HeaderError(f"List-Unsubscribe: not an http(s) URI: {url!r}")
-    links = [f"<{url}>"]
-    if email.unsubscribe_mailto:
-        links.append(f"<mailto:{quote(email.unsubscribe_mailto, safe='@')}?subject=unsubscribe>")
-    items = [link + "," for link in links[:-1]] + links[-1:]
-    msg["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", _fold("List-Unsubscribe", items))
-    if url.startswith("https://"):  # RFC 8058 one-click needs an https URI
-        msg["List-Unsubscribe-Post"] = _Verbatim(
-            "List-Unsubscribe-Post", ["List-Unsubscribe=One-Click"]
-        )
-    msg["Precedence"] = _Verbatim("Precedence", ["bulk"])
-    msg["Auto-Submitted"] = _Verbatim("Auto-Submitted", ["auto-generated"])
-
+    utf8 = needs_smtputf8(recipient, settings)
+    msg = EmailMessage(policy=policies.SMTPUTF8 if utf8 else policies.SMTP)
+    common_headers(msg, rendered, settings=settings, list_name=list_name, date=date)
+    personal_headers(msg, recipient, personal, settings=settings, message_id=message_id)
+    policy = msg.policy
     # Deterministic: the same copy is the same bytes on every retry.
     boundary = "=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
     content_type = ["multipart/alternative;", f'boundary="{boundary}"']

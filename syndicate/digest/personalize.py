@@ -122,6 +122,16 @@ def clean_name(name: str | None) -> str | None:
     return text or None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Values:
+    """One recipient's marker values, in the order of ``markers.ALL``."""
+
+    html: tuple[str, str, str, str]
+    text: tuple[str, str, str, str]
+    unsubscribe_url: str
+    preferences_url: str
+
+
 class _Template:
     """A text split once on the markers: literal parts, and which slot gets which value."""
 
@@ -179,8 +189,18 @@ class Personalizer:
         self._text = _Template(rendered.text, "text")
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
-    def fill(self, recipient: Recipient) -> Personal:
-        """The recipient's copy: every marker replaced by their values and their own tokens."""
+    @property
+    def html_parts(self) -> tuple[list[str], tuple[tuple[int, int], ...]]:
+        """The HTML split on the markers: literal parts and (index, slot) of each marker."""
+        return self._html.parts, self._html.slots
+
+    @property
+    def text_parts(self) -> tuple[list[str], tuple[tuple[int, int], ...]]:
+        """The text split on the markers, like ``html_parts``."""
+        return self._text.parts, self._text.slots
+
+    def values(self, recipient: Recipient) -> Values:
+        """What fills the markers for one recipient, for the HTML and the text part."""
         sid, now = recipient.subscriber_id, self._now
         unsubscribe = unsubscribe_url(
             self._web_url, self._signer.make(Purpose.UNSUBSCRIBE, sid, self._list_name, now=now)
@@ -192,11 +212,20 @@ class Personalizer:
         email = _UNWANTED.sub("", recipient.email)
         escape = html.escape
         # Order of markers.ALL: NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL.
-        html_values = (escape(name), escape(email), escape(unsubscribe), escape(preferences))
-        return Personal(
-            subscriber_id=sid,
-            html=self._html.fill(html_values),
-            text=self._text.fill((name, email, unsubscribe, preferences)),
+        return Values(
+            html=(escape(name), escape(email), escape(unsubscribe), escape(preferences)),
+            text=(name, email, unsubscribe, preferences),
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
+        )
+
+    def fill(self, recipient: Recipient) -> Personal:
+        """The recipient's copy: every marker replaced by their values and their own tokens."""
+        v = self.values(recipient)
+        return Personal(
+            subscriber_id=recipient.subscriber_id,
+            html=self._html.fill(v.html),
+            text=self._text.fill(v.text),
+            unsubscribe_url=v.unsubscribe_url,
+            preferences_url=v.preferences_url,
         )
