@@ -224,6 +224,9 @@ class Email(_Section):
     reply_to: Address | None = None
     postal_address: Text | None = None
     unsubscribe_mailto: Address | None = None
+    dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+    dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None = None
+    dkim_key_file: str | None = None  # relative to the site folder
 
 
 class Smtp(_Section):

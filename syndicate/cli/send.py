@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
+from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.engine import Sender, SendReport, variant_key
-from syndicate.delivery.setup import make_policy, make_transport
+from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Outcome
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import build_message, mail_host, message_id
@@ -87,6 +88,9 @@ def send(
                     date=when,
                     message_id=message_id(digest, 1, mail_host(settings)),
                 ).as_bytes()
+                key = dkim_key(settings)
+                if key is not None:
+                    data = dkim_sign(data, key)
                 outcome = asyncio.run(_send_one(settings, address.email, data))
                 out.print(
                     f"test copy to {address.email}: {outcome.kind.value} "
@@ -191,6 +195,7 @@ def _run(
             clock=now,
             policy=make_policy(settings),
             on_progress=show,
+            dkim=dkim_key(settings),
         )
 
         async def go() -> SendReport:

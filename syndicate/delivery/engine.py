@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
+from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.transport import Kind, Outcome, Transport
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING, assemble
@@ -113,6 +115,7 @@ class Sender:
         clock: Callable[[], datetime],
         policy: Policy = Policy(),
         on_progress: Callable[[SendReport], None] | None = None,
+        dkim: DkimKey | None = None,
     ) -> None:
         self.settings, self.engine, self.transport, self.signer = (
             settings,
@@ -122,6 +125,7 @@ class Sender:
         )
         self.clock, self.policy, self.on_progress = clock, policy, on_progress
         self.owner = _owner()
+        self.dkim = dkim
         self.host = mail_host(settings)
         self.started = clock()  # replaced by the send's creation time once it is known
         self._copies: dict[str, tuple[Digest, WireTemplate]] = {}
@@ -289,6 +293,8 @@ class Sender:
             try:
                 mid = message_id(digest, row.subscriber_id, self.host)
                 data = wire.message(recipient, mid)
+                if self.dkim is not None:  # RSA in Python: off the event loop
+                    data = await asyncio.to_thread(dkim_sign, data, self.dkim)
             except (SyndicateError, ValueError) as exc:
                 outcome = Outcome(kind=Kind.FAILED, code=None, reply=f"refused: {exc}")
             else:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from syndicate.config import Settings
+from syndicate.config import CONFIG_NAME, Settings
+from syndicate.delivery.dkim import DkimKey, load_key
 from syndicate.delivery.engine import Policy
 from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
+from syndicate.errors import ConfigError
 
 MAILDIR = "maildir"
 
@@ -37,6 +39,23 @@ def make_transport(settings: Settings) -> Transport:
             max_messages_per_connection=smtp.max_messages_per_connection,
         )
     )
+
+
+def dkim_key(settings: Settings) -> DkimKey | None:
+    """The DKIM key configured in ``[email]``, loaded and tried once; None when unset."""
+    email = settings.email
+    fields = (email.dkim_domain, email.dkim_selector, email.dkim_key_file)
+    if not any(fields):
+        return None
+    if not all(fields):
+        raise ConfigError(
+            [
+                f"{CONFIG_NAME}: email: dkim_domain, dkim_selector and dkim_key_file go together; "
+                "set all three or none"
+            ]
+        )
+    assert email.dkim_domain and email.dkim_selector and email.dkim_key_file
+    return load_key(email.dkim_domain, email.dkim_selector, settings.root / email.dkim_key_file)
 
 
 def make_policy(settings: Settings) -> Policy:
