@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from syndicate.models import Status
 from syndicate.store.sql import insert_ignore
@@ -155,6 +155,22 @@ def due(conn: Connection, send_id: int, list_name: str, *, now: datetime, limit:
     ]
 
 
+_d = deliveries.c
+# Built once: it runs after every answer from the server.
+_RECORD = (
+    update(deliveries)
+    .where(_d.send_id == bindparam("b_send"), _d.subscriber_id == bindparam("b_sub"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=_d.attempts + bindparam("b_inc"),
+        last_code=bindparam("b_code"),
+        last_reply=bindparam("b_reply"),
+        next_attempt_at=bindparam("b_next"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def record(
     conn: Connection,
     send_id: int,
@@ -167,18 +183,18 @@ def record(
     retry_at: datetime | None = None,
 ) -> None:
     """Write the server's answer for one recipient (called only once it answered)."""
-    d = deliveries.c
     conn.execute(
-        update(deliveries)
-        .where(d.send_id == send_id, d.subscriber_id == subscriber_id)
-        .values(
-            status=status.value,
-            attempts=d.attempts + (0 if status is DeliveryStatus.SKIPPED else 1),
-            last_code=code,
-            last_reply=reply,
-            next_attempt_at=retry_at or now,
-            updated_at=now,
-        )
+        _RECORD,
+        {
+            "b_send": send_id,
+            "b_sub": subscriber_id,
+            "b_status": status.value,
+            "b_inc": 0 if status is DeliveryStatus.SKIPPED else 1,
+            "b_code": code,
+            "b_reply": reply,
+            "b_next": retry_at or now,
+            "b_now": now,
+        },
     )
 
 
