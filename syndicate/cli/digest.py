@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.content.reader import read_site
 from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import build_message, mail_host, message_id
+from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
+from syndicate.digest.wire import WireTemplate
 from syndicate.models import Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
@@ -82,25 +83,20 @@ def preview(
             engine.dispose()
         digest = prepared.digests[wanted]
         rendered = render_digest(digest, settings)
-        personal = Personalizer(
+        filler = Personalizer(
             rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
-        ).fill(recipient)
-        host = mail_host(settings)
+        )
+        personal = filler.fill(recipient)
         if fmt == "html":
             data = personal.html.encode("utf-8")
         elif fmt == "text":
             data = personal.text.encode("utf-8")
         else:
-            message = build_message(
-                rendered,
-                personal,
-                recipient,
-                settings=settings,
-                list_name=list_name,
-                message_id=message_id(digest, recipient.subscriber_id, host),
-                date=when,
+            # The same bytes a send would hand to the server.
+            wire = WireTemplate(rendered, filler, settings=settings, list_name=list_name, date=when)
+            data = wire.message(
+                recipient, message_id(digest, recipient.subscriber_id, mail_host(settings))
             )
-            data = message.as_bytes()
     if not digest.articles:
         err.print(
             f"note: nothing is new for {list_name}; the digest would not be sent "

@@ -19,10 +19,11 @@ from syndicate.delivery.engine import Sender, SendReport, variant_key
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Outcome
 from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import build_message, mail_host, message_id
+from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
+from syndicate.digest.wire import WireTemplate
 from syndicate.models import Article, Digest, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import open_store
@@ -76,18 +77,13 @@ def send(
                 digest = prepared.digests[EVERYTHING]
                 rendered = render_digest(digest, settings)
                 recipient = Recipient(subscriber_id=1, email=address.email, name=None)
-                personal = Personalizer(
+                filler = Personalizer(
                     rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
-                ).fill(recipient)
-                data = build_message(
-                    rendered,
-                    personal,
-                    recipient,
-                    settings=settings,
-                    list_name=list_name,
-                    date=when,
-                    message_id=message_id(digest, 1, mail_host(settings)),
-                ).as_bytes()
+                )
+                wire = WireTemplate(
+                    rendered, filler, settings=settings, list_name=list_name, date=when
+                )
+                data = wire.message(recipient, message_id(digest, 1, mail_host(settings)))
                 key = dkim_key(settings)
                 if key is not None:
                     data = dkim_sign(data, key)

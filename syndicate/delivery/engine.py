@@ -33,7 +33,7 @@ from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING, assemble
 from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
-from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
+from syndicate.digest.prepare import prepare, prepare_recorded
 from syndicate.digest.render import render_digest
 from syndicate.digest.wire import WireTemplate
 from syndicate.errors import SyndicateError
@@ -135,10 +135,8 @@ class Sender:
         report = SendReport(list_name=list_name)
         self._lock(list_name)
         try:
-            prepared = self._start(list_name, articles, report)
-            if prepared is None:
+            if not self._start(list_name, articles, report):
                 return report
-            self.prepared = prepared
             await self._deliver(list_name, report)
             return report
         finally:
@@ -158,16 +156,15 @@ class Sender:
                 "(a lock of a process that died is taken over automatically)"
             )
 
-    def _start(
-        self, list_name: str, articles: Sequence[Article], report: SendReport
-    ) -> Prepared | None:
+    def _start(self, list_name: str, articles: Sequence[Article], report: SendReport) -> bool:
+        """Find or begin the send; False when there is nothing to send."""
         now = self.clock()
         with self.engine.connect() as conn:
             unfinished = ledger.unfinished_send(conn, list_name)
         if unfinished is not None:
             report.resumed, report.send_id = True, unfinished.id
             report.digest_id = unfinished.digest_id
-            prepared = prepare_recorded(
+            self.prepared = prepare_recorded(
                 self.settings, self.engine, list_name, unfinished.digest_id, articles
             )
             status = unfinished.status
@@ -176,7 +173,8 @@ class Sender:
             cfg = self.settings.mailing_list(list_name)
             if not prepared.fresh and not cfg.send_empty:
                 report.nothing_new = True
-                return None
+                return False
+            self.prepared = prepared
             whole = prepared.digests[EVERYTHING]
             with self.engine.begin() as conn:
                 digest_repo.record_digest(
@@ -189,11 +187,12 @@ class Sender:
                 )
                 report.send_id = ledger.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
-            write_archive(render_digest(whole, self.settings), self.settings)
+            # The copy rendered for sending, reused: the archive is exactly what readers get.
+            write_archive(self._copy(variant_key(EVERYTHING))[1].rendered, self.settings)
             status = SendStatus.PREPARING
         if status is SendStatus.PREPARING:
             self._enqueue(list_name, report.send_id or 0)
-        return prepared
+        return True
 
     def _enqueue(self, list_name: str, send_id: int) -> None:
         """One ledger row per active subscriber, streamed from the store in batches."""

@@ -61,7 +61,7 @@ class WireTemplate:
             raise ValueError(
                 f"list {list_name!r} is not the digest's {rendered.digest.list_name!r}"
             )
-        self.settings, self.filler = settings, filler
+        self.rendered, self.settings, self.filler = rendered, settings, filler
         shared = EmailMessage(policy=policies.SMTP)
         common_headers(shared, rendered, settings=settings, list_name=list_name, date=date)
         self.head = _header_bytes(shared)
