@@ -26,7 +26,7 @@ from pydantic import (
 from syndicate.errors import ConfigError
 
 CONFIG_NAME = "syndicate.toml"
-DEFAULT_DB_PATH = ".syndicate/state.db"
+DEFAULT_DB_PATH = Path(".syndicate/state.db")
 ENV_SITE = "SYNDICATE_SITE"
 ENV_DATABASE_URL = "SYNDICATE_DATABASE_URL"
 ENV_SECRET = "SYNDICATE_SECRET"
@@ -140,6 +140,7 @@ class Content(_Section):
     folder: str = "content"
     max_file_size: Annotated[int, Field(gt=0)] = 5_000_000
     teaser_length: Annotated[int, Field(ge=40, le=2000)] = 300
+    poll_interval: Annotated[int, Field(ge=10)] = 300  # seconds between re-reads in `run`
     sources: list[FeedSource] = []
 
 
@@ -207,6 +208,8 @@ class MailingList(_Section):
     lead_articles: Annotated[int, Field(ge=0, le=50)] = 1
     tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
     send_empty: bool = False
+    # seconds: a digest missed while `syndicate run` was down is still sent this late
+    misfire_grace: Annotated[int, Field(ge=0)] = 21_600
 
 
 def _no_encoded_words(value: str) -> str:
@@ -240,6 +243,7 @@ class Smtp(_Section):
     connections: Annotated[int, Field(ge=1, le=64)] = 4
     rate_limit: Annotated[float, Field(gt=0)] | None = None
     max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
+    processes: Annotated[int, Field(ge=1, le=64)] | None = None  # default: one per core
     retry_for: Annotated[int, Field(ge=60)] = 86_400  # seconds a deferred copy is retried
 
 
@@ -379,13 +383,14 @@ def parse_config(text: str, filename: str = CONFIG_NAME) -> SiteConfig:
         raise ConfigError(format_validation_error(filename, exc)) from None
 
 
-def _default_sqlite_url(root: Path) -> str:
+def default_sqlite_url(root: Path) -> str:
+    """The store a site uses when none is configured: SQLite in ``.syndicate/``."""
     return f"sqlite:///{(root / DEFAULT_DB_PATH).as_posix()}"
 
 
 def _resolve_db_url(root: Path, url: str | None) -> str:
     if url is None:
-        return _default_sqlite_url(root)
+        return default_sqlite_url(root)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         rel = url.removeprefix("sqlite:///")
         if rel and rel != ":memory:":

@@ -161,3 +161,10 @@ class RenderedDigest:
     html: str
     text: str
     warnings: tuple[str, ...] = ()
+
+
+class CrlfMessage(bytes):
+    """A complete RFC 5322 message whose maker guarantees CRLF line ends only (no lone CR
+    or LF): a transport may then skip scanning it for line ends."""
+
+    __slots__ = ()

@@ -10,15 +10,24 @@ import html
 import pickle
 import re
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from aiosmtplib.email import flatten_message
+from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import strategies as st
 
 from syndicate.config import Settings, load_settings
 from syndicate.digest import markers
-from syndicate.digest.message import HeaderError, build_message, mail_host, message_id
+from syndicate.digest.message import (
+    HeaderError,
+    build_message,
+    mail_host,
+    message_id,
+    personal_headers,
+)
 from syndicate.digest.personalize import (
     DEFAULT_NAME,
     Personal,
@@ -26,6 +35,7 @@ from syndicate.digest.personalize import (
     Personalizer,
     Recipient,
     ascii_url,
+    clean_name,
     confirm_url,
     preferences_url,
     unsubscribe_url,
@@ -462,3 +472,31 @@ def test_whitespace_in_configured_names_is_collapsed(tmp_path: Path) -> None:
     assert "\t" in tabbed.email.from_name
     parsed = parse(build(tabbed))
     assert parsed["From"].addresses[0].display_name == "Zoë Letter"
+
+
+@hsettings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@given(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=120),
+    st.from_regex(r"[a-z0-9][a-z0-9.+_-]{0,20}[a-z0-9]@[a-z0-9]{1,12}\.[a-z]{2,6}", fullmatch=True),
+)
+def test_to_header_fast_path_reads_back_as_the_policy_would_write_it(
+    tmp_path_factory: pytest.TempPathFactory, name: str, address: str
+) -> None:
+    fast = EmailMessage(policy=email.policy.SMTP)
+    personal_headers(
+        fast,
+        Recipient(subscriber_id=1, email=address, name=name),
+        "https://news.example.org/unsubscribe/t",
+        settings=make_settings(tmp_path_factory.mktemp("to")),
+        message_id="<a.1@news.example.org>",
+    )
+    raw = fast.as_bytes()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    got = email.message_from_bytes(raw, policy=email.policy.default)["To"].addresses
+    clean = clean_name(name)
+    expected = EmailMessage(policy=email.policy.SMTP)
+    expected["To"] = Address(display_name=clean or "", addr_spec=address)
+    want = email.message_from_bytes(expected.as_bytes(), policy=email.policy.default)["To"]
+    assert [(a.display_name, a.addr_spec) for a in got] == [
+        (a.display_name, a.addr_spec) for a in want.addresses
+    ]

@@ -12,7 +12,8 @@ import pytest
 from syndicate.digest.message import HeaderError, build_message, message_id
 from syndicate.digest.personalize import Recipient
 from syndicate.digest.wire import WireTemplate
-from tests.test_digest_message import NOW, make_settings, personalizer, rendered
+from syndicate.models import CrlfMessage
+from tests.test_digest_message import HTML, NOW, make_settings, personalizer, rendered
 
 PEOPLE = [
     Recipient(subscriber_id=7, email="ada@example.org", name="Ada Lovelace"),
@@ -59,11 +60,14 @@ def test_wire_bytes_parse_to_the_same_message(tmp_path: Path, who: Recipient) ->
     assert "SYNDICATEx9" not in mine[0][1] + mine[1][1]
 
 
-def test_wire_lines_are_short_and_crlf(tmp_path: Path) -> None:
+@pytest.mark.parametrize("who", PEOPLE, ids=lambda r: str(r.subscriber_id))
+def test_wire_lines_are_short_and_crlf(tmp_path: Path, who: Recipient) -> None:
     settings = make_settings(tmp_path)
-    r = rendered()
+    r = rendered(html_="<p>one\rtwo\nthree\r\nfour</p>\r" + HTML)
     wire = WireTemplate(r, personalizer(r), settings=settings, list_name="weekly", date=NOW)
-    raw = wire.message(PEOPLE[0], "<weekly-3.7@news.example.org>")
+    raw = wire.message(who, "<weekly-3.7@news.example.org>")
+    # The transport trusts this type to hold CRLF line ends only.
+    assert isinstance(raw, CrlfMessage)
     lines = raw.split(b"\r\n")
     assert b"\n" not in b"".join(lines) and b"\r" not in b"".join(lines)
     head, _, body = raw.partition(b"\r\n\r\n")

@@ -24,7 +24,7 @@ from tests.conftest import Site
 from tests.smtpserver import SmtpServer, serve_smtp
 
 SECRET = "test-secret-0123456789abcdef"
-READERS = 2000
+READERS = 6000
 CONNECTIONS = 4
 KILLS = 5
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ host = "127.0.0.1"
 port = {port}
 security = "none"
 connections = {CONNECTIONS}
+processes = 2
 timeout = 10
 """
 
@@ -79,6 +80,9 @@ def test_send_survives_kill_9(site: Site) -> None:
     rng = random.Random(20261127)
     readers = [f"reader{i:04d}@example.org" for i in range(READERS)]
     with serve_smtp() as server:
+        # A few ms per message: slow enough to be killed mid-send, fast enough to spread
+        # the send over a helper process (each kill also kills the helper).
+        server.set_fault("*", "slow-data", 0.004)
         site.configure(config(server.port))
         stamp = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         site.write("news.md", f"---\ntitle: News\ndate: {stamp}\n---\n\nText.\n")
@@ -103,13 +107,17 @@ def test_send_survives_kill_9(site: Site) -> None:
             proc.communicate()  # reaps it and closes the pipes
             assert proc.returncode == -signal.SIGKILL
             kills += 1
+            time.sleep(0.1)  # messages whose data was on the wire at the kill land now
             seen = len(server.messages)
+            time.sleep(0.3)  # a helper process that outlived its parent would go on sending
+            assert len(server.messages) == seen, "mail left after the sender was killed"
         assert seen < READERS, "the kills came too late to interrupt anything"
 
         proc = start(site)
         stdout, stderr = proc.communicate(timeout=90)
         assert proc.returncode == 0, stderr.decode()
         assert b'"resumed": true' in stdout and b'"finished": true' in stdout
+        assert b'"processes": 2' in stdout  # the rest was spread over a helper process
 
         got = Counter(r for m in server.messages for r in m.recipients)
     missing = [a for a in readers if got[a] == 0]

@@ -8,8 +8,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from hypothesis import given
+from hypothesis import strategies as st
 
-from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
+from syndicate.delivery.smtp import SmtpSettings, SmtpTransport, wire_data
 from syndicate.delivery.transport import Kind, Outcome, clean_reply
 from tests.smtpserver import SmtpServer, serve_smtp
 
@@ -145,9 +148,13 @@ def test_server_down_is_deferred() -> None:
         (SENDER, "a@example.org\n"),
         (SENDER, "a@exa\x00mple.org"),
         ("x@example.org\rDATA", "a@example.org"),
+        (SENDER, "a@example.org> NOTIFY=NEVER"),
+        (SENDER, "<a@example.org>"),
+        (SENDER, "a@b@example.org"),
+        (SENDER, "a @example.org"),
     ],
 )
-def test_control_characters_never_reach_the_network(sender: str, recipient: str) -> None:
+def test_unsafe_addresses_never_reach_the_network(sender: str, recipient: str) -> None:
     # Port 9 on a documentation address: any connection attempt would be noticed as DEFERRED.
     transport = SmtpTransport(settings(9, host="192.0.2.1", timeout=0.2))
 
@@ -156,7 +163,7 @@ def test_control_characters_never_reach_the_network(sender: str, recipient: str)
 
     outcome = asyncio.run(go())
     assert outcome == Outcome(
-        kind=Kind.FAILED, code=None, reply="refused: control character in address"
+        kind=Kind.FAILED, code=None, reply="refused: not a plain mailbox address"
     )
 
 
@@ -235,3 +242,28 @@ def test_cancelled_send_discards_its_connection(server: SmtpServer) -> None:
     assert asyncio.run(go()).kind is Kind.SENT
     assert [m.recipients for m in server.messages] == [["good@example.org"]]
     assert server.connections == 2
+
+
+@given(st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"")))
+def test_wire_data_matches_what_rfc_5321_requires(message: bytes) -> None:
+    # The fast path must give exactly what aiosmtplib's own normalisation gives.
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    assert wire_data(message) == expected
+
+
+def test_lines_starting_with_a_dot_arrive_intact(server: SmtpServer) -> None:
+    body = b".hidden first line\r\n..two dots\r\n.\r\nlone LF\nlone CR\rend"
+    data = f"From: {SENDER}\r\nTo: dot@example.org\r\nSubject: Dots\r\n\r\n".encode() + body
+
+    async def go() -> Outcome:
+        transport = SmtpTransport(settings(server.port))
+        try:
+            return await transport.send(SENDER, "dot@example.org", data)
+        finally:
+            await transport.close()
+
+    assert asyncio.run(go()).kind is Kind.SENT
+    (got,) = server.messages
+    assert got.data.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n") == (
+        b".hidden first line\r\n..two dots\r\n.\r\nlone LF\r\nlone CR\r\nend"
+    )

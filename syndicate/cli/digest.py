@@ -20,7 +20,7 @@ from syndicate.digest.wire import WireTemplate
 from syndicate.models import Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
-from syndicate.subscribers.tokens import Signer
+from syndicate.subscribers.tokens import site_signer
 
 SAMPLE = Recipient(subscriber_id=1, email="reader@example.org", name="Sample Reader")
 
@@ -69,7 +69,7 @@ def preview(
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
-        signer = Signer(settings.secrets.secret)
+        signer = site_signer(settings)
         engine = open_store(settings.database_url)
         try:
             recipient, their_topics = _sample(engine, list_name)

@@ -29,7 +29,7 @@ from syndicate.store import deliveries as ledger
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.subscribers.address import normalize_address
-from syndicate.subscribers.tokens import Signer
+from syndicate.subscribers.tokens import Signer, site_signer
 
 
 @main.command()
@@ -64,7 +64,7 @@ def send(
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
-        signer = Signer(settings.secrets.secret)
+        signer = site_signer(settings)
         engine = open_store(settings.database_url)
         try:
             articles = read_site(settings, engine, now=when, offline=offline).articles
@@ -212,6 +212,7 @@ def _summary(report: SendReport, as_json: bool) -> None:
         "nothing_new": report.nothing_new,
         "finished": report.finished,
         "counts": report.counts,
+        "processes": report.processes,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
     }
     if as_json:

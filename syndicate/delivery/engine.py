@@ -5,20 +5,20 @@ Order of work, and why it survives ``kill -9`` anywhere:
 1. the digest is recorded (its issue number and articles) with a send row, in one transaction;
 2. one ledger row per active subscriber is inserted in batches (idempotent, so an
    interrupted preparation simply runs again), then the send moves to SENDING;
-3. due rows are delivered ``connections`` at a time; each row is updated in its own
-   transaction right after the server's answer. A crash loses at most the answers of the
+3. couriers (this process, and helper processes for a large send) claim leased batches of
+   due rows and deliver them ``connections`` at a time in all; each answer is committed
+   before its connection takes the next message. A crash loses at most the answers of the
    messages in flight, which are then sent again: the only possible duplicates.
 
-Running the same command again finds the unfinished send and resumes it.
+Running the same command again finds the unfinished send and resumes it; rows leased by a
+process that died are freed at once (same machine) or when their lease runs out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import random
-import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,43 +26,35 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
+from syndicate.delivery import spread
+from syndicate.delivery.copies import Copies, variant_key
+from syndicate.delivery.courier import Courier, Job
 from syndicate.delivery.dkim import DkimKey
-from syndicate.delivery.dkim import sign as dkim_sign
-from syndicate.delivery.transport import Kind, Outcome, Transport
+from syndicate.delivery.policy import Policy
+from syndicate.delivery.transport import Transport
 from syndicate.digest.archive import write_archive
-from syndicate.digest.assemble import EVERYTHING, assemble
-from syndicate.digest.message import mail_host, message_id
-from syndicate.digest.personalize import Personalizer, Recipient
-from syndicate.digest.prepare import prepare, prepare_recorded
-from syndicate.digest.render import render_digest
-from syndicate.digest.wire import WireTemplate
+from syndicate.digest.assemble import EVERYTHING
+from syndicate.digest.message import mail_host
+from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
-from syndicate.models import Article, Digest, Source, Status
+from syndicate.models import Article, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import subscribers as subscriber_repo
-from syndicate.store.deliveries import DeliveryStatus, Due, SendStatus
-from syndicate.store.subscribers import Change
+from syndicate.store.deliveries import DeliveryStatus, SendStatus
 from syndicate.subscribers.tokens import Signer
 
+__all__ = ["Policy", "SendLocked", "SendReport", "Sender", "variant_key"]
+
 LOCK_STALE = timedelta(minutes=10)
+SPREAD_MIN = 2000  # due rows below which helper processes are not worth starting
+LEASE_POLL = 0.2  # seconds between looks at rows another live process holds
+ENQUEUE_BATCH = 5000  # ledger rows per transaction while preparing a send
+BEAT = 0.5  # seconds between progress reports (and lock heartbeats) while delivering
 
 
 class SendLocked(SyndicateError):
     """Another process is sending this list right now."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
-    """Retries and bounces, per RFC 5321: 4xx and lost connections are retried with backoff."""
-
-    connections: int = 4
-    batch: int = 500
-    retry_base: timedelta = timedelta(seconds=30)
-    retry_max_delay: timedelta = timedelta(hours=1)
-    retry_for: timedelta = timedelta(days=1)
-    wait_for_retries: timedelta = timedelta(minutes=2)
-    bounce_after: int = 2  # consecutive sends failing permanently make an address bounced
 
 
 @dataclass(slots=True)
@@ -77,29 +69,7 @@ class SendReport:
     finished: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     next_retry: datetime | None = None
-
-
-def variant_key(topics: frozenset[str]) -> str:
-    """How a topic set is stored in the ledger."""
-    return json.dumps(sorted(topics))
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(owner: str) -> bool | None:
-    """Whether the lock owner still runs: known only for processes on this host."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    processes: int = 1  # the most processes that delivered at once
 
 
 class Sender:
@@ -113,7 +83,7 @@ class Sender:
         signer: Signer,
         *,
         clock: Callable[[], datetime],
-        policy: Policy = Policy(),
+        policy: Policy | None = None,
         on_progress: Callable[[SendReport], None] | None = None,
         dkim: DkimKey | None = None,
     ) -> None:
@@ -123,17 +93,24 @@ class Sender:
             transport,
             signer,
         )
-        self.clock, self.policy, self.on_progress = clock, policy, on_progress
-        self.owner = _owner()
+        self.clock, self.policy, self.on_progress = clock, policy or Policy(), on_progress
+        self.owner = spread.owner_name()
         self.dkim = dkim
         self.host = mail_host(settings)
         self.started = clock()  # replaced by the send's creation time once it is known
-        self._copies: dict[str, tuple[Digest, WireTemplate]] = {}
+        self.prepared: Prepared | None = None
+        self.copies: Copies | None = None
+        self.stopping = False
+        self._courier: Courier | None = None
+        self._helpers: spread.Helpers | None = None
+        self._last_beat = 0.0
 
     async def run(self, list_name: str, articles: Sequence[Article]) -> SendReport:
         """Send (or resume sending) the list's next digest."""
         report = SendReport(list_name=list_name)
         self._lock(list_name)
+        if self.policy.processes > 1:  # start the process server while the ledger is written
+            spread.warm_up()
         try:
             if not self._start(list_name, articles, report):
                 return report
@@ -146,7 +123,7 @@ class Sender:
     def _lock(self, list_name: str) -> None:
         with self.engine.begin() as conn:
             holder = ledger.lock_owner(conn, list_name)
-            alive = _alive(holder) if holder else None
+            alive = spread.alive(holder) if holder else None
             taken = ledger.acquire_lock(
                 conn, list_name, self.owner, now=self.clock(), stale_after=LOCK_STALE, alive=alive
             )
@@ -188,7 +165,8 @@ class Sender:
                 report.send_id = ledger.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
-            write_archive(self._copy(variant_key(EVERYTHING))[1].rendered, self.settings)
+            self.copies = Copies(self.settings, self.signer, prepared)
+            write_archive(self.copies.get(variant_key(EVERYTHING))[1].rendered, self.settings)
             status = SendStatus.PREPARING
         if status is SendStatus.PREPARING:
             self._enqueue(list_name, report.send_id or 0)
@@ -197,12 +175,16 @@ class Sender:
     def _enqueue(self, list_name: str, send_id: int) -> None:
         """One ledger row per active subscriber, streamed from the store in batches."""
         now = self.clock()
+        variants: dict[str, str] = {}  # stored topics -> variant key; few distinct sets
         batch: list[tuple[int, str]] = []
         with self.engine.connect() as reader:
-            for sub, _ in subscriber_repo.iter_list(reader, list_name, Status.ACTIVE):
-                topics = frozenset(t.casefold() for t in sub.topics)
-                batch.append((sub.id, variant_key(topics)))
-                if len(batch) >= 1000:
+            for sid, topics in subscriber_repo.iter_topics(reader, list_name, Status.ACTIVE):
+                variant = variants.get(topics)
+                if variant is None:
+                    chosen = frozenset(t.casefold() for t in json.loads(topics))
+                    variant = variants[topics] = variant_key(chosen)
+                batch.append((sid, variant))
+                if len(batch) >= ENQUEUE_BATCH:
                     with self.engine.begin() as conn:
                         ledger.enqueue(conn, send_id, batch, now=now)
                     batch = []
@@ -210,139 +192,122 @@ class Sender:
             ledger.enqueue(conn, send_id, batch, now=now)
             ledger.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
 
-    def _copy(self, variant: str) -> tuple[Digest, WireTemplate]:
-        """The rendered version for a topic set, rendered once per send."""
-        found = self._copies.get(variant)
-        if found is None:
-            topics = frozenset(json.loads(variant))
-            prepared = self.prepared
-            digest = prepared.digests.get(topics) or assemble(
-                prepared.digests[EVERYTHING].list_name,
-                self.settings.mailing_list(prepared.digests[EVERYTHING].list_name),
-                prepared.fresh,
-                state=prepared.state,
-                publication=self.settings.publication,
-                topics=topics,
-                now=prepared.digests[EVERYTHING].created,
-            )
-            rendered = render_digest(digest, self.settings)
-            filler = Personalizer(
-                rendered,
-                list_name=digest.list_name,
-                web_url=self.settings.web_url,
-                signer=self.signer,
-                now=digest.created,
-            )
-            wire = WireTemplate(
-                rendered,
-                filler,
-                settings=self.settings,
-                list_name=digest.list_name,
-                date=digest.created,
-            )
-            found = self._copies[variant] = (digest, wire)
-        return found
+    def request_stop(self) -> None:
+        """Start no new message (here and in helpers); those on the wire finish."""
+        self.stopping = True
+        if self._courier is not None:
+            self._courier.request_stop()
+        if self._helpers is not None:
+            self._helpers.stop()
 
     async def _deliver(self, list_name: str, report: SendReport) -> None:
         send_id = report.send_id or 0
+        assert self.prepared is not None
+        if self.copies is None:
+            self.copies = Copies(self.settings, self.signer, self.prepared)
         with self.engine.connect() as conn:
             self.started = ledger.send_started(conn, send_id) or self.clock()
+        job = Job(
+            send_id=send_id,
+            list_name=list_name,
+            started=self.started,
+            sender=self.settings.email.from_address,
+            host=self.host,
+        )
         deadline = self.clock() + self.policy.wait_for_retries
-        gate = asyncio.Semaphore(self.policy.connections)
-        while True:
+        while not self.stopping:
+            self._free_dead_leases(send_id)
+            await self._drain(job, report)
+            if self.stopping:
+                break
             now = self.clock()
-            with self.engine.connect() as conn:
-                rows = ledger.due(conn, send_id, list_name, now=now, limit=self.policy.batch)
-            if rows:
-                await asyncio.gather(*(self._one(send_id, list_name, row, gate) for row in rows))
-                self._progress(send_id, report)
-                with self.engine.begin() as conn:
-                    ledger.heartbeat(conn, list_name, self.owner, now=self.clock())
-                continue
             with self.engine.connect() as conn:
                 counts = ledger.counts(conn, send_id)
                 retry = ledger.next_retry(conn, send_id)
+                held = ledger.lease_holders(conn, send_id, now=now)
             if not counts.get(DeliveryStatus.QUEUED) and not counts.get(DeliveryStatus.DEFERRED):
                 with self.engine.begin() as conn:
                     ledger.set_send_status(conn, send_id, SendStatus.DONE, now=now)
                     digest_repo.mark_sent(conn, report.digest_id or "", now)
                 report.finished = True
                 break
+            if held or counts.get(DeliveryStatus.QUEUED):  # another process holds them
+                await asyncio.sleep(LEASE_POLL)
+                continue
             if retry is None or retry > deadline:
                 break  # the scheduler (or the next run) retries the rest
             await asyncio.sleep(max(0.0, (retry - now).total_seconds()))
         self._progress(send_id, report)
 
-    async def _one(self, send_id: int, list_name: str, row: Due, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            now = self.clock()
-            if not row.still_subscribed:  # left while this send ran: nothing more for them
-                with self.engine.begin() as conn:
-                    ledger.record(
-                        conn,
-                        send_id,
-                        row.subscriber_id,
-                        DeliveryStatus.SKIPPED,
-                        now=now,
-                        reply="no longer subscribed",
-                    )
-                return
-            digest, wire = self._copy(row.variant)
-            recipient = Recipient(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
-            try:
-                mid = message_id(digest, row.subscriber_id, self.host)
-                data = wire.message(recipient, mid)
-                if self.dkim is not None:  # RSA in Python: off the event loop
-                    data = await asyncio.to_thread(dkim_sign, data, self.dkim)
-            except (SyndicateError, ValueError) as exc:
-                outcome = Outcome(kind=Kind.FAILED, code=None, reply=f"refused: {exc}")
-            else:
-                outcome = await self.transport.send(
-                    self.settings.email.from_address, row.email, data
-                )
-            self._record(send_id, list_name, row, outcome)
-
-    def _record(self, send_id: int, list_name: str, row: Due, outcome: Outcome) -> None:
-        now = self.clock()
-        status = DeliveryStatus(outcome.kind.value)
-        retry_at = None
-        if status is DeliveryStatus.DEFERRED:
-            delay = self.policy.retry_base * (2**row.attempts) * random.uniform(0.5, 1.5)
-            retry_at = now + min(delay, self.policy.retry_max_delay)
-            if retry_at - self.started > self.policy.retry_for:
-                status = DeliveryStatus.FAILED  # gave up: deferred for longer than retry_for
-        with self.engine.begin() as conn:
-            ledger.record(
-                conn,
-                send_id,
-                row.subscriber_id,
-                status,
-                now=now,
-                code=outcome.code,
-                reply=outcome.reply,
-                retry_at=retry_at,
+    async def _drain(self, job: Job, report: SendReport) -> None:
+        """Deliver what is due now: here, and in helper processes for a large send."""
+        assert self.copies is not None and self.prepared is not None
+        with self.engine.connect() as conn:
+            due = len(
+                ledger.due(conn, job.send_id, job.list_name, now=self.clock(), limit=SPREAD_MIN)
             )
-            if status is DeliveryStatus.FAILED and outcome.code and outcome.code >= 500:
-                recent = ledger.recent_outcomes(
-                    conn, row.subscriber_id, list_name, self.policy.bounce_after
-                )
-                if len(recent) == self.policy.bounce_after and all(
-                    s is DeliveryStatus.FAILED and (c or 0) >= 500 for s, c in recent
-                ):
-                    subscriber_repo.apply_changes(
-                        conn,
-                        [
-                            Change(
-                                subscriber_id=row.subscriber_id,
-                                list_name=list_name,
-                                status=Status.BOUNCED,
-                                previous=Status.ACTIVE,
-                                source=Source.BOUNCE,
-                                detail=outcome.reply[:200],
-                            )
-                        ],
-                        now=now,
+        parts = spread.shares(self.policy.connections, self.policy.processes)
+        if due < SPREAD_MIN:
+            parts = [self.policy.connections]
+        report.processes = max(report.processes, len(parts))
+        self._courier = Courier(
+            self.engine,
+            self.transport,
+            self.copies,
+            job,
+            owner=self.owner,
+            clock=self.clock,
+            policy=self.policy,
+            connections=parts[0],
+            dkim=self.dkim,
+        )
+        # This process starts delivering at once; helpers join as soon as they are up.
+        mine = asyncio.create_task(self._courier.drain(on_batch=lambda: self._beat(job, report)))
+        helpers = spread.Helpers([])
+        try:
+            if len(parts) > 1:
+                wanted = [
+                    spread.Helper(
+                        settings=self.settings,
+                        signer=self.signer,
+                        prepared=self.prepared,
+                        job=job,
+                        policy=self.policy,
+                        connections=n,
+                        dkim=self.dkim,
                     )
+                    for n in parts[1:]
+                ]
+                self._helpers = helpers = await asyncio.to_thread(spread.Helpers, wanted)
+                if self.stopping:
+                    helpers.stop()
+            await mine
+            while helpers.running():
+                self._beat(job, report)
+                await asyncio.sleep(LEASE_POLL)
+        finally:
+            if not mine.done():
+                self._courier.request_stop()
+                await asyncio.wait([mine])
+            await asyncio.to_thread(helpers.join)
+            self._helpers, self._courier = None, None
+
+    def _beat(self, job: Job, report: SendReport) -> None:
+        """Keep the list lock fresh and report progress, at most every BEAT seconds."""
+        moment = time.monotonic()
+        if moment - self._last_beat < BEAT:
+            return
+        self._last_beat = moment
+        with self.engine.begin() as conn:
+            ledger.heartbeat(conn, job.list_name, self.owner, now=self.clock())
+        self._progress(job.send_id, report)
+
+    def _free_dead_leases(self, send_id: int) -> None:
+        """Rows leased by processes of this machine that died are free again at once."""
+        with self.engine.begin() as conn:
+            held = ledger.lease_holders(conn, send_id, now=self.clock())
+            dead = [owner for owner in held if spread.alive(owner) is False]
+            ledger.release_leases(conn, send_id, dead)
 
     def _progress(self, send_id: int, report: SendReport) -> None:
         with self.engine.connect() as conn:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 from syndicate.config import CONFIG_NAME, Settings
 from syndicate.delivery.dkim import DkimKey, load_key
-from syndicate.delivery.engine import Policy
 from syndicate.delivery.maildir import MaildirTransport
+from syndicate.delivery.policy import Policy
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
 from syndicate.errors import ConfigError
@@ -21,8 +22,9 @@ def maildir_path(settings: Settings) -> Path:
     return settings.root / MAILDIR
 
 
-def make_transport(settings: Settings) -> Transport:
-    """SMTP when ``[smtp]`` is configured, else the site's Maildir."""
+def make_transport(settings: Settings, *, connections: int | None = None) -> Transport:
+    """SMTP when ``[smtp]`` is configured, else the site's Maildir. ``connections``: this
+    process's share of the pool when a send is spread over several processes."""
     smtp = settings.config.smtp
     if smtp is None:
         return MaildirTransport(maildir_path(settings))
@@ -34,7 +36,7 @@ def make_transport(settings: Settings) -> Transport:
             username=smtp.username,
             password=settings.secrets.smtp_password,
             timeout=smtp.timeout,
-            connections=smtp.connections,
+            connections=connections or smtp.connections,
             rate_limit=smtp.rate_limit,
             max_messages_per_connection=smtp.max_messages_per_connection,
         )
@@ -63,4 +65,11 @@ def make_policy(settings: Settings) -> Policy:
     smtp = settings.config.smtp
     if smtp is None:
         return Policy()
-    return Policy(connections=smtp.connections, retry_for=timedelta(seconds=smtp.retry_for))
+    processes = smtp.processes or min(os.cpu_count() or 1, smtp.connections)
+    if smtp.rate_limit is not None:
+        processes = 1  # one shared token bucket; a rate limit never needs a second core
+    return Policy(
+        connections=smtp.connections,
+        processes=processes,
+        retry_for=timedelta(seconds=smtp.retry_for),
+    )

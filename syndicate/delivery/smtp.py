@@ -21,11 +21,15 @@ from typing import Literal
 import aiosmtplib
 
 from syndicate.delivery.transport import Kind, Outcome, clean_reply
+from syndicate.models import CrlfMessage
 
 __all__ = ["RateLimiter", "SmtpSettings", "SmtpTransport"]
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# What goes between < and > in MAIL FROM / RCPT TO: local@domain, no controls, spaces or
+# angle brackets (quoted local parts with those are not worth the risk for a newsletter).
+_ADDRESS = re.compile(r"[^\x00-\x20\x7f<>@]+@[^\x00-\x20\x7f<>@]+")
 _NETWORK_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,79 @@ def _from_reply(code: int, message: str, *, after_data: bool = False) -> Outcome
     return Outcome(kind=kind, code=code, reply=clean_reply(message))
 
 
+def wire_data(message: bytes) -> bytes:
+    """``message`` as the DATA command carries it: CRLF line ends, leading dots doubled, and
+    the terminating ``.`` line. Messages that already use CRLF only (as syndicate's do) take
+    a fast path of plain byte replaces instead of aiosmtplib's regular expressions."""
+    if not isinstance(message, CrlfMessage):
+        crlf = message.count(b"\r\n")
+        if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
+            message = _LINE_ENDS.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP, sender: str, recipient: str, message: bytes
+) -> aiosmtplib.SMTPResponse:
+    """MAIL, RCPT and DATA for one recipient; raises aiosmtplib's errors for negative replies.
+
+    aiosmtplib's ``sendmail`` scans the message with regular expressions three times (line
+    ends twice, dot-stuffing once): about half a millisecond for 30 KB, more than everything
+    else syndicate does per copy. DATA is therefore written here, through the public
+    protocol object, with :func:`wire_data`'s byte replaces.
+    """
+    if client.is_ehlo_or_helo_needed:  # the extensions decide the MAIL options
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    utf8 = not (sender + recipient).isascii()
+    if utf8 and not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+    encoding = "utf-8" if utf8 else "ascii"
+    payload = wire_data(message)
+    options = ["SMTPUTF8"] if utf8 else []
+    if client.supports_extension("size"):  # RFC 1870: octets before dot-stuffing
+        options.insert(0, f"SIZE={len(message)}")
+    # MAIL and RCPT directly: aiosmtplib's mail()/rcpt() re-parse both addresses with the
+    # email package (~35 µs a copy); ours are checked already (see _ADDRESS).
+    mail_from = b"FROM:<" + sender.encode(encoding) + b">"
+    reply = await client.execute_command(b"MAIL", mail_from, *(o.encode() for o in options))
+    if reply.code != 250:
+        raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+    reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode(encoding) + b">")
+    if reply.code not in (250, 251):
+        raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    start = await protocol.execute_command(b"DATA", timeout=client.timeout)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol.write(payload)
+    # read_response arms the protocol for the reply before it yields to the loop.
+    reply = await protocol.read_response(timeout=client.timeout)
+    if reply.code != 250:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    return reply
+
+
+async def _reset(client: aiosmtplib.SMTP) -> bool:
+    """RSET after a refused command; False when the connection is no longer usable."""
+    if not client.is_connected:
+        return False
+    try:
+        await client.rset()
+    except (*_NETWORK_ERRORS, ValueError):
+        return False
+    return client.is_connected
+
+
 def _tls_problem(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind ``exc``, if any, following the exception chain."""
     seen: BaseException | None = exc
@@ -142,9 +219,9 @@ class SmtpTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
         """Deliver one message to one recipient; never raises for a per-message problem."""
-        if _UNSAFE.search(sender) or _UNSAFE.search(recipient):
+        if not (_ADDRESS.fullmatch(sender) and _ADDRESS.fullmatch(recipient)):
             return Outcome(
-                kind=Kind.FAILED, code=None, reply="refused: control character in address"
+                kind=Kind.FAILED, code=None, reply="refused: not a plain mailbox address"
             )
         slot = await self._idle.get()
         try:
@@ -173,25 +250,20 @@ class SmtpTransport:
             except _ConnectFailed as failed:
                 return failed.outcome
         client, keep = slot.client, False
-        options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
         try:
-            _, message = await client.sendmail(sender, [recipient], data, mail_options=options)
+            reply = await _transaction(client, sender, recipient, data)
             keep = True
-            return Outcome(kind=Kind.SENT, code=250, reply=clean_reply(message))
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            keep = client.is_connected
-            refused = exc.recipients[0]
-            return _from_reply(refused.code, refused.message)
+            return Outcome(kind=Kind.SENT, code=reply.code, reply=clean_reply(reply.message))
         except aiosmtplib.SMTPResponseException as exc:
-            # aiosmtplib sent RSET after the negative reply; if that failed we are disconnected.
-            keep = client.is_connected
+            # A negative reply: reset the envelope; if that fails the connection is gone.
+            keep = await _reset(client)
             after_data = isinstance(exc, aiosmtplib.SMTPDataError)
             return _from_reply(exc.code, exc.message, after_data=after_data)
         except aiosmtplib.SMTPNotSupported as exc:
             keep = client.is_connected
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
         except ValueError as exc:  # an address aiosmtplib will not put on a command line
-            keep = client.is_connected
+            keep = await _reset(client)
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
         except _NETWORK_ERRORS as exc:
             return _deferred(f"connection problem: {type(exc).__name__}: {exc}")

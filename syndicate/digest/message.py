@@ -32,6 +32,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from syndicate.config import Settings
@@ -224,6 +225,20 @@ def common_headers(
     msg["Auto-Submitted"] = _Verbatim("Auto-Submitted", ["auto-generated"])
 
 
+def _simple_to(name: str | None, email: str) -> _Verbatim | None:
+    """The To header of the common case (ASCII dot-atom address, clean ASCII name), built
+    here: the policy's parsing and refolding costs ~0.2 ms a copy. None: let the policy do it.
+    """
+    local, at, domain = email.rpartition("@")
+    if not (at and _DOT_ATOM.fullmatch(local) and _DOMAIN.fullmatch(domain)):
+        return None
+    if not name:
+        return _Verbatim("To", [email])
+    if not name.isascii() or _CONTROL.search(name) or not name.strip():
+        return None  # encoded words: the policy's folding is the well-tried one
+    return _Verbatim("To", _fold("To", [*_phrase("To", name), f"<{email}>"]))
+
+
 def personal_headers(
     msg: EmailMessage,
     recipient: Recipient,
@@ -236,14 +251,35 @@ def personal_headers(
 
     ``personal``: the copy, or just its unsubscribe URL.
     """
-    name = clean_name(recipient.name)
-    try:  # a name that looks like encoded words ("=?...?=") would not show as it is
-        _set(msg, "To", _address(None if name and "=?" in name else name, recipient.email, "To"))
-    except HeaderError:  # the name is unsafe in some other way: send without it
-        _set(msg, "To", _address(None, recipient.email, "To"))
+    for name, value in _personal(recipient, personal, settings, message_id, msg.policy):
+        msg[name] = value
+
+
+def personal_header_bytes(
+    recipient: Recipient,
+    personal: Personal | str,
+    *,
+    settings: Settings,
+    message_id: str,
+    policy: Policy,
+) -> bytes:
+    """What :func:`personal_headers` adds, as the folded lines themselves: no
+    ``EmailMessage`` per copy (setting a header on one costs ~20 µs in registry lookups)."""
+    headers = _personal(recipient, personal, settings, message_id, policy)
+    return b"".join(policy.fold_binary(name, value) for name, value in headers)
+
+
+def _personal(
+    recipient: Recipient,
+    personal: Personal | str,
+    settings: Settings,
+    message_id: str,
+    policy: Policy,
+) -> list[tuple[str, Any]]:
+    headers: list[tuple[str, Any]] = [("To", _to(recipient, policy))]
     if not _MESSAGE_ID.fullmatch(message_id):
         raise HeaderError(f"Message-ID: not <id@domain>: {message_id!r}")
-    msg["Message-ID"] = _Verbatim("Message-ID", [message_id])
+    headers.append(("Message-ID", _Verbatim("Message-ID", [message_id])))
     url = personal if isinstance(personal, str) else personal.unsubscribe_url
     if not URL_SAFE.fullmatch(url) or not url.startswith(("https://", "http://")):
         raise HeaderError(f"List-Unsubscribe: not an http(s) URI: {url!r}")
@@ -252,11 +288,29 @@ def personal_headers(
     if mailto:
         links.append(f"<mailto:{quote(mailto, safe='@')}?subject=unsubscribe>")
     items = [link + "," for link in links[:-1]] + links[-1:]
-    msg["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", _fold("List-Unsubscribe", items))
+    headers.append(
+        ("List-Unsubscribe", _Verbatim("List-Unsubscribe", _fold("List-Unsubscribe", items)))
+    )
     if url.startswith("https://"):  # RFC 8058 one-click needs an https URI
-        msg["List-Unsubscribe-Post"] = _Verbatim(
-            "List-Unsubscribe-Post", ["List-Unsubscribe=One-Click"]
-        )
+        one_click = _Verbatim("List-Unsubscribe-Post", ["List-Unsubscribe=One-Click"])
+        headers.append(("List-Unsubscribe-Post", one_click))
+    return headers
+
+
+def _to(recipient: Recipient, policy: Policy) -> Any:
+    """The To header: built here in the common case, else through the policy."""
+    name = clean_name(recipient.name)
+    if name and "=?" in name:  # a name that looks like encoded words would not show as it is
+        name = None
+    simple = _simple_to(name, recipient.email)
+    if simple is not None:
+        return simple
+    scratch = EmailMessage(policy=policy)
+    try:
+        _set(scratch, "To", _address(name, recipient.email, "To"))
+    except HeaderError:  # the name is unsafe in some other way: send without it
+        _set(scratch, "To", _address(None, recipient.email, "To"))
+    return scratch["To"]
 
 
 def build_message(

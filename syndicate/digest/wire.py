@@ -16,9 +16,9 @@ from email import policy as policies
 from email.message import EmailMessage
 
 from syndicate.config import Settings
-from syndicate.digest.message import common_headers, needs_smtputf8, personal_headers
+from syndicate.digest.message import common_headers, needs_smtputf8, personal_header_bytes
 from syndicate.digest.personalize import Personalizer, Recipient
-from syndicate.models import RenderedDigest
+from syndicate.models import CrlfMessage, RenderedDigest
 
 SOFT_BREAK = b"=\r\n"
 
@@ -83,20 +83,25 @@ class WireTemplate:
         """The complete message for one recipient (``HeaderError`` for unsafe values)."""
         values = self.filler.values(recipient)
         smtputf8 = needs_smtputf8(recipient, self.settings)
-        own = EmailMessage(policy=policies.SMTPUTF8 if smtputf8 else policies.SMTP)
-        personal_headers(
-            own, recipient, values.unsubscribe_url, settings=self.settings, message_id=message_id
+        own = personal_header_bytes(
+            recipient,
+            values.unsubscribe_url,
+            settings=self.settings,
+            message_id=message_id,
+            policy=policies.SMTPUTF8 if smtputf8 else policies.SMTP,
         )
-        return b"".join(
-            (
-                self.head,
-                _header_bytes(own),
-                self.content_type,
-                self.open_text,
-                self.text.fill(values.text),
-                self.open_html,
-                self.html.fill(values.html),
-                self.close,
+        return CrlfMessage(
+            b"".join(
+                (
+                    self.head,
+                    own,
+                    self.content_type,
+                    self.open_text,
+                    self.text.fill(values.text),
+                    self.open_html,
+                    self.html.fill(values.html),
+                    self.close,
+                )
             )
         )
 

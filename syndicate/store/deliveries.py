@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Executable, Select, and_, bindparam, func, or_, select, update
 
 from syndicate.models import Status
 from syndicate.store.sql import insert_ignore
@@ -114,10 +115,107 @@ def enqueue(
     )
 
 
+_UNFINISHED = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """What to write for one recipient once the server answered (or the copy was skipped)."""
+
+    subscriber_id: int
+    status: DeliveryStatus
+    code: int | None = None
+    reply: str | None = None
+    retry_at: datetime | None = None
+
+
 def due(conn: Connection, send_id: int, list_name: str, *, now: datetime, limit: int) -> list[Due]:
-    """Rows to attempt now: queued, or deferred and past their retry time."""
+    """Rows to attempt now (queued, or deferred and past their retry time), leased or not."""
     d = deliveries.c
-    stmt = (
+    stmt = _addressed(list_name).where(
+        d.send_id == send_id, d.status.in_(_UNFINISHED), d.next_attempt_at <= now
+    )
+    return _rows(conn, stmt.order_by(d.next_attempt_at, d.subscriber_id).limit(limit))
+
+
+def claim(
+    conn: Connection,
+    send_id: int,
+    list_name: str,
+    owner: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Due]:
+    """Lease up to ``limit`` due rows nobody else holds to ``owner`` until ``now + lease``.
+
+    One UPDATE picks and leases the rows, so concurrent claimers never get the same row:
+    PostgreSQL skips rows another transaction is claiming (``FOR UPDATE SKIP LOCKED``),
+    SQLite runs one writer at a time. Expired leases (a claimer that died) are free again.
+    """
+    d = deliveries.c
+    free = (
+        select(d.subscriber_id)
+        .where(
+            d.send_id == send_id,
+            d.status.in_(_UNFINISHED),
+            d.next_attempt_at <= now,
+            or_(d.lease_until.is_(None), d.lease_until < now),
+        )
+        .order_by(d.next_attempt_at, d.subscriber_id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        free = free.with_for_update(skip_locked=True)
+    taken = list(
+        conn.scalars(
+            update(deliveries)
+            .where(d.send_id == send_id, d.subscriber_id.in_(free.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease)
+            .returning(d.subscriber_id)
+        )
+    )
+    if not taken:
+        return []
+    stmt = _addressed(list_name).where(d.send_id == send_id, d.subscriber_id.in_(taken))
+    return _rows(conn, stmt.order_by(d.next_attempt_at, d.subscriber_id))
+
+
+def renew_leases(
+    conn: Connection, send_id: int, owner: str, *, now: datetime, lease: timedelta
+) -> None:
+    """Extend ``owner``'s leases on rows it has not finished yet."""
+    d = deliveries.c
+    conn.execute(
+        update(deliveries)
+        .where(d.send_id == send_id, d.lease_owner == owner, d.status.in_(_UNFINISHED))
+        .values(lease_until=now + lease)
+    )
+
+
+def lease_holders(conn: Connection, send_id: int, *, now: datetime) -> set[str]:
+    """Who holds unexpired leases on unfinished rows of a send."""
+    d = deliveries.c
+    stmt = select(d.lease_owner).distinct()
+    stmt = stmt.where(d.send_id == send_id, d.status.in_(_UNFINISHED), d.lease_until >= now)
+    return {str(o) for o in conn.scalars(stmt) if o is not None}
+
+
+def release_leases(conn: Connection, send_id: int, owners: Sequence[str]) -> None:
+    """Free the rows leased by ``owners`` (processes known to be dead) at once."""
+    if owners:
+        d = deliveries.c
+        conn.execute(
+            update(deliveries)
+            .where(d.send_id == send_id, d.lease_owner.in_(list(owners)))
+            .values(lease_owner=None, lease_until=None)
+        )
+
+
+def _addressed(list_name: str) -> Select[Any]:
+    d = deliveries.c
+    return (
         select(
             d.subscriber_id,
             subscribers.c.email,
@@ -134,14 +232,10 @@ def due(conn: Connection, send_id: int, list_name: str, *, now: datetime, limit:
                 subscriptions.c.list_name == list_name,
             ),
         )
-        .where(
-            d.send_id == send_id,
-            d.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
-            d.next_attempt_at <= now,
-        )
-        .order_by(d.next_attempt_at, d.subscriber_id)
-        .limit(limit)
     )
+
+
+def _rows(conn: Connection, stmt: Executable) -> list[Due]:
     return [
         Due(
             subscriber_id=r[0],
@@ -167,6 +261,8 @@ _RECORD = (
         last_reply=bindparam("b_reply"),
         next_attempt_at=bindparam("b_next"),
         updated_at=bindparam("b_now"),
+        lease_owner=None,
+        lease_until=None,
     )
 )
 
@@ -183,18 +279,33 @@ def record(
     retry_at: datetime | None = None,
 ) -> None:
     """Write the server's answer for one recipient (called only once it answered)."""
+    answer = Answer(
+        subscriber_id=subscriber_id, status=status, code=code, reply=reply, retry_at=retry_at
+    )
+    record_many(conn, send_id, [answer], now=now)
+
+
+def record_many(
+    conn: Connection, send_id: int, answers: Sequence[Answer], *, now: datetime
+) -> None:
+    """Write several answers in one statement; each row's lease ends."""
+    if not answers:
+        return
     conn.execute(
         _RECORD,
-        {
-            "b_send": send_id,
-            "b_sub": subscriber_id,
-            "b_status": status.value,
-            "b_inc": 0 if status is DeliveryStatus.SKIPPED else 1,
-            "b_code": code,
-            "b_reply": reply,
-            "b_next": retry_at or now,
-            "b_now": now,
-        },
+        [
+            {
+                "b_send": send_id,
+                "b_sub": a.subscriber_id,
+                "b_status": a.status.value,
+                "b_inc": 0 if a.status is DeliveryStatus.SKIPPED else 1,
+                "b_code": a.code,
+                "b_reply": a.reply,
+                "b_next": a.retry_at or now,
+                "b_now": now,
+            }
+            for a in answers
+        ],
     )
 
 

@@ -193,6 +193,17 @@ def iter_list(
         yield _subscriber(row), Status(row[7])
 
 
+def iter_topics(conn: Connection, list_name: str, status: Status) -> Iterator[tuple[int, str]]:
+    """Id and stored topics (a JSON list) of every subscriber of a list in ``status``."""
+    stmt = (
+        select(subscribers.c.id, subscribers.c.topics)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(subscriptions.c.list_name == list_name, subscriptions.c.status == status.value)
+    )
+    for row in conn.execution_options(yield_per=BATCH * 4).execute(stmt):
+        yield row[0], row[1]
+
+
 def subscriber_by_key(conn: Connection, key: str) -> Subscriber | None:
     """One subscriber by case-folded address."""
     return find_subscribers(conn, [key]).get(key)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -196,6 +197,9 @@ deliveries = Table(
     Column("last_code", Integer),
     Column("last_reply", Text),
     Column("updated_at", UTCDateTime, nullable=False),
+    # A row being delivered: by whom (host:pid) and until when; expired leases are free again.
+    Column("lease_owner", Text),
+    Column("lease_until", UTCDateTime),
     Index("ix_deliveries_due", "send_id", "status", "next_attempt_at"),
 )
 
@@ -206,4 +210,26 @@ send_locks = Table(
     Column("list_name", String(63), primary_key=True),
     Column("owner", Text, nullable=False),  # host:pid
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# Single mails that must leave even if the process dies (confirmation requests): queued in
+# the same transaction as the change that needs them, delivered and marked by the outbox
+# sender. A queued row is claimed by pushing ``next_attempt_at`` ahead (a lease), so two
+# processes never send it at once and a crashed sender's rows become due again.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient", Text, nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # the complete RFC 5322 message
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | sent | failed
+    Column("last_code", Integer),
+    Column("last_reply", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_recipient", "recipient", "created_at"),
 )

@@ -7,7 +7,7 @@ A token is ``<payload>.<tag>``, both base64url without padding. The payload is::
 
 and the tag is HMAC-SHA256 of the payload bytes under a key derived from ``SYNDICATE_SECRET``.
 Tokens are not encrypted: they only need to be impossible to forge or alter. Build a signer
-from the site settings with ``Signer(settings.secrets.secret)``.
+for a site with :func:`site_signer`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
+import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 from syndicate import config
-from syndicate.config import ENV_SECRET
+from syndicate.config import DEFAULT_DB_PATH, ENV_SECRET, Settings
 from syndicate.errors import SyndicateError
 
 VERSION = 1
@@ -199,3 +201,36 @@ class Signer:
         return TokenClaims(
             purpose=wanted, subscriber_id=subscriber_id, list_name=list_name, issued_at=issued_at
         )
+
+
+SECRET_FILE = DEFAULT_DB_PATH.parent / "secret"
+
+
+def site_signer(settings: Settings) -> Signer:
+    """The site's signer: ``SYNDICATE_SECRET``, else the secret kept beside the default store.
+
+    A site on the default SQLite store (one machine) gets a random secret in
+    ``.syndicate/secret`` (mode 0600) the first time one is needed, so the example
+    publication works out of the box. A site on a shared database must set
+    ``SYNDICATE_SECRET`` on every machine, or their links would not verify on each other.
+    """
+    if settings.secrets.secret:
+        return Signer(settings.secrets.secret)
+    if settings.database_url != config.default_sqlite_url(settings.root):
+        return Signer(None)  # explains what to set
+    path = settings.root / SECRET_FILE
+    try:
+        return Signer(path.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = secrets.token_urlsafe(32)
+    try:  # O_EXCL: two first runs racing end up with the same secret
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return Signer(path.read_text(encoding="utf-8").strip())
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(fresh + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return Signer(fresh)

@@ -1,0 +1,59 @@
+"""The versions of one send's digest, each rendered once and kept as wire templates."""
+
+from __future__ import annotations
+
+import json
+
+from syndicate.config import Settings
+from syndicate.digest.assemble import EVERYTHING, assemble
+from syndicate.digest.personalize import Personalizer
+from syndicate.digest.prepare import Prepared
+from syndicate.digest.render import render_digest
+from syndicate.digest.wire import WireTemplate
+from syndicate.models import Digest
+from syndicate.subscribers.tokens import Signer
+
+
+def variant_key(topics: frozenset[str]) -> str:
+    """How a topic set is stored in the ledger."""
+    return json.dumps(sorted(topics))
+
+
+class Copies:
+    """Renders a version the first time a recipient of its topic set comes up."""
+
+    def __init__(self, settings: Settings, signer: Signer, prepared: Prepared) -> None:
+        self.settings, self.signer, self.prepared = settings, signer, prepared
+        self._made: dict[str, tuple[Digest, WireTemplate]] = {}
+
+    def get(self, variant: str) -> tuple[Digest, WireTemplate]:
+        """The digest and wire template for a ledger row's ``variant``."""
+        found = self._made.get(variant)
+        if found is None:
+            found = self._made[variant] = self._make(frozenset(json.loads(variant)))
+        return found
+
+    def _make(self, topics: frozenset[str]) -> tuple[Digest, WireTemplate]:
+        prepared, settings = self.prepared, self.settings
+        whole = prepared.digests[EVERYTHING]
+        digest = prepared.digests.get(topics) or assemble(
+            whole.list_name,
+            settings.mailing_list(whole.list_name),
+            prepared.fresh,
+            state=prepared.state,
+            publication=settings.publication,
+            topics=topics,
+            now=whole.created,
+        )
+        rendered = render_digest(digest, settings)
+        filler = Personalizer(
+            rendered,
+            list_name=digest.list_name,
+            web_url=settings.web_url,
+            signer=self.signer,
+            now=digest.created,
+        )
+        wire = WireTemplate(
+            rendered, filler, settings=settings, list_name=digest.list_name, date=digest.created
+        )
+        return digest, wire

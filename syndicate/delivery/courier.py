@@ -1,0 +1,215 @@
+"""Delivering the due rows of one send: claim a batch, send each copy, record each answer.
+
+Any number of couriers (tasks, local processes, workers on other machines) may drain the
+same send: rows are leased when claimed (see ``store.deliveries.claim``), so no two hold a
+row at once. Each answer is committed before its connection takes the next message, so a
+crash loses at most the answers of the messages in flight: one per connection. Answers that
+arrive together share one transaction (a group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from syndicate.delivery.copies import Copies
+from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.dkim import sign as dkim_sign
+from syndicate.delivery.policy import Policy
+from syndicate.delivery.transport import Kind, Outcome, Transport
+from syndicate.digest.message import message_id
+from syndicate.digest.personalize import Recipient
+from syndicate.errors import SyndicateError
+from syndicate.models import Source, Status
+from syndicate.store import deliveries as ledger
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.deliveries import Answer, DeliveryStatus, Due
+from syndicate.store.subscribers import Change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """Which send to deliver, and the facts every copy of it needs."""
+
+    send_id: int
+    list_name: str
+    started: datetime  # when the send was created: retries stop ``retry_for`` after it
+    sender: str  # the envelope sender
+    host: str  # for Message-IDs
+
+
+class Courier:
+    """Delivers rows of one send through one transport, ``connections`` at a time."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        copies: Copies,
+        job: Job,
+        *,
+        owner: str,
+        clock: Callable[[], datetime],
+        policy: Policy,
+        connections: int,
+        dkim: DkimKey | None = None,
+    ) -> None:
+        self.engine, self.transport, self.copies, self.job = engine, transport, copies, job
+        self.owner, self.clock, self.policy, self.dkim = owner, clock, policy, dkim
+        self.connections = connections
+        self.stopping = False
+        self._pending: list[tuple[Due, Answer, asyncio.Future[None]]] = []
+        self._conn: Connection | None = None
+
+    def request_stop(self) -> None:
+        """Start no new message; the ones on the wire finish and are recorded."""
+        self.stopping = True
+
+    async def drain(self, on_batch: Callable[[], None] | None = None) -> int:
+        """Deliver every row due now that nobody else holds; how many got an answer."""
+        with self.engine.connect() as conn:  # one connection for the whole drain
+            self._conn = conn
+            try:
+                return await self._drain(conn, on_batch)
+            finally:
+                self._conn = None
+
+    async def _drain(self, conn: Connection, on_batch: Callable[[], None] | None) -> int:
+        gate = asyncio.Semaphore(self.connections)
+        keeper = asyncio.create_task(self._keep_leases())
+        answered = 0
+        try:
+            while not self.stopping:
+                with conn.begin():
+                    rows = ledger.claim(
+                        conn,
+                        self.job.send_id,
+                        self.job.list_name,
+                        self.owner,
+                        now=self.clock(),
+                        lease=self.policy.lease,
+                        limit=self.policy.claim_size(self.connections),
+                    )
+                if not rows:
+                    break
+                done = await asyncio.gather(*(self._one(row, gate) for row in rows))
+                answered += sum(done)
+                if on_batch is not None:
+                    on_batch()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with conn.begin():  # rows claimed but not started (a stop)
+                ledger.release_leases(conn, self.job.send_id, [self.owner])
+        return answered
+
+    async def _keep_leases(self) -> None:
+        every = self.policy.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            conn = self._conn
+            if conn is None:
+                return
+            with conn.begin():
+                ledger.renew_leases(
+                    conn, self.job.send_id, self.owner, now=self.clock(), lease=self.policy.lease
+                )
+
+    async def _one(self, row: Due, gate: asyncio.Semaphore) -> bool:
+        async with gate:
+            if self.stopping:
+                return False
+            if not row.still_subscribed:  # left while this send ran: nothing more for them
+                skipped = Answer(
+                    subscriber_id=row.subscriber_id,
+                    status=DeliveryStatus.SKIPPED,
+                    reply="no longer subscribed",
+                )
+                await self._commit(row, skipped)
+                return True
+            outcome = await self._send(row)
+            await self._commit(row, self._answer(row, outcome))
+            return True
+
+    async def _send(self, row: Due) -> Outcome:
+        digest, wire = self.copies.get(row.variant)
+        recipient = Recipient(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
+        try:
+            data = wire.message(recipient, message_id(digest, row.subscriber_id, self.job.host))
+            if self.dkim is not None:  # RSA in Python: off the event loop
+                data = await asyncio.to_thread(dkim_sign, data, self.dkim)
+        except (SyndicateError, ValueError) as exc:
+            return Outcome(kind=Kind.FAILED, code=None, reply=f"refused: {exc}")
+        return await self.transport.send(self.job.sender, row.email, data)
+
+    def _answer(self, row: Due, outcome: Outcome) -> Answer:
+        now = self.clock()
+        status = DeliveryStatus(outcome.kind.value)
+        retry_at = None
+        if status is DeliveryStatus.DEFERRED:
+            delay = self.policy.retry_base * (2**row.attempts) * random.uniform(0.5, 1.5)
+            retry_at = now + min(delay, self.policy.retry_max_delay)
+            if retry_at - self.job.started > self.policy.retry_for:
+                status, retry_at = DeliveryStatus.FAILED, None  # deferred for too long
+        return Answer(
+            subscriber_id=row.subscriber_id,
+            status=status,
+            code=outcome.code,
+            reply=outcome.reply,
+            retry_at=retry_at,
+        )
+
+    async def _commit(self, row: Due, answer: Answer) -> None:
+        """Queue the answer for the next group commit and wait until it is durable."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((row, answer, done))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("answers recorded outside drain()")
+            with conn.begin():
+                ledger.record_many(
+                    conn, self.job.send_id, [answer for _, answer, _ in batch], now=self.clock()
+                )
+                for row, answer, _ in batch:
+                    if answer.status is DeliveryStatus.FAILED and (answer.code or 0) >= 500:
+                        self._maybe_bounced(conn, row, answer)
+        except Exception as exc:  # every waiter learns it: their rows stay leased, unsent
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    def _maybe_bounced(self, conn: Connection, row: Due, answer: Answer) -> None:
+        """After ``bounce_after`` consecutive sends failing with 5xx, the address bounced."""
+        wanted = self.policy.bounce_after
+        recent = ledger.recent_outcomes(conn, row.subscriber_id, self.job.list_name, wanted)
+        if len(recent) == wanted and all(
+            s is DeliveryStatus.FAILED and (c or 0) >= 500 for s, c in recent
+        ):
+            change = Change(
+                subscriber_id=row.subscriber_id,
+                list_name=self.job.list_name,
+                status=Status.BOUNCED,
+                previous=Status.ACTIVE,
+                source=Source.BOUNCE,
+                detail=(answer.reply or "")[:200],
+            )
+            subscriber_repo.apply_changes(conn, [change], now=self.clock())

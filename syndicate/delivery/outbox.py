@@ -1,0 +1,122 @@
+"""Delivering the outbox: single queued mails (confirmation requests), each marked once the
+server answered.
+
+Each due row is claimed (leased) before it is sent and its outcome written in its own
+transaction right after the answer: a crash loses at most the answers of the mails in
+flight, which are sent again once their lease runs out (the only possible duplicates).
+Outcomes follow RFC 5321 as the digest ledger does: 2xx sent; 4xx, timeouts and lost
+connections retried with exponential backoff and jitter until the mail is older than
+``retry_for``; 5xx failed with the reply kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
+from syndicate.store import outbox as repo
+from syndicate.store.outbox import Claimed, OutboxStatus
+
+__all__ = ["OutboxSender"]
+
+
+class OutboxSender:
+    """Sends every due outbox mail through ``transport``; time comes from ``clock``.
+
+    ``concurrency`` mails are in flight at once; a claimed row is left alone by other
+    senders for ``lease`` (longer than any SMTP transaction takes).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        *,
+        clock: Callable[[], datetime],
+        retry_base: timedelta = timedelta(seconds=30),
+        retry_for: timedelta = timedelta(days=1),
+        retry_max_delay: timedelta = timedelta(hours=1),
+        concurrency: int = 4,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=10),
+    ) -> None:
+        if concurrency < 1 or batch < 1:
+            raise ValueError("concurrency and batch must be at least 1")
+        self.engine, self.transport, self.clock = engine, transport, clock
+        self.retry_base, self.retry_for, self.retry_max_delay = (
+            retry_base,
+            retry_for,
+            retry_max_delay,
+        )
+        self.concurrency, self.batch, self.lease = concurrency, batch, lease
+
+    async def run_due(self) -> int:
+        """Attempt every mail due now; how many were attempted.
+
+        Stops after ten full batches so one call stays bounded; the rest is due next call.
+        """
+        gate = asyncio.Semaphore(self.concurrency)
+        attempted = 0
+        for _ in range(10):
+            rows = await asyncio.to_thread(self._claim, self.clock())
+            results = await asyncio.gather(
+                *(self._one(row, gate) for row in rows), return_exceptions=True
+            )
+            attempted += len(rows)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            if len(rows) < self.batch:
+                break
+        return attempted
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest queued mail is due (None: the outbox is empty)."""
+        return await asyncio.to_thread(self._next_due)
+
+    def _claim(self, now: datetime) -> list[Claimed]:
+        with self.engine.begin() as conn:
+            return repo.claim_due(conn, now=now, lease_until=now + self.lease, limit=self.batch)
+
+    def _next_due(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return repo.next_due(conn)
+
+    async def _one(self, row: Claimed, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            try:
+                outcome = await self.transport.send(row.sender, row.recipient, row.data)
+            except Exception as exc:  # the Transport contract says never; keep the row anyway
+                reply = clean_reply(f"transport error: {type(exc).__name__}: {exc}")
+                outcome = Outcome(kind=Kind.DEFERRED, code=None, reply=reply)
+            await asyncio.to_thread(self._record, row, outcome)
+
+    def _record(self, row: Claimed, outcome: Outcome) -> None:
+        now = self.clock()
+        retry_at = None
+        if outcome.kind is Kind.SENT:
+            status = OutboxStatus.SENT
+        elif outcome.kind is Kind.FAILED:
+            status = OutboxStatus.FAILED
+        else:
+            growth = 2 ** min(row.attempts, 20)  # capped: timedelta overflows long before
+            delay = self.retry_base * growth * random.uniform(0.5, 1.5)
+            retry_at = now + min(delay, self.retry_max_delay)
+            status = OutboxStatus.QUEUED
+            if retry_at - row.created_at > self.retry_for:
+                status, retry_at = OutboxStatus.FAILED, None  # deferred for too long: give up
+        with self.engine.begin() as conn:
+            repo.record(
+                conn,
+                row.id,
+                status,
+                now=now,
+                code=outcome.code,
+                reply=outcome.reply,
+                retry_at=retry_at,
+            )

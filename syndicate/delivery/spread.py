@@ -1,0 +1,150 @@
+"""Helper processes that drain a send beside the sending process, one core each.
+
+Sending is CPU-bound in Python (each copy is filled, framed and recorded in a few hundred
+microseconds), so one process tops out at one core. A helper gets the digest already
+prepared (nothing is read or assembled twice), opens its own store connection and transport
+with its share of the connections, and drains the send with a :class:`Courier` until nothing
+is due. It dies with its parent: after a ``kill -9`` of ``syndicate send`` no helper goes on
+mailing while the next run resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.forkserver
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from syndicate.config import Settings
+from syndicate.delivery.copies import Copies
+from syndicate.delivery.courier import Courier, Job
+from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.policy import Policy
+from syndicate.delivery.setup import make_transport
+from syndicate.digest.prepare import Prepared
+from syndicate.store import open_store
+from syndicate.subscribers.tokens import Signer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Helper:
+    """Everything a helper process needs, pickled to it."""
+
+    settings: Settings
+    signer: Signer
+    prepared: Prepared
+    job: Job
+    policy: Policy
+    connections: int
+    dkim: DkimKey | None
+
+
+def owner_name(pid: int | None = None) -> str:
+    """How a process names itself in locks and leases: ``host:pid``."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def alive(owner: str) -> bool | None:
+    """Whether a lock or lease owner still runs: known only for processes on this host."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def shares(connections: int, processes: int) -> list[int]:
+    """Connections per process, the first (the caller's) share first; every share >= 1."""
+    processes = max(1, min(processes, connections))
+    base, extra = divmod(connections, processes)
+    return [base + (1 if i < extra else 0) for i in range(processes)]
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["syndicate.delivery.spread"])
+    return ctx
+
+
+def warm_up() -> None:
+    """Start the process server in the background, so that helpers start fast later."""
+    _context()  # its preload list first
+    threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
+
+
+class Helpers:
+    """Running helper processes, and the pipe that ties their lives to this process."""
+
+    def __init__(self, helpers: list[Helper]) -> None:
+        self.procs: list[BaseProcess] = []
+        if not helpers:
+            return
+        # forkserver: a helper inherits nothing of this process (threads, locks, connections)
+        ctx = _context()
+        lifeline, self._keep = ctx.Pipe(duplex=False)
+        try:
+            for helper in helpers:
+                proc = ctx.Process(target=_main, args=(helper, lifeline), daemon=True)
+                proc.start()
+                self.procs.append(proc)
+        finally:
+            lifeline.close()  # only the helpers hold the read end now
+
+    def running(self) -> bool:
+        return any(proc.is_alive() for proc in self.procs)
+
+    def stop(self) -> None:
+        """Ask every helper to start no new message."""
+        for proc in self.procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    def join(self) -> None:
+        for proc in self.procs:
+            proc.join()
+        if self.procs:
+            self._keep.close()
+
+
+def _main(helper: Helper, lifeline: Connection) -> None:
+    asyncio.run(_drain(helper, lifeline))
+
+
+async def _drain(helper: Helper, lifeline: Connection) -> None:
+    engine = open_store(helper.settings.database_url, migrate=False)
+    transport = make_transport(helper.settings, connections=helper.connections)
+    courier = Courier(
+        engine,
+        transport,
+        Copies(helper.settings, helper.signer, helper.prepared),
+        helper.job,
+        owner=owner_name(),
+        clock=lambda: datetime.now(UTC),
+        policy=helper.policy,
+        connections=helper.connections,
+        dkim=helper.dkim,
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, courier.request_stop)
+    # The parent never writes: readable means end-of-file, the parent is gone.
+    loop.add_reader(lifeline.fileno(), os._exit, 70)
+    try:
+        await courier.drain()
+    finally:
+        loop.remove_reader(lifeline.fileno())
+        await transport.close()
+        engine.dispose()

@@ -1,0 +1,135 @@
+"""Repository functions for the outbox: single mails queued with the change that needs them.
+
+A row is ``queued`` until the server accepted it (``sent``) or refused it for good
+(``failed``). Whoever delivers a row first claims it by moving ``next_attempt_at`` a lease
+ahead, in one conditional update: two senders never get the same row, and the rows of a
+sender that died become due again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, func, select, update
+
+from syndicate.store.tables import outbox
+
+_o = outbox.c
+
+
+class OutboxStatus(StrEnum):
+    """Where one outbox mail stands."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claimed:
+    """A queued mail claimed for one delivery attempt."""
+
+    id: int
+    sender: str
+    recipient: str
+    data: bytes
+    attempts: int
+    created_at: datetime
+
+
+def enqueue(conn: Connection, *, sender: str, recipient: str, data: bytes, now: datetime) -> int:
+    """Queue one message for delivery as soon as possible; its row id."""
+    result = conn.execute(
+        outbox.insert().returning(_o.id),
+        {
+            "recipient": recipient,
+            "sender": sender,
+            "data": data,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "status": OutboxStatus.QUEUED.value,
+            "updated_at": now,
+        },
+    )
+    return int(result.scalar_one())
+
+
+def claim_due(
+    conn: Connection, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    """Claim up to ``limit`` due mails, oldest first, until ``lease_until``.
+
+    The outer condition is checked again on each row as it is updated, so a row another
+    sender claimed in the meantime is not returned here.
+    """
+    due_ids = (
+        select(_o.id)
+        .where(_o.status == OutboxStatus.QUEUED.value, _o.next_attempt_at <= now)
+        .order_by(_o.next_attempt_at, _o.id)
+        .limit(limit)
+    )
+    stmt = (
+        update(outbox)
+        .where(
+            _o.id.in_(due_ids),
+            _o.status == OutboxStatus.QUEUED.value,
+            _o.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=lease_until)
+        .returning(_o.id, _o.sender, _o.recipient, _o.data, _o.attempts, _o.created_at)
+    )
+    rows = [
+        Claimed(
+            id=r[0], sender=r[1], recipient=r[2], data=bytes(r[3]), attempts=r[4], created_at=r[5]
+        )
+        for r in conn.execute(stmt)
+    ]
+    return sorted(rows, key=lambda c: c.id)
+
+
+def record(
+    conn: Connection,
+    row_id: int,
+    status: OutboxStatus,
+    *,
+    now: datetime,
+    code: int | None,
+    reply: str | None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Write the outcome of one attempt (``retry_at``: when a still queued row is due)."""
+    conn.execute(
+        update(outbox)
+        .where(_o.id == row_id)
+        .values(
+            status=status.value,
+            attempts=_o.attempts + 1,
+            last_code=code,
+            last_reply=reply,
+            next_attempt_at=retry_at or now,
+            updated_at=now,
+        )
+    )
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """When the earliest queued mail is due (None: nothing is queued)."""
+    stmt = select(func.min(_o.next_attempt_at)).where(_o.status == OutboxStatus.QUEUED.value)
+    found: datetime | None = conn.execute(stmt).scalar()
+    return found
+
+
+def last_queued_at(conn: Connection, recipient: str) -> datetime | None:
+    """When a mail to ``recipient`` was last queued (to avoid mailing someone repeatedly)."""
+    stmt = select(func.max(_o.created_at)).where(_o.recipient == recipient)
+    found: datetime | None = conn.execute(stmt).scalar()
+    return found
+
+
+def counts(conn: Connection) -> dict[OutboxStatus, int]:
+    """Number of outbox mails per status."""
+    stmt = select(_o.status, func.count()).group_by(_o.status)
+    return {OutboxStatus(status): int(n) for status, n in conn.execute(stmt)}

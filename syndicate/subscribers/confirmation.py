@@ -1,0 +1,157 @@
+"""The double opt-in mail: "confirm your subscription", one signed confirm link per list.
+
+Built once, as the exact bytes the outbox will send (retries resend the same bytes). The
+name and address come from a web form: anything that could break out of a header (CR, LF,
+NUL and other control characters, bidi overrides, RFC 2047 encoded words) is refused with
+:class:`ConfirmationError`, never cleaned up silently, and the written header block is
+checked again for any line break that is not folding.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy as policies
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import jinja2
+
+from syndicate.config import Settings
+from syndicate.digest.message import mail_host
+from syndicate.digest.personalize import confirm_url
+from syndicate.errors import SyndicateError
+from syndicate.subscribers.address import AddressError, normalize_address
+from syndicate.subscribers.tokens import DEFAULT_MAX_AGE, Purpose, Signer
+
+TEXT_TEMPLATE = "web/confirm.txt.j2"
+HTML_TEMPLATE = "web/confirm.html.j2"
+MAX_NAME = 200  # as the CSV import
+# C0 and C1 controls, DEL, line/paragraph separators, bidi overrides and isolates, surrogates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_BARE_BREAK = re.compile(rb"\r(?!\n)|(?<!\r)\n|\x00")
+
+
+class ConfirmationError(SyndicateError):
+    """The confirmation mail cannot be built safely; the message says which value is bad."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirmation:
+    """A confirmation mail ready for the outbox: envelope and the complete message."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+def clean_display_name(raw: str | None) -> str | None:
+    """A person's name fit for a header and a page, or :class:`ConfirmationError`.
+
+    Surrounding spaces are dropped and runs of spaces collapsed; control and bidi characters,
+    encoded words (``=?``) and names over :data:`MAX_NAME` characters are refused.
+    """
+    if raw is None:
+        return None
+    found = _UNSAFE.search(raw)
+    if found is not None:
+        raise ConfirmationError(f"the name contains a control character (U+{ord(found[0]):04X})")
+    text = " ".join(raw.split())
+    if "=?" in text:
+        raise ConfirmationError("the name must not contain '=?'")
+    if len(text) > MAX_NAME:
+        raise ConfirmationError(f"the name is longer than {MAX_NAME} characters")
+    return text or None
+
+
+def _recipient(email: str) -> str:
+    try:
+        canonical = normalize_address(email).email
+    except AddressError as exc:
+        raise ConfirmationError(f"To: {exc.reason}") from None
+    if canonical != email:
+        raise ConfirmationError(f"To: not a canonical address: {email!r}")
+    return canonical
+
+
+def _check_headers(msg: EmailMessage, data: bytes) -> None:
+    """The header block as written holds exactly the headers set: no value added a line."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    names = [
+        line.split(b":", 1)[0].decode("ascii", "replace").lower()
+        for line in head.split(b"\r\n")
+        if line[:1] not in (b" ", b"\t")
+    ]
+    if _BARE_BREAK.search(head) or names != [key.lower() for key in msg.keys()]:
+        raise ConfirmationError("a header holds a line break once written")
+
+
+def build_confirmation(
+    settings: Settings,
+    *,
+    subscriber_id: int,
+    email: str,
+    name: str | None,
+    lists: Sequence[str],
+    signer: Signer,
+    now: datetime,
+    env: jinja2.Environment,
+) -> Confirmation:
+    """The confirmation mail to ``email`` for ``lists`` (declared list names), issued ``now``.
+
+    ``env`` finds ``web/confirm.txt.j2`` and ``web/confirm.html.j2`` (autoescaping the
+    HTML one). Needs the ``[email]`` section.
+    """
+    if not lists:
+        raise ValueError("a confirmation needs at least one list")
+    sender = settings.email
+    recipient = _recipient(email)
+    display = clean_display_name(name)
+    web_url = settings.web_url
+    links = []
+    for list_name in lists:
+        declared = settings.mailing_list(list_name)
+        token = signer.make(Purpose.CONFIRM, subscriber_id, list_name, now=now)
+        links.append(
+            {
+                "name": list_name,
+                "title": declared.title,
+                "description": declared.description,
+                "url": confirm_url(web_url, token),
+            }
+        )
+    max_age = DEFAULT_MAX_AGE[Purpose.CONFIRM]
+    context = {
+        "publication": settings.publication,
+        "name": display,
+        "email": recipient,
+        "links": links,
+        "valid_days": max_age.days if max_age else None,
+        "subscribe_url": f"{web_url}/subscribe",
+    }
+    text = env.get_template(TEXT_TEMPLATE).render(context)
+    html = env.get_template(HTML_TEMPLATE).render(context)
+
+    utf8 = not (recipient.isascii() and sender.from_address.isascii())
+    msg = EmailMessage(policy=policies.SMTPUTF8 if utf8 else policies.SMTP)
+    title = " ".join(settings.publication.title.split())
+    try:
+        msg["From"] = Address(" ".join(sender.from_name.split()), addr_spec=sender.from_address)
+        if sender.reply_to:
+            msg["Reply-To"] = Address(addr_spec=sender.reply_to)
+        msg["To"] = Address(display or "", addr_spec=recipient)
+        msg["Subject"] = f"Confirm your subscription to {title}"
+    except (ValueError, IndexError) as exc:  # the email package refuses the value
+        raise ConfirmationError(f"cannot write the headers: {exc}") from None
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{mail_host(settings)}>"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    data = msg.as_bytes()
+    _check_headers(msg, data)
+    return Confirmation(sender=sender.from_address, recipient=recipient, data=data)

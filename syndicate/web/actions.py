@@ -1,0 +1,259 @@
+"""What the subscriber pages change in the store, each in one transaction (synchronous:
+the pages run these in a worker thread).
+
+Consent rules: a web subscription is only ever *pending* until its confirm link is used;
+bounced and complained addresses stay suppressed whatever the form says; someone who
+unsubscribed may ask again (pending, then active on confirm: their own consent), but a
+confirm link issued before they unsubscribed no longer works. A preferences token proves
+the address, so joining a list there makes it active at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+import jinja2
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from syndicate.config import Settings
+from syndicate.models import SUPPRESSED, Source, Status, Subscriber
+from syndicate.store import outbox
+from syndicate.store import subscribers as repo
+from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.store.tables import subscribers
+from syndicate.subscribers.address import Address
+from syndicate.subscribers.confirmation import (
+    ConfirmationError,
+    build_confirmation,
+    clean_display_name,
+)
+from syndicate.subscribers.tokens import Signer, TokenClaims
+
+# A pending subscriber asking again gets a new mail at most this often.
+RESEND_AFTER = timedelta(minutes=10)
+_KEPT = frozenset({Status.ACTIVE, Status.BOUNCED, Status.COMPLAINED})  # the form never changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeRequest:
+    """A valid subscribe form: who, which declared lists, and from where."""
+
+    address: Address
+    name: str | None
+    lists: tuple[str, ...]
+    client: str
+
+
+class Confirmed(Enum):
+    """What a confirm link did."""
+
+    ACTIVATED = "activated"
+    ALREADY = "already"  # was active already: the same good news
+    LEFT = "left"  # unsubscribed since the link was sent
+    REFUSED = "refused"  # bounced, complained, or never asked for this list
+
+
+def subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    """One subscriber by id."""
+    key = conn.execute(
+        select(subscribers.c.email_key).where(subscribers.c.id == subscriber_id)
+    ).scalar()
+    return None if key is None else repo.subscriber_by_key(conn, key)
+
+
+def subscribe(
+    engine: Engine,
+    settings: Settings,
+    request: SubscribeRequest,
+    *,
+    signer: Signer,
+    env: jinja2.Environment,
+    now: datetime,
+) -> bool:
+    """Make the chosen lists pending and queue one confirmation mail, in one transaction.
+
+    True when a mail was queued. Two first-time requests racing for one address: the loser
+    of the insert runs again and finds the winner's row.
+    """
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                return _subscribe(conn, settings, request, signer=signer, env=env, now=now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _subscribe(
+    conn: Connection,
+    settings: Settings,
+    request: SubscribeRequest,
+    *,
+    signer: Signer,
+    env: jinja2.Environment,
+    now: datetime,
+) -> bool:
+    key = request.address.key
+    stored = repo.subscriber_by_key(conn, key)
+    if stored is None:
+        new = NewSubscriber(
+            email=request.address.email, key=key, name=request.name, topics=(), attributes=()
+        )
+        subscriber_id = repo.insert_subscribers(conn, [new], now=now)[key]
+        # An unauthenticated form never renames a stored subscriber: only new ones get it.
+        email, name, current = request.address.email, request.name, {}
+    else:
+        subscriber_id, email, name = stored.id, stored.email, stored.name
+        current = repo.subscriptions_of(conn, subscriber_id)
+    changes, mail_for = [], []
+    for list_name in request.lists:
+        status = current.get(list_name)
+        if status in _KEPT:
+            continue
+        mail_for.append(list_name)
+        if status is not Status.PENDING:
+            changes.append(
+                Change(
+                    subscriber_id=subscriber_id,
+                    list_name=list_name,
+                    status=Status.PENDING,
+                    previous=status,
+                    source=Source.WEB,
+                    detail=f"subscribe form from {request.client}"[:200],
+                )
+            )
+    if not mail_for:
+        return False
+    if not changes:  # only asking again for pending lists: not too often
+        last = outbox.last_queued_at(conn, email)
+        if last is not None and now - last < RESEND_AFTER:
+            return False
+    repo.apply_changes(conn, changes, now=now)
+    try:
+        display = clean_display_name(name)
+    except ConfirmationError:
+        display = None  # a stored name unfit for a header: address the mail without it
+    mail = build_confirmation(
+        settings,
+        subscriber_id=subscriber_id,
+        email=email,
+        name=display,
+        lists=mail_for,
+        signer=signer,
+        now=now,
+        env=env,
+    )
+    outbox.enqueue(conn, sender=mail.sender, recipient=mail.recipient, data=mail.data, now=now)
+    return True
+
+
+def confirm(engine: Engine, claims: TokenClaims, *, now: datetime) -> Confirmed:
+    """Use a confirm link: pending becomes active, unless they left after it was sent."""
+    sid, list_name = claims.subscriber_id, claims.list_name
+    with engine.begin() as conn:
+        status = repo.statuses(conn, [sid], list_name).get(sid)
+        if status is Status.ACTIVE:
+            return Confirmed.ALREADY
+        if status is Status.UNSUBSCRIBED:
+            return Confirmed.LEFT
+        if status is not Status.PENDING:
+            return Confirmed.REFUSED
+        # Token times are whole seconds: an event in the token's own second is not "after".
+        after = claims.issued_at + timedelta(seconds=1)
+        for event in repo.events_of(conn, sid):
+            if event.list_name == list_name and event.status in SUPPRESSED and event.at >= after:
+                return Confirmed.LEFT
+        change = Change(
+            subscriber_id=sid,
+            list_name=list_name,
+            status=Status.ACTIVE,
+            previous=status,
+            source=Source.WEB,
+            detail="confirmed by email link",
+        )
+        repo.apply_changes(conn, [change], now=now)
+    return Confirmed.ACTIVATED
+
+
+def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: str) -> bool:
+    """Leave the token's list (any status; suppressed ones stay as they are).
+
+    False when the subscriber does not exist; repeats change nothing and return True.
+    """
+    sid, list_name = claims.subscriber_id, claims.list_name
+    with engine.begin() as conn:
+        if subscriber_by_id(conn, sid) is None:
+            return False
+        status = repo.statuses(conn, [sid], list_name).get(sid)
+        if status in SUPPRESSED:
+            return True
+        change = Change(
+            subscriber_id=sid,
+            list_name=list_name,
+            status=Status.UNSUBSCRIBED,
+            previous=status,
+            source=Source.WEB,
+            detail=detail,
+        )
+        repo.apply_changes(conn, [change], now=now)
+    return True
+
+
+def load_preferences(engine: Engine, subscriber_id: int) -> tuple[Subscriber, dict[str, Status]]:
+    """A subscriber and their lists; LookupError if there is no such subscriber."""
+    with engine.connect() as conn:
+        found = subscriber_by_id(conn, subscriber_id)
+        if found is None:
+            raise LookupError(subscriber_id)
+        return found, repo.subscriptions_of(conn, subscriber_id)
+
+
+def save_preferences(
+    engine: Engine,
+    subscriber_id: int,
+    *,
+    topics: Sequence[str],
+    lists: Collection[str],
+    declared: Collection[str],
+    now: datetime,
+) -> tuple[Subscriber, dict[str, Status]]:
+    """Store topics and list choices (of the ``declared`` lists); the result as stored.
+
+    Checked lists become active (bounced and complained ones stay); unchecked active
+    ones become unsubscribed; unchecked pending ones stay pending.
+    """
+    with engine.begin() as conn:
+        found = subscriber_by_id(conn, subscriber_id)
+        if found is None:
+            raise LookupError(subscriber_id)
+        current = repo.subscriptions_of(conn, subscriber_id)
+        changes = []
+        for list_name in declared:
+            status = current.get(list_name)
+            wanted = status
+            if list_name in lists and status not in _KEPT:
+                wanted = Status.ACTIVE
+            elif list_name not in lists and status is Status.ACTIVE:
+                wanted = Status.UNSUBSCRIBED
+            if wanted is not status and wanted is not None:
+                changes.append(
+                    Change(
+                        subscriber_id=subscriber_id,
+                        list_name=list_name,
+                        status=wanted,
+                        previous=status,
+                        source=Source.WEB,
+                        detail="preferences page",
+                    )
+                )
+                current[list_name] = wanted
+        repo.apply_changes(conn, changes, now=now)
+        if tuple(topics) != found.topics:
+            found = replace(found, topics=tuple(topics))
+            repo.update_subscribers(conn, [found])
+    return found, current

@@ -1,0 +1,139 @@
+"""The web app of ``syndicate run``: feeds and archive files, and the subscriber pages.
+
+Routes::
+
+    GET  /feeds/{path}                  built feeds (ETag, Last-Modified, gzip, 304)
+    GET  /archive/{list}/{issue}.html   view-in-browser copies of sent digests
+    GET  /subscribe  POST /subscribe    the form; double opt-in through the outbox
+    GET  /confirm/{token}               confirm a pending subscription
+    GET  /unsubscribe/{token}           one button; POST: RFC 8058 one-click unsubscribe
+    GET  /preferences/{token}  POST     topics and lists
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from syndicate import config
+from syndicate.config import Settings
+from syndicate.digest.archive import ARCHIVE_FOLDER
+from syndicate.subscribers.tokens import Signer
+from syndicate.web.files import FileApp, FileCache
+from syndicate.web.pages import Pages
+from syndicate.web.ratelimit import RateLimiter
+from syndicate.web.render import Renderer
+
+MAX_BODY = 64 * 1024  # every form here is far smaller
+_ARCHIVE_PATH = re.compile(
+    config.LIST_NAME.removesuffix("$") + r"/[1-9][0-9]{0,9}\.html$", re.ASCII
+)
+_FEED_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Access-Control-Allow-Origin": "*",  # public files: browser-based readers may fetch them
+}
+# The archive copy is the sent email: images from anywhere, inline styles, no scripts.
+_ARCHIVE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
+        "font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+}
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    *,
+    signer: Signer,
+    clock: Callable[[], datetime] | None = None,
+    on_outbox: Callable[[], None] | None = None,
+    limiter: RateLimiter | None = None,
+) -> Starlette:
+    """The ASGI app of one site.
+
+    ``clock`` gives the current time (default: the UTC wall clock); ``on_outbox`` is called
+    after a confirmation mail was queued, so the running service can deliver it at once;
+    ``limiter`` limits subscribe posts per client (default: 5 per 10 minutes).
+    """
+    renderer = Renderer(settings)
+    pages = Pages(
+        settings,
+        engine,
+        signer=signer,
+        clock=clock or _utc_now,
+        renderer=renderer,
+        limiter=limiter or RateLimiter(capacity=5, period=600),
+        on_outbox=on_outbox,
+    )
+    not_found = renderer.html(
+        "error", heading="Not found", message="There is no page at this address.", link=None
+    ).encode("utf-8")
+    cache = FileCache()
+    feeds = FileApp(settings.feeds_dir, cache=cache, not_found=not_found, headers=_FEED_HEADERS)
+    archive = FileApp(
+        settings.root / ARCHIVE_FOLDER,
+        cache=cache,
+        not_found=not_found,
+        accept=_ARCHIVE_PATH.match,
+        cache_control="public, max-age=3600",
+        headers=_ARCHIVE_HEADERS,
+        media_type="text/html; charset=utf-8",
+    )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return renderer.error(404, "Not found", "There is no page at this address.")
+        if exc.status_code == 405:
+            return renderer.error(
+                405, "Not allowed", "This page does not accept that request.", headers=exc.headers
+            )
+        return renderer.error(
+            exc.status_code,
+            "Your request could not be handled",
+            str(exc.detail),
+            headers=exc.headers,
+        )
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("error handling %s %s", request.method, request.url.path, exc_info=exc)
+        return renderer.error(
+            500, "Something went wrong", "Nothing was lost; please try again in a moment."
+        )
+
+    routes = [
+        Route("/feeds/{path:path}", feeds),
+        Route("/archive/{path:path}", archive),
+        Route("/subscribe", pages.subscribe_form, methods=["GET"]),
+        Route("/subscribe", pages.subscribe, methods=["POST"]),
+        Route("/confirm/{token}", pages.confirm, methods=["GET"]),
+        Route("/unsubscribe/{token}", pages.unsubscribe_form, methods=["GET"]),
+        Route("/unsubscribe/{token}", pages.unsubscribe, methods=["POST"]),
+        Route("/preferences/{token}", pages.preferences_form, methods=["GET"]),
+        Route("/preferences/{token}", pages.preferences, methods=["POST"]),
+        Route("/unsubscribe", pages.no_token, methods=["GET"]),
+        Route("/preferences", pages.no_token, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        max_body_size=MAX_BODY,
+    )

@@ -1,0 +1,278 @@
+"""The subscriber pages: subscribe, confirm, unsubscribe (RFC 8058 one-click) and preferences.
+
+Every page works without JavaScript and without cookies: links carry signed tokens, and
+the one-click unsubscribe POST that mail clients send needs nothing else. The subscribe
+answer is the same whether or not the address was known, so the form reveals nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from syndicate.config import Settings
+from syndicate.digest.personalize import preferences_url
+from syndicate.models import Status, Subscriber
+from syndicate.subscribers.tokens import Purpose, Signer, TokenClaims, TokenError, TokenExpired
+from syndicate.web import actions
+from syndicate.web.actions import Confirmed, SubscribeRequest
+from syndicate.web.forms import (
+    MAX_TOPICS,
+    SubscribeForm,
+    check_subscribe,
+    client_address,
+    read_form,
+    same_origin,
+    texts,
+)
+from syndicate.web.ratelimit import RateLimiter
+from syndicate.web.render import Renderer
+
+
+class Pages:
+    """The page endpoints of one site; ``on_outbox`` runs after a mail was queued."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        signer: Signer,
+        clock: Callable[[], datetime],
+        renderer: Renderer,
+        limiter: RateLimiter,
+        on_outbox: Callable[[], None] | None,
+    ) -> None:
+        self.settings, self.engine, self.signer, self.clock = settings, engine, signer, clock
+        self.render, self.limiter, self.on_outbox = renderer, limiter, on_outbox
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _list_title(self, name: str) -> str:
+        declared = self.settings.config.lists.get(name)
+        return declared.title if declared else name
+
+    def _verify(self, request: Request, purpose: Purpose) -> TokenClaims | Response:
+        """The token's claims, or the error page to answer with."""
+        try:
+            return self.signer.verify(request.path_params["token"], purpose, now=self.clock())
+        except TokenExpired:
+            if purpose is Purpose.CONFIRM:
+                return self.render.error(
+                    400,
+                    "This link has expired",
+                    "Confirmation links work for 7 days. Please ask for a new one.",
+                    link=("/subscribe", "Subscribe again"),
+                )
+            return self.render.error(
+                400,
+                "This link has expired",
+                "Please use the link in a more recent email from us.",
+            )
+        except TokenError:
+            return self.render.error(
+                400,
+                "This link is not valid",
+                "It may have been cut off or changed. Please copy the whole link from the email.",
+            )
+
+    def _forbidden(self) -> HTMLResponse:
+        return self.render.error(
+            403,
+            "This form was sent from another site",
+            "For your safety it was not accepted. Please use the form on this site.",
+        )
+
+    def _subscribe_page(self, form: SubscribeForm, status: int = 200) -> HTMLResponse:
+        choices = [
+            {
+                "name": name,
+                "title": declared.title,
+                "description": declared.description,
+                "checked": name in form.lists,
+            }
+            for name, declared in self.settings.config.lists.items()
+        ]
+        return self.render.page("subscribe", status=status, form=form, choices=choices)
+
+    # -- subscribe -------------------------------------------------------------------------
+
+    async def subscribe_form(self, request: Request) -> Response:
+        """GET /subscribe: the form; ``?list=NAME`` pre-checks a list."""
+        wanted = request.query_params.getlist("list")
+        lists = list(self.settings.config.lists)
+        chosen = [n for n in wanted if n in lists] or (lists if len(lists) == 1 else [])
+        return self._subscribe_page(SubscribeForm(lists=chosen))
+
+    async def subscribe(self, request: Request) -> Response:
+        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again."""
+        if not same_origin(request, self.settings.web_url):
+            return self._forbidden()
+        client = client_address(request)
+        wait = self.limiter.acquire(client)
+        if wait is not None:
+            return self.render.error(
+                429,
+                "Too many requests",
+                "Please wait a few minutes before trying again.",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        if self.settings.config.email is None:
+            return self.render.error(
+                503, "Subscriptions are closed", "This publication cannot send email yet."
+            )
+        checked = check_subscribe(await read_form(request), self.settings.config.lists, client)
+        if not isinstance(checked, SubscribeRequest):
+            return self._subscribe_page(checked, status=400)
+        queued = await run_in_threadpool(
+            actions.subscribe,
+            self.engine,
+            self.settings,
+            checked,
+            signer=self.signer,
+            env=self.render.env,
+            now=self.clock(),
+        )
+        if queued and self.on_outbox is not None:
+            self.on_outbox()
+        return self.render.page("check_inbox")
+
+    # -- confirm ---------------------------------------------------------------------------
+
+    async def confirm(self, request: Request) -> Response:
+        """GET /confirm/{token}: the double opt-in link."""
+        claims = self._verify(request, Purpose.CONFIRM)
+        if isinstance(claims, Response):
+            return claims
+        if claims.list_name not in self.settings.config.lists:
+            return self.render.error(404, "This list no longer exists", "Nothing was changed.")
+        now = self.clock()
+        result = await run_in_threadpool(actions.confirm, self.engine, claims, now=now)
+        title = self._list_title(claims.list_name)
+        if result is Confirmed.LEFT:
+            return self.render.error(
+                409,
+                "You unsubscribed after this link was sent",
+                f"So it no longer subscribes you to {title}. To join again, please subscribe.",
+                link=(f"/subscribe?list={claims.list_name}", "Subscribe again"),
+            )
+        if result is Confirmed.REFUSED:
+            return self.render.error(
+                409, "This subscription cannot be confirmed", "Nothing was changed."
+            )
+        token = self.signer.make(
+            Purpose.PREFERENCES, claims.subscriber_id, claims.list_name, now=now
+        )
+        return self.render.page(
+            "confirmed", title=title, preferences=preferences_url(self.render.root, token)
+        )
+
+    # -- unsubscribe -----------------------------------------------------------------------
+
+    async def unsubscribe_form(self, request: Request) -> Response:
+        """GET /unsubscribe/{token}: one button; a GET never changes anything (link scanners)."""
+        claims = self._verify(request, Purpose.UNSUBSCRIBE)
+        if isinstance(claims, Response):
+            return claims
+        return self.render.page("unsubscribe", title=self._list_title(claims.list_name))
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """POST /unsubscribe/{token}: RFC 8058 one-click, or the button of the page."""
+        claims = self._verify(request, Purpose.UNSUBSCRIBE)
+        if isinstance(claims, Response):
+            return claims
+        try:  # RFC 8058: the POST itself is the request; a garbled body does not undo it
+            form = await read_form(request)
+        except HTTPException:
+            form = FormData()
+        how = "one-click" if "One-Click" in texts(form, "List-Unsubscribe") else "form"
+        done = await run_in_threadpool(
+            actions.unsubscribe,
+            self.engine,
+            claims,
+            now=self.clock(),
+            detail=f"unsubscribe ({how})",
+        )
+        if not done:
+            return self.render.error(400, "This link is not valid", "Nothing was changed.")
+        return self.render.page(
+            "unsubscribed", title=self._list_title(claims.list_name), list_name=claims.list_name
+        )
+
+    async def no_token(self, request: Request) -> Response:
+        """/unsubscribe and /preferences without a token (the archive copy links there)."""
+        return self.render.page("no_token")
+
+    # -- preferences -----------------------------------------------------------------------
+
+    def _topics_offered(self, current: tuple[str, ...]) -> list[str]:
+        declared = {t for lst in self.settings.config.lists.values() for t in lst.tags}
+        return sorted(declared | set(current), key=lambda t: (t.casefold(), t))
+
+    def _preferences_page(
+        self, subscriber: Subscriber, statuses: dict[str, Status], *, saved: bool
+    ) -> Response:
+        lists = [
+            {
+                "name": name,
+                "title": declared.title,
+                "description": declared.description,
+                "status": statuses.get(name),
+            }
+            for name, declared in self.settings.config.lists.items()
+        ]
+        return self.render.page(
+            "preferences",
+            subscriber=subscriber,
+            topics=self._topics_offered(subscriber.topics),
+            chosen=set(subscriber.topics),
+            choices=lists,
+            saved=saved,
+        )
+
+    async def preferences_form(self, request: Request) -> Response:
+        """GET /preferences/{token}: topics and lists."""
+        claims = self._verify(request, Purpose.PREFERENCES)
+        if isinstance(claims, Response):
+            return claims
+        try:
+            found = await run_in_threadpool(
+                actions.load_preferences, self.engine, claims.subscriber_id
+            )
+        except LookupError:
+            return self.render.error(400, "This link is not valid", "Nothing was changed.")
+        return self._preferences_page(*found, saved=False)
+
+    async def preferences(self, request: Request) -> Response:
+        """POST /preferences/{token}: save topics and list choices."""
+        claims = self._verify(request, Purpose.PREFERENCES)
+        if isinstance(claims, Response):
+            return claims
+        if not same_origin(request, self.settings.web_url):
+            return self._forbidden()
+        form = await read_form(request)
+        try:
+            subscriber, _ = await run_in_threadpool(
+                actions.load_preferences, self.engine, claims.subscriber_id
+            )
+            posted = set(texts(form, "topic"))
+            topics = [t for t in self._topics_offered(subscriber.topics) if t in posted]
+            found = await run_in_threadpool(
+                actions.save_preferences,
+                self.engine,
+                claims.subscriber_id,
+                topics=topics[:MAX_TOPICS],
+                lists=set(texts(form, "list")),
+                declared=list(self.settings.config.lists),
+                now=self.clock(),
+            )
+        except LookupError:
+            return self.render.error(400, "This link is not valid", "Nothing was changed.")
+        return self._preferences_page(*found, saved=True)

@@ -1,0 +1,114 @@
+"""Pages from Jinja2 templates, with the security headers every page carries.
+
+Templates are found like the digest templates: ``<site>/templates/web/NAME`` first, then
+syndicate's default ``templates/web/NAME`` (see :mod:`syndicate.resources`); a site
+overrides a page by putting a file of the same name in its own ``templates/web/``. HTML
+templates are autoescaped, so anything a visitor typed is escaped wherever it is echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from starlette.responses import HTMLResponse
+
+from syndicate.config import Settings
+from syndicate.resources import templates_dir
+
+# No scripts, no external anything; forms only post back here; never framed. Tokens are in
+# page URLs: "same-origin" keeps them from other sites while our own form posts still carry
+# an Origin header (under "no-referrer" browsers send "Origin: null", defeating the check).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def web_env(site_root: Path | None) -> jinja2.Environment:
+    """The Jinja2 environment of the web templates of a site (cached per site)."""
+    return _env(site_root.resolve() if site_root is not None else None)
+
+
+@lru_cache(maxsize=16)
+def _env(root: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if root is not None:
+        loaders.append(jinja2.FileSystemLoader(root / "templates"))
+    loaders.append(jinja2.FileSystemLoader(templates_dir()))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html"),
+            disabled_extensions=("txt.j2", "txt"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class Renderer:
+    """Renders the site's pages; every page gets the publication and its language."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.env = web_env(settings.root)
+        publication = settings.publication
+        # Where the pages live on their host ([web] base_url may have a path): links use it.
+        self.root = urlsplit(settings.web_url).path.rstrip("/")
+        self._base: dict[str, Any] = {
+            "publication": publication,
+            "lang": publication.language,
+            "root": self.root,
+        }
+
+    def html(self, template: str, **context: Any) -> str:
+        """The page ``web/<template>.html.j2`` rendered with ``context``."""
+        values = {**self._base, **context}
+        return self.env.get_template(f"web/{template}.html.j2").render(values)
+
+    def page(
+        self,
+        template: str,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """An HTML response of the page, with :data:`PAGE_HEADERS` (and ``headers``)."""
+        all_headers = {**PAGE_HEADERS, **(headers or {})}
+        return HTMLResponse(self.html(template, **context), status, headers=all_headers)
+
+    def error(
+        self,
+        status: int,
+        heading: str,
+        message: str,
+        *,
+        link: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """The error page: a heading, what happened, and where to go (``(path, text)``, the
+        path below the pages' root)."""
+        if link is not None:
+            link = (self.root + link[0], link[1])
+        return self.page(
+            "error",
+            status=status,
+            headers=headers,
+            heading=heading,
+            message=message,
+            link=link,
+        )
