@@ -11,9 +11,10 @@ Needs Debian's ``postfix`` package (``smtp-sink``, ``smtp-source`` in /usr/sbin)
 Each run: a fresh site and SQLite store with N subscribers and a ~30 KB digest; the real
 CLI sends it (timed end to end: start-up, reading, ledger, rendering, delivery), then
 ``smtp-source -s 8 -m N -l 30000`` sends as many 30 KB messages to the same sink. The
-delivery phase alone (ledger written → last answer recorded) is timed from the store. RSS
+delivery phase alone (ledger written → last answer recorded) is timed from the store. Memory
 is sampled from /proc every 20 ms over the whole process tree (the CLI, the forkserver
-and helper processes): the largest single process and the largest sum are printed.
+and helper processes): the largest RSS of a single process, and the largest sum of their
+PSS (proportional set size: pages the processes share are counted once).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def free_port() -> int:
@@ -87,11 +94,20 @@ def make_site(
     engine.dispose()
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size: shared pages (forkserver and helpers) counted once in all."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 class TreeRss:
     """Samples the resident memory of a process and all its descendants."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak_one, self.peak_sum = pid, 0, 0
+        self.cpu: dict[int, int] = {}  # clock ticks of user + system time, last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -115,28 +131,34 @@ class TreeRss:
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            sizes = []
+            sizes, shares = [], []
             for pid in self._tree():
                 try:
                     sizes.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE)
+                    shares.append(_pss(pid))
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    self.cpu[pid] = int(fields[11]) + int(fields[12])
                 except (OSError, IndexError, ValueError):
                     pass
             if sizes:
                 self.peak_one = max(self.peak_one, max(sizes))
-                self.peak_sum = max(self.peak_sum, sum(sizes))
+                self.peak_sum = max(self.peak_sum, sum(shares))
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 
 
-def send_once(port: int, subscribers: int, connections: int, processes: int | None) -> dict:
+def send_once(
+    port: int, subscribers: int, connections: int, processes: int | None, sink: int
+) -> dict:
     root = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     try:
         make_site(root, port, subscribers, connections, processes)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": "bench-" + "x" * 24}
         command = [sys.executable, "-m", "syndicate", "--site", str(root)]
         command += ["send", "weekly", "--yes", "--offline", "--json"]
+        sink_cpu = cpu_seconds(sink)
         started = time.perf_counter()
         proc = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -145,6 +167,7 @@ def send_once(port: int, subscribers: int, connections: int, processes: int | No
         out, err = proc.communicate()
         elapsed = time.perf_counter() - started
         rss.stop()
+        sink_cpu = cpu_seconds(sink) - sink_cpu
         if proc.returncode != 0:
             raise SystemExit(f"send failed ({proc.returncode}):\n{err[-3000:]}")
         report = json.loads(out)
@@ -164,17 +187,22 @@ def send_once(port: int, subscribers: int, connections: int, processes: int | No
             "peak_sum": rss.peak_sum / 2**20,
             "counts": report["counts"],
             "processes": report.get("processes", 1),
+            "cpu_ms": sum(rss.cpu.values()) / TICK / subscribers * 1000,
+            "sink_ms": sink_cpu / subscribers * 1000,
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def source_once(port: int, messages: int) -> float:
+def source_once(port: int, messages: int, sink: int) -> tuple[float, float]:
+    """smtp-source's rate, and the sink's CPU milliseconds per message meanwhile."""
     command = [SOURCE, "-s", "8", "-m", str(messages), "-l", "30000"]
     command += ["-f", "a@x.test", "-t", "b@x.test", f"127.0.0.1:{port}"]
+    sink_cpu = cpu_seconds(sink)
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return messages / (time.perf_counter() - started)
+    rate = messages / (time.perf_counter() - started)
+    return rate, (cpu_seconds(sink) - sink_cpu) / messages * 1000
 
 
 def main() -> None:
@@ -197,18 +225,18 @@ def main() -> None:
         time.sleep(0.3)
         if args.rss:
             for size in (int(s) for s in args.rss.split(",")):
-                r = send_once(port, size, args.connections, args.processes)
+                r = send_once(port, size, args.connections, args.processes, sink.pid)
                 print(
                     f"{size:>9,} subscribers: peak RSS {r['peak_one']:.0f} MiB per process, "
-                    f"{r['peak_sum']:.0f} MiB all processes; {size / r['elapsed']:,.0f} msg/s "
-                    f"end to end; {r['counts']}",
+                    f"{r['peak_sum']:.0f} MiB PSS of all processes; "
+                    f"{size / r['elapsed']:,.0f} msg/s end to end; {r['counts']}",
                     flush=True,
                 )
             return
         ours, phase, theirs, one, total = [], [], [], [], []
         for run in range(args.runs):
-            r = send_once(port, args.subscribers, args.connections, args.processes)
-            ref = source_once(port, args.subscribers)
+            r = send_once(port, args.subscribers, args.connections, args.processes, sink.pid)
+            ref, ref_sink = source_once(port, args.subscribers, sink.pid)
             ours.append(args.subscribers / r["elapsed"])
             phase.append(args.subscribers / r["delivery"])
             theirs.append(ref)
@@ -218,7 +246,8 @@ def main() -> None:
                 f"run {run + 1}: syndicate {ours[-1]:,.0f} msg/s end to end "
                 f"({phase[-1]:,.0f} msg/s delivery phase, {r['processes']} processes); "
                 f"smtp-source {ref:,.0f} msg/s; RSS {r['peak_one']:.0f} MiB/process, "
-                f"{r['peak_sum']:.0f} MiB in all; {r['counts']}",
+                f"{r['peak_sum']:.0f} MiB PSS in all; CPU per message: ours {r['cpu_ms']:.2f} ms, "
+                f"sink {r['sink_ms']:.2f} ms (with smtp-source: {ref_sink:.2f} ms); {r['counts']}",
                 flush=True,
             )
     finally:
@@ -230,7 +259,8 @@ def main() -> None:
         f"(target >= 1,000), delivery phase {med(phase):,.0f} msg/s; smtp-source -s 8 "
         f"-l 30000 {med(theirs):,.0f} msg/s; ratio {med(ours) / med(theirs):.2f} end to end, "
         f"{med(phase) / med(theirs):.2f} delivery phase (target >= 0.45); peak RSS "
-        f"{max(one):.0f} MiB per process, {max(total):.0f} MiB all processes (target <= 150)"
+        f"{max(one):.0f} MiB RSS per process, {max(total):.0f} MiB PSS of all processes "
+        "(target <= 150)"
     )
 
 

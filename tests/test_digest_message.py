@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from aiosmtplib.email import flatten_message
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from syndicate.config import Settings, load_settings

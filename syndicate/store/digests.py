@@ -19,9 +19,13 @@ def next_issue(conn: Connection, list_name: str) -> int:
 
 
 def last_sent(conn: Connection, list_name: str) -> datetime | None:
-    """When the list's latest digest was sent."""
+    """When the list's latest digest was made (and began to be sent).
+
+    Its creation, not the end of its send: an article published while a send is still
+    retrying deferred copies (up to a day) is in no digest yet, so it must count as new.
+    """
     found: datetime | None = conn.scalar(
-        select(func.max(digests.c.sent_at)).where(digests.c.list_name == list_name)
+        select(func.max(digests.c.created_at)).where(digests.c.list_name == list_name)
     )
     return found
 

@@ -1,0 +1,1 @@
+"""``syndicate run``: the long-running service — scheduler, content polling, web app."""

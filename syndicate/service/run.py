@@ -1,0 +1,299 @@
+"""``syndicate run``: one asyncio process serving the web app and, when it leads, scheduling.
+
+The leader (see ``leader.py``) runs the scheduler; every process serves the web app and sends
+the outbox (its rows are leased, so two processes never send the same mail). SIGTERM / SIGINT
+stop new work, ask running sends to stop, wait up to ``DRAIN_TIMEOUT`` for messages in
+flight, stop the web server and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from syndicate.config import Settings
+from syndicate.delivery.setup import make_transport
+from syndicate.errors import SyndicateError
+from syndicate.service import scheduler as sched
+from syndicate.service.leader import HEARTBEAT, Leader, StoreLeader
+from syndicate.service.work import Work
+from syndicate.store import open_store
+from syndicate.subscribers.tokens import Signer, site_signer
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = timedelta(seconds=30)
+OUTBOX_EVERY = timedelta(seconds=5)
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Wake(asyncio.Event):
+    """The outbox's doorbell: an Event that can also be called, from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop = asyncio.get_running_loop()
+
+    def __call__(self) -> None:
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            self.set()
+        else:
+            self._loop.call_soon_threadsafe(self.set)
+
+
+class _Outbox(Protocol):
+    async def run_due(self) -> int: ...
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: this process decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake: Wake) -> Any:
+    """The web app of ``syndicate.web``; the feeds folder alone until that package exists."""
+    try:
+        module = importlib.import_module("syndicate.web.app")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("syndicate.web"):
+            raise
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+        from starlette.staticfiles import StaticFiles
+
+        log.warning("syndicate.web is not installed; serving the feeds folder only")
+        folder = StaticFiles(directory=settings.feeds_dir, check_dir=False)
+        return Starlette(routes=[Mount("/feeds", app=folder)])
+    return module.create_app(settings, engine, signer=signer, clock=clock, on_outbox=wake)
+
+
+def _outbox(settings: Settings, engine: Engine, clock: Clock) -> tuple[_Outbox | None, Any]:
+    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists."""
+    try:
+        module = importlib.import_module("syndicate.delivery.outbox")
+    except ModuleNotFoundError as exc:
+        if exc.name != "syndicate.delivery.outbox":
+            raise
+        return None, None
+    transport = make_transport(settings)
+    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock)
+    return outbox, transport
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket for ``host:port`` (port 0: any free port)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise SyndicateError(f"cannot listen on {host}:{port}: {exc}") from None
+    return sock
+
+
+class Service:
+    """One ``syndicate run``: web app and outbox always, the scheduler while leading."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        signer: Signer,
+        leader: Leader | None = None,
+        clock: Clock = _now,
+        heartbeat: timedelta = HEARTBEAT,
+    ) -> None:
+        self.settings, self.engine, self.clock = settings, engine, clock
+        self.work = Work(settings, engine, signer, clock=clock)
+        self.leader = leader or StoreLeader(engine)
+        self.heartbeat = heartbeat
+        self.scheduler: Any = None
+        self.planned: dict[str, datetime] = {}
+        self.stopping = asyncio.Event()
+        self.wake = Wake()
+        self.outbox, self._outbox_transport = _outbox(settings, engine, clock)
+
+    @property
+    def leading(self) -> bool:
+        return self.scheduler is not None
+
+    def try_lead(self) -> bool:
+        """Become the leader if the role is free, and start scheduling."""
+        if self.leading or self.stopping.is_set():
+            return self.leading
+        if not self.leader.try_acquire():
+            return False
+        scheduler = sched.make_scheduler(self.engine)
+        scheduler.start(paused=True)
+        try:
+            self.planned = dict(sched.install_jobs(scheduler, self.settings, now=self.clock()))
+        except BaseException:
+            scheduler.shutdown(wait=False)
+            self.leader.release()
+            raise
+        scheduler.resume()
+        self.scheduler = scheduler
+        return True
+
+    def stop_scheduling(self) -> None:
+        """Take no new scheduled work; running jobs go on (they are shielded)."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+
+    async def keep_leading(self) -> None:
+        """Renew the role every heartbeat, or keep trying to take it over."""
+        while not await _wait(self.stopping, self.heartbeat):
+            try:
+                if self.leading and not self.leader.renew():
+                    log.warning("lost the scheduler to %s; not scheduling", self.leader.holder())
+                    self.stop_scheduling()
+                elif not self.leading and self.try_lead():
+                    log.info("took over the scheduler; scheduling %s", self.describe_runs())
+            except (SQLAlchemyError, SyndicateError) as exc:
+                log.warning("scheduler lock: %s", exc)  # the next heartbeat tries again
+            except Exception:  # this loop must outlive any error, or the heartbeat stops
+                log.exception("scheduler lock")
+
+    async def outbox_loop(self) -> None:
+        """Send what the web app queued: every few seconds, and at once when it rings."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), OUTBOX_EVERY.total_seconds())
+            self.wake.clear()
+            if self.outbox is None or self.stopping.is_set():
+                continue
+            await self.work.tracked(self._outbox_once(self.outbox))
+
+    async def _outbox_once(self, outbox: _Outbox) -> None:
+        try:
+            sent = await outbox.run_due()
+        except (SQLAlchemyError, SyndicateError) as exc:
+            log.error("outbox: %s", exc)
+            return
+        if sent:
+            log.info("outbox: %d messages", sent)
+
+    def describe_runs(self) -> str:
+        """Each list's next run, as the start line shows it."""
+        parts = []
+        for name in self.settings.config.lists:
+            when = self.planned.get(name) or sched.next_run(self.settings, name, now=self.clock())
+            if when is None:
+                parts.append(f"{name} never")
+                continue
+            local = when.astimezone(sched.list_timezone(self.settings, name))
+            parts.append(f"{name} next {local:%Y-%m-%d %H:%M %Z}")
+        return ", ".join(parts) or "no lists declared"
+
+    async def shutdown(self, force: asyncio.Event) -> None:
+        """Stop taking work, let messages in flight finish, give the role back."""
+        self.stopping.set()
+        self.wake.set()
+        self.stop_scheduling()
+        self.work.stop()
+        await self.work.drain(DRAIN_TIMEOUT, force)
+        with contextlib.suppress(SQLAlchemyError):
+            self.leader.release()
+        if self._outbox_transport is not None:
+            await self._outbox_transport.close()
+
+
+async def _wait(event: asyncio.Event, within: timedelta) -> bool:
+    """Whether ``event`` was set within ``within``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), within.total_seconds())
+    return event.is_set()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    settings: Settings, *, host: str, port: int, announce: Callable[[str], None] = print
+) -> int:
+    """Run until SIGTERM or SIGINT; the exit status."""
+    engine = open_store(settings.database_url)
+    signer = site_signer(settings)
+    sock = bind(host, port)
+    service = Service(settings, engine, signer=signer)
+    sched.register(service.work)
+    stop, force = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (force if stop.is_set() else stop).set()  # a second signal: do not wait for sends
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal)
+    app = _app(settings, engine, signer, service.clock, service.wake)
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=10
+    )
+    server = _Server(config)
+    web = asyncio.create_task(server.serve(sockets=[sock]))
+    background: list[asyncio.Task[None]] = []
+    try:
+        leads = service.try_lead()
+        where = _url(host, sock.getsockname()[1])
+        if leads:
+            role = f"scheduling: {service.describe_runs()}"
+        else:
+            role = (
+                f"not scheduling: the scheduler is held by {service.leader.holder()} "
+                f"(retrying every {int(service.heartbeat.total_seconds())} s); "
+                f"{service.describe_runs()}"
+            )
+        announce(f"syndicate: listening on {where}; {role}")
+        background = [
+            asyncio.create_task(service.keep_leading()),
+            asyncio.create_task(service.outbox_loop()),
+        ]
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([web, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if web.done():  # the web server stopped by itself: that is a failure
+            web.result()
+            return 1
+        log.info("stopping")
+        await service.shutdown(force)
+        return 0
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(web, 15)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        sched.register(None)
+        sock.close()
+        engine.dispose()

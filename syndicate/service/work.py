@@ -1,0 +1,237 @@
+"""What the scheduled jobs do: send a list's digest, poll content, resume deferred sends.
+
+Blocking work (reading content, building feeds) runs in a thread so the web app stays
+responsive. Each job body runs as a task of its own, shielded from the scheduler: shutting the
+scheduler down cancels its job tasks, but a send in progress finishes its messages in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from syndicate.config import Settings
+from syndicate.content.reader import read_site
+from syndicate.delivery.engine import Sender, SendLocked, SendReport
+from syndicate.delivery.setup import dkim_key, make_policy, make_transport
+from syndicate.delivery.transport import Transport
+from syndicate.errors import SyndicateError
+from syndicate.feeds.build import BuildReport, build_feeds
+from syndicate.models import Article, ReadReport
+from syndicate.store import deliveries as ledger
+from syndicate.store.deliveries import DeliveryStatus, SendStatus
+from syndicate.subscribers.tokens import Signer
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def resume_due(conn: Connection, list_name: str, *, now: datetime) -> bool:
+    """Whether the list has an unfinished send with something to do now.
+
+    Not due only while every copy left is deferred to a later retry time.
+    """
+    unfinished = ledger.unfinished_send(conn, list_name)
+    if unfinished is None:
+        return False
+    if unfinished.status is not SendStatus.SENDING:
+        return True
+    if ledger.counts(conn, unfinished.id).get(DeliveryStatus.QUEUED):
+        return True
+    retry = ledger.next_retry(conn, unfinished.id)
+    return retry is None or retry <= now
+
+
+def request_stop(sender: object) -> None:
+    """Ask a running send to stop after the messages in flight, if the engine can."""
+    stop = getattr(sender, "request_stop", None)
+    if callable(stop):
+        stop()
+
+
+def describe(report: SendReport) -> str:
+    """One line: what a send did."""
+    if report.nothing_new:
+        return "nothing new since the last digest; nothing sent"
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
+    state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    resumed = " (resumed)" if report.resumed else ""
+    return f"{report.digest_id}{resumed}: {counts} ({state})"
+
+
+class Work:
+    """The job bodies for one site; registered with ``scheduler.register``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        signer: Signer,
+        *,
+        clock: Clock = _now,
+        transport: Callable[[Settings], Transport] = make_transport,
+    ) -> None:
+        self.settings, self.engine, self.signer, self.clock = settings, engine, signer, clock
+        self.make_transport = transport
+        # The service retries deferred copies itself (``retries``): a send never waits.
+        self.policy = replace(make_policy(settings), wait_for_retries=timedelta(0))
+        self.content = asyncio.Lock()  # one reader of the sources at a time
+        self.sending: dict[str, asyncio.Lock] = {}
+        self.waiting: set[str] = set()  # lists whose due digest waits for an unfinished send
+        self.senders: set[Sender] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.problems: set[str] = set()  # content problems already logged
+        self.stopped = False
+
+    async def tracked(self, body: Coroutine[Any, Any, None]) -> None:
+        """Run ``body`` as its own task, which outlives a cancelled caller until drained."""
+        task = asyncio.ensure_future(body)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        await asyncio.shield(task)
+
+    async def digest(self, list_name: str) -> None:
+        """The list's scheduled digest (job ``digest:<list>``)."""
+        await self.tracked(self._guard(f"digest of {list_name}", self._digest(list_name)))
+
+    async def poll(self) -> None:
+        """Re-read the content sources and rebuild the feeds."""
+        await self.tracked(self._guard("poll", self._poll()))
+
+    async def retries(self) -> None:
+        """Resume each list's unfinished send whose next retry is due."""
+        await self.tracked(self._guard("retries", self._retries()))
+
+    def stop(self) -> None:
+        """Start no new work; ask running sends to stop."""
+        self.stopped = True
+        for sender in list(self.senders):
+            request_stop(sender)
+
+    async def drain(self, grace: timedelta, force: asyncio.Event | None = None) -> None:
+        """Wait for running job bodies, at most ``grace`` (or until ``force``); cancel the rest."""
+        loop = asyncio.get_running_loop()
+        pending = {t for t in self.tasks if not t.done()}
+        forced = asyncio.ensure_future(force.wait()) if force is not None else None
+        extra: set[asyncio.Future[Any]] = {forced} if forced is not None else set()
+        deadline = loop.time() + grace.total_seconds()
+        if pending:
+            log.info("waiting up to %ds for %d running jobs", grace.total_seconds(), len(pending))
+        while pending and not (forced and forced.done()) and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(
+                {*pending, *extra}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending = {t for t in pending if not t.done()}
+        if forced is not None:
+            forced.cancel()
+        for task in pending:
+            log.warning("cancelling a job still running after the grace period")
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _guard(self, what: str, body: Coroutine[Any, Any, None]) -> None:
+        # A job body never raises: nobody may be left to retrieve its exception.
+        try:
+            await body
+        except (SyndicateError, SQLAlchemyError, OSError) as exc:
+            log.error("%s failed: %s", what, exc)
+        except Exception:
+            log.exception("%s failed", what)
+
+    def _lock(self, list_name: str) -> asyncio.Lock:
+        # One send per list in this process: every Sender here has the same lock owner.
+        return self.sending.setdefault(list_name, asyncio.Lock())
+
+    async def _read(self, *, offline: bool) -> ReadReport:
+        async with self.content:
+            return await asyncio.to_thread(
+                read_site, self.settings, self.engine, now=self.clock(), offline=offline
+            )
+
+    async def _digest(self, list_name: str) -> None:
+        if self.stopped:
+            return
+        async with self._lock(list_name):
+            articles = (await self._read(offline=False)).articles
+            report = await self._send(list_name, articles)
+            if report is None or not report.resumed:
+                self.waiting.discard(list_name)
+            elif not report.finished:
+                self.waiting.add(list_name)  # sent once the earlier send is done
+                log.info("%s: the new digest waits for the unfinished send", list_name)
+            elif not self.stopped:  # the earlier send is done now: this one's digest
+                self.waiting.discard(list_name)
+                await self._send(list_name, articles)
+
+    async def _retries(self) -> None:
+        for name in self.settings.config.lists:
+            lock = self._lock(name)
+            if self.stopped or lock.locked():
+                continue
+            with self.engine.connect() as conn:
+                due = resume_due(conn, name, now=self.clock())
+            if not due:
+                continue
+            async with lock:
+                report = await self._send(name, (await self._read(offline=True)).articles)
+                if report is not None and report.finished and name in self.waiting:
+                    self.waiting.discard(name)
+                    if not self.stopped:
+                        await self._send(name, (await self._read(offline=False)).articles)
+
+    async def _send(self, list_name: str, articles: Sequence[Article]) -> SendReport | None:
+        transport = self.make_transport(self.settings)
+        try:
+            sender = Sender(
+                self.settings,
+                self.engine,
+                transport,
+                self.signer,
+                clock=self.clock,
+                policy=self.policy,
+                dkim=dkim_key(self.settings),
+            )
+            self.senders.add(sender)
+            try:
+                report = await sender.run(list_name, articles)
+            finally:
+                self.senders.discard(sender)
+        except SendLocked as exc:
+            log.info("%s: skipped: %s", list_name, exc)
+            return None
+        finally:
+            await transport.close()
+        log.info("%s: %s", list_name, describe(report))
+        return report
+
+    async def _poll(self) -> None:
+        if self.stopped:
+            return
+        async with self.content:
+            read, built = await asyncio.to_thread(self._poll_now)
+        log.info(
+            "poll: %d articles, %d feed files written, %d removed, %d problems",
+            len(read.articles),
+            len(built.written),
+            len(built.removed),
+            len(read.problems),
+        )
+        problems = {str(p) for p in read.problems}
+        for problem in sorted(problems - self.problems):  # each once, not every poll
+            log.warning("%s", problem)
+        self.problems = problems
+
+    def _poll_now(self) -> tuple[ReadReport, BuildReport]:
+        read = read_site(self.settings, self.engine, now=self.clock())
+        return read, build_feeds(self.settings, self.engine, read.articles)
