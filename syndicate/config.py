@@ -244,6 +244,8 @@ class Smtp(_Section):
     rate_limit: Annotated[float, Field(gt=0)] | None = None
     max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
     processes: Annotated[int, Field(ge=1, le=64)] | None = None  # default: one per core
+    workers: bool = False  # sends are delivered by `syndicate worker` processes
+    lease: Annotated[int, Field(ge=5, le=86_400)] = 300  # seconds a claimed ledger row is held
     retry_for: Annotated[int, Field(ge=60)] = 86_400  # seconds a deferred copy is retried
 
 

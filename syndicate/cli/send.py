@@ -39,6 +39,14 @@ from syndicate.subscribers.tokens import Signer, site_signer
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@click.option(
+    "--workers",
+    "for_workers",
+    is_flag=True,
+    default=None,
+    help="Only record the send and its ledger; `syndicate worker` processes deliver it "
+    "(default: [smtp] workers).",
+)
 @pass_ctx
 def send(
     ctx: Context,
@@ -48,6 +56,7 @@ def send(
     yes: bool,
     as_json: bool,
     offline: bool,
+    for_workers: bool | None,
 ) -> None:
     """Send LIST's next digest, or resume the send a crash interrupted.
 
@@ -59,6 +68,7 @@ def send(
       syndicate send weekly --dry-run
       syndicate send weekly --to me@example.org
       syndicate send weekly --yes
+      syndicate send weekly --yes --workers      (then: syndicate worker)
     """
     when = now()
     with errors():
@@ -110,11 +120,21 @@ def send(
                 err=True,
             ):
                 sys.exit(1)
-            report = _run(settings, engine, signer, list_name, articles, quiet=as_json)
+            if for_workers is None:
+                for_workers = settings.config.smtp is not None and settings.config.smtp.workers
+            report = _run(
+                settings,
+                engine,
+                signer,
+                list_name,
+                articles,
+                quiet=as_json,
+                deliver=not for_workers,
+            )
         finally:
             engine.dispose()
-    _summary(report, as_json)
-    if not report.finished and not report.nothing_new:
+    _summary(report, as_json, queued_only=bool(for_workers))
+    if not report.finished and not report.nothing_new and not for_workers:
         sys.exit(3)  # deferred copies remain; run again or let the scheduler retry
 
 
@@ -163,6 +183,7 @@ def _run(
     articles: Sequence[Article],
     *,
     quiet: bool,
+    deliver: bool = True,
 ) -> SendReport:
     transport = make_transport(settings)
     columns = (
@@ -196,14 +217,14 @@ def _run(
 
         async def go() -> SendReport:
             try:
-                return await sender.run(list_name, articles)
+                return await sender.run(list_name, articles, deliver=deliver)
             finally:
                 await transport.close()
 
         return asyncio.run(go())
 
 
-def _summary(report: SendReport, as_json: bool) -> None:
+def _summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> None:
     doc = {
         "list": report.list_name,
         "send": report.send_id,
@@ -213,6 +234,7 @@ def _summary(report: SendReport, as_json: bool) -> None:
         "finished": report.finished,
         "counts": report.counts,
         "processes": report.processes,
+        "for_workers": queued_only,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
     }
     if as_json:
@@ -224,6 +246,9 @@ def _summary(report: SendReport, as_json: bool) -> None:
         )
         return
     counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
+    if queued_only:
+        out.print(f"{report.digest_id}: {counts}; `syndicate worker` delivers it", markup=False)
+        return
     state = "finished" if report.finished else f"unfinished, next retry {doc['next_retry']}"
     out.print(f"{report.digest_id}: {counts} ({state})", markup=False)
 

@@ -15,6 +15,7 @@ from syndicate.content.folder import SOURCE as FOLDER_SOURCE
 from syndicate.content.folder import read_folder
 from syndicate.content.sources import read_sources
 from syndicate.models import Article, Problem, ReadReport
+from syndicate.store.articles import load_articles
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _TRAILING = re.compile(r"[\s.!?:;,…]+$")
@@ -56,6 +57,28 @@ def read_site(
         parsed=folder.parsed,
         reused=folder.reused,
     )
+
+
+def stored_articles(settings: Settings, engine: Engine) -> list[Article]:
+    """The articles as last read, from the store alone (no files, no network): what a
+    worker on another machine needs to render a digest recorded elsewhere."""
+    with engine.connect() as conn:
+        rows = load_articles(conn, source=None)
+    articles = [
+        to_article(
+            id=r.id,
+            source=r.source,
+            key=r.key,
+            first_seen=r.first_seen,
+            changed_at=r.changed_at,
+            content_hash=r.content_hash,
+            payload=r.payload,
+            html=r.html,
+        )
+        for r in rows.values()
+    ]
+    articles, _ = _unique_urls(articles, settings.config.content.folder)
+    return _link_related(articles)
 
 
 def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], list[Problem]]:

@@ -105,14 +105,20 @@ class Sender:
         self._helpers: spread.Helpers | None = None
         self._last_beat = 0.0
 
-    async def run(self, list_name: str, articles: Sequence[Article]) -> SendReport:
-        """Send (or resume sending) the list's next digest."""
+    async def run(
+        self, list_name: str, articles: Sequence[Article], *, deliver: bool = True
+    ) -> SendReport:
+        """Send (or resume sending) the list's next digest. ``deliver=False`` only records
+        it and its ledger, for ``syndicate worker`` processes to deliver."""
         report = SendReport(list_name=list_name)
         self._lock(list_name)
         if self.policy.processes > 1:  # start the process server while the ledger is written
             spread.warm_up()
         try:
             if not self._start(list_name, articles, report):
+                return report
+            if not deliver:
+                self._progress(report.send_id or 0, report)
                 return report
             await self._deliver(list_name, report)
             return report
@@ -227,9 +233,7 @@ class Sender:
                 held = ledger.lease_holders(conn, send_id, now=now)
             if not counts.get(DeliveryStatus.QUEUED) and not counts.get(DeliveryStatus.DEFERRED):
                 with self.engine.begin() as conn:
-                    ledger.set_send_status(conn, send_id, SendStatus.DONE, now=now)
-                    digest_repo.mark_sent(conn, report.digest_id or "", now)
-                report.finished = True
+                    report.finished = ledger.finish_if_done(conn, send_id, now=now)
                 break
             if held or counts.get(DeliveryStatus.QUEUED):  # another process holds them
                 await asyncio.sleep(LEASE_POLL)

@@ -71,5 +71,6 @@ def make_policy(settings: Settings) -> Policy:
     return Policy(
         connections=smtp.connections,
         processes=processes,
+        lease=timedelta(seconds=smtp.lease),
         retry_for=timedelta(seconds=smtp.retry_for),
     )

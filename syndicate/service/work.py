@@ -175,6 +175,8 @@ class Work:
                 await self._send(list_name, articles)
 
     async def _retries(self) -> None:
+        if self.for_workers:
+            return  # workers retry deferred copies themselves
         for name in self.settings.config.lists:
             lock = self._lock(name)
             if self.stopped or lock.locked():
@@ -190,6 +192,11 @@ class Work:
                     if not self.stopped:
                         await self._send(name, (await self._read(offline=False)).articles)
 
+    @property
+    def for_workers(self) -> bool:
+        smtp = self.settings.config.smtp
+        return smtp is not None and smtp.workers
+
     async def _send(self, list_name: str, articles: Sequence[Article]) -> SendReport | None:
         transport = self.make_transport(self.settings)
         try:
@@ -204,7 +211,8 @@ class Work:
             )
             self.senders.add(sender)
             try:
-                report = await sender.run(list_name, articles)
+                # With [smtp] workers, `syndicate worker` processes deliver (and retry).
+                report = await sender.run(list_name, articles, deliver=not self.for_workers)
             finally:
                 self.senders.discard(sender)
         except SendLocked as exc:

@@ -12,7 +12,14 @@ from sqlalchemy import Connection, Executable, Select, and_, bindparam, func, or
 
 from syndicate.models import Status
 from syndicate.store.sql import insert_ignore
-from syndicate.store.tables import deliveries, send_locks, sends, subscribers, subscriptions
+from syndicate.store.tables import (
+    deliveries,
+    digests,
+    send_locks,
+    sends,
+    subscribers,
+    subscriptions,
+)
 
 
 class SendStatus(StrEnum):
@@ -83,6 +90,36 @@ def unfinished_send(conn: Connection, list_name: str) -> SendRow | None:
     return SendRow(
         id=row[0], list_name=row[1], digest_id=row[2], status=SendStatus(row[3]), created_at=row[4]
     )
+
+
+def sends_in(conn: Connection, status: SendStatus) -> list[SendRow]:
+    """Every send in ``status``, oldest first (workers drain SENDING ones)."""
+    rows = conn.execute(
+        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
+        .where(sends.c.status == status.value)
+        .order_by(sends.c.id)
+    )
+    return [
+        SendRow(id=r[0], list_name=r[1], digest_id=r[2], status=SendStatus(r[3]), created_at=r[4])
+        for r in rows
+    ]
+
+
+def finish_if_done(conn: Connection, send_id: int, *, now: datetime) -> bool:
+    """Mark a send DONE (and its digest sent) once no row is queued or deferred."""
+    d = deliveries.c
+    left = conn.scalar(select(func.count()).where(d.send_id == send_id, d.status.in_(_UNFINISHED)))
+    if left:
+        return False
+    changed = conn.execute(
+        update(sends)
+        .where(sends.c.id == send_id, sends.c.status != SendStatus.DONE.value)
+        .values(status=SendStatus.DONE.value, finished_at=now)
+        .returning(sends.c.digest_id)
+    ).first()
+    if changed is not None:
+        conn.execute(digests.update().where(digests.c.id == changed[0]).values(sent_at=now))
+    return True
 
 
 def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: datetime) -> None:

@@ -1,0 +1,154 @@
+"""``syndicate worker``: drain every send in progress, beside any number of other workers.
+
+A worker needs only the store: sends, ledger and the digests' articles are all there, so
+workers may run on other machines than the one that made the send (with a PostgreSQL store).
+Each loop takes the sends being sent, frees the leases of dead processes of this machine,
+and drains each send with a :class:`Courier` (leased claims: no row is held by two workers).
+A worker that dies mid-batch leaves its leased rows to be taken over when the lease
+expires; the messages it had on the wire at that moment are the only possible duplicates.
+The worker that finds a send with nothing left queued or deferred marks it done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from syndicate.config import Settings
+from syndicate.content.reader import stored_articles
+from syndicate.delivery import spread
+from syndicate.delivery.copies import Copies
+from syndicate.delivery.courier import Courier, Job
+from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.policy import Policy
+from syndicate.delivery.transport import Transport
+from syndicate.digest.message import mail_host
+from syndicate.digest.prepare import prepare_recorded
+from syndicate.store import deliveries as ledger
+from syndicate.store.deliveries import SendRow, SendStatus
+from syndicate.subscribers.tokens import Signer
+
+log = logging.getLogger("syndicate.worker")
+
+
+@dataclass(slots=True)
+class WorkerReport:
+    """What a worker did so far."""
+
+    answered: int = 0
+    finished_sends: int = 0
+
+
+class Worker:
+    """Delivers queued copies of every send in progress until stopped (or idle, once)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        transport: Transport,
+        signer: Signer,
+        *,
+        clock: Callable[[], datetime],
+        policy: Policy,
+        dkim: DkimKey | None = None,
+        idle: float = 1.0,
+    ) -> None:
+        self.settings, self.engine, self.transport, self.signer = (
+            settings,
+            engine,
+            transport,
+            signer,
+        )
+        self.clock, self.policy, self.dkim, self.idle = clock, policy, dkim, idle
+        self.owner = spread.owner_name()
+        self.report = WorkerReport()
+        self.stopping = False
+        self._copies: dict[int, Copies] = {}
+        self._courier: Courier | None = None
+        self._wake = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """Take no new message; those on the wire finish and are recorded."""
+        self.stopping = True
+        self._wake.set()
+        if self._courier is not None:
+            self._courier.request_stop()
+
+    async def run(self, *, once: bool = False) -> WorkerReport:
+        """Work until stopped; ``once``: until nothing is due right now."""
+        while not self.stopping:
+            answered = await self.pass_once()
+            if once and not answered:
+                break
+            if not answered:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                except TimeoutError:
+                    pass
+        return self.report
+
+    async def pass_once(self) -> int:
+        """One pass over the sends in progress; how many copies got an answer."""
+        with self.engine.connect() as conn:
+            active = ledger.sends_in(conn, SendStatus.SENDING)
+        answered = 0
+        for send in active:
+            if self.stopping:
+                break
+            answered += await self._drain(send)
+        known = {send.id for send in active}
+        for send_id in [k for k in self._copies if k not in known]:
+            del self._copies[send_id]  # finished elsewhere: forget its rendering
+        return answered
+
+    async def _drain(self, send: SendRow) -> int:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            held = ledger.lease_holders(conn, send.id, now=now)
+            ledger.release_leases(conn, send.id, [o for o in held if spread.alive(o) is False])
+        job = Job(
+            send_id=send.id,
+            list_name=send.list_name,
+            started=send.created_at,
+            sender=self.settings.email.from_address,
+            host=mail_host(self.settings),
+        )
+        self._courier = Courier(
+            self.engine,
+            self.transport,
+            self._copies_of(send),
+            job,
+            owner=self.owner,
+            clock=self.clock,
+            policy=self.policy,
+            connections=self.policy.connections,
+            dkim=self.dkim,
+        )
+        try:
+            answered = await self._courier.drain()
+        finally:
+            self._courier = None
+        self.report.answered += answered
+        with self.engine.begin() as conn:
+            done = ledger.finish_if_done(conn, send.id, now=self.clock())
+        if done and answered:
+            self.report.finished_sends += 1
+            log.info("send %s of %s finished", send.id, send.digest_id)
+        return answered
+
+    def _copies_of(self, send: SendRow) -> Copies:
+        found = self._copies.get(send.id)
+        if found is None:
+            articles = stored_articles(self.settings, self.engine)
+            prepared = prepare_recorded(
+                self.settings, self.engine, send.list_name, send.digest_id, articles
+            )
+            found = self._copies[send.id] = Copies(self.settings, self.signer, prepared)
+        return found
