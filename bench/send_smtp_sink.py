@@ -61,11 +61,18 @@ def free_port() -> int:
 
 
 def make_site(
-    root: Path, port: int, subscribers: int, connections: int, processes: int | None = None
+    root: Path,
+    port: int,
+    subscribers: int,
+    connections: int,
+    processes: int | None = None,
+    *,
+    database_url: str | None = None,
 ) -> None:
     (root / "syndicate.toml").write_text(
         '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
-        '[email]\nfrom_name = "Bench"\nfrom_address = "bench@bench.example.org"\n'
+        + (f'[database]\nurl = "{database_url}"\n' if database_url else "")
+        + '[email]\nfrom_name = "Bench"\nfrom_address = "bench@bench.example.org"\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
         f"connections = {connections}\nmax_messages_per_connection = 1000\n"
         + (f"processes = {processes}\n" if processes else "")

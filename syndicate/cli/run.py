@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 
 import click
 
+from syndicate import aio
 from syndicate.cli.base import Context, errors, main, now, out, pass_ctx
 from syndicate.service.scheduler import list_timezone, next_run
 
@@ -45,7 +45,7 @@ def run(ctx: Context, host: str, port: int) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with errors():
         settings = ctx.settings
-        code = asyncio.run(serve(settings, host=host, port=port, announce=click.echo))
+        code = aio.run(serve(settings, host=host, port=port, announce=click.echo))
     sys.exit(code)
 
 

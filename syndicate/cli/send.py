@@ -11,6 +11,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
+from syndicate import aio
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
@@ -221,7 +222,7 @@ def _run(
             finally:
                 await transport.close()
 
-        return asyncio.run(go())
+        return aio.run(go())
 
 
 def _summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> None:

@@ -11,6 +11,7 @@ import sys
 import click
 from sqlalchemy import Engine
 
+from syndicate import aio
 from syndicate.cli.base import Context, errors, main, now, out, pass_ctx
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.worker import Worker, WorkerReport
@@ -52,7 +53,7 @@ def worker(ctx: Context, once: bool, idle: float, as_json: bool) -> None:
         signer = site_signer(settings)
         engine = open_store(settings.database_url)
         try:
-            report = asyncio.run(_work(ctx, engine, signer, once=once, idle=idle))
+            report = aio.run(_work(ctx, engine, signer, once=once, idle=idle))
         finally:
             engine.dispose()
     if as_json:

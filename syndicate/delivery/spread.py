@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from syndicate import aio
 from syndicate.config import Settings
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job
@@ -120,7 +121,7 @@ class Helpers:
 
 
 def _main(helper: Helper, lifeline: Connection) -> None:
-    asyncio.run(_drain(helper, lifeline))
+    aio.run(_drain(helper, lifeline))
 
 
 async def _drain(helper: Helper, lifeline: Connection) -> None:

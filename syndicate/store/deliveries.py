@@ -187,36 +187,53 @@ def claim(
 ) -> list[Due]:
     """Lease up to ``limit`` due rows nobody else holds to ``owner`` until ``now + lease``.
 
-    One UPDATE picks and leases the rows, so concurrent claimers never get the same row:
-    PostgreSQL skips rows another transaction is claiming (``FOR UPDATE SKIP LOCKED``),
-    SQLite runs one writer at a time. Expired leases (a claimer that died) are free again.
+    Deferred rows whose retry time came go first, then queued ones. One UPDATE per status
+    picks and leases the rows, so concurrent claimers never get the same row: PostgreSQL
+    skips rows another transaction is claiming (``FOR UPDATE SKIP LOCKED``), SQLite runs one
+    writer at a time. Each pick walks ``ix_deliveries_due`` in order (one status, oldest
+    first): no sort, whatever the size of the ledger. Expired leases are free again.
     """
     d = deliveries.c
-    free = (
-        select(d.subscriber_id)
-        .where(
-            d.send_id == send_id,
-            d.status.in_(_UNFINISHED),
-            d.next_attempt_at <= now,
-            or_(d.lease_until.is_(None), d.lease_until < now),
+    taken: list[int] = []
+    for status in (DeliveryStatus.DEFERRED, DeliveryStatus.QUEUED):
+        want = limit - len(taken)
+        if want <= 0:
+            break
+        free = (
+            select(d.subscriber_id)
+            .where(
+                d.send_id == send_id,
+                d.status == status.value,
+                d.next_attempt_at <= now,
+                or_(d.lease_until.is_(None), d.lease_until < now),
+            )
+            .order_by(d.next_attempt_at, d.subscriber_id)
+            .limit(want)
         )
-        .order_by(d.next_attempt_at, d.subscriber_id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        free = free.with_for_update(skip_locked=True)
-    taken = list(
-        conn.scalars(
+        if conn.dialect.name == "postgresql":
+            free = free.with_for_update(skip_locked=True)
+        taken += conn.scalars(
             update(deliveries)
             .where(d.send_id == send_id, d.subscriber_id.in_(free.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + lease)
             .returning(d.subscriber_id)
         )
-    )
     if not taken:
         return []
     stmt = _addressed(list_name).where(d.send_id == send_id, d.subscriber_id.in_(taken))
     return _rows(conn, stmt.order_by(d.next_attempt_at, d.subscriber_id))
+
+
+def due_count(conn: Connection, send_id: int, *, now: datetime, limit: int) -> int:
+    """How many rows are due now, counting no further than ``limit``."""
+    d = deliveries.c
+    some = (
+        select(d.subscriber_id)
+        .where(d.send_id == send_id, d.status.in_(_UNFINISHED), d.next_attempt_at <= now)
+        .limit(limit)
+        .subquery()
+    )
+    return int(conn.scalar(select(func.count()).select_from(some)) or 0)
 
 
 def renew_leases(

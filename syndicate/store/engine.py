@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -36,14 +38,36 @@ def _alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time migrates a schema: several ``syndicate run`` on
+    several machines may start at once on a fresh store."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = "hashtextextended('syndicate/migrate:' || coalesce(current_schema(), ''), 0)"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"SELECT pg_advisory_lock({key})"))
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({key})"))
+
+
+def _current_heads(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration, if it is not there already."""
     cfg = _alembic_config(engine)
     heads = set(ScriptDirectory.from_config(cfg).get_heads())
-    with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    if current != heads:
-        command.upgrade(cfg, "head")
+    if _current_heads(engine) == heads:
+        return
+    with _migrating(engine):
+        if _current_heads(engine) != heads:  # another process may have just done it
+            command.upgrade(cfg, "head")
 
 
 def open_store(url: str, *, migrate: bool = True) -> Engine:

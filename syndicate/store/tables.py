@@ -200,7 +200,8 @@ deliveries = Table(
     # A row being delivered: by whom (host:pid) and until when; expired leases are free again.
     Column("lease_owner", Text),
     Column("lease_until", UTCDateTime),
-    Index("ix_deliveries_due", "send_id", "status", "next_attempt_at"),
+    # Claims walk it in order: one status at a time, oldest due first, no sort.
+    Index("ix_deliveries_due", "send_id", "status", "next_attempt_at", "subscriber_id"),
 )
 
 # One sender per list at a time; a lock whose owner died is taken over.
