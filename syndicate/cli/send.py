@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 
 import click
@@ -196,12 +197,20 @@ def _run(
     with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task(f"sending {list_name}", total=None, line="")
 
+        first: list[tuple[float, int]] = []  # (when, answered) at the first report
+
         def show(report: SendReport) -> None:
             c = report.counts
             done = sum(c.get(k, 0) for k in ("sent", "failed", "skipped"))
+            answered = done + c.get("deferred", 0)
+            moment = time.monotonic()
+            if not first:
+                first.append((moment, answered))
+            since, base = first[0]
+            rate = (answered - base) / (moment - since) if moment > since + 0.5 else 0.0
             line = (
                 f"sent {c.get('sent', 0):,} · deferred {c.get('deferred', 0):,} · "
-                f"failed {c.get('failed', 0):,}"
+                f"failed {c.get('failed', 0):,} · {rate:,.0f}/s"
             )
             bar.update(task, completed=done, total=sum(c.values()) or None, line=line)
 

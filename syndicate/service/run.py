@@ -1,9 +1,9 @@
 """``syndicate run``: one asyncio process serving the web app and, when it leads, scheduling.
 
-The leader (see ``leader.py``) runs the scheduler; every process serves the web app and sends
-the outbox (its rows are leased, so two processes never send the same mail). SIGTERM / SIGINT
-stop new work, ask running sends to stop, wait up to ``DRAIN_TIMEOUT`` for messages in
-flight, stop the web server and return 0.
+The leader (see ``leader.py``: an advisory lock on PostgreSQL, a heartbeat row elsewhere) runs
+the scheduler; every process serves the web app and sends the outbox (its rows are leased, so
+two processes never send the same mail). SIGTERM / SIGINT stop new work, ask running sends to
+stop, wait up to ``DRAIN_TIMEOUT`` for messages in flight, stop the web server and return 0.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import importlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ from syndicate.config import Settings
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
 from syndicate.service import scheduler as sched
-from syndicate.service.leader import HEARTBEAT, Leader, StoreLeader
+from syndicate.service.leader import Leader, leader_for
 from syndicate.service.work import Work
 from syndicate.store import open_store
 from syndicate.subscribers.tokens import Signer, site_signer
@@ -127,12 +128,15 @@ class Service:
         signer: Signer,
         leader: Leader | None = None,
         clock: Clock = _now,
-        heartbeat: timedelta = HEARTBEAT,
+        heartbeat: timedelta | None = None,
     ) -> None:
+        """``heartbeat``, when given, replaces the leader's renew and retry intervals."""
         self.settings, self.engine, self.clock = settings, engine, clock
         self.work = Work(settings, engine, signer, clock=clock)
-        self.leader = leader or StoreLeader(engine)
-        self.heartbeat = heartbeat
+        self.leader = leader or leader_for(engine)
+        self.renew_every = self.leader.renew_every if heartbeat is None else heartbeat
+        self.retry_every = self.leader.retry_every if heartbeat is None else heartbeat
+        self.held_by: tuple[str, float] | None = None  # who led when last looked, and when
         self.scheduler: Any = None
         self.planned: dict[str, datetime] = {}
         self.stopping = asyncio.Event()
@@ -167,15 +171,40 @@ class Service:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
 
+    def holder(self) -> str | None:
+        """Who holds the role now, remembered (with when) for the takeover message."""
+        current = self.leader.holder()
+        if current is not None and current != self.leader.owner:
+            self.held_by = (current, time.monotonic())
+        return current
+
+    def took_over(self) -> str:
+        """The log line of becoming the scheduler after the start."""
+        line = f"became the scheduler; scheduling {self.describe_runs()}"
+        if self.held_by is not None:
+            old, seen = self.held_by
+            line = (
+                f"became the scheduler, taking over from {old} "
+                f"{time.monotonic() - seen:.1f} s after last seeing it hold the role; "
+                f"scheduling {self.describe_runs()}"
+            )
+        self.held_by = None
+        return line
+
     async def keep_leading(self) -> None:
-        """Renew the role every heartbeat, or keep trying to take it over."""
-        while not await _wait(self.stopping, self.heartbeat):
+        """Renew the role every ``renew_every``, or try to take it over every ``retry_every``."""
+        while not await _wait(
+            self.stopping, self.renew_every if self.leading else self.retry_every
+        ):
             try:
                 if self.leading and not self.leader.renew():
-                    log.warning("lost the scheduler to %s; not scheduling", self.leader.holder())
                     self.stop_scheduling()
-                elif not self.leading and self.try_lead():
-                    log.info("took over the scheduler; scheduling %s", self.describe_runs())
+                    log.warning("lost the scheduler to %s; not scheduling", self.holder())
+                elif not self.leading:
+                    if self.try_lead():
+                        log.info("%s", self.took_over())
+                    else:
+                        self.holder()
             except (SQLAlchemyError, SyndicateError) as exc:
                 log.warning("scheduler lock: %s", exc)  # the next heartbeat tries again
             except Exception:  # this loop must outlive any error, or the heartbeat stops
@@ -267,8 +296,8 @@ async def serve(
             role = f"scheduling: {service.describe_runs()}"
         else:
             role = (
-                f"not scheduling: the scheduler is held by {service.leader.holder()} "
-                f"(retrying every {int(service.heartbeat.total_seconds())} s); "
+                f"not scheduling: the scheduler is held by {service.holder()} "
+                f"(retrying every {service.retry_every.total_seconds():g} s); "
                 f"{service.describe_runs()}"
             )
         announce(f"syndicate: listening on {where}; {role}")
