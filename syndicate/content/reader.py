@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from syndicate.content.folder import SOURCE as FOLDER_SOURCE
 from syndicate.content.folder import read_folder
 from syndicate.content.sources import read_sources
 from syndicate.models import Article, Problem, ReadReport
-from syndicate.store.articles import load_articles
+from syndicate.store.articles import StoredArticle, load_articles
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _TRAILING = re.compile(r"[\s.!?:;,…]+$")
@@ -34,19 +35,7 @@ def read_site(
     remote, remote_problems = read_sources(
         settings, engine, now=now, client=client, offline=offline
     )
-    articles = [
-        to_article(
-            id=r.id,
-            source=r.source,
-            key=r.key,
-            first_seen=r.first_seen,
-            changed_at=r.changed_at,
-            content_hash=r.content_hash,
-            payload=r.payload,
-            html=r.html,
-        )
-        for r in (*folder.current, *remote)
-    ]
+    articles = _articles((*folder.current, *remote))
     articles, clashes = _unique_urls(articles, settings.config.content.folder)
     articles = _link_related(articles)
     articles.sort(key=lambda a: (a.published, a.id), reverse=True)
@@ -64,7 +53,12 @@ def stored_articles(settings: Settings, engine: Engine) -> list[Article]:
     worker on another machine needs to render a digest recorded elsewhere."""
     with engine.connect() as conn:
         rows = load_articles(conn, source=None)
-    articles = [
+    articles, _ = _unique_urls(_articles(rows.values()), settings.config.content.folder)
+    return _link_related(articles)
+
+
+def _articles(rows: Iterable[StoredArticle]) -> list[Article]:
+    return [
         to_article(
             id=r.id,
             source=r.source,
@@ -75,10 +69,8 @@ def stored_articles(settings: Settings, engine: Engine) -> list[Article]:
             payload=r.payload,
             html=r.html,
         )
-        for r in rows.values()
+        for r in rows
     ]
-    articles, _ = _unique_urls(articles, settings.config.content.folder)
-    return _link_related(articles)
 
 
 def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], list[Problem]]:

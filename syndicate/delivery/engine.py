@@ -38,6 +38,7 @@ from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, Status
+from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import subscribers as subscriber_repo
@@ -94,7 +95,7 @@ class Sender:
             signer,
         )
         self.clock, self.policy, self.on_progress = clock, policy or Policy(), on_progress
-        self.owner = spread.owner_name()
+        self.owner = process_owner()
         self.dkim = dkim
         self.host = mail_host(settings)
         self.started = clock()  # replaced by the send's creation time once it is known
@@ -129,7 +130,7 @@ class Sender:
     def _lock(self, list_name: str) -> None:
         with self.engine.begin() as conn:
             holder = ledger.lock_owner(conn, list_name)
-            alive = spread.alive(holder) if holder else None
+            alive = process_alive(holder) if holder else None
             taken = ledger.acquire_lock(
                 conn, list_name, self.owner, now=self.clock(), stale_after=LOCK_STALE, alive=alive
             )
@@ -310,7 +311,7 @@ class Sender:
         """Rows leased by processes of this machine that died are free again at once."""
         with self.engine.begin() as conn:
             held = ledger.lease_holders(conn, send_id, now=self.clock())
-            dead = [owner for owner in held if spread.alive(owner) is False]
+            dead = [owner for owner in held if process_alive(owner) is False]
             ledger.release_leases(conn, send_id, dead)
 
     def _progress(self, send_id: int, report: SendReport) -> None:

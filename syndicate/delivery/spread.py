@@ -16,7 +16,6 @@ import multiprocessing.context
 import multiprocessing.forkserver
 import os
 import signal
-import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.setup import make_transport
 from syndicate.digest.prepare import Prepared
+from syndicate.processes import process_owner
 from syndicate.store import open_store
 from syndicate.subscribers.tokens import Signer
 
@@ -46,25 +46,6 @@ class Helper:
     policy: Policy
     connections: int
     dkim: DkimKey | None
-
-
-def owner_name(pid: int | None = None) -> str:
-    """How a process names itself in locks and leases: ``host:pid``."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
-
-
-def alive(owner: str) -> bool | None:
-    """Whether a lock or lease owner still runs: known only for processes on this host."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def shares(connections: int, processes: int) -> list[int]:
@@ -132,7 +113,7 @@ async def _drain(helper: Helper, lifeline: Connection) -> None:
         transport,
         Copies(helper.settings, helper.signer, helper.prepared),
         helper.job,
-        owner=owner_name(),
+        owner=process_owner(),
         clock=lambda: datetime.now(UTC),
         policy=helper.policy,
         connections=helper.connections,

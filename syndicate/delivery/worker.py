@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 
 from syndicate.config import Settings
 from syndicate.content.reader import stored_articles
-from syndicate.delivery import spread
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job
 from syndicate.delivery.dkim import DkimKey
@@ -29,6 +28,7 @@ from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
 from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import prepare_recorded
+from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store.deliveries import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
@@ -66,7 +66,7 @@ class Worker:
             signer,
         )
         self.clock, self.policy, self.dkim, self.idle = clock, policy, dkim, idle
-        self.owner = spread.owner_name()
+        self.owner = process_owner()
         self.report = WorkerReport()
         self.stopping = False
         self._copies: dict[int, Copies] = {}
@@ -112,7 +112,7 @@ class Worker:
         now = self.clock()
         with self.engine.begin() as conn:
             held = ledger.lease_holders(conn, send.id, now=now)
-            ledger.release_leases(conn, send.id, [o for o in held if spread.alive(o) is False])
+            ledger.release_leases(conn, send.id, [o for o in held if process_alive(o) is False])
         job = Job(
             send_id=send.id,
             list_name=send.list_name,

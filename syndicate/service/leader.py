@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -24,6 +22,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as locks
 
 log = logging.getLogger(__name__)
@@ -55,25 +54,6 @@ class Leader(Protocol):
     def holder(self) -> str | None:
         """Who holds the role now, for messages."""
         ...
-
-
-def process_owner() -> str:
-    """This process, as the lock table names owners: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def process_alive(owner: str) -> bool | None:
-    """Whether a ``host:pid`` owner still runs; None when it is on another host (unknowable)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _wall() -> datetime:
