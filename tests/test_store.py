@@ -186,3 +186,36 @@ def test_same_size_edit_within_one_timestamp_tick_is_seen(site: Site) -> None:
     report = read(site, hours=1)
     assert report.parsed == 1
     assert report.articles[0].title == "Dog"
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    # open_store skips Alembic for a store at HEAD, so HEAD must be the scripts' head.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from syndicate.store.engine import HEAD, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD]
+
+
+def test_a_store_behind_head_is_migrated_on_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = open_store(url)
+    with engine.begin() as conn:  # as if made by a release before the last migration
+        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+        conn.execute(text("DROP INDEX ix_deliveries_due"))
+        conn.execute(
+            text("CREATE INDEX ix_deliveries_due ON deliveries (send_id, status, next_attempt_at)")
+        )
+    engine.dispose()
+    engine = open_store(url)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("deliveries")}
+    finally:
+        engine.dispose()
+    assert version == "0008"
+    assert indexes["ix_deliveries_due"][-1] == "subscriber_id"

@@ -32,6 +32,10 @@ from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import Answer, DeliveryStatus, Due
 from syndicate.store.subscribers import Change
 
+# How long an answer may wait for others to share its transaction. Fewer, larger commits
+# matter most when several processes write one SQLite file: each waits for the write lock.
+GROUP_WINDOW = 0.002
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
@@ -66,6 +70,7 @@ class Courier:
         self.stopping = False
         self._pending: list[tuple[Due, Answer, asyncio.Future[None]]] = []
         self._conn: Connection | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def request_stop(self) -> None:
         """Start no new message; the ones on the wire finish and are recorded."""
@@ -171,12 +176,19 @@ class Courier:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((row, answer, done))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
+        if len(self._pending) >= self.connections:  # every connection waits: write now
+            if self._timer is not None:
+                self._timer.cancel()
+            self._flush()
+        elif len(self._pending) == 1:  # wait a moment for the others' answers
+            self._timer = loop.call_later(GROUP_WINDOW, self._flush)
         await done
 
     def _flush(self) -> None:
+        self._timer = None
         batch, self._pending = self._pending, []
+        if not batch:
+            return
         try:
             conn = self._conn
             if conn is None:
