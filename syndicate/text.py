@@ -7,6 +7,8 @@ import unicodedata
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 # Characters XML 1.0 forbids outright (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/F).
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_TRAILING = re.compile(r"[\s.!?:;,…]+$")
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -19,3 +21,8 @@ def slugify(text: str) -> str:
 def xml_safe(text: str) -> str:
     """``text`` without the characters no XML document may contain."""
     return _XML_FORBIDDEN.sub("", text)
+
+
+def title_key(title: str) -> str:
+    """Titles compared loosely: case, quote style, spacing and final punctuation ignored."""
+    return _TRAILING.sub("", " ".join(title.translate(_QUOTES).casefold().split()))

@@ -130,3 +130,18 @@ def test_config_error_exits_2_and_names_the_key(example: Path) -> None:
 def test_missing_site_is_explained(tmp_path: Path) -> None:
     code, _, err = run("--site", str(tmp_path), "check")
     assert code == 2 and "syndicate init" in err
+
+
+def test_every_command_module_is_mapped_for_lazy_loading() -> None:
+    import importlib
+    import pkgutil
+
+    import syndicate.cli
+    from syndicate.cli.base import COMMANDS
+    from syndicate.cli.base import main as group
+
+    for info in pkgutil.iter_modules(syndicate.cli.__path__):
+        importlib.import_module(f"syndicate.cli.{info.name}")
+    assert set(group.commands) == set(COMMANDS)
+    for name, module in COMMANDS.items():
+        assert group.commands[name].callback.__module__ == f"syndicate.cli.{module}"  # type: ignore[union-attr]

@@ -1,6 +1,9 @@
-"""The ``syndicate`` command: wiring only — parse input, call the layers, print."""
+"""The ``syndicate`` command: wiring only — parse input, call the layers, print.
 
-from syndicate.cli import content, digest, run, send, subscribers, worker
+Each command lives in a module of this package and is imported when it runs (see
+``base.COMMANDS``), so ``syndicate send`` never loads the web stack or the feed writer.
+"""
+
 from syndicate.cli.base import main
 
-__all__ = ["content", "digest", "main", "run", "send", "subscribers", "worker"]
+__all__ = ["main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,7 +62,37 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+# Which module defines each command: a command's module (and what it needs: the web stack,
+# the scheduler, the feed writer...) is imported only when that command runs.
+COMMANDS = {
+    "init": "content",
+    "check": "content",
+    "articles": "content",
+    "build": "content",
+    "subscribers": "subscribers",
+    "preview": "digest",
+    "send": "send",
+    "status": "send",
+    "worker": "worker",
+    "run": "run",
+    "schedule": "run",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands register themselves when their module is first imported."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"syndicate.cli.{module}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--site",
     type=click.Path(file_okay=False, path_type=str),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -17,9 +16,7 @@ from syndicate.content.folder import read_folder
 from syndicate.content.sources import read_sources
 from syndicate.models import Article, Problem, ReadReport
 from syndicate.store.articles import StoredArticle, load_articles
-
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
-_TRAILING = re.compile(r"[\s.!?:;,…]+$")
+from syndicate.text import title_key
 
 
 def read_site(
@@ -93,11 +90,6 @@ def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], l
         owner.setdefault(article.url, article)
         kept.append(article)
     return kept, problems
-
-
-def title_key(title: str) -> str:
-    """Titles compared loosely: case, quote style, spacing and final punctuation ignored."""
-    return _TRAILING.sub("", " ".join(title.translate(_QUOTES).casefold().split()))
 
 
 def _link_related(articles: list[Article]) -> list[Article]:

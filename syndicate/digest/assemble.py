@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from syndicate.config import MailingList, Publication
-from syndicate.content.reader import title_key
 from syndicate.models import Article, Digest, Teaser
+from syndicate.text import title_key
 
 EVERYTHING: frozenset[str] = frozenset()
 
