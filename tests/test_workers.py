@@ -24,7 +24,7 @@ from syndicate.delivery.setup import make_transport
 from syndicate.delivery.worker import Worker
 from syndicate.store import deliveries as ledger
 from syndicate.store.deliveries import SendStatus
-from syndicate.store.tables import deliveries, digests
+from syndicate.store.tables import deliveries, digests, subscribers
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
@@ -199,3 +199,22 @@ def test_three_workers_one_killed_deliver_everything_once(
             assert ledger.sends_in(conn, SendStatus.SENDING) == []
     finally:
         site.close()
+
+
+def test_the_ledger_holds_each_subscribers_topic_set(any_site: Site, server: SmtpServer) -> None:
+    prepare_site(any_site, server, ["plain@example.org"])
+    rows = read_rows(
+        io.BytesIO(b"email,topics\nt@example.org,Trade\nte@example.org,trade;Energy\n"), "t.csv"
+    )
+    import_rows(any_site.engine, "weekly", rows, now=wall() - timedelta(days=30))
+    queue_send(any_site)
+    stmt = select(subscribers.c.email, deliveries.c.variant).join(
+        subscribers, subscribers.c.id == deliveries.c.subscriber_id
+    )
+    with any_site.engine.connect() as conn:
+        got = dict(conn.execute(stmt).all())
+    assert got == {
+        "plain@example.org": "[]",
+        "t@example.org": '["trade"]',
+        "te@example.org": '["energy", "trade"]',
+    }

@@ -182,10 +182,15 @@ class Sender:
     def _enqueue(self, list_name: str, send_id: int) -> None:
         """One ledger row per active subscriber, streamed from the store in batches."""
         now = self.clock()
+        with self.engine.begin() as conn:  # everyone without topics, in one statement
+            ledger.enqueue_without_topics(conn, send_id, list_name, now=now)
         variants: dict[str, str] = {}  # stored topics -> variant key; few distinct sets
         batch: list[tuple[int, str]] = []
         with self.engine.connect() as reader:
-            for sid, topics in subscriber_repo.iter_topics(reader, list_name, Status.ACTIVE):
+            chose = subscriber_repo.iter_topics(
+                reader, list_name, Status.ACTIVE, skip=ledger.NO_TOPICS
+            )
+            for sid, topics in chose:
                 variant = variants.get(topics)
                 if variant is None:
                     chosen = frozenset(t.casefold() for t in json.loads(topics))

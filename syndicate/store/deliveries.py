@@ -8,11 +8,24 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import Status
 from syndicate.store.sql import insert_ignore
 from syndicate.store.tables import (
+    UTCDateTime,
     deliveries,
     digests,
     send_locks,
@@ -150,6 +163,37 @@ def enqueue(
             for sid, variant in recipients
         ],
     )
+
+
+NO_TOPICS = "[]"  # how subscribers without topics store them, and their variant key
+
+
+def enqueue_without_topics(
+    conn: Connection, send_id: int, list_name: str, *, now: datetime
+) -> None:
+    """One ledger row for every active subscriber who chose no topics (most people), in
+    one INSERT … SELECT: no row travels through Python. Rows already there are kept."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    rows = (
+        select(
+            literal(send_id),
+            subscribers.c.id,
+            literal(NO_TOPICS),
+            literal(DeliveryStatus.QUEUED.value),
+            literal(0),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        )
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(
+            subscriptions.c.list_name == list_name,
+            subscriptions.c.status == Status.ACTIVE.value,
+            subscribers.c.topics == NO_TOPICS,
+        )
+    )
+    columns = ["send_id", "subscriber_id", "variant", "status", "attempts"]
+    columns += ["next_attempt_at", "updated_at"]
+    conn.execute(insert(deliveries).from_select(columns, rows).on_conflict_do_nothing())
 
 
 _UNFINISHED = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)

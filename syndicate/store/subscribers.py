@@ -193,13 +193,18 @@ def iter_list(
         yield _subscriber(row), Status(row[7])
 
 
-def iter_topics(conn: Connection, list_name: str, status: Status) -> Iterator[tuple[int, str]]:
-    """Id and stored topics (a JSON list) of every subscriber of a list in ``status``."""
+def iter_topics(
+    conn: Connection, list_name: str, status: Status, *, skip: str | None = None
+) -> Iterator[tuple[int, str]]:
+    """Id and stored topics (a JSON list) of every subscriber of a list in ``status``;
+    ``skip``: leave out those whose stored topics are exactly this."""
     stmt = (
         select(subscribers.c.id, subscribers.c.topics)
         .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
         .where(subscriptions.c.list_name == list_name, subscriptions.c.status == status.value)
     )
+    if skip is not None:
+        stmt = stmt.where(subscribers.c.topics != skip)
     for row in conn.execution_options(yield_per=BATCH * 4).execute(stmt):
         yield row[0], row[1]
 
