@@ -9,7 +9,6 @@ templates are autoescaped, so anything a visitor typed is escaped wherever it is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from syndicate.config import Settings
-from syndicate.resources import templates_dir
+from syndicate.digest.render import template_env
 
 # No scripts, no external anything; forms only post back here; never framed. Tokens are in
 # page URLs: "same-origin" keeps them from other sites while our own form posts still carry
@@ -36,28 +35,9 @@ PAGE_HEADERS = {
 
 
 def web_env(site_root: Path | None) -> jinja2.Environment:
-    """The Jinja2 environment of the web templates of a site (cached per site)."""
-    return _env(site_root.resolve() if site_root is not None else None)
-
-
-@lru_cache(maxsize=16)
-def _env(root: Path | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = []
-    if root is not None:
-        loaders.append(jinja2.FileSystemLoader(root / "templates"))
-    loaders.append(jinja2.FileSystemLoader(templates_dir()))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html.j2", "html"),
-            disabled_extensions=("txt.j2", "txt"),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The Jinja2 environment of the web templates: the digests' own (site templates first,
+    autoescaped HTML, strict undefined), cached per site."""
+    return template_env(site_root)
 
 
 class Renderer:
