@@ -210,15 +210,6 @@ class Answer:
     retry_at: datetime | None = None
 
 
-def due(conn: Connection, send_id: int, list_name: str, *, now: datetime, limit: int) -> list[Due]:
-    """Rows to attempt now (queued, or deferred and past their retry time), leased or not."""
-    d = deliveries.c
-    stmt = _addressed(list_name).where(
-        d.send_id == send_id, d.status.in_(_UNFINISHED), d.next_attempt_at <= now
-    )
-    return _rows(conn, stmt.order_by(d.next_attempt_at, d.subscriber_id).limit(limit))
-
-
 def claim(
     conn: Connection,
     send_id: int,
