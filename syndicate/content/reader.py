@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
@@ -17,6 +17,9 @@ from syndicate.content.sources import read_sources
 from syndicate.models import Article, Problem, ReadReport
 from syndicate.store.articles import StoredArticle, load_articles
 from syndicate.text import title_key
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def read_site(

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import Engine
 
 from syndicate.config import FeedSource, Settings
 from syndicate.content.article import dump_payload, finish
 from syndicate.content.html import plain_text
 from syndicate.content.identity import new_id
-from syndicate.content.remote import Fetched, Validators, fetch_source
 from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 from syndicate.store import articles as repo
 from syndicate.store.articles import RemoteState, StoredArticle
 from syndicate.text import slugify
+
+if TYPE_CHECKING:  # the HTTP client and feed parser load only when a site has sources
+    import httpx
+
+    from syndicate.content.remote import Fetched
 
 
 def entry_hash(entry: Entry) -> str:
@@ -46,6 +50,8 @@ def read_sources(
             stored = repo.load_articles(conn, source=source.key)
             state = repo.load_remote_state(conn, source.key)
         if not offline:
+            from syndicate.content.remote import Validators, fetch_source
+
             validators = None
             if state is not None and state.url == source.url:
                 validators = Validators(etag=state.etag, last_modified=state.last_modified)
