@@ -83,7 +83,9 @@ def kill_session(url: str, owner: str) -> None:
         with admin.begin() as conn:
             ended = conn.scalar(
                 text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    # with a timeout, PostgreSQL (14+) returns once the backend has exited:
+                    # its locks are gone then, not just asked to go
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
                     " WHERE application_name = :name"
                 ),
                 {"name": APP_PREFIX + owner},
