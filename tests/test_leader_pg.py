@@ -33,20 +33,8 @@ from syndicate.service.run import Service
 from syndicate.store import open_store
 from syndicate.subscribers.tokens import Signer
 from tests.conftest import PG_URL, Site
+from tests.test_run import CONFIG, REPO, SECRET, START
 
-REPO = Path(__file__).resolve().parent.parent
-SECRET = "test-secret-0123456789abcdef"
-CONFIG = """
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-schedule = "0 7 * * mon"
-timezone = "Europe/Berlin"
-"""
-START = re.compile(r"listening on http://127\.0\.0\.1:(\d+); (.*)")
 TAKEOVER = re.compile(
     r"became the scheduler, taking over from (\S+) ([\d.]+) s after .*scheduling (.*)"
 )

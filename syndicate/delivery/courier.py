@@ -27,6 +27,7 @@ from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Recipient
 from syndicate.errors import SyndicateError
 from syndicate.models import Source, Status
+from syndicate.processes import process_alive
 from syndicate.store import deliveries as ledger
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import Answer, DeliveryStatus, Due
@@ -35,6 +36,15 @@ from syndicate.store.subscribers import Change
 # How long an answer may wait for others to share its transaction. Fewer, larger commits
 # matter most when several processes write one SQLite file: each waits for the write lock.
 GROUP_WINDOW = 0.002
+
+
+def free_dead_leases(engine: Engine, send_id: int, *, now: datetime) -> None:
+    """Rows leased by processes of this machine that died are free again at once (others
+    wait for their lease to run out: a process elsewhere cannot be asked)."""
+    with engine.begin() as conn:
+        held = ledger.lease_holders(conn, send_id, now=now)
+        dead = [owner for owner in held if process_alive(owner) is False]
+        ledger.release_leases(conn, send_id, dead)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

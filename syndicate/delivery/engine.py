@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.delivery import spread
 from syndicate.delivery.copies import Copies, variant_key
-from syndicate.delivery.courier import Courier, Job
+from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
@@ -228,7 +228,7 @@ class Sender:
         )
         deadline = self.clock() + self.policy.wait_for_retries
         while not self.stopping:
-            self._free_dead_leases(send_id)
+            free_dead_leases(self.engine, send_id, now=self.clock())
             await self._drain(job, report)
             if self.stopping:
                 break
@@ -311,13 +311,6 @@ class Sender:
         # Counting a ledger of a million rows takes a while: never spend over 5 % on it.
         spent = time.monotonic() - moment
         self._next_beat = time.monotonic() + max(BEAT, 20 * spent)
-
-    def _free_dead_leases(self, send_id: int) -> None:
-        """Rows leased by processes of this machine that died are free again at once."""
-        with self.engine.begin() as conn:
-            held = ledger.lease_holders(conn, send_id, now=self.clock())
-            dead = [owner for owner in held if process_alive(owner) is False]
-            ledger.release_leases(conn, send_id, dead)
 
     def _progress(self, send_id: int, report: SendReport) -> None:
         with self.engine.connect() as conn:

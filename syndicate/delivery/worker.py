@@ -22,13 +22,13 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.content.reader import stored_articles
 from syndicate.delivery.copies import Copies
-from syndicate.delivery.courier import Courier, Job
+from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
 from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import prepare_recorded
-from syndicate.processes import process_alive, process_owner
+from syndicate.processes import process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store.deliveries import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
@@ -109,10 +109,7 @@ class Worker:
         return answered
 
     async def _drain(self, send: SendRow) -> int:
-        now = self.clock()
-        with self.engine.begin() as conn:
-            held = ledger.lease_holders(conn, send.id, now=now)
-            ledger.release_leases(conn, send.id, [o for o in held if process_alive(o) is False])
+        free_dead_leases(self.engine, send.id, now=self.clock())
         job = Job(
             send_id=send.id,
             list_name=send.list_name,
