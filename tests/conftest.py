@@ -9,10 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 
 from syndicate.config import Settings, load_settings
 from syndicate.store import open_store
+
+# CI runs every property test on the same examples (derandomize: the seed is fixed per test),
+# so a green run means the same thing every time; a failure prints the blob that replays it
+# (`@reproduce_failure`). Locally the default profile explores new examples on every run.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 PG_URL = os.environ.get("SYNDICATE_TEST_DATABASE_URL")
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -115,3 +125,4 @@ def any_site(tmp_path: Path, db_url: str) -> Iterator[Site]:
     s = Site(tmp_path / "site", db_url)
     yield s
     s.close()
+

@@ -16,6 +16,7 @@ from syndicate.content.reader import read_site
 from syndicate.models import Article, ReadReport
 from syndicate.store import articles as repo
 from syndicate.store import open_store
+from syndicate.store.engine import HEAD
 from syndicate.store.tables import articles
 from tests.conftest import NOW, Site
 
@@ -217,5 +218,5 @@ def test_a_store_behind_head_is_migrated_on_open(tmp_path: Path) -> None:
         indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("deliveries")}
     finally:
         engine.dispose()
-    assert version == "0008"
+    assert version == HEAD
     assert indexes["ix_deliveries_due"][-1] == "subscriber_id"

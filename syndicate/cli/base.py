@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,28 @@ def errors() -> Iterator[None]:
     except SyndicateError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
         sys.exit(1)
+
+
+def emit_json(doc: Mapping[str, Any]) -> None:
+    """``--json`` output: exactly one JSON object on stdout (the convention of every command).
+
+    Collections sit under a key named for them (``{"articles": [...]}``), so a field can be
+    added later without breaking a script; times are ISO 8601 with their offset; text is
+    UTF-8, not escaped. Progress, warnings and errors go to stderr, never into the document.
+    """
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+
+
+def emit_jsonl(rows: Iterable[Mapping[str, Any]]) -> None:
+    """``--json`` output of a stream (one record per subscriber or recipient, unbounded):
+    JSON Lines, one compact object per line, written as it is read."""
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 article``, ``2 articles``, ``1,204 subscribers``; ``many`` for irregular plurals."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 class Context:

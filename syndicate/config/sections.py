@@ -1,0 +1,159 @@
+"""The sections of ``syndicate.toml``, one pydantic model each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from syndicate.config.types import (
+    LANGUAGE_TAG,
+    Address,
+    BaseUrl,
+    HttpUrl,
+    Line,
+    Text,
+    article_url_pattern,
+    cron_expression,
+    jinja_template,
+    no_encoded_words,
+    single_line,
+    timezone_name,
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Publication(_Section):
+    """``[publication]``: who publishes and where articles live on the web."""
+
+    title: Line
+    base_url: BaseUrl
+    description: Text = ""
+    language: Annotated[str, Field(pattern=LANGUAGE_TAG)] = "en"
+    author: Line | None = None
+    article_url: Annotated[str, AfterValidator(article_url_pattern)] = "{base_url}/{slug}/"
+    timezone: Annotated[str, AfterValidator(timezone_name)] = "UTC"
+
+
+class Database(_Section):
+    """``[database]``: the state store. Default: an SQLite file inside the site."""
+
+    url: str | None = None
+
+
+class FeedSource(_Section):
+    """``[[content.sources]]`` with ``type = "feed"``: a remote RSS, Atom or JSON feed."""
+
+    type: Literal["feed"]
+    url: HttpUrl
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
+    timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
+    max_bytes: Annotated[int, Field(gt=0)] = 10_000_000
+
+    @property
+    def key(self) -> str:
+        """Stable name of this source in the store."""
+        return self.name or f"feed:{self.url}"
+
+
+class Content(_Section):
+    """``[content]``: the article folder and any remote sources."""
+
+    folder: str = "content"
+    max_file_size: Annotated[int, Field(gt=0)] = 5_000_000
+    teaser_length: Annotated[int, Field(ge=40, le=2000)] = 300
+    poll_interval: Annotated[int, Field(ge=10)] = 300  # seconds between re-reads in `run`
+    sources: list[FeedSource] = []
+
+
+class Feeds(_Section):
+    """``[feeds]``: the syndication feeds ``syndicate build`` writes."""
+
+    folder: str = "feeds"
+    base_url: BaseUrl | None = None
+    items: Annotated[int, Field(ge=1, le=1000)] = 20
+    archive_items: Annotated[int, Field(ge=1, le=10000)] | None = None
+    per_tag: bool = True
+    full_content: bool = True
+    hub: HttpUrl | None = None
+    id_authority: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+
+
+DEFAULT_SUBJECT = (
+    "{{ list.title }}{% if lead.title %}: {{ lead.title }}"
+    "{% if count > 1 %} and {{ count - 1 }} more{% endif %}{% endif %}"
+)
+
+
+class MailingList(_Section):
+    """``[lists.NAME]``: one subscriber list and its digest."""
+
+    title: Line
+    description: Text = ""
+    subject: Annotated[str, AfterValidator(single_line), AfterValidator(jinja_template)] = (
+        DEFAULT_SUBJECT
+    )
+    schedule: Annotated[str, AfterValidator(cron_expression)] = "0 7 * * mon"
+    timezone: Annotated[str, AfterValidator(timezone_name)] | None = None
+    max_articles: Annotated[int, Field(ge=1, le=200)] = 10
+    lead_articles: Annotated[int, Field(ge=0, le=50)] = 1
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    send_empty: bool = False
+    # seconds: a digest missed while `syndicate run` was down is still sent this late
+    misfire_grace: Annotated[int, Field(ge=0)] = 21_600
+
+
+class Email(_Section):
+    """``[email]``: who digests come from, and what every footer says."""
+
+    from_name: Annotated[Line, AfterValidator(no_encoded_words)]
+    from_address: Address
+    reply_to: Address | None = None
+    postal_address: Text | None = None
+    unsubscribe_mailto: Address | None = None
+    dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+    dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None = None
+    dkim_key_file: str | None = None  # relative to the site folder
+
+
+class Smtp(_Section):
+    """``[smtp]``: the outgoing mail server. Without it, mail goes to a Maildir in the site."""
+
+    host: Line
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Line | None = None
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    connections: Annotated[int, Field(ge=1, le=64)] = 4
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+    max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
+    processes: Annotated[int, Field(ge=1, le=64)] | None = None  # default: one per core
+    workers: bool = False  # sends are delivered by `syndicate worker` processes
+    lease: Annotated[int, Field(ge=5, le=86_400)] = 300  # seconds a claimed ledger row is held
+    retry_for: Annotated[int, Field(ge=60)] = 86_400  # seconds a deferred copy is retried
+
+
+class Web(_Section):
+    """``[web]``: where the subscriber pages are served (confirm, unsubscribe, preferences)."""
+
+    base_url: BaseUrl | None = None
+
+
+LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ListName = Annotated[str, Field(pattern=LIST_NAME)]
+
+
+class SiteConfig(_Section):
+    """The whole of ``syndicate.toml``."""
+
+    publication: Publication
+    database: Database = Database()
+    content: Content = Content()
+    feeds: Feeds = Feeds()
+    email: Email | None = None
+    smtp: Smtp | None = None
+    web: Web = Web()
+    lists: dict[ListName, MailingList] = {}

@@ -1,0 +1,115 @@
+"""Value types of ``syndicate.toml``: each validator says what is expected and what it got."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    if any(c in value for c in "\r\n\t "):
+        raise ValueError(f"must not contain whitespace, got {value!r}")
+    return value
+
+
+def _no_trailing_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+def timezone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', got {value!r}"
+        ) from None
+    return value
+
+
+def article_url_pattern(value: str) -> str:
+    try:
+        value.format(base_url="https://x.test", slug="s", year="2026", month="01", day="01", id="i")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            "must be a pattern using only {base_url}, {slug}, {year}, {month}, {day} "
+            f"and {{id}}, got {value!r} ({exc!r})"
+        ) from None
+    if "{slug}" not in value and "{id}" not in value:
+        raise ValueError(
+            f"must contain {{slug}} or {{id}} so every article gets its own URL, got {value!r}"
+        )
+    return value
+
+
+def single_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"must be a single line, got {value!r}")
+    return _printable(value)
+
+
+def _printable(value: str) -> str:
+    # These values end up in XML feeds and mail headers, where control characters break.
+    bad = next((c for c in value if ord(c) < 32 and c not in "\n\t"), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control character {bad!r}, got {value!r}")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+# A base that paths are appended to: kept without its trailing slash.
+BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
+Line = Annotated[str, Field(min_length=1), AfterValidator(single_line)]
+Text = Annotated[str, AfterValidator(_printable)]
+# BCP 47: language, optional script, optional region, variants (RFC 5646, private use aside).
+LANGUAGE_TAG = (
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?"
+    r"(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*$"
+)
+
+
+def cron_expression(value: str) -> str:
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"must be a cron expression with five fields (minute hour day month weekday), "
+            f"e.g. '0 7 * * mon', got {value!r} ({exc})"
+        ) from None
+    return value
+
+
+def jinja_template(value: str) -> str:
+    from jinja2 import Environment, TemplateSyntaxError
+
+    try:
+        Environment().parse(value)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"is not a valid Jinja2 template: {exc.message}, got {value!r}") from None
+    return value
+
+
+def _address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an email address ({exc}), got {value!r}") from None
+
+
+Address = Annotated[str, AfterValidator(single_line), AfterValidator(_address)]
+
+
+def no_encoded_words(value: str) -> str:
+    # An RFC 2047 encoded word in a display name can smuggle CR/LF past older email packages.
+    if "=?" in value:
+        raise ValueError(f"must not contain '=?' (RFC 2047 encoded words), got {value!r}")
+    return value
