@@ -81,12 +81,17 @@ class Problem:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadReport:
-    """The outcome of reading every source: what was read, and what was skipped and why."""
+    """The outcome of reading every source: what was read, and what was skipped and why.
+
+    ``articles`` are those published by now: everything that feeds, digests and archives
+    show. ``scheduled`` are dated later, held back until their time comes.
+    """
 
     articles: tuple[Article, ...]
     problems: tuple[Problem, ...] = ()
     parsed: int = 0
     reused: int = 0
+    scheduled: tuple[Article, ...] = ()
 
 
 class Status(StrEnum):

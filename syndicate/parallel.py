@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver, resource_tracker
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,5 +38,24 @@ def pmap(
     ctx.set_forkserver_preload([preload])
     # Few large chunks: per-message overhead in this process limits the speedup, not the work.
     chunk = max(1, -(-len(items) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
         yield from pool.map(fn, items, chunksize=chunk)
+    finally:
+        # Also when the caller stops early: queued chunks are dropped, not parsed for nothing,
+        # and every worker process has exited (joined) before this returns.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the helper processes a pool leaves behind (the fork server, the resource
+    tracker), waiting for each to exit: a command calls this before it exits, so nothing it
+    started outlives it. A later ``pmap`` starts them again."""
+    # Private API, but the only way to stop them short of interpreter exit, after which
+    # they linger for a moment on their own; both methods are no-ops when not running.
+    stop_server = getattr(forkserver._forkserver, "_stop", None)
+    if callable(stop_server):
+        stop_server()
+    stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if callable(stop_tracker):
+        stop_tracker()

@@ -49,7 +49,9 @@ def test_example_publication_reads_cleanly(example: Path) -> None:
 def test_articles_json_on_the_example(example: Path) -> None:
     code, out, _ = run("--site", str(example), "articles", "--json", "--offline")
     assert code == 0
-    found = {a["title"]: a for a in json.loads(out)}
+    doc = json.loads(out)
+    assert doc["problems"] == []
+    found = {a["title"]: a for a in doc["articles"]}
     assert "Energy Outlook 2027 (work in progress)" not in found  # a draft
     mediator = found[
         "Among Conflicts and Sanctions: Kazakhstan’s Role in Navigating Peace and Resolving Crises"
@@ -94,7 +96,7 @@ def test_init_scaffolds_a_working_site(tmp_path: Path) -> None:
     code, out, err = run("--site", str(target), "check")
     assert code == 0, err
     code, out, _ = run("--site", str(target), "articles", "--json")
-    assert [a["title"] for a in json.loads(out)] == ["Hello, world"]
+    assert [a["title"] for a in json.loads(out)["articles"]] == ["Hello, world"]
 
 
 def test_init_never_overwrites(tmp_path: Path) -> None:
@@ -117,6 +119,13 @@ def test_check_reports_problems_and_fails(example: Path) -> None:
     code, _, err = run("--site", str(example), "check", "--offline")
     assert code == 1
     assert "content/broken.md:" in err and "front matter is not valid YAML" in err
+    code, out, _ = run("--site", str(example), "check", "--offline", "--json")
+    assert code == 1
+    doc = json.loads(out)  # one object, problems under their own key
+    assert doc["ok"] is False and doc["articles"] == 4
+    [problem] = doc["problems"]
+    assert problem["path"] == "content/broken.md" and problem["line"] >= 1
+    assert "front matter is not valid YAML" in problem["reason"]
 
 
 def test_config_error_exits_2_and_names_the_key(example: Path) -> None:

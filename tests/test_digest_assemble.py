@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -174,3 +175,40 @@ def test_issue_numbers_are_per_list(digest_site: Site) -> None:
         # while its retries run belongs in the next one.
         assert repo.last_sent(conn, "weekly") == NOW
         assert repo.last_sent(conn, "other") is None
+
+
+def _send(site: Site, digest_id: str, issue: int, ids: list[str], at: datetime) -> None:
+    with site.engine.begin() as conn:
+        repo.record_digest(
+            conn, digest_id=digest_id, list_name="weekly", issue=issue, created=at, article_ids=ids
+        )
+        repo.mark_sent(conn, digest_id, at)
+
+
+def test_an_article_added_after_a_send_but_dated_before_it_is_new(digest_site: Site) -> None:
+    """Backdated: written earlier (or already on the website), added after last night's send."""
+    settings, engine = digest_site.settings, digest_site.engine
+    arts = read_site(settings, engine, now=NOW, offline=True).articles
+    first = prepare(settings, engine, "weekly", arts, now=NOW)
+    _send(digest_site, "weekly-1", 1, [a.id for a in first.fresh], NOW)
+    later = NOW + timedelta(hours=12)
+    digest_site.write("late.md", "---\ntitle: Late\ndate: 2026-11-26T18:00:00Z\n---\n\nx\n")
+    arts = read_site(settings, engine, now=later, offline=True).articles
+    nxt = prepare(settings, engine, "weekly", arts, now=later)
+    assert [a.title for a in nxt.fresh] == ["Late"]
+    # Once mailed, never again; and the old articles, first seen long ago, are not re-mailed.
+    _send(digest_site, "weekly-2", 2, [a.id for a in nxt.fresh], later)
+    arts = read_site(settings, engine, now=later + timedelta(days=1), offline=True).articles
+    assert prepare(settings, engine, "weekly", arts, now=later + timedelta(days=1)).fresh == ()
+
+
+def test_new_uses_first_seen_or_published_whichever_is_later() -> None:
+    sent = NOW - timedelta(days=1)
+    backdated = replace(article(3), first_seen=NOW)  # dated 3 days ago, first seen now
+    old = article(5)  # dated and first seen 5 days ago: mailed to nobody, but not new
+    scheduled = replace(article(9), published=NOW)  # seen 9 days ago, published now
+    state = ListState(issue=2, last_sent=sent, sent_ids=frozenset())
+    found = new_articles([backdated, old, scheduled], MailingList(title="W"), state)
+    assert [a.id for a in found] == ["a9", "a3"]
+    # The first digest of a new list: everything not yet mailed, within the cap.
+    assert len(new_articles([backdated, old, scheduled], MailingList(title="W"), FRESH)) == 3

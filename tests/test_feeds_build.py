@@ -625,7 +625,7 @@ def test_cli_build_publishes_valid_articles_and_fails_on_a_bad_file(site: Site) 
     assert out["articles"] == 2
     assert set(out["written"]) == page_files("", "tags/common")
     assert out["removed"] == []
-    assert len(out["problems"]) == 1 and out["problems"][0].startswith("content/broken.md:")
+    assert len(out["problems"]) == 1 and out["problems"][0]["path"] == "content/broken.md"
     root = feeds_dir(site)
     assert json_titles((root / "feed.json").read_bytes()) == ["Article 02", "Article 01"]
     for fmt in ("rss.xml", "atom.xml"):

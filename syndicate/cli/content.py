@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,11 @@ from zoneinfo import ZoneInfo
 import click
 from rich.markup import escape
 
-from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate import parallel
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
-from syndicate.models import Article, ReadReport
+from syndicate.models import Article, Problem, ReadReport
 from syndicate.scaffold import init_site
 from syndicate.store import open_store
 
@@ -25,6 +25,11 @@ def _read(ctx: Context, *, offline: bool) -> ReadReport:
         return read_site(ctx.settings, engine, now=now(), offline=offline)
     finally:
         engine.dispose()
+        parallel.shutdown()  # the parse pool's processes end before the command does
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {"path": p.path, "line": p.line, "reason": p.reason, "message": str(p)}
 
 
 def _report_problems(report: ReadReport) -> None:
@@ -57,29 +62,49 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
-def check(ctx: Context, offline: bool) -> None:
+def check(ctx: Context, as_json: bool, offline: bool) -> None:
     """Validate the configuration and all content; exit 1 if anything is wrong.
 
     \b
-    Example:
+    Examples:
       syndicate check --offline
+      syndicate check --json | jq -r '.problems[].message'
     """
     with errors():
         report = _read(ctx, offline=offline)
+    if as_json:
+        emit_json(
+            {
+                "ok": not report.problems,
+                "config": str(ctx.settings.root / "syndicate.toml"),
+                "articles": len(report.articles),
+                "scheduled": len(report.scheduled),
+                "problems": [_problem_json(p) for p in report.problems],
+            }
+        )
+        if report.problems:
+            sys.exit(1)
+        return
     for problem in report.problems:
         err.print(str(problem), markup=False)
-    summary = f"{len(report.articles)} articles read, {len(report.problems)} problems"
+    summary = (
+        f"{plural(len(report.articles), 'article')} read, {plural(len(report.problems), 'problem')}"
+    )
+    if report.scheduled:
+        summary += f", {len(report.scheduled)} scheduled"
     if report.problems:
         err.print(summary)
         sys.exit(1)
     out.print(f"ok: {summary} ({ctx.settings.root / 'syndicate.toml'})")
 
 
-def _article_json(a: Article) -> dict[str, Any]:
+def _article_json(a: Article, *, scheduled: bool = False) -> dict[str, Any]:
     return {
         "id": a.id,
+        "scheduled": scheduled,
         "source": a.source,
         "title": a.title,
         "author": a.author,
@@ -96,29 +121,42 @@ def _article_json(a: Article) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
 def articles(ctx: Context, as_json: bool, offline: bool) -> None:
     """List what the content reader found, newest first. Problems go to stderr.
 
+    Articles dated in the future are listed as "scheduled for DATE": no feed, digest or
+    archive shows them before that time.
+
     \b
     Examples:
       syndicate articles
-      syndicate articles --json | jq '.[].title'
+      syndicate articles --json | jq '.articles[].title'
     """
     with errors():
         report = _read(ctx, offline=offline)
-    _report_problems(report)
+    listed = sorted(
+        [(a, True) for a in report.scheduled] + [(a, False) for a in report.articles],
+        key=lambda pair: (pair[0].published, pair[0].id),
+        reverse=True,
+    )
     if as_json:
-        click.echo(
-            json.dumps([_article_json(a) for a in report.articles], ensure_ascii=False, indent=2)
+        emit_json(
+            {
+                "articles": [_article_json(a, scheduled=s) for a, s in listed],
+                "problems": [_problem_json(p) for p in report.problems],
+            }
         )
         return
+    _report_problems(report)
     tz = ZoneInfo(ctx.settings.publication.timezone)
-    for a in report.articles:
+    for a, scheduled in listed:
         out.print(f"[bold]{escape(a.title)}[/bold]  [dim]{a.id}[/dim]")
         when = a.published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        if scheduled:
+            when = f"scheduled for {when}"
         byline = ", ".join(x for x in (a.author, when) if x)
         out.print(
             f"  {escape(byline)}  tags: {escape(', '.join(a.tags) or '-')}  "
@@ -126,7 +164,10 @@ def articles(ctx: Context, as_json: bool, offline: bool) -> None:
         )
         out.print(f"  {escape(a.url)}")
         out.print(f"  [italic]{escape(a.teaser)}[/italic]\n")
-    out.print(f"{len(report.articles)} articles")
+    summary = plural(len(report.articles), "article")
+    if report.scheduled:
+        summary += f", {len(report.scheduled)} scheduled"
+    out.print(summary)
 
 
 @main.command()
@@ -152,19 +193,17 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
             built = build_feeds(settings, engine, report.articles)
         finally:
             engine.dispose()
+            parallel.shutdown()  # the parse pool's processes end before the command does
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "articles": len(report.articles),
-                    "written": list(built.written),
-                    "unchanged": built.unchanged,
-                    "removed": list(built.removed),
-                    "problems": [str(p) for p in report.problems],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+        emit_json(
+            {
+                "articles": len(report.articles),
+                "scheduled": len(report.scheduled),
+                "written": list(built.written),
+                "unchanged": built.unchanged,
+                "removed": list(built.removed),
+                "problems": [_problem_json(p) for p in report.problems],
+            }
         )
     else:
         _report_problems(report)
@@ -174,9 +213,10 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
         for rel in built.removed:
             out.print(f"removed {folder}/{rel}", markup=False)
         out.print(
-            f"{len(report.articles)} articles: {len(built.written)} files written, "
+            f"{plural(len(report.articles), 'article')}: "
+            f"{plural(len(built.written), 'file')} written, "
             f"{built.unchanged} unchanged, {len(built.removed)} removed, "
-            f"{len(report.problems)} problems"
+            f"{plural(len(report.problems), 'problem')}"
         )
     if report.problems:
         sys.exit(1)

@@ -37,15 +37,28 @@ def read_site(
     )
     articles = _articles((*folder.current, *remote))
     articles, clashes = _unique_urls(articles, settings.config.content.folder)
-    articles = _link_related(articles)
-    articles.sort(key=lambda a: (a.published, a.id), reverse=True)
+    # The one place that decides what is published: feeds, digests, archives and pages all
+    # take ``articles``, so an article dated ahead appears everywhere at once when due.
+    scheduled = sorted((a for a in articles if a.published > now), key=_newest_first, reverse=True)
+    articles = _link_related([a for a in articles if a.published <= now])
+    articles.sort(key=_newest_first, reverse=True)
     problems = sorted((*folder.problems, *clashes), key=lambda p: (p.path, p.line))
     return ReadReport(
         articles=tuple(articles),
         problems=(*problems, *remote_problems),
         parsed=folder.parsed,
         reused=folder.reused,
+        scheduled=tuple(scheduled),
     )
+
+
+def _newest_first(a: Article) -> tuple[datetime, str]:
+    return (a.published, a.id)  # sort with reverse=True
+
+
+def next_due(report: ReadReport) -> datetime | None:
+    """When the earliest scheduled article becomes due (None: nothing is scheduled)."""
+    return min((a.published for a in report.scheduled), default=None)
 
 
 def stored_articles(settings: Settings, engine: Engine) -> list[Article]:

@@ -1,8 +1,10 @@
 """Which articles a list's next digest holds (pure: the store is read by the caller).
 
-New for a list means published after its last sent digest and never carried by one of its
-digests before. A subscriber's topics narrow that down further; every distinct topic set
-gets its own version of the digest, rendered once, however many subscribers share it.
+New for a list means never carried by one of its digests and appeared since its last sent
+digest: first seen or published after it, whichever is later (an article added today but
+dated yesterday is new; one dated ahead counts from its date, when it is published). A
+subscriber's topics narrow that down further; every distinct topic set gets its own version
+of the digest, rendered once, however many subscribers share it.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ def new_articles(articles: Iterable[Article], cfg: MailingList, state: ListState
         a
         for a in articles
         if a.id not in state.sent_ids
-        and (state.last_sent is None or a.published > state.last_sent)
+        and (state.last_sent is None or appeared(a) > state.last_sent)
         and (not wanted or wanted.intersection(t.casefold() for t in a.tags))
     ]
     out.sort(key=lambda a: (a.published, a.id), reverse=True)
     return out
+
+
+def appeared(article: Article) -> datetime:
+    """When an article reached readers: first seen, or published if that came later."""
+    return max(article.first_seen, article.published)
 
 
 def matches(article: Article, topics: frozenset[str]) -> bool:

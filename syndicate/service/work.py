@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate.config import Settings
-from syndicate.content.reader import read_site
+from syndicate.content.reader import next_due, read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
@@ -93,6 +93,8 @@ class Work:
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
         self.stopped = False
+        self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
+        self._due_polls: set[asyncio.Task[None]] = set()
 
     async def tracked(self, body: Coroutine[Any, Any, None]) -> None:
         """Run ``body`` as its own task, which outlives a cancelled caller until drained."""
@@ -116,6 +118,8 @@ class Work:
     def stop(self) -> None:
         """Start no new work; ask running sends to stop."""
         self.stopped = True
+        if self._due is not None:
+            self._due.cancel()
         for sender in list(self.senders):
             request_stop(sender)
 
@@ -239,6 +243,25 @@ class Work:
         for problem in sorted(problems - self.problems):  # each once, not every poll
             log.warning("%s", problem)
         self.problems = problems
+        self._rebuild_at(next_due(read))
+
+    def _rebuild_at(self, due: datetime | None) -> None:
+        """Poll again when the next scheduled article is due, not up to a poll interval late."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if due is None or self.stopped:
+            return
+        # A second late: the article is due once ``now >= published``, never a moment early.
+        delay = max(0.0, (due - self.clock()).total_seconds()) + 1.0
+        self._due = asyncio.get_running_loop().call_later(delay, self._poll_due)
+
+    def _poll_due(self) -> None:
+        self._due = None
+        if not self.stopped:
+            task = asyncio.ensure_future(self.poll())
+            self._due_polls.add(task)  # a reference, so the task is not collected mid-run
+            task.add_done_callback(self._due_polls.discard)
 
     def _poll_now(self) -> tuple[ReadReport, BuildReport]:
         read = read_site(self.settings, self.engine, now=self.clock())
