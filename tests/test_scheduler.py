@@ -359,10 +359,10 @@ def test_retry_job_resumes_deferred_copies_once_due(letter: Site, server: SmtpSe
 
     run_jobs(work, sched.run_retries)  # not due yet: nothing happens
     assert len(server.messages) == 1
-    # the next digest comes due while the first is unfinished: it waits for it. (Dated after
-    # the first send will have finished: the engine counts "new" from that time.)
+    # the next digest comes due while the first is unfinished: it waits for it. (First seen
+    # after the first send: new for the next one; dated ahead, it would wait for its date.)
     clock.now += timedelta(seconds=10)  # retries are 15 s or more away
-    article(letter, "second", retry + timedelta(minutes=5))
+    article(letter, "second", clock.now)
     run_jobs(work, lambda: sched.run_digest("weekly"))
     assert len(server.messages) == 1 and work.waiting == {"weekly"}
 
