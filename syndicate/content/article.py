@@ -22,6 +22,8 @@ from syndicate.text import slugify
 
 # Bump when readers or ``finish`` change what they produce: every cached file is re-parsed.
 PARSER_VERSION = "1"
+# Payload key of an undated file's publication time: its own, set once (see folder.py).
+UNDATED = "undated"
 
 
 def parse_key(publication: Publication, content: Content) -> str:
@@ -104,12 +106,14 @@ def to_article(
 ) -> Article:
     """Rebuild an Article from its stored row.
 
-    The publication date falls back to first_seen; the update date to the last time the
-    content changed after it was first seen. Neither depends on when this runs.
+    The publication date falls back to the undated file's own time, else first_seen; the
+    update date to the last time the content changed after it was first seen. Neither
+    depends on when this runs.
     """
     p = json.loads(payload)
     date = datetime.fromisoformat(p["date"]) if p["date"] else None
-    published = date or first_seen
+    undated = p.get(UNDATED)
+    published = date or (datetime.fromisoformat(undated) if undated else first_seen)
     updated = datetime.fromisoformat(p["updated"]) if p["updated"] else None
     if updated is None and changed_at > first_seen:
         updated = changed_at

@@ -6,17 +6,18 @@ payload is reused. Each bad file is reported as ``path:line: reason`` and skippe
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
-from syndicate.content.article import parse_key
+from syndicate.content.article import UNDATED, dump_payload, parse_key
 from syndicate.content.identity import new_id
 from syndicate.content.parse import FinishOptions, Job, Outcome, run_job, run_jobs
 from syndicate.content.registry import READERS
@@ -77,6 +78,7 @@ class _Pass:
             default_author=settings.publication.author,
         )
         self.out = FolderRead()
+        self.undated_times: set[datetime] | None = None  # loaded when a new undated file needs it
         self.files: list[FileRow] = []
         self.articles: list[StoredArticle] = []
 
@@ -187,6 +189,8 @@ class _Pass:
             if redo.payload is None:  # the file changed under us; the next pass sees it
                 return
             payload, html = redo.payload, redo.html
+        if _UNDATED_MARK in payload:
+            payload = self._undated(payload, previous, job.mtime_ns)
         changed = previous is None or previous.content_hash != o.sha
         article = StoredArticle(
             id=article_id,
@@ -203,6 +207,32 @@ class _Pass:
         self.articles.append(article)
         self.files.append(replace(row, article_id=article_id))
         self.out.current.append(article)
+
+    def _undated(self, payload: str, previous: StoredArticle | None, mtime_ns: int) -> str:
+        """Give an undated file its own publication time, kept for good once set.
+
+        Several files read in one pass share a first-seen time, which would give their feed
+        entries one timestamp (the W3C validator flags that). A new file gets its
+        modification time instead, never later than first seen, one second earlier than any
+        undated article already holding that second (files are settled in path order, so
+        the result is the same on every machine). An article that was already published
+        keeps the time it had.
+        """
+        meta = json.loads(payload)
+        kept = _undated_time(previous)
+        if kept is None:
+            if self.undated_times is None:
+                self.undated_times = {
+                    t for a in self.stored.values() if (t := _undated_time(a)) is not None
+                }
+            mtime = datetime.fromtimestamp(mtime_ns // 1_000_000_000, UTC)
+            kept = min(mtime, self.now.replace(microsecond=0))
+            while kept in self.undated_times:
+                kept -= timedelta(seconds=1)
+        if self.undated_times is not None:
+            self.undated_times.add(kept)
+        meta[UNDATED] = kept.isoformat()
+        return dump_payload(meta)
 
     def _previous(self, rel: str, row: FileRow | None) -> StoredArticle | None:
         """The article this path held last time, or once held."""
@@ -236,6 +266,19 @@ class _Pass:
         self.out.problems.append(
             Problem(path=f"{self.folder}/{row.path}", line=line, reason=reason)
         )
+
+
+# How an undated payload reads (dump_payload writes no spaces; a title cannot fake it: its
+# quotes are escaped).
+_UNDATED_MARK = '"date":null'
+
+
+def _undated_time(article: StoredArticle | None) -> datetime | None:
+    """The publication time a stored undated article has (None: dated, or not stored)."""
+    if article is None or _UNDATED_MARK not in article.payload:
+        return None
+    value = json.loads(article.payload).get(UNDATED)
+    return datetime.fromisoformat(value) if value else article.first_seen
 
 
 def read_folder(
