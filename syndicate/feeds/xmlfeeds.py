@@ -2,10 +2,21 @@
 
 feedgen writes RSS's ``atom:link`` only for ``rel="self"``, so the archive, hub and
 ``fh:archive`` markup comes from a small feedgen extension registered on every feed.
+
+Titles are plain text, shown literally by every reader. Most readers treat an RSS title,
+and many an Atom text title, as HTML, so a title that looks like markup
+(``<script>…</script> & "Sanctions"``) would be stripped or run, and the W3C validator warns
+"title should not contain HTML". Such a title is escaped once more as HTML: Atom declares it
+``type="html"``; RSS, which cannot declare it, follows the RSS Best Practices Profile and
+writes ``&`` and ``<`` in every title as the hexadecimal references ``&#x26;`` and ``&#x3C;``
+(the encoding that works in the most readers). A title without markup ("AT&T", "A < B") is
+written once-escaped, which reads right whether a reader takes it as text or as HTML.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +28,9 @@ from lxml import etree
 from syndicate import __version__
 from syndicate.feeds.items import FeedItem
 
+# What an HTML-reading feed reader would take for a tag, a comment or a character reference.
+_MARKUP = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+_RSS_TITLE = re.compile(rb"<title>([^<]*)</title>")
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 GENERATOR_URI = "https://github.com/syndicate"
@@ -40,11 +54,36 @@ class Channel:
     next_archive_url: str | None = None
 
 
+def looks_like_markup(text: str) -> bool:
+    """Whether a reader that takes the text as HTML would not show it literally."""
+    return _MARKUP.search(text) is not None
+
+
+def _title(text: str) -> str:
+    """A title as feeds carry it: escaped as HTML when it looks like markup."""
+    return html.escape(text, quote=False) if looks_like_markup(text) else text
+
+
+def _atom_title_type(element: Any, text: str) -> None:
+    """Declare an Atom title ``type="html"`` when ``_title`` escaped it."""
+    if looks_like_markup(text):
+        tag = etree.QName(element).namespace
+        found = element.find(f"{{{tag}}}title" if tag else "title")
+        if found is not None:
+            found.set("type", "html")
+
+
+def _hex_references(match: re.Match[bytes]) -> bytes:
+    text = match.group(1).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b"<title>" + text.replace(b"&gt;", b"&#x3E;") + b"</title>"
+
+
 class _History(BaseExtension):  # type: ignore[misc]
     """Adds ``fh:archive`` and the atom:links feedgen leaves out of RSS."""
 
     def __init__(self) -> None:
         self.archive = False
+        self.title = ""
         self.rss_links: list[tuple[str, str]] = []
 
     def extend_ns(self) -> dict[str, str]:
@@ -59,6 +98,7 @@ class _History(BaseExtension):  # type: ignore[misc]
         return feed
 
     def extend_atom(self, feed: Any) -> Any:
+        _atom_title_type(feed, self.title)
         if self.archive:
             etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
         return feed
@@ -75,6 +115,7 @@ class _EntryLinks(BaseEntryExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
         self.updated: str | None = None
+        self.title = ""
 
     def extend_rss(self, item: Any) -> Any:
         # RSS has no update date; atom:updated is the common extension feed readers know.
@@ -83,6 +124,7 @@ class _EntryLinks(BaseEntryExtension):  # type: ignore[misc]
         return item
 
     def extend_atom(self, entry: Any) -> Any:
+        _atom_title_type(entry, self.title)
         tag = etree.QName(entry).namespace
         name = f"{{{tag}}}link" if tag else "link"
         for old in [el for el in entry if etree.QName(el).localname == "link"]:
@@ -98,8 +140,9 @@ def _generator(channel: Channel, items: tuple[FeedItem, ...], *, rss: bool) -> F
     fg.register_extension("history", _History, _EntryLinks)
     history: _History = fg.history
     history.archive = channel.archive
+    history.title = channel.title
     fg.id(channel.self_url)
-    fg.title(channel.title)
+    fg.title(_title(channel.title))
     if not rss:  # Atom needs a feed author for entries that name none; RSS wants an email
         fg.author(name=channel.author)
     fg.description(channel.description)
@@ -133,7 +176,8 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
     fe = fg.add_entry(order="append")
     fe.id(item.id)
     fe.guid(item.id, permalink=False)
-    fe.title(item.title)
+    fe.title(_title(item.title))
+    fe.history.title = item.title
     fe.link(href=item.url, rel="alternate")
     fe.published(item.published)
     fe.updated(item.updated)
@@ -160,7 +204,7 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
 def rss_document(channel: Channel, items: tuple[FeedItem, ...]) -> bytes:
     """An RSS 2.0 document."""
     data: bytes = _generator(channel, items, rss=True).rss_str(pretty=True)
-    return data
+    return _RSS_TITLE.sub(_hex_references, data)
 
 
 def atom_document(channel: Channel, items: tuple[FeedItem, ...]) -> bytes:
