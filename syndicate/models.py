@@ -44,6 +44,22 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Media:
+    """An image of an article, from the content folder, published under the feeds folder.
+
+    ``name`` is content-hashed (``<sha256 prefix>-<stem>.<ext>``), so a changed image gets a
+    new URL and caches never serve a stale one. ``source`` is relative to the content folder.
+    """
+
+    name: str
+    url: str
+    source: str
+    size: int
+    mtime_ns: int
+    type: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Article:
     """A publishable article: stable identity, canonical URL, dates that never move."""
 
@@ -65,6 +81,7 @@ class Article:
     html: str
     related: tuple[Teaser, ...]
     content_hash: str
+    media: tuple[Media, ...] = ()  # images published with it (front matter and body)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

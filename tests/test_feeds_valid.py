@@ -176,7 +176,9 @@ def build(site: Site) -> Built:
     assert report.articles
     result = build_feeds(settings, site.engine, report.articles)
     root = settings.feeds_dir
-    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    every = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    # The feed documents; the published images under media/ are checked on their own.
+    files = {rel: data for rel, data in every.items() if not rel.startswith("media/")}
     return Built(
         site=site,
         settings=settings,
@@ -215,7 +217,18 @@ ARCHIVE_COUNT = 10
 ARCHIVE_PER_PAGE = 3
 EDITED = 5  # this article gets a front-matter `updated` newer than every publication date
 EDITED_AT = "2026-02-15T08:00:00+00:00"
-WITH_IMAGE = {3: "/images/a3.jpg", 8: "../pictures/a8.png"}
+WITH_IMAGE = {3: "/images/a3.jpg", 8: "pictures/a8.png"}  # site path; file of the folder
+# The smallest well-formed files of each kind the content reader publishes.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+
+
+def media_url(built: Built, name: str) -> str:
+    """The URL of the published copy of a content file (hash prefix, then its name)."""
+    [url] = [m.url for a in built.articles for m in a.media if m.source == name] or [
+        f"(no published copy of {name})"
+    ]
+    return url
 
 
 def archive_title(i: int) -> str:
@@ -242,6 +255,8 @@ def archive_scenario(site: Site) -> None:
             f'<a href="../raw/{i}">raw link</a> <img src="pics/{i}.gif" alt="">\n'
         )
         site.write(f"a{i:02d}.md", markdown(front, body))
+        site.write(f"pics/{i}.gif", GIF + bytes([i]))
+    site.write("pictures/a8.png", PNG)
 
 
 TAGS = {
@@ -295,6 +310,7 @@ def hostile_scenario(site: Site) -> None:
         "image_credit": r'"<script>credit()</script>\x01"',
     }
     site.write("hostile.md", markdown(front, HOSTILE_BODY))
+    site.write("x.png", PNG)
     site.write("calm.md", markdown({"title": "Calm", "date": "2026-02-01"}, "Nothing here.\n"))
 
 
@@ -766,9 +782,11 @@ def test_relative_links_in_markdown_become_absolute(site: Site) -> None:
             assert f"{base}/" in urls, urls  # /
             assert f"{base}/images/y{i}.png" in urls, urls
             assert f"{base}/raw/{i}" in urls, urls
-            assert f"{article_url}pics/{i}.gif" in urls, urls
+            # A path relative to the article's file: the published copy of that file.
+            assert media_url(built, f"pics/{i}.gif") in urls, urls
+            assert not any(u.startswith(f"{article_url}pics/") for u in urls), urls
             if i in WITH_IMAGE:
-                expected = {3: f"{base}/images/a3.jpg", 8: f"{base}/pictures/a8.png"}[i]
+                expected = {3: f"{base}/images/a3.jpg", 8: media_url(built, "pictures/a8.png")}[i]
                 assert item["image"] == expected
                 assert expected in urls  # the figure in the content
 
@@ -1030,7 +1048,7 @@ def test_hostile_input_stays_inert(site: Site) -> None:
         assert "Opening line" in content and "characters" in content  # the text survived
         assert "click me" in content
         assert "https://cdn.example.net/p" in html_urls(content)
-        assert "https://news.example.org/hostile/x.png" in html_urls(content)
+        assert media_url(built, "x.png") in html_urls(content)
     # The hostile article is on the main feed and on each of its three tag feeds.
     assert pages_with_hostile == 4
 

@@ -205,6 +205,8 @@ def test_raw_html_survives_the_reader() -> None:
 
 def test_article_html_is_sanitized_and_absolute(site: Site) -> None:
     site.write("hostile.md", HOSTILE)
+    site.write("images/lead.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 16)
+    site.write("images/chart.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
     a = _only(site)
     html = a.html
     assert a.url == "https://news.example.org/hostile/"
@@ -218,14 +220,16 @@ def test_article_html_is_sanitized_and_absolute(site: Site) -> None:
     for text in ("a span", "bad link", "mixed case", "kept", "raw relative"):
         assert text in html
     links = re.findall(r'\b(?:href|src)="([^"]*)"', html)
+    media = {m.source: m.url for m in a.media}
     assert set(links) == {
         "https://news.example.org/other-story/",
-        "https://news.example.org/hostile/images/chart.png",
+        media["images/chart.png"],  # an image: the published copy of the file
         "https://news.example.org/about/",
-        "https://news.example.org/hostile/page.html",
+        "https://news.example.org/hostile/page.html",  # a link: against the article's URL
         "https://example.com/x",
     }
-    assert a.image == "https://news.example.org/hostile/images/lead.jpg"
+    assert a.image == media["images/lead.jpg"]
+    assert a.image.startswith("https://news.example.org/feeds/media/")
 
 
 # --- teaser --------------------------------------------------------------------------------

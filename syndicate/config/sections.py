@@ -64,6 +64,7 @@ class Content(_Section):
 
     folder: str = "content"
     max_file_size: Annotated[int, Field(gt=0)] = 5_000_000
+    max_image_size: Annotated[int, Field(gt=0)] = 10_000_000  # bytes per local image
     teaser_length: Annotated[int, Field(ge=40, le=2000)] = 300
     poll_interval: Annotated[int, Field(ge=10)] = 300  # seconds between re-reads in `run`
     sources: list[FeedSource] = []

@@ -16,20 +16,23 @@ from zoneinfo import ZoneInfo
 
 from syndicate.config import Content, Publication
 from syndicate.content.html import absolute_http_url, sanitize
+from syndicate.content.media import MediaResolver, is_local, media_from_payload, media_payload
 from syndicate.content.teaser import make_teaser
 from syndicate.models import Article, Entry, Teaser
 from syndicate.text import slugify
 
 # Bump when readers or ``finish`` change what they produce: every cached file is re-parsed.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 # Payload key of an undated file's publication time: its own, set once (see folder.py).
 UNDATED = "undated"
 
 
-def parse_key(publication: Publication, content: Content) -> str:
+def parse_key(publication: Publication, content: Content, media_url: str = "") -> str:
     """Fingerprint of everything a cached payload depends on besides the file itself."""
     relevant = {
         "v": PARSER_VERSION,
+        "media_url": media_url,
+        "max_image_size": content.max_image_size,
         "base_url": publication.base_url,
         "article_url": publication.article_url,
         "timezone": publication.timezone,
@@ -54,8 +57,13 @@ def finish(
     publication: Publication,
     teaser_length: int,
     default_author: str | None = None,
+    media: MediaResolver | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """The stored payload of an article (canonical URL, teaser…) and its sanitized HTML."""
+    """The stored payload of an article (canonical URL, teaser…) and its sanitized HTML.
+
+    ``media`` resolves local images against the article's file (content folder articles);
+    its ``errors`` say which could not be published.
+    """
     tz = ZoneInfo(publication.timezone)
     date = _aware(entry.date, tz)
     slug = entry.slug or slugify(default_slug) or "article"
@@ -71,7 +79,13 @@ def finish(
             id=id,
         )
     updated = _aware(entry.updated, tz)
-    meta = {
+    image = None
+    if entry.image and media is not None and is_local(entry.image):
+        image = media.url(entry.image)
+    elif entry.image:
+        image = absolute_http_url(entry.image, url)
+    html = sanitize(entry.html, url, image_url=media.url if media is not None else None)
+    meta: dict[str, Any] = {
         "slug": slug,
         "title": entry.title,
         "url": url,
@@ -81,11 +95,13 @@ def finish(
         "author_bio": entry.author_bio,
         "teaser": make_teaser(entry.summary or entry.lead, teaser_length),
         "tags": list(entry.tags),
-        "image": absolute_http_url(entry.image, url) if entry.image else None,
+        "image": image,
         "image_credit": entry.image_credit,
         "related": [[t.title, t.excerpt] for t in entry.related],
     }
-    return meta, sanitize(entry.html, url)
+    if media is not None and media.found:
+        meta["media"] = media_payload(list(media.found.values()))
+    return meta, html
 
 
 def dump_payload(payload: dict[str, Any]) -> str:
@@ -138,4 +154,5 @@ def to_article(
         html=html,
         related=tuple(Teaser(title=t, excerpt=e) for t, e in p["related"]),
         content_hash=content_hash,
+        media=media_from_payload(p.get("media")),
     )

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.content.article import UNDATED, dump_payload, parse_key
 from syndicate.content.identity import new_id
+from syndicate.content.media import FOLDER as MEDIA_FOLDER
 from syndicate.content.parse import FinishOptions, Job, Outcome, run_job, run_jobs
 from syndicate.content.registry import READERS
 from syndicate.models import Problem
@@ -71,11 +72,16 @@ class _Pass:
         content = settings.config.content
         self.cap = content.max_file_size
         self.folder = content.folder
-        self.key = parse_key(settings.publication, content)
+        media_url = f"{settings.feeds_url}/{MEDIA_FOLDER}"
+        self.key = parse_key(settings.publication, content, media_url)
         self.opts = FinishOptions(
             publication=settings.publication,
             teaser_length=content.teaser_length,
             default_author=settings.publication.author,
+            content_root=str(settings.content_dir),
+            content_shown=content.folder,
+            media_url=media_url,
+            max_image_size=content.max_image_size,
         )
         self.out = FolderRead()
         self.undated_times: set[datetime] | None = None  # loaded when a new undated file needs it
@@ -120,9 +126,11 @@ class _Pass:
         """Reuse the cached result if size and mtime match; otherwise a job to parse."""
         row = self.cache.get(rel)
         fresh = row is not None and row.parse_key == self.key
+        images_changed = fresh and row is not None and self._images_changed(row)
         if fresh and row is not None and (row.size, row.mtime_ns) == (size, mtime_ns):
-            self._reuse(row)
-            return None
+            if not images_changed:
+                self._reuse(row)
+                return None
         stat_row = FileRow(path=rel, size=size, mtime_ns=mtime_ns, sha256="", parse_key=self.key)
         if size > self.cap:
             reason = (
@@ -141,7 +149,8 @@ class _Pass:
             stem=stem,
             size=size,
             mtime_ns=mtime_ns,
-            cached_sha=row.sha256 if fresh and row is not None else None,
+            # An image changed: parse again although the article's own bytes did not.
+            cached_sha=row.sha256 if fresh and row is not None and not images_changed else None,
             hint_id=previous.id if previous else new_id(SOURCE, rel, self.taken),
             hint_first_seen=previous.first_seen if previous else self.now,
         )
@@ -207,6 +216,20 @@ class _Pass:
         self.articles.append(article)
         self.files.append(replace(row, article_id=article_id))
         self.out.current.append(article)
+
+    def _images_changed(self, row: FileRow) -> bool:
+        """Whether an image the file's article publishes was changed, moved or removed."""
+        article = self.stored.get(row.article_id) if row.article_id else None
+        if article is None or '"media":[{' not in article.payload:
+            return False
+        for item in json.loads(article.payload)["media"]:
+            try:
+                st = os.stat(self.settings.content_dir / item["source"])
+            except OSError:
+                return True
+            if (st.st_size, st.st_mtime_ns) != (item["size"], item["mtime_ns"]):
+                return True
+        return False
 
     def _undated(self, payload: str, previous: StoredArticle | None, mtime_ns: int) -> str:
         """Give an undated file its own publication time, kept for good once set.

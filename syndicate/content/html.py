@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -24,8 +25,23 @@ URL_LIMIT = 4096
 _BLOCK_TAG = re.compile(r"<(?=/?(?:p|div|br|li|h[1-6]|blockquote|pre|tr|td|th|dd|dt)\b)", re.I)
 
 
-def sanitize(raw: str, base_url: str) -> str:
-    """Strip scripts, styles, event handlers and unsafe URLs; make relative URLs absolute."""
+def sanitize(
+    raw: str, base_url: str, *, image_url: Callable[[str], str | None] | None = None
+) -> str:
+    """Strip scripts, styles, event handlers and unsafe URLs; make relative URLs absolute.
+
+    ``image_url`` maps an ``<img src>`` to the URL it is published at (None: leave it to
+    the base URL), before the relative ones left are resolved against ``base_url``.
+    """
+    published: Callable[[str, str, str], str | None] | None = None
+    if image_url is not None and "<img" in raw.lower():  # a Python call per attribute: rarely
+        mapper = image_url
+
+        def published(tag: str, attr: str, value: str) -> str | None:
+            if tag == "img" and attr == "src":
+                return mapper(value) or value
+            return value
+
     return nh3.clean(
         raw,
         tags=TAGS,
@@ -34,6 +50,7 @@ def sanitize(raw: str, base_url: str) -> str:
         url_schemes=URL_SCHEMES,
         url_relative=("rewrite_with_base", base_url),
         link_rel="noopener noreferrer",
+        attribute_filter=published,
     )
 
 

@@ -15,6 +15,7 @@ from functools import partial
 
 from syndicate.config import Publication
 from syndicate.content.article import dump_payload, finish
+from syndicate.content.media import MediaResolver, line_of
 from syndicate.content.registry import parse_file
 from syndicate.errors import ContentError
 from syndicate.models import Entry
@@ -47,6 +48,10 @@ class FinishOptions:
     publication: Publication
     teaser_length: int
     default_author: str | None
+    content_root: str = ""  # where local images are looked up ("": not at all)
+    content_shown: str = "content"
+    media_url: str = ""  # where their published copies are served
+    max_image_size: int = 10_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +71,12 @@ class Outcome:
 
 
 def finish_payload(
-    entry: Entry, stem: str, id: str, first_seen: datetime, opts: FinishOptions
+    entry: Entry,
+    stem: str,
+    id: str,
+    first_seen: datetime,
+    opts: FinishOptions,
+    media: MediaResolver | None = None,
 ) -> tuple[str, str]:
     """The serialized payload and the HTML of a parsed entry under a given identity."""
     meta, html = finish(
@@ -77,6 +87,7 @@ def finish_payload(
         publication=opts.publication,
         teaser_length=opts.teaser_length,
         default_author=opts.default_author,
+        media=media,
     )
     return dump_payload(meta), html
 
@@ -97,10 +108,25 @@ def run_job(job: Job, opts: FinishOptions) -> Outcome:
         return Outcome(job=job, sha=sha, problem=(exc.line, exc.reason))
     if entry is None:
         return Outcome(job=job, sha=sha)
+    media = None
+    if opts.content_root:
+        media = MediaResolver(
+            root=opts.content_root,
+            rel=job.rel,
+            shown=opts.content_shown,
+            base_url=opts.media_url,
+            max_size=opts.max_image_size,
+        )
     try:
-        payload, html = finish_payload(entry, job.stem, job.hint_id, job.hint_first_seen, opts)
+        payload, html = finish_payload(
+            entry, job.stem, job.hint_id, job.hint_first_seen, opts, media
+        )
     except (ValueError, OverflowError) as exc:
         return Outcome(job=job, sha=sha, problem=(1, f"cannot publish this article: {exc}"))
+    if media is not None and media.errors:
+        first = media.errors[0]
+        line = line_of(data.decode("utf-8", "replace"), first.ref)
+        return Outcome(job=job, sha=sha, problem=(line, first.reason))
     return Outcome(job=job, sha=sha, front_matter_id=entry.id, payload=payload, html=html)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from syndicate import __version__
 from syndicate.config import Settings
+from syndicate.feeds.media import copy_media, fingerprint, plan_media
 from syndicate.feeds.pages import FORMATS, Page, plan_pages
 from syndicate.feeds.render import RenderContext, RenderJob, render_page
 from syndicate.files import remove, sweep_temp, sync_dirs, write_atomic
@@ -28,7 +29,7 @@ from syndicate.store import feeds as repo
 from syndicate.store.feeds import FeedFile
 
 # Bump when the rendering changes, so every file is rendered again.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 # Below this many pages to render, worker processes cost more than they save.
 PARALLEL_MIN_PAGES = 40
 WRITER_THREADS = 8
@@ -60,6 +61,7 @@ def article_digest(a: Article) -> bytes:
         a.image,
         a.image_credit,
         a.related,
+        a.media,  # a body image that changed changes the HTML, not the file's hash
     )
     return hashlib.sha256(repr(fields).encode()).digest()
 
@@ -162,6 +164,16 @@ def build_feeds(
             for fmt, data in zip(job.formats, outputs, strict=True):
                 rel = _rel(job.page, fmt)
                 pending.append((rel, writers.submit(_write, root, rel, fp, data)))
+        for rel, media in plan_media(articles).files.items():
+            produced.add(rel)
+            record = records.get(rel)
+            if record is not None and record.fingerprint == fingerprint(media):
+                if _same_file(root / rel, record):
+                    unchanged += 1
+                    continue
+            copy = copy_media(settings.content_dir, media, settings.config.content.max_image_size)
+            if copy is not None:
+                pending.append((rel, writers.submit(_write, root, rel, fingerprint(media), copy)))
         for rel, future in pending:
             record, changed = future.result()
             new_records.append(record)

@@ -58,7 +58,10 @@ def entry_id(article: Article, authority: str) -> str:
 def feed_item(article: Article, *, authority: str, full_content: bool) -> FeedItem:
     """The feed item of an article."""
     image = None
-    if article.image:
+    local = next((m for m in article.media if m.url == article.image), None)
+    if local is not None:  # published by us: its real type and length
+        image = Image(url=xml_safe(local.url), type=local.type, length=local.size)
+    elif article.image:
         kind = mimetypes.guess_type(urlsplit(article.image).path)[0]
         image = Image(url=xml_safe(article.image), type=kind if kind else None)
     return FeedItem(

@@ -35,11 +35,20 @@ MIN_GZIP = 256  # smaller bodies do not gain from compression
 RSS, ATOM = "application/rss+xml; charset=utf-8", "application/atom+xml; charset=utf-8"
 JSON_FEED = "application/feed+json; charset=utf-8"
 _BY_NAME = {"rss.xml": RSS, "atom.xml": ATOM, "feed.json": JSON_FEED}  # feeds/pages.py
+# The images ``build`` publishes (content/media.py), whatever this system's mime.types says;
+# served with the feeds' nosniff, so a browser never takes one for anything else.
+_IMAGES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
 
 
 def content_type(name: str, head: bytes) -> str:
     """The media type of a file by the feed builder's names, else by sniffing its start."""
-    known = _BY_NAME.get(name)
+    known = _BY_NAME.get(name) or _IMAGES.get(os.path.splitext(name)[1][1:].lower())
     if known is not None:
         return known
     if name.endswith(".xml"):
