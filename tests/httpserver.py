@@ -50,6 +50,7 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,12 +59,20 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self._answer("GET", b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._answer("POST", self.rfile.read(min(length, 1 << 20)))
+
+    def _answer(self, method: str, body_in: bytes) -> None:
         owner = self.server.owner
         owner.record(
             Request(
-                method="GET",
+                method=method,
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
+                body=body_in,
             )
         )
         route = owner.routes.get(self.path.split("?")[0])

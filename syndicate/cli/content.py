@@ -14,6 +14,7 @@ from syndicate import parallel
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
+from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, Problem, ReadReport
 from syndicate.scaffold import init_site
 from syndicate.store import open_store
@@ -191,9 +192,21 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
         try:
             report = read_site(settings, engine, now=now(), offline=offline)
             built = build_feeds(settings, engine, report.articles)
+            pinged = None
+            if settings.config.feeds.hub:
+                queue_pings(settings, engine, built.written, now=now())
+                pinged = send_pings(settings, engine, now=now())
         finally:
             engine.dispose()
             parallel.shutdown()  # the parse pool's processes end before the command does
+    if pinged is not None:
+        for failure in pinged.failed:  # a warning: the feeds are written all the same
+            err.print(f"warning: {failure}", markup=False)
+        if pinged.pending:
+            err.print(
+                f"{plural(pinged.pending, 'WebSub ping')} still to send: the next build or "
+                "`syndicate run` retries"
+            )
     if as_json:
         emit_json(
             {
@@ -203,6 +216,9 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
                 "unchanged": built.unchanged,
                 "removed": list(built.removed),
                 "problems": [_problem_json(p) for p in report.problems],
+                "websub": None
+                if pinged is None
+                else {"sent": pinged.sent, "failed": pinged.failed, "pending": pinged.pending},
             }
         )
     else:

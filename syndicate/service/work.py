@@ -24,6 +24,7 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.errors import SyndicateError
 from syndicate.feeds.build import BuildReport, build_feeds
+from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.store import deliveries as ledger
 from syndicate.store.deliveries import DeliveryStatus, SendStatus
@@ -265,4 +266,9 @@ class Work:
 
     def _poll_now(self) -> tuple[ReadReport, BuildReport]:
         read = read_site(self.settings, self.engine, now=self.clock())
-        return read, build_feeds(self.settings, self.engine, read.articles)
+        built = build_feeds(self.settings, self.engine, read.articles)
+        if self.settings.config.feeds.hub:
+            # Tell the hub what changed; pings it did not take are retried on later polls.
+            queue_pings(self.settings, self.engine, built.written, now=self.clock())
+            send_pings(self.settings, self.engine, now=self.clock())
+        return read, built

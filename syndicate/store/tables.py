@@ -234,3 +234,16 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "created_at"),
 )
+
+# WebSub pings not yet accepted by the hub, one per feed URL: written after a build changed
+# the feed, deleted once the hub answered 2xx, retried with backoff by `syndicate run`.
+websub_pings = Table(
+    "websub_pings",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("hub", Text, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+)

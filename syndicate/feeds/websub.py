@@ -1,0 +1,151 @@
+"""WebSub: tell the hub (``[feeds] hub``) which feeds changed, so subscribers get them now.
+
+After a build that changed a subscription feed (the main feeds and the tag feeds; archive
+pages never change once full), one ``hub.mode=publish`` POST per changed feed URL goes to
+the hub. Pings are queued in the store first: one the hub did not accept (network error,
+5xx, 429) is retried with backoff by the next build or by ``syndicate run``'s poll, and
+given up after a day. A failed ping is a warning, never a failed build. Each request is
+bounded (10 s, a 2 KB reply read at most), and the first network failure ends the round:
+the hub is down, the rest would only wait for it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from syndicate import __version__
+from syndicate.config import Settings
+from syndicate.feeds.pages import ARCHIVE, FORMATS
+from syndicate.store import pings as repo
+
+if TYPE_CHECKING:  # loaded only for sites with a hub
+    import httpx
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 10.0
+MAX_REPLY = 2048
+PER_ROUND = 200  # pings sent in one round at most; the rest wait for the next
+FIRST_RETRY = timedelta(seconds=30)
+LAST_RETRY = timedelta(hours=1)
+GIVE_UP = timedelta(days=1)
+USER_AGENT = f"syndicate/{__version__} (+https://github.com/syndicate)"
+
+
+@dataclass(slots=True)
+class PingReport:
+    """What one round of pings did: feed URLs the hub accepted, and failures (as text)."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    pending: int = 0
+
+
+def changed_feeds(settings: Settings, written: Iterable[str]) -> list[str]:
+    """The public URLs of the subscription feeds among files a build wrote."""
+    urls = []
+    for rel in written:
+        folder, _, name = rel.rpartition("/")
+        if name in FORMATS and not (folder == ARCHIVE or folder.startswith(f"{ARCHIVE}/")):
+            urls.append(f"{settings.feeds_url}/{rel}")
+    return sorted(urls)
+
+
+def queue_pings(
+    settings: Settings, engine: Engine, written: Iterable[str], *, now: datetime
+) -> int:
+    """Queue a ping for each changed subscription feed (none without a hub); how many."""
+    hub = settings.config.feeds.hub
+    urls = changed_feeds(settings, written) if hub else []
+    if hub and urls:
+        with engine.begin() as conn:
+            repo.queue(conn, hub, urls, now=now)
+    return len(urls)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: 30 s, doubling, at most an hour."""
+    wait: timedelta = FIRST_RETRY * 2 ** min(attempts, 20)
+    return min(wait, LAST_RETRY)
+
+
+def send_pings(
+    settings: Settings, engine: Engine, *, now: datetime, client: httpx.Client | None = None
+) -> PingReport:
+    """Send the pings that are due; never raises for the hub's sake."""
+    report = PingReport()
+    hub = settings.config.feeds.hub
+    with engine.connect() as conn:
+        due = repo.due(conn, now=now, limit=PER_ROUND)
+    if not due:
+        return report
+    dropped = []
+    for ping in due:
+        if hub is None or ping.hub != hub:  # the hub was changed or removed since
+            dropped.append(ping.url)
+        elif now - ping.queued_at > GIVE_UP:
+            log.warning("WebSub: gave up telling %s about %s: %s", hub, ping.url, ping.last_error)
+            dropped.append(ping.url)
+    if dropped:
+        with engine.begin() as conn:
+            repo.done(conn, dropped)
+    due = [p for p in due if p.url not in dropped]
+    if not due or hub is None:
+        return report
+    import httpx
+
+    http = client or httpx.Client(
+        timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+    )
+    try:
+        for ping in due:
+            error, retry = _post(http, hub, ping.url)
+            with engine.begin() as conn:
+                if error is None:
+                    repo.done(conn, [ping.url])
+                    report.sent.append(ping.url)
+                elif retry:
+                    repo.retry(conn, ping, at=now + backoff(ping.attempts), error=error)
+                else:
+                    repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
+            if error is not None:
+                message = f"WebSub hub {hub} did not take {ping.url}: {error}"
+                log.warning("%s%s", message, " (will retry)" if retry else "")
+                report.failed.append(message)
+                if retry and error.startswith("cannot reach"):
+                    break  # the hub is down: the others would only wait for it too
+    finally:
+        if client is None:
+            http.close()
+    with engine.connect() as conn:
+        report.pending = len(repo.pending(conn))
+    return report
+
+
+def _post(http: httpx.Client, hub: str, url: str) -> tuple[str | None, bool]:
+    """One publish ping: (None, _) when accepted, else (why, whether to retry)."""
+    import httpx
+
+    try:
+        with http.stream(
+            "POST", hub, data={"hub.mode": "publish", "hub.url": url}, timeout=TIMEOUT
+        ) as response:
+            reply = b""
+            for chunk in response.iter_bytes():
+                reply += chunk
+                if len(reply) >= MAX_REPLY:
+                    break
+    except httpx.HTTPError as exc:
+        return f"cannot reach the hub ({type(exc).__name__}: {exc})"[:300], True
+    if 200 <= response.status_code < 300:
+        return None, False
+    text = " ".join(reply[:MAX_REPLY].decode("utf-8", "replace").split())[:200]
+    why = f"HTTP {response.status_code}" + (f": {text}" if text else "")
+    # 5xx, 408 and 429 pass; any other answer is the hub's final word on this URL.
+    return why, response.status_code >= 500 or response.status_code in (408, 429)
