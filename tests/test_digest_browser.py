@@ -47,7 +47,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-# The plain-text export has no date: it is dated when first read, which puts it mid-digest.
+# The plain-text export has no date: it is dated by its modification time when first read
+# (set to this), which puts it mid-digest.
 READ_AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 IMAGE_SIZE = (1200, 600)
 MIN_BODY_FONT_PX = 14.0
@@ -249,11 +250,12 @@ def digest_html(tmp_path_factory: pytest.TempPathFactory, image_server: str) -> 
     }
     for name, text in files.items():
         (content / name).write_text(text, encoding="utf-8")
+    os.utime(content / "kazakhstan.txt", (READ_AT.timestamp(), READ_AT.timestamp()))
 
     settings = load_settings(root)
     engine = open_store(settings.database_url)
     try:
-        report = read_site(settings, engine, now=READ_AT, offline=True)
+        report = read_site(settings, engine, now=NOW, offline=True)
         assert not report.problems, report.problems
         assert len(report.articles) == len(files)
         prepared = prepare(settings, engine, "weekly", report.articles, now=NOW)

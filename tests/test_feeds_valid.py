@@ -311,7 +311,9 @@ def hostile_scenario(site: Site) -> None:
     }
     site.write("hostile.md", markdown(front, HOSTILE_BODY))
     site.write("x.png", PNG)
-    site.write("calm.md", markdown({"title": "Calm", "date": "2026-02-01"}, "Nothing here.\n"))
+    # No markup, but "&" and "<": escaped once, it reads right as text and as HTML.
+    calm = {"title": '"Calm: AT&T & Co. say 1 < 2"', "date": "2026-02-01"}
+    site.write("calm.md", markdown(calm, "Nothing here.\n"))
 
 
 HUB = "https://hub.example.org/"
@@ -1028,6 +1030,10 @@ def test_hostile_input_stays_inert(site: Site) -> None:
             assert "<" not in entry["title"], fmt
             assert entry["author"] == HOSTILE_AUTHOR, fmt
             assert [t["term"] for t in entry["tags"]] == item["tags"], fmt
+        for fmt in ("rss.xml", "atom.xml") if folder == "" else ():
+            [calm] = [e for e in built.parsed(folder, fmt).entries if e["link"] != item["url"]]
+            assert calm["title"] == "Calm: AT&T & Co. say 1 < 2", fmt
+            assert calm["title_detail"]["type"] == "text/plain", fmt
         # In the XML: HTML-escaped text, never markup; "&" and "<" as hexadecimal references.
         rss = built.xml(folder, "rss.xml")
         assert html.escape(HOSTILE_TITLE, quote=False) in [
