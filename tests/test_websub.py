@@ -79,8 +79,9 @@ def test_changed_feeds_are_published_to_the_hub(site: Site) -> None:
 
 
 def test_a_failing_hub_is_retried_with_backoff(
-    site: Site, caplog: pytest.LogCaptureFixture
+    any_site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
+    site = any_site  # the queue on SQLite and PostgreSQL
     with serve() as server:
         server.route("/hub", status=503, body=b"busy, come back later", content_type="text/plain")
         with_hub(site, server.url("/hub"))
