@@ -126,6 +126,7 @@ def test_an_image_outside_the_feed_is_not_published_early(site: Site) -> None:
     [
         ("../../etc/passwd", None, "is outside the content folder; put it under content/"),
         ("../outside.png", None, "is outside the content folder"),
+        ("%2E%2E/%2e%2e/etc/passwd", None, "is outside the content folder"),
         ("link.png", "symlink", "is a link to a file outside the content folder"),
         ("notes.png", "text", "is not an image (PNG, JPEG, GIF, WebP or AVIF, by its content)"),
         ("drawing.svg", "svg", "is not an image"),

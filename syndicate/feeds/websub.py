@@ -11,7 +11,6 @@ the hub is down, the rest would only wait for it too.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,8 +25,6 @@ from syndicate.store import pings as repo
 
 if TYPE_CHECKING:  # loaded only for sites with a hub
     import httpx
-
-log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 MAX_REPLY = 2048
@@ -78,7 +75,8 @@ def backoff(attempts: int) -> timedelta:
 def send_pings(
     settings: Settings, engine: Engine, *, now: datetime, client: httpx.Client | None = None
 ) -> PingReport:
-    """Send the pings that are due; never raises for the hub's sake."""
+    """Send the pings that are due; never raises for the hub's sake. The caller shows the
+    failures (``report.failed``) as warnings."""
     report = PingReport()
     hub = settings.config.feeds.hub
     with engine.connect() as conn:
@@ -90,7 +88,9 @@ def send_pings(
         if hub is None or ping.hub != hub:  # the hub was changed or removed since
             dropped.append(ping.url)
         elif now - ping.queued_at > GIVE_UP:
-            log.warning("WebSub: gave up telling %s about %s: %s", hub, ping.url, ping.last_error)
+            report.failed.append(
+                f"WebSub hub {hub} never took {ping.url} in a day; gave up ({ping.last_error})"
+            )
             dropped.append(ping.url)
     if dropped:
         with engine.begin() as conn:
@@ -115,9 +115,8 @@ def send_pings(
                 else:
                     repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
             if error is not None:
-                message = f"WebSub hub {hub} did not take {ping.url}: {error}"
-                log.warning("%s%s", message, " (will retry)" if retry else "")
-                report.failed.append(message)
+                later = " (will retry)" if retry else ""
+                report.failed.append(f"WebSub hub {hub} did not take {ping.url}: {error}{later}")
                 if retry and error.startswith("cannot reach"):
                     break  # the hub is down: the others would only wait for it too
     finally:

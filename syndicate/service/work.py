@@ -270,5 +270,6 @@ class Work:
         if self.settings.config.feeds.hub:
             # Tell the hub what changed; pings it did not take are retried on later polls.
             queue_pings(self.settings, self.engine, built.written, now=self.clock())
-            send_pings(self.settings, self.engine, now=self.clock())
+            for failure in send_pings(self.settings, self.engine, now=self.clock()).failed:
+                log.warning("%s", failure)
         return read, built
