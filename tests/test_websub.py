@@ -117,13 +117,20 @@ def closed_port() -> int:
 
 def test_an_unreachable_hub_never_fails_the_build(site: Site) -> None:
     with_hub(site, f"http://127.0.0.1:{closed_port()}/hub")
-    result = CliRunner().invoke(main, ["--site", str(site.root), "build", "--json", "--offline"])
+    runner = CliRunner()
+    result = runner.invoke(main, ["--site", str(site.root), "build", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["problems"] == [] and doc["written"]
     # The first connection failure ends the round: the other five wait for the next.
     assert len(doc["websub"]["failed"]) == 1 and doc["websub"]["pending"] == 6
     assert "cannot reach the hub" in result.stderr and "syndicate run" in result.stderr
+    # Offline: queued, not sent.
+    site.write("a4.md", "---\ntitle: A4\ndate: 2026-11-04\n---\nx\n")
+    result = runner.invoke(main, ["--site", str(site.root), "build", "--json", "--offline"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["websub"] == {"sent": [], "failed": [], "pending": 6}
 
 
 def test_run_retries_pings_the_hub_did_not_take(

@@ -14,10 +14,11 @@ from syndicate import parallel
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
-from syndicate.feeds.websub import queue_pings, send_pings
+from syndicate.feeds.websub import PingReport, queue_pings, send_pings
 from syndicate.models import Article, Problem, ReadReport
 from syndicate.scaffold import init_site
 from syndicate.store import open_store
+from syndicate.store.pings import pending as pending_pings
 
 
 def _read(ctx: Context, *, offline: bool) -> ReadReport:
@@ -173,7 +174,11 @@ def articles(ctx: Context, as_json: bool, offline: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-@click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Do not fetch remote sources (use what is stored) nor ping the WebSub hub yet.",
+)
 @pass_ctx
 def build(ctx: Context, as_json: bool, offline: bool) -> None:
     """Read the content and write the feeds (RSS, Atom, JSON Feed, archives, tags).
@@ -195,7 +200,11 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
             pinged = None
             if settings.config.feeds.hub:
                 queue_pings(settings, engine, built.written, now=now())
-                pinged = send_pings(settings, engine, now=now())
+                # Offline: the pings wait in the store for the next build or `run`.
+                pinged = PingReport() if offline else send_pings(settings, engine, now=now())
+                if offline:
+                    with engine.connect() as conn:
+                        pinged.pending = len(pending_pings(conn))
         finally:
             engine.dispose()
             parallel.shutdown()  # the parse pool's processes end before the command does

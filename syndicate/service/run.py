@@ -23,6 +23,7 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from syndicate import parallel
 from syndicate.config import Settings
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
@@ -326,3 +327,4 @@ async def serve(
         sched.register(None)
         sock.close()
         engine.dispose()
+        parallel.shutdown()  # the polls' worker-pool helpers end before this process does
