@@ -90,6 +90,8 @@ def test_relative_images_are_published_and_described(site: Site) -> None:
     assert response.headers["content-type"] == "image/png"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.content == PNG
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert serve(site, "/feeds/rss.xml").headers["cache-control"] == "public, max-age=300"
     assert serve(site, f"/feeds/media/{jpg}").headers["content-type"] == "image/jpeg"
 
 

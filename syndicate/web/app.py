@@ -87,7 +87,13 @@ def create_app(
         "error", heading="Not found", message="There is no page at this address.", link=None
     ).encode("utf-8")
     cache = FileCache()
-    feeds = FileApp(settings.feeds_dir, cache=cache, not_found=not_found, headers=_FEED_HEADERS)
+    feeds = FileApp(
+        settings.feeds_dir,
+        cache=cache,
+        not_found=not_found,
+        headers=_FEED_HEADERS,
+        immutable=lambda rel: rel.startswith("media/"),  # content-hashed images (feeds/media.py)
+    )
     archive = FileApp(
         settings.root / ARCHIVE_FOLDER,
         cache=cache,

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 Headers = list[tuple[bytes, bytes]]
 MAX_CACHED_FILE = 8 * 1024 * 1024  # larger files are read per request, uncompressed
 MIN_GZIP = 256  # smaller bodies do not gain from compression
+IMMUTABLE = b"public, max-age=31536000, immutable"
 RSS, ATOM = "application/rss+xml; charset=utf-8", "application/atom+xml; charset=utf-8"
 JSON_FEED = "application/feed+json; charset=utf-8"
 _BY_NAME = {"rss.xml": RSS, "atom.xml": ATOM, "feed.json": JSON_FEED}  # feeds/pages.py
@@ -157,7 +158,9 @@ class FileApp:
     """An ASGI app serving files below ``root`` (route parameter ``path``), GET and HEAD.
 
     ``accept`` says which relative paths exist at all (e.g. ``<list>/<issue>.html``);
-    ``headers`` are added to every file response; ``not_found`` is the 404 page.
+    ``headers`` are added to every file response; ``not_found`` is the 404 page. Paths for
+    which ``immutable`` is true (content-hashed names, never rewritten) may be cached for a
+    year.
     """
 
     def __init__(
@@ -170,9 +173,11 @@ class FileApp:
         cache_control: str = "public, max-age=300",
         headers: dict[str, str] | None = None,
         media_type: str | None = None,
+        immutable: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.root = str(root.resolve())
         self.cache, self.accept, self.media_type = cache, accept, media_type
+        self.immutable = immutable
         self._common = [(b"cache-control", cache_control.encode("latin-1"))] + [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
         ]
@@ -253,9 +258,11 @@ class FileApp:
         media_type = self.media_type or content_type(relative.rsplit("/", 1)[-1], data[:512])
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         common = [
-            *self._common,
+            *(h for h in self._common if h[0] != b"cache-control" or not self.immutable(relative)),
             (b"last-modified", formatdate(st.st_mtime, usegmt=True).encode("ascii")),
         ]
+        if self.immutable(relative):
+            common.insert(0, (b"cache-control", IMMUTABLE))
         vary = _compressible(media_type)
         if vary:
             common.append((b"vary", b"Accept-Encoding"))
