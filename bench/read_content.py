@@ -75,7 +75,7 @@ def _write_articles(content: Path, count: int, seed: int) -> None:
         (folder / f"article-{i}.md").write_text(
             f"---\ntitle: Article {i} on {rng.choice(WORDS)}\ndate: {date}\n"
             f"author: Author {i % 50}\ntags: [{tags}]\n---\n\n"
-            f"{body}\n\nSee [the archive](../archive/) and ![chart](img/{i}.png).\n",
+            f"{body}\n\nSee [the archive](../archive/) and ![chart](/img/{i}.png).\n",
             encoding="utf-8",
         )
 

@@ -85,6 +85,7 @@ class _Pass:
         )
         self.out = FolderRead()
         self.undated_times: set[datetime] | None = None  # loaded when a new undated file needs it
+        self.next_free: dict[datetime, datetime] = {}
         self.files: list[FileRow] = []
         self.articles: list[StoredArticle] = []
 
@@ -249,9 +250,13 @@ class _Pass:
                     t for a in self.stored.values() if (t := _undated_time(a)) is not None
                 }
             mtime = datetime.fromtimestamp(mtime_ns // 1_000_000_000, UTC)
-            kept = min(mtime, self.now.replace(microsecond=0))
+            wanted = min(mtime, self.now.replace(microsecond=0))
+            # Where the last file wanting this second ended up: a folder of thousands of
+            # exports sharing one mtime is placed in one walk, not one walk per file.
+            kept = self.next_free.get(wanted, wanted)
             while kept in self.undated_times:
                 kept -= timedelta(seconds=1)
+            self.next_free[wanted] = kept
         if self.undated_times is not None:
             self.undated_times.add(kept)
         meta[UNDATED] = kept.isoformat()
