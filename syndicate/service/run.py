@@ -171,6 +171,7 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        self.work.cancel_due()  # the poll is the scheduler's: so is its rebuild when due
 
     def holder(self) -> str | None:
         """Who holds the role now, remembered (with when) for the takeover message."""

@@ -119,10 +119,15 @@ class Work:
     def stop(self) -> None:
         """Start no new work; ask running sends to stop."""
         self.stopped = True
-        if self._due is not None:
-            self._due.cancel()
+        self.cancel_due()
         for sender in list(self.senders):
             request_stop(sender)
+
+    def cancel_due(self) -> None:
+        """Drop the rebuild planned for a scheduled article (this process stopped polling)."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
 
     async def drain(self, grace: timedelta, force: asyncio.Event | None = None) -> None:
         """Wait for running job bodies, at most ``grace`` (or until ``force``); cancel the rest."""
@@ -248,9 +253,7 @@ class Work:
 
     def _rebuild_at(self, due: datetime | None) -> None:
         """Poll again when the next scheduled article is due, not up to a poll interval late."""
-        if self._due is not None:
-            self._due.cancel()
-            self._due = None
+        self.cancel_due()
         if due is None or self.stopped:
             return
         # A second late: the article is due once ``now >= published``, never a moment early.
