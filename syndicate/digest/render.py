@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
@@ -22,6 +23,7 @@ from syndicate.config import CONFIG_NAME, DEFAULT_SUBJECT, Settings
 from syndicate.content.html import absolute_http_url
 from syndicate.content.teaser import make_teaser
 from syndicate.digest import markers
+from syndicate.digest.note import Note
 from syndicate.digest.text import LinkRefs, format_date, shorten, single_line, tidy, wrap
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Digest, RenderedDigest, Teaser
@@ -138,13 +140,18 @@ def preheader(digest: Digest, settings: Settings) -> str:
 
 
 def render_digest(
-    digest: Digest, settings: Settings, *, env: jinja2.Environment | None = None
+    digest: Digest,
+    settings: Settings,
+    *,
+    env: jinja2.Environment | None = None,
+    note: Note | None = None,
 ) -> RenderedDigest:
     """Render ``digest`` once into subject, preheader, HTML and text (markers left in).
 
     If Gmail would clip the HTML (over 102 KB), it is rendered again with shorter teasers,
     then titles only, then fewer articles (linked as "N more on …") until it fits;
     ``warnings`` says what was shortened. The text part shows the version the HTML shows.
+    ``note``: the editor's note of this issue, shown at the top of both parts.
     """
     env = env or template_env(settings.root)
     install_helpers(env)
@@ -161,6 +168,7 @@ def render_digest(
         "recipient_name": markers.NAME,
         "unsubscribe_url": markers.UNSUBSCRIBE_URL,
         "preferences_url": markers.PREFERENCES_URL,
+        "note": _note(note),
     }
     html_template = env.get_template(HTML_TEMPLATE)
 
@@ -179,6 +187,13 @@ def render_digest(
         text=tidy(text),
         warnings=tuple(warnings),
     )
+
+
+def _note(note: Note | None) -> dict[str, Any] | None:
+    """The note as the templates see it: ``note.html`` (sanitized, safe) and ``note.text``."""
+    if note is None:
+        return None
+    return {"html": markupsafe.Markup(note.html), "text": note.text}
 
 
 def to_html(mjml_source: str, language: str) -> str:

@@ -8,6 +8,7 @@ Routes::
     GET  /confirm/{token}               confirm a pending subscription
     GET  /unsubscribe/{token}           one button; POST: RFC 8058 one-click unsubscribe
     GET  /preferences/{token}  POST     topics and lists
+    GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from syndicate.web.files import FileApp, FileCache
 from syndicate.web.pages import Pages
 from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import Renderer
+from syndicate.web.testcopy import test_copy_page
 
 MAX_BODY = 64 * 1024  # every form here is far smaller
 _ARCHIVE_PATH = re.compile(
@@ -131,6 +133,7 @@ def create_app(
         Route("/preferences/{token}", pages.preferences, methods=["POST"]),
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
+        Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
     ]
     return Starlette(
         routes=routes,
