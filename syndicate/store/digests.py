@@ -93,3 +93,14 @@ def digest_articles(conn: Connection, digest_id: str) -> tuple[int, datetime, li
         )
     ).first()
     return (row[0], row[1], list(json.loads(row[2]))) if row else None
+
+
+def published_issues(conn: Connection, list_name: str) -> list[tuple[int, datetime]]:
+    """Issue number and creation time of every digest of a list that was sent (a recorded
+    digest: test copies and previews record none), newest first."""
+    stmt = (
+        select(digests.c.issue, digests.c.created_at)
+        .where(digests.c.list_name == list_name)
+        .order_by(digests.c.issue.desc())
+    )
+    return [(int(issue), created) for issue, created in conn.execute(stmt)]
