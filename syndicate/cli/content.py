@@ -15,7 +15,7 @@ from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
 from syndicate.models import Article, ReadReport
-from syndicate.scaffold import init_site
+from syndicate.scaffold import init_site, next_steps
 from syndicate.store import open_store
 
 
@@ -52,8 +52,12 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
         name = title or directory.resolve().name.replace("-", " ").replace("_", " ").title()
         created = init_site(directory, title=name, base_url=base_url)
     for path in created:
-        out.print(f"created {path}")
-    out.print(f"\nNext: cd {directory} && syndicate check && syndicate articles")
+        out.print(f"created {path}", markup=False)
+    out.print("\nNext steps (edit subscribers/news.csv first: it holds a sample reader):")
+    steps = next_steps(directory)
+    width = max(len(command) for command, _ in steps)
+    for command, what in steps:
+        out.print(f"  {command:<{width}}  # {what}" if what else f"  {command}", markup=False)
 
 
 @main.command()
