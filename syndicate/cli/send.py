@@ -20,6 +20,7 @@ from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender, SendReport, variant_key
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.digest.assemble import EVERYTHING
+from syndicate.digest.note import Note, load_note
 from syndicate.digest.prepare import prepare
 from syndicate.models import Article, Digest, Status
 from syndicate.store import deliveries as ledger
@@ -101,6 +102,9 @@ def send(
                     when=when,
                 )
             )
+        note = None
+        if note_file is not None:
+            note = load_note(note_file, base_url=settings.publication.base_url)
         signer = site_signer(settings)
         engine = open_store(settings.database_url)
         try:
@@ -120,6 +124,8 @@ def send(
                     f"(started {unfinished.created_at:%Y-%m-%d %H:%M} UTC)",
                     markup=False,
                 )
+                if note is not None:
+                    err.print(f"note: {note_file} is not used: a resumed send keeps its own note")
             elif not yes and not click.confirm(
                 f"Send the next digest of {list_name} to {active:,} active subscribers?",
                 err=True,
@@ -135,6 +141,7 @@ def send(
                 articles,
                 quiet=as_json,
                 deliver=not for_workers,
+                note=note,
             )
         finally:
             engine.dispose()
@@ -181,6 +188,7 @@ def _run(
     *,
     quiet: bool,
     deliver: bool = True,
+    note: Note | None = None,
 ) -> SendReport:
     transport = make_transport(settings)
     columns = (
@@ -222,7 +230,7 @@ def _run(
 
         async def go() -> SendReport:
             try:
-                return await sender.run(list_name, articles, deliver=deliver)
+                return await sender.run(list_name, articles, deliver=deliver, note=note)
             finally:
                 await transport.close()
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import jinja2
 import markupsafe
@@ -20,9 +21,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
 from syndicate.config import CONFIG_NAME, DEFAULT_SUBJECT, Settings
+from syndicate.config.sections import DEFAULT_ACCENT, DEFAULT_LOGO_WIDTH
 from syndicate.content.html import absolute_http_url
 from syndicate.content.teaser import make_teaser
-from syndicate.digest import markers
+from syndicate.digest import markers, templating
 from syndicate.digest.note import Note
 from syndicate.digest.text import LinkRefs, format_date, shorten, single_line, tidy, wrap
 from syndicate.errors import ConfigError
@@ -169,16 +171,21 @@ def render_digest(
         "unsubscribe_url": markers.UNSUBSCRIBE_URL,
         "preferences_url": markers.PREFERENCES_URL,
         "note": _note(note),
+        "brand": brand(settings),
     }
-    html_template = env.get_template(HTML_TEMPLATE)
+    root = settings.root
+    html_template = templating.load(env, HTML_TEMPLATE, root)
+    text_template = templating.load(env, TEXT_TEMPLATE, root)
 
     def html_of(view: Digest) -> str:
-        return to_html(
-            html_template.render({**base, "digest": view}), settings.publication.language
-        )
+        mjml = templating.render(html_template, {**base, "digest": view}, root)
+        try:
+            return to_html(mjml, settings.publication.language)
+        except ValueError as exc:  # mjml-python's parse errors
+            raise templating.mjml_error(html_template, exc, root) from None
 
     view, html, warnings = _fit(_clean_urls(digest), html_of, GMAIL_CLIP_BYTES)
-    text = env.get_template(TEXT_TEMPLATE).render({**base, "digest": view, "ref": LinkRefs()})
+    text = templating.render(text_template, {**base, "digest": view, "ref": LinkRefs()}, root)
     return RenderedDigest(
         digest=digest,
         subject=subject,
@@ -187,6 +194,20 @@ def render_digest(
         text=tidy(text),
         warnings=tuple(warnings),
     )
+
+
+def brand(settings: Settings) -> dict[str, Any]:
+    """The branding the templates get: ``logo_url`` (absolute, or None), ``logo_width``
+    (pixels) and ``accent_color`` (``#rrggbb``), from ``[email]``."""
+    email = settings.config.email
+    logo = email.logo_url if email else None
+    if logo is not None:
+        logo = _http(urljoin(settings.publication.base_url + "/", logo))
+    return {
+        "logo_url": logo,
+        "logo_width": email.logo_width if email else DEFAULT_LOGO_WIDTH,
+        "accent_color": email.accent_color if email else DEFAULT_ACCENT,
+    }
 
 
 def _note(note: Note | None) -> dict[str, Any] | None:
