@@ -125,7 +125,10 @@ def send(
                     markup=False,
                 )
                 if note is not None:
-                    err.print(f"note: {note_file} is not used: a resumed send keeps its own note")
+                    err.print(
+                        f"note: {note_file} is not used: a resumed send keeps its own note",
+                        markup=False,
+                    )
             elif not yes and not click.confirm(
                 f"Send the next digest of {list_name} to {active:,} active subscribers?",
                 err=True,
