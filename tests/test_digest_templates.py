@@ -172,6 +172,26 @@ def test_the_scheduled_path_raises_the_same_error(letter: Site) -> None:
     assert str(caught.value).startswith("templates/digest.mjml.j2:5: 'nope' is undefined")
 
 
+@pytest.mark.parametrize(("name", "text", "line", "reason"), BROKEN)
+def test_check_finds_the_template_error_before_any_send(
+    letter: Site, name: str, text: str, line: int, reason: str
+) -> None:
+    if name == "digest.txt.j2":
+        override(letter, "digest.mjml.j2", GOOD_MJML)
+    override(letter, name, text)
+    code, _, err = cli(letter, "check", "--offline")
+    assert code == 1 and f"templates/{name}:{line}: " in err and reason in err, err
+    assert "Traceback" not in err
+
+
+def test_check_finds_a_template_without_unsubscribe_link(letter: Site) -> None:
+    override(letter, "digest.mjml.j2", GOOD_MJML.replace("{{ unsubscribe_url }}", "/bye"))
+    code, _, err = cli(letter, "check", "--offline")
+    assert code == 1 and "templates/digest.mjml.j2" in err and "unsubscribe_url" in err, err
+    code, _, err = cli(letter, "preview", "weekly", "--offline")
+    assert code == 1 and "templates/digest.mjml.j2" in err and "Traceback" not in err
+
+
 def test_a_good_override_renders(letter: Site) -> None:
     override(letter, "digest.mjml.j2", GOOD_MJML)
     code, out, err = cli(letter, "preview", "weekly", "--offline")

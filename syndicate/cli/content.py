@@ -72,10 +72,14 @@ def check(ctx: Context, offline: bool) -> None:
     """
     with errors():
         report = _read(ctx, offline=offline)
-    for problem in report.problems:
+        from syndicate.digest.selfcheck import check_templates  # only `check` renders
+
+        broken = check_templates(ctx.settings, now=now())
+    for problem in (*report.problems, *broken):
         err.print(str(problem), markup=False)
-    summary = f"{len(report.articles)} articles read, {len(report.problems)} problems"
-    if report.problems:
+    count = len(report.problems) + len(broken)
+    summary = f"{len(report.articles)} articles read, {count} problems"
+    if count:
         err.print(summary)
         sys.exit(1)
     out.print(f"ok: {summary} ({ctx.settings.root / 'syndicate.toml'})")

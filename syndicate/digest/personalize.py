@@ -157,7 +157,9 @@ class _Template:
                 near = literal[max(0, found.start() - 20) : found.end() + 20]
                 raise PersonalizeError(f"{what}: a marker was altered by rendering: {near!r}")
         if not any(slot == _SLOT[markers.UNSUBSCRIBE_URL] for _, slot in self.slots):
-            raise PersonalizeError(f"{what}: no unsubscribe link (markers.UNSUBSCRIBE_URL)")
+            raise PersonalizeError(
+                f"{what}: no unsubscribe link: the template must print {{{{ unsubscribe_url }}}}"
+            )
 
     def fill(self, values: tuple[str, str, str, str]) -> str:
         out = self.parts.copy()
@@ -197,8 +199,8 @@ class Personalizer:
         self._web_url = ascii_url(web_url).rstrip("/")
         self._signer = signer
         self._now = now
-        self._html = _Template(rendered.html, "HTML")
-        self._text = _Template(rendered.text, "text")
+        self._html = _Template(rendered.html, "templates/digest.mjml.j2 (the HTML part)")
+        self._text = _Template(rendered.text, "templates/digest.txt.j2 (the text part)")
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     @property
