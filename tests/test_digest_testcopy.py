@@ -202,6 +202,12 @@ def test_a_test_copy_for_topics_is_the_version_those_readers_get(letter: Site) -
     assert_inert(letter, [copy])
 
 
+def test_topics_without_to_is_refused(letter: Site) -> None:
+    code, _, err = cli(letter, "send", "weekly", "--offline", "--yes", "--topics", "trade")
+    assert code == 1 and "--topics goes with --to" in err
+    assert maildir(letter) == []
+
+
 def test_a_bad_address_among_several_sends_nothing(letter: Site) -> None:
     code, _, err = cli(letter, "send", "weekly", "--offline", "--to", "me@example.net,nope")
     assert code == 1 and "nope" in err

@@ -22,6 +22,7 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.note import Note, load_note
 from syndicate.digest.prepare import prepare
+from syndicate.errors import SyndicateError
 from syndicate.models import Article, Digest, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import open_store
@@ -90,6 +91,11 @@ def send(
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
+        if topics and not to:
+            raise SyndicateError(
+                "--topics goes with --to: it picks the version of the test copies "
+                "(a send gives every reader the version of their own topics)"
+            )
         if to:
             sys.exit(
                 send_test_copies(
