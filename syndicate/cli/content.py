@@ -15,7 +15,7 @@ from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
 from syndicate.models import Article, ReadReport
-from syndicate.scaffold import init_site
+from syndicate.scaffold import init_site, next_steps
 from syndicate.store import open_store
 
 
@@ -52,8 +52,12 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
         name = title or directory.resolve().name.replace("-", " ").replace("_", " ").title()
         created = init_site(directory, title=name, base_url=base_url)
     for path in created:
-        out.print(f"created {path}")
-    out.print(f"\nNext: cd {directory} && syndicate check && syndicate articles")
+        out.print(f"created {path}", markup=False)
+    out.print("\nNext steps (edit subscribers/news.csv first: it holds a sample reader):")
+    steps = next_steps(directory)
+    width = max(len(command) for command, _ in steps)
+    for command, what in steps:
+        out.print(f"  {command:<{width}}  # {what}" if what else f"  {command}", markup=False)
 
 
 @main.command()
@@ -68,10 +72,14 @@ def check(ctx: Context, offline: bool) -> None:
     """
     with errors():
         report = _read(ctx, offline=offline)
-    for problem in report.problems:
+        from syndicate.digest.selfcheck import check_templates  # only `check` renders
+
+        broken = check_templates(ctx.settings, now=now())
+    for problem in (*report.problems, *broken):
         err.print(str(problem), markup=False)
-    summary = f"{len(report.articles)} articles read, {len(report.problems)} problems"
-    if report.problems:
+    count = len(report.problems) + len(broken)
+    summary = f"{len(report.articles)} articles read, {count} problems"
+    if count:
         err.print(summary)
         sys.exit(1)
     out.print(f"ok: {summary} ({ctx.settings.root / 'syndicate.toml'})")

@@ -15,11 +15,16 @@ from syndicate.config.types import (
     Text,
     article_url_pattern,
     cron_expression,
+    hex_color,
+    image_url,
     jinja_template,
     no_encoded_words,
     single_line,
     timezone_name,
 )
+
+DEFAULT_ACCENT = "#0b57d0"
+DEFAULT_LOGO_WIDTH = 160
 
 
 class _Section(BaseModel):
@@ -117,6 +122,10 @@ class Email(_Section):
     dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
     dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None = None
     dkim_key_file: str | None = None  # relative to the site folder
+    # Branding of the default digest templates (a site's own templates may use them too).
+    logo_url: Annotated[str, AfterValidator(image_url)] | None = None  # absolute or base-relative
+    logo_width: Annotated[int, Field(ge=16, le=600)] = DEFAULT_LOGO_WIDTH  # pixels, in the email
+    accent_color: Annotated[str, AfterValidator(hex_color)] = DEFAULT_ACCENT  # links, buttons
 
 
 class Smtp(_Section):

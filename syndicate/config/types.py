@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -112,4 +113,24 @@ def no_encoded_words(value: str) -> str:
     # An RFC 2047 encoded word in a display name can smuggle CR/LF past older email packages.
     if "=?" in value:
         raise ValueError(f"must not contain '=?' (RFC 2047 encoded words), got {value!r}")
+    return value
+
+
+def hex_color(value: str) -> str:
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
+        raise ValueError(f"must be a colour written #rrggbb, such as '#0b57d0', got {value!r}")
+    return value.lower()
+
+
+def image_url(value: str) -> str:
+    # Absolute http(s), or a path that is resolved against publication.base_url.
+    if not value or any(c in value for c in " \t\r\n\"'<>\\") or not value.isprintable():
+        raise ValueError(f"must be a URL without spaces or quotes, got {value!r}")
+    scheme = urlsplit(value).scheme
+    if scheme and scheme not in ("http", "https"):
+        raise ValueError(
+            f"must be an http(s) URL or a path relative to publication.base_url, got {value!r}"
+        )
+    if scheme:
+        _http_url(value)
     return value

@@ -165,6 +165,7 @@ digests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("article_ids", Text, nullable=False),
+    Column("note", Text),  # the editor's note (Markdown source), if the issue has one
     UniqueConstraint("list_name", "issue", name="uq_digests_list_issue"),
 )
 
