@@ -116,12 +116,10 @@ def make_app(
 
 
 def add(site: Site, address: str, statuses: dict[str, Status], topics: tuple[str, ...] = ()) -> int:
-    """A subscriber with the given status on each list; their id."""
+    """A subscriber with the given status (and ``topics``) on each list; their id."""
     valid = normalize_address(address)
     with site.engine.begin() as conn:
-        new = NewSubscriber(
-            email=valid.email, key=valid.key, name=None, topics=topics, attributes=()
-        )
+        new = NewSubscriber(email=valid.email, key=valid.key, name=None, attributes=())
         sid = repo.insert_subscribers(conn, [new], now=NOW)[valid.key]
         repo.apply_changes(
             conn,
@@ -131,6 +129,8 @@ def add(site: Site, address: str, statuses: dict[str, Status], topics: tuple[str
             ],
             now=NOW,
         )
+        for n in statuses:
+            repo.set_topics(conn, n, [(sid, topics)])
     return sid
 
 
@@ -680,31 +680,54 @@ def test_forged_or_altered_tokens_are_refused(web_site: Site, web: Web) -> None:
 # --- preferences ------------------------------------------------------------------------------
 
 
-def test_preferences_save_topics_and_lists(web_site: Site, web: Web) -> None:
+def fieldset(page: str, list_name: str) -> str:
+    """The part of the preferences page about one list."""
+    opening = f'<fieldset class="list" id="prefs-{list_name}">'
+    found = re.search(re.escape(opening) + "(.*?)</fieldset>", page, re.S)
+    assert found is not None, f"no fieldset for {list_name}"
+    return found.group(1)
+
+
+def test_preferences_offer_and_save_topics_per_list(web_site: Site, web: Web) -> None:
     sid = add(
         web_site,
         "ann@example.org",
         {"weekly": Status.ACTIVE, "daily": Status.UNSUBSCRIBED},
         topics=("local news",),
     )
+    with web_site.engine.begin() as conn:  # "local news" was chosen on weekly only
+        repo.set_topics(conn, "daily", [(sid, ())])
     path = f"/preferences/{make_token(Purpose.PREFERENCES, sid, 'weekly')}"
     page = web.get(path)
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
-    for topic in ("trade", "diplomacy", "energy", "local news"):
-        assert f'value="{topic}"' in page.text
-    assert re.search(r'value="local news" checked', page.text)
-    assert re.search(r'value="weekly" checked', page.text)
-    assert not re.search(r'value="daily" checked', page.text)
+    weekly, daily = fieldset(page.text, "weekly"), fieldset(page.text, "daily")
+    # Each list offers its own tags, plus what the reader already has on that list.
+    offered = r'name="topic:{}" value="([^"]+)"'
+    assert re.findall(offered.format("weekly"), weekly) == ["diplomacy", "local news", "trade"]
+    assert re.findall(offered.format("daily"), daily) == ["energy", "trade"]
+    assert re.search(r'value="local news" checked', weekly)
+    assert re.search(r'value="weekly" checked', weekly)
+    assert not re.search(r'value="daily" checked', daily)
     saved = web.post(
-        path, data={"topic": ["trade", "energy", "made-up"], "list": ["daily"]}, headers={}
+        path,
+        data={
+            "topic:weekly": ["trade", "energy", "made-up"],  # energy is daily's, not weekly's
+            "topic:daily": ["energy"],
+            "list": ["daily"],
+        },
+        headers={},
     )
     assert saved.status_code == 200 and "saved" in saved.text
     assert status_of(web_site, sid, "weekly") is Status.UNSUBSCRIBED
     assert status_of(web_site, sid, "daily") is Status.ACTIVE  # the token proves the address
     with web_site.engine.connect() as conn:
-        found = repo.subscriber_by_key(conn, "ann@example.org")
-    assert found is not None and found.topics == ("energy", "trade")
+        assert repo.topics_of(conn, sid) == {"weekly": ("trade",), "daily": ("energy",)}
+        on_daily = repo.subscriber_by_key(conn, "ann@example.org", "daily")
+    assert on_daily is not None and on_daily.topics == ("energy",)
+    again = web.get(path).text
+    assert re.search(r'value="trade" checked', fieldset(again, "weekly"))
+    assert not re.search(r'value="trade" checked', fieldset(again, "daily"))
     trail = [(e.list_name, e.status, e.source) for e in events(web_site, sid)[2:]]
     assert sorted(trail) == [
         ("daily", Status.ACTIVE, Source.WEB),

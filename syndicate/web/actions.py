@@ -10,8 +10,8 @@ the address, so joining a list there makes it active at once.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -101,9 +101,7 @@ def _subscribe(
     key = request.address.key
     stored = repo.subscriber_by_key(conn, key)
     if stored is None:
-        new = NewSubscriber(
-            email=request.address.email, key=key, name=request.name, topics=(), attributes=()
-        )
+        new = NewSubscriber(email=request.address.email, key=key, name=request.name, attributes=())
         subscriber_id = repo.insert_subscribers(conn, [new], now=now)[key]
         # An unauthenticated form never renames a stored subscriber: only new ones get it.
         email, name, current = request.address.email, request.name, {}
@@ -204,28 +202,43 @@ def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: s
     return True
 
 
-def load_preferences(engine: Engine, subscriber_id: int) -> tuple[Subscriber, dict[str, Status]]:
-    """A subscriber and their lists; LookupError if there is no such subscriber."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    """What the preferences page shows: the person, their lists, and topics per list."""
+
+    subscriber: Subscriber
+    statuses: dict[str, Status]
+    topics: dict[str, tuple[str, ...]]  # by list; absent or empty: everything
+
+
+def load_preferences(engine: Engine, subscriber_id: int) -> Preferences:
+    """A subscriber, their lists and the topics on each; LookupError if there is no such
+    subscriber."""
     with engine.connect() as conn:
         found = subscriber_by_id(conn, subscriber_id)
         if found is None:
             raise LookupError(subscriber_id)
-        return found, repo.subscriptions_of(conn, subscriber_id)
+        return Preferences(
+            subscriber=found,
+            statuses=repo.subscriptions_of(conn, subscriber_id),
+            topics=repo.topics_of(conn, subscriber_id),
+        )
 
 
 def save_preferences(
     engine: Engine,
     subscriber_id: int,
     *,
-    topics: Sequence[str],
+    topics: Mapping[str, Sequence[str]],
     lists: Collection[str],
     declared: Collection[str],
     now: datetime,
-) -> tuple[Subscriber, dict[str, Status]]:
-    """Store topics and list choices (of the ``declared`` lists); the result as stored.
+) -> Preferences:
+    """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
     Checked lists become active (bounced and complained ones stay); unchecked active
-    ones become unsubscribed; unchecked pending ones stay pending.
+    ones become unsubscribed; unchecked pending ones stay pending. ``topics`` of a list
+    apply to that list only, and only where there is a subscription to keep them.
     """
     with engine.begin() as conn:
         found = subscriber_by_id(conn, subscriber_id)
@@ -253,7 +266,10 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
-        if tuple(topics) != found.topics:
-            found = replace(found, topics=tuple(topics))
-            repo.update_subscribers(conn, [found])
-    return found, current
+        stored = repo.topics_of(conn, subscriber_id)
+        for name in declared:
+            chosen = tuple(topics.get(name, ()))
+            if name in current and chosen != stored.get(name, ()):
+                repo.set_topics(conn, name, [(subscriber_id, chosen)])
+                stored[name] = chosen
+        return Preferences(subscriber=found, statuses=current, topics=stored)

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 
 from syndicate.config import Settings
 from syndicate.digest.personalize import preferences_url
-from syndicate.models import Status, Subscriber
+from syndicate.subscribers.address import display_address
 from syndicate.subscribers.tokens import Purpose, Signer, TokenClaims, TokenError, TokenExpired
 from syndicate.web import actions
 from syndicate.web.actions import Confirmed, SubscribeRequest
@@ -212,27 +212,30 @@ class Pages:
 
     # -- preferences -----------------------------------------------------------------------
 
-    def _topics_offered(self, current: tuple[str, ...]) -> list[str]:
-        declared = {t for lst in self.settings.config.lists.values() for t in lst.tags}
-        return sorted(declared | set(current), key=lambda t: (t.casefold(), t))
+    def _topics_offered(self, list_name: str, current: tuple[str, ...]) -> list[str]:
+        """The topics a list offers: its own tags, and any the reader already has on it."""
+        declared = self.settings.config.lists.get(list_name)
+        offered = set(declared.tags if declared else ()) | set(current)
+        return sorted(offered, key=lambda t: (t.casefold(), t))
 
-    def _preferences_page(
-        self, subscriber: Subscriber, statuses: dict[str, Status], *, saved: bool
-    ) -> Response:
-        lists = [
-            {
-                "name": name,
-                "title": declared.title,
-                "description": declared.description,
-                "status": statuses.get(name),
-            }
-            for name, declared in self.settings.config.lists.items()
-        ]
+    def _preferences_page(self, prefs: actions.Preferences, *, saved: bool) -> Response:
+        lists = []
+        for name, declared in self.settings.config.lists.items():
+            chosen = prefs.topics.get(name, ())
+            lists.append(
+                {
+                    "name": name,
+                    "title": declared.title,
+                    "description": declared.description,
+                    "status": prefs.statuses.get(name),
+                    "topics": self._topics_offered(name, chosen),
+                    "chosen": set(chosen),
+                }
+            )
         return self.render.page(
             "preferences",
-            subscriber=subscriber,
-            topics=self._topics_offered(subscriber.topics),
-            chosen=set(subscriber.topics),
+            subscriber=prefs.subscriber,
+            email=display_address(prefs.subscriber.email),
             choices=lists,
             saved=saved,
         )
@@ -248,7 +251,7 @@ class Pages:
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
-        return self._preferences_page(*found, saved=False)
+        return self._preferences_page(found, saved=False)
 
     async def preferences(self, request: Request) -> Response:
         """POST /preferences/{token}: save topics and list choices."""
@@ -259,20 +262,23 @@ class Pages:
             return self._forbidden()
         form = await read_form(request)
         try:
-            subscriber, _ = await run_in_threadpool(
+            before = await run_in_threadpool(
                 actions.load_preferences, self.engine, claims.subscriber_id
             )
-            posted = set(texts(form, "topic"))
-            topics = [t for t in self._topics_offered(subscriber.topics) if t in posted]
+            topics = {}
+            for name in self.settings.config.lists:  # only what each list offers counts
+                posted = set(texts(form, f"topic:{name}"))
+                offered = self._topics_offered(name, before.topics.get(name, ()))
+                topics[name] = [t for t in offered if t in posted][:MAX_TOPICS]
             found = await run_in_threadpool(
                 actions.save_preferences,
                 self.engine,
                 claims.subscriber_id,
-                topics=topics[:MAX_TOPICS],
+                topics=topics,
                 lists=set(texts(form, "list")),
                 declared=list(self.settings.config.lists),
                 now=self.clock(),
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
-        return self._preferences_page(*found, saved=True)
+        return self._preferences_page(found, saved=True)
