@@ -452,11 +452,38 @@ def test_subscribe_never_unsuppresses_bounced_or_complained(web_site: Site, web:
     assert recipients == ["someone@example.org", "left@example.org"]
 
 
-def test_one_mail_for_several_lists(web_site: Site, web: Web) -> None:
+def test_one_mail_and_one_click_for_several_lists(web_site: Site, web: Web) -> None:
     subscribe(web, "ann@example.org", "weekly", "daily")
     rows = outbox_rows(web_site)
     assert len(rows) == 1
-    assert len(confirm_paths(rows[0].data)) == 2
+    [path] = confirm_paths(rows[0].data)  # one button, not one per list
+    with web_site.engine.connect() as conn:
+        found = repo.subscriber_by_key(conn, "ann@example.org")
+    assert found is not None
+    page = web.get(path)
+    assert page.status_code == 200 and "Weekly and Daily" in page.text
+    # One click confirmed everything the request asked for: nothing stays pending.
+    assert status_of(web_site, found.id, "weekly") is Status.ACTIVE
+    assert status_of(web_site, found.id, "daily") is Status.ACTIVE
+
+
+def test_a_multi_list_link_confirms_what_is_still_wanted(web_site: Site, web: Web) -> None:
+    sid = add(web_site, "ann@example.org", {"weekly": Status.PENDING, "daily": Status.PENDING})
+    token = Signer(SECRET).make(Purpose.CONFIRM, sid, ["weekly", "daily"], now=NOW)
+    with web_site.engine.begin() as conn:  # left daily after the link was sent
+        change = Change(
+            subscriber_id=sid,
+            list_name="daily",
+            status=Status.UNSUBSCRIBED,
+            previous=Status.PENDING,
+            source=Source.WEB,
+        )
+        repo.apply_changes(conn, [change], now=NOW + timedelta(minutes=5))
+    page = web.get(f"/confirm/{token}")
+    assert page.status_code == 200
+    assert "You unsubscribed from Daily after this link was sent" in page.text
+    assert status_of(web_site, sid, "weekly") is Status.ACTIVE
+    assert status_of(web_site, sid, "daily") is Status.UNSUBSCRIBED
 
 
 @pytest.mark.parametrize(

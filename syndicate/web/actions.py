@@ -150,32 +150,44 @@ def _subscribe(
     return True
 
 
-def confirm(engine: Engine, claims: TokenClaims, *, now: datetime) -> Confirmed:
-    """Use a confirm link: pending becomes active, unless they left after it was sent."""
-    sid, list_name = claims.subscriber_id, claims.list_name
+def confirm(
+    engine: Engine, claims: TokenClaims, lists: Sequence[str], *, now: datetime
+) -> dict[str, Confirmed]:
+    """Use a confirm link for each of ``lists`` (those of the token still declared), in one
+    transaction: pending becomes active, unless they left after the link was sent."""
+    sid = claims.subscriber_id
+    # Token times are whole seconds: an event in the token's own second is not "after".
+    after = claims.issued_at + timedelta(seconds=1)
+    results: dict[str, Confirmed] = {}
     with engine.begin() as conn:
-        status = repo.statuses(conn, [sid], list_name).get(sid)
-        if status is Status.ACTIVE:
-            return Confirmed.ALREADY
-        if status is Status.UNSUBSCRIBED:
-            return Confirmed.LEFT
-        if status is not Status.PENDING:
-            return Confirmed.REFUSED
-        # Token times are whole seconds: an event in the token's own second is not "after".
-        after = claims.issued_at + timedelta(seconds=1)
-        for event in repo.events_of(conn, sid):
-            if event.list_name == list_name and event.status in SUPPRESSED and event.at >= after:
-                return Confirmed.LEFT
-        change = Change(
-            subscriber_id=sid,
-            list_name=list_name,
-            status=Status.ACTIVE,
-            previous=status,
-            source=Source.WEB,
-            detail="confirmed by email link",
-        )
-        repo.apply_changes(conn, [change], now=now)
-    return Confirmed.ACTIVATED
+        current = repo.subscriptions_of(conn, sid)
+        trail = repo.events_of(conn, sid) if Status.PENDING in current.values() else []
+        changes = []
+        for list_name in lists:
+            status = current.get(list_name)
+            left = any(
+                e.list_name == list_name and e.status in SUPPRESSED and e.at >= after for e in trail
+            )
+            if status is Status.ACTIVE:
+                results[list_name] = Confirmed.ALREADY
+            elif status is Status.UNSUBSCRIBED or (status is Status.PENDING and left):
+                results[list_name] = Confirmed.LEFT
+            elif status is not Status.PENDING:
+                results[list_name] = Confirmed.REFUSED
+            else:
+                results[list_name] = Confirmed.ACTIVATED
+                changes.append(
+                    Change(
+                        subscriber_id=sid,
+                        list_name=list_name,
+                        status=Status.ACTIVE,
+                        previous=status,
+                        source=Source.WEB,
+                        detail="confirmed by email link",
+                    )
+                )
+        repo.apply_changes(conn, changes, now=now)
+    return results
 
 
 def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: str) -> bool:

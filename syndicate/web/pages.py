@@ -36,6 +36,11 @@ from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import Renderer
 
 
+def _and(items: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 class Pages:
     """The page endpoints of one site; ``on_outbox`` runs after a mail was queued."""
 
@@ -147,31 +152,37 @@ class Pages:
     # -- confirm ---------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
-        """GET /confirm/{token}: the double opt-in link."""
+        """GET /confirm/{token}: the double opt-in link; one link confirms every list the
+        subscribe request asked for."""
         claims = self._verify(request, Purpose.CONFIRM)
         if isinstance(claims, Response):
             return claims
-        if claims.list_name not in self.settings.config.lists:
+        lists = [n for n in claims.list_names if n in self.settings.config.lists]
+        if not lists:
             return self.render.error(404, "This list no longer exists", "Nothing was changed.")
         now = self.clock()
-        result = await run_in_threadpool(actions.confirm, self.engine, claims, now=now)
-        title = self._list_title(claims.list_name)
-        if result is Confirmed.LEFT:
+        results = await run_in_threadpool(actions.confirm, self.engine, claims, lists, now=now)
+        good = [n for n in lists if results[n] in (Confirmed.ACTIVATED, Confirmed.ALREADY)]
+        left = [n for n in lists if results[n] is Confirmed.LEFT]
+        if not good and left:
+            titles = _and([self._list_title(n) for n in left])
             return self.render.error(
                 409,
                 "You unsubscribed after this link was sent",
-                f"So it no longer subscribes you to {title}. To join again, please subscribe.",
-                link=(f"/subscribe?list={claims.list_name}", "Subscribe again"),
+                f"So it no longer subscribes you to {titles}. To join again, please subscribe.",
+                link=("/subscribe?" + "&".join(f"list={n}" for n in left), "Subscribe again"),
             )
-        if result is Confirmed.REFUSED:
+        if not good:
             return self.render.error(
                 409, "This subscription cannot be confirmed", "Nothing was changed."
             )
-        token = self.signer.make(
-            Purpose.PREFERENCES, claims.subscriber_id, claims.list_name, now=now
-        )
+        token = self.signer.make(Purpose.PREFERENCES, claims.subscriber_id, good[0], now=now)
         return self.render.page(
-            "confirmed", title=title, preferences=preferences_url(self.render.root, token)
+            "confirmed",
+            title=_and([self._list_title(n) for n in good]),
+            titles=[self._list_title(n) for n in good],
+            left=[self._list_title(n) for n in left],
+            preferences=preferences_url(self.render.root, token),
         )
 
     # -- unsubscribe -----------------------------------------------------------------------
