@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
+from syndicate.errors import ConfigError
 from syndicate.feeds.build import build_feeds
 from syndicate.models import Source, Status
 from syndicate.store import subscribers as repo
@@ -564,6 +565,86 @@ def test_posts_from_another_site_are_refused(web_site: Site, web: Web) -> None:
     own = subscribe(web, "bob@example.org", "weekly", origin="https://news.example.org")
     assert own.status_code == 200
     assert len(outbox_rows(web_site)) == 2
+
+
+def test_the_publications_own_site_may_post_the_form_by_default(site: Site, clock: Clock) -> None:
+    # The pages run on their own host; the form is embedded on the magazine's website.
+    site.configure(
+        WEB_CONFIG.replace(
+            "[email]", '[web]\nbase_url = "https://subscribe.example.org"\n\n[email]'
+        )
+    )
+    toml = site.root / "syndicate.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace('"https://news.example.org"', '"https://Magazine.example:443/"'),
+        encoding="utf-8",
+    )
+    client = Web(make_app(site, clock))
+    try:
+        embedded = subscribe(client, "ann@example.org", "weekly", origin="https://magazine.example")
+        assert embedded.status_code == 200
+        from_page = subscribe(
+            client, "bob@example.org", "weekly", referer="https://magazine.example/signup/"
+        )
+        assert from_page.status_code == 200
+        pages = subscribe(
+            client, "cy@example.org", "weekly", origin="https://subscribe.example.org"
+        )
+        assert pages.status_code == 200
+        # Not another scheme, port or subdomain of it.
+        for other in (
+            "http://magazine.example",
+            "https://magazine.example:8443",
+            "https://www.magazine.example",
+        ):
+            assert subscribe(client, "eve@example.org", "weekly", origin=other).status_code == 403
+    finally:
+        client.close()
+
+
+def test_allowed_origins_lets_other_sites_post_the_form(site: Site, clock: Clock) -> None:
+    site.configure(
+        WEB_CONFIG.replace(
+            "[email]",
+            '[web]\nallowed_origins = ["https://signup.partner.example", "http://localhost:8080"]'
+            "\n\n[email]",
+        )
+    )
+    assert site.settings.config.web.allowed_origins == [
+        "https://signup.partner.example",
+        "http://localhost:8080",
+    ]
+    client = Web(make_app(site, clock))
+    try:
+        for n, origin in enumerate(["https://signup.partner.example", "http://localhost:8080"]):
+            response = subscribe(client, f"a{n}@example.org", "weekly", origin=origin)
+            assert response.status_code == 200, origin
+        # The pages' own origin always may; the site not listed any more may not.
+        assert subscribe(client, "own@example.org", "weekly", origin="https://news.example.org")
+        refused = subscribe(client, "x@example.org", "weekly", origin="https://evil.example")
+        assert refused.status_code == 403
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"https://magazine.example/signup"', "no path, query or user"),
+        ('"magazine.example"', "must be an origin such as"),
+        ('"ftp://magazine.example"', "must be an origin such as"),
+        ('"https://*.magazine.example"', "without spaces or wildcards"),
+        ('"https://magazine.example:99999"', "bad port"),
+    ],
+)
+def test_allowed_origins_must_be_origins(site: Site, value: str, expected: str) -> None:
+    site.configure(f"[web]\nallowed_origins = [{value}]\n")
+    with pytest.raises(ConfigError) as info:
+        site.settings  # noqa: B018 - loading is what is tested
+    [problem] = info.value.problems
+    assert problem.startswith("syndicate.toml: web.allowed_origins[0]: "), problem
+    assert expected in problem, problem
 
 
 # --- confirming -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from syndicate.web.actions import Confirmed, SubscribeRequest
 from syndicate.web.forms import (
     MAX_TOPICS,
     SubscribeForm,
+    allowed_origins,
     check_subscribe,
     client_address,
     read_form,
@@ -57,6 +58,7 @@ class Pages:
     ) -> None:
         self.settings, self.engine, self.signer, self.clock = settings, engine, signer, clock
         self.render, self.limiter, self.on_outbox = renderer, limiter, on_outbox
+        self.allowed_origins = allowed_origins(settings)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -117,8 +119,11 @@ class Pages:
         return self._subscribe_page(SubscribeForm(lists=chosen))
 
     async def subscribe(self, request: Request) -> Response:
-        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again."""
-        if not same_origin(request, self.settings.web_url):
+        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again.
+
+        Accepted from the pages' own origin and ``[web] allowed_origins`` (signup forms
+        embedded in the publication's own site)."""
+        if not same_origin(request, self.settings.web_url, self.allowed_origins):
             return self._forbidden()
         client = client_address(request)
         wait = self.limiter.acquire(client)
