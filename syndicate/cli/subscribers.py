@@ -179,7 +179,7 @@ def add(
         row = items[0]
         assert not isinstance(row, Problem)
         with engine.connect() as conn:
-            before = _status_on(conn, row.address.key, list_name)
+            _, before = _status_on(conn, row.address.key, list_name)
         report = import_rows(
             engine,
             list_name,
@@ -191,8 +191,8 @@ def add(
             update=True,
         )
         with engine.connect() as conn:
-            after = _status_on(conn, row.address.key, list_name)
-    shown = display_address(row.address.email)
+            stored, after = _status_on(conn, row.address.key, list_name)
+    shown = display_address(stored or row.address.email)  # as stored: the first spelling
     if report.kept_suppressed:
         err.print(
             f"{shown} left {list_name} earlier ({after.value if after else '?'}) and stays so; "
@@ -213,9 +213,12 @@ def add(
         out.print(f"{shown} is already {state} on {list_name}; nothing changed", markup=False)
 
 
-def _status_on(conn: Connection, key: str, list_name: str) -> Status | None:
+def _status_on(conn: Connection, key: str, list_name: str) -> tuple[str | None, Status | None]:
+    """The stored address and its status on the list (None, None: not stored)."""
     found = repo.subscriber_by_key(conn, key)
-    return None if found is None else repo.statuses(conn, [found.id], list_name).get(found.id)
+    if found is None:
+        return None, None
+    return found.email, repo.statuses(conn, [found.id], list_name).get(found.id)
 
 
 def _csv_line(email: str, name: str | None, topics: str) -> bytes:
