@@ -647,6 +647,25 @@ def test_allowed_origins_must_be_origins(site: Site, value: str, expected: str) 
     assert expected in problem, problem
 
 
+def test_international_addresses_are_unicode_to_people_and_punycode_on_the_wire(
+    web_site: Site, web: Web
+) -> None:
+    assert subscribe(web, "ann@Bücher.example", "weekly", name="Ann").status_code == 200
+    [row] = outbox_rows(web_site)
+    assert row.recipient == "ann@xn--bcher-kva.example"  # the SMTP envelope
+    message = email.message_from_bytes(row.data, policy=policy.default)
+    assert message["To"] == "Ann <ann@xn--bcher-kva.example>"
+    assert b"\nTo: Ann <ann@xn--bcher-kva.example>\r\n" in row.data  # as written, ASCII
+    text = message.get_body(("plain",))
+    assert text is not None and "subscribe ann@bücher.example to" in text.get_content()
+    with web_site.engine.connect() as conn:
+        found = repo.subscriber_by_key(conn, "ann@xn--bcher-kva.example")
+    assert found is not None
+    page = web.get(f"/preferences/{make_token(Purpose.PREFERENCES, found.id, 'weekly')}")
+    assert "For <strong>ann@bücher.example</strong>" in page.text
+    assert "xn--" not in page.text
+
+
 # --- confirming -------------------------------------------------------------------------------
 
 
