@@ -434,3 +434,30 @@ def test_subscribe_confirm_choose_topics_and_unsubscribe_in_a_browser(
         assert visit.insecure == [], visit.insecure
     finally:
         visit.close()
+
+
+def test_one_mail_and_one_click_confirm_both_lists_in_a_browser(
+    browser: Browser, service: Service
+) -> None:
+    base = service.url
+    visit = Visit(browser, service)
+    try:
+        visit.goto(f"{base}/subscribe")
+        visit.page.get_by_label("Email address").fill(ADDRESS)
+        visit.page.get_by_label("The Browser Letter — weekly").check()
+        visit.page.get_by_label("Daily notes").check()
+        visit.submit("Subscribe")
+        assert visit.heading() == "Check your inbox"
+        assert service.subscriber(ADDRESS)["lists"] == {"daily": "pending", "weekly": "pending"}
+
+        mail = service.mail_to(ADDRESS, lambda m: "/confirm/" in _text(m))
+        links = re.findall(re.escape(base) + r"/confirm/[A-Za-z0-9_.-]+", _text(mail))
+        assert len(links) == 1, links  # one button for both lists
+        visit.goto(links[0])
+        assert visit.heading() == "You’re subscribed"
+        assert "The Browser Letter — weekly and Daily notes" in visit.page.inner_text("main")
+        assert service.subscriber(ADDRESS)["lists"] == {"daily": "active", "weekly": "active"}
+        assert len([m for m in service.smtp.messages if ADDRESS in m.recipients]) == 1
+        assert visit.console == [], visit.console
+    finally:
+        visit.close()
