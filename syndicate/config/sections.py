@@ -12,6 +12,7 @@ from syndicate.config.types import (
     BaseUrl,
     HttpUrl,
     Line,
+    Origin,
     Text,
     article_url_pattern,
     cron_expression,
@@ -149,6 +150,9 @@ class Web(_Section):
     """``[web]``: where the subscriber pages are served (confirm, unsubscribe, preferences)."""
 
     base_url: BaseUrl | None = None
+    # Sites whose pages may post the subscribe form (an embedded signup form); None: the
+    # origins of publication.base_url and web.base_url. The pages' own origin always may.
+    allowed_origins: list[Origin] | None = None
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

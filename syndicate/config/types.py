@@ -62,7 +62,35 @@ def _printable(value: str) -> str:
     return value
 
 
+def web_origin(value: str) -> str:
+    """An origin as browsers send it in ``Origin``: ``scheme://host[:port]``, lower-cased,
+    the default port dropped; a lone trailing ``/`` is forgiven, any other path is not."""
+    example = "'https://magazine.example' or 'http://localhost:8000'"
+    text = value.strip()
+    if any(c in text for c in "\r\n\t *"):
+        raise ValueError(f"must be one origin, without spaces or wildcards, got {value!r}")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"must be an origin such as {example}: bad port in {value!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"must be an origin such as {example} (scheme://host[:port]), got {value!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"must be an origin such as {example}: scheme, host and port only, no path, "
+            f"query or user, got {value!r}"
+        )
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}[scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Origin = Annotated[str, AfterValidator(web_origin)]
 # A base that paths are appended to: kept without its trailing slash.
 BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
 Line = Annotated[str, Field(min_length=1), AfterValidator(single_line)]

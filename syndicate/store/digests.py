@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from syndicate.models import Status
-from syndicate.store.tables import digests, subscribers, subscriptions
+from syndicate.store.tables import digests, subscriptions
 
 
 def next_issue(conn: Connection, list_name: str) -> int:
@@ -74,12 +74,8 @@ def topic_sets(conn: Connection, list_name: str) -> dict[frozenset[str], int]:
 
     The empty set stands for subscribers who chose no topics: they get the whole digest.
     """
-    stmt = (
-        select(subscribers.c.topics)
-        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-        .where(
-            subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
-        )
+    stmt = select(subscriptions.c.topics).where(
+        subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
     )
     counts: dict[frozenset[str], int] = {}
     for (raw,) in conn.execution_options(yield_per=2000).execute(stmt):
