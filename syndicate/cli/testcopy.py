@@ -77,7 +77,7 @@ def reader_of(engine: Engine, list_name: str, address: str) -> Reader:
     except AddressError as exc:
         raise SyndicateError(f"--as {address!r}: {exc}") from None
     with engine.connect() as conn:
-        sub = subscriber_repo.subscriber_by_key(conn, key)
+        sub = subscriber_repo.subscriber_by_key(conn, key, list_name)
         status = subscriber_repo.subscriptions_of(conn, sub.id).get(list_name) if sub else None
     if sub is None or status is None:
         raise SyndicateError(
