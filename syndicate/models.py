@@ -136,7 +136,8 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscriber:
-    """A person on one or more lists."""
+    """A person on one or more lists; ``topics`` are those chosen on the list the record was
+    read for (topics belong to a subscription), empty when read without a list."""
 
     id: int
     email: str

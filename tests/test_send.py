@@ -410,7 +410,7 @@ def test_headers_cannot_be_injected(letter: Site, server: SmtpServer) -> None:
         ids = repo.insert_subscribers(
             conn,
             [
-                repo.NewSubscriber(email=e, key=e.casefold(), name=n, topics=(), attributes=())
+                repo.NewSubscriber(email=e, key=e.casefold(), name=n, attributes=())
                 for e, n in hostile
             ],
             now=now,

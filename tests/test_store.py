@@ -202,15 +202,14 @@ def test_head_constant_is_the_newest_migration() -> None:
 
 
 def test_a_store_behind_head_is_migrated_on_open(tmp_path: Path) -> None:
+    from alembic import command
+
+    from syndicate.store.engine import _alembic_config
+
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = open_store(url)
-    with engine.begin() as conn:  # as if made by a release before the last migration
-        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
-        conn.execute(text("DROP TABLE websub_pings"))  # made by 0011
-        conn.execute(text("DROP INDEX ix_deliveries_due"))
-        conn.execute(
-            text("CREATE INDEX ix_deliveries_due ON deliveries (send_id, status, next_attempt_at)")
-        )
+    # As if made by a release before the last migrations: the real downgrades undo them.
+    command.downgrade(_alembic_config(engine), "0007")
     engine.dispose()
     engine = open_store(url)
     try:

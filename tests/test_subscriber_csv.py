@@ -209,6 +209,17 @@ CORPUS_EXPECTED: dict[str, tuple[list[tuple[int, str]], list[int]]] = {
         [],
     ),
     "duplicate-header.csv": ([(1, 'duplicate column "name" (columns 2 and 4)')], []),
+    "semicolon-excel.csv": (
+        [
+            (
+                4,
+                "6 fields, but the header has 4 columns "
+                '(extra: "extra" in column 5, "more" in column 6)',
+            )
+        ],
+        [2, 3],
+    ),
+    "tab-separated.csv": ([], [2]),
     "multiline.csv": (
         [(5, "unclosed quote: a quoted field starts on this line and never ends; line skipped")],
         [2, 6, 7],
@@ -218,7 +229,7 @@ CORPUS_EXPECTED: dict[str, tuple[list[tuple[int, str]], list[int]]] = {
             (2, 'not an email address: "not-an-address" (an email address must have an @-sign)'),
             (4, "duplicate of line 3; skipped"),
             (5, f'unknown status "retired": {STATUS_HINT}'),
-            (6, '5 fields, but the header has 4 columns (extra: "surplus")'),
+            (6, '5 fields, but the header has 4 columns (extra: "surplus" in column 5)'),
             (7, "name is longer than 200 characters (201)"),
             (
                 8,
@@ -618,3 +629,47 @@ def test_a_100000_row_file_reads_in_bounded_memory(big_file: Path) -> None:
     assert count == 100_000
     # The file is ~6 MB; what stays is one key and line number per address.
     assert peak < 20_000_000, f"peak {peak:,} bytes"
+
+
+def test_semicolon_separated_spreadsheet_exports_are_read() -> None:
+    items = read_file("semicolon-excel.csv")
+    assert problems(items) == [
+        (
+            4,
+            '6 fields, but the header has 4 columns (extra: "extra" in column 5, '
+            '"more" in column 6)',
+        )
+    ]
+    ada, grace = rows(items)
+    assert (ada.name, ada.topics, ada.attributes) == (
+        "Ada Lovelace",
+        ("trade", "energy"),
+        {"City": "London"},
+    )
+    # A spreadsheet cell "trade, security" is two topics; a quoted ";" stays in the name.
+    assert (grace.name, grace.topics) == ("Hopper; Grace", ("trade", "security"))
+
+
+def test_tab_separated_files_are_read() -> None:
+    items = read_file("tab-separated.csv")
+    assert problems(items) == []
+    assert [(r.address.email, r.name, r.topics) for r in rows(items)] == [
+        ("ada@example.org", "Ada", ("trade",))
+    ]
+
+
+def test_a_semicolon_header_without_email_gets_the_right_hint() -> None:
+    [problem] = problems(read(b"mail address;name\nada@example.org;Ada\n"))
+    assert problem == (
+        1,
+        f'the header has no email column (found "mail address", "name"); {HINT}; '
+        'rename "mail address" to email',
+    )
+
+
+def test_every_extra_value_and_every_unnamed_column_is_listed() -> None:
+    data = b"email,,name,,city\nada@example.org,x,Ada,y,Paris,z,w\n"
+    [(line, reason)] = problems(read(data))
+    assert line == 2
+    assert '(extra: "z" in column 6, "w" in column 7)' in reason
+    assert "values in columns 2, 4, which have no name in the header" in reason

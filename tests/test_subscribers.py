@@ -66,7 +66,7 @@ def test_import_normalises_and_stores(lists_site: Site) -> None:
     report = load(lists_site, CSV)
     assert (report.rows, report.added, report.subscribed, report.problems) == (3, 3, 3, [])
     with lists_site.engine.connect() as conn:
-        ada = repo.subscriber_by_key(conn, "ada@example.org")
+        ada = repo.subscriber_by_key(conn, "ada@example.org", "weekly")
         alan = repo.subscriber_by_key(conn, "alan@xn--bcher-kva.example")
     assert ada is not None and alan is not None
     assert ada.email == "Ada@example.org"  # domain lower-cased, local part as given

@@ -311,3 +311,42 @@ def test_secrets_with_undecodable_bytes_still_work() -> None:
     token = signer.make(Purpose.CONFIRM, 1, "weekly", now=NOW)
     assert signer.verify(token, Purpose.CONFIRM, now=NOW).list_name == "weekly"
     refused(token)
+
+
+def test_a_confirm_token_can_name_several_lists() -> None:
+    token = SIGNER.make(Purpose.CONFIRM, 7, ["weekly", "daily"], now=NOW)
+    claims = SIGNER.verify(token, Purpose.CONFIRM, now=NOW)
+    assert claims.list_names == ("weekly", "daily") and claims.list_name == "weekly"
+    single = SIGNER.verify(
+        SIGNER.make(Purpose.CONFIRM, 7, "weekly", now=NOW), Purpose.CONFIRM, now=NOW
+    )
+    assert single.list_names == ("weekly",)
+    longest = SIGNER.make(Purpose.CONFIRM, 7, [f"{i:02d}" + "x" * 61 for i in range(20)], now=NOW)
+    assert len(SIGNER.verify(longest, Purpose.CONFIRM, now=NOW).list_names) == 20
+
+
+def test_a_single_list_token_of_the_old_format_still_verifies() -> None:
+    # Built byte by byte as release 1 did: header, then the one list name.
+    payload = struct.pack(">BBIQ", 1, Purpose.CONFIRM.value, int(NOW.timestamp()), 42) + b"weekly"
+    key = hmac.new(SECRET.encode(), b"syndicate/tokens/v1", hashlib.sha256).digest()
+    tag = hmac.new(key, payload, hashlib.sha256).digest()
+    claims = SIGNER.verify(f"{b64(payload)}.{b64(tag)}", Purpose.CONFIRM, now=NOW)
+    assert (claims.subscriber_id, claims.list_names) == (42, ("weekly",))
+
+
+@pytest.mark.parametrize("purpose", [Purpose.UNSUBSCRIBE, Purpose.PREFERENCES])
+def test_only_confirm_tokens_name_several_lists(purpose: Purpose) -> None:
+    with pytest.raises(ValueError, match="only a confirm token"):
+        SIGNER.make(purpose, 7, ["weekly", "daily"], now=NOW)
+    # Even a genuine signature over such a payload is refused.
+    payload = struct.pack(">BBIQ", 1, purpose.value, int(NOW.timestamp()), 7) + b"weekly,daily"
+    key = hmac.new(SECRET.encode(), b"syndicate/tokens/v1", hashlib.sha256).digest()
+    tag = hmac.new(key, payload, hashlib.sha256).digest()
+    with pytest.raises(TokenError, match="malformed"):
+        SIGNER.verify(f"{b64(payload)}.{b64(tag)}", purpose, now=NOW)
+
+
+def test_repeated_or_too_many_lists_are_refused() -> None:
+    for names in (["weekly", "weekly"], [f"l{i}" for i in range(21)], []):
+        with pytest.raises(ValueError, match="distinct lists"):
+            SIGNER.make(Purpose.CONFIRM, 7, names, now=NOW)

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
+from syndicate.errors import ConfigError
 from syndicate.feeds.build import build_feeds
 from syndicate.models import Source, Status
 from syndicate.store import subscribers as repo
@@ -116,12 +117,10 @@ def make_app(
 
 
 def add(site: Site, address: str, statuses: dict[str, Status], topics: tuple[str, ...] = ()) -> int:
-    """A subscriber with the given status on each list; their id."""
+    """A subscriber with the given status (and ``topics``) on each list; their id."""
     valid = normalize_address(address)
     with site.engine.begin() as conn:
-        new = NewSubscriber(
-            email=valid.email, key=valid.key, name=None, topics=topics, attributes=()
-        )
+        new = NewSubscriber(email=valid.email, key=valid.key, name=None, attributes=())
         sid = repo.insert_subscribers(conn, [new], now=NOW)[valid.key]
         repo.apply_changes(
             conn,
@@ -131,6 +130,8 @@ def add(site: Site, address: str, statuses: dict[str, Status], topics: tuple[str
             ],
             now=NOW,
         )
+        for n in statuses:
+            repo.set_topics(conn, n, [(sid, topics)])
     return sid
 
 
@@ -452,11 +453,38 @@ def test_subscribe_never_unsuppresses_bounced_or_complained(web_site: Site, web:
     assert recipients == ["someone@example.org", "left@example.org"]
 
 
-def test_one_mail_for_several_lists(web_site: Site, web: Web) -> None:
+def test_one_mail_and_one_click_for_several_lists(web_site: Site, web: Web) -> None:
     subscribe(web, "ann@example.org", "weekly", "daily")
     rows = outbox_rows(web_site)
     assert len(rows) == 1
-    assert len(confirm_paths(rows[0].data)) == 2
+    [path] = confirm_paths(rows[0].data)  # one button, not one per list
+    with web_site.engine.connect() as conn:
+        found = repo.subscriber_by_key(conn, "ann@example.org")
+    assert found is not None
+    page = web.get(path)
+    assert page.status_code == 200 and "Weekly and Daily" in page.text
+    # One click confirmed everything the request asked for: nothing stays pending.
+    assert status_of(web_site, found.id, "weekly") is Status.ACTIVE
+    assert status_of(web_site, found.id, "daily") is Status.ACTIVE
+
+
+def test_a_multi_list_link_confirms_what_is_still_wanted(web_site: Site, web: Web) -> None:
+    sid = add(web_site, "ann@example.org", {"weekly": Status.PENDING, "daily": Status.PENDING})
+    token = Signer(SECRET).make(Purpose.CONFIRM, sid, ["weekly", "daily"], now=NOW)
+    with web_site.engine.begin() as conn:  # left daily after the link was sent
+        change = Change(
+            subscriber_id=sid,
+            list_name="daily",
+            status=Status.UNSUBSCRIBED,
+            previous=Status.PENDING,
+            source=Source.WEB,
+        )
+        repo.apply_changes(conn, [change], now=NOW + timedelta(minutes=5))
+    page = web.get(f"/confirm/{token}")
+    assert page.status_code == 200
+    assert "You unsubscribed from Daily after this link was sent" in page.text
+    assert status_of(web_site, sid, "weekly") is Status.ACTIVE
+    assert status_of(web_site, sid, "daily") is Status.UNSUBSCRIBED
 
 
 @pytest.mark.parametrize(
@@ -537,6 +565,105 @@ def test_posts_from_another_site_are_refused(web_site: Site, web: Web) -> None:
     own = subscribe(web, "bob@example.org", "weekly", origin="https://news.example.org")
     assert own.status_code == 200
     assert len(outbox_rows(web_site)) == 2
+
+
+def test_the_publications_own_site_may_post_the_form_by_default(site: Site, clock: Clock) -> None:
+    # The pages run on their own host; the form is embedded on the magazine's website.
+    site.configure(
+        WEB_CONFIG.replace(
+            "[email]", '[web]\nbase_url = "https://subscribe.example.org"\n\n[email]'
+        )
+    )
+    toml = site.root / "syndicate.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace('"https://news.example.org"', '"https://Magazine.example:443/"'),
+        encoding="utf-8",
+    )
+    client = Web(make_app(site, clock))
+    try:
+        embedded = subscribe(client, "ann@example.org", "weekly", origin="https://magazine.example")
+        assert embedded.status_code == 200
+        from_page = subscribe(
+            client, "bob@example.org", "weekly", referer="https://magazine.example/signup/"
+        )
+        assert from_page.status_code == 200
+        pages = subscribe(
+            client, "cy@example.org", "weekly", origin="https://subscribe.example.org"
+        )
+        assert pages.status_code == 200
+        # Not another scheme, port or subdomain of it.
+        for other in (
+            "http://magazine.example",
+            "https://magazine.example:8443",
+            "https://www.magazine.example",
+        ):
+            assert subscribe(client, "eve@example.org", "weekly", origin=other).status_code == 403
+    finally:
+        client.close()
+
+
+def test_allowed_origins_lets_other_sites_post_the_form(site: Site, clock: Clock) -> None:
+    site.configure(
+        WEB_CONFIG.replace(
+            "[email]",
+            '[web]\nallowed_origins = ["https://signup.partner.example", "http://localhost:8080"]'
+            "\n\n[email]",
+        )
+    )
+    assert site.settings.config.web.allowed_origins == [
+        "https://signup.partner.example",
+        "http://localhost:8080",
+    ]
+    client = Web(make_app(site, clock))
+    try:
+        for n, origin in enumerate(["https://signup.partner.example", "http://localhost:8080"]):
+            response = subscribe(client, f"a{n}@example.org", "weekly", origin=origin)
+            assert response.status_code == 200, origin
+        # The pages' own origin always may; the site not listed any more may not.
+        assert subscribe(client, "own@example.org", "weekly", origin="https://news.example.org")
+        refused = subscribe(client, "x@example.org", "weekly", origin="https://evil.example")
+        assert refused.status_code == 403
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"https://magazine.example/signup"', "no path, query or user"),
+        ('"magazine.example"', "must be an origin such as"),
+        ('"ftp://magazine.example"', "must be an origin such as"),
+        ('"https://*.magazine.example"', "without spaces or wildcards"),
+        ('"https://magazine.example:99999"', "bad port"),
+    ],
+)
+def test_allowed_origins_must_be_origins(site: Site, value: str, expected: str) -> None:
+    site.configure(f"[web]\nallowed_origins = [{value}]\n")
+    with pytest.raises(ConfigError) as info:
+        site.settings  # noqa: B018 - loading is what is tested
+    [problem] = info.value.problems
+    assert problem.startswith("syndicate.toml: web.allowed_origins[0]: "), problem
+    assert expected in problem, problem
+
+
+def test_international_addresses_are_unicode_to_people_and_punycode_on_the_wire(
+    web_site: Site, web: Web
+) -> None:
+    assert subscribe(web, "ann@Bücher.example", "weekly", name="Ann").status_code == 200
+    [row] = outbox_rows(web_site)
+    assert row.recipient == "ann@xn--bcher-kva.example"  # the SMTP envelope
+    message = email.message_from_bytes(row.data, policy=policy.default)
+    assert message["To"] == "Ann <ann@xn--bcher-kva.example>"
+    assert b"\nTo: Ann <ann@xn--bcher-kva.example>\r\n" in row.data  # as written, ASCII
+    text = message.get_body(("plain",))
+    assert text is not None and "subscribe ann@bücher.example to" in text.get_content()
+    with web_site.engine.connect() as conn:
+        found = repo.subscriber_by_key(conn, "ann@xn--bcher-kva.example")
+    assert found is not None
+    page = web.get(f"/preferences/{make_token(Purpose.PREFERENCES, found.id, 'weekly')}")
+    assert "For <strong>ann@bücher.example</strong>" in page.text
+    assert "xn--" not in page.text
 
 
 # --- confirming -------------------------------------------------------------------------------
@@ -680,31 +807,54 @@ def test_forged_or_altered_tokens_are_refused(web_site: Site, web: Web) -> None:
 # --- preferences ------------------------------------------------------------------------------
 
 
-def test_preferences_save_topics_and_lists(web_site: Site, web: Web) -> None:
+def fieldset(page: str, list_name: str) -> str:
+    """The part of the preferences page about one list."""
+    opening = f'<fieldset class="list" id="prefs-{list_name}">'
+    found = re.search(re.escape(opening) + "(.*?)</fieldset>", page, re.S)
+    assert found is not None, f"no fieldset for {list_name}"
+    return found.group(1)
+
+
+def test_preferences_offer_and_save_topics_per_list(web_site: Site, web: Web) -> None:
     sid = add(
         web_site,
         "ann@example.org",
         {"weekly": Status.ACTIVE, "daily": Status.UNSUBSCRIBED},
         topics=("local news",),
     )
+    with web_site.engine.begin() as conn:  # "local news" was chosen on weekly only
+        repo.set_topics(conn, "daily", [(sid, ())])
     path = f"/preferences/{make_token(Purpose.PREFERENCES, sid, 'weekly')}"
     page = web.get(path)
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
-    for topic in ("trade", "diplomacy", "energy", "local news"):
-        assert f'value="{topic}"' in page.text
-    assert re.search(r'value="local news" checked', page.text)
-    assert re.search(r'value="weekly" checked', page.text)
-    assert not re.search(r'value="daily" checked', page.text)
+    weekly, daily = fieldset(page.text, "weekly"), fieldset(page.text, "daily")
+    # Each list offers its own tags, plus what the reader already has on that list.
+    offered = r'name="topic:{}" value="([^"]+)"'
+    assert re.findall(offered.format("weekly"), weekly) == ["diplomacy", "local news", "trade"]
+    assert re.findall(offered.format("daily"), daily) == ["energy", "trade"]
+    assert re.search(r'value="local news" checked', weekly)
+    assert re.search(r'value="weekly" checked', weekly)
+    assert not re.search(r'value="daily" checked', daily)
     saved = web.post(
-        path, data={"topic": ["trade", "energy", "made-up"], "list": ["daily"]}, headers={}
+        path,
+        data={
+            "topic:weekly": ["trade", "energy", "made-up"],  # energy is daily's, not weekly's
+            "topic:daily": ["energy"],
+            "list": ["daily"],
+        },
+        headers={},
     )
     assert saved.status_code == 200 and "saved" in saved.text
     assert status_of(web_site, sid, "weekly") is Status.UNSUBSCRIBED
     assert status_of(web_site, sid, "daily") is Status.ACTIVE  # the token proves the address
     with web_site.engine.connect() as conn:
-        found = repo.subscriber_by_key(conn, "ann@example.org")
-    assert found is not None and found.topics == ("energy", "trade")
+        assert repo.topics_of(conn, sid) == {"weekly": ("trade",), "daily": ("energy",)}
+        on_daily = repo.subscriber_by_key(conn, "ann@example.org", "daily")
+    assert on_daily is not None and on_daily.topics == ("energy",)
+    again = web.get(path).text
+    assert re.search(r'value="trade" checked', fieldset(again, "weekly"))
+    assert not re.search(r'value="trade" checked', fieldset(again, "daily"))
     trail = [(e.list_name, e.status, e.source) for e in events(web_site, sid)[2:]]
     assert sorted(trail) == [
         ("daily", Status.ACTIVE, Source.WEB),

@@ -392,19 +392,21 @@ def test_subscribe_confirm_choose_topics_and_unsubscribe_in_a_browser(
         visit.page.wait_for_load_state("load")
         assert visit.page.url.startswith(f"{base}/preferences/")
         assert visit.heading() == "Your preferences"
-        assert visit.page.get_by_label("The Browser Letter — weekly").is_checked()
+        weekly = visit.page.get_by_role("group", name="The Browser Letter — weekly")
+        assert weekly.get_by_label("Send me The Browser Letter — weekly").is_checked()
         visit.shot("preferences")
 
-        # 4. choose two topics and save
-        visit.page.get_by_label("trade", exact=True).check()
-        visit.page.get_by_label("security", exact=True).check()
+        # 4. choose two of the weekly's topics and save (topics belong to a list)
+        weekly.get_by_label("trade", exact=True).check()
+        weekly.get_by_label("security", exact=True).check()
         visit.submit("Save preferences")
         assert visit.page.get_by_role("status").inner_text() == "Your preferences are saved."
-        assert visit.page.get_by_label("trade", exact=True).is_checked()
-        assert not visit.page.get_by_label("energy", exact=True).is_checked()
+        weekly = visit.page.get_by_role("group", name="The Browser Letter — weekly")
+        assert weekly.get_by_label("trade", exact=True).is_checked()
+        assert not weekly.get_by_label("energy", exact=True).is_checked()
         visit.shot("preferences-saved")
         saved = service.subscriber(ADDRESS)
-        assert saved["topics"] == ["security", "trade"]
+        assert saved["topics"] == {"weekly": ["security", "trade"]}
         assert saved["lists"] == {"weekly": "active"}
         assert saved["name"] == "Ann Reader"
 
@@ -430,5 +432,32 @@ def test_subscribe_confirm_choose_topics_and_unsubscribe_in_a_browser(
         assert [status for _, status in visit.documents if status != 200] == [], visit.documents
         assert visit.console == [], visit.console
         assert visit.insecure == [], visit.insecure
+    finally:
+        visit.close()
+
+
+def test_one_mail_and_one_click_confirm_both_lists_in_a_browser(
+    browser: Browser, service: Service
+) -> None:
+    base = service.url
+    visit = Visit(browser, service)
+    try:
+        visit.goto(f"{base}/subscribe")
+        visit.page.get_by_label("Email address").fill(ADDRESS)
+        visit.page.get_by_label("The Browser Letter — weekly").check()
+        visit.page.get_by_label("Daily notes").check()
+        visit.submit("Subscribe")
+        assert visit.heading() == "Check your inbox"
+        assert service.subscriber(ADDRESS)["lists"] == {"daily": "pending", "weekly": "pending"}
+
+        mail = service.mail_to(ADDRESS, lambda m: "/confirm/" in _text(m))
+        links = re.findall(re.escape(base) + r"/confirm/[A-Za-z0-9_.-]+", _text(mail))
+        assert len(links) == 1, links  # one button for both lists
+        visit.goto(links[0])
+        assert visit.heading() == "You’re subscribed"
+        assert "The Browser Letter — weekly and Daily notes" in visit.page.inner_text("main")
+        assert service.subscriber(ADDRESS)["lists"] == {"daily": "active", "weekly": "active"}
+        assert len([m for m in service.smtp.messages if ADDRESS in m.recipients]) == 1
+        assert visit.console == [], visit.console
     finally:
         visit.close()

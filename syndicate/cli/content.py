@@ -16,7 +16,7 @@ from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
 from syndicate.feeds.websub import PingReport, queue_pings, send_pings
 from syndicate.models import Article, Problem, ReadReport
-from syndicate.scaffold import init_site
+from syndicate.scaffold import init_site, next_steps
 from syndicate.store import open_store
 from syndicate.store.pings import pending as pending_pings
 
@@ -30,7 +30,12 @@ def _read(ctx: Context, *, offline: bool) -> ReadReport:
         parallel.shutdown()  # the parse pool's processes end before the command does
 
 
-def _problem_json(p: Problem) -> dict[str, Any]:
+def _problem_json(p: Problem | str) -> dict[str, Any]:
+    if isinstance(p, str):  # a template problem, already "path:line: reason" (or free text)
+        path, line, reason = [*p.split(":", 2), "", ""][:3]
+        if not line.strip().isdigit():
+            return {"path": None, "line": None, "reason": p, "message": p}
+        return {"path": path, "line": int(line), "reason": reason.strip(), "message": p}
     return {"path": p.path, "line": p.line, "reason": p.reason, "message": str(p)}
 
 
@@ -59,8 +64,12 @@ def init(directory: Path, title: str | None, base_url: str) -> None:
         name = title or directory.resolve().name.replace("-", " ").replace("_", " ").title()
         created = init_site(directory, title=name, base_url=base_url)
     for path in created:
-        out.print(f"created {path}")
-    out.print(f"\nNext: cd {directory} && syndicate check && syndicate articles")
+        out.print(f"created {path}", markup=False)
+    out.print("\nNext steps (edit subscribers/news.csv first: it holds a sample reader):")
+    steps = next_steps(directory)
+    width = max(len(command) for command, _ in steps)
+    for command, what in steps:
+        out.print(f"  {command:<{width}}  # {what}" if what else f"  {command}", markup=False)
 
 
 @main.command()
@@ -77,27 +86,29 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
     """
     with errors():
         report = _read(ctx, offline=offline)
+        from syndicate.digest.selfcheck import check_templates  # only `check` renders
+
+        broken = check_templates(ctx.settings, now=now())
+    problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(
             {
-                "ok": not report.problems,
+                "ok": not problems,
                 "config": str(ctx.settings.root / "syndicate.toml"),
                 "articles": len(report.articles),
                 "scheduled": len(report.scheduled),
-                "problems": [_problem_json(p) for p in report.problems],
+                "problems": [_problem_json(p) for p in problems],
             }
         )
-        if report.problems:
+        if problems:
             sys.exit(1)
         return
-    for problem in report.problems:
+    for problem in problems:
         err.print(str(problem), markup=False)
-    summary = (
-        f"{plural(len(report.articles), 'article')} read, {plural(len(report.problems), 'problem')}"
-    )
+    summary = f"{plural(len(report.articles), 'article')} read, {plural(len(problems), 'problem')}"
     if report.scheduled:
         summary += f", {len(report.scheduled)} scheduled"
-    if report.problems:
+    if problems:
         err.print(summary)
         sys.exit(1)
     out.print(f"ok: {summary} ({ctx.settings.root / 'syndicate.toml'})")

@@ -7,22 +7,17 @@ import tempfile
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
+from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of
 from syndicate.content.reader import read_site
-from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import mail_host, message_id
-from syndicate.digest.personalize import Personalizer, Recipient
+from syndicate.digest.note import Note, load_note
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
-from syndicate.digest.wire import WireTemplate
-from syndicate.models import Status
+from syndicate.digest.testcopy import SAMPLE_NAME, TestCopies
 from syndicate.store import open_store
-from syndicate.store import subscribers as subscriber_repo
-from syndicate.subscribers.tokens import site_signer
 
-SAMPLE = Recipient(subscriber_id=1, email="reader@example.org", name="Sample Reader")
+SAMPLE = Reader(email="reader@example.org", name=SAMPLE_NAME, topics=frozenset())
 
 
 @main.command()
@@ -44,6 +39,20 @@ SAMPLE = Recipient(subscriber_id=1, email="reader@example.org", name="Sample Rea
 )
 @click.option("--open", "open_it", is_flag=True, help="Open the result in a browser / mail app.")
 @click.option("--topics", default="", help="Preview the version for these topics (a,b).")
+@click.option(
+    "--as",
+    "as_email",
+    default=None,
+    metavar="EMAIL",
+    help="Preview the version this subscriber gets (their topics and name; links inert).",
+)
+@click.option(
+    "--note",
+    "note_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An editor's note (Markdown) shown at the top of the issue.",
+)
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
 def preview(
@@ -53,28 +62,34 @@ def preview(
     out_file: Path | None,
     open_it: bool,
     topics: str,
+    as_email: str | None,
+    note_file: Path | None,
     offline: bool,
 ) -> None:
-    """Render LIST's next digest for a sample recipient. Sends nothing, records nothing.
+    """Render LIST's next digest as a reader would get it. Sends nothing, records nothing.
 
-    The sample recipient is the list's first active subscriber, if it has one.
+    The preview shows the whole digest for a sample reader; --as shows the version a
+    subscriber gets (their topics, their name). Its links are inert (they lead to a page
+    saying this is a test copy) and its Message-ID is its own.
 
     \b
     Examples:
       syndicate preview weekly --open
       syndicate preview weekly --format eml --out next.eml
       syndicate preview weekly --format text --topics trade
+      syndicate preview weekly --as ada@example.org --note note.md
     """
     when = now()
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
-        signer = site_signer(settings)
+        note: Note | None = None
+        if note_file is not None:
+            note = load_note(note_file, base_url=settings.publication.base_url)
         engine = open_store(settings.database_url)
         try:
-            recipient, their_topics = _sample(engine, list_name)
-            wanted = frozenset(t.strip().casefold() for t in topics.split(",") if t.strip())
-            wanted = wanted or their_topics
+            reader = SAMPLE if as_email is None else reader_of(engine, list_name, as_email)
+            wanted = parse_topics(topics) or reader.topics
             articles = read_site(settings, engine, now=when, offline=offline).articles
             prepared = prepare(
                 settings, engine, list_name, articles, now=when, extra_topics=[wanted]
@@ -82,21 +97,15 @@ def preview(
         finally:
             engine.dispose()
         digest = prepared.digests[wanted]
-        rendered = render_digest(digest, settings)
-        filler = Personalizer(
-            rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
-        )
-        personal = filler.fill(recipient)
+        rendered = render_digest(digest, settings, note=note)
+        copies = TestCopies(rendered, settings, date=when)
+        personal = copies.personal(reader.email, reader.name)
         if fmt == "html":
             data = personal.html.encode("utf-8")
         elif fmt == "text":
             data = personal.text.encode("utf-8")
         else:
-            # The same bytes a send would hand to the server.
-            wire = WireTemplate(rendered, filler, settings=settings, list_name=list_name, date=when)
-            data = wire.message(
-                recipient, message_id(digest, recipient.subscriber_id, mail_host(settings))
-            )
+            data = bytes(copies.message(reader.email, reader.name))  # what a send would write
     if not digest.articles:
         err.print(
             f"note: nothing is new for {list_name}; the digest would not be sent "
@@ -106,6 +115,7 @@ def preview(
     for warning in rendered.warnings:
         err.print(f"warning: {warning}", markup=False)
     err.print(f"subject: {rendered.subject}", markup=False)
+    err.print(f"version: {describe(digest, wanted)} as {reader.email}", markup=False)
     if out_file is None and open_it:
         suffix = {"html": ".html", "text": ".txt", "eml": ".eml"}[fmt]
         out_file = Path(tempfile.mkstemp(prefix="syndicate-preview-", suffix=suffix)[1])
@@ -116,12 +126,3 @@ def preview(
     err.print(f"wrote {out_file}", markup=False)
     if open_it:
         click.launch(str(out_file))
-
-
-def _sample(engine: Engine, list_name: str) -> tuple[Recipient, frozenset[str]]:
-    """The list's first active subscriber and their topics, else a made-up reader."""
-    with engine.connect() as conn:
-        for sub, _ in subscriber_repo.iter_list(conn, list_name, Status.ACTIVE):
-            recipient = Recipient(subscriber_id=sub.id, email=sub.email, name=sub.name)
-            return recipient, frozenset(t.casefold() for t in sub.topics)
-    return SAMPLE, EVERYTHING

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,30 +14,43 @@ from sqlalchemy import Engine
 
 from syndicate import aio
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.cli.testcopy import send_test_copies
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
-from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.engine import Sender, SendReport, variant_key
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
-from syndicate.delivery.transport import Outcome
 from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import mail_host, message_id
-from syndicate.digest.personalize import Personalizer, Recipient
+from syndicate.digest.note import Note, load_note
 from syndicate.digest.prepare import prepare
-from syndicate.digest.render import render_digest
-from syndicate.digest.wire import WireTemplate
+from syndicate.errors import SyndicateError
 from syndicate.models import Article, Digest, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
-from syndicate.subscribers.address import normalize_address
 from syndicate.subscribers.tokens import Signer, site_signer
 
 
 @main.command()
 @click.argument("list_name", metavar="LIST")
 @click.option("--dry-run", is_flag=True, help="Report who would get which version; send nothing.")
-@click.option("--to", "to", default=None, help="Send one test copy to ADDRESS; record nothing.")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="ADDRESS[,ADDRESS…]",
+    help="Send a test copy to each ADDRESS (repeatable, or comma-separated); its links are "
+    "inert and nothing is recorded.",
+)
+@click.option(
+    "--topics", default="", help="With --to: the version readers of these topics get (a,b)."
+)
+@click.option(
+    "--note",
+    "note_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An editor's note (Markdown) shown at the top of this issue.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
@@ -54,7 +67,9 @@ def send(
     ctx: Context,
     list_name: str,
     dry_run: bool,
-    to: str | None,
+    to: tuple[str, ...],
+    topics: str,
+    note_file: Path | None,
     yes: bool,
     as_json: bool,
     offline: bool,
@@ -68,7 +83,7 @@ def send(
     \b
     Examples:
       syndicate send weekly --dry-run
-      syndicate send weekly --to me@example.org
+      syndicate send weekly --to me@example.org,desk@example.org --topics trade
       syndicate send weekly --yes
       syndicate send weekly --yes --workers      (then: syndicate worker)
     """
@@ -76,36 +91,34 @@ def send(
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
+        if topics and not to:
+            raise SyndicateError(
+                "--topics goes with --to: it picks the version of the test copies "
+                "(a send gives every reader the version of their own topics)"
+            )
+        if to:
+            sys.exit(
+                send_test_copies(
+                    settings,
+                    list_name,
+                    to=to,
+                    topics=topics,
+                    note_file=note_file,
+                    offline=offline,
+                    when=when,
+                )
+            )
+        note = None
+        if note_file is not None:
+            note = load_note(note_file, base_url=settings.publication.base_url)
         signer = site_signer(settings)
         engine = open_store(settings.database_url)
         try:
             articles = read_site(settings, engine, now=when, offline=offline).articles
-            if dry_run or to:
+            if dry_run:
                 prepared = prepare(settings, engine, list_name, articles, now=when)
-                if dry_run:
-                    _dry_run(engine, list_name, prepared.digests, as_json)
-                    return
-                address = normalize_address(to or "")
-                digest = prepared.digests[EVERYTHING]
-                rendered = render_digest(digest, settings)
-                recipient = Recipient(subscriber_id=1, email=address.email, name=None)
-                filler = Personalizer(
-                    rendered, list_name=list_name, web_url=settings.web_url, signer=signer, now=when
-                )
-                wire = WireTemplate(
-                    rendered, filler, settings=settings, list_name=list_name, date=when
-                )
-                data = wire.message(recipient, message_id(digest, 1, mail_host(settings)))
-                key = dkim_key(settings)
-                if key is not None:
-                    data = dkim_sign(data, key)
-                outcome = asyncio.run(_send_one(settings, address.email, data))
-                out.print(
-                    f"test copy to {address.email}: {outcome.kind.value} "
-                    f"{outcome.code or ''} {outcome.reply}",
-                    markup=False,
-                )
-                sys.exit(0 if outcome.kind.value == "sent" else 1)
+                _dry_run(engine, list_name, prepared.digests, as_json)
+                return
             with engine.connect() as conn:
                 unfinished = ledger.unfinished_send(conn, list_name)
                 active = (
@@ -117,6 +130,11 @@ def send(
                     f"(started {unfinished.created_at:%Y-%m-%d %H:%M} UTC)",
                     markup=False,
                 )
+                if note is not None:
+                    err.print(
+                        f"note: {note_file} is not used: a resumed send keeps its own note",
+                        markup=False,
+                    )
             elif not yes and not click.confirm(
                 f"Send the next digest of {list_name} to {active:,} active subscribers?",
                 err=True,
@@ -132,20 +150,13 @@ def send(
                 articles,
                 quiet=as_json,
                 deliver=not for_workers,
+                note=note,
             )
         finally:
             engine.dispose()
     _summary(report, as_json, queued_only=bool(for_workers))
     if not report.finished and not report.nothing_new and not for_workers:
         sys.exit(3)  # deferred copies remain; run again or let the scheduler retry
-
-
-async def _send_one(settings: Settings, to: str, data: bytes) -> Outcome:
-    transport = make_transport(settings)
-    try:
-        return await transport.send(settings.email.from_address, to, data)
-    finally:
-        await transport.close()
 
 
 def _dry_run(
@@ -186,6 +197,7 @@ def _run(
     *,
     quiet: bool,
     deliver: bool = True,
+    note: Note | None = None,
 ) -> SendReport:
     transport = make_transport(settings)
     columns = (
@@ -227,7 +239,7 @@ def _run(
 
         async def go() -> SendReport:
             try:
-                return await sender.run(list_name, articles, deliver=deliver)
+                return await sender.run(list_name, articles, deliver=deliver, note=note)
             finally:
                 await transport.close()
 

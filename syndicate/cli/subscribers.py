@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 import tempfile
@@ -13,15 +12,15 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx, plural
 from syndicate.errors import SyndicateError
-from syndicate.models import SUPPRESSED, Problem, Source, Status
+from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change
-from syndicate.subscribers.address import normalize_address
+from syndicate.subscribers.address import display_address, normalize_address
 from syndicate.subscribers.csvfile import ExportRow, read_rows, write_rows
 from syndicate.subscribers.importer import ImportReport, decide, import_rows
 
@@ -56,12 +55,23 @@ def _store(ctx: Context, list_name: str | None = None) -> Iterator[Engine]:
 
 
 def _summary(report: ImportReport) -> str:
+    rejected = len(report.problems)
+    kept = f", {report.kept:,} kept their stored values" if report.kept else ""
     return (
-        f"{report.committed:,} of {report.rows:,} rows stored: {report.added:,} new subscribers, "
-        f"{report.subscribed:,} subscribed, {report.reactivated:,} resubscribed, "
-        f"{report.updated:,} updated, {report.unchanged:,} unchanged, "
-        f"{report.kept_suppressed:,} kept unsubscribed; {len(report.problems):,} rows rejected"
+        f"{report.committed:,} of {plural(report.rows, 'row')} stored: "
+        f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
+        f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged{kept}, {report.kept_suppressed:,} kept unsubscribed; "
+        f"{plural(rejected, 'row')} rejected"
     )
+
+
+def _notices(report: ImportReport, shown: str) -> None:
+    """Each existing subscriber a row changed, or whose stored values it kept."""
+    for notice in report.notices:
+        err.print(
+            f"{shown}:{notice.line}: {display_address(notice.email)}: {notice.text}", markup=False
+        )
 
 
 @contextmanager
@@ -85,16 +95,31 @@ def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
     is_flag=True,
     help="Re-activate addresses that unsubscribed, bounced or complained.",
 )
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Overwrite stored names, attributes and topics that differ from the file.",
+)
 @click.option("--check-dns", is_flag=True, help="Also check that each domain accepts mail.")
 @pass_ctx
 def import_(
-    ctx: Context, list_name: str, file: str, pending: bool, resubscribe: bool, check_dns: bool
+    ctx: Context,
+    list_name: str,
+    file: str,
+    pending: bool,
+    resubscribe: bool,
+    update: bool,
+    check_dns: bool,
 ) -> None:
     """Import FILE.csv (header email,name[,topics][,status]; - for stdin) into LIST.
 
-    Rejected rows are reported as file:line: reason. Importing the same file twice changes
-    nothing; rows are committed in batches, so an interrupted import can simply be re-run.
+    Topics are those chosen on LIST. Rejected rows are reported as file:line: reason, and
+    every existing subscriber a row changed (or whose stored values it kept: a name is
+    never overwritten without --update) as file:line: address: what. Importing the same
+    file twice changes nothing; rows are committed in batches, so an interrupted import
+    can simply be re-run. Comma- and semicolon-separated files are both read.
     """
+    shown = file if file != "-" else "<stdin>"
     progress = ImportReport()
 
     def remember(report: ImportReport) -> None:
@@ -111,6 +136,7 @@ def import_(
                     now=now(),
                     default_status=Status.PENDING if pending else Status.ACTIVE,
                     resubscribe=resubscribe,
+                    update=update,
                     on_batch=remember,
                 )
         except KeyboardInterrupt:
@@ -118,6 +144,7 @@ def import_(
             sys.exit(130)
     for problem in report.problems:
         err.print(str(problem), markup=False)
+    _notices(report, shown)
     out.print(_summary(report), markup=False)
     if report.problems:
         sys.exit(1)
@@ -127,7 +154,7 @@ def import_(
 @click.argument("list_name", metavar="LIST")
 @click.argument("email")
 @click.option("--name", default=None, help="The subscriber's name.")
-@click.option("--topics", default="", help="Comma-separated tags the subscriber follows.")
+@click.option("--topics", default="", help="Comma-separated tags the subscriber follows on LIST.")
 @click.option("--pending", is_flag=True, help="Add as pending (to be confirmed), not active.")
 @click.option("--resubscribe", is_flag=True, help="Re-activate an address that left.")
 @pass_ctx
@@ -140,7 +167,8 @@ def add(
     pending: bool,
     resubscribe: bool,
 ) -> None:
-    """Add EMAIL to LIST (or update their name and topics)."""
+    """Add EMAIL to LIST, or set their --name and --topics on it (what you give replaces
+    what is stored: you typed it for this one person)."""
     line = io.BytesIO(_csv_line(email, name, topics.replace(",", ";")))
     with _store(ctx, list_name) as engine:
         items = list(read_rows(line, "command line"))
@@ -148,6 +176,10 @@ def add(
         if problems:
             err.print(f"error: {problems[0].reason}", markup=False)
             sys.exit(2)
+        row = items[0]
+        assert not isinstance(row, Problem)
+        with engine.connect() as conn:
+            _, before = _status_on(conn, row.address.key, list_name)
         report = import_rows(
             engine,
             list_name,
@@ -156,15 +188,37 @@ def add(
             source=Source.CLI,
             default_status=Status.PENDING if pending else Status.ACTIVE,
             resubscribe=resubscribe,
+            update=True,
         )
+        with engine.connect() as conn:
+            stored, after = _status_on(conn, row.address.key, list_name)
+    shown = display_address(stored or row.address.email)  # as stored: the first spelling
     if report.kept_suppressed:
         err.print(
-            f"{email} left {list_name} earlier and stays unsubscribed; "
-            "pass --resubscribe if they asked to come back",
+            f"{shown} left {list_name} earlier ({after.value if after else '?'}) and stays so; "
+            "nothing changed; pass --resubscribe if they asked to come back",
             markup=False,
         )
         sys.exit(1)
-    out.print(_summary(report), markup=False)
+    said = [d for n in report.notices for d in n.details]
+    extra = f"; {'; '.join(said)}" if said else ""
+    state = after.value if after else "?"
+    if before is None:
+        out.print(f"added {shown} to {list_name} ({state}){extra}", markup=False)
+    elif before is not after:
+        out.print(f"{shown}: {before.value} → {state} on {list_name}{extra}", markup=False)
+    elif said:
+        out.print(f"{shown} is {state} on {list_name}{extra}", markup=False)
+    else:
+        out.print(f"{shown} is already {state} on {list_name}; nothing changed", markup=False)
+
+
+def _status_on(conn: Connection, key: str, list_name: str) -> tuple[str | None, Status | None]:
+    """The stored address and its status on the list (None, None: not stored)."""
+    found = repo.subscriber_by_key(conn, key)
+    if found is None:
+        return None, None
+    return found.email, repo.statuses(conn, [found.id], list_name).get(found.id)
 
 
 def _csv_line(email: str, name: str | None, topics: str) -> bytes:
@@ -198,7 +252,7 @@ def remove(ctx: Context, list_name: str, email: str) -> None:
             found = repo.subscriber_by_key(conn, key)
             current = repo.subscriptions_of(conn, found.id).get(list_name) if found else None
             if found is None or current is None:
-                err.print(f"error: {email} is not on {list_name}", markup=False)
+                err.print(f"error: {email.strip()} is not on {list_name}", markup=False)
                 sys.exit(1)
             target = decide(current, Status.UNSUBSCRIBED, resubscribe=False)
             if target is not None:
@@ -215,86 +269,13 @@ def remove(ctx: Context, list_name: str, email: str) -> None:
                     ],
                     now=now(),
                 )
+    shown = display_address(found.email)
     out.print(
-        f"{email}: {current.value} → unsubscribed"
+        f"{shown}: {current.value} → unsubscribed on {list_name}"
         if target
-        else f"{email} was already {current.value}",
+        else f"{shown} was already {current.value} on {list_name}; nothing changed",
         markup=False,
     )
-
-
-@subscribers.command(name="list")
-@click.argument("list_name", metavar="LIST")
-@click.option("--status", type=STATUSES, default=None, help="Only subscribers in this state.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
-@pass_ctx
-def list_(ctx: Context, list_name: str, status: str | None, as_json: bool) -> None:
-    """List the subscribers of LIST."""
-    with _store(ctx, list_name) as engine, engine.connect() as conn:
-        for sub, state in repo.iter_list(conn, list_name, Status(status) if status else None):
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {
-                            "email": sub.email,
-                            "name": sub.name,
-                            "status": state.value,
-                            "topics": list(sub.topics),
-                        },
-                        ensure_ascii=False,
-                    )
-                )
-            else:
-                click.echo(f"{sub.email}\t{state.value}\t{sub.name or ''}")
-
-
-@subscribers.command()
-@click.argument("email")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_ctx
-def show(ctx: Context, email: str, as_json: bool) -> None:
-    """Show one subscriber: lists, topics and the consent trail."""
-    with _store(ctx) as engine, engine.connect() as conn:
-        with errors():
-            key = normalize_address(email).key
-        found = repo.subscriber_by_key(conn, key)
-        if found is None:
-            err.print(f"error: no subscriber {email}", markup=False)
-            sys.exit(1)
-        lists = repo.subscriptions_of(conn, found.id)
-        trail = repo.events_of(conn, found.id)
-    doc = {
-        "email": found.email,
-        "name": found.name,
-        "created": found.created_at.isoformat(),
-        "topics": list(found.topics),
-        "attributes": dict(found.attributes),
-        "lists": {k: v.value for k, v in sorted(lists.items())},
-        "trail": [
-            {
-                "list": e.list_name,
-                "status": e.status.value,
-                "previous": e.previous.value if e.previous else None,
-                "at": e.at.isoformat(),
-                "source": e.source.value,
-                "detail": e.detail,
-            }
-            for e in trail
-        ],
-    }
-    if as_json:
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
-        return
-    out.print(f"{found.email}  {found.name or ''}  (since {doc['created']})", markup=False)
-    out.print(f"topics: {', '.join(found.topics) or '-'}", markup=False)
-    for name, state in sorted(lists.items()):
-        out.print(f"  {name}: {state.value}", markup=False)
-    for e in trail:
-        out.print(
-            f"  {e.at:%Y-%m-%d %H:%M} {e.list_name}: {e.previous or '-'} → "
-            f"{e.status.value} ({e.source.value}{', ' + e.detail if e.detail else ''})",
-            markup=False,
-        )
 
 
 @subscribers.command()
@@ -346,24 +327,6 @@ def _write_file(path: Path, write: Callable[[TextIO], None]) -> None:
         raise
 
 
-@subscribers.command()
-@click.argument("list_name", metavar="LIST", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_ctx
-def count(ctx: Context, list_name: str | None, as_json: bool) -> None:
-    """Count subscribers per list and status."""
-    with _store(ctx, list_name) as engine, engine.connect() as conn:
-        found = repo.counts(conn, list_name)
-    names = [list_name] if list_name else sorted(set(ctx.settings.config.lists) | set(found))
-    table = {n: {s.value: found.get(n, {}).get(s, 0) for s in Status} for n in names}
-    if as_json:
-        click.echo(json.dumps(table, indent=2))
-        return
-    for name, by_status in table.items():
-        mailable = by_status[Status.ACTIVE.value]
-        suppressed = sum(by_status[s.value] for s in SUPPRESSED)
-        out.print(
-            f"{name}: {mailable:,} active, {by_status['pending']:,} pending, "
-            f"{suppressed:,} suppressed",
-            markup=False,
-        )
+# The read-only commands (list, show, count) live beside this module; importing it
+# registers them on the group above.
+from syndicate.cli import subscribers_view  # noqa: E402, F401

@@ -12,14 +12,20 @@ from syndicate.config.types import (
     BaseUrl,
     HttpUrl,
     Line,
+    Origin,
     Text,
     article_url_pattern,
     cron_expression,
+    hex_color,
+    image_url,
     jinja_template,
     no_encoded_words,
     single_line,
     timezone_name,
 )
+
+DEFAULT_ACCENT = "#0b57d0"
+DEFAULT_LOGO_WIDTH = 160
 
 
 class _Section(BaseModel):
@@ -118,6 +124,10 @@ class Email(_Section):
     dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
     dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] | None = None
     dkim_key_file: str | None = None  # relative to the site folder
+    # Branding of the default digest templates (a site's own templates may use them too).
+    logo_url: Annotated[str, AfterValidator(image_url)] | None = None  # absolute or base-relative
+    logo_width: Annotated[int, Field(ge=16, le=600)] = DEFAULT_LOGO_WIDTH  # pixels, in the email
+    accent_color: Annotated[str, AfterValidator(hex_color)] = DEFAULT_ACCENT  # links, buttons
 
 
 class Smtp(_Section):
@@ -141,6 +151,9 @@ class Web(_Section):
     """``[web]``: where the subscriber pages are served (confirm, unsubscribe, preferences)."""
 
     base_url: BaseUrl | None = None
+    # Sites whose pages may post the subscribe form (an embedded signup form); None: the
+    # origins of publication.base_url and web.base_url. The pages' own origin always may.
+    allowed_origins: list[Origin] | None = None
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

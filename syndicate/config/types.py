@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,7 +62,35 @@ def _printable(value: str) -> str:
     return value
 
 
+def web_origin(value: str) -> str:
+    """An origin as browsers send it in ``Origin``: ``scheme://host[:port]``, lower-cased,
+    the default port dropped; a lone trailing ``/`` is forgiven, any other path is not."""
+    example = "'https://magazine.example' or 'http://localhost:8000'"
+    text = value.strip()
+    if any(c in text for c in "\r\n\t *"):
+        raise ValueError(f"must be one origin, without spaces or wildcards, got {value!r}")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"must be an origin such as {example}: bad port in {value!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"must be an origin such as {example} (scheme://host[:port]), got {value!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"must be an origin such as {example}: scheme, host and port only, no path, "
+            f"query or user, got {value!r}"
+        )
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}[scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Origin = Annotated[str, AfterValidator(web_origin)]
 # A base that paths are appended to: kept without its trailing slash.
 BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
 Line = Annotated[str, Field(min_length=1), AfterValidator(single_line)]
@@ -112,4 +141,24 @@ def no_encoded_words(value: str) -> str:
     # An RFC 2047 encoded word in a display name can smuggle CR/LF past older email packages.
     if "=?" in value:
         raise ValueError(f"must not contain '=?' (RFC 2047 encoded words), got {value!r}")
+    return value
+
+
+def hex_color(value: str) -> str:
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
+        raise ValueError(f"must be a colour written #rrggbb, such as '#0b57d0', got {value!r}")
+    return value.lower()
+
+
+def image_url(value: str) -> str:
+    # Absolute http(s), or a path that is resolved against publication.base_url.
+    if not value or any(c in value for c in " \t\r\n\"'<>\\") or not value.isprintable():
+        raise ValueError(f"must be a URL without spaces or quotes, got {value!r}")
+    scheme = urlsplit(value).scheme
+    if scheme and scheme not in ("http", "https"):
+        raise ValueError(
+            f"must be an http(s) URL or a path relative to publication.base_url, got {value!r}"
+        )
+    if scheme:
+        _http_url(value)
     return value

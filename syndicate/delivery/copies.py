@@ -45,7 +45,7 @@ class Copies:
             topics=topics,
             now=whole.created,
         )
-        rendered = render_digest(digest, settings)
+        rendered = render_digest(digest, settings, note=prepared.note)
         filler = Personalizer(
             rendered,
             list_name=digest.list_name,

@@ -35,6 +35,7 @@ from syndicate.delivery.transport import Transport
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
+from syndicate.digest.note import Note
 from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, Status
@@ -107,16 +108,22 @@ class Sender:
         self._next_beat = 0.0
 
     async def run(
-        self, list_name: str, articles: Sequence[Article], *, deliver: bool = True
+        self,
+        list_name: str,
+        articles: Sequence[Article],
+        *,
+        deliver: bool = True,
+        note: Note | None = None,
     ) -> SendReport:
         """Send (or resume sending) the list's next digest. ``deliver=False`` only records
-        it and its ledger, for ``syndicate worker`` processes to deliver."""
+        it and its ledger, for ``syndicate worker`` processes to deliver. ``note``: the
+        editor's note of a new digest (a resumed one keeps the note it was recorded with)."""
         report = SendReport(list_name=list_name)
         self._lock(list_name)
         if self.policy.processes > 1:  # start the process server while the ledger is written
             spread.warm_up()
         try:
-            if not self._start(list_name, articles, report):
+            if not self._start(list_name, articles, report, note):
                 return report
             if not deliver:
                 self._progress(report.send_id or 0, report)
@@ -140,7 +147,13 @@ class Sender:
                 "(a lock of a process that died is taken over automatically)"
             )
 
-    def _start(self, list_name: str, articles: Sequence[Article], report: SendReport) -> bool:
+    def _start(
+        self,
+        list_name: str,
+        articles: Sequence[Article],
+        report: SendReport,
+        note: Note | None = None,
+    ) -> bool:
         """Find or begin the send; False when there is nothing to send."""
         now = self.clock()
         with self.engine.connect() as conn:
@@ -153,13 +166,16 @@ class Sender:
             )
             status = unfinished.status
         else:
-            prepared = prepare(self.settings, self.engine, list_name, articles, now=now)
+            prepared = prepare(self.settings, self.engine, list_name, articles, now=now, note=note)
             cfg = self.settings.mailing_list(list_name)
             if not prepared.fresh and not cfg.send_empty:
                 report.nothing_new = True
                 return False
             self.prepared = prepared
             whole = prepared.digests[EVERYTHING]
+            # Rendered before anything is recorded: a broken site template records no send.
+            self.copies = Copies(self.settings, self.signer, prepared)
+            archived = self.copies.get(variant_key(EVERYTHING))[1].rendered
             with self.engine.begin() as conn:
                 digest_repo.record_digest(
                     conn,
@@ -168,12 +184,12 @@ class Sender:
                     issue=whole.issue,
                     created=now,
                     article_ids=[a.id for a in prepared.fresh],
+                    note=note.source if note is not None else None,
                 )
                 report.send_id = ledger.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
-            self.copies = Copies(self.settings, self.signer, prepared)
-            write_archive(self.copies.get(variant_key(EVERYTHING))[1].rendered, self.settings)
+            write_archive(archived, self.settings)
             status = SendStatus.PREPARING
         if status is SendStatus.PREPARING:
             self._enqueue(list_name, report.send_id or 0)

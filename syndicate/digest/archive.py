@@ -1,11 +1,15 @@
 """The public copy of a digest, behind its "view in browser" link.
 
 It is the digest as sent, minus everything personal: the markers get neutral values and the
-links lead to the generic subscription pages instead of carrying anyone's token.
+links lead to the generic subscription pages instead of carrying anyone's token. What the
+template marks as mail-only (between ``<!-- syndicate:mail-only -->`` and ``<!--
+/syndicate:mail-only -->``: the "View this email in your browser" line) is left out, since
+the archive copy is that browser version.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from syndicate.config import Settings
@@ -14,6 +18,7 @@ from syndicate.files import write_atomic
 from syndicate.models import RenderedDigest
 
 ARCHIVE_FOLDER = "archive"
+MAIL_ONLY = re.compile(r"<!-- syndicate:mail-only -->.*?<!-- /syndicate:mail-only -->", re.S)
 
 
 def public_html(rendered: RenderedDigest, settings: Settings) -> str:
@@ -25,7 +30,7 @@ def public_html(rendered: RenderedDigest, settings: Settings) -> str:
         markers.UNSUBSCRIBE_URL: f"{web}/unsubscribe",
         markers.PREFERENCES_URL: f"{web}/preferences",
     }
-    html = rendered.html
+    html = MAIL_ONLY.sub("", rendered.html)
     for marker, value in values.items():
         html = html.replace(marker, value)
     return html

@@ -24,6 +24,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from email import policy as policies
@@ -119,6 +120,14 @@ def message_id(digest: Digest, subscriber_id: int, host: str) -> str:
     """``<digest-id.subscriber-id@host>``: the same on every retry, unique per copy."""
     left = f"{digest.id}.{subscriber_id}"
     if not _DOT_ATOM.fullmatch(left) or not _DOMAIN.fullmatch(host) or subscriber_id < 1:
+        raise ValueError(f"cannot make a Message-ID of {left!r} and {host!r}")
+    return f"<{left}@{host}>"
+
+
+def test_message_id(digest: Digest, host: str) -> str:
+    """``<digest-id.test-RANDOM@host>``: a test copy's own Message-ID, never a reader's."""
+    left = f"{digest.id}.test-{secrets.token_hex(8)}"
+    if not _DOT_ATOM.fullmatch(left) or not _DOMAIN.fullmatch(host):
         raise ValueError(f"cannot make a Message-ID of {left!r} and {host!r}")
     return f"<{left}@{host}>"
 

@@ -24,6 +24,7 @@ from syndicate.models import RenderedDigest
 from syndicate.subscribers.tokens import Purpose, Signer
 
 DEFAULT_NAME = "reader"  # the archive copy says the same; reads fine after "Hello" or "Dear"
+TEST_COPY_PATH = "test-copy"  # /test-copy/unsubscribe, /test-copy/preferences: inert pages
 MAX_NAME = 200  # what the CSV import accepts; longer names are cut, not refused
 
 # Every character a URI may hold as it is (RFC 3986 unreserved, reserved and "%").
@@ -64,6 +65,14 @@ class Personal:
     text: str
     unsubscribe_url: str
     preferences_url: str
+
+
+def test_copy_url(web_url: str, page: str) -> str:
+    """Where a link of a test copy or preview leads: a page saying it is a test copy.
+
+    It carries no token, so clicking it (or a mail client's one-click POST) changes nothing.
+    """
+    return f"{web_url}/{TEST_COPY_PATH}/{page}"
 
 
 def unsubscribe_url(web_url: str, token: str) -> str:
@@ -148,7 +157,9 @@ class _Template:
                 near = literal[max(0, found.start() - 20) : found.end() + 20]
                 raise PersonalizeError(f"{what}: a marker was altered by rendering: {near!r}")
         if not any(slot == _SLOT[markers.UNSUBSCRIBE_URL] for _, slot in self.slots):
-            raise PersonalizeError(f"{what}: no unsubscribe link (markers.UNSUBSCRIBE_URL)")
+            raise PersonalizeError(
+                f"{what}: no unsubscribe link: the template must print {{{{ unsubscribe_url }}}}"
+            )
 
     def fill(self, values: tuple[str, str, str, str]) -> str:
         out = self.parts.copy()
@@ -161,8 +172,11 @@ class Personalizer:
     """Fills one rendered digest in for each recipient; build once per digest version.
 
     ``web_url`` is the public base of the subscriber pages (``settings.web_url``); ``now``
-    is the issue time of the tokens. Both the HTML and the text must hold an unsubscribe
-    link, and no marker may have been altered by rendering: else :class:`PersonalizeError`.
+    is the issue time of the tokens. ``signer`` None makes test copies and previews: their
+    links lead to the inert ``/test-copy/…`` pages and hold no token at all, whoever the
+    recipient is, so a test copy can never unsubscribe anyone. Both the HTML and the text
+    must hold an unsubscribe link, and no marker may have been altered by rendering: else
+    :class:`PersonalizeError`.
     Thread-safe: ``fill`` reads shared state only.
     """
 
@@ -174,7 +188,7 @@ class Personalizer:
         *,
         list_name: str,
         web_url: str,
-        signer: Signer,
+        signer: Signer | None,
         now: datetime,
     ) -> None:
         if list_name != rendered.digest.list_name:
@@ -185,8 +199,8 @@ class Personalizer:
         self._web_url = ascii_url(web_url).rstrip("/")
         self._signer = signer
         self._now = now
-        self._html = _Template(rendered.html, "HTML")
-        self._text = _Template(rendered.text, "text")
+        self._html = _Template(rendered.html, "templates/digest.mjml.j2 (the HTML part)")
+        self._text = _Template(rendered.text, "templates/digest.txt.j2 (the text part)")
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     @property
@@ -201,13 +215,17 @@ class Personalizer:
 
     def values(self, recipient: Recipient) -> Values:
         """What fills the markers for one recipient, for the HTML and the text part."""
-        sid, now = recipient.subscriber_id, self._now
-        unsubscribe = unsubscribe_url(
-            self._web_url, self._signer.make(Purpose.UNSUBSCRIBE, sid, self._list_name, now=now)
-        )
-        preferences = preferences_url(
-            self._web_url, self._signer.make(Purpose.PREFERENCES, sid, self._list_name, now=now)
-        )
+        sid, now, signer = recipient.subscriber_id, self._now, self._signer
+        if signer is None:
+            unsubscribe = test_copy_url(self._web_url, "unsubscribe")
+            preferences = test_copy_url(self._web_url, "preferences")
+        else:
+            unsubscribe = unsubscribe_url(
+                self._web_url, signer.make(Purpose.UNSUBSCRIBE, sid, self._list_name, now=now)
+            )
+            preferences = preferences_url(
+                self._web_url, signer.make(Purpose.PREFERENCES, sid, self._list_name, now=now)
+            )
         name = clean_name(recipient.name) or DEFAULT_NAME
         email = _UNWANTED.sub("", recipient.email)
         escape = html.escape

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, ListState, new_articles, versions
+from syndicate.digest.note import Note, parse_note
 from syndicate.digest.render import render_digest
 from syndicate.models import Article, Digest, RenderedDigest
 from syndicate.store import digests as repo
@@ -23,6 +24,7 @@ class Prepared:
     fresh: tuple[Article, ...]
     digests: dict[frozenset[str], Digest]  # one per topic set; EVERYTHING is always there
     audience: dict[frozenset[str], int]  # active subscribers per topic set
+    note: Note | None = None  # the editor's note of this issue, shown at the top
 
 
 def list_state(engine: Engine, list_name: str) -> ListState:
@@ -43,10 +45,12 @@ def prepare(
     *,
     now: datetime,
     extra_topics: Iterable[frozenset[str]] = (),
+    note: Note | None = None,
 ) -> Prepared:
     """Assemble every version of the list's next digest. Reads the store, writes nothing.
 
-    ``extra_topics``: topic sets to assemble too although no subscriber has them (previews).
+    ``extra_topics``: topic sets to assemble too although no subscriber has them (previews);
+    ``note``: the editor's note of the issue.
     """
     cfg = settings.mailing_list(list_name)
     state = list_state(engine, list_name)
@@ -63,7 +67,7 @@ def prepare(
         known_urls=frozenset(a.url for a in articles),
         now=now,
     )
-    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience)
+    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience, note=note)
 
 
 def render_for_audience(
@@ -74,7 +78,7 @@ def render_for_audience(
     Versions without articles are left out unless ``send_empty``.
     """
     return {
-        topics: render_digest(prepared.digests[topics], settings)
+        topics: render_digest(prepared.digests[topics], settings, note=prepared.note)
         for topics in prepared.audience
         if send_empty or prepared.digests[topics].articles
     }
@@ -89,12 +93,14 @@ def prepare_recorded(
 ) -> Prepared:
     """The versions of a digest recorded earlier (a send being resumed), rebuilt exactly.
 
-    The articles are those the digest was recorded with, whatever is new since.
+    The articles are those the digest was recorded with, whatever is new since, and so is
+    the editor's note.
     """
     cfg = settings.mailing_list(list_name)
     with engine.connect() as conn:
         found = repo.digest_articles(conn, digest_id)
         audience = repo.topic_sets(conn, list_name)
+        source = repo.digest_note(conn, digest_id)
     if found is None:
         raise ValueError(f"digest {digest_id!r} is not recorded")
     issue, created, ids = found
@@ -115,4 +121,7 @@ def prepare_recorded(
         known_urls=frozenset(a.url for a in articles),
         now=created,
     )
-    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience)
+    note = None
+    if source is not None:
+        note = parse_note(source, base_url=settings.publication.base_url, where=digest_id)
+    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience, note=note)

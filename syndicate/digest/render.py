@@ -13,15 +13,19 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import jinja2
+import markupsafe
 from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
 from syndicate.config import CONFIG_NAME, DEFAULT_SUBJECT, Settings
+from syndicate.config.sections import DEFAULT_ACCENT, DEFAULT_LOGO_WIDTH
 from syndicate.content.html import absolute_http_url
 from syndicate.content.teaser import make_teaser
-from syndicate.digest import markers
+from syndicate.digest import markers, templating
+from syndicate.digest.note import Note
 from syndicate.digest.text import LinkRefs, format_date, shorten, single_line, tidy, wrap
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Digest, RenderedDigest, Teaser
@@ -138,13 +142,18 @@ def preheader(digest: Digest, settings: Settings) -> str:
 
 
 def render_digest(
-    digest: Digest, settings: Settings, *, env: jinja2.Environment | None = None
+    digest: Digest,
+    settings: Settings,
+    *,
+    env: jinja2.Environment | None = None,
+    note: Note | None = None,
 ) -> RenderedDigest:
     """Render ``digest`` once into subject, preheader, HTML and text (markers left in).
 
     If Gmail would clip the HTML (over 102 KB), it is rendered again with shorter teasers,
     then titles only, then fewer articles (linked as "N more on …") until it fits;
     ``warnings`` says what was shortened. The text part shows the version the HTML shows.
+    ``note``: the editor's note of this issue, shown at the top of both parts.
     """
     env = env or template_env(settings.root)
     install_helpers(env)
@@ -161,16 +170,22 @@ def render_digest(
         "recipient_name": markers.NAME,
         "unsubscribe_url": markers.UNSUBSCRIBE_URL,
         "preferences_url": markers.PREFERENCES_URL,
+        "note": _note(note),
+        "brand": brand(settings),
     }
-    html_template = env.get_template(HTML_TEMPLATE)
+    root = settings.root
+    html_template = templating.load(env, HTML_TEMPLATE, root)
+    text_template = templating.load(env, TEXT_TEMPLATE, root)
 
     def html_of(view: Digest) -> str:
-        return to_html(
-            html_template.render({**base, "digest": view}), settings.publication.language
-        )
+        mjml = templating.render(html_template, {**base, "digest": view}, root)
+        try:
+            return to_html(mjml, settings.publication.language)
+        except ValueError as exc:  # mjml-python's parse errors
+            raise templating.mjml_error(html_template, exc, root) from None
 
     view, html, warnings = _fit(_clean_urls(digest), html_of, GMAIL_CLIP_BYTES)
-    text = env.get_template(TEXT_TEMPLATE).render({**base, "digest": view, "ref": LinkRefs()})
+    text = templating.render(text_template, {**base, "digest": view, "ref": LinkRefs()}, root)
     return RenderedDigest(
         digest=digest,
         subject=subject,
@@ -179,6 +194,27 @@ def render_digest(
         text=tidy(text),
         warnings=tuple(warnings),
     )
+
+
+def brand(settings: Settings) -> dict[str, Any]:
+    """The branding the templates get: ``logo_url`` (absolute, or None), ``logo_width``
+    (pixels) and ``accent_color`` (``#rrggbb``), from ``[email]``."""
+    email = settings.config.email
+    logo = email.logo_url if email else None
+    if logo is not None:
+        logo = _http(urljoin(settings.publication.base_url + "/", logo))
+    return {
+        "logo_url": logo,
+        "logo_width": email.logo_width if email else DEFAULT_LOGO_WIDTH,
+        "accent_color": email.accent_color if email else DEFAULT_ACCENT,
+    }
+
+
+def _note(note: Note | None) -> dict[str, Any] | None:
+    """The note as the templates see it: ``note.html`` (sanitized, safe) and ``note.text``."""
+    if note is None:
+        return None
+    return {"html": markupsafe.Markup(note.html), "text": note.text}
 
 
 def to_html(mjml_source: str, language: str) -> str:

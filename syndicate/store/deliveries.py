@@ -188,7 +188,7 @@ def enqueue_without_topics(
         .where(
             subscriptions.c.list_name == list_name,
             subscriptions.c.status == Status.ACTIVE.value,
-            subscribers.c.topics == NO_TOPICS,
+            subscriptions.c.topics == NO_TOPICS,
         )
     )
     columns = ["send_id", "subscriber_id", "variant", "status", "attempts"]

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from syndicate.models import Status
-from syndicate.store.tables import digests, subscribers, subscriptions
+from syndicate.store.tables import digests, subscriptions
 
 
 def next_issue(conn: Connection, list_name: str) -> int:
@@ -48,8 +48,10 @@ def record_digest(
     issue: int,
     created: datetime,
     article_ids: Sequence[str],
+    note: str | None = None,
 ) -> None:
-    """Record a digest about to be sent (its issue number is taken from now on)."""
+    """Record a digest about to be sent (its issue number is taken from now on), with the
+    Markdown source of its editor's note, if any."""
     conn.execute(
         digests.insert().values(
             id=digest_id,
@@ -57,6 +59,7 @@ def record_digest(
             issue=issue,
             created_at=created,
             article_ids=json.dumps(sorted(set(article_ids))),
+            note=note,
         )
     )
 
@@ -71,12 +74,8 @@ def topic_sets(conn: Connection, list_name: str) -> dict[frozenset[str], int]:
 
     The empty set stands for subscribers who chose no topics: they get the whole digest.
     """
-    stmt = (
-        select(subscribers.c.topics)
-        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-        .where(
-            subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
-        )
+    stmt = select(subscriptions.c.topics).where(
+        subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
     )
     counts: dict[frozenset[str], int] = {}
     for (raw,) in conn.execution_options(yield_per=2000).execute(stmt):
@@ -93,3 +92,20 @@ def digest_articles(conn: Connection, digest_id: str) -> tuple[int, datetime, li
         )
     ).first()
     return (row[0], row[1], list(json.loads(row[2]))) if row else None
+
+
+def published_issues(conn: Connection, list_name: str) -> list[tuple[int, datetime]]:
+    """Issue number and creation time of every digest of a list that was sent (a recorded
+    digest: test copies and previews record none), newest first."""
+    stmt = (
+        select(digests.c.issue, digests.c.created_at)
+        .where(digests.c.list_name == list_name)
+        .order_by(digests.c.issue.desc())
+    )
+    return [(int(issue), created) for issue, created in conn.execute(stmt)]
+
+
+def digest_note(conn: Connection, digest_id: str) -> str | None:
+    """The Markdown source of a recorded digest's editor's note (None: it has none)."""
+    found: str | None = conn.scalar(select(digests.c.note).where(digests.c.id == digest_id))
+    return found

@@ -19,7 +19,7 @@ _COLUMNS = (
     subscribers.c.email,
     subscribers.c.name,
     subscribers.c.created_at,
-    subscribers.c.topics,
+    subscriptions.c.topics,  # of the list read for; NULL (outer join, no list): none
     subscribers.c.attributes,
     subscribers.c.email_key,
 )
@@ -32,7 +32,6 @@ class NewSubscriber:
     email: str
     key: str
     name: str | None
-    topics: tuple[str, ...]
     attributes: tuple[tuple[str, str], ...]
 
 
@@ -66,7 +65,7 @@ def _subscriber(row: Sequence[Any]) -> Subscriber:
         email=row[1],
         name=row[2],
         created_at=row[3],
-        topics=tuple(json.loads(row[4])),
+        topics=tuple(json.loads(row[4] or "[]")),
         attributes=tuple(tuple(p) for p in json.loads(row[5])),
     )
 
@@ -75,12 +74,25 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def find_subscribers(conn: Connection, keys: Sequence[str]) -> dict[str, Subscriber]:
-    """Stored subscribers by case-folded address."""
+def _from(list_name: str | None) -> Any:
+    """``subscribers`` with the subscription to ``list_name`` (if any) alongside."""
+    return subscribers.outerjoin(
+        subscriptions,
+        (subscriptions.c.subscriber_id == subscribers.c.id)
+        & (subscriptions.c.list_name == (list_name or "")),
+    )
+
+
+def find_subscribers(
+    conn: Connection, keys: Sequence[str], list_name: str | None = None
+) -> dict[str, Subscriber]:
+    """Stored subscribers by case-folded address; ``topics`` are those chosen on
+    ``list_name`` (empty without one: topics belong to a list, not a person)."""
     found: dict[str, Subscriber] = {}
     for start in range(0, len(keys), BATCH):
         chunk = keys[start : start + BATCH]
-        for row in conn.execute(select(*_COLUMNS).where(subscribers.c.email_key.in_(chunk))):
+        stmt = select(*_COLUMNS).select_from(_from(list_name))
+        for row in conn.execute(stmt.where(subscribers.c.email_key.in_(chunk))):
             found[row[6]] = _subscriber(row)
     return found
 
@@ -97,7 +109,6 @@ def insert_subscribers(
             "email_key": r.key,
             "name": r.name,
             "created_at": now,
-            "topics": _json(list(r.topics)),
             "attributes": _json([list(p) for p in r.attributes]),
         }
         for r in rows
@@ -107,26 +118,46 @@ def insert_subscribers(
 
 
 def update_subscribers(conn: Connection, rows: Sequence[Subscriber]) -> None:
-    """Write new names, topics and attributes of existing subscribers."""
+    """Write new names and attributes of existing subscribers (topics: :func:`set_topics`)."""
     if not rows:
         return
     stmt = (
         update(subscribers)
         .where(subscribers.c.id == bindparam("sid"))
-        .values(name=bindparam("name"), topics=bindparam("topics"), attributes=bindparam("attrs"))
+        .values(name=bindparam("name"), attributes=bindparam("attrs"))
     )
     conn.execute(
         stmt,
         [
-            {
-                "sid": r.id,
-                "name": r.name,
-                "topics": _json(list(r.topics)),
-                "attrs": _json([list(p) for p in r.attributes]),
-            }
+            {"sid": r.id, "name": r.name, "attrs": _json([list(p) for p in r.attributes])}
             for r in rows
         ],
     )
+
+
+def set_topics(
+    conn: Connection, list_name: str, topics: Sequence[tuple[int, Sequence[str]]]
+) -> None:
+    """Store the topics each subscriber chose on ``list_name`` (their subscription must exist)."""
+    if not topics:
+        return
+    stmt = (
+        update(subscriptions)
+        .where(
+            subscriptions.c.subscriber_id == bindparam("sid"),
+            subscriptions.c.list_name == list_name,
+        )
+        .values(topics=bindparam("t"))
+    )
+    conn.execute(stmt, [{"sid": sid, "t": _json(list(chosen))} for sid, chosen in topics])
+
+
+def topics_of(conn: Connection, subscriber_id: int) -> dict[str, tuple[str, ...]]:
+    """The topics a subscriber chose on each of their lists (empty: everything)."""
+    stmt = select(subscriptions.c.list_name, subscriptions.c.topics).where(
+        subscriptions.c.subscriber_id == subscriber_id
+    )
+    return {name: tuple(json.loads(raw)) for name, raw in conn.execute(stmt)}
 
 
 def statuses(conn: Connection, ids: Sequence[int], list_name: str) -> dict[int, Status]:
@@ -158,7 +189,7 @@ def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime)
             }
             for c in changes
         ],
-        keep={"created_at"},
+        keep={"created_at", "topics"},  # a status change keeps the topics; new rows get []
     )
     conn.execute(
         subscription_events.insert(),
@@ -180,7 +211,7 @@ def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime)
 def iter_list(
     conn: Connection, list_name: str, status: Status | None = None
 ) -> Iterator[tuple[Subscriber, Status]]:
-    """Every subscriber of a list with their status, by address, streamed."""
+    """Every subscriber of a list with their status (and ``topics`` on it), by address."""
     stmt = (
         select(*_COLUMNS, subscriptions.c.status)
         .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
@@ -196,22 +227,22 @@ def iter_list(
 def iter_topics(
     conn: Connection, list_name: str, status: Status, *, skip: str | None = None
 ) -> Iterator[tuple[int, str]]:
-    """Id and stored topics (a JSON list) of every subscriber of a list in ``status``;
+    """Id and topics chosen on the list (a JSON list) of every subscriber of a list in ``status``;
     ``skip``: leave out those whose stored topics are exactly this."""
-    stmt = (
-        select(subscribers.c.id, subscribers.c.topics)
-        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-        .where(subscriptions.c.list_name == list_name, subscriptions.c.status == status.value)
+    stmt = select(subscriptions.c.subscriber_id, subscriptions.c.topics).where(
+        subscriptions.c.list_name == list_name, subscriptions.c.status == status.value
     )
     if skip is not None:
-        stmt = stmt.where(subscribers.c.topics != skip)
+        stmt = stmt.where(subscriptions.c.topics != skip)
     for row in conn.execution_options(yield_per=BATCH * 4).execute(stmt):
         yield row[0], row[1]
 
 
-def subscriber_by_key(conn: Connection, key: str) -> Subscriber | None:
-    """One subscriber by case-folded address."""
-    return find_subscribers(conn, [key]).get(key)
+def subscriber_by_key(
+    conn: Connection, key: str, list_name: str | None = None
+) -> Subscriber | None:
+    """One subscriber by case-folded address (``topics``: on ``list_name``, if given)."""
+    return find_subscribers(conn, [key], list_name).get(key)
 
 
 def subscriptions_of(conn: Connection, subscriber_id: int) -> dict[str, Status]:

@@ -117,10 +117,9 @@ subscribers = Table(
     Column("name", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("attributes", Text, nullable=False),  # JSON object
-    Column("topics", Text, nullable=False),  # JSON array of tags
 )
 
-# One row per subscriber and list: the current status.
+# One row per subscriber and list: the current status, and the topics chosen on that list.
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -134,6 +133,8 @@ subscriptions = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # JSON array of tags; [] (the default) means "everything the list sends".
+    Column("topics", Text, nullable=False, server_default="[]"),
     Index("ix_subscriptions_list_status", "list_name", "status"),
 )
 
@@ -165,6 +166,7 @@ digests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("article_ids", Text, nullable=False),
+    Column("note", Text),  # the editor's note (Markdown source), if the issue has one
     UniqueConstraint("list_name", "issue", name="uq_digests_list_issue"),
 )
 

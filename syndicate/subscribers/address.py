@@ -96,6 +96,20 @@ def normalize_address(raw: str, *, check_dns: bool = False) -> Address:
     return Address(email=email, key=email.casefold())
 
 
+def display_address(email: str) -> str:
+    """``email`` as people read it: an IDNA (``xn--``) domain in Unicode.
+
+    Stored addresses keep the ASCII domain, which is what SMTP envelopes and headers carry;
+    pages and command output show this form instead. A domain that does not decode (not
+    one we stored) is shown as it is.
+    """
+    local, at, domain = email.rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return email
+    forms = _domain(domain)
+    return f"{local}@{forms[1]}" if forms is not None else email
+
+
 def control_character(text: str) -> str | None:
     """The first control character in ``text`` as ``U+000A``, or None when there is none."""
     found = _CONTROL.search(text)

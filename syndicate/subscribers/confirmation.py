@@ -1,4 +1,7 @@
-"""The double opt-in mail: "confirm your subscription", one signed confirm link per list.
+"""The double opt-in mail: "confirm your subscription", one signed link for every list asked for.
+
+One request for several lists is one mail with one button: its token names all of them,
+so one click confirms everything the request asked for (nothing is left pending).
 
 Built once, as the exact bytes the outbox will send (retries resend the same bytes). The
 name and address come from a web form: anything that could break out of a header (CR, LF,
@@ -25,8 +28,8 @@ from syndicate.config import Settings
 from syndicate.digest.message import mail_host
 from syndicate.digest.personalize import confirm_url
 from syndicate.errors import SyndicateError
-from syndicate.subscribers.address import AddressError, normalize_address
-from syndicate.subscribers.tokens import DEFAULT_MAX_AGE, Purpose, Signer
+from syndicate.subscribers.address import AddressError, display_address, normalize_address
+from syndicate.subscribers.tokens import DEFAULT_MAX_AGE, MAX_LISTS, Purpose, Signer
 
 TEXT_TEMPLATE = "web/confirm.txt.j2"
 HTML_TEMPLATE = "web/confirm.html.j2"
@@ -112,15 +115,19 @@ def build_confirmation(
     recipient = _recipient(email)
     display = clean_display_name(name)
     web_url = settings.web_url
-    links = []
-    for list_name in lists:
-        declared = settings.mailing_list(list_name)
-        token = signer.make(Purpose.CONFIRM, subscriber_id, list_name, now=now)
+    chosen = [
+        {"name": n, "title": d.title, "description": d.description}
+        for n, d in ((n, settings.mailing_list(n)) for n in dict.fromkeys(lists))
+    ]
+    links = []  # one per MAX_LISTS lists: in practice always exactly one
+    for start in range(0, len(chosen), MAX_LISTS):
+        group = chosen[start : start + MAX_LISTS]
+        names = [c["name"] for c in group]
+        token = signer.make(Purpose.CONFIRM, subscriber_id, names, now=now)
         links.append(
             {
-                "name": list_name,
-                "title": declared.title,
-                "description": declared.description,
+                "lists": group,
+                "title": ", ".join(str(c["title"]) for c in group),
                 "url": confirm_url(web_url, token),
             }
         )
@@ -128,7 +135,8 @@ def build_confirmation(
     context = {
         "publication": settings.publication,
         "name": display,
-        "email": recipient,
+        "email": display_address(recipient),  # shown to a person; the To header stays ASCII
+        "lists": chosen,
         "links": links,
         "valid_days": max_age.days if max_age else None,
         "subscribe_url": f"{web_url}/subscribe",

@@ -1,7 +1,9 @@
 """Subscriber CSV files: a streaming reader that explains every row it skips, and a writer.
 
 Header ``email,name,topics[,status][,attribute…]`` (any order, any case); topics are
-separated by ``;``; other named columns are free-form attributes. ``read_rows`` holds one
+separated by ``;``; other named columns are free-form attributes. Files whose header only
+makes sense split on ``;`` or tabs (spreadsheet exports in many locales) are read that way;
+in them a topics cell may also separate its topics with commas. ``read_rows`` holds one
 line (≤ 64 KiB) and one record at a time, plus the keys seen, so any file reads in bounded
 memory. ``write_rows`` writes what ``read_rows`` reads back unchanged.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import csv
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO, TextIO
 
 from syndicate.models import Problem
@@ -83,6 +85,7 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
         except csv.Error as exc:
             error = _csv_reason(exc)
         yield from lines.flush()
+        raw = lines.text() if header is None else ""
         first, last = lines.take()
         if fields is None:
             yield Problem(path=path, line=first, reason=error)
@@ -93,6 +96,11 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
             continue
         if header is None:
             parsed = _parse_header(fields)
+            other = _other_delimiter(raw, len(fields)) if isinstance(parsed, str) else None
+            if isinstance(other, _Header):  # a spreadsheet export: read the rest the same way
+                parsed, reader = other, csv.reader(lines, delimiter=other.delimiter)
+            elif other is not None:  # split that way, it names its columns properly
+                parsed = other
             if isinstance(parsed, str):
                 yield Problem(path=path, line=first, reason=parsed)
                 return
@@ -196,6 +204,10 @@ class _Lines:
             self.record.append((line, text))
             return text
 
+    def text(self) -> str:
+        """The physical lines of the record just parsed, as read."""
+        return "".join(text for _, text in self.record)
+
     def take(self) -> tuple[int, int]:
         """The first and last line of the record just parsed; the next record starts afresh."""
         first, last = self.record[0][0], self.record[-1][0]
@@ -257,6 +269,27 @@ class _Header:
     status: int
     attributes: tuple[tuple[str, int], ...]  # (key, column), sorted by key
     unnamed: tuple[int, ...]  # columns with an empty header cell: they must stay empty
+    delimiter: str = ","
+
+
+def _other_delimiter(raw: str, comma_fields: int) -> _Header | str | None:
+    """The header read with ``;`` or a tab, when that (and not a comma) gives an email
+    column: what spreadsheets write where the comma is the decimal separator. When the
+    line splits on one of them but still has no email column, why (naming its columns)."""
+    reason = None
+    for delimiter in (";", "\t"):
+        if delimiter not in raw:
+            continue
+        try:
+            fields = next(csv.reader([raw.rstrip("\r\n")], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            continue
+        parsed = _parse_header(fields)
+        if not isinstance(parsed, str):
+            return replace(parsed, delimiter=delimiter)
+        if len(fields) > comma_fields and reason is None:
+            reason = parsed
+    return reason
 
 
 def _parse_header(fields: list[str]) -> _Header | str:
@@ -292,14 +325,17 @@ def _row(fields: list[str], h: _Header, line: int, check_dns: bool) -> Row | str
     """The row, or why it is rejected (every reason, joined by "; ")."""
     n = len(fields)
     errors: list[str] = []
-    extra = next((f for f in fields[h.width :] if f and not f.isspace()), None)
-    if extra is not None:
-        errors.append(f"{n} fields, but the header has {h.width} columns (extra: {show(extra)})")
-    for i in h.unnamed:  # ascending
-        if i >= n:
-            break
-        if fields[i] and not fields[i].isspace():
-            errors.append(f"a value in column {i + 1}, which has no name in the header")
+    extras = [(i + 1, f) for i, f in enumerate(fields) if i >= h.width and f and not f.isspace()]
+    if extras:
+        listed = ", ".join(f"{show(f)} in column {i}" for i, f in extras[:10])
+        more = f" and {len(extras) - 10} more" if len(extras) > 10 else ""
+        errors.append(f"{n} fields, but the header has {h.width} columns (extra: {listed}{more})")
+    unnamed = [i + 1 for i in h.unnamed if i < n and fields[i] and not fields[i].isspace()]
+    if len(unnamed) == 1:
+        errors.append(f"a value in column {unnamed[0]}, which has no name in the header")
+    elif unnamed:
+        columns = ", ".join(str(i) for i in unnamed)
+        errors.append(f"values in columns {columns}, which have no name in the header")
     address: Address | None = None
     try:
         address = normalize_address(fields[h.email] if h.email < n else "", check_dns=check_dns)
@@ -310,7 +346,10 @@ def _row(fields: list[str], h: _Header, line: int, check_dns: bool) -> Row | str
         errors.append(f"name is longer than {MAX_NAME} characters ({len(name)})")
     elif name and (control := control_character(name)):
         errors.append(f"name contains a control character ({control})")
-    topics = _topics(fields[h.topics], errors) if 0 <= h.topics < n else ()
+    cell = fields[h.topics] if 0 <= h.topics < n else ""
+    if h.delimiter != ",":  # "trade, energy" in a spreadsheet cell
+        cell = cell.replace(",", ";")
+    topics = _topics(cell, errors) if cell else ()
     given = fields[h.status].strip() if 0 <= h.status < n else ""
     status = given.lower()
     if status and status not in STATUSES:

@@ -17,9 +17,25 @@ from sqlalchemy import Engine
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.subscribers.address import show
 from syndicate.subscribers.csvfile import Row
 
 BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """What an import did to (or left alone in) one existing subscriber, row by row."""
+
+    line: int
+    email: str  # as stored (ASCII domain): show it with ``display_address``
+    status: str | None  # "pending → active on weekly", when the row changed the status
+    details: tuple[str, ...]  # "name 'Ada' kept (file says 'Ada L.'); …", one per value
+
+    @property
+    def text(self) -> str:
+        """Everything the row did, as one line."""
+        return "; ".join(([self.status] if self.status else []) + list(self.details))
 
 
 @dataclass(slots=True)
@@ -33,8 +49,10 @@ class ImportReport:
     reactivated: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept: int = 0  # rows where a stored value differs from the file's and was kept
     kept_suppressed: int = 0
     problems: list[Problem] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
 
 def decide(current: Status | None, wanted: Status, *, resubscribe: bool) -> Status | None:
@@ -55,16 +73,66 @@ def decide(current: Status | None, wanted: Status, *, resubscribe: bool) -> Stat
     return wanted
 
 
-def _merge(stored: Subscriber, row: Row) -> Subscriber:
-    """The stored profile updated with what the row says (empty cells change nothing)."""
+def _q(value: str) -> str:
+    return "'" + show(value)[1:-1] + "'"
+
+
+def _topics_text(topics: tuple[str, ...]) -> str:
+    return ", ".join(topics) if topics else "none (everything)"
+
+
+def _merge(
+    stored: Subscriber, row: Row, *, update: bool, said: list[str]
+) -> tuple[Subscriber, tuple[str, ...], bool]:
+    """The stored profile and list topics as the row leaves them, whether a differing value
+    was kept, and (in ``said``) what it did.
+
+    Empty cells change nothing. A value the store does not have yet is filled in; one that
+    differs from the stored value replaces it only with ``update``, else it is kept and said.
+    """
+    hint = "; use --update to overwrite"
+    kept = False
+    name = stored.name
+    if row.name is not None and row.name != stored.name:
+        if stored.name is None:
+            name = row.name
+            said.append(f"name set to {_q(row.name)}")
+        elif update:
+            name = row.name
+            said.append(f"name {_q(stored.name)} → {_q(row.name)}")
+        else:
+            said.append(f"name {_q(stored.name)} kept (file says {_q(row.name)}){hint}")
+            kept = True
     attributes = dict(stored.attributes)
-    attributes.update(row.attributes)
-    return replace(
-        stored,
-        name=row.name if row.name is not None else stored.name,
-        topics=row.topics or stored.topics,
-        attributes=tuple(sorted(attributes.items())),
-    )
+    for key, value in row.attributes.items():
+        old = attributes.get(key)
+        if old == value:
+            continue
+        if old is None:
+            attributes[key] = value
+            said.append(f"{key} set to {_q(value)}")
+        elif update:
+            attributes[key] = value
+            said.append(f"{key} {_q(old)} → {_q(value)}")
+        else:
+            said.append(f"{key} {_q(old)} kept (file says {_q(value)}){hint}")
+            kept = True
+    topics = stored.topics
+    if row.topics and row.topics != stored.topics:
+        if not stored.topics:
+            topics = row.topics
+            said.append(f"topics set to {_topics_text(row.topics)}")
+        elif update:
+            topics = row.topics
+            said.append(f"topics {_topics_text(stored.topics)} → {_topics_text(row.topics)}")
+        else:
+            said.append(
+                f"topics {_topics_text(stored.topics)} kept "
+                f"(file says {_topics_text(row.topics)}){hint}"
+            )
+            kept = True
+    merged = replace(stored, name=name, attributes=tuple(sorted(attributes.items())))
+    return merged, topics, kept
 
 
 def import_rows(
@@ -76,9 +144,16 @@ def import_rows(
     source: Source = Source.IMPORT,
     default_status: Status = Status.ACTIVE,
     resubscribe: bool = False,
+    update: bool = False,
     on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Store ``items`` into ``list_name``; problems are collected, valid rows committed."""
+    """Store ``items`` into ``list_name``; problems are collected, valid rows committed.
+
+    The ``topics`` of a row are those chosen on ``list_name``. Values an existing subscriber
+    already has are kept unless ``update``; every row that met an existing subscriber and
+    changed or kept something gets a :class:`Notice`.
+    """
+    options = _Options(source, default_status, resubscribe, update)
     report = ImportReport()
     batch: list[Row] = []
     for item in items:
@@ -88,15 +163,23 @@ def import_rows(
         report.rows += 1
         batch.append(item)
         if len(batch) >= BATCH_ROWS:
-            _commit(engine, list_name, batch, report, now, source, default_status, resubscribe)
+            _commit(engine, list_name, batch, report, now, options)
             batch = []
             if on_batch is not None:
                 on_batch(report)
     if batch:
-        _commit(engine, list_name, batch, report, now, source, default_status, resubscribe)
+        _commit(engine, list_name, batch, report, now, options)
         if on_batch is not None:
             on_batch(report)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    source: Source
+    default_status: Status
+    resubscribe: bool
+    update: bool
 
 
 def _commit(
@@ -105,43 +188,55 @@ def _commit(
     batch: list[Row],
     report: ImportReport,
     now: datetime,
-    source: Source,
-    default_status: Status,
-    resubscribe: bool,
+    opts: _Options,
 ) -> None:
+    said: dict[str, list[str]] = {r.address.key: [] for r in batch}
+    moved: dict[str, str] = {}
     with engine.begin() as conn:
-        stored = repo.find_subscribers(conn, [r.address.key for r in batch])
+        stored = repo.find_subscribers(conn, [r.address.key for r in batch], list_name)
         new = [
             NewSubscriber(
                 email=r.address.email,
                 key=r.address.key,
                 name=r.name,
-                topics=r.topics,
                 attributes=tuple(sorted(r.attributes.items())),
             )
             for r in batch
             if r.address.key not in stored
         ]
         ids = repo.insert_subscribers(conn, new, now=now)
-        changed = []
+        changed, topics, kept = [], [], set()
         for r in batch:
             before = stored.get(r.address.key)
-            if before is not None:
-                ids[r.address.key] = before.id
-                after = _merge(before, r)
-                if after != before:
-                    changed.append(after)
+            if before is None:
+                if r.topics:
+                    topics.append((ids[r.address.key], r.topics))
+                continue
+            ids[r.address.key] = before.id
+            after, chosen, kept_one = _merge(
+                before, r, update=opts.update, said=said[r.address.key]
+            )
+            if kept_one:
+                kept.add(before.id)
+            if replace(after, topics=before.topics) != before:
+                changed.append(after)
+            if chosen != before.topics:
+                topics.append((before.id, chosen))
         repo.update_subscribers(conn, changed)
         current = repo.statuses(conn, list(ids.values()), list_name)
         changes = []
         for r in batch:
             sid = ids[r.address.key]
-            wanted = Status(r.status) if r.status else default_status
+            wanted = Status(r.status) if r.status else opts.default_status
             was = current.get(sid)
-            target = decide(was, wanted, resubscribe=resubscribe)
+            target = decide(was, wanted, resubscribe=opts.resubscribe)
             if target is None:
                 if was in SUPPRESSED and wanted not in SUPPRESSED:
                     report.kept_suppressed += 1
+                    said[r.address.key].append(
+                        f"stays {was.value} on {list_name} (file says {wanted.value}); "
+                        "use --resubscribe if they asked to come back"
+                    )
                 continue
             changes.append(
                 Change(
@@ -149,18 +244,38 @@ def _commit(
                     list_name=list_name,
                     status=target,
                     previous=was,
-                    source=source,
-                    detail=f"line {r.line}" if source is Source.IMPORT else None,
+                    source=opts.source,
+                    detail=f"line {r.line}" if opts.source is Source.IMPORT else None,
                 )
+            )
+            moved[r.address.key] = (
+                f"{target.value} on {list_name}"
+                if was is None
+                else f"{was.value} → {target.value} on {list_name}"
             )
             if was is None:
                 report.subscribed += 1
             elif was in SUPPRESSED and target not in SUPPRESSED:
                 report.reactivated += 1
         repo.apply_changes(conn, changes, now=now)
+        repo.set_topics(conn, list_name, topics)  # every subscription exists by now
     touched = {c.subscriber_id for c in changes} | {s.id for s in changed}
+    touched.update(sid for sid, _ in topics)
     touched.update(ids[n.key] for n in new)
     report.added += len(new)
-    report.updated += len(changed)
+    fresh = {ids[n.key] for n in new}
+    report.updated += len(({s.id for s in changed} | {sid for sid, _ in topics}) - fresh)
+    report.kept += len(kept)
     report.unchanged += sum(1 for r in batch if ids[r.address.key] not in touched)
     report.committed += len(batch)
+    for r in batch:  # only rows that met someone already stored: new ones are just "added"
+        key = r.address.key
+        if key in stored and (said[key] or key in moved):
+            report.notices.append(
+                Notice(
+                    line=r.line,
+                    email=r.address.email,
+                    status=moved.get(key),
+                    details=tuple(said[key]),
+                )
+            )

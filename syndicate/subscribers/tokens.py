@@ -3,7 +3,11 @@
 A token is ``<payload>.<tag>``, both base64url without padding. The payload is::
 
     version (1 byte) | purpose (1) | issued_at (4, unsigned big-endian Unix seconds, UTC)
-    | subscriber_id (8, unsigned big-endian) | list_name (ASCII, the rest)
+    | subscriber_id (8, unsigned big-endian) | list names (ASCII, the rest, joined by ",")
+
+A confirm token may name several lists (up to :data:`MAX_LISTS`): one subscribe request
+for two lists sends one mail whose one link confirms both. List names never contain a
+comma, so a single-list token (every token made before) reads exactly as it always did.
 
 and the tag is HMAC-SHA256 of the payload bytes under a key derived from ``SYNDICATE_SECRET``.
 Tokens are not encrypted: they only need to be impossible to forge or alter. Build a signer
@@ -20,6 +24,7 @@ import os
 import re
 import secrets
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -34,6 +39,7 @@ MIN_SECRET_LENGTH = 16
 CLOCK_SKEW = timedelta(minutes=5)
 LIST_NAME = re.compile(config.LIST_NAME, re.ASCII)
 MAX_SUBSCRIBER_ID = 2**63 - 1  # what a signed 64-bit database column can hold
+MAX_LISTS = 20  # lists one confirm token can name; the token stays well under 2 KB
 
 # A distinct context string: the raw secret is never the MAC key, and any later use of the
 # same secret (with its own context) can never produce a valid token.
@@ -41,8 +47,9 @@ _KEY_CONTEXT = b"syndicate/tokens/v1"
 _HEADER = struct.Struct(">BBIQ")
 _TAG_SIZE = hashlib.sha256().digest_size
 _B64 = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
-# The longest valid token is ~150 characters; refuse anything much longer before decoding.
-_MAX_TOKEN_LENGTH = 256
+# The longest valid token (20 lists of 63 characters) is ~1,800 characters; refuse anything
+# longer before decoding.
+_MAX_TOKEN_LENGTH = 2048
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -81,8 +88,13 @@ class TokenClaims:
 
     purpose: Purpose
     subscriber_id: int
-    list_name: str
+    list_name: str  # the first (for every purpose but confirm, the only) list
     issued_at: datetime
+    list_names: tuple[str, ...] = ()  # every list the token names, ``list_name`` first
+
+    def __post_init__(self) -> None:
+        if not self.list_names:
+            object.__setattr__(self, "list_names", (self.list_name,))
 
 
 def _b64encode(data: bytes) -> str:
@@ -146,14 +158,30 @@ class Signer:
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
-    def make(self, purpose: Purpose, subscriber_id: int, list_name: str, *, now: datetime) -> str:
-        """A token for one subscriber and list, issued at ``now`` (timezone-aware)."""
-        _check_subject(subscriber_id, list_name)
+    def make(
+        self,
+        purpose: Purpose,
+        subscriber_id: int,
+        list_name: str | Sequence[str],
+        *,
+        now: datetime,
+    ) -> str:
+        """A token for one subscriber and list, issued at ``now`` (timezone-aware).
+
+        A confirm token may name several lists (a sequence of up to :data:`MAX_LISTS`).
+        """
+        names = (list_name,) if isinstance(list_name, str) else tuple(list_name)
+        if not names or len(names) > MAX_LISTS or len(set(names)) != len(names):
+            raise ValueError(f"a token names 1 to {MAX_LISTS} distinct lists, got {names!r}")
+        if len(names) > 1 and Purpose(purpose) is not Purpose.CONFIRM:
+            raise ValueError("only a confirm token may name several lists")
+        for name in names:
+            _check_subject(subscriber_id, name)
         issued = (_aware(now) - _EPOCH) // timedelta(seconds=1)  # whole seconds, floored
         if not 0 <= issued < 2**32:
             raise ValueError(f"now must be between 1970 and 2106, got {now!r}")
         header = _HEADER.pack(VERSION, Purpose(purpose).value, issued, subscriber_id)
-        payload = header + list_name.encode("ascii")
+        payload = header + ",".join(names).encode("ascii")
         return f"{_b64encode(payload)}.{_b64encode(self._tag(payload))}"
 
     def verify(
@@ -187,9 +215,14 @@ class Signer:
         _, code, issued, subscriber_id = _HEADER.unpack_from(payload)
         if code != wanted.value:
             raise TokenError(f"wrong token: not a {wanted.name.lower()} token")
-        list_name = payload[_HEADER.size :].decode("ascii", "replace")
+        names = tuple(payload[_HEADER.size :].decode("ascii", "replace").split(","))
         try:
-            _check_subject(subscriber_id, list_name)
+            if len(names) > 1 and wanted is not Purpose.CONFIRM:
+                raise ValueError("several lists")
+            if len(names) > MAX_LISTS or len(set(names)) != len(names):
+                raise ValueError("too many lists")
+            for name in names:
+                _check_subject(subscriber_id, name)
         except ValueError:
             raise TokenError("malformed token: bad subscriber id or list name") from None
         issued_at = _EPOCH + timedelta(seconds=issued)
@@ -199,7 +232,11 @@ class Signer:
         if wanted is not Purpose.UNSUBSCRIBE and limit is not None and now - issued_at > limit:
             raise TokenExpired(f"expired token: older than {limit}; ask for a new link")
         return TokenClaims(
-            purpose=wanted, subscriber_id=subscriber_id, list_name=list_name, issued_at=issued_at
+            purpose=wanted,
+            subscriber_id=subscriber_id,
+            list_name=names[0],
+            list_names=names,
+            issued_at=issued_at,
         )
 
 

@@ -10,8 +10,8 @@ the address, so joining a list there makes it active at once.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -101,9 +101,7 @@ def _subscribe(
     key = request.address.key
     stored = repo.subscriber_by_key(conn, key)
     if stored is None:
-        new = NewSubscriber(
-            email=request.address.email, key=key, name=request.name, topics=(), attributes=()
-        )
+        new = NewSubscriber(email=request.address.email, key=key, name=request.name, attributes=())
         subscriber_id = repo.insert_subscribers(conn, [new], now=now)[key]
         # An unauthenticated form never renames a stored subscriber: only new ones get it.
         email, name, current = request.address.email, request.name, {}
@@ -152,32 +150,44 @@ def _subscribe(
     return True
 
 
-def confirm(engine: Engine, claims: TokenClaims, *, now: datetime) -> Confirmed:
-    """Use a confirm link: pending becomes active, unless they left after it was sent."""
-    sid, list_name = claims.subscriber_id, claims.list_name
+def confirm(
+    engine: Engine, claims: TokenClaims, lists: Sequence[str], *, now: datetime
+) -> dict[str, Confirmed]:
+    """Use a confirm link for each of ``lists`` (those of the token still declared), in one
+    transaction: pending becomes active, unless they left after the link was sent."""
+    sid = claims.subscriber_id
+    # Token times are whole seconds: an event in the token's own second is not "after".
+    after = claims.issued_at + timedelta(seconds=1)
+    results: dict[str, Confirmed] = {}
     with engine.begin() as conn:
-        status = repo.statuses(conn, [sid], list_name).get(sid)
-        if status is Status.ACTIVE:
-            return Confirmed.ALREADY
-        if status is Status.UNSUBSCRIBED:
-            return Confirmed.LEFT
-        if status is not Status.PENDING:
-            return Confirmed.REFUSED
-        # Token times are whole seconds: an event in the token's own second is not "after".
-        after = claims.issued_at + timedelta(seconds=1)
-        for event in repo.events_of(conn, sid):
-            if event.list_name == list_name and event.status in SUPPRESSED and event.at >= after:
-                return Confirmed.LEFT
-        change = Change(
-            subscriber_id=sid,
-            list_name=list_name,
-            status=Status.ACTIVE,
-            previous=status,
-            source=Source.WEB,
-            detail="confirmed by email link",
-        )
-        repo.apply_changes(conn, [change], now=now)
-    return Confirmed.ACTIVATED
+        current = repo.subscriptions_of(conn, sid)
+        trail = repo.events_of(conn, sid) if Status.PENDING in current.values() else []
+        changes = []
+        for list_name in lists:
+            status = current.get(list_name)
+            left = any(
+                e.list_name == list_name and e.status in SUPPRESSED and e.at >= after for e in trail
+            )
+            if status is Status.ACTIVE:
+                results[list_name] = Confirmed.ALREADY
+            elif status is Status.UNSUBSCRIBED or (status is Status.PENDING and left):
+                results[list_name] = Confirmed.LEFT
+            elif status is not Status.PENDING:
+                results[list_name] = Confirmed.REFUSED
+            else:
+                results[list_name] = Confirmed.ACTIVATED
+                changes.append(
+                    Change(
+                        subscriber_id=sid,
+                        list_name=list_name,
+                        status=Status.ACTIVE,
+                        previous=status,
+                        source=Source.WEB,
+                        detail="confirmed by email link",
+                    )
+                )
+        repo.apply_changes(conn, changes, now=now)
+    return results
 
 
 def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: str) -> bool:
@@ -204,28 +214,43 @@ def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: s
     return True
 
 
-def load_preferences(engine: Engine, subscriber_id: int) -> tuple[Subscriber, dict[str, Status]]:
-    """A subscriber and their lists; LookupError if there is no such subscriber."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    """What the preferences page shows: the person, their lists, and topics per list."""
+
+    subscriber: Subscriber
+    statuses: dict[str, Status]
+    topics: dict[str, tuple[str, ...]]  # by list; absent or empty: everything
+
+
+def load_preferences(engine: Engine, subscriber_id: int) -> Preferences:
+    """A subscriber, their lists and the topics on each; LookupError if there is no such
+    subscriber."""
     with engine.connect() as conn:
         found = subscriber_by_id(conn, subscriber_id)
         if found is None:
             raise LookupError(subscriber_id)
-        return found, repo.subscriptions_of(conn, subscriber_id)
+        return Preferences(
+            subscriber=found,
+            statuses=repo.subscriptions_of(conn, subscriber_id),
+            topics=repo.topics_of(conn, subscriber_id),
+        )
 
 
 def save_preferences(
     engine: Engine,
     subscriber_id: int,
     *,
-    topics: Sequence[str],
+    topics: Mapping[str, Sequence[str]],
     lists: Collection[str],
     declared: Collection[str],
     now: datetime,
-) -> tuple[Subscriber, dict[str, Status]]:
-    """Store topics and list choices (of the ``declared`` lists); the result as stored.
+) -> Preferences:
+    """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
     Checked lists become active (bounced and complained ones stay); unchecked active
-    ones become unsubscribed; unchecked pending ones stay pending.
+    ones become unsubscribed; unchecked pending ones stay pending. ``topics`` of a list
+    apply to that list only, and only where there is a subscription to keep them.
     """
     with engine.begin() as conn:
         found = subscriber_by_id(conn, subscriber_id)
@@ -253,7 +278,10 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
-        if tuple(topics) != found.topics:
-            found = replace(found, topics=tuple(topics))
-            repo.update_subscribers(conn, [found])
-    return found, current
+        stored = repo.topics_of(conn, subscriber_id)
+        for name in declared:
+            chosen = tuple(topics.get(name, ()))
+            if name in current and chosen != stored.get(name, ()):
+                repo.set_topics(conn, name, [(subscriber_id, chosen)])
+                stored[name] = chosen
+        return Preferences(subscriber=found, statuses=current, topics=stored)

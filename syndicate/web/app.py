@@ -3,11 +3,13 @@
 Routes::
 
     GET  /feeds/{path}                  built feeds (ETag, Last-Modified, gzip, 304)
+    GET  /archive/{list}/               index of a list's sent issues, newest first
     GET  /archive/{list}/{issue}.html   view-in-browser copies of sent digests
     GET  /subscribe  POST /subscribe    the form; double opt-in through the outbox
     GET  /confirm/{token}               confirm a pending subscription
     GET  /unsubscribe/{token}           one button; POST: RFC 8058 one-click unsubscribe
     GET  /preferences/{token}  POST     topics and lists
+    GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from syndicate import config
 from syndicate.config import Settings
 from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.subscribers.tokens import Signer
+from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.pages import Pages
 from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import Renderer
+from syndicate.web.testcopy import test_copy_page
 
 MAX_BODY = 64 * 1024  # every form here is far smaller
 _ARCHIVE_PATH = re.compile(
@@ -104,6 +108,8 @@ def create_app(
         media_type="text/html; charset=utf-8",
     )
 
+    archive_index = ArchiveIndex(settings, engine, renderer)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
@@ -127,6 +133,8 @@ def create_app(
 
     routes = [
         Route("/feeds/{path:path}", feeds),
+        Route("/archive/{list_name}/", archive_index.index, methods=["GET"]),
+        Route("/archive/{list_name}", archive_index.redirect, methods=["GET"]),
         Route("/archive/{path:path}", archive),
         Route("/subscribe", pages.subscribe_form, methods=["GET"]),
         Route("/subscribe", pages.subscribe, methods=["POST"]),
@@ -137,6 +145,7 @@ def create_app(
         Route("/preferences/{token}", pages.preferences, methods=["POST"]),
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
+        Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
     ]
     return Starlette(
         routes=routes,

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from syndicate.config import Settings
+from syndicate.config.types import web_origin
 from syndicate.subscribers.address import MAX_LENGTH, AddressError, normalize_address
 from syndicate.subscribers.confirmation import ConfirmationError, clean_display_name
 from syndicate.web.actions import SubscribeRequest
@@ -16,7 +18,6 @@ from syndicate.web.actions import SubscribeRequest
 MAX_FIELDS = 200
 MAX_FIELD_BYTES = 4096
 MAX_TOPICS = 200
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 async def read_form(request: Request) -> FormData:
@@ -32,23 +33,33 @@ def texts(form: FormData, name: str) -> list[str]:
     return [v for v in form.getlist(name) if isinstance(v, str)]
 
 
-def _origin(url: str) -> tuple[str, str] | None:
+def _origin(url: str) -> str | None:
+    """The origin (``scheme://host[:port]``, normalized) of a URL or Origin header."""
     parts = urlsplit(url)
-    scheme, host = parts.scheme.lower(), (parts.netloc or "").lower().rpartition("@")[2]
-    if scheme not in _DEFAULT_PORTS or not host:
+    try:
+        return web_origin(f"{parts.scheme}://{parts.netloc}")
+    except ValueError:
         return None
-    if host.endswith(":" + _DEFAULT_PORTS[scheme]):
-        host = host.rsplit(":", 1)[0]
-    return scheme, host
 
 
-def same_origin(request: Request, web_url: str) -> bool:
-    """Whether a form post comes from our own pages (a CSRF check).
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """The origins whose pages may post the subscribe form: ``[web] allowed_origins``, by
+    default those of ``publication.base_url`` and ``web.base_url``; the pages' own always."""
+    configured = settings.config.web.allowed_origins
+    if configured is None:
+        configured = [settings.publication.base_url, settings.web_url]
+    found = {_origin(url) for url in [*configured, settings.web_url]}
+    return frozenset(o for o in found if o is not None)
+
+
+def same_origin(request: Request, web_url: str, allowed: Collection[str] = ()) -> bool:
+    """Whether a form post comes from our own pages, or a site in ``allowed`` (a CSRF check).
 
     The Origin header, else the Referer, must name this host (as the Host header or the
-    configured web URL says); without either header the post is allowed, as old browsers
-    and privacy tools send neither. ``Origin: null`` (sandboxed or cross-site under a
-    strict referrer policy) is refused.
+    configured web URL says) or one of the ``allowed`` origins (normalized, as
+    :func:`allowed_origins` gives them); without either header the post is allowed, as old
+    browsers and privacy tools send neither. ``Origin: null`` (sandboxed or cross-site
+    under a strict referrer policy) is refused.
     """
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if claimed is None:
@@ -56,12 +67,10 @@ def same_origin(request: Request, web_url: str) -> bool:
     origin = _origin(claimed)
     if origin is None:
         return False
-    if origin == _origin(web_url):
+    if origin == _origin(web_url) or origin in allowed:
         return True
-    host = request.headers.get("host", "").lower()
-    if host.endswith(":" + _DEFAULT_PORTS[origin[0]]):
-        host = host.rsplit(":", 1)[0]
-    return origin[1] == host
+    scheme = origin.partition("://")[0]
+    return origin == _origin(f"{scheme}://{request.headers.get('host', '')}")
 
 
 def client_address(request: Request) -> str:

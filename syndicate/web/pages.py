@@ -19,13 +19,14 @@ from starlette.responses import HTMLResponse, Response
 
 from syndicate.config import Settings
 from syndicate.digest.personalize import preferences_url
-from syndicate.models import Status, Subscriber
+from syndicate.subscribers.address import display_address
 from syndicate.subscribers.tokens import Purpose, Signer, TokenClaims, TokenError, TokenExpired
 from syndicate.web import actions
 from syndicate.web.actions import Confirmed, SubscribeRequest
 from syndicate.web.forms import (
     MAX_TOPICS,
     SubscribeForm,
+    allowed_origins,
     check_subscribe,
     client_address,
     read_form,
@@ -34,6 +35,11 @@ from syndicate.web.forms import (
 )
 from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import Renderer
+
+
+def _and(items: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class Pages:
@@ -52,6 +58,7 @@ class Pages:
     ) -> None:
         self.settings, self.engine, self.signer, self.clock = settings, engine, signer, clock
         self.render, self.limiter, self.on_outbox = renderer, limiter, on_outbox
+        self.allowed_origins = allowed_origins(settings)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -112,8 +119,11 @@ class Pages:
         return self._subscribe_page(SubscribeForm(lists=chosen))
 
     async def subscribe(self, request: Request) -> Response:
-        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again."""
-        if not same_origin(request, self.settings.web_url):
+        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again.
+
+        Accepted from the pages' own origin and ``[web] allowed_origins`` (signup forms
+        embedded in the publication's own site)."""
+        if not same_origin(request, self.settings.web_url, self.allowed_origins):
             return self._forbidden()
         client = client_address(request)
         wait = self.limiter.acquire(client)
@@ -147,31 +157,37 @@ class Pages:
     # -- confirm ---------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
-        """GET /confirm/{token}: the double opt-in link."""
+        """GET /confirm/{token}: the double opt-in link; one link confirms every list the
+        subscribe request asked for."""
         claims = self._verify(request, Purpose.CONFIRM)
         if isinstance(claims, Response):
             return claims
-        if claims.list_name not in self.settings.config.lists:
+        lists = [n for n in claims.list_names if n in self.settings.config.lists]
+        if not lists:
             return self.render.error(404, "This list no longer exists", "Nothing was changed.")
         now = self.clock()
-        result = await run_in_threadpool(actions.confirm, self.engine, claims, now=now)
-        title = self._list_title(claims.list_name)
-        if result is Confirmed.LEFT:
+        results = await run_in_threadpool(actions.confirm, self.engine, claims, lists, now=now)
+        good = [n for n in lists if results[n] in (Confirmed.ACTIVATED, Confirmed.ALREADY)]
+        left = [n for n in lists if results[n] is Confirmed.LEFT]
+        if not good and left:
+            titles = _and([self._list_title(n) for n in left])
             return self.render.error(
                 409,
                 "You unsubscribed after this link was sent",
-                f"So it no longer subscribes you to {title}. To join again, please subscribe.",
-                link=(f"/subscribe?list={claims.list_name}", "Subscribe again"),
+                f"So it no longer subscribes you to {titles}. To join again, please subscribe.",
+                link=("/subscribe?" + "&".join(f"list={n}" for n in left), "Subscribe again"),
             )
-        if result is Confirmed.REFUSED:
+        if not good:
             return self.render.error(
                 409, "This subscription cannot be confirmed", "Nothing was changed."
             )
-        token = self.signer.make(
-            Purpose.PREFERENCES, claims.subscriber_id, claims.list_name, now=now
-        )
+        token = self.signer.make(Purpose.PREFERENCES, claims.subscriber_id, good[0], now=now)
         return self.render.page(
-            "confirmed", title=title, preferences=preferences_url(self.render.root, token)
+            "confirmed",
+            title=_and([self._list_title(n) for n in good]),
+            titles=[self._list_title(n) for n in good],
+            left=[self._list_title(n) for n in left],
+            preferences=preferences_url(self.render.root, token),
         )
 
     # -- unsubscribe -----------------------------------------------------------------------
@@ -212,27 +228,30 @@ class Pages:
 
     # -- preferences -----------------------------------------------------------------------
 
-    def _topics_offered(self, current: tuple[str, ...]) -> list[str]:
-        declared = {t for lst in self.settings.config.lists.values() for t in lst.tags}
-        return sorted(declared | set(current), key=lambda t: (t.casefold(), t))
+    def _topics_offered(self, list_name: str, current: tuple[str, ...]) -> list[str]:
+        """The topics a list offers: its own tags, and any the reader already has on it."""
+        declared = self.settings.config.lists.get(list_name)
+        offered = set(declared.tags if declared else ()) | set(current)
+        return sorted(offered, key=lambda t: (t.casefold(), t))
 
-    def _preferences_page(
-        self, subscriber: Subscriber, statuses: dict[str, Status], *, saved: bool
-    ) -> Response:
-        lists = [
-            {
-                "name": name,
-                "title": declared.title,
-                "description": declared.description,
-                "status": statuses.get(name),
-            }
-            for name, declared in self.settings.config.lists.items()
-        ]
+    def _preferences_page(self, prefs: actions.Preferences, *, saved: bool) -> Response:
+        lists = []
+        for name, declared in self.settings.config.lists.items():
+            chosen = prefs.topics.get(name, ())
+            lists.append(
+                {
+                    "name": name,
+                    "title": declared.title,
+                    "description": declared.description,
+                    "status": prefs.statuses.get(name),
+                    "topics": self._topics_offered(name, chosen),
+                    "chosen": set(chosen),
+                }
+            )
         return self.render.page(
             "preferences",
-            subscriber=subscriber,
-            topics=self._topics_offered(subscriber.topics),
-            chosen=set(subscriber.topics),
+            subscriber=prefs.subscriber,
+            email=display_address(prefs.subscriber.email),
             choices=lists,
             saved=saved,
         )
@@ -248,7 +267,7 @@ class Pages:
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
-        return self._preferences_page(*found, saved=False)
+        return self._preferences_page(found, saved=False)
 
     async def preferences(self, request: Request) -> Response:
         """POST /preferences/{token}: save topics and list choices."""
@@ -259,20 +278,23 @@ class Pages:
             return self._forbidden()
         form = await read_form(request)
         try:
-            subscriber, _ = await run_in_threadpool(
+            before = await run_in_threadpool(
                 actions.load_preferences, self.engine, claims.subscriber_id
             )
-            posted = set(texts(form, "topic"))
-            topics = [t for t in self._topics_offered(subscriber.topics) if t in posted]
+            topics = {}
+            for name in self.settings.config.lists:  # only what each list offers counts
+                posted = set(texts(form, f"topic:{name}"))
+                offered = self._topics_offered(name, before.topics.get(name, ()))
+                topics[name] = [t for t in offered if t in posted][:MAX_TOPICS]
             found = await run_in_threadpool(
                 actions.save_preferences,
                 self.engine,
                 claims.subscriber_id,
-                topics=topics[:MAX_TOPICS],
+                topics=topics,
                 lists=set(texts(form, "list")),
                 declared=list(self.settings.config.lists),
                 now=self.clock(),
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
-        return self._preferences_page(*found, saved=True)
+        return self._preferences_page(found, saved=True)

@@ -8,6 +8,7 @@ templates are autoescaped, so anything a visitor typed is escaped wherever it is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,17 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from syndicate.config import Settings
+from syndicate.digest import templating
 from syndicate.digest.render import template_env
+
+log = logging.getLogger(__name__)
+# What a visitor sees when a (site-overridden) page template is broken: no template is
+# used, since the error page's own template may be the broken one.
+BROKEN_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>Temporarily unavailable</title>"
+    "<h1>Temporarily unavailable</h1><p>This page cannot be shown right now. "
+    "Please try again later.</p>"
+)
 
 # No scripts, no external anything; forms only post back here; never framed. Tokens are in
 # page URLs: "same-origin" keeps them from other sites while our own form posts still carry
@@ -45,6 +56,7 @@ class Renderer:
 
     def __init__(self, settings: Settings) -> None:
         self.env = web_env(settings.root)
+        self.site_root = settings.root
         publication = settings.publication
         # Where the pages live on their host ([web] base_url may have a path): links use it.
         self.root = urlsplit(settings.web_url).path.rstrip("/")
@@ -55,9 +67,13 @@ class Renderer:
         }
 
     def html(self, template: str, **context: Any) -> str:
-        """The page ``web/<template>.html.j2`` rendered with ``context``."""
+        """The page ``web/<template>.html.j2`` rendered with ``context``.
+
+        A broken template raises :class:`~syndicate.digest.templating.TemplateError`
+        (``templates/web/NAME:LINE: reason``)."""
         values = {**self._base, **context}
-        return self.env.get_template(f"web/{template}.html.j2").render(values)
+        found = templating.load(self.env, f"web/{template}.html.j2", self.site_root)
+        return templating.render(found, values, self.site_root)
 
     def page(
         self,
@@ -69,7 +85,14 @@ class Renderer:
     ) -> HTMLResponse:
         """An HTML response of the page, with :data:`PAGE_HEADERS` (and ``headers``)."""
         all_headers = {**PAGE_HEADERS, **(headers or {})}
-        return HTMLResponse(self.html(template, **context), status, headers=all_headers)
+        try:
+            body = self.html(template, **context)
+        except templating.TemplateError as exc:
+            # One line naming the file and line for the editor; never a traceback, and the
+            # visitor is told nothing about the template.
+            log.error("page %s cannot be shown: %s", template, exc)
+            return HTMLResponse(BROKEN_PAGE, 500, headers=PAGE_HEADERS)
+        return HTMLResponse(body, status, headers=all_headers)
 
     def error(
         self,

@@ -1,0 +1,61 @@
+"""``syndicate check`` for templates: a site's overrides are rendered once, before any send.
+
+Each list's digest is rendered empty (no articles, the sample reader) and personalized, so a
+syntax error, an undefined variable, an MJML tag left open or a template without an
+unsubscribe link is reported as ``path:line: reason`` by ``check``, not by the send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from syndicate.config import Settings
+from syndicate.digest import templating
+from syndicate.digest.assemble import ListState, assemble
+from syndicate.digest.render import render_digest, template_env
+from syndicate.digest.testcopy import TestCopies
+from syndicate.errors import ConfigError, SyndicateError
+
+
+def check_templates(settings: Settings, *, now: datetime) -> list[str]:
+    """The problems of the site's digest templates, one line each (empty: all render).
+
+    Sites without an ``[email]`` section or lists send no digest and are not checked; the
+    site's own page templates (``templates/web/``) are always parsed.
+    """
+    problems = check_page_templates(settings)
+    if settings.config.email is None:
+        return problems
+    for name, cfg in settings.config.lists.items():
+        digest = assemble(
+            name,
+            cfg,
+            (),
+            state=ListState(issue=1, last_sent=None, sent_ids=frozenset()),
+            publication=settings.publication,
+            now=now,
+        )
+        try:
+            rendered = render_digest(digest, settings)
+            TestCopies(rendered, settings, date=now).message("reader@example.org", "Reader")
+        except ConfigError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+        except SyndicateError as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+    return problems
+
+
+def check_page_templates(settings: Settings) -> list[str]:
+    """Syntax problems of the site's own page templates (``templates/web/*.j2``)."""
+    folder = settings.root / "templates" / "web"
+    if not folder.is_dir():
+        return []
+    env = template_env(settings.root)
+    problems = []
+    for path in sorted(folder.glob("*.j2")):
+        try:
+            templating.load(env, f"web/{path.name}", settings.root)
+        except templating.TemplateError as exc:
+            problems.append(str(exc))
+    return problems

@@ -1,0 +1,52 @@
+"""Test copies and previews of a digest: the version a reader gets, with nothing of theirs.
+
+A test copy (``send --to``) or a preview shows a real version of the digest — the topics and
+even the name of a chosen subscriber — but its unsubscribe and preferences links lead to
+the inert ``/test-copy/…`` pages and hold no token, and its Message-ID is its own (random),
+never the one a reader's copy of the same issue gets. Nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from syndicate.config import Settings
+from syndicate.digest.message import mail_host, test_message_id
+from syndicate.digest.personalize import Personal, Personalizer, Recipient
+from syndicate.digest.wire import WireTemplate
+from syndicate.models import CrlfMessage, RenderedDigest
+
+TEST_RECIPIENT_ID = 0  # no subscriber has it; the inert links do not use it anyway
+SAMPLE_NAME = "Sample Reader"
+
+
+class TestCopies:
+    """One rendered version, made into any number of test copies."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    def __init__(self, rendered: RenderedDigest, settings: Settings, *, date: datetime) -> None:
+        list_name = rendered.digest.list_name
+        self.rendered = rendered
+        self.filler = Personalizer(
+            rendered, list_name=list_name, web_url=settings.web_url, signer=None, now=date
+        )
+        self.wire = WireTemplate(
+            rendered, self.filler, settings=settings, list_name=list_name, date=date
+        )
+        self.host = mail_host(settings)
+
+    def personal(self, email: str, name: str | None) -> Personal:
+        """The body of a test copy for ``email`` (HTML and text, links inert)."""
+        return self.filler.fill(_recipient(email, name))
+
+    def message(self, email: str, name: str | None) -> CrlfMessage:
+        """The whole RFC 5322 message of a test copy to ``email``, with its own Message-ID."""
+        recipient = _recipient(email, name)
+        return CrlfMessage(
+            self.wire.message(recipient, test_message_id(self.rendered.digest, self.host))
+        )
+
+
+def _recipient(email: str, name: str | None) -> Recipient:
+    return Recipient(subscriber_id=TEST_RECIPIENT_ID, email=email, name=name)
