@@ -212,3 +212,18 @@ def test_new_uses_first_seen_or_published_whichever_is_later() -> None:
     assert [a.id for a in found] == ["a9", "a3"]
     # The first digest of a new list: everything not yet mailed, within the cap.
     assert len(new_articles([backdated, old, scheduled], MailingList(title="W"), FRESH)) == 3
+
+
+def test_an_imported_archive_does_not_flood_the_next_digest() -> None:
+    """First seen today but dated long before the last send (an old archive imported, a new
+    remote source): not news. Within `backdated_within` it is; the setting moves the line."""
+    sent = NOW - timedelta(days=1)
+    yesterday = replace(article(2), first_seen=NOW)
+    last_year = replace(article(400), first_seen=NOW)
+    state = ListState(issue=2, last_sent=sent, sent_ids=frozenset())
+    found = new_articles([yesterday, last_year], MailingList(title="W"), state)
+    assert [a.id for a in found] == ["a2"]
+    wide = MailingList(title="W", backdated_within=500 * 86_400)
+    assert [a.id for a in new_articles([yesterday, last_year], wide, state)] == ["a2", "a400"]
+    strict = MailingList(title="W", backdated_within=0)
+    assert new_articles([yesterday, last_year], strict, state) == []

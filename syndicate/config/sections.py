@@ -109,6 +109,9 @@ class MailingList(_Section):
     lead_articles: Annotated[int, Field(ge=0, le=50)] = 1
     tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
     send_empty: bool = False
+    # seconds: an article first seen after the last send but dated more than this before it
+    # (an imported archive, a new remote source) is not new; one dated yesterday is
+    backdated_within: Annotated[int, Field(ge=0)] = 604_800
     # seconds: a digest missed while `syndicate run` was down is still sent this late
     misfire_grace: Annotated[int, Field(ge=0)] = 21_600
 

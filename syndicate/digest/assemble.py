@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from syndicate.config import MailingList, Publication
 from syndicate.models import Article, Digest, Teaser
@@ -32,11 +32,15 @@ class ListState:
 def new_articles(articles: Iterable[Article], cfg: MailingList, state: ListState) -> list[Article]:
     """The articles new for the list, newest first, limited to the list's tags if it has any."""
     wanted = {t.casefold() for t in cfg.tags}
+    last = state.last_sent
+    # A backdated article (written earlier, added after the last send) is still news; an
+    # archive imported or a source added today is not: its old entries would flood the list.
+    oldest = None if last is None else last - timedelta(seconds=cfg.backdated_within)
     out = [
         a
         for a in articles
         if a.id not in state.sent_ids
-        and (state.last_sent is None or appeared(a) > state.last_sent)
+        and (last is None or (appeared(a) > last and oldest is not None and a.published >= oldest))
         and (not wanted or wanted.intersection(t.casefold() for t in a.tags))
     ]
     out.sort(key=lambda a: (a.published, a.id), reverse=True)
