@@ -29,6 +29,8 @@ from syndicate.service.leader import LOCK_NAME, StoreLeader, process_alive
 from syndicate.service.run import Service
 from syndicate.service.work import Work
 from syndicate.store import deliveries as ledger
+from syndicate.store import locks
+from syndicate.store import sends as send_repo
 from syndicate.store.tables import deliveries
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
@@ -306,7 +308,7 @@ def test_digest_job_skips_a_list_a_cli_send_holds(
     article(letter, "first", wall() - timedelta(days=1))
     live = f"{socket.gethostname()}:{os.getppid()}"
     with letter.engine.begin() as conn:
-        ledger.acquire_lock(
+        locks.acquire_lock(
             conn, "weekly", live, now=wall(), stale_after=timedelta(minutes=10), alive=False
         )
     caplog.set_level(logging.INFO, logger="syndicate.service.work")
@@ -331,9 +333,11 @@ def server() -> Iterator[SmtpServer]:
         yield running
 
 
-def test_retry_job_resumes_deferred_copies_once_due(letter: Site, server: SmtpServer) -> None:
-    article(letter, "first", wall() - timedelta(days=1))
+def test_retry_job_retries_deferred_copies_once_due_and_never_holds_the_next_digest(
+    letter: Site, server: SmtpServer
+) -> None:
     clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
 
     def smtp(_: object) -> SmtpTransport:
         settings = SmtpSettings(
@@ -347,37 +351,41 @@ def test_retry_job_resumes_deferred_copies_once_due(letter: Site, server: SmtpSe
         )
         return SmtpTransport(settings)
 
+    def got() -> Counter[str]:
+        return Counter(r for m in server.messages for r in m.recipients)
+
     work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock, transport=smtp)
     server.set_fault("grace@example.org", "rcpt-4xx")
     run_jobs(work, lambda: sched.run_digest("weekly"))
-    assert Counter(r for m in server.messages for r in m.recipients) == {"ada@example.org": 1}
+    assert got() == {"ada@example.org": 1}
     with letter.engine.connect() as conn:
-        send = ledger.unfinished_send(conn, "weekly")
-        assert send is not None
-        retry = ledger.next_retry(conn, send.id)
+        (first,) = send_repo.unfinished_sends(conn, "weekly")
+        retry = ledger.next_retry(conn, first.id)
     assert retry is not None and retry > clock.now  # the service never waited for it
 
     run_jobs(work, sched.run_retries)  # not due yet: nothing happens
     assert len(server.messages) == 1
-    # the next digest comes due while the first is unfinished: it waits for it. (Dated after
-    # the first send will have finished: the engine counts "new" from that time.)
+    # The next digest comes due while grace's copy of the first still waits for its retry:
+    # it goes out at once, to both (grace's server still answers 451 to it too).
     clock.now += timedelta(seconds=10)  # retries are 15 s or more away
-    article(letter, "second", retry + timedelta(minutes=5))
+    article(letter, "second", clock.now - timedelta(seconds=5))
     run_jobs(work, lambda: sched.run_digest("weekly"))
-    assert len(server.messages) == 1 and work.waiting == {"weekly"}
+    assert got() == {"ada@example.org": 2}
+    with letter.engine.connect() as conn:
+        assert [s.digest_id for s in send_repo.unfinished_sends(conn, "weekly")] == [
+            "weekly-1",
+            "weekly-2",
+        ]
 
     with server.handler._lock:
         server.handler._faults.clear()
-    clock.now = retry + timedelta(seconds=1)
-    run_jobs(work, sched.run_retries)  # finishes the first send, then sends the second
-    assert Counter(r for m in server.messages for r in m.recipients) == {
-        "ada@example.org": 2,
-        "grace@example.org": 2,
-    }
+    clock.now += timedelta(hours=1)  # both sends' retries are due
+    run_jobs(work, sched.run_retries)  # finishes both, and starts no digest of its own
+    assert got() == {"ada@example.org": 2, "grace@example.org": 2}
     with letter.engine.connect() as conn:
-        assert ledger.unfinished_send(conn, "weekly") is None
+        assert send_repo.unfinished_sends(conn, "weekly") == []
         statuses = sorted(r[0] for r in conn.execute(select(deliveries.c.status)))
-    assert statuses == ["sent"] * 4 and not work.waiting
+    assert statuses == ["sent"] * 4
     run_jobs(work, sched.run_retries)  # nothing left to do
     assert len(server.messages) == 4
 
@@ -420,7 +428,7 @@ def test_leader_lock_of_a_dead_process_is_taken_over_at_once(site: Site) -> None
     assert live.try_acquire()
     assert not me.try_acquire()  # a live local holder with a fresh heartbeat keeps it
     with site.engine.connect() as conn:
-        assert ledger.lock_owner(conn, LOCK_NAME) == live.owner
+        assert locks.lock_owner(conn, LOCK_NAME) == live.owner
 
 
 def test_second_service_takes_over_when_the_first_lets_go_and_yields_when_it_loses(

@@ -1,4 +1,9 @@
-"""What the scheduled jobs do: send a list's digest, poll content, resume deferred sends.
+"""What the scheduled jobs do: send a list's digest, poll content, retry deferred copies.
+
+A digest never waits for the retries of an older send: deferred copies are retried by the
+retry job (one pass over every send whose retries are due, without any list's lock), while
+the digest job sends the next issue. Only a send interrupted before every row was tried once
+(a crash) is resumed first, under the list's lock, by whichever job comes first.
 
 Blocking work (reading content, building feeds) runs in a thread so the web app stays
 responsive. Each job body runs as a task of its own, shielded from the scheduler: shutting the
@@ -22,11 +27,13 @@ from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
+from syndicate.delivery.worker import Worker
 from syndicate.errors import SyndicateError
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.models import Article, ReadReport
 from syndicate.store import deliveries as ledger
-from syndicate.store.deliveries import DeliveryStatus, SendStatus
+from syndicate.store import sends as send_repo
+from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
 
 log = logging.getLogger(__name__)
@@ -37,20 +44,20 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def resume_due(conn: Connection, list_name: str, *, now: datetime) -> bool:
-    """Whether the list has an unfinished send with something to do now.
+def resume_due(conn: Connection, list_name: str) -> bool:
+    """Whether the list has an interrupted send (rows never tried) to resume first."""
+    return send_repo.interrupted_send(conn, list_name) is not None
 
-    Not due only while every copy left is deferred to a later retry time.
-    """
-    unfinished = ledger.unfinished_send(conn, list_name)
-    if unfinished is None:
-        return False
-    if unfinished.status is not SendStatus.SENDING:
-        return True
-    if ledger.counts(conn, unfinished.id).get(DeliveryStatus.QUEUED):
-        return True
-    retry = ledger.next_retry(conn, unfinished.id)
-    return retry is None or retry <= now
+
+def retries_due(conn: Connection, *, now: datetime) -> list[SendRow]:
+    """Sends whose every row was tried once and that have deferred copies due now."""
+    return [
+        sent
+        for sent in send_repo.unfinished_sends(conn)
+        if sent.status is SendStatus.SENDING
+        and send_repo.interrupted_send(conn, sent.list_name) != sent
+        and ledger.due_count(conn, sent.id, now=now, limit=1)
+    ]
 
 
 def request_stop(sender: object) -> None:
@@ -66,6 +73,8 @@ def describe(report: SendReport) -> str:
         return "nothing new since the last digest; nothing sent"
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    if report.error is not None:
+        state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
     return f"{report.digest_id}{resumed}: {counts} ({state})"
 
@@ -88,8 +97,8 @@ class Work:
         self.policy = replace(make_policy(settings), wait_for_retries=timedelta(0))
         self.content = asyncio.Lock()  # one reader of the sources at a time
         self.sending: dict[str, asyncio.Lock] = {}
-        self.waiting: set[str] = set()  # lists whose due digest waits for an unfinished send
-        self.senders: set[Sender] = set()
+        self.retrying = asyncio.Lock()  # one retry pass at a time
+        self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
         self.stopped = False
@@ -110,7 +119,7 @@ class Work:
         await self.tracked(self._guard("poll", self._poll()))
 
     async def retries(self) -> None:
-        """Resume each list's unfinished send whose next retry is due."""
+        """Resume interrupted sends; retry every deferred copy that is due."""
         await self.tracked(self._guard("retries", self._retries()))
 
     def stop(self) -> None:
@@ -165,13 +174,8 @@ class Work:
         async with self._lock(list_name):
             articles = (await self._read(offline=False)).articles
             report = await self._send(list_name, articles)
-            if report is None or not report.resumed:
-                self.waiting.discard(list_name)
-            elif not report.finished:
-                self.waiting.add(list_name)  # sent once the earlier send is done
-                log.info("%s: the new digest waits for the unfinished send", list_name)
-            elif not self.stopped:  # the earlier send is done now: this one's digest
-                self.waiting.discard(list_name)
+            if report is not None and report.resumed and not self.stopped:
+                # The interrupted send was resumed first; now this schedule's own digest.
                 await self._send(list_name, articles)
 
     async def _retries(self) -> None:
@@ -182,22 +186,58 @@ class Work:
             if self.stopped or lock.locked():
                 continue
             with self.engine.connect() as conn:
-                due = resume_due(conn, name, now=self.clock())
+                interrupted = resume_due(conn, name)
+            if interrupted:
+                async with lock:
+                    articles = (await self._read(offline=True)).articles
+                    await self._send(name, articles, resume_only=True)
+        await self._retry_pass()
+
+    async def _retry_pass(self) -> None:
+        """Deferred copies of every send that are due now: one pass, no list lock held, so
+        a digest (here or from `syndicate send`) never waits for it."""
+        if self.stopped or self.retrying.locked():
+            return
+        async with self.retrying:
+            with self.engine.connect() as conn:
+                due = retries_due(conn, now=self.clock())
             if not due:
-                continue
-            async with lock:
-                report = await self._send(name, (await self._read(offline=True)).articles)
-                if report is not None and report.finished and name in self.waiting:
-                    self.waiting.discard(name)
-                    if not self.stopped:
-                        await self._send(name, (await self._read(offline=False)).articles)
+                return
+            transport = self.make_transport(self.settings)
+            worker = Worker(
+                self.settings,
+                self.engine,
+                transport,
+                self.signer,
+                clock=self.clock,
+                policy=self.policy,
+                dkim=dkim_key(self.settings),
+            )
+            self.senders.add(worker)
+            try:
+                answered = await worker.pass_over(due)
+            finally:
+                self.senders.discard(worker)
+                await transport.close()
+            if worker.report.error is not None:
+                log.error("retries: %s; trying again at the next pass", worker.report.error)
+            names = ", ".join(s.digest_id for s in due)
+            done = ", ".join(worker.report.finished)
+            log.info(
+                "retries: %d copies of %s answered%s",
+                answered,
+                names,
+                f"; {done} finished" if done else "",
+            )
 
     @property
     def for_workers(self) -> bool:
         smtp = self.settings.config.smtp
         return smtp is not None and smtp.workers
 
-    async def _send(self, list_name: str, articles: Sequence[Article]) -> SendReport | None:
+    async def _send(
+        self, list_name: str, articles: Sequence[Article], *, resume_only: bool = False
+    ) -> SendReport | None:
         transport = self.make_transport(self.settings)
         try:
             sender = Sender(
@@ -212,7 +252,9 @@ class Work:
             self.senders.add(sender)
             try:
                 # With [smtp] workers, `syndicate worker` processes deliver (and retry).
-                report = await sender.run(list_name, articles, deliver=not self.for_workers)
+                report = await sender.run(
+                    list_name, articles, deliver=not self.for_workers, resume_only=resume_only
+                )
             finally:
                 self.senders.discard(sender)
         except SendLocked as exc:
@@ -220,7 +262,10 @@ class Work:
             return None
         finally:
             await transport.close()
-        log.info("%s: %s", list_name, describe(report))
+        if report.send_id is not None or report.nothing_new:
+            log.info("%s: %s", list_name, describe(report))
+        if report.error is not None:
+            log.error("%s: %s", list_name, report.error)
         return report
 
     async def _poll(self) -> None:
