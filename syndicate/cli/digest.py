@@ -10,10 +10,12 @@ import click
 from sqlalchemy import Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
+from syndicate.cli.plan import plan_lines, topics_label
 from syndicate.content.reader import read_site
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
+from syndicate.digest.plan import make_plan
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
 from syndicate.digest.wire import WireTemplate
@@ -97,9 +99,11 @@ def preview(
             data = wire.message(
                 recipient, message_id(digest, recipient.subscriber_id, mail_host(settings))
             )
+    for line in plan_lines(make_plan(settings, list_name, prepared)):  # as `send --dry-run`
+        err.print(line, markup=False)
     if not digest.articles:
         err.print(
-            f"note: nothing is new for {list_name}; the digest would not be sent "
+            f"note: this version has no article; {topics_label(wanted)} get nothing "
             "(unless send_empty = true)",
             markup=False,
         )

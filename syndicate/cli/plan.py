@@ -17,7 +17,7 @@ def version_line(v: Version) -> str:
     """One version: who, how many articles, and the subject (or why it is skipped)."""
     who = f"{topics_label(v.topics)}: {plural(v.readers, 'subscriber')}"
     if v.skipped:
-        return f"{who} get nothing (no new article for their topics; send_empty = false)"
+        return f"{who} · no new article for these topics: skipped (send_empty = false)"
     return f"{who} · {plural(v.articles, 'article')} · subject {v.subject!r}"
 
 
