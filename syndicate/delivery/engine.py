@@ -38,7 +38,7 @@ from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
-from syndicate.delivery.worker import Worker
+from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
@@ -314,15 +314,8 @@ class Sender:
 
     async def _retry_older(self, list_name: str, report: SendReport) -> None:
         """One pass over the list's older sends whose retries are due (never a wait)."""
-        now = self.clock()
         with self.engine.connect() as conn:
-            due = [
-                sent
-                for sent in send_repo.unfinished_sends(conn, list_name)
-                if sent.id != report.send_id
-                and sent.status is SendStatus.SENDING
-                and ledger.due_count(conn, sent.id, now=now, limit=1)
-            ]
+            due = retries_due(conn, now=self.clock(), list_name=list_name, exclude=report.send_id)
         if not due:
             return
         self._retrier = Worker(
@@ -339,10 +332,7 @@ class Sender:
             report.error = report.error or self._retrier.report.error
         finally:
             self._retrier = None
-        with self.engine.connect() as conn:
-            for sent in due:
-                counts = ledger.counts(conn, sent.id)
-                report.retried[sent.digest_id] = {k.value: v for k, v in counts.items()}
+        report.retried = counts_by_digest(self.engine, due)
 
     async def _drain(self, job: Job, report: SendReport) -> None:
         """Deliver what is due now: here, and in helper processes for a large send."""

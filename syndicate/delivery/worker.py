@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from syndicate.config import Settings
 from syndicate.content.reader import stored_articles
@@ -35,12 +35,38 @@ from syndicate.delivery.transport import Transport
 from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import prepare_recorded
 from syndicate.processes import process_owner
+from syndicate.store import deliveries as ledger
 from syndicate.store import sends as send_repo
 from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
 
 log = logging.getLogger("syndicate.worker")
 PAUSE_MIN, PAUSE_MAX = 5.0, 300.0  # seconds between tries while the server cannot be used
+
+
+def retries_due(
+    conn: Connection, *, now: datetime, list_name: str | None = None, exclude: int | None = None
+) -> list[SendRow]:
+    """Sends (of ``list_name``) whose every row was tried once and that have deferred copies
+    due now: what a background retry pass drains. The list's interrupted send is left to
+    the sender that resumes it under the list's lock; ``exclude``: a send being sent."""
+    found = []
+    for sent in send_repo.unfinished_sends(conn, list_name):
+        if sent.status is not SendStatus.SENDING or sent.id == exclude:
+            continue
+        if send_repo.interrupted_send(conn, sent.list_name) == sent:
+            continue
+        if ledger.due_count(conn, sent.id, now=now, limit=1):
+            found.append(sent)
+    return found
+
+
+def counts_by_digest(engine: Engine, sends: list[SendRow]) -> dict[str, dict[str, int]]:
+    """Each send's ledger counts, by digest id (what a retry pass left)."""
+    with engine.connect() as conn:
+        return {
+            s.digest_id: {k.value: v for k, v in ledger.counts(conn, s.id).items()} for s in sends
+        }
 
 
 @dataclass(slots=True)

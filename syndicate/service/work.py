@@ -27,13 +27,11 @@ from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
-from syndicate.delivery.worker import Worker
+from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.models import Article, ReadReport
-from syndicate.store import deliveries as ledger
 from syndicate.store import sends as send_repo
-from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
 
 log = logging.getLogger(__name__)
@@ -47,17 +45,6 @@ def _now() -> datetime:
 def resume_due(conn: Connection, list_name: str) -> bool:
     """Whether the list has an interrupted send (rows never tried) to resume first."""
     return send_repo.interrupted_send(conn, list_name) is not None
-
-
-def retries_due(conn: Connection, *, now: datetime) -> list[SendRow]:
-    """Sends whose every row was tried once and that have deferred copies due now."""
-    return [
-        sent
-        for sent in send_repo.unfinished_sends(conn)
-        if sent.status is SendStatus.SENDING
-        and send_repo.interrupted_send(conn, sent.list_name) != sent
-        and ledger.due_count(conn, sent.id, now=now, limit=1)
-    ]
 
 
 def request_stop(sender: object) -> None:
