@@ -160,3 +160,15 @@ def test_report_lists_every_recipient_who_did_not_get_it(letter: Site, server: S
     assert code == 0, stderr
     assert "weekly-1 (retrying): 1 deferred, 1 failed, 2 sent" in stdout
     assert "failed    bad@example.org: 550 5.1.1 No such user here; 1 attempt" in stdout
+
+
+def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
+    port = closed_port()
+    letter.configure(config(port))
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline", "--workers")
+    assert code == 0, stdout + stderr
+    code, stdout, stderr = cli(letter, "worker", "--once", "--json")
+    assert code == 1, stdout + stderr
+    assert f"error: cannot connect to 127.0.0.1:{port}: Connection refused" in stderr
+    assert json.loads(stdout)["error"].startswith("cannot connect")
+    assert ledger(letter) == {"queued": len(READERS)}

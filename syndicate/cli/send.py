@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
@@ -358,7 +359,7 @@ def _summary(report: SendReport, as_json: bool, *, queued_only: bool = False) ->
         for line in _summary_lines(report, queued_only=queued_only):
             out.print(line, markup=False)
     if report.error is not None:
-        err.print(f"[red]error:[/red] {report.error}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(report.error)}", markup=True)
         err.print(
             "nothing was marked failed: the copies wait in the ledger; fix the [smtp] "
             f"settings or the server, then run `syndicate send {report.list_name}` again "

@@ -376,6 +376,8 @@ class Sender:
                     helpers.stop()
             await mine
             report.error = report.error or self._courier.fatal
+            if report.error is not None:  # the server cannot be used: helpers stop too
+                helpers.stop()
             while helpers.running():
                 self._beat(job, report)
                 await asyncio.sleep(LEASE_POLL)

@@ -161,7 +161,7 @@ class Work:
         async with self._lock(list_name):
             articles = (await self._read(offline=False)).articles
             report = await self._send(list_name, articles)
-            if report is not None and report.resumed and not self.stopped:
+            if report is not None and report.resumed and not report.error and not self.stopped:
                 # The interrupted send was resumed first; now this schedule's own digest.
                 await self._send(list_name, articles)
 
