@@ -147,10 +147,14 @@ def test_every_sending_command_prints_one_json_object(letter: Site) -> None:
         ("status", "--json"),
         ("sends", "--json"),
         ("sends", "weekly", "--json"),
+        ("sends", "--json", "weekly"),
+        ("sends", "--limit", "5", "weekly", "--json"),
     ):
         code, stdout, stderr = cli(letter, *args)
         assert code == 0, (args, stderr)
         assert isinstance(json.loads(stdout), dict), args  # one document, never a bare list
+    code, stdout, stderr = cli(letter, "sends", "--json", "nosuchlist")
+    assert code == 2 and "nosuchlist" in stderr
     code, stdout, _ = cli(letter, "report", "weekly-1", "--json")
     assert code == 0 and stdout == ""  # JSON Lines: nobody missed it, so no line at all
 

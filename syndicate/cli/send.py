@@ -26,6 +26,7 @@ from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.engine import Sender, SendReport, variant_key
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Outcome
+from syndicate.delivery.worker import retries_due
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host, message_id
 from syndicate.digest.personalize import Personalizer, Recipient
@@ -199,7 +200,8 @@ def _resuming(sent: SendRow) -> str:
     doing = "queueing" if sent.status is SendStatus.PREPARING else "sending"
     return (
         f"resuming {sent.digest_id}, interrupted while {doing} "
-        f"(started {sent.created_at:%Y-%m-%d %H:%M} UTC); the next digest comes after it"
+        f"(started {sent.created_at:%Y-%m-%d %H:%M} UTC); the next digest is sent by the "
+        "next `send`"
     )
 
 
@@ -232,9 +234,13 @@ def _dry_run(
             )
         return
     assert plan is not None
+    with engine.connect() as conn:  # what the send would also retry, without waiting
+        retrying = [s.digest_id for s in retries_due(conn, now=now(), list_name=list_name)]
     if not as_json:
         for line in plan_lines(plan):
             out.print(line, markup=False)
+        for digest_id in retrying:
+            out.print(f"would also retry the deferred copies of {digest_id} now due", markup=False)
         return
     emails: dict[str, list[str]] = {}
     with engine.connect() as conn:
@@ -242,6 +248,7 @@ def _dry_run(
             chosen = frozenset(t.casefold() for t in sub.topics)
             emails.setdefault(variant_key(chosen), []).append(sub.email)
     doc = plan_doc(plan)
+    doc["retries"] = retrying
     doc["versions"] = [
         {**version_doc(v), "emails": emails.get(variant_key(v.topics), [])} for v in plan.versions
     ]

@@ -105,9 +105,19 @@ class _SendsGroup(click.Group):
     """``sends [LIST]`` lists; ``sends abandon SEND`` is a subcommand."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            ctx.meta["sends.list"] = args[0]
-            args = args[1:]
+        # The first word that is no option (nor --limit's value) is LIST unless it names a
+        # subcommand: click alone would take any such word for a subcommand.
+        skip = False
+        for i, arg in enumerate(args):
+            if skip:
+                skip = False
+            elif arg == "--limit":
+                skip = True
+            elif not arg.startswith("-"):
+                if arg not in self.commands:
+                    ctx.meta["sends.list"] = arg
+                    args = args[:i] + args[i + 1 :]
+                break
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
