@@ -210,6 +210,8 @@ def test_a_store_behind_head_is_migrated_on_open(tmp_path: Path) -> None:
         conn.execute(
             text("CREATE INDEX ix_deliveries_due ON deliveries (send_id, status, next_attempt_at)")
         )
+        conn.execute(text("ALTER TABLE sends DROP COLUMN last_error"))  # 0010's columns
+        conn.execute(text("ALTER TABLE sends DROP COLUMN last_error_at"))
     engine.dispose()
     engine = open_store(url)
     try:
