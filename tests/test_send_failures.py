@@ -105,6 +105,7 @@ def test_a_closed_port_stops_the_send_at_once_and_the_next_send_delivers(
     [sent] = json.loads(stdout)["sends"]
     assert sent["last_error"] == f"cannot connect to 127.0.0.1:{port}: Connection refused"
     assert sent["last_error_at"] is not None and sent["counts"] == {"queued": 4}
+    assert sent["status"] == "interrupted"  # nobody at it: the next send resumes it first
     code, stdout, _ = cli(letter, "status")
     assert f"last error ({sent['last_error_at']}): cannot connect to 127.0.0.1:{port}" in stdout
 

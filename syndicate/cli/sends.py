@@ -27,7 +27,7 @@ from syndicate.cli.base import (
 from syndicate.cli.base import now as wall_clock
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
-from syndicate.store import history, open_store
+from syndicate.store import history, locks, open_store
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
@@ -37,12 +37,21 @@ def _when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def state_of(sent: SendRow, counts: dict[DeliveryStatus, int]) -> str:
-    """What people call where a send stands: preparing, sending, retrying (every row was
-    tried once; deferred copies are retried in the background), done or abandoned."""
+def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = True) -> str:
+    """What people call where a send stands: preparing or sending; interrupted (copies never
+    tried and nobody at it: the next send resumes it first); retrying (every copy was tried
+    once; deferred ones are retried in the background); done or abandoned. ``busy``: some
+    process holds the list's lock or leased rows of the send."""
+    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
+        return sent.status.value
     if sent.status is SendStatus.SENDING and not counts.get(DeliveryStatus.QUEUED):
         return "retrying" if counts.get(DeliveryStatus.DEFERRED) else "sending"
-    return sent.status.value
+    return sent.status.value if busy else "interrupted"
+
+
+def _busy(conn: Connection, sent: SendRow) -> bool:
+    held = ledger.lease_holders(conn, sent.id, now=wall_clock())
+    return bool(held) or locks.lock_owner(conn, sent.list_name) is not None
 
 
 def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
     return {
         "digest": sent.digest_id,
         "list": sent.list_name,
-        "status": state_of(sent, counts),
+        "status": state_of(sent, counts, busy=_busy(conn, sent)),
         "started": _when(sent.created_at),
         "finished": _when(sent.finished_at),
         "counts": {k.value: v for k, v in sorted(counts.items())},
@@ -131,9 +140,9 @@ class _SendsGroup(click.Group):
 def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
     """Every send (of LIST), newest first: digest, status, counts and the last error.
 
-    Status is preparing or sending (resumed first by the next send when interrupted),
-    retrying (deferred copies retried in the background; the next digest goes out
-    regardless), done, or abandoned.
+    Status is preparing or sending; interrupted (copies never tried, nobody at it:
+    the next send resumes it first); retrying (deferred copies are retried in the
+    background; the next digest goes out regardless); done; or abandoned.
 
     \b
     Examples:
@@ -232,16 +241,17 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
                     emit_jsonl(_problem_doc(p) for p in rows)
                     return
                 counts = ledger.counts(conn, sent.id)
-                _print_report(sent, counts, rows)
+                state = state_of(sent, counts, busy=_busy(conn, sent))
+                _print_report(sent, state, counts, rows)
         finally:
             engine.dispose()
 
 
 def _print_report(
-    sent: SendRow, counts: dict[DeliveryStatus, int], rows: Iterator[history.Problem]
+    sent: SendRow, state: str, counts: dict[DeliveryStatus, int], rows: Iterator[history.Problem]
 ) -> None:
     summary = ", ".join(f"{n:,} {k.value}" for k, n in sorted(counts.items())) or "no recipients"
-    out.print(f"{sent.digest_id} ({state_of(sent, counts)}): {summary}", markup=False)
+    out.print(f"{sent.digest_id} ({state}): {summary}", markup=False)
     shown = 0
     for p in rows:
         shown += 1
@@ -252,6 +262,13 @@ def _print_report(
         if p.bounced:
             extra += ", now bounced"
         out.print(f"  {p.status.value:<9} {p.email}: {code}{p.reply or ''}{extra}", markup=False)
-    if not shown:
+    queued = counts.get(DeliveryStatus.QUEUED, 0)
+    if queued:
+        err.print(
+            f"{plural(queued, 'copy', 'copies')} not tried yet: the next "
+            f"`syndicate send {sent.list_name}` resumes them",
+            markup=False,
+        )
+    elif not shown:
         err.print("every recipient got it (or was skipped)", markup=False)
     sys.stdout.flush()
