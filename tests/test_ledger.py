@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from syndicate.models import Status
 from syndicate.store import deliveries as ledger
-from syndicate.store import locks
+from syndicate.store import history, locks
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
 from syndicate.store.deliveries import DeliveryStatus, Due
@@ -131,3 +131,48 @@ def test_one_sender_per_list_and_dead_owners_are_replaced(ledger_site: Site) -> 
         locks.heartbeat(conn, "weekly", "host:3", now=later)
         locks.release_lock(conn, "weekly", "host:3")
         assert locks.lock_owner(conn, "weekly") is None
+
+
+def test_interrupted_retrying_and_abandoned_sends(ledger_site: Site) -> None:
+    a, b, c, *_ = ids(ledger_site)
+    later = NOW + timedelta(minutes=5)
+    with ledger_site.engine.begin() as conn:
+        old = send_repo.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, old, [(a, "[]"), (b, "[]"), (c, "[]")], now=NOW)
+        send_repo.set_send_status(conn, old, SendStatus.SENDING, now=NOW)
+        assert send_repo.interrupted_send(conn, "weekly") == send_repo.find_send(conn, "weekly-1")
+        # every row tried once, one deferred: retrying, no longer interrupted
+        ledger.record(conn, old, a, DeliveryStatus.SENT, now=NOW, code=250, reply="ok")
+        ledger.record(conn, old, b, DeliveryStatus.FAILED, now=NOW, code=550, reply="no user")
+        ledger.record(
+            conn, old, c, DeliveryStatus.DEFERRED, now=NOW, code=451, reply="busy", retry_at=later
+        )
+        assert send_repo.interrupted_send(conn, "weekly") is None
+        new = send_repo.create_send(conn, "weekly", "weekly-2", now=later)
+        assert [s.digest_id for s in send_repo.unfinished_sends(conn, "weekly")] == [
+            "weekly-1",
+            "weekly-2",
+        ]
+        found = send_repo.interrupted_send(conn, "weekly")
+        assert found is not None and found.id == new  # preparing: resumed first
+        send_repo.record_error(conn, old, "cannot connect to x:25: refused\r\n" * 100, now=NOW)
+
+        problems = {p.email: p for p in history.problems(conn, old, "weekly")}
+        assert set(problems) == {"p1@example.org", "p2@example.org"}
+        assert (problems["p1@example.org"].status, problems["p1@example.org"].code) == (
+            DeliveryStatus.FAILED,
+            550,
+        )
+        assert problems["p2@example.org"].next_attempt == later
+
+        assert send_repo.abandon(conn, old, now=later) == 1
+        assert send_repo.finish_if_done(conn, old, now=later)  # nothing left, stays abandoned
+        row = send_repo.find_send(conn, "weekly-1")
+        assert row is not None and row.status is SendStatus.ABANDONED
+        assert row.last_error is not None and len(row.last_error) == send_repo.ERROR_LIMIT
+        assert row.last_error_at == NOW
+        assert [s.digest_id for s in send_repo.unfinished_sends(conn)] == ["weekly-2"]
+        assert ledger.counts(conn, old)[DeliveryStatus.ABANDONED] == 1
+        assert [(h.digest_id, h.status) for h in history.history(conn, c)] == [
+            ("weekly-1", DeliveryStatus.ABANDONED)
+        ]

@@ -58,7 +58,8 @@ def problems(conn: Connection, send_id: int, list_name: str) -> Iterator[Problem
         .where(d.send_id == send_id, d.status.in_(PROBLEMS))
         .order_by(subscribers.c.email_key)
     )
-    for r in conn.execution_options(yield_per=1000).execute(stmt):
+    # Per statement: Connection.execution_options would stream every later statement too.
+    for r in conn.execute(stmt, execution_options={"yield_per": 1000}):
         status = DeliveryStatus(r[1])
         yield Problem(
             email=r[0],
