@@ -23,6 +23,9 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select, text
 
 from syndicate.cli import main
+from syndicate.content.reader import read_site
+from syndicate.delivery.engine import Sender
+from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.service import scheduler as sched
 from syndicate.service.leader import LOCK_NAME, StoreLeader, process_alive
@@ -388,6 +391,36 @@ def test_retry_job_retries_deferred_copies_once_due_and_never_holds_the_next_dig
     assert statuses == ["sent"] * 4
     run_jobs(work, sched.run_retries)  # nothing left to do
     assert len(server.messages) == 4
+
+
+def test_digest_job_resumes_an_interrupted_send_first_then_sends_its_own(
+    letter: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
+    work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock)
+
+    async def queue_only() -> None:  # as if the process died after writing the ledger
+        sender = Sender(
+            letter.settings,
+            letter.engine,
+            MaildirTransport(letter.root / "m"),
+            Signer(SECRET),
+            clock=clock,
+        )
+        articles = read_site(letter.settings, letter.engine, now=clock.now).articles
+        report = await sender.run("weekly", articles, deliver=False)
+        assert report.counts == {"queued": 2}
+
+    asyncio.run(queue_only())
+    clock.now += timedelta(hours=1)
+    article(letter, "second", clock.now - timedelta(minutes=5))
+    caplog.set_level(logging.INFO, logger="syndicate.service.work")
+    run_jobs(work, lambda: sched.run_digest("weekly"))
+    assert len(maildir(letter)) == 4  # weekly-1 resumed, then weekly-2
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("weekly-1 (resumed): 2 sent (finished)" in m for m in lines), lines
+    assert any("weekly-2: 2 sent (finished)" in m for m in lines), lines
 
 
 # --- the leader lock -----------------------------------------------------------------------------
