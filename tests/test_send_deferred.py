@@ -97,7 +97,8 @@ def server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def letter(site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Site:
+def letter(any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Site:
+    site = any_site
     monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
     site.configure(config(server.port))
     article(site, "alpha", "Alpha story", wall() - timedelta(days=1))

@@ -66,7 +66,8 @@ def ledger(site: Site) -> dict[str, int]:
 
 
 @pytest.fixture
-def letter(site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
+def letter(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
+    site = any_site
     monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
     site.configure(config(closed_port()))
     site.write("a.md", "---\ntitle: Alpha\ndate: 2026-11-01T08:00:00Z\n---\n\nText.\n")
