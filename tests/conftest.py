@@ -125,3 +125,4 @@ def any_site(tmp_path: Path, db_url: str) -> Iterator[Site]:
     s = Site(tmp_path / "site", db_url)
     yield s
     s.close()
+
