@@ -83,9 +83,12 @@ def send(
     whose topics match none of the new articles get nothing (unless send_empty = true).
 
     \b
-    Exit status: 0 sent; 1 error (e.g. the mail server cannot be reached: nothing is marked
-    failed); 2 invalid configuration; 3 sent, but some copies were deferred and are retried
-    later; 130 stopped with Ctrl-C (run the command again to resume).
+    Exit status:
+      0    sent (or nothing new)
+      1    error, e.g. the mail server cannot be reached (nothing is marked failed)
+      2    invalid configuration
+      3    sent, but some copies were deferred: they are retried in the background
+      130  stopped with Ctrl-C: run the command again to resume
 
     \b
     Examples:
