@@ -423,6 +423,46 @@ def test_digest_job_resumes_an_interrupted_send_first_then_sends_its_own(
     assert any("weekly-2: 2 sent (finished)" in m for m in lines), lines
 
 
+def test_a_digest_that_waited_for_an_unreachable_server_goes_out_once_it_is_back(
+    letter: Site, server: SmtpServer
+) -> None:
+    clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    target = {"port": closed}
+
+    def smtp(_: object) -> SmtpTransport:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=target["port"],
+            security="none",
+            username=None,
+            password=None,
+            timeout=5.0,
+        )
+        return SmtpTransport(settings)
+
+    work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock, transport=smtp)
+    run_jobs(work, lambda: sched.run_digest("weekly"))  # weekly-1 cannot reach its server
+    with letter.engine.connect() as conn:
+        (first,) = send_repo.unfinished_sends(conn, "weekly")
+    assert first.last_error == f"cannot connect to 127.0.0.1:{closed}: Connection refused"
+    clock.now += timedelta(hours=1)
+    article(letter, "second", clock.now - timedelta(minutes=5))
+    run_jobs(work, lambda: sched.run_digest("weekly"))  # weekly-1 first: still unreachable
+    assert work.waiting == {"weekly"} and server.messages == []
+
+    target["port"] = server.port
+    run_jobs(work, sched.run_retries)  # resumes weekly-1, then the digest that waited
+    got = Counter(r for m in server.messages for r in m.recipients)
+    assert got == {"ada@example.org": 2, "grace@example.org": 2}
+    assert not work.waiting
+    with letter.engine.connect() as conn:
+        assert send_repo.unfinished_sends(conn, "weekly") == []
+
+
 # --- the leader lock -----------------------------------------------------------------------------
 
 

@@ -85,6 +85,9 @@ class Work:
         self.content = asyncio.Lock()  # one reader of the sources at a time
         self.sending: dict[str, asyncio.Lock] = {}
         self.retrying = asyncio.Lock()  # one retry pass at a time
+        # Lists whose due digest waits for an interrupted send that could not be resumed
+        # (server unreachable, stop): sent by the retry job right after it resumes that one.
+        self.waiting: set[str] = set()
         self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
@@ -161,8 +164,13 @@ class Work:
         async with self._lock(list_name):
             articles = (await self._read(offline=False)).articles
             report = await self._send(list_name, articles)
-            if report is not None and report.resumed and not report.error and not self.stopped:
-                # The interrupted send was resumed first; now this schedule's own digest.
+            if report is None or not report.resumed:
+                self.waiting.discard(list_name)
+            elif report.error is not None or report.stopped or self.stopped:
+                self.waiting.add(list_name)
+                log.info("%s: the digest waits for %s to be resumed", list_name, report.digest_id)
+            else:  # the interrupted send was resumed first; now this schedule's own digest
+                self.waiting.discard(list_name)
                 await self._send(list_name, articles)
 
     async def _retries(self) -> None:
@@ -177,7 +185,11 @@ class Work:
             if interrupted:
                 async with lock:
                     articles = (await self._read(offline=True)).articles
-                    await self._send(name, articles, resume_only=True)
+                    report = await self._send(name, articles, resume_only=True)
+                    resumed = report is not None and report.resumed and not report.error
+                    if resumed and name in self.waiting and not self.stopped:
+                        self.waiting.discard(name)  # the digest that waited for it, now
+                        await self._send(name, (await self._read(offline=False)).articles)
         await self._retry_pass()
 
     async def _retry_pass(self) -> None:
