@@ -23,12 +23,17 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select, text
 
 from syndicate.cli import main
+from syndicate.content.reader import read_site
+from syndicate.delivery.engine import Sender
+from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.service import scheduler as sched
 from syndicate.service.leader import LOCK_NAME, StoreLeader, process_alive
 from syndicate.service.run import Service
 from syndicate.service.work import Work
 from syndicate.store import deliveries as ledger
+from syndicate.store import locks
+from syndicate.store import sends as send_repo
 from syndicate.store.tables import deliveries
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
@@ -306,7 +311,7 @@ def test_digest_job_skips_a_list_a_cli_send_holds(
     article(letter, "first", wall() - timedelta(days=1))
     live = f"{socket.gethostname()}:{os.getppid()}"
     with letter.engine.begin() as conn:
-        ledger.acquire_lock(
+        locks.acquire_lock(
             conn, "weekly", live, now=wall(), stale_after=timedelta(minutes=10), alive=False
         )
     caplog.set_level(logging.INFO, logger="syndicate.service.work")
@@ -331,9 +336,11 @@ def server() -> Iterator[SmtpServer]:
         yield running
 
 
-def test_retry_job_resumes_deferred_copies_once_due(letter: Site, server: SmtpServer) -> None:
-    article(letter, "first", wall() - timedelta(days=1))
+def test_retry_job_retries_deferred_copies_once_due_and_never_holds_the_next_digest(
+    letter: Site, server: SmtpServer
+) -> None:
     clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
 
     def smtp(_: object) -> SmtpTransport:
         settings = SmtpSettings(
@@ -347,39 +354,113 @@ def test_retry_job_resumes_deferred_copies_once_due(letter: Site, server: SmtpSe
         )
         return SmtpTransport(settings)
 
+    def got() -> Counter[str]:
+        return Counter(r for m in server.messages for r in m.recipients)
+
     work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock, transport=smtp)
     server.set_fault("grace@example.org", "rcpt-4xx")
     run_jobs(work, lambda: sched.run_digest("weekly"))
-    assert Counter(r for m in server.messages for r in m.recipients) == {"ada@example.org": 1}
+    assert got() == {"ada@example.org": 1}
     with letter.engine.connect() as conn:
-        send = ledger.unfinished_send(conn, "weekly")
-        assert send is not None
-        retry = ledger.next_retry(conn, send.id)
+        (first,) = send_repo.unfinished_sends(conn, "weekly")
+        retry = ledger.next_retry(conn, first.id)
     assert retry is not None and retry > clock.now  # the service never waited for it
 
     run_jobs(work, sched.run_retries)  # not due yet: nothing happens
     assert len(server.messages) == 1
-    # the next digest comes due while the first is unfinished: it waits for it. (First seen
-    # after the first send: new for the next one; dated ahead, it would wait for its date.)
+    # The next digest comes due while grace's copy of the first still waits for its retry:
+    # it goes out at once, to both (grace's server still answers 451 to it too).
     clock.now += timedelta(seconds=10)  # retries are 15 s or more away
-    article(letter, "second", clock.now)
+    article(letter, "second", clock.now - timedelta(seconds=5))
     run_jobs(work, lambda: sched.run_digest("weekly"))
-    assert len(server.messages) == 1 and work.waiting == {"weekly"}
+    assert got() == {"ada@example.org": 2}
+    with letter.engine.connect() as conn:
+        assert [s.digest_id for s in send_repo.unfinished_sends(conn, "weekly")] == [
+            "weekly-1",
+            "weekly-2",
+        ]
 
     with server.handler._lock:
         server.handler._faults.clear()
-    clock.now = retry + timedelta(seconds=1)
-    run_jobs(work, sched.run_retries)  # finishes the first send, then sends the second
-    assert Counter(r for m in server.messages for r in m.recipients) == {
-        "ada@example.org": 2,
-        "grace@example.org": 2,
-    }
+    clock.now += timedelta(hours=1)  # both sends' retries are due
+    run_jobs(work, sched.run_retries)  # finishes both, and starts no digest of its own
+    assert got() == {"ada@example.org": 2, "grace@example.org": 2}
     with letter.engine.connect() as conn:
-        assert ledger.unfinished_send(conn, "weekly") is None
+        assert send_repo.unfinished_sends(conn, "weekly") == []
         statuses = sorted(r[0] for r in conn.execute(select(deliveries.c.status)))
-    assert statuses == ["sent"] * 4 and not work.waiting
+    assert statuses == ["sent"] * 4
     run_jobs(work, sched.run_retries)  # nothing left to do
     assert len(server.messages) == 4
+
+
+def test_digest_job_resumes_an_interrupted_send_first_then_sends_its_own(
+    letter: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
+    work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock)
+
+    async def queue_only() -> None:  # as if the process died after writing the ledger
+        sender = Sender(
+            letter.settings,
+            letter.engine,
+            MaildirTransport(letter.root / "m"),
+            Signer(SECRET),
+            clock=clock,
+        )
+        articles = read_site(letter.settings, letter.engine, now=clock.now).articles
+        report = await sender.run("weekly", articles, deliver=False)
+        assert report.counts == {"queued": 2}
+
+    asyncio.run(queue_only())
+    clock.now += timedelta(hours=1)
+    article(letter, "second", clock.now - timedelta(minutes=5))
+    caplog.set_level(logging.INFO, logger="syndicate.service.work")
+    run_jobs(work, lambda: sched.run_digest("weekly"))
+    assert len(maildir(letter)) == 4  # weekly-1 resumed, then weekly-2
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("weekly-1 (resumed): 2 sent (finished)" in m for m in lines), lines
+    assert any("weekly-2: 2 sent (finished)" in m for m in lines), lines
+
+
+def test_a_digest_that_waited_for_an_unreachable_server_goes_out_once_it_is_back(
+    letter: Site, server: SmtpServer
+) -> None:
+    clock = Clock()
+    article(letter, "first", clock.now - timedelta(days=1))
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    target = {"port": closed}
+
+    def smtp(_: object) -> SmtpTransport:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=target["port"],
+            security="none",
+            username=None,
+            password=None,
+            timeout=5.0,
+        )
+        return SmtpTransport(settings)
+
+    work = Work(letter.settings, letter.engine, Signer(SECRET), clock=clock, transport=smtp)
+    run_jobs(work, lambda: sched.run_digest("weekly"))  # weekly-1 cannot reach its server
+    with letter.engine.connect() as conn:
+        (first,) = send_repo.unfinished_sends(conn, "weekly")
+    assert first.last_error == f"cannot connect to 127.0.0.1:{closed}: Connection refused"
+    clock.now += timedelta(hours=1)
+    article(letter, "second", clock.now - timedelta(minutes=5))
+    run_jobs(work, lambda: sched.run_digest("weekly"))  # weekly-1 first: still unreachable
+    assert work.waiting == {"weekly"} and server.messages == []
+
+    target["port"] = server.port
+    run_jobs(work, sched.run_retries)  # resumes weekly-1, then the digest that waited
+    got = Counter(r for m in server.messages for r in m.recipients)
+    assert got == {"ada@example.org": 2, "grace@example.org": 2}
+    assert not work.waiting
+    with letter.engine.connect() as conn:
+        assert send_repo.unfinished_sends(conn, "weekly") == []
 
 
 # --- the leader lock -----------------------------------------------------------------------------
@@ -420,7 +501,7 @@ def test_leader_lock_of_a_dead_process_is_taken_over_at_once(site: Site) -> None
     assert live.try_acquire()
     assert not me.try_acquire()  # a live local holder with a fresh heartbeat keeps it
     with site.engine.connect() as conn:
-        assert ledger.lock_owner(conn, LOCK_NAME) == live.owner
+        assert locks.lock_owner(conn, LOCK_NAME) == live.owner
 
 
 def test_second_service_takes_over_when_the_first_lets_go_and_yields_when_it_loses(

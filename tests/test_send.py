@@ -28,7 +28,7 @@ from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
 from syndicate.models import Source, Status
-from syndicate.store import deliveries as ledger
+from syndicate.store import locks
 from syndicate.store import subscribers as repo
 from syndicate.store.tables import deliveries, subscribers, subscriptions
 from syndicate.subscribers.csvfile import read_rows
@@ -155,6 +155,11 @@ def fast(wait: float = 5.0, **overrides: object) -> Policy:
     return Policy(**values)  # type: ignore[arg-type]
 
 
+def later(**delta: float) -> Clock:
+    """The wall clock moved ahead: deferred copies are due again."""
+    return lambda: wall() + timedelta(**delta)
+
+
 def run_send(
     site: Site,
     make: Callable[[], Transport],
@@ -236,8 +241,9 @@ def test_maildir_send_then_nothing_new_then_status(letter: Site) -> None:
 
     code, stdout, stderr = cli(letter, "status", "--json")
     assert code == 0, stderr
-    [send] = json.loads(stdout)
+    [send] = json.loads(stdout)["sends"]
     assert send["list"] == "weekly" and send["status"] == "done"
+    assert send["digest"] == "weekly-1" and send["last_error"] is None
     assert send["counts"] == {"sent": 3} and send["next_retry"] is None
 
 
@@ -246,11 +252,11 @@ def test_dry_run_sends_and_records_nothing(letter: Site) -> None:
     code, stdout, stderr = cli(letter, "send", "weekly", "--dry-run", "--json", "--offline")
     assert code == 0, stderr
     doc = json.loads(stdout)
-    assert sorted(e for v in doc for e in v["emails"]) == sorted(ACTIVE)
+    assert sorted(e for v in doc["versions"] for e in v["emails"]) == sorted(ACTIVE)
     assert maildir_messages(letter) == []
     assert ledger_size(letter) == 0
     code, stdout, _ = cli(letter, "status", "--json")
-    assert code == 0 and json.loads(stdout) == []
+    assert code == 0 and json.loads(stdout) == {"sends": []}
 
 
 def test_test_copy_goes_to_one_address_and_records_nothing(letter: Site) -> None:
@@ -301,15 +307,16 @@ def test_faults_retries_failures_and_resume(letter: Site, server: SmtpServer) ->
         assert got[a] == 0
 
     clear_faults(server)
-    second = run_send(letter, lambda: smtp(server), fast(wait=10.0))
-    assert second.resumed and second.send_id == first.send_id and second.finished
+    # The next send (nothing new to send) retries the first one's deferred copies, once due.
+    second = run_send(letter, lambda: smtp(server), fast(), later(minutes=5))
+    assert second.nothing_new and not second.resumed
+    assert second.retried == {"weekly-1": {"sent": 25, "failed": 5}}
     rows = ledger_rows(letter, first.send_id)
     got = received(server)
     for a in busy + dropped + fine:
         assert rows[a].status == "sent" and got[a] == 1, a
     for a in failing:  # a permanent failure is not retried by the resumed send
         assert rows[a].status == "failed" and rows[a].attempts == 1 and got[a] == 0
-    assert second.counts == {"sent": 25, "failed": 5}
 
 
 def test_two_permanent_failures_in_a_row_bounce(letter: Site, server: SmtpServer) -> None:
@@ -349,8 +356,8 @@ def test_unsubscribed_during_a_send_is_skipped(letter: Site, server: SmtpServer)
     code, _, stderr = cli(letter, "subscribers", "remove", "weekly", "reader3@example.org")
     assert code == 0, stderr
     clear_faults(server)
-    second = run_send(letter, lambda: smtp(server), fast())
-    assert second.resumed and second.finished
+    second = run_send(letter, lambda: smtp(server), fast(), later(minutes=5))
+    assert second.retried == {"weekly-1": {"sent": 5, "skipped": 1}}
     rows = ledger_rows(letter, first.send_id or 0)
     assert rows["reader3@example.org"].status == "skipped"
     assert received(server) == Counter({a: 1 for a in readers if a != "reader3@example.org"})
@@ -363,7 +370,7 @@ def test_a_live_senders_lock_is_respected_and_a_dead_ones_taken_over(letter: Sit
     def hold(owner: str) -> None:
         """Make ``owner`` the lock's holder, with a fresh heartbeat."""
         with letter.engine.begin() as conn:
-            taken = ledger.acquire_lock(
+            taken = locks.acquire_lock(
                 conn, "weekly", owner, now=wall(), stale_after=LOCK_STALE, alive=False
             )
         assert taken is None
@@ -374,7 +381,7 @@ def test_a_live_senders_lock_is_respected_and_a_dead_ones_taken_over(letter: Sit
         run_send(letter, lambda: MaildirTransport(box), fast())
     assert maildir_messages(letter) == [] and ledger_size(letter) == 0
     with letter.engine.connect() as conn:
-        assert ledger.lock_owner(conn, "weekly") == live  # a refused run leaves the lock alone
+        assert locks.lock_owner(conn, "weekly") == live  # a refused run leaves the lock alone
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # reaped: its pid names no process now
@@ -383,7 +390,7 @@ def test_a_live_senders_lock_is_respected_and_a_dead_ones_taken_over(letter: Sit
     report = run_send(letter, lambda: MaildirTransport(box), fast())
     assert report.finished and len(maildir_messages(letter)) == 1
     with letter.engine.connect() as conn:
-        assert ledger.lock_owner(conn, "weekly") is None  # released after the send
+        assert locks.lock_owner(conn, "weekly") is None  # released after the send
 
 
 def test_headers_cannot_be_injected(letter: Site, server: SmtpServer) -> None:

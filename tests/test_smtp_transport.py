@@ -133,12 +133,13 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_server_down_is_deferred() -> None:
-    transport = SmtpTransport(settings(unused_port()))
+def test_server_down_is_deferred_and_fatal_with_host_port_and_reason() -> None:
+    port = unused_port()
+    transport = SmtpTransport(settings(port))
     (outcome,) = asyncio.run(send_all(transport, ["reader@example.org"]))
-    assert outcome.kind is Kind.DEFERRED
-    assert "cannot connect" in outcome.reply
-    assert transport.fatal is None
+    assert outcome.kind is Kind.DEFERRED  # never failed: the copy was not tried
+    assert outcome.fatal == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert transport.fatal == outcome.fatal
 
 
 @pytest.mark.parametrize(
@@ -208,8 +209,8 @@ def test_login_and_bad_credentials_set_fatal() -> None:
         (deferred,) = asyncio.run(send_all(bad, ["reader@example.org"]))
         assert deferred.kind is Kind.DEFERRED
         assert deferred.code == 535
-        assert bad.fatal is not None
-        assert "authentication failed" in bad.fatal
+        assert bad.fatal is not None and deferred.fatal == bad.fatal
+        assert bad.fatal.startswith(f"authentication failed at 127.0.0.1:{server.port}: 535")
         assert len(server.messages) == 1
 
 
@@ -218,15 +219,16 @@ def test_tls_failure_sets_fatal(server: SmtpServer) -> None:
     transport = SmtpTransport(settings(server.port, security="tls", timeout=2.0))
     (outcome,) = asyncio.run(send_all(transport, ["reader@example.org"]))
     assert outcome.kind is Kind.DEFERRED
-    assert transport.fatal is not None
-    assert "TLS" in transport.fatal
+    assert transport.fatal is not None and outcome.fatal == transport.fatal
+    assert transport.fatal.startswith(f"cannot start TLS with 127.0.0.1:{server.port}: ")
 
 
 def test_starttls_not_offered_sets_fatal(server: SmtpServer) -> None:
     transport = SmtpTransport(settings(server.port, security="starttls"))
     (outcome,) = asyncio.run(send_all(transport, ["reader@example.org"]))
     assert outcome.kind is Kind.DEFERRED
-    assert transport.fatal is not None
+    assert outcome.fatal is not None and "STARTTLS" in outcome.fatal
+    assert outcome.fatal.startswith(f"cannot start TLS with 127.0.0.1:{server.port}: ")
     assert server.messages == []
 
 

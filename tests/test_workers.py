@@ -23,7 +23,8 @@ from syndicate.delivery.policy import Policy
 from syndicate.delivery.setup import make_transport
 from syndicate.delivery.worker import Worker
 from syndicate.store import deliveries as ledger
-from syndicate.store.deliveries import SendStatus
+from syndicate.store import sends as send_repo
+from syndicate.store.sends import SendStatus
 from syndicate.store.tables import deliveries, digests, subscribers
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
@@ -117,7 +118,7 @@ def test_a_worker_delivers_a_queued_send_and_finishes_it(
     assert asyncio.run(work()) == len(readers)
     assert Counter(r for m in server.messages for r in m.recipients) == Counter(readers)
     with any_site.engine.connect() as conn:
-        assert ledger.sends_in(conn, SendStatus.SENDING) == []
+        assert send_repo.sends_in(conn, SendStatus.SENDING) == []
         assert conn.scalar(select(digests.c.sent_at)) is not None
     assert asyncio.run(work()) == 0  # nothing left: nobody mailed twice
 
@@ -130,7 +131,7 @@ def test_rows_leased_by_a_claimer_elsewhere_wait_for_the_lease(any_site: Site) -
     now = wall()
     lease = timedelta(seconds=30)
     with any_site.engine.begin() as conn:
-        (send,) = ledger.sends_in(conn, SendStatus.SENDING)
+        (send,) = send_repo.sends_in(conn, SendStatus.SENDING)
         mine = ledger.claim(conn, send.id, "weekly", "elsewhere:1", now=now, lease=lease, limit=4)
         assert len(mine) == 4
         other = ledger.claim(conn, send.id, "weekly", "here:2", now=now, lease=lease, limit=100)
@@ -196,13 +197,15 @@ def test_three_workers_one_killed_deliver_everything_once(
         duplicates = sum(n - 1 for n in got.values())
         assert duplicates <= CONNECTIONS, duplicates  # the dead worker's messages in flight
         with site.engine.connect() as conn:
-            assert ledger.sends_in(conn, SendStatus.SENDING) == []
+            assert send_repo.sends_in(conn, SendStatus.SENDING) == []
     finally:
         site.close()
 
 
 def test_the_ledger_holds_each_subscribers_topic_set(any_site: Site, server: SmtpServer) -> None:
     prepare_site(any_site, server, ["plain@example.org"])
+    stamp = (wall() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    any_site.write("news.md", f"---\ntitle: News\ndate: {stamp}\ntags: [trade]\n---\n\nText.\n")
     rows = read_rows(
         io.BytesIO(b"email,topics\nt@example.org,Trade\nte@example.org,trade;Energy\n"), "t.csv"
     )

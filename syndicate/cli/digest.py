@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
+from syndicate.cli.plan import plan_lines, topics_label
 from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of
 from syndicate.content.reader import read_site
 from syndicate.digest.note import Note, load_note
+from syndicate.digest.plan import make_plan
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import SAMPLE_NAME, TestCopies
@@ -106,9 +108,11 @@ def preview(
             data = personal.text.encode("utf-8")
         else:
             data = bytes(copies.message(reader.email, reader.name))  # what a send would write
+    for line in plan_lines(make_plan(settings, list_name, prepared)):  # as `send --dry-run`
+        err.print(line, markup=False)
     if not digest.articles:
         err.print(
-            f"note: nothing is new for {list_name}; the digest would not be sent "
+            f"note: this version has no article; {topics_label(wanted)} get nothing "
             "(unless send_empty = true)",
             markup=False,
         )

@@ -1,33 +1,47 @@
-"""``syndicate send`` and ``syndicate status``: delivery, from the command line."""
+"""``syndicate send``: a list's next digest (or the send a crash interrupted), and test copies.
+
+``status``, ``sends`` and ``report`` (what became of the sends) live in ``cli/sends.py``.
+"""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
 from syndicate import aio
-from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
+from syndicate.cli.plan import plan_doc, plan_lines, version_doc
 from syndicate.cli.testcopy import send_test_copies
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender, SendReport, variant_key
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
-from syndicate.digest.assemble import EVERYTHING
+from syndicate.delivery.worker import retries_due
 from syndicate.digest.note import Note, load_note
-from syndicate.digest.prepare import prepare
+from syndicate.digest.plan import Plan, make_plan
+from syndicate.digest.prepare import Prepared, prepare
 from syndicate.errors import SyndicateError
-from syndicate.models import Article, Digest, Status
+from syndicate.models import Article, Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import open_store
+from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer, site_signer
+
+INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
+DEFERRED_LEFT = 3  # sent, but some copies were deferred: they are retried in the background
 
 
 @main.command()
@@ -52,7 +66,7 @@ from syndicate.subscribers.tokens import Signer, site_signer
     help="An editor's note (Markdown) shown at the top of this issue.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @click.option(
     "--workers",
@@ -75,18 +89,53 @@ def send(
     offline: bool,
     for_workers: bool | None,
 ) -> None:
-    """Send LIST's next digest, or resume the send a crash interrupted.
+    """Send LIST's next digest, or first resume the send a crash interrupted.
 
     Every recipient gets a ledger row before any mail leaves; each row is marked only after
     the server answered, so running the command again after a crash resumes the same send.
+    Deferred copies of earlier sends never hold the next digest back: they are retried in
+    the background (`syndicate run`, `syndicate worker`) and by each later send. Readers
+    whose topics match none of the new articles get nothing (unless send_empty = true).
+
+    \b
+    Exit status:
+      0    sent (or nothing new)
+      1    error, e.g. the mail server cannot be reached (nothing is marked failed)
+      2    invalid configuration
+      3    sent, but some copies were deferred: they are retried in the background
+      130  stopped with Ctrl-C: run the command again to resume
 
     \b
     Examples:
       syndicate send weekly --dry-run
       syndicate send weekly --to me@example.org,desk@example.org --topics trade
+      syndicate send weekly --note note.md
       syndicate send weekly --yes
       syndicate send weekly --yes --workers      (then: syndicate worker)
     """
+    try:
+        _send(ctx, list_name, dry_run, to, topics, note_file, yes, as_json, offline, for_workers)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print(
+            f"stopped; run `syndicate send {list_name}` again to resume "
+            "(copies whose answer was lost may be sent twice)",
+            markup=False,
+        )
+        sys.exit(INTERRUPTED)
+
+
+def _send(
+    ctx: Context,
+    list_name: str,
+    dry_run: bool,
+    to: tuple[str, ...],
+    topics: str,
+    note_file: Path | None,
+    yes: bool,
+    as_json: bool,
+    offline: bool,
+    for_workers: bool | None,
+) -> None:
     when = now()
     with errors():
         settings = ctx.settings
@@ -115,31 +164,30 @@ def send(
         engine = open_store(settings.database_url)
         try:
             articles = read_site(settings, engine, now=when, offline=offline).articles
-            if dry_run:
-                prepared = prepare(settings, engine, list_name, articles, now=when)
-                _dry_run(engine, list_name, prepared.digests, as_json)
-                return
             with engine.connect() as conn:
-                unfinished = ledger.unfinished_send(conn, list_name)
-                active = (
-                    subscriber_repo.counts(conn, list_name).get(list_name, {}).get(Status.ACTIVE, 0)
-                )
-            if unfinished is not None:
-                err.print(
-                    f"resuming send {unfinished.id} of {unfinished.digest_id} "
-                    f"(started {unfinished.created_at:%Y-%m-%d %H:%M} UTC)",
-                    markup=False,
-                )
+                interrupted = send_repo.interrupted_send(conn, list_name)
+            upcoming: Prepared | None = None
+            plan: Plan | None = None
+            if interrupted is None:
+                upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
+                plan = make_plan(settings, list_name, upcoming)
+            if dry_run:
+                _dry_run(engine, list_name, interrupted, plan, as_json)
+                return
+            if interrupted is not None:
+                err.print(_resuming(interrupted), markup=False)
                 if note is not None:
                     err.print(
                         f"note: {note_file} is not used: a resumed send keeps its own note",
                         markup=False,
                     )
-            elif not yes and not click.confirm(
-                f"Send the next digest of {list_name} to {active:,} active subscribers?",
-                err=True,
-            ):
-                sys.exit(1)
+            elif plan is not None and not plan.nothing_new and not yes:
+                for line in plan_lines(plan):
+                    err.print(line, markup=False)
+                if not click.confirm(
+                    f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
+                ):
+                    sys.exit(1)
             if for_workers is None:
                 for_workers = settings.config.smtp is not None and settings.config.smtp.workers
             report = _run(
@@ -148,6 +196,7 @@ def send(
                 signer,
                 list_name,
                 articles,
+                upcoming,
                 quiet=as_json,
                 deliver=not for_workers,
                 note=note,
@@ -155,37 +204,71 @@ def send(
         finally:
             engine.dispose()
     _summary(report, as_json, queued_only=bool(for_workers))
-    if not report.finished and not report.nothing_new and not for_workers:
-        sys.exit(3)  # deferred copies remain; run again or let the scheduler retry
+    if report.error is not None:
+        sys.exit(1)
+    if report.stopped:
+        sys.exit(INTERRUPTED)
+    if not report.finished and report.send_id is not None and not for_workers:
+        sys.exit(DEFERRED_LEFT)  # deferred copies remain: retried in the background
+
+
+def _resuming(sent: SendRow) -> str:
+    doing = "queueing" if sent.status is SendStatus.PREPARING else "sending"
+    return (
+        f"resuming {sent.digest_id}, interrupted while {doing} "
+        f"(started {sent.created_at:%Y-%m-%d %H:%M} UTC); the next digest is sent by the "
+        "next `send`"
+    )
 
 
 def _dry_run(
-    engine: Engine, list_name: str, digests: dict[frozenset[str], Digest], as_json: bool
+    engine: Engine,
+    list_name: str,
+    interrupted: SendRow | None,
+    plan: Plan | None,
+    as_json: bool,
 ) -> None:
-    """Who would get which version: counts per topic set (JSON: every address)."""
-    by_variant: dict[str, list[str]] = {}
+    """What ``send`` would do: resume an interrupted send, or the plan of the next digest
+    (text: per version; JSON: also every address)."""
+    if interrupted is not None:
+        with engine.connect() as conn:
+            left = ledger.counts(conn, interrupted.id).get(DeliveryStatus.QUEUED, 0)
+        if as_json:
+            emit_json(
+                {
+                    "list": list_name,
+                    "resume": interrupted.digest_id,
+                    "interrupted": interrupted.status.value,
+                    "queued": left,
+                }
+            )
+        else:
+            out.print(
+                f"would resume {interrupted.digest_id} (interrupted): "
+                f"{plural(left, 'copy', 'copies')} not tried yet",
+                markup=False,
+            )
+        return
+    assert plan is not None
+    with engine.connect() as conn:  # what the send would also retry, without waiting
+        retrying = [s.digest_id for s in retries_due(conn, now=now(), list_name=list_name)]
+    if not as_json:
+        for line in plan_lines(plan):
+            out.print(line, markup=False)
+        for digest_id in retrying:
+            out.print(f"would also retry the deferred copies of {digest_id} now due", markup=False)
+        return
+    emails: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for sub, _ in subscriber_repo.iter_list(conn, list_name, Status.ACTIVE):
             chosen = frozenset(t.casefold() for t in sub.topics)
-            by_variant.setdefault(variant_key(chosen), []).append(sub.email)
-    summary = []
-    for variant, emails in sorted(by_variant.items()):
-        topics = sorted(json.loads(variant))
-        digest = digests.get(frozenset(topics)) or digests[EVERYTHING]
-        summary.append((topics, [a.title for a in digest.articles], emails))
-    if as_json:
-        doc = [
-            {"topics": t, "subscribers": len(e), "articles": ti, "emails": e}
-            for t, ti, e in summary
-        ]
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
-        return
-    for topics, titles, emails in summary:
-        label = ", ".join(topics) or "all topics"
-        out.print(
-            f"{len(emails):,} subscribers ({label}) would get {len(titles):,} articles",
-            markup=False,
-        )
+            emails.setdefault(variant_key(chosen), []).append(sub.email)
+    doc = plan_doc(plan)
+    doc["retries"] = retrying
+    doc["versions"] = [
+        {**version_doc(v), "emails": emails.get(variant_key(v.topics), [])} for v in plan.versions
+    ]
+    emit_json(doc)
 
 
 def _run(
@@ -194,6 +277,7 @@ def _run(
     signer: Signer,
     list_name: str,
     articles: Sequence[Article],
+    prepared: Prepared | None,
     *,
     quiet: bool,
     deliver: bool = True,
@@ -226,6 +310,14 @@ def _run(
             )
             bar.update(task, completed=done, total=sum(c.values()) or None, line=line)
 
+        def waiting(report: SendReport, seconds: float) -> None:
+            deferred = report.counts.get("deferred", 0)
+            err.print(
+                f"{plural(deferred, 'copy', 'copies')} deferred; retrying in {seconds:.0f} s "
+                f"(Ctrl-C stops; they are retried later)",
+                markup=False,
+            )
+
         sender = Sender(
             settings,
             engine,
@@ -234,86 +326,107 @@ def _run(
             clock=now,
             policy=make_policy(settings),
             on_progress=show,
+            on_wait=None if quiet else waiting,
             dkim=dkim_key(settings),
         )
+        smtp = settings.config.smtp
+        if deliver and smtp is not None and not quiet:
+            err.print(f"connecting to {smtp.host}:{smtp.port}…", markup=False)
 
         async def go() -> SendReport:
+            loop = asyncio.get_running_loop()
+            me = asyncio.current_task()
+            presses: list[None] = []
+
+            def interrupt() -> None:  # Ctrl-C: finish what is on the wire; twice: at once
+                presses.append(None)
+                if len(presses) == 1:
+                    err.print(
+                        "stopping after the messages in flight (Ctrl-C again: at once)…",
+                        markup=False,
+                    )
+                    sender.request_stop()
+                elif me is not None:
+                    me.cancel()
+
+            loop.add_signal_handler(signal.SIGINT, interrupt)
             try:
-                return await sender.run(list_name, articles, deliver=deliver, note=note)
+                return await sender.run(
+                    list_name, articles, deliver=deliver, prepared=prepared, note=note
+                )
             finally:
+                loop.remove_signal_handler(signal.SIGINT)
                 await transport.close()
 
         return aio.run(go())
 
 
 def _summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> None:
-    doc = {
+    plan = report.plan
+    doc: dict[str, Any] = {
         "list": report.list_name,
-        "send": report.send_id,
         "digest": report.digest_id,
         "resumed": report.resumed,
         "nothing_new": report.nothing_new,
         "finished": report.finished,
+        "stopped": report.stopped,
+        "error": report.error,
         "counts": report.counts,
+        "skipped": plan.skipped_readers if plan and not report.nothing_new else 0,
+        "versions": [version_doc(v) for v in plan.versions] if plan else [],
+        "retried": report.retried,
         "processes": report.processes,
         "for_workers": queued_only,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
     }
     if as_json:
-        click.echo(json.dumps(doc, indent=2))
-        return
-    if report.nothing_new:
-        out.print(
-            f"{report.list_name}: nothing new since the last digest; nothing sent", markup=False
-        )
-        return
-    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
-    if queued_only:
-        out.print(f"{report.digest_id}: {counts}; `syndicate worker` delivers it", markup=False)
-        return
-    state = "finished" if report.finished else f"unfinished, next retry {doc['next_retry']}"
-    out.print(f"{report.digest_id}: {counts} ({state})", markup=False)
-
-
-@main.command()
-@click.argument("list_name", metavar="LIST", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_ctx
-def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
-    """Recent sends with queued / sent / deferred / failed counts and the next retry."""
-    with errors():
-        settings = ctx.settings
-        if list_name is not None:
-            settings.mailing_list(list_name)
-        engine = open_store(settings.database_url)
-    rows: list[dict[str, object]] = []
-    try:
-        with engine.connect() as conn:
-            for sent in ledger.recent_sends(conn, list_name):
-                counts = {k.value: v for k, v in ledger.counts(conn, sent.id).items()}
-                retry = ledger.next_retry(conn, sent.id)
-                rows.append(
-                    {
-                        "send": sent.id,
-                        "list": sent.list_name,
-                        "digest": sent.digest_id,
-                        "status": sent.status.value,
-                        "started": sent.created_at.isoformat(),
-                        "counts": counts,
-                        "next_retry": retry.isoformat() if retry else None,
-                        "summary": ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())),
-                    }
-                )
-    finally:
-        engine.dispose()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        out.print("no sends yet", markup=False)
-    for r in rows:
-        later = f", next retry {r['next_retry']}" if r["next_retry"] else ""
-        out.print(
-            f"{r['digest']} ({r['status']}, started {r['started']}): {r['summary']}{later}",
+        emit_json(doc)
+    else:
+        for line in _summary_lines(report, queued_only=queued_only):
+            out.print(line, markup=False)
+    if report.error is not None:
+        err.print(f"[red]error:[/red] {escape(report.error)}", markup=True)
+        err.print(
+            "nothing was marked failed: the copies wait in the ledger; fix the [smtp] "
+            f"settings or the server, then run `syndicate send {report.list_name}` again "
+            "(`syndicate status` shows the last error)",
             markup=False,
         )
+    elif report.stopped:
+        err.print(
+            f"stopped: run `syndicate send {report.list_name}` to resume "
+            "(`syndicate run` also resumes and retries on its own)",
+            markup=False,
+        )
+
+
+def _summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
+    lines: list[str] = []
+    if report.nothing_new:
+        lines.append(f"{report.list_name}: nothing new since the last digest; nothing sent")
+    elif report.digest_id is not None:
+        counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items()))
+        counts = counts or "no recipients"
+        name = f"resumed {report.digest_id}" if report.resumed else report.digest_id
+        plan = report.plan
+        if plan is not None and plan.skipped_readers:
+            counts += (
+                f" ({plural(plan.skipped_readers, 'subscriber')} skipped: "
+                "nothing new for their topics)"
+            )
+        if queued_only:
+            lines.append(f"{name}: {counts}; `syndicate worker` delivers it")
+        elif report.finished:
+            lines.append(f"{name}: {counts} (finished)")
+        elif report.error is None and not report.stopped:
+            later = f"; next retry {report.next_retry:%H:%M:%S} UTC" if report.next_retry else ""
+            lines.append(
+                f"{name}: {counts}; the deferred copies are retried in the background "
+                f"(`syndicate run`, `syndicate worker` or the next send){later}"
+            )
+        else:
+            lines.append(f"{name}: {counts}")
+    for digest_id, counts_of in report.retried.items():
+        summary = ", ".join(f"{n:,} {k}" for k, n in sorted(counts_of.items()))
+        lines.append(f"retried the due copies of {digest_id}: now {summary}")
+    return lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -12,7 +11,7 @@ import click
 from sqlalchemy import Engine
 
 from syndicate import aio
-from syndicate.cli.base import Context, errors, main, now, out, pass_ctx
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.worker import Worker, WorkerReport
 from syndicate.store import open_store
@@ -57,12 +56,17 @@ def worker(ctx: Context, once: bool, idle: float, as_json: bool) -> None:
         finally:
             engine.dispose()
     if as_json:
-        click.echo(json.dumps({"answered": report.answered, "finished": report.finished_sends}))
+        doc = {"answered": report.answered, "finished": report.finished, "error": report.error}
+        emit_json(doc)
     else:
         out.print(
-            f"worker: {report.answered:,} copies answered, {report.finished_sends} sends finished",
+            f"worker: {plural(report.answered, 'copy', 'copies')} answered, "
+            f"{plural(report.finished_sends, 'send')} finished",
             markup=False,
         )
+    if report.error is not None:  # --once stopped at a server that cannot be used
+        err.print(f"error: {report.error}", markup=False)
+        sys.exit(1)
 
 
 async def _work(

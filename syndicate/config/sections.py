@@ -148,6 +148,9 @@ class Smtp(_Section):
     workers: bool = False  # sends are delivered by `syndicate worker` processes
     lease: Annotated[int, Field(ge=5, le=86_400)] = 300  # seconds a claimed ledger row is held
     retry_for: Annotated[int, Field(ge=60)] = 86_400  # seconds a deferred copy is retried
+    # seconds `syndicate send` waits for its own deferred copies' retries before it leaves
+    # them to the background (`run`, `worker`, the next send); 0: never wait
+    wait_for_retries: Annotated[int, Field(ge=0, le=3_600)] = 120
 
 
 class Web(_Section):

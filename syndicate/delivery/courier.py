@@ -5,6 +5,10 @@ same send: rows are leased when claimed (see ``store.deliveries.claim``), so no 
 row at once. Each answer is committed before its connection takes the next message, so a
 crash loses at most the answers of the messages in flight: one per connection. Answers that
 arrive together share one transaction (a group commit).
+
+When the server cannot be used at all (unreachable, TLS or login refused), the courier stops
+at once: the row stays as it was (queued or deferred, never failed), the problem is kept as
+the send's last error, and :attr:`Courier.fatal` says it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from syndicate.errors import SyndicateError
 from syndicate.models import Source, Status
 from syndicate.processes import process_alive
 from syndicate.store import deliveries as ledger
+from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import Answer, DeliveryStatus, Due
 from syndicate.store.subscribers import Change
@@ -78,6 +83,7 @@ class Courier:
         self.owner, self.clock, self.policy, self.dkim = owner, clock, policy, dkim
         self.connections = connections
         self.stopping = False
+        self.fatal: str | None = None  # why the server cannot be used, once it could not
         self._pending: list[tuple[Due, Answer, asyncio.Future[None]]] = []
         self._conn: Connection | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -123,6 +129,8 @@ class Courier:
                 await keeper
             with conn.begin():  # rows claimed but not started (a stop)
                 ledger.release_leases(conn, self.job.send_id, [self.owner])
+                if self.fatal is not None:
+                    send_repo.record_error(conn, self.job.send_id, self.fatal, now=self.clock())
         return answered
 
     async def _keep_leases(self) -> None:
@@ -150,6 +158,10 @@ class Courier:
                 await self._commit(row, skipped)
                 return True
             outcome = await self._send(row)
+            if outcome.fatal is not None:  # not tried: the row stays as it was
+                self.fatal = self.fatal or outcome.fatal
+                self.request_stop()
+                return False
             await self._commit(row, self._answer(row, outcome))
             return True
 

@@ -10,13 +10,19 @@ Order of work, and why it survives ``kill -9`` anywhere:
    before its connection takes the next message. A crash loses at most the answers of the
    messages in flight, which are then sent again: the only possible duplicates.
 
-Running the same command again finds the unfinished send and resumes it; rows leased by a
-process that died are freed at once (same machine) or when their lease runs out.
+A send interrupted before every row was tried once (a crash, Ctrl-C) is resumed by the
+list's next send, first; rows leased by a process that died are freed at once (same
+machine) or when their lease runs out. A send whose rows were all tried once never blocks
+the list: its deferred copies are retried in the background (``run``'s retry job, workers,
+and each later ``send``, which retries what is due without waiting) while the next digest
+is prepared and sent. A server that cannot be used (unreachable, TLS or login refused)
+stops a send at once (:attr:`SendReport.error`): its rows stay queued or deferred.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -32,18 +38,23 @@ from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
+from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
 from syndicate.digest.note import Note
-from syndicate.digest.prepare import Prepared, prepare, prepare_recorded
+from syndicate.digest.plan import Plan, make_plan, skips
+from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, Status
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
+from syndicate.store import locks
+from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
-from syndicate.store.deliveries import DeliveryStatus, SendStatus
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.sends import SendStatus
 from syndicate.subscribers.tokens import Signer
 
 __all__ = ["Policy", "SendLocked", "SendReport", "Sender", "variant_key"]
@@ -66,12 +77,17 @@ class SendReport:
     list_name: str
     send_id: int | None = None
     digest_id: str | None = None
-    resumed: bool = False
+    resumed: bool = False  # an interrupted send was resumed (no new digest this time)
+    interrupted: SendStatus | None = None  # where the resumed send had stopped
     nothing_new: bool = False
     finished: bool = False
+    stopped: bool = False  # asked to stop (Ctrl-C, the service stopping) before the end
+    error: str | None = None  # the server could not be used: the send stopped early
     counts: dict[str, int] = field(default_factory=dict)
     next_retry: datetime | None = None
     processes: int = 1  # the most processes that delivered at once
+    plan: Plan | None = None  # the versions sent, and whom each skipped
+    retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
 
 
 class Sender:
@@ -87,6 +103,7 @@ class Sender:
         clock: Callable[[], datetime],
         policy: Policy | None = None,
         on_progress: Callable[[SendReport], None] | None = None,
+        on_wait: Callable[[SendReport, float], None] | None = None,
         dkim: DkimKey | None = None,
     ) -> None:
         self.settings, self.engine, self.transport, self.signer = (
@@ -96,6 +113,7 @@ class Sender:
             signer,
         )
         self.clock, self.policy, self.on_progress = clock, policy or Policy(), on_progress
+        self.on_wait = on_wait  # before each wait for due retries: (report, seconds)
         self.owner = process_owner()
         self.dkim = dkim
         self.host = mail_host(settings)
@@ -105,6 +123,8 @@ class Sender:
         self.stopping = False
         self._courier: Courier | None = None
         self._helpers: spread.Helpers | None = None
+        self._retrier: Worker | None = None
+        self._wake = asyncio.Event()
         self._next_beat = 0.0
 
     async def run(
@@ -113,32 +133,44 @@ class Sender:
         articles: Sequence[Article],
         *,
         deliver: bool = True,
+        prepared: Prepared | None = None,
+        resume_only: bool = False,
         note: Note | None = None,
     ) -> SendReport:
-        """Send (or resume sending) the list's next digest. ``deliver=False`` only records
-        it and its ledger, for ``syndicate worker`` processes to deliver. ``note``: the
-        editor's note of a new digest (a resumed one keeps the note it was recorded with)."""
+        """Resume the list's interrupted send, else send its next digest; then retry what
+        is due of its older sends, without waiting for them.
+
+        ``deliver=False`` only records the send and its ledger, for ``syndicate worker``
+        processes to deliver. ``prepared``: the digest the caller showed (used when the
+        list's state has not changed since). ``resume_only``: never start a new digest.
+        ``note``: the editor's note of a new digest (a resumed one keeps the note it was
+        recorded with; a ``prepared`` digest carries its own).
+        """
         report = SendReport(list_name=list_name)
         self._lock(list_name)
         if self.policy.processes > 1:  # start the process server while the ledger is written
             spread.warm_up()
         try:
-            if not self._start(list_name, articles, report, note):
-                return report
-            if not deliver:
-                self._progress(report.send_id or 0, report)
-                return report
-            await self._deliver(list_name, report)
+            if self._start(
+                list_name, articles, report, prepared, resume_only=resume_only, note=note
+            ):
+                if deliver:
+                    await self._deliver(list_name, report)
+                else:
+                    self._progress(report.send_id or 0, report)
+            if deliver and not self.stopping and report.error is None:
+                await self._retry_older(list_name, report)
+            report.stopped = self.stopping
             return report
         finally:
             with self.engine.begin() as conn:
-                ledger.release_lock(conn, list_name, self.owner)
+                locks.release_lock(conn, list_name, self.owner)
 
     def _lock(self, list_name: str) -> None:
         with self.engine.begin() as conn:
-            holder = ledger.lock_owner(conn, list_name)
+            holder = locks.lock_owner(conn, list_name)
             alive = process_alive(holder) if holder else None
-            taken = ledger.acquire_lock(
+            taken = locks.acquire_lock(
                 conn, list_name, self.owner, now=self.clock(), stale_after=LOCK_STALE, alive=alive
             )
         if taken is not None:
@@ -152,24 +184,35 @@ class Sender:
         list_name: str,
         articles: Sequence[Article],
         report: SendReport,
+        given: Prepared | None,
+        *,
+        resume_only: bool,
         note: Note | None = None,
     ) -> bool:
         """Find or begin the send; False when there is nothing to send."""
         now = self.clock()
+        cfg = self.settings.mailing_list(list_name)
         with self.engine.connect() as conn:
-            unfinished = ledger.unfinished_send(conn, list_name)
-        if unfinished is not None:
-            report.resumed, report.send_id = True, unfinished.id
-            report.digest_id = unfinished.digest_id
+            interrupted = send_repo.interrupted_send(conn, list_name)
+        if interrupted is not None:
+            report.resumed, report.send_id = True, interrupted.id
+            report.digest_id, report.interrupted = interrupted.digest_id, interrupted.status
             self.prepared = prepare_recorded(
-                self.settings, self.engine, list_name, unfinished.digest_id, articles
+                self.settings, self.engine, list_name, interrupted.digest_id, articles
             )
-            status = unfinished.status
+            status = interrupted.status
+        elif resume_only:
+            return False
         else:
-            prepared = prepare(self.settings, self.engine, list_name, articles, now=now, note=note)
-            cfg = self.settings.mailing_list(list_name)
+            current = given is not None and given.state == list_state(self.engine, list_name)
+            prepared = given if given is not None and current else None
+            if prepared is None:  # what the caller showed is stale (or there was nothing)
+                prepared = prepare(
+                    self.settings, self.engine, list_name, articles, now=now, note=note
+                )
             if not prepared.fresh and not cfg.send_empty:
                 report.nothing_new = True
+                report.plan = make_plan(self.settings, list_name, prepared)
                 return False
             self.prepared = prepared
             whole = prepared.digests[EVERYTHING]
@@ -184,33 +227,41 @@ class Sender:
                     issue=whole.issue,
                     created=now,
                     article_ids=[a.id for a in prepared.fresh],
-                    note=note.source if note is not None else None,
+                    note=prepared.note.source if prepared.note is not None else None,
                 )
-                report.send_id = ledger.create_send(conn, list_name, whole.id, now=now)
+                report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
             write_archive(archived, self.settings)
             status = SendStatus.PREPARING
+        report.plan = make_plan(self.settings, list_name, self.prepared)
         if status is SendStatus.PREPARING:
             self._enqueue(list_name, report.send_id or 0)
         return True
 
     def _enqueue(self, list_name: str, send_id: int) -> None:
-        """One ledger row per active subscriber, streamed from the store in batches."""
-        now = self.clock()
-        with self.engine.begin() as conn:  # everyone without topics, in one statement
-            ledger.enqueue_without_topics(conn, send_id, list_name, now=now)
-        variants: dict[str, str] = {}  # stored topics -> variant key; few distinct sets
+        """One ledger row per active subscriber whose version is not empty, streamed from
+        the store in batches."""
+        assert self.prepared is not None
+        prepared, now = self.prepared, self.clock()
+        send_empty = self.settings.mailing_list(list_name).send_empty
+        if not skips(prepared, EVERYTHING, send_empty=send_empty):
+            with self.engine.begin() as conn:  # everyone without topics, in one statement
+                ledger.enqueue_without_topics(conn, send_id, list_name, now=now)
+        variants: dict[str, str | None] = {}  # stored topics -> variant key; few distinct sets
         batch: list[tuple[int, str]] = []
         with self.engine.connect() as reader:
             chose = subscriber_repo.iter_topics(
                 reader, list_name, Status.ACTIVE, skip=ledger.NO_TOPICS
             )
             for sid, topics in chose:
-                variant = variants.get(topics)
-                if variant is None:
+                if topics not in variants:
                     chosen = frozenset(t.casefold() for t in json.loads(topics))
-                    variant = variants[topics] = variant_key(chosen)
+                    empty = skips(prepared, chosen, send_empty=send_empty)
+                    variants[topics] = None if empty else variant_key(chosen)
+                variant = variants[topics]
+                if variant is None:  # nothing new for their topics: no mail
+                    continue
                 batch.append((sid, variant))
                 if len(batch) >= ENQUEUE_BATCH:
                     with self.engine.begin() as conn:
@@ -218,15 +269,18 @@ class Sender:
                     batch = []
         with self.engine.begin() as conn:
             ledger.enqueue(conn, send_id, batch, now=now)
-            ledger.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
+            send_repo.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
 
     def request_stop(self) -> None:
         """Start no new message (here and in helpers); those on the wire finish."""
         self.stopping = True
+        self._wake.set()
         if self._courier is not None:
             self._courier.request_stop()
         if self._helpers is not None:
             self._helpers.stop()
+        if self._retrier is not None:
+            self._retrier.request_stop()
 
     async def _deliver(self, list_name: str, report: SendReport) -> None:
         send_id = report.send_id or 0
@@ -234,7 +288,7 @@ class Sender:
         if self.copies is None:
             self.copies = Copies(self.settings, self.signer, self.prepared)
         with self.engine.connect() as conn:
-            self.started = ledger.send_started(conn, send_id) or self.clock()
+            self.started = send_repo.send_started(conn, send_id) or self.clock()
         job = Job(
             send_id=send_id,
             list_name=list_name,
@@ -246,7 +300,7 @@ class Sender:
         while not self.stopping:
             free_dead_leases(self.engine, send_id, now=self.clock())
             await self._drain(job, report)
-            if self.stopping:
+            if self.stopping or report.error is not None:
                 break
             now = self.clock()
             with self.engine.connect() as conn:
@@ -255,15 +309,42 @@ class Sender:
                 held = ledger.lease_holders(conn, send_id, now=now)
             if not counts.get(DeliveryStatus.QUEUED) and not counts.get(DeliveryStatus.DEFERRED):
                 with self.engine.begin() as conn:
-                    report.finished = ledger.finish_if_done(conn, send_id, now=now)
+                    report.finished = send_repo.finish_if_done(conn, send_id, now=now)
                 break
             if held or counts.get(DeliveryStatus.QUEUED):  # another process holds them
                 await asyncio.sleep(LEASE_POLL)
                 continue
             if retry is None or retry > deadline:
-                break  # the scheduler (or the next run) retries the rest
-            await asyncio.sleep(max(0.0, (retry - now).total_seconds()))
+                break  # retried in the background (the retry job, workers, the next send)
+            wait = max(0.0, (retry - now).total_seconds())
+            self._progress(send_id, report)
+            if self.on_wait is not None:
+                self.on_wait(report, wait)
+            with contextlib.suppress(TimeoutError):  # a stop request ends the wait
+                await asyncio.wait_for(self._wake.wait(), wait)
         self._progress(send_id, report)
+
+    async def _retry_older(self, list_name: str, report: SendReport) -> None:
+        """One pass over the list's older sends whose retries are due (never a wait)."""
+        with self.engine.connect() as conn:
+            due = retries_due(conn, now=self.clock(), list_name=list_name, exclude=report.send_id)
+        if not due:
+            return
+        self._retrier = Worker(
+            self.settings,
+            self.engine,
+            self.transport,
+            self.signer,
+            clock=self.clock,
+            policy=self.policy,
+            dkim=self.dkim,
+        )
+        try:
+            await self._retrier.pass_over(due)
+            report.error = report.error or self._retrier.report.error
+        finally:
+            self._retrier = None
+        report.retried = counts_by_digest(self.engine, due)
 
     async def _drain(self, job: Job, report: SendReport) -> None:
         """Deliver what is due now: here, and in helper processes for a large send."""
@@ -306,6 +387,9 @@ class Sender:
                 if self.stopping:
                     helpers.stop()
             await mine
+            report.error = report.error or self._courier.fatal
+            if report.error is not None:  # the server cannot be used: helpers stop too
+                helpers.stop()
             while helpers.running():
                 self._beat(job, report)
                 await asyncio.sleep(LEASE_POLL)
@@ -322,7 +406,7 @@ class Sender:
         if moment < self._next_beat:
             return
         with self.engine.begin() as conn:
-            ledger.heartbeat(conn, job.list_name, self.owner, now=self.clock())
+            locks.heartbeat(conn, job.list_name, self.owner, now=self.clock())
         self._progress(job.send_id, report)
         # Counting a ledger of a million rows takes a while: never spend over 5 % on it.
         spent = time.monotonic() - moment

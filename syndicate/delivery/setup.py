@@ -73,4 +73,5 @@ def make_policy(settings: Settings) -> Policy:
         processes=processes,
         lease=timedelta(seconds=smtp.lease),
         retry_for=timedelta(seconds=smtp.retry_for),
+        wait_for_retries=timedelta(seconds=smtp.wait_for_retries),
     )

@@ -4,15 +4,16 @@ Many tasks may call :meth:`SmtpTransport.send` concurrently; each borrows one of
 ``connections`` pool slots, opens (or reuses) that slot's connection and runs one mail
 transaction on it. Replies map to outcomes per RFC 5321: 2xx after DATA is ``SENT``, 4xx is
 ``DEFERRED``, 5xx is ``FAILED``; timeouts and lost or refused connections are ``DEFERRED`` and
-the connection is discarded. Configuration problems (bad credentials, TLS failures) are also
-reported as ``DEFERRED`` for the message, but :attr:`SmtpTransport.fatal` says so, so that the
-caller can stop early instead of deferring the whole list.
+the connection is discarded. A connection that cannot be opened, secured (TLS, STARTTLS) or
+authenticated gives a ``DEFERRED`` outcome whose ``fatal`` says why, with host and port: the
+message was not tried, and the caller stops the send early instead of deferring the list.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import ssl
 from dataclasses import dataclass
@@ -99,8 +100,41 @@ class _ConnectFailed(Exception):
         self.outcome = outcome
 
 
-def _deferred(reply: str, code: int | None = None) -> Outcome:
-    return Outcome(kind=Kind.DEFERRED, code=code, reply=clean_reply(reply))
+def _deferred(reply: str, code: int | None = None, *, fatal: bool = False) -> Outcome:
+    line = clean_reply(reply)
+    return Outcome(kind=Kind.DEFERRED, code=code, reply=line, fatal=line if fatal else None)
+
+
+def connect_problem(exc: BaseException, host: str, port: int, *, timeout: float) -> str:
+    """One line for a connection that could not be opened, secured or authenticated:
+    ``cannot connect to HOST:PORT: reason``, or the TLS or login problem at HOST:PORT."""
+    where = f"{host}:{port}"
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return clean_reply(f"authentication failed at {where}: {exc.code} {exc.message}")
+    tls = _tls_problem(exc)
+    if tls is not None:
+        reason = tls.reason or tls.strerror or str(tls)
+        return clean_reply(f"cannot start TLS with {where}: handshake failed ({reason})")
+    if type(exc) in (aiosmtplib.SMTPException, aiosmtplib.SMTPNotSupported):
+        # aiosmtplib's word for "STARTTLS/AUTH not offered": a configuration error
+        if "starttls" in str(exc).casefold():
+            return clean_reply(f"cannot start TLS with {where}: {exc}")
+        return clean_reply(f"cannot use {where}: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return clean_reply(
+            f"cannot connect to {where}: the server answered {exc.code} {exc.message}"
+        )
+    if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
+        return f"cannot connect to {where}: no answer within {timeout:g} s"
+    cause: BaseException | None = exc
+    for _ in range(8):  # the operating system's words ("Connection refused"), when it has them
+        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
+            reason = os.strerror(cause.errno) if cause.errno else str(cause.strerror)
+            return clean_reply(f"cannot connect to {where}: {reason}")
+        if cause is None:
+            break
+        cause = cause.__cause__ or cause.__context__
+    return clean_reply(f"cannot connect to {where}: {exc}")
 
 
 def _from_reply(code: int, message: str, *, after_data: bool = False) -> Outcome:
@@ -200,9 +234,8 @@ def _tls_problem(exc: BaseException) -> ssl.SSLError | None:
 class SmtpTransport:
     """A :class:`~syndicate.delivery.transport.Transport` over SMTP (aiosmtplib).
 
-    ``fatal`` is ``None`` until a connection attempt fails in a way retrying will not fix
-    (authentication refused, certificate or other TLS failure, STARTTLS or AUTH unsupported);
-    it then holds a one-line description. A later successful connection does not clear it.
+    ``fatal`` is ``None`` until a connection cannot be opened, secured or authenticated; it
+    then holds a one-line description. A later successful connection does not clear it.
     """
 
     def __init__(self, settings: SmtpSettings) -> None:
@@ -285,31 +318,17 @@ class SmtpTransport:
             timeout=s.timeout,
             local_hostname=s.local_hostname,
         )
-        where = f"{s.host}:{s.port}"
         try:
             await client.connect()
             if s.username is not None:
                 await client.login(s.username, s.password or "")
-        except aiosmtplib.SMTPAuthenticationError as exc:
+        except BaseException as exc:
             client.close()
-            self.fatal = clean_reply(f"authentication failed at {where}: {exc.code} {exc.message}")
-            raise _ConnectFailed(_deferred(self.fatal, exc.code)) from exc
-        except _NETWORK_ERRORS as exc:
-            client.close()
-            tls = _tls_problem(exc)
-            if tls is not None:
-                self.fatal = clean_reply(f"TLS failure with {where}: {tls}")
-                raise _ConnectFailed(_deferred(self.fatal)) from exc
-            if type(exc) in (aiosmtplib.SMTPException, aiosmtplib.SMTPNotSupported):
-                # aiosmtplib's word for "STARTTLS/AUTH not offered": a configuration error
-                self.fatal = clean_reply(f"cannot use {where}: {exc}")
-                raise _ConnectFailed(_deferred(self.fatal)) from exc
+            if not isinstance(exc, _NETWORK_ERRORS):
+                raise
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
-            reply = f"cannot connect to {where}: {type(exc).__name__}: {exc}"
-            raise _ConnectFailed(_deferred(reply, code)) from exc
-        except BaseException:
-            client.close()
-            raise
+            self.fatal = connect_problem(exc, s.host, s.port, timeout=s.timeout)
+            raise _ConnectFailed(_deferred(self.fatal, code, fatal=True)) from exc
         return client
 
     async def _quit(self, slot: _Slot) -> None:

@@ -47,6 +47,9 @@ class Outcome:
     kind: Kind
     code: int | None
     reply: str
+    fatal: str | None = None
+    """Set when the server cannot be used at all (unreachable, TLS or login refused): the
+    message was not tried, and no other will get further; the sender stops and says this."""
 
 
 class Transport(Protocol):

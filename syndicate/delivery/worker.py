@@ -7,6 +7,12 @@ and drains each send with a :class:`Courier` (leased claims: no row is held by t
 A worker that dies mid-batch leaves its leased rows to be taken over when the lease
 expires; the messages it had on the wire at that moment are the only possible duplicates.
 The worker that finds a send with nothing left queued or deferred marks it done.
+
+The same pass, over the sends whose every row was tried once, is how deferred copies are
+retried in the background by ``syndicate run`` and by any later ``send`` of the list.
+When the server cannot be used (unreachable, TLS or login refused), a pass stops at once,
+the problem is logged and kept as the send's last error, and the worker waits a while
+(doubling, up to ``PAUSE_MAX``) before it tries again: nothing is marked failed meanwhile.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from syndicate.config import Settings
 from syndicate.content.reader import stored_articles
@@ -30,10 +36,37 @@ from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import prepare_recorded
 from syndicate.processes import process_owner
 from syndicate.store import deliveries as ledger
-from syndicate.store.deliveries import SendRow, SendStatus
+from syndicate.store import sends as send_repo
+from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
 
 log = logging.getLogger("syndicate.worker")
+PAUSE_MIN, PAUSE_MAX = 5.0, 300.0  # seconds between tries while the server cannot be used
+
+
+def retries_due(
+    conn: Connection, *, now: datetime, list_name: str | None = None, exclude: int | None = None
+) -> list[SendRow]:
+    """Sends (of ``list_name``) whose every row was tried once and that have deferred copies
+    due now: what a background retry pass drains. The list's interrupted send is left to
+    the sender that resumes it under the list's lock; ``exclude``: a send being sent."""
+    found = []
+    for sent in send_repo.unfinished_sends(conn, list_name):
+        if sent.status is not SendStatus.SENDING or sent.id == exclude:
+            continue
+        if send_repo.interrupted_send(conn, sent.list_name) == sent:
+            continue
+        if ledger.due_count(conn, sent.id, now=now, limit=1):
+            found.append(sent)
+    return found
+
+
+def counts_by_digest(engine: Engine, sends: list[SendRow]) -> dict[str, dict[str, int]]:
+    """Each send's ledger counts, by digest id (what a retry pass left)."""
+    with engine.connect() as conn:
+        return {
+            s.digest_id: {k.value: v for k, v in ledger.counts(conn, s.id).items()} for s in sends
+        }
 
 
 @dataclass(slots=True)
@@ -42,6 +75,8 @@ class WorkerReport:
 
     answered: int = 0
     finished_sends: int = 0
+    error: str | None = None  # why the server could not be used, on the last pass
+    finished: list[str] = field(default_factory=list)  # digest ids of the sends it finished
 
 
 class Worker:
@@ -72,6 +107,7 @@ class Worker:
         self._copies: dict[int, Copies] = {}
         self._courier: Courier | None = None
         self._wake = asyncio.Event()
+        self._pause = 0.0
 
     def request_stop(self) -> None:
         """Take no new message; those on the wire finish and are recorded."""
@@ -81,15 +117,21 @@ class Worker:
             self._courier.request_stop()
 
     async def run(self, *, once: bool = False) -> WorkerReport:
-        """Work until stopped; ``once``: until nothing is due right now."""
+        """Work until stopped; ``once``: until nothing is due right now (or the server
+        cannot be used)."""
         while not self.stopping:
             answered = await self.pass_once()
-            if once and not answered:
+            if once and (not answered or self.report.error):
                 break
-            if not answered:
+            if not answered or self.report.error:
+                wait = self.idle
+                if self.report.error:  # the server cannot be used: wait longer each time
+                    self._pause = min(PAUSE_MAX, max(PAUSE_MIN, self._pause * 2))
+                    wait = max(wait, self._pause)
+                    log.error("%s; trying again in %.0f s", self.report.error, wait)
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                    await asyncio.wait_for(self._wake.wait(), wait)
                 except TimeoutError:
                     pass
         return self.report
@@ -97,15 +139,24 @@ class Worker:
     async def pass_once(self) -> int:
         """One pass over the sends in progress; how many copies got an answer."""
         with self.engine.connect() as conn:
-            active = ledger.sends_in(conn, SendStatus.SENDING)
-        answered = 0
-        for send in active:
-            if self.stopping:
-                break
-            answered += await self._drain(send)
+            active = send_repo.sends_in(conn, SendStatus.SENDING)
+        answered = await self.pass_over(active)
         known = {send.id for send in active}
         for send_id in [k for k in self._copies if k not in known]:
             del self._copies[send_id]  # finished elsewhere: forget its rendering
+        return answered
+
+    async def pass_over(self, sends: list[SendRow]) -> int:
+        """Deliver what is due now of each of ``sends``; stops at a server that cannot be
+        used (``report.error``). How many copies got an answer."""
+        answered = 0
+        self.report.error = None
+        for send in sends:
+            if self.stopping or self.report.error:
+                break
+            answered += await self._drain(send)
+        if not self.report.error:
+            self._pause = 0.0
         return answered
 
     async def _drain(self, send: SendRow) -> int:
@@ -128,16 +179,21 @@ class Worker:
             connections=self.policy.connections,
             dkim=self.dkim,
         )
+        courier = self._courier
         try:
-            answered = await self._courier.drain()
+            answered = await courier.drain()
         finally:
             self._courier = None
         self.report.answered += answered
+        if courier.fatal is not None:
+            self.report.error = courier.fatal
+            return answered
         with self.engine.begin() as conn:
-            done = ledger.finish_if_done(conn, send.id, now=self.clock())
+            done = send_repo.finish_if_done(conn, send.id, now=self.clock())
         if done and answered:
             self.report.finished_sends += 1
-            log.info("send %s of %s finished", send.id, send.digest_id)
+            self.report.finished.append(send.digest_id)
+            log.info("%s finished", send.digest_id)
         return answered
 
     def _copies_of(self, send: SendRow) -> Copies:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate.processes import process_alive, process_owner
-from syndicate.store import deliveries as locks
+from syndicate.store import locks
 
 log = logging.getLogger(__name__)
 

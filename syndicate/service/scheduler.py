@@ -1,7 +1,8 @@
 """When each list's digest is due, and the APScheduler jobs that run it.
 
 Digest jobs live in the state store (``SQLAlchemyJobStore`` on the store's engine), one per
-declared list with the id ``digest:<list>``; the content poll and the retry sweep are
+declared list with the id ``digest:<list>``; the content poll and the retry sweep (deferred
+copies of every send, retried while the next digests go out as scheduled) are
 in-memory jobs of the running process. The job store keeps references to the job functions,
 so they are module-level and take only the list name; they reach the running service through
 ``register()``.
@@ -115,7 +116,8 @@ class Jobs(Protocol):
         ...
 
     async def retries(self) -> None:
-        """Resume sends whose deferred copies are due again."""
+        """Retry every send's deferred copies that are due (never holding a list back) and
+        resume sends a crash interrupted."""
         ...
 
 
@@ -145,7 +147,7 @@ async def run_poll() -> None:
 
 
 async def run_retries() -> None:
-    """Job: resume sends with deferred copies that are due."""
+    """Job: retry deferred copies that are due; resume interrupted sends."""
     await _jobs().retries()
 
 

@@ -1,4 +1,9 @@
-"""What the scheduled jobs do: send a list's digest, poll content, resume deferred sends.
+"""What the scheduled jobs do: send a list's digest, poll content, retry deferred copies.
+
+A digest never waits for the retries of an older send: deferred copies are retried by the
+retry job (one pass over every send whose retries are due, without any list's lock), while
+the digest job sends the next issue. Only a send interrupted before every row was tried once
+(a crash) is resumed first, under the list's lock, by whichever job comes first.
 
 Blocking work (reading content, building feeds) runs in a thread so the web app stays
 responsive. Each job body runs as a task of its own, shielded from the scheduler: shutting the
@@ -22,12 +27,12 @@ from syndicate.content.reader import next_due, read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
+from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
-from syndicate.store import deliveries as ledger
-from syndicate.store.deliveries import DeliveryStatus, SendStatus
+from syndicate.store import sends as send_repo
 from syndicate.subscribers.tokens import Signer
 
 log = logging.getLogger(__name__)
@@ -38,20 +43,9 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def resume_due(conn: Connection, list_name: str, *, now: datetime) -> bool:
-    """Whether the list has an unfinished send with something to do now.
-
-    Not due only while every copy left is deferred to a later retry time.
-    """
-    unfinished = ledger.unfinished_send(conn, list_name)
-    if unfinished is None:
-        return False
-    if unfinished.status is not SendStatus.SENDING:
-        return True
-    if ledger.counts(conn, unfinished.id).get(DeliveryStatus.QUEUED):
-        return True
-    retry = ledger.next_retry(conn, unfinished.id)
-    return retry is None or retry <= now
+def resume_due(conn: Connection, list_name: str) -> bool:
+    """Whether the list has an interrupted send (rows never tried) to resume first."""
+    return send_repo.interrupted_send(conn, list_name) is not None
 
 
 def request_stop(sender: object) -> None:
@@ -67,6 +61,8 @@ def describe(report: SendReport) -> str:
         return "nothing new since the last digest; nothing sent"
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    if report.error is not None:
+        state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
     return f"{report.digest_id}{resumed}: {counts} ({state})"
 
@@ -89,8 +85,11 @@ class Work:
         self.policy = replace(make_policy(settings), wait_for_retries=timedelta(0))
         self.content = asyncio.Lock()  # one reader of the sources at a time
         self.sending: dict[str, asyncio.Lock] = {}
-        self.waiting: set[str] = set()  # lists whose due digest waits for an unfinished send
-        self.senders: set[Sender] = set()
+        self.retrying = asyncio.Lock()  # one retry pass at a time
+        # Lists whose due digest waits for an interrupted send that could not be resumed
+        # (server unreachable, stop): sent by the retry job right after it resumes that one.
+        self.waiting: set[str] = set()
+        self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
         self.stopped = False
@@ -113,7 +112,7 @@ class Work:
         await self.tracked(self._guard("poll", self._poll()))
 
     async def retries(self) -> None:
-        """Resume each list's unfinished send whose next retry is due."""
+        """Resume interrupted sends; retry every deferred copy that is due."""
         await self.tracked(self._guard("retries", self._retries()))
 
     def stop(self) -> None:
@@ -177,10 +176,10 @@ class Work:
             report = await self._send(list_name, articles)
             if report is None or not report.resumed:
                 self.waiting.discard(list_name)
-            elif not report.finished:
-                self.waiting.add(list_name)  # sent once the earlier send is done
-                log.info("%s: the new digest waits for the unfinished send", list_name)
-            elif not self.stopped:  # the earlier send is done now: this one's digest
+            elif report.error is not None or report.stopped or self.stopped:
+                self.waiting.add(list_name)
+                log.info("%s: the digest waits for %s to be resumed", list_name, report.digest_id)
+            else:  # the interrupted send was resumed first; now this schedule's own digest
                 self.waiting.discard(list_name)
                 await self._send(list_name, articles)
 
@@ -192,22 +191,62 @@ class Work:
             if self.stopped or lock.locked():
                 continue
             with self.engine.connect() as conn:
-                due = resume_due(conn, name, now=self.clock())
-            if not due:
-                continue
-            async with lock:
-                report = await self._send(name, (await self._read(offline=True)).articles)
-                if report is not None and report.finished and name in self.waiting:
-                    self.waiting.discard(name)
-                    if not self.stopped:
+                interrupted = resume_due(conn, name)
+            if interrupted:
+                async with lock:
+                    articles = (await self._read(offline=True)).articles
+                    report = await self._send(name, articles, resume_only=True)
+                    resumed = report is not None and report.resumed and not report.error
+                    if resumed and name in self.waiting and not self.stopped:
+                        self.waiting.discard(name)  # the digest that waited for it, now
                         await self._send(name, (await self._read(offline=False)).articles)
+        await self._retry_pass()
+
+    async def _retry_pass(self) -> None:
+        """Deferred copies of every send that are due now: one pass, no list lock held, so
+        a digest (here or from `syndicate send`) never waits for it."""
+        if self.stopped or self.retrying.locked():
+            return
+        async with self.retrying:
+            with self.engine.connect() as conn:
+                due = retries_due(conn, now=self.clock())
+            if not due:
+                return
+            transport = self.make_transport(self.settings)
+            worker = Worker(
+                self.settings,
+                self.engine,
+                transport,
+                self.signer,
+                clock=self.clock,
+                policy=self.policy,
+                dkim=dkim_key(self.settings),
+            )
+            self.senders.add(worker)
+            try:
+                answered = await worker.pass_over(due)
+            finally:
+                self.senders.discard(worker)
+                await transport.close()
+            if worker.report.error is not None:
+                log.error("retries: %s; trying again at the next pass", worker.report.error)
+            names = ", ".join(s.digest_id for s in due)
+            done = ", ".join(worker.report.finished)
+            log.info(
+                "retries: %d copies of %s answered%s",
+                answered,
+                names,
+                f"; {done} finished" if done else "",
+            )
 
     @property
     def for_workers(self) -> bool:
         smtp = self.settings.config.smtp
         return smtp is not None and smtp.workers
 
-    async def _send(self, list_name: str, articles: Sequence[Article]) -> SendReport | None:
+    async def _send(
+        self, list_name: str, articles: Sequence[Article], *, resume_only: bool = False
+    ) -> SendReport | None:
         transport = self.make_transport(self.settings)
         try:
             sender = Sender(
@@ -222,7 +261,9 @@ class Work:
             self.senders.add(sender)
             try:
                 # With [smtp] workers, `syndicate worker` processes deliver (and retry).
-                report = await sender.run(list_name, articles, deliver=not self.for_workers)
+                report = await sender.run(
+                    list_name, articles, deliver=not self.for_workers, resume_only=resume_only
+                )
             finally:
                 self.senders.discard(sender)
         except SendLocked as exc:
@@ -230,7 +271,10 @@ class Work:
             return None
         finally:
             await transport.close()
-        log.info("%s: %s", list_name, describe(report))
+        if report.send_id is not None or report.nothing_new:
+            log.info("%s: %s", list_name, describe(report))
+        if report.error is not None:
+            log.error("%s: %s", list_name, report.error)
         return report
 
     async def _poll(self) -> None:

@@ -1,4 +1,4 @@
-"""Repository functions for sends, the per-recipient delivery ledger and send locks."""
+"""Repository functions for the per-recipient delivery ledger: rows, claims, leases, answers."""
 
 from __future__ import annotations
 
@@ -27,41 +27,21 @@ from syndicate.store.sql import insert_ignore
 from syndicate.store.tables import (
     UTCDateTime,
     deliveries,
-    digests,
-    send_locks,
     sends,
     subscribers,
     subscriptions,
 )
 
 
-class SendStatus(StrEnum):
-    """Where a send stands: rows still being queued, mail going out, or finished."""
-
-    PREPARING = "preparing"
-    SENDING = "sending"
-    DONE = "done"
-
-
 class DeliveryStatus(StrEnum):
-    """One recipient's copy: waiting, delivered, to retry, refused, or not to be sent."""
+    """One recipient's copy: waiting, delivered, to retry, refused, not to be sent, given up."""
 
     QUEUED = "queued"
     SENT = "sent"
     DEFERRED = "deferred"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SendRow:
-    """One send of one digest to one list."""
-
-    id: int
-    list_name: str
-    digest_id: str
-    status: SendStatus
-    created_at: datetime
+    ABANDONED = "abandoned"  # its send was abandoned before the row got a final answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,73 +54,6 @@ class Due:
     variant: str
     attempts: int
     still_subscribed: bool
-
-
-def create_send(conn: Connection, list_name: str, digest_id: str, *, now: datetime) -> int:
-    """Start a send (in PREPARING until every ledger row is written)."""
-    result = conn.execute(
-        sends.insert().returning(sends.c.id),
-        {
-            "list_name": list_name,
-            "digest_id": digest_id,
-            "status": SendStatus.PREPARING.value,
-            "created_at": now,
-        },
-    )
-    return int(result.scalar_one())
-
-
-def unfinished_send(conn: Connection, list_name: str) -> SendRow | None:
-    """The list's send that a crash or an interruption left unfinished, if any."""
-    row = conn.execute(
-        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
-        .where(sends.c.list_name == list_name, sends.c.status != SendStatus.DONE.value)
-        .order_by(sends.c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return SendRow(
-        id=row[0], list_name=row[1], digest_id=row[2], status=SendStatus(row[3]), created_at=row[4]
-    )
-
-
-def sends_in(conn: Connection, status: SendStatus) -> list[SendRow]:
-    """Every send in ``status``, oldest first (workers drain SENDING ones)."""
-    rows = conn.execute(
-        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
-        .where(sends.c.status == status.value)
-        .order_by(sends.c.id)
-    )
-    return [
-        SendRow(id=r[0], list_name=r[1], digest_id=r[2], status=SendStatus(r[3]), created_at=r[4])
-        for r in rows
-    ]
-
-
-def finish_if_done(conn: Connection, send_id: int, *, now: datetime) -> bool:
-    """Mark a send DONE (and its digest sent) once no row is queued or deferred."""
-    d = deliveries.c
-    left = conn.scalar(select(func.count()).where(d.send_id == send_id, d.status.in_(_UNFINISHED)))
-    if left:
-        return False
-    changed = conn.execute(
-        update(sends)
-        .where(sends.c.id == send_id, sends.c.status != SendStatus.DONE.value)
-        .values(status=SendStatus.DONE.value, finished_at=now)
-        .returning(sends.c.digest_id)
-    ).first()
-    if changed is not None:
-        conn.execute(digests.update().where(digests.c.id == changed[0]).values(sent_at=now))
-    return True
-
-
-def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: datetime) -> None:
-    """Move a send on; DONE records when it finished."""
-    values: dict[str, object] = {"status": status.value}
-    if status is SendStatus.DONE:
-        values["finished_at"] = now
-    conn.execute(update(sends).where(sends.c.id == send_id).values(**values))
 
 
 def enqueue(
@@ -196,7 +109,7 @@ def enqueue_without_topics(
     conn.execute(insert(deliveries).from_select(columns, rows).on_conflict_do_nothing())
 
 
-_UNFINISHED = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
+UNFINISHED = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,7 +177,7 @@ def due_count(conn: Connection, send_id: int, *, now: datetime, limit: int) -> i
     d = deliveries.c
     some = (
         select(d.subscriber_id)
-        .where(d.send_id == send_id, d.status.in_(_UNFINISHED), d.next_attempt_at <= now)
+        .where(d.send_id == send_id, d.status.in_(UNFINISHED), d.next_attempt_at <= now)
         .limit(limit)
         .subquery()
     )
@@ -278,7 +191,7 @@ def renew_leases(
     d = deliveries.c
     conn.execute(
         update(deliveries)
-        .where(d.send_id == send_id, d.lease_owner == owner, d.status.in_(_UNFINISHED))
+        .where(d.send_id == send_id, d.lease_owner == owner, d.status.in_(UNFINISHED))
         .values(lease_until=now + lease)
     )
 
@@ -287,7 +200,7 @@ def lease_holders(conn: Connection, send_id: int, *, now: datetime) -> set[str]:
     """Who holds unexpired leases on unfinished rows of a send."""
     d = deliveries.c
     stmt = select(d.lease_owner).distinct()
-    stmt = stmt.where(d.send_id == send_id, d.status.in_(_UNFINISHED), d.lease_until >= now)
+    stmt = stmt.where(d.send_id == send_id, d.status.in_(UNFINISHED), d.lease_until >= now)
     return {str(o) for o in conn.scalars(stmt) if o is not None}
 
 
@@ -416,69 +329,6 @@ def next_retry(conn: Connection, send_id: int) -> datetime | None:
     return found
 
 
-def acquire_lock(
-    conn: Connection,
-    list_name: str,
-    owner: str,
-    *,
-    now: datetime,
-    stale_after: timedelta,
-    alive: bool | None = None,
-) -> str | None:
-    """Take the list's send lock. None when taken; else the owner that holds it.
-
-    A lock is taken over when its heartbeat is older than ``stale_after`` or when ``alive``
-    (the caller's verdict on the current owner, e.g. a dead local pid) is False.
-    """
-    insert_ignore(conn, send_locks, [{"list_name": list_name, "owner": owner, "heartbeat_at": now}])
-    row = conn.execute(
-        select(send_locks.c.owner, send_locks.c.heartbeat_at).where(
-            send_locks.c.list_name == list_name
-        )
-    ).one()
-    holder, beat = row[0], row[1]
-    if holder == owner:
-        return None
-    if alive is False or beat < now - stale_after:
-        taken = conn.execute(
-            update(send_locks)
-            .where(send_locks.c.list_name == list_name, send_locks.c.owner == holder)
-            .values(owner=owner, heartbeat_at=now)
-        )
-        return None if taken.rowcount == 1 else str(holder)
-    return str(holder)
-
-
-def lock_owner(conn: Connection, list_name: str) -> str | None:
-    """Who holds the list's send lock."""
-    found: str | None = conn.scalar(
-        select(send_locks.c.owner).where(send_locks.c.list_name == list_name)
-    )
-    return found
-
-
-def heartbeat(conn: Connection, list_name: str, owner: str, *, now: datetime) -> None:
-    """Keep the lock fresh while sending."""
-    conn.execute(
-        update(send_locks)
-        .where(send_locks.c.list_name == list_name, send_locks.c.owner == owner)
-        .values(heartbeat_at=now)
-    )
-
-
-def release_lock(conn: Connection, list_name: str, owner: str) -> None:
-    """Give the lock back."""
-    conn.execute(
-        send_locks.delete().where(send_locks.c.list_name == list_name, send_locks.c.owner == owner)
-    )
-
-
-def send_started(conn: Connection, send_id: int) -> datetime | None:
-    """When a send was created (retries stop ``retry_for`` after it)."""
-    found: datetime | None = conn.scalar(select(sends.c.created_at).where(sends.c.id == send_id))
-    return found
-
-
 def recent_outcomes(
     conn: Connection, subscriber_id: int, list_name: str, count: int
 ) -> list[tuple[DeliveryStatus, int | None]]:
@@ -496,18 +346,3 @@ def recent_outcomes(
         .limit(count)
     )
     return [(DeliveryStatus(s), c) for s, c in conn.execute(stmt)]
-
-
-def recent_sends(conn: Connection, list_name: str | None, limit: int = 10) -> list[SendRow]:
-    """The latest sends, newest first."""
-    stmt = (
-        select(sends.c.id, sends.c.list_name, sends.c.digest_id, sends.c.status, sends.c.created_at)
-        .order_by(sends.c.id.desc())
-        .limit(limit)
-    )
-    if list_name is not None:
-        stmt = stmt.where(sends.c.list_name == list_name)
-    return [
-        SendRow(id=r[0], list_name=r[1], digest_id=r[2], status=SendStatus(r[3]), created_at=r[4])
-        for r in conn.execute(stmt)
-    ]

@@ -78,7 +78,8 @@ def topic_sets(conn: Connection, list_name: str) -> dict[frozenset[str], int]:
         subscriptions.c.list_name == list_name, subscriptions.c.status == Status.ACTIVE.value
     )
     counts: dict[frozenset[str], int] = {}
-    for (raw,) in conn.execution_options(yield_per=2000).execute(stmt):
+    # Per statement: Connection.execution_options would stream every later statement too.
+    for (raw,) in conn.execute(stmt, execution_options={"yield_per": 2000}):
         key = frozenset(t.casefold() for t in json.loads(raw))
         counts[key] = counts.get(key, 0) + 1
     return counts

@@ -177,9 +177,12 @@ sends = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("list_name", String(63), nullable=False),
     Column("digest_id", String(100), nullable=False),
-    Column("status", String(16), nullable=False),  # preparing | sending | done
+    Column("status", String(16), nullable=False),  # preparing | sending | done | abandoned
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    # The last problem the send met (e.g. the server could not be reached), for `status`.
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
     Index("ix_sends_list_status", "list_name", "status"),
 )
 
@@ -193,7 +196,8 @@ deliveries = Table(
         "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("variant", Text, nullable=False),  # the topic set, as a sorted JSON list
-    Column("status", String(16), nullable=False),  # queued | sent | deferred | failed | skipped
+    # queued | sent | deferred | failed | skipped | abandoned
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_code", Integer),

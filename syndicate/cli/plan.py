@@ -1,0 +1,59 @@
+"""A send's plan in words and as JSON: for `send` (its prompt, --dry-run) and `preview`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syndicate.cli.base import plural
+from syndicate.digest.plan import Plan, Version
+
+
+def topics_label(topics: frozenset[str]) -> str:
+    """``readers without topics`` or ``topics a, b``."""
+    return f"topics {', '.join(sorted(topics))}" if topics else "readers without topics"
+
+
+def version_line(v: Version) -> str:
+    """One version: who, how many articles, and the subject (or why it is skipped)."""
+    who = f"{topics_label(v.topics)}: {plural(v.readers, 'subscriber')}"
+    if v.skipped:
+        return f"{who} · no new article for these topics: skipped (send_empty = false)"
+    return f"{who} · {plural(v.articles, 'article')} · subject {v.subject!r}"
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """The whole plan, a heading line then one line per version."""
+    if plan.nothing_new:
+        return [f"{plan.list_name}: nothing new since the last digest; nothing would be sent"]
+    head = (
+        f"{plan.digest_id}: {plural(plan.fresh, 'new article')}, "
+        f"{plural(plan.readers, 'recipient')}"
+    )
+    if plan.skipped_readers:
+        head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: nothing for their topics)"
+    return [head, *(f"  {version_line(v)}" for v in plan.versions)]
+
+
+def version_doc(v: Version) -> dict[str, Any]:
+    """A version for ``--json``."""
+    return {
+        "topics": sorted(v.topics),
+        "subscribers": v.readers,
+        "articles": v.articles,
+        "subject": v.subject,
+        "skipped": v.skipped,
+    }
+
+
+def plan_doc(plan: Plan) -> dict[str, Any]:
+    """The plan for ``--json``."""
+    return {
+        "list": plan.list_name,
+        "digest": None if plan.nothing_new else plan.digest_id,
+        "issue": None if plan.nothing_new else plan.issue,
+        "new_articles": plan.fresh,
+        "nothing_new": plan.nothing_new,
+        "recipients": 0 if plan.nothing_new else plan.readers,
+        "skipped": 0 if plan.nothing_new else plan.skipped_readers,
+        "versions": [version_doc(v) for v in plan.versions],
+    }

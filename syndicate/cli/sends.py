@@ -1,0 +1,274 @@
+"""What became of the sends: ``status``, ``sends`` (and ``sends abandon``), ``report``.
+
+A send is named by its digest id (``weekly-3``), the name every other command shows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import Connection, Engine
+
+from syndicate.cli.base import (
+    Context,
+    emit_json,
+    emit_jsonl,
+    err,
+    errors,
+    main,
+    out,
+    pass_ctx,
+    plural,
+)
+from syndicate.cli.base import now as wall_clock
+from syndicate.errors import SyndicateError
+from syndicate.store import deliveries as ledger
+from syndicate.store import history, locks, open_store
+from syndicate.store import sends as send_repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.sends import SendRow, SendStatus
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = True) -> str:
+    """What people call where a send stands: preparing or sending; interrupted (copies never
+    tried and nobody at it: the next send resumes it first); retrying (every copy was tried
+    once; deferred ones are retried in the background); done or abandoned. ``busy``: some
+    process holds the list's lock or leased rows of the send."""
+    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
+        return sent.status.value
+    if sent.status is SendStatus.SENDING and not counts.get(DeliveryStatus.QUEUED):
+        return "retrying" if counts.get(DeliveryStatus.DEFERRED) else "sending"
+    return sent.status.value if busy else "interrupted"
+
+
+def _busy(conn: Connection, sent: SendRow) -> bool:
+    held = ledger.lease_holders(conn, sent.id, now=wall_clock())
+    return bool(held) or locks.lock_owner(conn, sent.list_name) is not None
+
+
+def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
+    """One send as ``status``, ``sends`` and their ``--json`` show it."""
+    counts = ledger.counts(conn, sent.id)
+    retry = ledger.next_retry(conn, sent.id)
+    return {
+        "digest": sent.digest_id,
+        "list": sent.list_name,
+        "status": state_of(sent, counts, busy=_busy(conn, sent)),
+        "started": _when(sent.created_at),
+        "finished": _when(sent.finished_at),
+        "counts": {k.value: v for k, v in sorted(counts.items())},
+        "next_retry": _when(retry),
+        "last_error": sent.last_error,
+        "last_error_at": _when(sent.last_error_at),
+    }
+
+
+def _open(ctx: Context, list_name: str | None) -> Engine:
+    settings = ctx.settings
+    if list_name is not None:
+        settings.mailing_list(list_name)
+    return open_store(settings.database_url)
+
+
+def _line(doc: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{n:,} {k}" for k, n in doc["counts"].items()) or "no recipients"
+    later = f"; next retry {doc['next_retry']}" if doc["next_retry"] else ""
+    lines = [f"{doc['digest']} ({doc['status']}, started {doc['started']}): {counts}{later}"]
+    if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
+        lines.append(f"  last error ({doc['last_error_at']}): {doc['last_error']}")
+    return lines
+
+
+@main.command()
+@click.argument("list_name", metavar="LIST", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
+    """Recent sends: sent / deferred / failed counts, the next retry and the last error."""
+    with errors():
+        engine = _open(ctx, list_name)
+    try:
+        with engine.connect() as conn:
+            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name)]
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"sends": docs})
+        return
+    if not docs:
+        out.print("no sends yet", markup=False)
+    for doc in docs:
+        for line in _line(doc):
+            out.print(line, markup=False)
+
+
+class _SendsGroup(click.Group):
+    """``sends [LIST]`` lists; ``sends abandon SEND`` is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The first word that is no option (nor --limit's value) is LIST unless it names a
+        # subcommand: click alone would take any such word for a subcommand.
+        skip = False
+        for i, arg in enumerate(args):
+            if skip:
+                skip = False
+            elif arg == "--limit":
+                skip = True
+            elif not arg.startswith("-"):
+                if arg not in self.commands:
+                    ctx.meta["sends.list"] = arg
+                    args = args[:i] + args[i + 1 :]
+                break
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[LIST] [--json] | abandon SEND")
+
+
+@main.group(cls=_SendsGroup, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most.")
+@click.pass_context
+def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
+    """Every send (of LIST), newest first: digest, status, counts and the last error.
+
+    Status is preparing or sending; interrupted (copies never tried, nobody at it:
+    the next send resumes it first); retrying (deferred copies are retried in the
+    background; the next digest goes out regardless); done; or abandoned.
+
+    \b
+    Examples:
+      syndicate sends weekly
+      syndicate sends abandon weekly-3
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx = click_ctx.find_object(Context)
+    assert ctx is not None
+    list_name = click_ctx.meta.get("sends.list")
+    with errors():
+        engine = _open(ctx, list_name)
+    try:
+        with engine.connect() as conn:
+            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"sends": docs})
+        return
+    if not docs:
+        out.print("no sends yet", markup=False)
+    for doc in docs:
+        for line in _line(doc):
+            out.print(line, markup=False)
+
+
+def _find(conn: Connection, name: str) -> SendRow:
+    found = send_repo.find_send(conn, name)
+    if found is None:
+        raise SyndicateError(
+            f"no send of {name!r}; name a send by its digest id (`syndicate sends` lists them)"
+        )
+    return found
+
+
+@sends.command()
+@click.argument("send_name", metavar="SEND")
+@pass_ctx
+def abandon(ctx: Context, send_name: str) -> None:
+    """Stop retrying SEND (a digest id such as weekly-3): its queued and deferred copies are
+    recorded as abandoned and never sent. Copies on the wire right now still finish."""
+    with errors():
+        engine = _open(ctx, None)
+        try:
+            with engine.begin() as conn:
+                sent = _find(conn, send_name)
+                if sent.status in (SendStatus.DONE, SendStatus.ABANDONED):
+                    raise SyndicateError(
+                        f"{sent.digest_id} is {sent.status.value}: nothing to stop"
+                    )
+                count = send_repo.abandon(conn, sent.id, now=wall_clock())
+        finally:
+            engine.dispose()
+    out.print(
+        f"{sent.digest_id} abandoned: {plural(count, 'copy', 'copies')} will not be sent "
+        f"(`syndicate report {sent.digest_id}` lists them)",
+        markup=False,
+    )
+
+
+def _problem_doc(p: history.Problem) -> dict[str, Any]:
+    return {
+        "email": p.email,
+        "status": p.status.value,
+        "bounced": p.bounced,
+        "attempts": p.attempts,
+        "code": p.code,
+        "reply": p.reply,
+        "at": _when(p.at),
+        "next_attempt": _when(p.next_attempt),
+    }
+
+
+@main.command()
+@click.argument("send_name", metavar="SEND")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per recipient.")
+@pass_ctx
+def report(ctx: Context, send_name: str, as_json: bool) -> None:
+    """Every recipient of SEND (a digest id such as weekly-3) who did not get it: failed,
+    deferred (to be retried) or abandoned, with the server's code and reply.
+
+    \b
+    Examples:
+      syndicate report weekly-3
+      syndicate report weekly-3 --json | jq -r 'select(.status == "failed") | .email'
+    """
+    with errors():
+        engine = _open(ctx, None)
+        try:
+            with engine.connect() as conn:
+                sent = _find(conn, send_name)
+                rows = history.problems(conn, sent.id, sent.list_name)
+                if as_json:
+                    emit_jsonl(_problem_doc(p) for p in rows)
+                    return
+                counts = ledger.counts(conn, sent.id)
+                state = state_of(sent, counts, busy=_busy(conn, sent))
+                _print_report(sent, state, counts, rows)
+        finally:
+            engine.dispose()
+
+
+def _print_report(
+    sent: SendRow, state: str, counts: dict[DeliveryStatus, int], rows: Iterator[history.Problem]
+) -> None:
+    summary = ", ".join(f"{n:,} {k.value}" for k, n in sorted(counts.items())) or "no recipients"
+    out.print(f"{sent.digest_id} ({state}): {summary}", markup=False)
+    shown = 0
+    for p in rows:
+        shown += 1
+        code = f"{p.code} " if p.code is not None else ""
+        extra = f"; {plural(p.attempts, 'attempt')}"
+        if p.next_attempt is not None:
+            extra += f", next {p.next_attempt.isoformat()}"
+        if p.bounced:
+            extra += ", now bounced"
+        out.print(f"  {p.status.value:<9} {p.email}: {code}{p.reply or ''}{extra}", markup=False)
+    queued = counts.get(DeliveryStatus.QUEUED, 0)
+    if queued:
+        err.print(
+            f"{plural(queued, 'copy', 'copies')} not tried yet: the next "
+            f"`syndicate send {sent.list_name}` resumes them",
+            markup=False,
+        )
+    elif not shown:
+        err.print("every recipient got it (or was skipped)", markup=False)
+    sys.stdout.flush()

@@ -1,0 +1,169 @@
+"""Issue 12, items 16 and 17 for sending: Ctrl-C says how to resume and exits 130 without a
+traceback; waits are announced; exit statuses are documented; every sending command's
+`--json` is one JSON object (JSON Lines for `report`). Real parts: a `syndicate send`
+process interrupted with SIGINT, an aiosmtpd server with slow or refusing recipients."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from syndicate.cli import main
+from syndicate.content.reader import read_site
+from syndicate.delivery.engine import Policy, Sender, SendReport
+from syndicate.delivery.setup import make_transport
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from syndicate.subscribers.tokens import Signer
+from tests.conftest import Site
+from tests.smtpserver import SmtpServer, serve_smtp
+
+SECRET = "test-secret-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[1]
+READERS = [f"reader{i}@example.org" for i in range(6)]
+
+
+def config(port: int) -> str:
+    return f"""
+[email]
+from_name = "Test Letter"
+from_address = "letters@news.example.org"
+
+[lists.weekly]
+title = "Weekly"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = 1
+timeout = 10
+wait_for_retries = 0
+"""
+
+
+def cli(site: Site, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--site", str(site.root), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with serve_smtp() as running:
+        yield running
+
+
+@pytest.fixture
+def letter(site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Site:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(config(server.port))
+    site.write("a.md", "---\ntitle: Alpha\ndate: 2026-11-01T08:00:00Z\n---\n\nText.\n")
+    csv = "email,name\n" + "".join(f"{a},\n" for a in READERS)
+    rows = read_rows(io.BytesIO(csv.encode()), "in.csv")
+    joined = datetime(2026, 10, 1, tzinfo=UTC)
+    assert not import_rows(site.engine, "weekly", rows, now=joined).problems
+    return site
+
+
+def test_ctrl_c_finishes_the_message_in_flight_says_how_to_resume_and_exits_130(
+    letter: Site, server: SmtpServer
+) -> None:
+    server.set_fault("*", "slow-rcpt", delay=1.0)  # every copy takes a second
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": SECRET}
+    command = ["send", "weekly", "--yes", "--offline"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "--site", str(letter.root), *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    limit = time.monotonic() + 60
+    while server.connections == 0:  # delivering: the first copy is on the wire
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < limit, "the send never connected"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = (b.decode() for b in proc.communicate(timeout=60))
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "run `syndicate send weekly` to resume" in stderr
+    got = len(server.messages)
+    assert got < len(READERS)  # it stopped early...
+
+    with server.handler._lock:
+        server.handler._faults.clear()
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline", "--json")
+    assert code == 0, stderr  # ...and the next send resumes where it stopped
+    assert "resuming weekly-1" in stderr
+    assert sorted(r for m in server.messages for r in m.recipients) == sorted(READERS)
+
+
+def test_a_wait_for_retries_is_announced(letter: Site, server: SmtpServer) -> None:
+    server.set_fault("reader1@example.org", "rcpt-4xx")
+    waits: list[tuple[int, float]] = []
+    settings = letter.settings
+    articles = read_site(settings, letter.engine, now=datetime.now(UTC), offline=True).articles
+
+    async def go() -> SendReport:
+        transport = make_transport(settings)
+        sender = Sender(
+            settings,
+            letter.engine,
+            transport,
+            Signer(SECRET),
+            clock=lambda: datetime.now(UTC),
+            policy=Policy(
+                retry_base=timedelta(milliseconds=50), wait_for_retries=timedelta(seconds=0.5)
+            ),
+            on_wait=lambda report, s: waits.append((report.counts.get("deferred", 0), s)),
+        )
+        try:
+            return await sender.run("weekly", articles)
+        finally:
+            await transport.close()
+
+    report = asyncio.run(go())
+    assert not report.finished and report.counts == {"sent": 5, "deferred": 1}
+    assert waits and all(deferred == 1 and 0 <= s < 1 for deferred, s in waits)
+
+
+def test_every_sending_command_prints_one_json_object(letter: Site) -> None:
+    for args in (
+        ("send", "weekly", "--dry-run", "--json", "--offline"),
+        ("send", "weekly", "--yes", "--json", "--offline"),
+        ("status", "--json"),
+        ("sends", "--json"),
+        ("sends", "weekly", "--json"),
+        ("sends", "--json", "weekly"),
+        ("sends", "--limit", "5", "weekly", "--json"),
+    ):
+        code, stdout, stderr = cli(letter, *args)
+        assert code == 0, (args, stderr)
+        assert isinstance(json.loads(stdout), dict), args  # one document, never a bare list
+    code, stdout, stderr = cli(letter, "sends", "--json", "nosuchlist")
+    assert code == 2 and "nosuchlist" in stderr
+    code, stdout, _ = cli(letter, "report", "weekly-1", "--json")
+    assert code == 0 and stdout == ""  # JSON Lines: nobody missed it, so no line at all
+
+
+def test_send_help_documents_every_exit_status(letter: Site) -> None:
+    code, stdout, _ = cli(letter, "send", "--help")
+    assert code == 0
+    for status in ("0 sent", "1 error", "2 invalid configuration", "3 sent, but", "130 stopped"):
+        assert status in " ".join(stdout.split()), status
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "3 sent, but some copies were deferred" in readme
+    assert "130 stopped with Ctrl-C" in readme
