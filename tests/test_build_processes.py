@@ -1,4 +1,5 @@
-"""`syndicate build` exits only after every process it started (the parse pool) has."""
+"""A command exits only after every process it started (the parse pool) has: `build`, and
+every other command that reads the content (`preview`, `send --dry-run`)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,34 @@ def session_members(sid: int) -> list[str]:
     return found
 
 
+MAIL = """
+[email]
+from_name = "Test Letter"
+from_address = "letters@news.example.org"
+
+[lists.weekly]
+title = "Weekly"
+"""
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the parse pool needs two cores")
-def test_build_leaves_no_process_behind(site: Site) -> None:
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["build", "--offline"], "210 articles"),
+        (["preview", "weekly", "--offline", "--format", "text"], "Article"),
+        (["send", "weekly", "--dry-run", "--offline"], "weekly-1"),
+    ],
+)
+def test_a_command_leaves_no_process_behind(site: Site, command: list[str], said: str) -> None:
+    site.configure(MAIL)
     for n in range(PARALLEL_MIN_JOBS + 10):
         site.write(f"a{n:03d}.md", f"---\ntitle: Article {n}\ndate: 2026-01-01\n---\n\nBody.\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out, err = site.root / "out.txt", site.root / "err.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:  # not pipes: a lingering child
         proc = subprocess.Popen(  # holding a pipe open would make the wait wait for it too
-            [sys.executable, "-m", "syndicate", "--site", str(site.root), "build", "--offline"],
+            [sys.executable, "-m", "syndicate", "--site", str(site.root), *command],
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -51,5 +71,5 @@ def test_build_leaves_no_process_behind(site: Site) -> None:
     code = proc.wait(timeout=300)
     left = session_members(proc.pid)
     assert code == 0, err.read_text()
-    assert "210 articles" in out.read_text()
+    assert said in out.read_text() + err.read_text()
     assert left == []

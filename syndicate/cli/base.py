@@ -129,6 +129,16 @@ class LazyGroup(click.Group):
 def main(click_ctx: click.Context, site: str | None) -> None:
     """Publish a newsletter and its syndication feeds from a folder of articles."""
     click_ctx.obj = Context(site)
+    click_ctx.call_on_close(_stop_helper_processes)
+
+
+def _stop_helper_processes() -> None:
+    """Whatever a command ran in other processes (the parse pool of a large read, the
+    senders of a large send) has exited before the command does."""
+    if "multiprocessing.forkserver" in sys.modules:  # nothing was started otherwise
+        from syndicate import parallel
+
+        parallel.shutdown()
 
 
 pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(Context)

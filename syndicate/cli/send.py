@@ -160,7 +160,8 @@ def _send(
         note = None
         if note_file is not None:
             note = load_note(note_file, base_url=settings.publication.base_url)
-        signer = site_signer(settings)
+        # A dry run mails nothing, so it needs no secret; a send checks for it before reading.
+        signer = None if dry_run else site_signer(settings)
         engine = open_store(settings.database_url)
         try:
             articles = read_site(settings, engine, now=when, offline=offline).articles
@@ -171,7 +172,7 @@ def _send(
             if interrupted is None:
                 upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
                 plan = make_plan(settings, list_name, upcoming)
-            if dry_run:
+            if signer is None:
                 _dry_run(engine, list_name, interrupted, plan, as_json)
                 return
             if interrupted is not None:
