@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from syndicate.content.markdown import read_markdown
 from syndicate.content.reader import read_site
 from syndicate.content.registry import parse_file
 from syndicate.errors import ContentError
@@ -349,3 +350,21 @@ def test_repeated_front_matter_key_is_an_error() -> None:
         parse_file("twice.md", ".md", text.encode())
     assert info.value.line == 4
     assert "`title` is repeated (first on line 2)" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "says"),
+    [
+        ("title: A\ndate: 2026-01-01\ntags: [a, b\nauthor: X\n", 4, "list opened with `[`"),
+        ('title: "A\ndate: 2026-01-01\n', 2, "quoted text opened"),
+        ("title: A\nx: {a: 1\ny: 2\n", 3, "mapping opened with `{`"),
+        ("title: A\n\tdate: x\n", 3, "tab character"),
+    ],
+)
+def test_yaml_errors_point_at_the_line_to_fix(front: str, line: int, says: str) -> None:
+    """Something opened and never closed is reported where it opens, not where the parser
+    gave up (the next line, or the end of the front matter)."""
+    with pytest.raises(ContentError) as caught:
+        read_markdown("a.md", f"---\n{front}---\n\nBody.\n")
+    assert caught.value.line == line, str(caught.value)
+    assert says in caught.value.reason

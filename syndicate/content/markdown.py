@@ -92,9 +92,8 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
     try:
         meta = _HANDLER.load(fm)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ContentError(path, line, f"front matter is not valid YAML: {exc.problem}") from None
+        line, reason = _yaml_problem(exc)
+        raise ContentError(path, line, f"front matter is not valid YAML: {reason}") from None
     except Exception as exc:
         # PyYAML's constructors raise all sorts (ValueError for 2026-02-30, KeyError for
         # `!!bool maybe`, RecursionError...) without a position: find the line by loading
@@ -111,6 +110,27 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
         )
     body_line = text.count("\n", 0, len(text) - len(body.lstrip("\n"))) + 1
     return meta, body, body_line, fm_lines
+
+
+# What the parser was inside of when it gave up: things that open on one line and must close.
+_OPENED = {
+    "flow sequence": "the list opened with `[` on this line is not closed",
+    "flow mapping": "the mapping opened with `{` on this line is not closed",
+    "quoted scalar": "the quoted text opened on this line is not closed",
+}
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """Where the author must look, and why. Something opened and never closed (a ``[``, a
+    ``{``, a quote) is found only lines later, where the parser gives up: point at the line
+    that opened it, and say where the parser noticed."""
+    problem, context = exc.problem_mark, exc.context_mark
+    opened = next((v for k, v in _OPENED.items() if k in (exc.context or "")), None)
+    if opened and context is not None and (problem is None or context.line < problem.line):
+        noticed = f" on line {problem.line + 1}" if problem is not None else ""
+        return context.line + 1, f"{opened} ({exc.problem}{noticed})"
+    mark = problem or context
+    return (mark.line + 1 if mark is not None else 1), str(exc.problem)
 
 
 def _no_repeated_keys(path: str, fm_lines: list[str]) -> None:
