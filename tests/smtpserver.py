@@ -191,3 +191,16 @@ def serve_smtp(credentials: tuple[str, str] | None = None) -> Iterator[SmtpServe
         yield server
     finally:
         server.stop()
+
+
+def weekly_site_config(port: int, **smtp: str | int | bool) -> str:
+    """The config of a one-list site (`weekly`) sending to the test server on ``port``:
+    plain SMTP on 127.0.0.1, plus any ``[smtp]`` keys given (``security="starttls"``...)."""
+    keys: dict[str, str | int | bool] = {"security": "none", **smtp}
+    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in keys.items()]
+    lines = [line.replace("'", '"') for line in lines]
+    return (
+        '\n[email]\nfrom_name = "Test Letter"\nfrom_address = "letters@news.example.org"\n\n'
+        '[lists.weekly]\ntitle = "Weekly"\n\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\n' + "\n".join(lines) + "\n"
+    )

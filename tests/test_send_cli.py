@@ -28,7 +28,7 @@ from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
 from tests.conftest import Site
-from tests.smtpserver import SmtpServer, serve_smtp
+from tests.smtpserver import SmtpServer, serve_smtp, weekly_site_config
 
 SECRET = "test-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,22 +36,7 @@ READERS = [f"reader{i}@example.org" for i in range(6)]
 
 
 def config(port: int) -> str:
-    return f"""
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-connections = 1
-timeout = 10
-wait_for_retries = 0
-"""
+    return weekly_site_config(port, connections=1, timeout=10, wait_for_retries=0)
 
 
 def cli(site: Site, *args: str) -> tuple[int, str, str]:

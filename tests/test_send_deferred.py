@@ -28,27 +28,13 @@ from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
 from tests.conftest import Site
-from tests.smtpserver import SmtpServer, serve_smtp
+from tests.smtpserver import SmtpServer, serve_smtp, weekly_site_config
 
 SECRET = "test-secret-0123456789abcdef"
 
 
 def config(port: int) -> str:
-    return f"""
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-timeout = 5
-wait_for_retries = 0
-"""
+    return weekly_site_config(port, timeout=5, wait_for_retries=0)
 
 
 def wall() -> datetime:

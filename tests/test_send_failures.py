@@ -23,28 +23,14 @@ from syndicate.store.tables import deliveries
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from tests.conftest import Site
-from tests.smtpserver import SmtpServer, serve_smtp
+from tests.smtpserver import SmtpServer, serve_smtp, weekly_site_config
 
 SECRET = "test-secret-0123456789abcdef"
 READERS = ["ada@example.org", "bad@example.org", "busy@example.org", "grace@example.org"]
 
 
 def config(port: int, security: str = "none", extra: str = "") -> str:
-    return f"""
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "{security}"
-timeout = 5
-{extra}
-"""
+    return weekly_site_config(port, security=security, timeout=5) + extra + "\n"
 
 
 def cli(site: Site, *args: str) -> tuple[int, str, str]:

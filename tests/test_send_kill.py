@@ -21,7 +21,7 @@ from syndicate.store.tables import deliveries
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from tests.conftest import Site
-from tests.smtpserver import SmtpServer, serve_smtp
+from tests.smtpserver import SmtpServer, serve_smtp, weekly_site_config
 
 SECRET = "test-secret-0123456789abcdef"
 READERS = 6000
@@ -31,22 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(port: int) -> str:
-    return f"""
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-connections = {CONNECTIONS}
-processes = 2
-timeout = 10
-"""
+    return weekly_site_config(port, connections=CONNECTIONS, processes=2, timeout=10)
 
 
 def start(site: Site) -> subprocess.Popen[bytes]:

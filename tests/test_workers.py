@@ -30,7 +30,7 @@ from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
 from tests.conftest import PG_URL, Site
-from tests.smtpserver import SmtpServer, serve_smtp
+from tests.smtpserver import SmtpServer, serve_smtp, weekly_site_config
 
 SECRET = "test-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,22 +38,7 @@ CONNECTIONS = 2  # per worker
 
 
 def config(port: int) -> str:
-    return f"""
-[email]
-from_name = "Test Letter"
-from_address = "letters@news.example.org"
-
-[lists.weekly]
-title = "Weekly"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-connections = {CONNECTIONS}
-timeout = 10
-workers = true
-"""
+    return weekly_site_config(port, connections=CONNECTIONS, timeout=10, workers=True)
 
 
 def wall() -> datetime:
