@@ -18,6 +18,7 @@ from syndicate.models import Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import open_store
+from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
 from syndicate.store.engine import _alembic_config
 from syndicate.store.tables import deliveries
@@ -130,7 +131,7 @@ def test_readers_without_topics_on_a_list_get_its_whole_digest(lists_site: Site)
     load(lists_site, "weekly", "email\nada@example.org\nbob@example.org\n")
     load(lists_site, "briefing", "email,topics\nada@example.org,security\n")
     with lists_site.engine.begin() as conn:
-        send_id = ledger.create_send(conn, "weekly", "weekly-1", now=NOW)
+        send_id = send_repo.create_send(conn, "weekly", "weekly-1", now=NOW)
         ledger.enqueue_without_topics(conn, send_id, "weekly", now=NOW)
         queued = conn.execute(select(deliveries.c.variant).where(deliveries.c.send_id == send_id))
         assert [v for (v,) in queued] == ["[]", "[]"]
