@@ -164,6 +164,20 @@ def test_report_lists_every_recipient_who_did_not_get_it(letter: Site, server: S
     assert "failed    bad@example.org: 550 5.1.1 No such user here; 1 attempt" in stdout
 
 
+def test_report_names_international_addresses_in_unicode(letter: Site, server: SmtpServer) -> None:
+    letter.configure(config(server.port, extra="wait_for_retries = 0"))
+    assert cli(letter, "subscribers", "add", "weekly", "jo@bücher.example")[0] == 0
+    server.set_fault("jo@xn--bcher-kva.example", "rcpt-5xx")
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    code, stdout, stderr = cli(letter, "report", "weekly-1")
+    assert code == 0, stderr
+    assert "failed    jo@bücher.example: 550" in stdout
+    assert "xn--" not in stdout
+    code, stdout, _ = cli(letter, "report", "weekly-1", "--json")
+    assert json.loads(stdout)["email"] == "jo@xn--bcher-kva.example"  # JSON: the stored form
+
+
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
     port = closed_port()
     letter.configure(config(port))

@@ -31,6 +31,7 @@ from syndicate.store import history, locks, open_store
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
+from syndicate.subscribers.address import display_address
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -261,7 +262,10 @@ def _print_report(
             extra += f", next {p.next_attempt.isoformat()}"
         if p.bounced:
             extra += ", now bounced"
-        out.print(f"  {p.status.value:<9} {p.email}: {code}{p.reply or ''}{extra}", markup=False)
+        shown_email = display_address(p.email)
+        out.print(
+            f"  {p.status.value:<9} {shown_email}: {code}{p.reply or ''}{extra}", markup=False
+        )
     queued = counts.get(DeliveryStatus.QUEUED, 0)
     if queued:
         err.print(
