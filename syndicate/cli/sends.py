@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -36,6 +36,16 @@ from syndicate.subscribers.address import display_address
 
 def _when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def shown_time(moment: datetime | str | None) -> str:
+    """A time as the text output writes it for people: ``2026-12-01 08:58:18 UTC`` (no
+    microseconds, no ISO ``T``; ``--json`` keeps ISO 8601)."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = True) -> str:
@@ -81,10 +91,11 @@ def _open(ctx: Context, list_name: str | None) -> Engine:
 
 def _line(doc: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n:,} {k}" for k, n in doc["counts"].items()) or "no recipients"
-    later = f"; next retry {doc['next_retry']}" if doc["next_retry"] else ""
-    lines = [f"{doc['digest']} ({doc['status']}, started {doc['started']}): {counts}{later}"]
+    later = f"; next retry {shown_time(doc['next_retry'])}" if doc["next_retry"] else ""
+    started = shown_time(doc["started"])
+    lines = [f"{doc['digest']} ({doc['status']}, started {started}): {counts}{later}"]
     if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
-        lines.append(f"  last error ({doc['last_error_at']}): {doc['last_error']}")
+        lines.append(f"  last error ({shown_time(doc['last_error_at'])}): {doc['last_error']}")
     return lines
 
 
@@ -259,7 +270,7 @@ def _print_report(
         code = f"{p.code} " if p.code is not None else ""
         extra = f"; {plural(p.attempts, 'attempt')}"
         if p.next_attempt is not None:
-            extra += f", next {p.next_attempt.isoformat()}"
+            extra += f", next {shown_time(p.next_attempt)}"
         if p.bounced:
             extra += ", now bounced"
         shown_email = display_address(p.email)
