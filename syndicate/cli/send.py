@@ -187,6 +187,7 @@ def _send(
                 if not click.confirm(
                     f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
                 ):
+                    err.print("not sent: nothing was recorded", markup=False)
                     sys.exit(1)
             if for_workers is None:
                 for_workers = settings.config.smtp is not None and settings.config.smtp.workers
