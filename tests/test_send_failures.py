@@ -202,6 +202,17 @@ def test_status_and_report_write_times_for_people(letter: Site, server: SmtpServ
     assert f"next {shown(sent['next_retry'])}" in report_text
 
 
+def test_nothing_new_connects_to_nobody_and_says_so(letter: Site, server: SmtpServer) -> None:
+    letter.configure(config(server.port))
+    assert cli(letter, "send", "weekly", "--yes", "--offline")[0] == 0
+    connections = server.connections
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    assert "nothing new since the last digest; nothing sent" in stdout
+    assert "connecting to" not in stderr  # it does not announce a connection it never makes
+    assert server.connections == connections
+
+
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
     port = closed_port()
     letter.configure(config(port))

@@ -191,6 +191,9 @@ def _send(
                     sys.exit(1)
             if for_workers is None:
                 for_workers = settings.config.smtp is not None and settings.config.smtp.workers
+            with engine.connect() as conn:  # announce a connection only when one is made
+                due = bool(retries_due(conn, now=now(), list_name=list_name))
+            busy = interrupted is not None or due or (plan is not None and not plan.nothing_new)
             report = _run(
                 settings,
                 engine,
@@ -198,7 +201,7 @@ def _send(
                 list_name,
                 articles,
                 upcoming,
-                quiet=as_json,
+                quiet=as_json or not busy,
                 deliver=not for_workers,
                 note=note,
             )
