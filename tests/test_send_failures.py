@@ -213,6 +213,15 @@ def test_nothing_new_connects_to_nobody_and_says_so(letter: Site, server: SmtpSe
     assert server.connections == connections
 
 
+def test_a_send_into_a_log_writes_no_blank_lines(letter: Site, server: SmtpServer) -> None:
+    # stderr is no terminal here (cron, systemd, `2> log`): the progress bar is not drawn,
+    # and leaves no empty line behind.
+    letter.configure(config(server.port))
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    assert "" not in stderr.splitlines(), repr(stderr)
+
+
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
     port = closed_port()
     letter.configure(config(port))

@@ -294,7 +294,8 @@ def _run(
         TextColumn("{task.fields[line]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+    drawn = not quiet and err.is_terminal  # in a log, a bar would leave only blank lines
+    with Progress(*columns, console=err, disable=not drawn, transient=True) as bar:
         task = bar.add_task(f"sending {list_name}", total=None, line="")
 
         first: list[tuple[float, int]] = []  # (when, answered) at the first report
