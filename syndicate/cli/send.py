@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from syndicate import aio
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
-from syndicate.cli.plan import plan_doc, plan_lines, version_doc
+from syndicate.cli.plan import plan_doc, plan_lines, render_versions, version_doc
 from syndicate.cli.testcopy import send_test_copies
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
@@ -172,6 +172,8 @@ def _send(
                 upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
                 plan = make_plan(settings, list_name, upcoming)
             if dry_run:
+                if upcoming is not None and plan is not None:
+                    render_versions(settings, upcoming, plan, note=note, now=when)
                 _dry_run(engine, list_name, interrupted, plan, as_json)
                 return
             if interrupted is not None:
