@@ -103,6 +103,18 @@ def test_plurals_in_the_import_summary(lists_site: Site) -> None:
     )
 
 
+def test_a_file_with_nothing_importable_says_nothing_was_imported(lists_site: Site) -> None:
+    # "0 of 0 rows stored: …; 1 row rejected" for a bad header read as if a row were bad.
+    csv_text = "Email Address;First Name\nada@example.org;Ada\n"
+    code, out, err = cli(lists_site, "subscribers", "import", "weekly", "-", stdin=csv_text)
+    assert code == 1
+    assert 'rename "Email Address" to email' in err
+    assert out.strip() == "nothing imported from <stdin>: 1 problem (above)"
+    code, out, _ = cli(lists_site, "subscribers", "import", "weekly", "-", stdin="email\nx\ny\n")
+    assert code == 1
+    assert out.strip() == "nothing imported from <stdin>: 2 problems (above)"
+
+
 def test_add_answers_about_that_subscriber(lists_site: Site) -> None:
     add = ("subscribers", "add")
     code, out, _ = cli(lists_site, *add, "weekly", "Ada@Example.org", "--name", "Ada")

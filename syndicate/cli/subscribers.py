@@ -151,7 +151,11 @@ def import_(
     for problem in report.problems:
         err.print(str(problem), markup=False)
     _notices(report, shown)
-    out.print(_summary(report), markup=False)
+    if report.rows == 0 and report.problems:  # a bad header, or no valid row at all
+        found = plural(len(report.problems), "problem")
+        out.print(f"nothing imported from {shown}: {found} (above)", markup=False)
+    else:
+        out.print(_summary(report), markup=False)
     if report.problems:
         sys.exit(1)
 
