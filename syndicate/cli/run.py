@@ -41,7 +41,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    for noisy in ("apscheduler", "alembic"):
+    for noisy in ("apscheduler", "alembic", "httpx"):  # httpx: one INFO line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with errors():
         settings = ctx.settings
