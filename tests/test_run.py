@@ -171,10 +171,18 @@ def test_the_run_log_says_what_run_does_not_each_http_request(
         while len(hub.requests_for("/hub")) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(hub.requests_for("/hub")) == 3  # rss, atom, json: the first build pinged
+        form = {"email": "ann@example.org", "list": "weekly"}
+        answer = httpx.post(f"http://127.0.0.1:{running.port}/subscribe", data=form, timeout=10)
+        assert answer.status_code == 200, answer.text
+        new = publication.root / "maildir" / "new"
+        while not (new.is_dir() and any(new.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert running.stop() == 0
     log = running.log.read_text()
-    assert "poll: 1 article" in log
     assert "HTTP Request:" not in log, log
+    # and in words: "1 article", "1 message" (not "1 articles", "1 messages")
+    assert "poll: 1 article, 3 feed files written, 0 removed, 0 problems" in log, log
+    assert "outbox: 1 message\n" in log, log
 
 
 def test_the_outbox_doorbell_rings_from_the_loop_and_from_threads() -> None:
