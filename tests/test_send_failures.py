@@ -222,6 +222,19 @@ def test_a_send_into_a_log_writes_no_blank_lines(letter: Site, server: SmtpServe
     assert "" not in stderr.splitlines(), repr(stderr)
 
 
+def test_a_test_copy_that_could_not_go_says_not_sent(letter: Site) -> None:
+    # Test copies are recorded nowhere and never retried: "deferred" would promise a retry.
+    port = closed_port()
+    letter.configure(config(port))
+    code, stdout, stderr = cli(letter, "send", "weekly", "--offline", "--to", "me@example.net")
+    assert code == 1, stdout + stderr
+    assert (
+        f"to me@example.net: not sent (cannot connect to 127.0.0.1:{port}: Connection refused)"
+        in stdout
+    )
+    assert "deferred" not in stdout + stderr
+
+
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
     port = closed_port()
     letter.configure(config(port))

@@ -148,7 +148,8 @@ def send_test_copies(
         reply = " ".join(str(p) for p in (outcome.code, outcome.reply) if p)
         out.print(
             f"test copy of {describe(digest, wanted)} to {display_address(address)}: "
-            f"{outcome.kind.value}" + (f" ({reply})" if reply else ""),
+            f"{'sent' if outcome.kind is Kind.SENT else 'not sent'}"  # test copies: no retry
+            + (f" ({reply})" if reply else ""),
             markup=False,
         )
     return 0 if all(o.kind is Kind.SENT for o in outcomes) else 1
