@@ -26,3 +26,9 @@ def xml_safe(text: str) -> str:
 def title_key(title: str) -> str:
     """Titles compared loosely: case, quote style, spacing and final punctuation ignored."""
     return _TRAILING.sub("", " ".join(title.translate(_QUOTES).casefold().split()))
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 article``, ``2 articles``, ``1,204 subscribers``; ``many`` for irregular plurals
+    (the service layer's logs; the CLI has the same helper in ``cli/base.py``)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"

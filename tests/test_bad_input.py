@@ -183,6 +183,10 @@ def test_impossible_date_names_its_line() -> None:
     with pytest.raises(ContentError) as info:
         parse_file("leap.md", ".md", text.encode())
     assert (info.value.line, "date" in info.value.reason) == (4, True)
+    # it says what is wrong with the value, not "a ValueError"
+    assert info.value.reason == (
+        "front matter is not valid YAML: field `date`: day is out of range for month"
+    )
 
 
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])

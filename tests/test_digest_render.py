@@ -173,6 +173,17 @@ def test_markers_footer_and_view_in_browser(settings: Settings) -> None:
     assert "Example Ltd\n1 Main Street\n12345 Town\n" in rendered.text
 
 
+def test_a_list_named_like_the_publication_is_named_once_in_the_footer(tmp_path: Path) -> None:
+    # `syndicate init` titles its list after the publication: "subscribed to Mag on Mag".
+    (tmp_path / "syndicate.toml").write_text(
+        CONFIG.replace('title = "Weekly Picks"', 'title = "Test Letter"'), encoding="utf-8"
+    )
+    rendered = render_digest(replace(sample(), list_title="Test Letter"), load_settings(tmp_path))
+    for part in (rendered.html, rendered.text):
+        assert "You receive this because you subscribed to Test Letter." in part
+        assert "subscribed to Test Letter on Test Letter" not in part
+
+
 def test_every_html_link_is_in_the_text(settings: Settings) -> None:
     rendered = render_digest(sample(), settings)
     assert_links_in_text(rendered)

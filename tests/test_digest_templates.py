@@ -136,8 +136,9 @@ BROKEN = [
         ("preview", "weekly", "--offline"),
         ("send", "weekly", "--offline", "--to", "me@example.net"),
         ("send", "weekly", "--offline", "--yes"),
+        ("send", "weekly", "--offline", "--dry-run"),  # says what the send would do: fail
     ],
-    ids=["preview", "test-copy", "send"],
+    ids=["preview", "test-copy", "send", "dry-run"],
 )
 def test_a_template_error_names_file_and_line(
     letter: Site, name: str, text: str, line: int, reason: str, command: tuple[str, ...]

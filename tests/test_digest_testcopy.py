@@ -238,6 +238,19 @@ def test_preview_as_a_subscriber_shows_their_version_with_inert_links(letter: Si
     assert_inert(letter, [message])
 
 
+def test_test_copies_and_previews_name_international_addresses_in_unicode(letter: Site) -> None:
+    code, out, err = cli(letter, "send", "weekly", "--offline", "--to", "ed@Bücher.example")
+    assert code == 0, err
+    assert "to ed@bücher.example: sent" in out.decode()
+    assert "xn--" not in out.decode() + err
+    [copy] = maildir(letter)
+    assert copy["To"] == "ed@xn--bcher-kva.example"  # on the wire: ASCII
+    assert cli(letter, "subscribers", "add", "weekly", "jo@bücher.example")[0] == 0
+    code, _, err = cli(letter, "preview", "weekly", "--offline", "--as", "jo@bücher.example")
+    assert code == 0, err
+    assert "as jo@bücher.example" in err and "xn--" not in err
+
+
 def test_preview_as_someone_not_on_the_list_says_so(letter: Site) -> None:
     code, _, err = cli(letter, "preview", "weekly", "--offline", "--as", "nobody@example.org")
     assert code == 1 and "nobody@example.org" in err and "weekly" in err

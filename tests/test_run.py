@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from syndicate.cli import main
 from tests.conftest import Site
+from tests.httpserver import serve
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789abcdef"
@@ -155,6 +156,33 @@ def test_run_exits_with_an_error_when_the_port_is_taken(
     assert taken.returncode == 1
     assert f"cannot listen on 127.0.0.1:{first.port}" in taken.stderr.decode()
     assert first.stop() == 0
+
+
+def test_the_run_log_says_what_run_does_not_each_http_request(
+    publication: Site, started: list[Running], tmp_path: Path
+) -> None:
+    # httpx logs every request at INFO: 15 "HTTP Request: POST …/hub" lines per build.
+    with serve() as hub:
+        hub.route("/hub", status=204, content_type="text/plain")
+        publication.configure(CONFIG + f'\n[feeds]\nhub = "{hub.url("/hub")}"\n')
+        running = Running(publication, tmp_path / "run.log")
+        started.append(running)
+        deadline = time.monotonic() + 30
+        while len(hub.requests_for("/hub")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(hub.requests_for("/hub")) == 3  # rss, atom, json: the first build pinged
+        form = {"email": "ann@example.org", "list": "weekly"}
+        answer = httpx.post(f"http://127.0.0.1:{running.port}/subscribe", data=form, timeout=10)
+        assert answer.status_code == 200, answer.text
+        new = publication.root / "maildir" / "new"
+        while not (new.is_dir() and any(new.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running.stop() == 0
+    log = running.log.read_text()
+    assert "HTTP Request:" not in log, log
+    # and in words: "1 article", "1 message" (not "1 articles", "1 messages")
+    assert "poll: 1 article, 3 feed files written, 0 removed, 0 problems" in log, log
+    assert "outbox: 1 message\n" in log, log
 
 
 def test_the_outbox_doorbell_rings_from_the_loop_and_from_threads() -> None:

@@ -72,7 +72,10 @@ def test_articles_command_shows_scheduled(site: Site) -> None:
     result = runner.invoke(main, ["--site", str(site.root), "articles", "--offline"])
     assert result.exit_code == 0, result.output
     assert "scheduled for 2999-01-01 09:00 UTC" in result.stdout
-    assert "1 article, 1 scheduled" in result.stdout
+    # two are listed: the count says how they split, not "1 article, 1 scheduled"
+    assert result.stdout.rstrip().endswith("\n2 articles: 1 published, 1 scheduled")
+    result = runner.invoke(main, ["--site", str(site.root), "check", "--offline"])
+    assert "ok: 1 article read and 1 scheduled, 0 problems" in result.stdout
     result = runner.invoke(main, ["--site", str(site.root), "articles", "--json", "--offline"])
     doc = json.loads(result.stdout)
     assert {a["title"]: a["scheduled"] for a in doc["articles"]} == {

@@ -121,7 +121,9 @@ def test_schedule_command_shows_next_run_in_the_lists_zone(site: Site) -> None:
     with time_machine.travel(datetime(2026, 10, 24, 12, tzinfo=UTC), tick=False):
         result = CliRunner().invoke(main, ["--site", str(site.root), "schedule", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {r["list"]: r for r in json.loads(result.stdout)}
+    doc = json.loads(result.stdout)  # one object, the lists under "lists" (the convention)
+    assert isinstance(doc, dict) and list(doc) == ["lists"]
+    rows = {r["list"]: r for r in doc["lists"]}
     assert rows["daily"] == {
         "list": "daily",
         "schedule": "30 2 * * *",
@@ -130,6 +132,10 @@ def test_schedule_command_shows_next_run_in_the_lists_zone(site: Site) -> None:
     }
     assert rows["weekly"]["timezone"] == "UTC"
     assert rows["weekly"]["next_run"] == "2026-10-25T07:00:00+00:00"
+    with time_machine.travel(datetime(2026, 10, 24, 12, tzinfo=UTC), tick=False):
+        result = CliRunner().invoke(main, ["--site", str(site.root), "schedule"])
+    # for people as `run`'s start line writes it, in the list's zone
+    assert "daily: 30 2 * * * (Europe/Berlin), next 2026-10-25 02:30 CEST" in result.stdout
 
 
 # --- misfires ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -43,6 +44,11 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def shown(iso: str) -> str:
+    """How the text output writes a time that --json gives as ISO 8601."""
+    return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def ledger(site: Site) -> dict[str, int]:
@@ -94,7 +100,9 @@ def test_a_closed_port_stops_the_send_at_once_and_the_next_send_delivers(
     assert sent["last_error_at"] is not None and sent["counts"] == {"queued": 4}
     assert sent["status"] == "interrupted"  # nobody at it: the next send resumes it first
     code, stdout, _ = cli(letter, "status")
-    assert f"last error ({sent['last_error_at']}): cannot connect to 127.0.0.1:{port}" in stdout
+    assert (
+        f"last error ({shown(sent['last_error_at'])}): cannot connect to 127.0.0.1:{port}" in stdout
+    )
 
     letter.configure(config(server.port))  # the server is there now: the same send goes out
     code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
@@ -148,6 +156,69 @@ def test_report_lists_every_recipient_who_did_not_get_it(letter: Site, server: S
     assert code == 0, stderr
     assert "weekly-1 (retrying): 1 deferred, 1 failed, 2 sent" in stdout
     assert "failed    bad@example.org: 550 5.1.1 No such user here; 1 attempt" in stdout
+
+
+def test_report_names_international_addresses_in_unicode(letter: Site, server: SmtpServer) -> None:
+    letter.configure(config(server.port, extra="wait_for_retries = 0"))
+    assert cli(letter, "subscribers", "add", "weekly", "jo@bücher.example")[0] == 0
+    server.set_fault("jo@xn--bcher-kva.example", "rcpt-5xx")
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    code, stdout, stderr = cli(letter, "report", "weekly-1")
+    assert code == 0, stderr
+    assert "failed    jo@bücher.example: 550" in stdout
+    assert "xn--" not in stdout
+    code, stdout, _ = cli(letter, "report", "weekly-1", "--json")
+    assert json.loads(stdout)["email"] == "jo@xn--bcher-kva.example"  # JSON: the stored form
+
+
+def test_status_and_report_write_times_for_people(letter: Site, server: SmtpServer) -> None:
+    letter.configure(config(server.port, extra="wait_for_retries = 0"))
+    server.set_fault("busy@example.org", "rcpt-4xx")
+    assert cli(letter, "send", "weekly", "--yes", "--offline")[0] == 3
+    stdout = cli(letter, "status", "--json")[1]
+    [sent] = json.loads(stdout)["sends"]
+    status_text = cli(letter, "status")[1]
+    report_text = cli(letter, "report", "weekly-1")[1]
+    for text in (status_text, report_text):
+        assert not re.search(r"\d:\d\d\.\d+", text), text  # no microseconds
+        assert not re.search(r"\dT\d", text), text  # no ISO 8601 "T"
+    assert f"started {shown(sent['started'])}" in status_text
+    assert f"next retry {shown(sent['next_retry'])}" in status_text
+    assert f"next {shown(sent['next_retry'])}" in report_text
+
+
+def test_nothing_new_connects_to_nobody_and_says_so(letter: Site, server: SmtpServer) -> None:
+    letter.configure(config(server.port))
+    assert cli(letter, "send", "weekly", "--yes", "--offline")[0] == 0
+    connections = server.connections
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    assert "nothing new since the last digest; nothing sent" in stdout
+    assert "connecting to" not in stderr  # it does not announce a connection it never makes
+    assert server.connections == connections
+
+
+def test_a_send_into_a_log_writes_no_blank_lines(letter: Site, server: SmtpServer) -> None:
+    # stderr is no terminal here (cron, systemd, `2> log`): the progress bar is not drawn,
+    # and leaves no empty line behind.
+    letter.configure(config(server.port))
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 0, stdout + stderr
+    assert "" not in stderr.splitlines(), repr(stderr)
+
+
+def test_a_test_copy_that_could_not_go_says_not_sent(letter: Site) -> None:
+    # Test copies are recorded nowhere and never retried: "deferred" would promise a retry.
+    port = closed_port()
+    letter.configure(config(port))
+    code, stdout, stderr = cli(letter, "send", "weekly", "--offline", "--to", "me@example.net")
+    assert code == 1, stdout + stderr
+    assert (
+        f"to me@example.net: not sent (cannot connect to 127.0.0.1:{port}: Connection refused)"
+        in stdout
+    )
+    assert "deferred" not in stdout + stderr
 
 
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:

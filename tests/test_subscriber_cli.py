@@ -55,7 +55,13 @@ def test_import_keeps_stored_values_and_says_so_per_row(
         "use --update to overwrite; city 'London' kept (file says 'Paris'); use --update to "
         "overwrite; topics set to trade"
     ]
-    assert "1 kept their stored values" in out and "1 new subscriber," in out
+    # Not one more count beside "unchanged"/"updated" (which would add up to more rows than
+    # the file has): a remark on rows already counted.
+    assert out.strip().endswith(
+        "; 0 rows rejected; in 1 row the stored values were kept (see above; --update "
+        "overwrites them)"
+    ), out
+    assert "kept their stored values" not in out and "1 new subscriber," in out
     with lists_site.engine.connect() as conn:
         ada = repo.subscriber_by_key(conn, "ada@example.org", "weekly")
     assert ada is not None and ada.name == "Ada" and dict(ada.attributes) == {"city": "London"}
@@ -95,6 +101,18 @@ def test_plurals_in_the_import_summary(lists_site: Site) -> None:
         "1 of 1 row stored: 1 new subscriber, 1 subscribed, 0 resubscribed, 0 updated, "
         "0 unchanged, 0 kept unsubscribed; 0 rows rejected"
     )
+
+
+def test_a_file_with_nothing_importable_says_nothing_was_imported(lists_site: Site) -> None:
+    # "0 of 0 rows stored: …; 1 row rejected" for a bad header read as if a row were bad.
+    csv_text = "Email Address;First Name\nada@example.org;Ada\n"
+    code, out, err = cli(lists_site, "subscribers", "import", "weekly", "-", stdin=csv_text)
+    assert code == 1
+    assert 'rename "Email Address" to email' in err
+    assert out.strip() == "nothing imported from <stdin>: 1 problem (above)"
+    code, out, _ = cli(lists_site, "subscribers", "import", "weekly", "-", stdin="email\nx\ny\n")
+    assert code == 1
+    assert out.strip() == "nothing imported from <stdin>: 2 problems (above)"
 
 
 def test_add_answers_about_that_subscriber(lists_site: Site) -> None:

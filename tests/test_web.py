@@ -666,6 +666,20 @@ def test_international_addresses_are_unicode_to_people_and_punycode_on_the_wire(
     assert "xn--" not in page.text
 
 
+def test_an_address_with_a_non_ascii_local_part_gets_its_confirmation(
+    web_site: Site, web: Web
+) -> None:
+    # email-validator accepts "jörg@…" (SMTPUTF8): the form must not answer 500 for it.
+    assert subscribe(web, "jörg@bücher.example", "weekly", name="Jörg").status_code == 200
+    [row] = outbox_rows(web_site)
+    assert row.recipient == "jörg@xn--bcher-kva.example"
+    message = email.message_from_bytes(row.data, policy=policy.default)
+    assert message["To"] == "Jörg <jörg@xn--bcher-kva.example>"
+    text = message.get_body(("plain",))
+    assert text is not None and "subscribe jörg@bücher.example to" in text.get_content()
+    assert confirm_paths(row.data)
+
+
 # --- confirming -------------------------------------------------------------------------------
 
 

@@ -105,9 +105,10 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
         return
     for problem in problems:
         err.print(str(problem), markup=False)
-    summary = f"{plural(len(report.articles), 'article')} read, {plural(len(problems), 'problem')}"
-    if report.scheduled:
-        summary += f", {len(report.scheduled)} scheduled"
+    summary = f"{plural(len(report.articles), 'article')} read"
+    if report.scheduled:  # read besides those: "and", so nobody counts them in
+        summary += f" and {len(report.scheduled)} scheduled"
+    summary += f", {plural(len(problems), 'problem')}"
     if problems:
         err.print(summary)
         sys.exit(1)
@@ -178,8 +179,11 @@ def articles(ctx: Context, as_json: bool, offline: bool) -> None:
         out.print(f"  {escape(a.url)}")
         out.print(f"  [italic]{escape(a.teaser)}[/italic]\n")
     summary = plural(len(report.articles), "article")
-    if report.scheduled:
-        summary += f", {len(report.scheduled)} scheduled"
+    if report.scheduled:  # as many as listed above, then how they split
+        summary = (
+            f"{plural(len(listed), 'article')}: {len(report.articles)} published, "
+            f"{len(report.scheduled)} scheduled"
+        )
     out.print(summary)
 
 

@@ -18,6 +18,7 @@ from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import SAMPLE_NAME, TestCopies
 from syndicate.store import open_store
+from syndicate.subscribers.address import display_address
 
 SAMPLE = Reader(email="reader@example.org", name=SAMPLE_NAME, topics=frozenset())
 
@@ -119,7 +120,9 @@ def preview(
     for warning in rendered.warnings:
         err.print(f"warning: {warning}", markup=False)
     err.print(f"subject: {rendered.subject}", markup=False)
-    err.print(f"version: {describe(digest, wanted)} as {reader.email}", markup=False)
+    err.print(
+        f"version: {describe(digest, wanted)} as {display_address(reader.email)}", markup=False
+    )
     if out_file is None and open_it:
         suffix = {"html": ".html", "text": ".txt", "eml": ".eml"}[fmt]
         out_file = Path(tempfile.mkstemp(prefix="syndicate-preview-", suffix=suffix)[1])

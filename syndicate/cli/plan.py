@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from syndicate.cli.base import plural
+from syndicate.config import Settings
+from syndicate.digest.assemble import EVERYTHING
+from syndicate.digest.note import Note
 from syndicate.digest.plan import Plan, Version
+from syndicate.digest.prepare import Prepared
+from syndicate.digest.render import render_digest
+from syndicate.digest.testcopy import TestCopies
 
 
 def topics_label(topics: frozenset[str]) -> str:
@@ -57,3 +64,17 @@ def plan_doc(plan: Plan) -> dict[str, Any]:
         "skipped": 0 if plan.nothing_new else plan.skipped_readers,
         "versions": [version_doc(v) for v in plan.versions],
     }
+
+
+def render_versions(
+    settings: Settings, prepared: Prepared, plan: Plan, *, note: Note | None, now: datetime
+) -> None:
+    """Render every version the plan mails once, as the send will (``send --dry-run``): a
+    template mistake raises its ``templates/…:LINE: reason`` here, not only in the send."""
+    if plan.nothing_new:
+        return
+    for v in plan.versions:
+        if not v.skipped:
+            digest = prepared.digests.get(v.topics) or prepared.digests[EVERYTHING]
+            rendered = render_digest(digest, settings, note=note)
+            TestCopies(rendered, settings, date=now).message("reader@example.org", None)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 import click
 
 from syndicate import aio
-from syndicate.cli.base import Context, errors, main, now, out, pass_ctx
+from syndicate.cli.base import Context, emit_json, errors, main, now, out, pass_ctx
 from syndicate.service.scheduler import list_timezone, next_run
 
 
@@ -41,7 +40,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    for noisy in ("apscheduler", "alembic"):
+    for noisy in ("apscheduler", "alembic", "httpx"):  # httpx: one INFO line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with errors():
         settings = ctx.settings
@@ -64,9 +63,12 @@ def schedule(ctx: Context, as_json: bool) -> None:
         settings = ctx.settings
         when = now()
         rows = []
+        lines = []  # for people, in the list's zone, as `run`'s start line writes it
         for name, cfg in settings.config.lists.items():
             zone = list_timezone(settings, name)
             fire = next_run(settings, name, now=when)
+            nxt = f"{fire.astimezone(zone):%Y-%m-%d %H:%M %Z}" if fire else "never"
+            lines.append(f"{name}: {cfg.schedule} ({zone.key}), next {nxt}")
             rows.append(
                 {
                     "list": name,
@@ -76,10 +78,9 @@ def schedule(ctx: Context, as_json: bool) -> None:
                 }
             )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        emit_json({"lists": rows})
         return
     if not rows:
         out.print("no lists declared", markup=False)
-    for row in rows:
-        nxt = row["next_run"] or "never"
-        out.print(f"{row['list']}: {row['schedule']} ({row['timezone']}), next {nxt}", markup=False)
+    for line in lines:
+        out.print(line, markup=False)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from syndicate import aio
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
-from syndicate.cli.plan import plan_doc, plan_lines, version_doc
+from syndicate.cli.plan import plan_doc, plan_lines, render_versions, version_doc
 from syndicate.cli.testcopy import send_test_copies
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
@@ -172,7 +172,9 @@ def _send(
             if interrupted is None:
                 upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
                 plan = make_plan(settings, list_name, upcoming)
-            if signer is None:
+            if signer is None:  # a dry run
+                if upcoming is not None and plan is not None:
+                    render_versions(settings, upcoming, plan, note=note, now=when)
                 _dry_run(engine, list_name, interrupted, plan, as_json)
                 return
             if interrupted is not None:
@@ -188,9 +190,13 @@ def _send(
                 if not click.confirm(
                     f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
                 ):
+                    err.print("not sent: nothing was recorded", markup=False)
                     sys.exit(1)
             if for_workers is None:
                 for_workers = settings.config.smtp is not None and settings.config.smtp.workers
+            with engine.connect() as conn:  # announce a connection only when one is made
+                due = bool(retries_due(conn, now=now(), list_name=list_name))
+            busy = interrupted is not None or due or (plan is not None and not plan.nothing_new)
             report = _run(
                 settings,
                 engine,
@@ -198,7 +204,7 @@ def _send(
                 list_name,
                 articles,
                 upcoming,
-                quiet=as_json,
+                quiet=as_json or not busy,
                 deliver=not for_workers,
                 note=note,
             )
@@ -291,7 +297,8 @@ def _run(
         TextColumn("{task.fields[line]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
+    drawn = not quiet and err.is_terminal  # in a log, a bar would leave only blank lines
+    with Progress(*columns, console=err, disable=not drawn, transient=True) as bar:
         task = bar.add_task(f"sending {list_name}", total=None, line="")
 
         first: list[tuple[float, int]] = []  # (when, answered) at the first report

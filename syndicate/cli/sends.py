@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -31,10 +31,21 @@ from syndicate.store import history, locks, open_store
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
+from syndicate.subscribers.address import display_address
 
 
 def _when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def shown_time(moment: datetime | str | None) -> str:
+    """A time as the text output writes it for people: ``2026-12-01 08:58:18 UTC`` (no
+    microseconds, no ISO ``T``; ``--json`` keeps ISO 8601)."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = True) -> str:
@@ -80,10 +91,11 @@ def _open(ctx: Context, list_name: str | None) -> Engine:
 
 def _line(doc: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n:,} {k}" for k, n in doc["counts"].items()) or "no recipients"
-    later = f"; next retry {doc['next_retry']}" if doc["next_retry"] else ""
-    lines = [f"{doc['digest']} ({doc['status']}, started {doc['started']}): {counts}{later}"]
+    later = f"; next retry {shown_time(doc['next_retry'])}" if doc["next_retry"] else ""
+    started = shown_time(doc["started"])
+    lines = [f"{doc['digest']} ({doc['status']}, started {started}): {counts}{later}"]
     if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
-        lines.append(f"  last error ({doc['last_error_at']}): {doc['last_error']}")
+        lines.append(f"  last error ({shown_time(doc['last_error_at'])}): {doc['last_error']}")
     return lines
 
 
@@ -258,10 +270,13 @@ def _print_report(
         code = f"{p.code} " if p.code is not None else ""
         extra = f"; {plural(p.attempts, 'attempt')}"
         if p.next_attempt is not None:
-            extra += f", next {p.next_attempt.isoformat()}"
+            extra += f", next {shown_time(p.next_attempt)}"
         if p.bounced:
             extra += ", now bounced"
-        out.print(f"  {p.status.value:<9} {p.email}: {code}{p.reply or ''}{extra}", markup=False)
+        shown_email = display_address(p.email)
+        out.print(
+            f"  {p.status.value:<9} {shown_email}: {code}{p.reply or ''}{extra}", markup=False
+        )
     queued = counts.get(DeliveryStatus.QUEUED, 0)
     if queued:
         err.print(

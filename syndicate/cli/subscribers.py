@@ -56,13 +56,19 @@ def _store(ctx: Context, list_name: str | None = None) -> Iterator[Engine]:
 
 def _summary(report: ImportReport) -> str:
     rejected = len(report.problems)
-    kept = f", {report.kept:,} kept their stored values" if report.kept else ""
+    # Rows that kept stored values are already counted (updated or unchanged): a remark.
+    kept = (
+        f"; in {plural(report.kept, 'row')} the stored values were kept (see above; "
+        "--update overwrites them)"
+        if report.kept
+        else ""
+    )
     return (
         f"{report.committed:,} of {plural(report.rows, 'row')} stored: "
         f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
         f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged{kept}, {report.kept_suppressed:,} kept unsubscribed; "
-        f"{plural(rejected, 'row')} rejected"
+        f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
+        f"{plural(rejected, 'row')} rejected{kept}"
     )
 
 
@@ -145,7 +151,11 @@ def import_(
     for problem in report.problems:
         err.print(str(problem), markup=False)
     _notices(report, shown)
-    out.print(_summary(report), markup=False)
+    if report.rows == 0 and report.problems:  # a bad header, or no valid row at all
+        found = plural(len(report.problems), "problem")
+        out.print(f"nothing imported from {shown}: {found} (above)", markup=False)
+    else:
+        out.print(_summary(report), markup=False)
     if report.problems:
         sys.exit(1)
 

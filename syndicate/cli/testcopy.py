@@ -30,7 +30,7 @@ from syndicate.errors import SyndicateError
 from syndicate.models import Digest, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
-from syndicate.subscribers.address import AddressError, normalize_address
+from syndicate.subscribers.address import AddressError, display_address, normalize_address
 
 
 def split_addresses(values: Sequence[str]) -> list[str]:
@@ -86,7 +86,8 @@ def reader_of(engine: Engine, list_name: str, address: str) -> Reader:
         )
     if status is not Status.ACTIVE:
         err.print(
-            f"warning: {sub.email} is {status.value} on {list_name}: they get no digest",
+            f"warning: {display_address(sub.email)} is {status.value} on {list_name}: "
+            "they get no digest",
             markup=False,
         )
     return Reader(
@@ -146,7 +147,8 @@ def send_test_copies(
     for address, outcome in zip(addresses, outcomes, strict=True):
         reply = " ".join(str(p) for p in (outcome.code, outcome.reply) if p)
         out.print(
-            f"test copy of {describe(digest, wanted)} to {address}: {outcome.kind.value}"
+            f"test copy of {describe(digest, wanted)} to {display_address(address)}: "
+            f"{'sent' if outcome.kind is Kind.SENT else 'not sent'}"  # test copies: no retry
             + (f" ({reply})" if reply else ""),
             markup=False,
         )

@@ -100,7 +100,7 @@ def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
         # each top-level line alone. Hostile input must never escape as anything else.
         line, key = _culprit(fm_lines)
         where = f"field `{key}`: " if key else ""
-        reason = f"front matter is not valid YAML: {where}{_short(exc)}"
+        reason = f"front matter is not valid YAML: {where}{_failure(exc)}"
         raise ContentError(path, line, reason) from None
     if meta is None:
         meta = {}
@@ -160,6 +160,15 @@ def _culprit(fm_lines: list[str]) -> tuple[int, str | None]:
         except Exception:
             return i + 1, key.strip()
     return 2, None
+
+
+def _failure(exc: Exception) -> str:
+    """What a YAML constructor's exception says (``day is out of range for month``), bounded
+    and on one line; the exception's kind when it says nothing useful."""
+    said = " ".join(str(exc).split()) if isinstance(exc, ValueError) else ""
+    if not said:
+        return f"a value YAML cannot read ({type(exc).__name__})"
+    return said if len(said) <= 120 else said[:119] + "…"
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -32,6 +32,7 @@ from syndicate.service.leader import Leader, leader_for
 from syndicate.service.work import Work
 from syndicate.store import open_store
 from syndicate.subscribers.tokens import Signer, site_signer
+from syndicate.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ class Service:
             log.error("outbox: %s", exc)
             return
         if sent:
-            log.info("outbox: %d messages", sent)
+            log.info("outbox: %s", plural(sent, "message"))
 
     def describe_runs(self) -> str:
         """Each list's next run, as the start line shows it."""

@@ -34,6 +34,7 @@ from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.store import sends as send_repo
 from syndicate.subscribers.tokens import Signer
+from syndicate.text import plural
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -233,8 +234,8 @@ class Work:
             names = ", ".join(s.digest_id for s in due)
             done = ", ".join(worker.report.finished)
             log.info(
-                "retries: %d copies of %s answered%s",
-                answered,
+                "retries: %s of %s answered%s",
+                plural(answered, "copy", "copies"),
                 names,
                 f"; {done} finished" if done else "",
             )
@@ -283,11 +284,11 @@ class Work:
         async with self.content:
             read, built = await asyncio.to_thread(self._poll_now)
         log.info(
-            "poll: %d articles, %d feed files written, %d removed, %d problems",
-            len(read.articles),
-            len(built.written),
+            "poll: %s, %s written, %d removed, %s",
+            plural(len(read.articles), "article"),
+            plural(len(built.written), "feed file"),
             len(built.removed),
-            len(read.problems),
+            plural(len(read.problems), "problem"),
         )
         problems = {str(p) for p in read.problems}
         for problem in sorted(problems - self.problems):  # each once, not every poll

@@ -81,6 +81,13 @@ def _recipient(email: str) -> str:
     return canonical
 
 
+def _address(display_name: str, email: str) -> Address:
+    """``Address`` from its parts: ``addr_spec=`` refuses a non-ASCII local part
+    (``jörg@…``), which email-validator accepts and the SMTPUTF8 policy writes."""
+    local, _, domain = email.rpartition("@")
+    return Address(display_name, username=local, domain=domain)
+
+
 def _check_headers(msg: EmailMessage, data: bytes) -> None:
     """The header block as written holds exactly the headers set: no value added a line."""
     head = data.split(b"\r\n\r\n", 1)[0]
@@ -148,10 +155,10 @@ def build_confirmation(
     msg = EmailMessage(policy=policies.SMTPUTF8 if utf8 else policies.SMTP)
     title = " ".join(settings.publication.title.split())
     try:
-        msg["From"] = Address(" ".join(sender.from_name.split()), addr_spec=sender.from_address)
+        msg["From"] = _address(" ".join(sender.from_name.split()), sender.from_address)
         if sender.reply_to:
-            msg["Reply-To"] = Address(addr_spec=sender.reply_to)
-        msg["To"] = Address(display or "", addr_spec=recipient)
+            msg["Reply-To"] = _address("", sender.reply_to)
+        msg["To"] = _address(display or "", recipient)
         msg["Subject"] = f"Confirm your subscription to {title}"
     except (ValueError, IndexError) as exc:  # the email package refuses the value
         raise ConfirmationError(f"cannot write the headers: {exc}") from None
