@@ -270,7 +270,6 @@ HOSTILE_REPLY = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="open")
 def test_a_hostile_smtp_reply_is_one_bounded_clean_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(smtpserver.REPLIES, "rcpt-4xx", HOSTILE_REPLY)
     with smtpserver.serve_smtp() as server:
