@@ -5,12 +5,15 @@ pages never change once full), one ``hub.mode=publish`` POST per changed feed UR
 the hub. Pings are queued in the store first: one the hub did not accept (network error,
 5xx, 429) is retried with backoff by the next build or by ``syndicate run``'s poll, and
 given up after a day. A failed ping is a warning, never a failed build. Each request is
-bounded (10 s, a 2 KB reply read at most), and the first network failure ends the round:
-the hub is down, the rest would only wait for it too.
+bounded (10 s to answer, 10 s more for the reply of which 2 KB are read at most: a hub
+that drips its answer is cut off), and the first network failure ends the round: the hub is
+down, the rest would only wait for it too. The hub's reply is shown as one plain line
+(control and bidi characters removed): it is someone else's text.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +25,7 @@ from syndicate import __version__
 from syndicate.config import Settings
 from syndicate.feeds.pages import ARCHIVE, FORMATS
 from syndicate.store import pings as repo
+from syndicate.text import one_line
 
 if TYPE_CHECKING:  # loaded only for sites with a hub
     import httpx
@@ -135,16 +139,21 @@ def _post(http: httpx.Client, hub: str, url: str) -> tuple[str | None, bool]:
         with http.stream(
             "POST", hub, data={"hub.mode": "publish", "hub.url": url}, timeout=TIMEOUT
         ) as response:
+            # Each read is bounded by TIMEOUT; the whole reply by one more TIMEOUT, so a hub
+            # sending a byte at a time cannot hold the build (or run's poll) for hours.
+            deadline = time.monotonic() + TIMEOUT
             reply = b""
             for chunk in response.iter_bytes():
                 reply += chunk
                 if len(reply) >= MAX_REPLY:
                     break
+                if time.monotonic() > deadline:
+                    return f"cannot reach the hub: its reply took over {TIMEOUT:g} s", True
     except httpx.HTTPError as exc:
-        return f"cannot reach the hub ({type(exc).__name__}: {exc})"[:300], True
+        return one_line(f"cannot reach the hub ({type(exc).__name__}: {exc})", 300), True
     if 200 <= response.status_code < 300:
         return None, False
-    text = " ".join(reply[:MAX_REPLY].decode("utf-8", "replace").split())[:200]
+    text = one_line(reply[:MAX_REPLY].decode("utf-8", "replace"), 200)
     why = f"HTTP {response.status_code}" + (f": {text}" if text else "")
     # 5xx, 408 and 429 pass; any other answer is the hub's final word on this URL.
     return why, response.status_code >= 500 or response.status_code in (408, 429)

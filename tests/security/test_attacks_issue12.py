@@ -304,7 +304,6 @@ def _with_hub(site: Site, hub: str) -> None:
     queue_pings(site.settings, site.engine, built.written, now=NOW)
 
 
-@pytest.mark.xfail(strict=True, reason="open")
 def test_a_hostile_hub_reply_is_printed_as_plain_text(site: Site) -> None:
     with serve() as server:
         body = f"{ESC}[2J{ESC}]0;owned\x07 go away \u202eoops\r\nSet-Cookie: x".encode()
@@ -360,7 +359,6 @@ def dripping_hub() -> Iterator[str]:
     sock.close()
 
 
-@pytest.mark.xfail(strict=True, reason="open")
 def test_a_dripping_hub_is_cut_off(
     site: Site, dripping_hub: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
