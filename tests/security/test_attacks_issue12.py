@@ -380,12 +380,11 @@ def test_a_dripping_hub_is_cut_off(
 FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "'=already", "''+x"]
 
 
-@pytest.mark.xfail(strict=True, reason="open")
 def test_exported_cells_never_start_a_formula_and_read_back() -> None:
     rows = [
         ExportRow(
             email=f"a{n}@example.org",
-            name=name,
+            name=name.lstrip(),  # a name is stripped on import; attributes are not
             topics=(),
             status="active",
             attributes={"note": name},
