@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
@@ -46,6 +47,17 @@ class PingReport:
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     pending: int = 0
+
+
+def shown_hub(hub: str) -> str:
+    """The hub's URL as messages and logs show it: without user, password or query (where
+    hubs that want a key take it)."""
+    parts = urlsplit(hub)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def changed_feeds(settings: Settings, written: Iterable[str]) -> list[str]:
@@ -88,12 +100,13 @@ def send_pings(
     if not due:
         return report
     dropped = []
+    shown = shown_hub(hub) if hub else ""
     for ping in due:
         if hub is None or ping.hub != hub:  # the hub was changed or removed since
             dropped.append(ping.url)
         elif now - ping.queued_at > GIVE_UP:
             report.failed.append(
-                f"WebSub hub {hub} never took {ping.url} in a day; gave up ({ping.last_error})"
+                f"WebSub hub {shown} never took {ping.url} in a day; gave up ({ping.last_error})"
             )
             dropped.append(ping.url)
     if dropped:
@@ -120,7 +133,7 @@ def send_pings(
                     repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
             if error is not None:
                 later = " (will retry)" if retry else ""
-                report.failed.append(f"WebSub hub {hub} did not take {ping.url}: {error}{later}")
+                report.failed.append(f"WebSub hub {shown} did not take {ping.url}: {error}{later}")
                 if retry and error.startswith("cannot reach"):
                     break  # the hub is down: the others would only wait for it too
     finally:
@@ -150,7 +163,8 @@ def _post(http: httpx.Client, hub: str, url: str) -> tuple[str | None, bool]:
                 if time.monotonic() > deadline:
                     return f"cannot reach the hub: its reply took over {TIMEOUT:g} s", True
     except httpx.HTTPError as exc:
-        return one_line(f"cannot reach the hub ({type(exc).__name__}: {exc})", 300), True
+        why = str(exc).replace(hub, shown_hub(hub))  # some errors name the URL
+        return one_line(f"cannot reach the hub ({type(exc).__name__}: {why})", 300), True
     if 200 <= response.status_code < 300:
         return None, False
     text = one_line(reply[:MAX_REPLY].decode("utf-8", "replace"), 200)

@@ -21,7 +21,10 @@ Attacks defended:
   not followed (the configured hub is the only target).
 - CSV export (*fixed*): cells that a spreadsheet would run as a formula (``=``, ``+``,
   ``-``, ``@``, tab, CR first) are written with a leading ``'`` and read back unchanged.
-- Logs (*fixed*): a page that fails on ``/unsubscribe/TOKEN`` logs no token.
+- Logs (*fixed*): a page that fails on ``/unsubscribe/TOKEN`` logs no token; a hub URL's
+  user, password and query (an API key) are never printed.
+- Editor's note (*fixed*): a note file that never ends (a FIFO, ``/dev/zero``) is refused
+  after reading a little more than the longest note, not read into memory.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,7 +46,7 @@ from sqlalchemy import text
 from syndicate.content.reader import read_site
 from syndicate.delivery.smtp import SmtpTransport
 from syndicate.delivery.transport import REPLY_LIMIT, Kind, clean_reply
-from syndicate.digest.note import parse_note
+from syndicate.digest.note import MAX_NOTE, NoteError, load_note, parse_note
 from syndicate.feeds import websub
 from syndicate.feeds.build import build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
@@ -439,3 +444,52 @@ def test_a_failing_token_page_logs_no_token(site: Site, caplog: pytest.LogCaptur
     assert "error handling GET /preferences/<token>" in logged
     assert token not in logged and unsub not in logged
     assert token.split(".")[0] not in logged
+
+
+def test_credentials_in_the_hub_url_are_never_printed(site: Site) -> None:
+    with serve() as server:
+        server.route("/hub", status=503, body=b"busy", content_type="text/plain")
+        hub = server.url("/hub?key=k3y-s3cret").replace("http://", "http://user:pa55word@")
+        _with_hub(site, hub)
+        report = send_pings(site.settings, site.engine, now=NOW)
+        assert server.requests_for("/hub")  # the hub was asked, with its credentials
+    assert report.failed
+    for failure in report.failed:
+        assert "pa55word" not in failure and "k3y-s3cret" not in failure, failure
+        assert "/hub" in failure
+
+
+# --- editor's note: bounded read ----------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="open")
+def test_a_note_that_never_ends_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    fifo = tmp_path / "note.md"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def writer() -> None:  # more than any note, then the pipe stays open: no end of file
+        with open(fifo, "wb") as out:
+            try:
+                out.write(b"a" * (MAX_NOTE * 8))
+                out.flush()
+            except BrokenPipeError:
+                return
+            stop.wait(60)
+
+    threading.Thread(target=writer, daemon=True).start()
+    result: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            load_note(fifo, base_url="https://news.example.org")
+            result.append(None)
+        except BaseException as exc:
+            result.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(30)
+    stop.set()
+    assert result, "load_note was still reading after 30 s"
+    assert isinstance(result[0], NoteError) and "characters long" in str(result[0])
