@@ -21,6 +21,10 @@ Attacks defended:
   not followed (the configured hub is the only target).
 - CSV export (*fixed*): cells that a spreadsheet would run as a formula (``=``, ``+``,
   ``-``, ``@``, tab, CR first) are written with a leading ``'`` and read back unchanged.
+- ``syndicate run`` on the wire: raw request targets with ``../``, ``%2e%2e``, ``%2f``,
+  ``%5c``, ``%00``, ``//`` and symlinks out of the folder serve nothing outside ``feeds/``
+  and ``archive/`` (*fixed* on the way: ``run`` announced "listening" before its socket
+  listened, so a client connecting at once was refused).
 - Logs (*fixed*): a page that fails on ``/unsubscribe/TOKEN`` logs no token; a hub URL's
   user, password and query (an API key) are never printed.
 - Editor's note (*fixed*): a note file that never ends (a FIFO, ``/dev/zero``) is refused
@@ -492,3 +496,61 @@ def test_a_note_that_never_ends_is_refused_without_reading_it_all(tmp_path: Path
     stop.set()
     assert result, "load_note was still reading after 30 s"
     assert isinstance(result[0], NoteError) and "long; at most" in str(result[0])
+
+
+# --- `syndicate run`: path tricks on the wire ------------------------------------------------
+
+TRICKS = [
+    "/feeds/../syndicate.toml",
+    "/feeds/%2e%2e/syndicate.toml",
+    "/feeds/media/..%2f..%2fsyndicate.toml",
+    "/feeds/%2e%2e%2f.syndicate%2fsecret",
+    "/feeds//etc/passwd",
+    "/feeds/%2fetc%2fpasswd",
+    "/feeds/media%5c..%5c..%5csyndicate.toml",
+    "/feeds/media/x.png%00.toml",
+    "/feeds/leak.xml",  # a symlink out of the feeds folder
+    "/feeds/media/leak.png",
+    "/archive/weekly/..%2f..%2fsyndicate.toml",
+    "/archive/..%2fsyndicate.toml",
+    "/archive/weekly/1.html%2f..%2f..%2f..%2fsyndicate.toml",
+]
+
+
+def _raw_get(port: int, target: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    return data
+
+
+def test_run_serves_nothing_outside_its_folders(site: Site, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+    from tests.test_run import CONFIG, Running
+
+    marker = "MARKER-0f9c2d"
+    site.configure(CONFIG + f"# {marker}\n")
+    site.write("a.md", "---\ntitle: A\ndate: 2026-11-01\n---\n![x](p.gif)\n")
+    site.write("p.gif", GIF)
+    (site.root / "etc").mkdir()
+    result = CliRunner().invoke(main, ["--site", str(site.root), "build", "--offline"])
+    assert result.exit_code == 0, result.output
+    feeds = site.settings.feeds_dir
+    (feeds / "leak.xml").symlink_to(site.root / "syndicate.toml")
+    (feeds / "media" / "leak.png").symlink_to(site.root / "syndicate.toml")
+    running = Running(site, tmp_path / "run.log")
+    try:
+        assert b" 200 " in _raw_get(running.port, "/feeds/rss.xml").split(b"\r\n")[0] + b" "
+        for target in TRICKS:
+            answer = _raw_get(running.port, target)
+            status = answer.split(b"\r\n", 1)[0]
+            assert marker.encode() not in answer, target
+            assert b" 200" not in status, (target, status)
+    finally:
+        assert running.stop() == 0
