@@ -13,6 +13,10 @@ Attacks defended:
 - Published media: traversal (``../``, ``%2e%2e/``, absolute, backslash, NUL) is refused;
   a GIF/HTML polyglot is served as ``image/gif`` with nosniff and a sandboxing CSP.
 - Archive index: a ``<title>`` holding markup is shown as text, never as HTML.
+- Feeds: a title with markup, ``]]>``, ``<![CDATA[``, ESC and BEL stays well-formed XML and
+  is shown literally by feedparser.
+- CSV import: NUL, an 8 MB line and ESC in a name are problems of their row, echoed back
+  bounded; the other rows are read.
 - Editor's note: ``<script>``, ``javascript:`` links and event handlers are dropped.
 - SMTP replies (*fixed*): ANSI escapes, C1 controls and bidi overrides in a server's reply
   never reach what ``report``/``status`` print; replies are one bounded line.
@@ -34,6 +38,7 @@ Attacks defended:
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import logging
 import os
@@ -554,3 +559,50 @@ def test_run_serves_nothing_outside_its_folders(site: Site, tmp_path: Path) -> N
             assert b" 200" not in status, (target, status)
     finally:
         assert running.stop() == 0
+
+
+# --- CSV import: hostile files ------------------------------------------------------------------
+
+
+def test_csv_with_nul_huge_lines_and_escapes_is_read_in_bounds() -> None:
+    data = (
+        b"email,name\n"
+        b"ann@example.org,Ann\x00Nul\n"
+        + b"bob@example.org,"
+        + b"B" * (8 * 1024 * 1024)
+        + b"\n"
+        + b"cy@example.org,\x1b[31mCy\n"
+        + b"dee@example.org,Dee\n"
+    )
+    results = list(read_rows(io.BytesIO(data), "in.csv"))
+    rows = [r for r in results if isinstance(r, Row)]
+    problems = [r for r in results if not isinstance(r, Row)]
+    assert [r.address.email for r in rows if r.name == "Dee"] == ["dee@example.org"]
+    assert all(len(str(p)) < 1000 for p in problems)  # no 8 MB line echoed back
+    for row in rows:
+        assert "\x00" not in (row.name or "") and ESC not in (row.name or ""), row
+        assert len(row.name or "") <= 200
+
+
+# --- feeds: hostile titles ----------------------------------------------------------------------
+
+
+def test_hostile_titles_stay_literal_and_well_formed(site: Site) -> None:
+    import feedparser
+    from lxml import etree
+
+    # YAML escapes put an ESC and a BEL in the title
+    title = '<script>alert(1)</script> ]]> &amp; \\"x\\" \\e[31m\\a <![CDATA[y]]>'
+    site.write("a.md", f'---\ntitle: "{title}"\ndate: 2026-11-01\n---\nx\n')
+    report = read_site(site.settings, site.engine, now=NOW, offline=True)
+    build_feeds(site.settings, site.engine, report.articles)
+    for name in ("rss.xml", "atom.xml"):
+        raw = (site.settings.feeds_dir / name).read_bytes()
+        etree.fromstring(raw)  # well-formed
+        assert b"<script" not in raw and b"\x1b" not in raw and b"\x07" not in raw
+        entry = feedparser.parse(raw).entries[0]
+        shown = entry.title  # HTML when the reader takes it as HTML: then what it displays is
+        if entry.title_detail.type == "text/html":
+            shown = html.unescape(shown)
+        assert "&amp;" in shown and '"x"' in shown, (name, shown)
+        assert "<script>alert(1)</script>" in shown, (name, shown)  # text, shown literally
