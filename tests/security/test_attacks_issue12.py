@@ -4,6 +4,7 @@ httpx, a local HTTP server, aiosmtpd). A test here documents a defence; the ones
 
 Attacks defended:
 
+- Test copies: ``--to`` with CR, LF, ``>`` or NUL (header injection) sends nothing.
 - Confirm tokens: a tampered or extended list set does not verify; a token for one list
   confirms no other; a token issued before an unsubscribe no longer confirms.
 - CSRF on POST /subscribe with ``[web] allowed_origins``: ``null``, look-alike hosts
@@ -606,3 +607,23 @@ def test_hostile_titles_stay_literal_and_well_formed(site: Site) -> None:
             shown = html.unescape(shown)
         assert "&amp;" in shown and '"x"' in shown, (name, shown)
         assert "<script>alert(1)</script>" in shown, (name, shown)  # text, shown literally
+
+
+# --- test copies: header injection through --to ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "ann@example.org\r\nBcc: eve@evil.example",
+        "ann@example.org\nBcc: eve@evil.example",
+        "ann@example.org>\r\nBcc: <eve@evil.example",
+        "ann@example.org\x00eve@evil.example",
+    ],
+)
+def test_a_test_copy_address_cannot_inject_headers(letter: Site, to: str) -> None:
+    from tests.test_digest_testcopy import cli, maildir
+
+    code, _, stderr = cli(letter, "send", "weekly", "--to", to)
+    assert code != 0 and "no test copy was sent" in stderr, stderr
+    assert maildir(letter) == []
