@@ -18,8 +18,9 @@ from syndicate import __version__
 from syndicate.config import ENV_SITE, Settings, load_settings
 from syndicate.errors import ConfigError, SyndicateError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: names, subjects and server replies are printed as stored (":x:" stays text).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EPILOG = """\b
 Examples:

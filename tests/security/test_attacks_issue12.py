@@ -30,6 +30,8 @@ Attacks defended:
   ``%5c``, ``%00``, ``//`` and symlinks out of the folder serve nothing outside ``feeds/``
   and ``archive/`` (*fixed* on the way: ``run`` announced "listening" before its socket
   listened, so a client connecting at once was refused).
+- The terminal (*fixed*): rich turned ``:x:`` in a stranger's name or a server's reply into
+  an emoji; text is now printed as stored.
 - Logs (*fixed*): a page that fails on ``/unsubscribe/TOKEN`` logs no token; a hub URL's
   user, password and query (an API key) are never printed.
 - Editor's note (*fixed*): a note file that never ends (a FIFO, ``/dev/zero``) is refused
@@ -627,3 +629,23 @@ def test_a_test_copy_address_cannot_inject_headers(letter: Site, to: str) -> Non
     code, _, stderr = cli(letter, "send", "weekly", "--to", to)
     assert code != 0 and "no test copy was sent" in stderr, stderr
     assert maildir(letter) == []
+
+
+# --- the terminal: strangers' text is printed as it is ----------------------------------------
+
+
+def test_emoji_codes_in_a_strangers_text_are_printed_literally(site: Site) -> None:
+    """A name from the subscribe form (or a server's reply) reading ``:x:`` must not turn
+    into an emoji on the editor's terminal: what is shown is what was stored."""
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    site.configure('[lists.weekly]\ntitle = "Weekly"\n')
+    runner = CliRunner()
+    args = ["--site", str(site.root), "subscribers"]
+    added = runner.invoke(main, [*args, "add", "weekly", "ann@example.org", "--name", ":x: Ann"])
+    assert added.exit_code == 0, added.output
+    shown = runner.invoke(main, [*args, "show", "ann@example.org"])
+    assert shown.exit_code == 0, shown.output
+    assert ":x: Ann" in shown.stdout and "\u274c" not in shown.stdout, shown.stdout
