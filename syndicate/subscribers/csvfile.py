@@ -329,6 +329,8 @@ def _parse_header(fields: list[str]) -> _Header | str:
             return f"duplicate column {show(name)} (columns {index[folded] + 1} and {i + 1})"
         if name:
             index[folded] = i
+        if control := control_character(name):  # export could never write such a column
+            return f"column {i + 1} ({show(name)}) has a control character ({control}) in its name"
     if "email" not in index:
         found = ", ".join(show(n) for n in names[:10] if n)
         reason = f"the header has no email column (found {found}); {HINT}"

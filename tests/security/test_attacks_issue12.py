@@ -32,6 +32,9 @@ Attacks defended:
   listened, so a client connecting at once was refused).
 - The terminal (*fixed*): rich turned ``:x:`` in a stranger's name or a server's reply into
   an emoji; text is now printed as stored.
+- Imported attributes (*fixed*): ESC/BEL in a value of another platform's export reached the
+  terminal through ``subscribers show`` (now escaped); a header column named with a control
+  character was stored, and then ``export`` crashed with a traceback (now refused at import).
 - Logs (*fixed*): a page that fails on ``/unsubscribe/TOKEN`` logs no token; a hub URL's
   user, password and query (an API key) are never printed.
 - Editor's note (*fixed*): a note file that never ends (a FIFO, ``/dev/zero``) is refused
@@ -649,3 +652,31 @@ def test_emoji_codes_in_a_strangers_text_are_printed_literally(site: Site) -> No
     shown = runner.invoke(main, [*args, "show", "ann@example.org"])
     assert shown.exit_code == 0, shown.output
     assert ":x: Ann" in shown.stdout and "\u274c" not in shown.stdout, shown.stdout
+
+
+def test_escape_sequences_in_imported_attributes_never_reach_the_terminal(site: Site) -> None:
+    """A CSV from another platform carries what subscribers typed there (a "company" field):
+    its values are kept, but ``show`` prints their control characters escaped; a header
+    column whose name holds one is refused at import (``export`` could never write it)."""
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    site.configure('[lists.weekly]\ntitle = "Weekly"\n')
+    runner = CliRunner()
+    args = ["--site", str(site.root), "subscribers"]
+    good = site.root / "good.csv"
+    good.write_bytes(b"email,name,company\nbob@example.org,Bob,\x1b]0;owned\x07\x1b[31mACME\n")
+    imported = runner.invoke(main, [*args, "import", "weekly", str(good)])
+    assert imported.exit_code == 0, imported.output
+    shown = runner.invoke(main, [*args, "show", "bob@example.org"])
+    assert shown.exit_code == 0, shown.output
+    assert ESC not in shown.stdout and "\x07" not in shown.stdout, repr(shown.stdout)
+    assert "ACME" in shown.stdout
+    bad = site.root / "bad.csv"
+    bad.write_bytes(b"email,name,\x1b[2Jkey\ncy@example.org,Cy,v\n")
+    refused = runner.invoke(main, [*args, "import", "weekly", str(bad)])
+    assert refused.exit_code != 0 and "control character" in refused.output, refused.output
+    assert ESC not in refused.output
+    exported = runner.invoke(main, [*args, "export", "weekly"])
+    assert exported.exit_code == 0, exported.output  # nothing stored that export refuses
