@@ -5,15 +5,15 @@ pages never change once full), one ``hub.mode=publish`` POST per changed feed UR
 the hub. Pings are queued in the store first: one the hub did not accept (network error,
 5xx, 429) is retried with backoff by the next build or by ``syndicate run``'s poll, and
 given up after a day. A failed ping is a warning, never a failed build. Each request is
-bounded (10 s to answer, 10 s more for the reply of which 2 KB are read at most: a hub
-that drips its answer is cut off), and the first network failure ends the round: the hub is
+bounded (10 s a network step, 20 s in all, a 2 KB reply read at most: a hub that drips
+its headers or its answer is cut off), and the first network failure ends the round: the hub is
 down, the rest would only wait for it too. The hub's reply is shown as one plain line
 (control and bidi characters removed): it is someone else's text.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,9 +88,7 @@ def backoff(attempts: int) -> timedelta:
     return min(wait, LAST_RETRY)
 
 
-def send_pings(
-    settings: Settings, engine: Engine, *, now: datetime, client: httpx.Client | None = None
-) -> PingReport:
+def send_pings(settings: Settings, engine: Engine, *, now: datetime) -> PingReport:
     """Send the pings that are due; never raises for the hub's sake. The caller shows the
     failures (``report.failed``) as warnings."""
     report = PingReport()
@@ -115,56 +113,54 @@ def send_pings(
     due = [p for p in due if p.url not in dropped]
     if not due or hub is None:
         return report
-    import httpx
-
-    http = client or httpx.Client(
-        timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}
-    )
-    try:
-        for ping in due:
-            error, retry = _post(http, hub, ping.url)
-            with engine.begin() as conn:
-                if error is None:
-                    repo.done(conn, [ping.url])
-                    report.sent.append(ping.url)
-                elif retry:
-                    repo.retry(conn, ping, at=now + backoff(ping.attempts), error=error)
-                else:
-                    repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
-            if error is not None:
-                later = " (will retry)" if retry else ""
-                report.failed.append(f"WebSub hub {shown} did not take {ping.url}: {error}{later}")
-                if retry and error.startswith("cannot reach"):
-                    break  # the hub is down: the others would only wait for it too
-    finally:
-        if client is None:
-            http.close()
+    for ping in due:
+        error, retry = asyncio.run(_post(hub, ping.url))
+        with engine.begin() as conn:
+            if error is None:
+                repo.done(conn, [ping.url])
+                report.sent.append(ping.url)
+            elif retry:
+                repo.retry(conn, ping, at=now + backoff(ping.attempts), error=error)
+            else:
+                repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
+        if error is not None:
+            later = " (will retry)" if retry else ""
+            report.failed.append(f"WebSub hub {shown} did not take {ping.url}: {error}{later}")
+            if retry and error.startswith("cannot reach"):
+                break  # the hub is down: the others would only wait for it too
     with engine.connect() as conn:
         report.pending = len(repo.pending(conn))
     return report
 
 
-def _post(http: httpx.Client, hub: str, url: str) -> tuple[str | None, bool]:
-    """One publish ping: (None, _) when accepted, else (why, whether to retry)."""
+async def _post(hub: str, url: str) -> tuple[str | None, bool]:
+    """One publish ping: (None, _) when accepted, else (why, whether to retry).
+
+    Each network step is bounded by TIMEOUT and the whole exchange by twice that: a hub
+    that drips its headers or its reply a byte at a time cannot hold the build (or run's
+    poll) for hours. Async only for that overall deadline (``asyncio.timeout``).
+    """
     import httpx
 
+    headers = {"User-Agent": USER_AGENT}
+    response: httpx.Response | None = None
+    reply = b""
     try:
-        with http.stream(
-            "POST", hub, data={"hub.mode": "publish", "hub.url": url}, timeout=TIMEOUT
-        ) as response:
-            # Each read is bounded by TIMEOUT; the whole reply by one more TIMEOUT, so a hub
-            # sending a byte at a time cannot hold the build (or run's poll) for hours.
-            deadline = time.monotonic() + TIMEOUT
-            reply = b""
-            for chunk in response.iter_bytes():
+        async with (
+            asyncio.timeout(2 * TIMEOUT),
+            httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, headers=headers) as http,
+            http.stream("POST", hub, data={"hub.mode": "publish", "hub.url": url}) as response,
+        ):
+            async for chunk in response.aiter_bytes():
                 reply += chunk
                 if len(reply) >= MAX_REPLY:
                     break
-                if time.monotonic() > deadline:
-                    return f"cannot reach the hub: its reply took over {TIMEOUT:g} s", True
+    except TimeoutError:
+        return f"cannot reach the hub: no whole answer within {2 * TIMEOUT:g} s", True
     except httpx.HTTPError as exc:
         why = str(exc).replace(hub, shown_hub(hub))  # some errors name the URL
         return one_line(f"cannot reach the hub ({type(exc).__name__}: {why})", 300), True
+    assert response is not None
     if 200 <= response.status_code < 300:
         return None, False
     text = one_line(reply[:MAX_REPLY].decode("utf-8", "replace"), 200)

@@ -22,8 +22,8 @@ Attacks defended:
 - SMTP replies (*fixed*): ANSI escapes, C1 controls and bidi overrides in a server's reply
   never reach what ``report``/``status`` print; replies are one bounded line.
 - WebSub (*fixed*): a hub's reply cannot put escape sequences into build output or logs;
-  a hub that drips its answer is cut off after the request's time bound; redirects are
-  not followed (the configured hub is the only target).
+  a hub that drips its headers or its body is cut off after the ping's overall time bound;
+  redirects are not followed (the configured hub is the only target).
 - CSV export (*fixed*): cells that a spreadsheet would run as a formula (``=``, ``+``,
   ``-``, ``@``, tab, CR first) are written with a leading ``'`` and read back unchanged.
 - ``syndicate run`` on the wire: raw request targets with ``../``, ``%2e%2e``, ``%2f``,
@@ -347,9 +347,10 @@ def test_redirects_from_the_hub_are_not_followed(site: Site) -> None:
     assert report.sent == [] and report.failed
 
 
-@pytest.fixture
-def dripping_hub() -> Iterator[str]:
-    """A hub that answers 503 at once, then drips its body one byte a second, forever."""
+@pytest.fixture(params=["body", "headers"])
+def dripping_hub(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A hub that drips its answer, a byte every 0.2 s: the body after the headers, or the
+    headers themselves (each byte well within the per-read timeout)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()
@@ -358,7 +359,11 @@ def dripping_hub() -> Iterator[str]:
     def serve_one(conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 100000\r\n\r\n")
+            head = b"HTTP/1.1 503 Busy\r\nContent-Length: 100000\r\n"
+            if request.param == "body":
+                conn.sendall(head + b"\r\n")
+            else:
+                conn.sendall(head + b"X-Slow: ")
             while not stop.wait(0.2):
                 try:
                     conn.sendall(b"x")
@@ -389,7 +394,7 @@ def test_a_dripping_hub_is_cut_off(
         target=lambda: done.append(send_pings(site.settings, site.engine, now=NOW)), daemon=True
     )
     worker.start()
-    # Unbounded, the 2 KB reply would take 400 s; bounded, a few pings of 1 s each.
+    # Unbounded, 2 KB of reply (or 16 KB of headers) take 400 s or more; bounded, 2 s.
     worker.join(60)
     assert done, "send_pings was still reading the hub's reply after 60 s"
     assert done[0].failed and done[0].sent == []
