@@ -10,6 +10,11 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _TRAILING = re.compile(r"[\s.!?:;,…]+$")
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What must never reach a terminal or a log from someone else's text: C0/C1 controls (ANSI
+# escapes), line/paragraph separators, bidi overrides and isolates, lone surrogates.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]+"
+)
 
 
 def slugify(text: str) -> str:
@@ -29,6 +34,11 @@ def title_key(title: str) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 article``, ``2 articles``, ``1,204 subscribers``; ``many`` for irregular plurals
-    (the service layer's logs; the CLI has the same helper in ``cli/base.py``)."""
+    """``1 article``, ``2 articles``, ``1,204 subscribers``; ``many`` for irregular plurals."""
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def one_line(text: str, limit: int) -> str:
+    """Untrusted text (a server's reply) fit to print: one line, control and bidi characters
+    made spaces, spaces collapsed, at most ``limit`` characters."""
+    return " ".join(_UNPRINTABLE.sub(" ", text).split())[:limit]

@@ -18,8 +18,9 @@ from syndicate import __version__
 from syndicate.config import ENV_SITE, Settings, load_settings
 from syndicate.errors import ConfigError, SyndicateError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: names, subjects and server replies are printed as stored (":x:" stays text).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EPILOG = """\b
 Examples:
@@ -61,11 +62,6 @@ def emit_jsonl(rows: Iterable[Mapping[str, Any]]) -> None:
     JSON Lines, one compact object per line, written as it is read."""
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str))
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 article``, ``2 articles``, ``1,204 subscribers``; ``many`` for irregular plurals."""
-    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 class Context:

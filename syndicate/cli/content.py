@@ -11,7 +11,7 @@ import click
 from rich.markup import escape
 
 from syndicate import parallel
-from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
 from syndicate.content.reader import read_site
 from syndicate.feeds.build import build_feeds
 from syndicate.feeds.websub import PingReport, queue_pings, send_pings
@@ -19,6 +19,7 @@ from syndicate.models import Article, Problem, ReadReport
 from syndicate.scaffold import init_site, next_steps
 from syndicate.store import open_store
 from syndicate.store.pings import pending as pending_pings
+from syndicate.text import plural
 
 
 def _read(ctx: Context, *, offline: bool) -> ReadReport:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from syndicate.cli.base import plural
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.note import Note
@@ -13,6 +12,7 @@ from syndicate.digest.plan import Plan, Version
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import TestCopies
+from syndicate.text import plural
 
 
 def topics_label(topics: frozenset[str]) -> str:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
 from syndicate import aio
-from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
 from syndicate.cli.plan import plan_doc, plan_lines, render_versions, version_doc
 from syndicate.cli.testcopy import send_test_copies
 from syndicate.config import Settings
@@ -39,6 +39,7 @@ from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer, site_signer
+from syndicate.text import plural
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 DEFERRED_LEFT = 3  # sent, but some copies were deferred: they are retried in the background

@@ -13,17 +13,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, Engine
 
-from syndicate.cli.base import (
-    Context,
-    emit_json,
-    emit_jsonl,
-    err,
-    errors,
-    main,
-    out,
-    pass_ctx,
-    plural,
-)
+from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, main, out, pass_ctx
 from syndicate.cli.base import now as wall_clock
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
@@ -32,6 +22,7 @@ from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.address import display_address
+from syndicate.text import plural
 
 
 def _when(moment: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import BinaryIO, TextIO
 import click
 from sqlalchemy import Connection, Engine
 
-from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx, plural
+from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.errors import SyndicateError
 from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
@@ -23,6 +23,7 @@ from syndicate.store.subscribers import Change
 from syndicate.subscribers.address import display_address, normalize_address
 from syndicate.subscribers.csvfile import ExportRow, read_rows, write_rows
 from syndicate.subscribers.importer import ImportReport, decide, import_rows
+from syndicate.text import plural
 
 STATUSES = click.Choice([s.value for s in Status])
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import click
 
-from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, out, pass_ctx, plural
+from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, out, pass_ctx
 from syndicate.cli.subscribers import STATUSES, _store, subscribers
 from syndicate.models import SUPPRESSED, Status
 from syndicate.store import history
 from syndicate.store import subscribers as repo
-from syndicate.subscribers.address import display_address, normalize_address
+from syndicate.subscribers.address import display_address, escaped, normalize_address
+from syndicate.text import plural
 
 
 @subscribers.command(name="list")
@@ -104,8 +105,8 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
     out.print(f"{shown}  {found.name or ''}  (since {found.created_at.isoformat()})", markup=False)
     if found.email != shown:
         out.print(f"  sent as {found.email}", markup=False)
-    for key_, value in found.attributes:
-        out.print(f"  {key_}: {value}", markup=False)
+    for key_, value in found.attributes:  # imported as found: escaped for the terminal
+        out.print(f"  {escaped(key_)}: {escaped(value)}", markup=False)
     out.print("lists:", markup=False)
     for name, state in sorted(lists.items()):
         chosen = ", ".join(topics.get(name, ())) or "all"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from syndicate.cli.base import err, out, plural
+from syndicate.cli.base import err, out
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -31,6 +31,7 @@ from syndicate.models import Digest, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.subscribers.address import AddressError, display_address, normalize_address
+from syndicate.text import plural
 
 
 def split_addresses(values: Sequence[str]) -> list[str]:

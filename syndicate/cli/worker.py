@@ -11,11 +11,12 @@ import click
 from sqlalchemy import Engine
 
 from syndicate import aio
-from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx, plural
+from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.worker import Worker, WorkerReport
 from syndicate.store import open_store
 from syndicate.subscribers.tokens import Signer, site_signer
+from syndicate.text import plural
 
 
 @main.command()

@@ -15,7 +15,10 @@ from typing import Protocol
 __all__ = ["REPLY_LIMIT", "Kind", "Outcome", "Transport", "clean_reply"]
 
 REPLY_LIMIT = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# C0/C1 controls (ANSI escapes start with ESC or CSI), line/paragraph separators, bidi
+# embeddings, overrides and isolates (they reorder what a terminal shows), lone surrogates
+# (they cannot be printed): a server's reply is shown to the editor, never trusted as text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")
 
 
 class Kind(StrEnum):

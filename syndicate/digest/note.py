@@ -42,9 +42,16 @@ class Note:
 def load_note(path: Path, *, base_url: str) -> Note:
     """Read and render a note file (UTF-8 Markdown); NoteError names the file at fault."""
     try:
-        data = path.read_bytes()
+        # At most what the longest note can take (4 bytes a character), plus one byte to
+        # tell a longer file: `--note /dev/zero` or a pipe that never ends is not read whole.
+        with path.open("rb") as fh:
+            data = fh.read(MAX_NOTE * 4 + 4)
     except OSError as exc:
         raise NoteError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_NOTE * 4 + 3:
+        raise NoteError(
+            path, f"is over {MAX_NOTE * 4:,} bytes long; at most {MAX_NOTE:,} characters"
+        )
     try:
         source = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

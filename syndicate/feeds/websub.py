@@ -5,16 +5,20 @@ pages never change once full), one ``hub.mode=publish`` POST per changed feed UR
 the hub. Pings are queued in the store first: one the hub did not accept (network error,
 5xx, 429) is retried with backoff by the next build or by ``syndicate run``'s poll, and
 given up after a day. A failed ping is a warning, never a failed build. Each request is
-bounded (10 s, a 2 KB reply read at most), and the first network failure ends the round:
-the hub is down, the rest would only wait for it too.
+bounded (10 s a network step, 20 s in all, a 2 KB reply read at most: a hub that drips
+its headers or its answer is cut off), and the first network failure ends the round: the hub is
+down, the rest would only wait for it too. The hub's reply is shown as one plain line
+(control and bidi characters removed): it is someone else's text.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
@@ -22,6 +26,7 @@ from syndicate import __version__
 from syndicate.config import Settings
 from syndicate.feeds.pages import ARCHIVE, FORMATS
 from syndicate.store import pings as repo
+from syndicate.text import one_line
 
 if TYPE_CHECKING:  # loaded only for sites with a hub
     import httpx
@@ -42,6 +47,17 @@ class PingReport:
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     pending: int = 0
+
+
+def shown_hub(hub: str) -> str:
+    """The hub's URL as messages and logs show it: without user, password or query (where
+    hubs that want a key take it)."""
+    parts = urlsplit(hub)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def changed_feeds(settings: Settings, written: Iterable[str]) -> list[str]:
@@ -72,9 +88,7 @@ def backoff(attempts: int) -> timedelta:
     return min(wait, LAST_RETRY)
 
 
-def send_pings(
-    settings: Settings, engine: Engine, *, now: datetime, client: httpx.Client | None = None
-) -> PingReport:
+def send_pings(settings: Settings, engine: Engine, *, now: datetime) -> PingReport:
     """Send the pings that are due; never raises for the hub's sake. The caller shows the
     failures (``report.failed``) as warnings."""
     report = PingReport()
@@ -84,12 +98,13 @@ def send_pings(
     if not due:
         return report
     dropped = []
+    shown = shown_hub(hub) if hub else ""
     for ping in due:
         if hub is None or ping.hub != hub:  # the hub was changed or removed since
             dropped.append(ping.url)
         elif now - ping.queued_at > GIVE_UP:
             report.failed.append(
-                f"WebSub hub {hub} never took {ping.url} in a day; gave up ({ping.last_error})"
+                f"WebSub hub {shown} never took {ping.url} in a day; gave up ({ping.last_error})"
             )
             dropped.append(ping.url)
     if dropped:
@@ -98,53 +113,57 @@ def send_pings(
     due = [p for p in due if p.url not in dropped]
     if not due or hub is None:
         return report
-    import httpx
-
-    http = client or httpx.Client(
-        timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}
-    )
-    try:
-        for ping in due:
-            error, retry = _post(http, hub, ping.url)
-            with engine.begin() as conn:
-                if error is None:
-                    repo.done(conn, [ping.url])
-                    report.sent.append(ping.url)
-                elif retry:
-                    repo.retry(conn, ping, at=now + backoff(ping.attempts), error=error)
-                else:
-                    repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
-            if error is not None:
-                later = " (will retry)" if retry else ""
-                report.failed.append(f"WebSub hub {hub} did not take {ping.url}: {error}{later}")
-                if retry and error.startswith("cannot reach"):
-                    break  # the hub is down: the others would only wait for it too
-    finally:
-        if client is None:
-            http.close()
+    for ping in due:
+        error, retry = asyncio.run(_post(hub, ping.url))
+        with engine.begin() as conn:
+            if error is None:
+                repo.done(conn, [ping.url])
+                report.sent.append(ping.url)
+            elif retry:
+                repo.retry(conn, ping, at=now + backoff(ping.attempts), error=error)
+            else:
+                repo.done(conn, [ping.url])  # the hub refused it: asking again won't help
+        if error is not None:
+            later = " (will retry)" if retry else ""
+            report.failed.append(f"WebSub hub {shown} did not take {ping.url}: {error}{later}")
+            if retry and error.startswith("cannot reach"):
+                break  # the hub is down: the others would only wait for it too
     with engine.connect() as conn:
         report.pending = len(repo.pending(conn))
     return report
 
 
-def _post(http: httpx.Client, hub: str, url: str) -> tuple[str | None, bool]:
-    """One publish ping: (None, _) when accepted, else (why, whether to retry)."""
+async def _post(hub: str, url: str) -> tuple[str | None, bool]:
+    """One publish ping: (None, _) when accepted, else (why, whether to retry).
+
+    Each network step is bounded by TIMEOUT and the whole exchange by twice that: a hub
+    that drips its headers or its reply a byte at a time cannot hold the build (or run's
+    poll) for hours. Async only for that overall deadline (``asyncio.timeout``).
+    """
     import httpx
 
+    headers = {"User-Agent": USER_AGENT}
+    response: httpx.Response | None = None
+    reply = b""
     try:
-        with http.stream(
-            "POST", hub, data={"hub.mode": "publish", "hub.url": url}, timeout=TIMEOUT
-        ) as response:
-            reply = b""
-            for chunk in response.iter_bytes():
+        async with (
+            asyncio.timeout(2 * TIMEOUT),
+            httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, headers=headers) as http,
+            http.stream("POST", hub, data={"hub.mode": "publish", "hub.url": url}) as response,
+        ):
+            async for chunk in response.aiter_bytes():
                 reply += chunk
                 if len(reply) >= MAX_REPLY:
                     break
+    except TimeoutError:
+        return f"cannot reach the hub: no whole answer within {2 * TIMEOUT:g} s", True
     except httpx.HTTPError as exc:
-        return f"cannot reach the hub ({type(exc).__name__}: {exc})"[:300], True
+        why = str(exc).replace(hub, shown_hub(hub))  # some errors name the URL
+        return one_line(f"cannot reach the hub ({type(exc).__name__}: {why})", 300), True
+    assert response is not None
     if 200 <= response.status_code < 300:
         return None, False
-    text = " ".join(reply[:MAX_REPLY].decode("utf-8", "replace").split())[:200]
+    text = one_line(reply[:MAX_REPLY].decode("utf-8", "replace"), 200)
     why = f"HTTP {response.status_code}" + (f": {text}" if text else "")
     # 5xx, 408 and 429 pass; any other answer is the hub's final word on this URL.
     return why, response.status_code >= 500 or response.status_code in (408, 429)

@@ -114,6 +114,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        # Listen now: "listening on" is announced before uvicorn starts, and a client that
+        # connects in between must queue, not be refused.
+        sock.listen(2048)
     except OSError as exc:
         raise SyndicateError(f"cannot listen on {host}:{port}: {exc}") from None
     return sock

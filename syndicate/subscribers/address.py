@@ -116,12 +116,16 @@ def control_character(text: str) -> str | None:
     return None if found is None else f"U+{ord(found.group()):04X}"
 
 
+def escaped(value: str) -> str:
+    """``value`` fit for a terminal: control characters written as ``\\u001b`` escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+
+
 def show(value: str, limit: int = SHOWN_CHARS) -> str:
     """``value`` quoted for a message: shortened, and control characters escaped."""
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    value = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
-    return f'"{value}"'
+    return f'"{escaped(value)}"'
 
 
 def _sentence(exc: EmailNotValidError) -> str:

@@ -6,6 +6,13 @@ makes sense split on ``;`` or tabs (spreadsheet exports in many locales) are rea
 in them a topics cell may also separate its topics with commas. ``read_rows`` holds one
 line (≤ 64 KiB) and one record at a time, plus the keys seen, so any file reads in bounded
 memory. ``write_rows`` writes what ``read_rows`` reads back unchanged.
+
+Formula cells: a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a CR is run as a
+formula by Excel, LibreOffice and Google Sheets (``=HYPERLINK(…)``, ``=cmd|…``), and names and
+attributes come from strangers (the subscribe form). ``write_rows`` writes such a cell with a
+leading ``'`` (what those programs show as "text"; OWASP's advice), and so also a cell of
+``'`` characters followed by one of them; ``read_rows`` drops that one ``'`` again, so an
+export reads back exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 COLUMNS = ("email", "name", "topics", "status")
 HINT = "expected a header line like email,name,topics"
 _BOM = b"\xef\xbb\xbf"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +114,7 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
                 return
             header, lines.strict = parsed, False
             continue
-        row = _row(fields, header, first, check_dns)
+        row = _row([unguard(f) for f in fields], header, first, check_dns)
         if isinstance(row, str):
             if last > first:
                 row += f" (the record spans lines {first}-{last}: check for a stray quote)"
@@ -143,9 +151,25 @@ def write_rows(out: TextIO, rows: Iterable[ExportRow], attribute_keys: Sequence[
         cells = [row.email, row.name or "", ";".join(row.topics), row.status or ""]
         cells += [row.attributes.get(key, "") for key in keys]
         text = "".join(cells)
+        cells = [guard(cell) for cell in cells]
         if "\x00" in text:
             raise ValueError(f"{row.email}: NUL characters cannot be written")
         (quoted if "\r" in text else plain).writerow(cells)
+
+
+def _formula_like(cell: str) -> bool:
+    """Whether a cell is ``'``* then a character that starts a spreadsheet formula."""
+    return cell.lstrip("'").startswith(_FORMULA_START)
+
+
+def guard(cell: str) -> str:
+    """A cell as exported: ``'`` first when a spreadsheet would take it for a formula."""
+    return "'" + cell if _formula_like(cell) else cell
+
+
+def unguard(cell: str) -> str:
+    """A cell as read: the ``'`` that :func:`guard` adds is dropped (the inverse of guard)."""
+    return cell[1:] if cell.startswith("'") and _formula_like(cell[1:]) else cell
 
 
 class _Unclosed(Exception):
@@ -305,6 +329,8 @@ def _parse_header(fields: list[str]) -> _Header | str:
             return f"duplicate column {show(name)} (columns {index[folded] + 1} and {i + 1})"
         if name:
             index[folded] = i
+        if control := control_character(name):  # export could never write such a column
+            return f"column {i + 1} ({show(name)}) has a control character ({control}) in its name"
     if "email" not in index:
         found = ", ".join(show(n) for n in names[:10] if n)
         reason = f"the header has no email column (found {found}); {HINT}"

@@ -38,6 +38,8 @@ from syndicate.web.render import Renderer
 from syndicate.web.testcopy import test_copy_page
 
 MAX_BODY = 64 * 1024  # every form here is far smaller
+# The token segment of a link path: logs name the page, never the token (it acts as the reader).
+_TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe|preferences)/)[^/]+")
 _ARCHIVE_PATH = re.compile(
     config.LIST_NAME.removesuffix("$") + r"/[1-9][0-9]{0,9}\.html$", re.ASCII
 )
@@ -126,7 +128,8 @@ def create_app(
         )
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("error handling %s %s", request.method, request.url.path, exc_info=exc)
+        path = _TOKEN_PATH.sub(r"\1<token>", request.url.path)
+        log.error("error handling %s %s", request.method, path, exc_info=exc)
         return renderer.error(
             500, "Something went wrong", "Nothing was lost; please try again in a moment."
         )
