@@ -26,7 +26,7 @@ from syndicate.delivery.copies import Copies
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.policy import Policy
-from syndicate.delivery.transport import Kind, Outcome, Transport
+from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Recipient
 from syndicate.errors import SyndicateError
@@ -173,7 +173,8 @@ class Courier:
             if self.dkim is not None:  # RSA in Python: off the event loop
                 data = await asyncio.to_thread(dkim_sign, data, self.dkim)
         except (SyndicateError, ValueError) as exc:
-            return Outcome(kind=Kind.FAILED, code=None, reply=f"refused: {exc}")
+            # The reason may quote a subscriber's own data: stored and shown like a reply.
+            return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
         return await self.transport.send(self.job.sender, row.email, data)
 
     def _answer(self, row: Due, outcome: Outcome) -> Answer:
