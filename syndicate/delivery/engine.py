@@ -26,7 +26,6 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -37,15 +36,15 @@ from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
 from syndicate.digest.archive import write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
 from syndicate.digest.note import Note
-from syndicate.digest.plan import Plan, make_plan, skips
+from syndicate.digest.plan import make_plan, skips
 from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
-from syndicate.errors import SyndicateError
 from syndicate.models import Article, Status
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
@@ -64,30 +63,6 @@ SPREAD_MIN = 2000  # due rows below which helper processes are not worth startin
 LEASE_POLL = 0.2  # seconds between looks at rows another live process holds
 ENQUEUE_BATCH = 5000  # ledger rows per transaction while preparing a send
 BEAT = 0.5  # seconds between progress reports (and lock heartbeats) while delivering
-
-
-class SendLocked(SyndicateError):
-    """Another process is sending this list right now."""
-
-
-@dataclass(slots=True)
-class SendReport:
-    """What a run of ``send`` did."""
-
-    list_name: str
-    send_id: int | None = None
-    digest_id: str | None = None
-    resumed: bool = False  # an interrupted send was resumed (no new digest this time)
-    interrupted: SendStatus | None = None  # where the resumed send had stopped
-    nothing_new: bool = False
-    finished: bool = False
-    stopped: bool = False  # asked to stop (Ctrl-C, the service stopping) before the end
-    error: str | None = None  # the server could not be used: the send stopped early
-    counts: dict[str, int] = field(default_factory=dict)
-    next_retry: datetime | None = None
-    processes: int = 1  # the most processes that delivered at once
-    plan: Plan | None = None  # the versions sent, and whom each skipped
-    retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
 
 
 class Sender:

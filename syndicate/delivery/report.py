@@ -1,0 +1,34 @@
+"""What a send did, as the CLI, the scheduler and the workers read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syndicate.digest.plan import Plan
+from syndicate.errors import SyndicateError
+from syndicate.store.sends import SendStatus
+
+
+class SendLocked(SyndicateError):
+    """Another process is sending this list right now."""
+
+
+@dataclass(slots=True)
+class SendReport:
+    """What a run of ``send`` did."""
+
+    list_name: str
+    send_id: int | None = None
+    digest_id: str | None = None
+    resumed: bool = False  # an interrupted send was resumed (no new digest this time)
+    interrupted: SendStatus | None = None  # where the resumed send had stopped
+    nothing_new: bool = False
+    finished: bool = False
+    stopped: bool = False  # asked to stop (Ctrl-C, the service stopping) before the end
+    error: str | None = None  # the server could not be used: the send stopped early
+    counts: dict[str, int] = field(default_factory=dict)
+    next_retry: datetime | None = None
+    processes: int = 1  # the most processes that delivered at once
+    plan: Plan | None = None  # the versions sent, and whom each skipped
+    retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
