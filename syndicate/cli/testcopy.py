@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from syndicate.cli.base import err, out, plural
+from syndicate.cli.plan import topics_label
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -127,11 +128,13 @@ def send_test_copies(
     digest = prepared.digests[wanted]
     rendered = render_digest(digest, settings, note=note)
     if not digest.articles:
+        said = (  # the list may well have news: only not for these topics
+            f"this version has no article; {topics_label(wanted)} get nothing"
+            if prepared.fresh
+            else f"nothing is new for {list_name}; readers would get no digest"
+        )
         err.print(
-            f"note: nothing is new for {list_name}"
-            + (f" (topics: {', '.join(sorted(wanted))})" if wanted else "")
-            + "; readers would get no digest (unless send_empty = true). Sending the test "
-            "copy anyway.",
+            f"note: {said} (unless send_empty = true). Sending the test copy anyway.",
             markup=False,
         )
     for warning in rendered.warnings:
