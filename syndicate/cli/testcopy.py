@@ -61,6 +61,20 @@ def parse_topics(text: str) -> frozenset[str]:
     return frozenset(t.strip().casefold() for t in text.split(",") if t.strip())
 
 
+def warn_unoffered(settings: Settings, list_name: str, topics: frozenset[str]) -> None:
+    """Say which of ``--topics`` the list does not offer (its ``tags``): most likely a typo,
+    and a version nobody on the list is offered. Lists without tags offer any topic."""
+    offered = {t.casefold() for t in settings.mailing_list(list_name).tags}
+    if not offered:
+        return
+    for topic in sorted(topics - offered):
+        err.print(
+            f"warning: {list_name} offers no topic {topic!r} "
+            f"(its topics: {', '.join(sorted(offered))})",
+            markup=False,
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reader:
     """Whose version a preview shows: their address, name and topics."""
@@ -116,6 +130,7 @@ def send_test_copies(
     (0 when every copy was accepted)."""
     addresses = split_addresses(to)
     wanted = parse_topics(topics)
+    warn_unoffered(settings, list_name, wanted)
     note: Note | None = None
     if note_file is not None:
         note = load_note(note_file, base_url=settings.publication.base_url)
