@@ -155,6 +155,15 @@ def test_a_template_error_names_file_and_line(
         assert conn.scalar(select(func.count()).select_from(digests)) == 0
 
 
+def test_an_mjml_tag_closed_out_of_turn_on_its_own_line_names_the_line_once(letter: Site) -> None:
+    line = "        <mj-text><mj-section>{{ digest.issue }}</mj-text>"
+    override(letter, "digest.mjml.j2", with_line(GOOD_MJML, 5, line))
+    code, _, err = cli(letter, "preview", "weekly", "--offline")
+    assert code == 1, err
+    assert "error: templates/digest.mjml.j2:5: MJML: <mj-section> is not closed before " in err
+    assert "(line 5)" not in err  # the position is already in front
+
+
 def test_the_scheduled_path_raises_the_same_error(letter: Site) -> None:
     override(letter, "digest.mjml.j2", with_line(GOOD_MJML, 5, "<mj-text>{{ nope }}</mj-text>"))
     settings = letter.settings

@@ -202,6 +202,37 @@ def test_a_test_copy_for_topics_is_the_version_those_readers_get(letter: Site) -
     assert_inert(letter, [copy])
 
 
+def test_an_empty_test_copy_version_does_not_claim_the_list_has_nothing_new(
+    letter: Site,
+) -> None:
+    # Two articles are new for weekly; only readers of "sport" would get nothing.
+    code, _, err = cli(
+        letter, "send", "weekly", "--offline", "--to", "me@example.net", "--topics", "sport"
+    )
+    assert code == 0, err
+    assert "nothing is new for weekly" not in err
+    assert (
+        "note: this version has no article; topics sport get nothing (unless send_empty = "
+        "true). Sending the test copy anyway." in err
+    )
+    assert cli(letter, "send", "weekly", "--offline", "--yes")[0] == 0  # now nothing is new
+    err = cli(letter, "send", "weekly", "--offline", "--to", "me@example.net")[2]
+    assert "note: nothing is new for weekly; readers would get no digest" in err
+
+
+def test_a_topic_the_list_does_not_offer_is_warned_about(letter: Site) -> None:
+    letter.configure(CONFIG + 'tags = ["trade", "energy"]\n')
+    code, _, err = cli(letter, "preview", "weekly", "--offline", "--topics", "Trade,tarde")
+    assert code == 0, err
+    assert "warning: weekly offers no topic 'tarde' (its topics: energy, trade)" in err
+    assert "'trade'" not in err
+    code, _, err = cli(
+        letter, "send", "weekly", "--offline", "--to", "me@example.net", "--topics", "tarde"
+    )
+    assert code == 0, err
+    assert "warning: weekly offers no topic 'tarde' (its topics: energy, trade)" in err
+
+
 def test_topics_without_to_is_refused(letter: Site) -> None:
     code, _, err = cli(letter, "send", "weekly", "--offline", "--yes", "--topics", "trade")
     assert code == 1 and "--topics goes with --to" in err

@@ -221,6 +221,17 @@ def test_a_test_copy_that_could_not_go_says_not_sent(letter: Site) -> None:
     assert "deferred" not in stdout + stderr
 
 
+def test_a_template_mistake_stops_the_send_before_it_connects(letter: Site) -> None:
+    folder = letter.root / "templates"
+    folder.mkdir()
+    (folder / "digest.txt.j2").write_text("{{ unsubscribe_url }} {{ digest.nope.x }}\n")
+    code, stdout, stderr = cli(letter, "send", "weekly", "--offline", "--yes")
+    assert code == 1, stdout + stderr
+    assert "error: templates/digest.txt.j2:1: " in stderr
+    assert "connecting to" not in stderr  # nothing was going to be sent: say only why
+    assert ledger(letter) == {}
+
+
 def test_a_worker_stops_at_a_closed_port_and_marks_nothing(letter: Site) -> None:
     port = closed_port()
     letter.configure(config(port))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 
 import pytest
 from alembic import command
@@ -150,6 +151,9 @@ def test_add_and_show_speak_of_topics_per_list(lists_site: Site) -> None:
     doc = json.loads(out)
     assert doc["lists"] == {"briefing": "active", "weekly": "active"}
     assert doc["topics"] == {"briefing": [], "weekly": ["trade"]}
+    created = datetime.fromisoformat(doc["created"])
     code, out, _ = cli(lists_site, "subscribers", "show", "ada@example.org")
+    # for people as the consent trail writes times, not ISO 8601 with its "T" and offset
+    assert out.splitlines()[0] == f"ada@example.org    (since {created:%Y-%m-%d %H:%M} UTC)"
     assert "weekly: active (topics: trade)" in out
     assert "briefing: active (topics: all)" in out

@@ -680,6 +680,18 @@ def test_an_address_with_a_non_ascii_local_part_gets_its_confirmation(
     assert confirm_paths(row.data)
 
 
+def test_the_confirmation_text_fits_78_columns_and_signs_off_properly(
+    web_site: Site, web: Web
+) -> None:
+    subscribe(web, "ann@example.org", "weekly", name="Ann")
+    [row] = outbox_rows(web_site)
+    message = email.message_from_bytes(row.data, policy=policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    long = [line for line in text.splitlines() if len(line) > 78 and "://" not in line]
+    assert long == []
+    assert "-- " in text.splitlines()  # the signature separator plain-text mail readers recognise
+
+
 # --- confirming -------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import click
 
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.cli.plan import plan_lines, topics_label
-from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of
+from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of, warn_unoffered
 from syndicate.content.reader import read_site
 from syndicate.digest.note import Note, load_note
 from syndicate.digest.plan import make_plan
@@ -92,6 +92,7 @@ def preview(
         engine = open_store(settings.database_url)
         try:
             reader = SAMPLE if as_email is None else reader_of(engine, list_name, as_email)
+            warn_unoffered(settings, list_name, parse_topics(topics))
             wanted = parse_topics(topics) or reader.topics
             articles = read_site(settings, engine, now=when, offline=offline).articles
             prepared = prepare(

@@ -173,9 +173,10 @@ def _send(
             if interrupted is None:
                 upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
                 plan = make_plan(settings, list_name, upcoming)
+            if upcoming is not None and plan is not None:
+                # A template mistake is said now: before the prompt, a connection or a record.
+                render_versions(settings, upcoming, plan, note=note, now=when)
             if signer is None:  # a dry run
-                if upcoming is not None and plan is not None:
-                    render_versions(settings, upcoming, plan, note=note, now=when)
                 _dry_run(engine, list_name, interrupted, plan, as_json)
                 return
             if interrupted is not None:

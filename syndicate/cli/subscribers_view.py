@@ -7,6 +7,7 @@ stored form (ASCII domain, as mail carries it), so scripts get what the store ho
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import click
@@ -102,7 +103,8 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
         )
         return
     shown = display_address(found.email)
-    out.print(f"{shown}  {found.name or ''}  (since {found.created_at.isoformat()})", markup=False)
+    since = f"{found.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"  # like the trail below
+    out.print(f"{shown}  {found.name or ''}  (since {since})", markup=False)
     if found.email != shown:
         out.print(f"  sent as {found.email}", markup=False)
     for key_, value in found.attributes:  # imported as found: escaped for the terminal

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from syndicate.cli.base import err, out
+from syndicate.cli.plan import topics_label
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -59,6 +60,20 @@ def split_addresses(values: Sequence[str]) -> list[str]:
 def parse_topics(text: str) -> frozenset[str]:
     """``--topics a,b``: the topic set (case-folded); empty for the whole digest."""
     return frozenset(t.strip().casefold() for t in text.split(",") if t.strip())
+
+
+def warn_unoffered(settings: Settings, list_name: str, topics: frozenset[str]) -> None:
+    """Say which of ``--topics`` the list does not offer (its ``tags``): most likely a typo,
+    and a version nobody on the list is offered. Lists without tags offer any topic."""
+    offered = {t.casefold() for t in settings.mailing_list(list_name).tags}
+    if not offered:
+        return
+    for topic in sorted(topics - offered):
+        err.print(
+            f"warning: {list_name} offers no topic {topic!r} "
+            f"(its topics: {', '.join(sorted(offered))})",
+            markup=False,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +131,7 @@ def send_test_copies(
     (0 when every copy was accepted)."""
     addresses = split_addresses(to)
     wanted = parse_topics(topics)
+    warn_unoffered(settings, list_name, wanted)
     note: Note | None = None
     if note_file is not None:
         note = load_note(note_file, base_url=settings.publication.base_url)
@@ -128,11 +144,13 @@ def send_test_copies(
     digest = prepared.digests[wanted]
     rendered = render_digest(digest, settings, note=note)
     if not digest.articles:
+        said = (  # the list may well have news: only not for these topics
+            f"this version has no article; {topics_label(wanted)} get nothing"
+            if prepared.fresh
+            else f"nothing is new for {list_name}; readers would get no digest"
+        )
         err.print(
-            f"note: nothing is new for {list_name}"
-            + (f" (topics: {', '.join(sorted(wanted))})" if wanted else "")
-            + "; readers would get no digest (unless send_empty = true). Sending the test "
-            "copy anyway.",
+            f"note: {said} (unless send_empty = true). Sending the test copy anyway.",
             markup=False,
         )
     for warning in rendered.warnings:

@@ -130,7 +130,8 @@ def unbalanced_tag(source: str) -> tuple[int, str] | None:
             continue
         if any(open_name == name for open_name, _ in stack):
             open_name, open_line = stack[-1]
-            return open_line, f"<{open_name}> is not closed before </{name}> (line {line})"
+            at = f" (line {line})" if line != open_line else ""  # else it is said in front
+            return open_line, f"<{open_name}> is not closed before </{name}>{at}"
         return line, f"</{name}> closes no open <{name}>"
     if stack:
         open_name, open_line = stack[-1]
