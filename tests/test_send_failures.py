@@ -112,6 +112,25 @@ def test_a_closed_port_stops_the_send_at_once_and_the_next_send_delivers(
     assert ledger(letter) == {"sent": 4}
 
 
+def test_a_send_that_reached_its_server_again_no_longer_shows_the_old_error(
+    letter: Site, server: SmtpServer
+) -> None:
+    """The error of a failed connection is the send's last word only until a connection
+    works: then a deferred copy is a reader's mailbox, not the server, and status says so."""
+    port = closed_port()
+    letter.configure(config(port))
+    assert cli(letter, "send", "weekly", "--yes", "--offline")[0] == 1
+    letter.configure(config(server.port, extra="wait_for_retries = 0"))
+    server.set_fault("busy@example.org", "rcpt-4xx")
+    code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline")
+    assert code == 3, stdout + stderr  # resumed; one copy deferred
+    code, stdout, _ = cli(letter, "status", "--json")
+    [sent] = json.loads(stdout)["sends"]
+    assert sent["status"] == "retrying" and sent["counts"] == {"deferred": 1, "sent": 3}
+    assert sent["last_error"] is None
+    assert "last error" not in cli(letter, "status")[1]
+
+
 def test_starttls_against_a_plain_server_stops_the_send(letter: Site, server: SmtpServer) -> None:
     letter.configure(config(server.port, security="starttls"))
     code, stdout, stderr = cli(letter, "send", "weekly", "--yes", "--offline", "--json")

@@ -131,6 +131,8 @@ class Courier:
                 ledger.release_leases(conn, self.job.send_id, [self.owner])
                 if self.fatal is not None:
                     send_repo.record_error(conn, self.job.send_id, self.fatal, now=self.clock())
+                elif answered:  # the server answered again: an older error is history
+                    send_repo.clear_error(conn, self.job.send_id)
         return answered
 
     async def _keep_leases(self) -> None:

@@ -184,6 +184,15 @@ def record_error(conn: Connection, send_id: int, error: str, *, now: datetime) -
     )
 
 
+def clear_error(conn: Connection, send_id: int) -> None:
+    """Forget a send's last error (its server answered again)."""
+    conn.execute(
+        update(sends)
+        .where(_s.id == send_id, _s.last_error.is_not(None))
+        .values(last_error=None, last_error_at=None)
+    )
+
+
 def abandon(conn: Connection, send_id: int, *, now: datetime) -> int:
     """Stop a send for good: its queued and deferred rows become abandoned; how many."""
     d = deliveries.c
