@@ -4,6 +4,7 @@ schedule, and exits 0 on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import selectors
@@ -210,3 +211,24 @@ def test_the_outbox_doorbell_rings_from_the_loop_and_from_threads() -> None:
     runner.start()
     runner.join(30)
     assert not runner.is_alive() and not failures, failures
+
+
+def test_a_poll_that_changed_nothing_is_not_logged_at_info(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every poll_interval for a year: only polls that wrote, removed or found something
+    reach the log at INFO."""
+    from syndicate.service.work import Work
+    from syndicate.subscribers.tokens import Signer
+
+    site.write("a.md", "---\ntitle: A\ndate: 2026-01-01T08:00:00Z\n---\n\nBody.\n")
+
+    async def go() -> list[str]:
+        work = Work(site.settings, site.engine, Signer("test-secret-0123456789abcdef"))
+        with caplog.at_level(logging.INFO, logger="syndicate.service.work"):
+            await work.poll()
+            await work.poll()  # nothing changed since
+        work.stop()
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll:")]
+
+    assert asyncio.run(go()) == ["poll: 1 article, 3 feed files written, 0 removed, 0 problems"]

@@ -283,7 +283,11 @@ class Work:
             return
         async with self.content:
             read, built = await asyncio.to_thread(self._poll_now)
-        log.info(
+        changed = bool(built.written or built.removed or read.problems)
+        # A poll that changed nothing says so only at debug level: every 5 minutes for a year
+        # of the same line would bury what the log is for.
+        log.log(
+            logging.INFO if changed else logging.DEBUG,
             "poll: %s, %s written, %d removed, %s",
             plural(len(read.articles), "article"),
             plural(len(built.written), "feed file"),
