@@ -65,7 +65,7 @@ def _summary(report: ImportReport) -> str:
         else ""
     )
     return (
-        f"{report.committed:,} of {plural(report.rows, 'row')} stored: "
+        f"{report.committed:,} of {plural(report.rows + rejected, 'row')} stored: "
         f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
         f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
