@@ -1,0 +1,150 @@
+"""What ``syndicate send`` says: the plan of a dry run, whom it resumes, and its summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from sqlalchemy import Engine
+
+from syndicate.cli.base import emit_json, err, now, out
+from syndicate.cli.plan import plan_doc, plan_lines, version_doc
+from syndicate.delivery.engine import SendReport, variant_key
+from syndicate.delivery.worker import retries_due
+from syndicate.digest.plan import Plan
+from syndicate.models import Status
+from syndicate.store import deliveries as ledger
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.sends import SendRow, SendStatus
+from syndicate.text import plural
+
+
+def resuming(sent: SendRow) -> str:
+    doing = "queueing" if sent.status is SendStatus.PREPARING else "sending"
+    return (
+        f"resuming {sent.digest_id}, interrupted while {doing} "
+        f"(started {sent.created_at:%Y-%m-%d %H:%M} UTC); the next digest is sent by the "
+        "next `send`"
+    )
+
+
+def dry_run(
+    engine: Engine,
+    list_name: str,
+    interrupted: SendRow | None,
+    plan: Plan | None,
+    as_json: bool,
+) -> None:
+    """What ``send`` would do: resume an interrupted send, or the plan of the next digest
+    (text: per version; JSON: also every address)."""
+    if interrupted is not None:
+        with engine.connect() as conn:
+            left = ledger.counts(conn, interrupted.id).get(DeliveryStatus.QUEUED, 0)
+        if as_json:
+            emit_json(
+                {
+                    "list": list_name,
+                    "resume": interrupted.digest_id,
+                    "interrupted": interrupted.status.value,
+                    "queued": left,
+                }
+            )
+        else:
+            out.print(
+                f"would resume {interrupted.digest_id} (interrupted): "
+                f"{plural(left, 'copy', 'copies')} not tried yet",
+                markup=False,
+            )
+        return
+    assert plan is not None
+    with engine.connect() as conn:  # what the send would also retry, without waiting
+        retrying = [s.digest_id for s in retries_due(conn, now=now(), list_name=list_name)]
+    if not as_json:
+        for line in plan_lines(plan):
+            out.print(line, markup=False)
+        for digest_id in retrying:
+            out.print(f"would also retry the deferred copies of {digest_id} now due", markup=False)
+        return
+    emails: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for sub, _ in subscriber_repo.iter_list(conn, list_name, Status.ACTIVE):
+            chosen = frozenset(t.casefold() for t in sub.topics)
+            emails.setdefault(variant_key(chosen), []).append(sub.email)
+    doc = plan_doc(plan)
+    doc["retries"] = retrying
+    doc["versions"] = [
+        {**version_doc(v), "emails": emails.get(variant_key(v.topics), [])} for v in plan.versions
+    ]
+    emit_json(doc)
+
+
+def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> None:
+    plan = report.plan
+    doc: dict[str, Any] = {
+        "list": report.list_name,
+        "digest": report.digest_id,
+        "resumed": report.resumed,
+        "nothing_new": report.nothing_new,
+        "finished": report.finished,
+        "stopped": report.stopped,
+        "error": report.error,
+        "counts": report.counts,
+        "skipped": plan.skipped_readers if plan and not report.nothing_new else 0,
+        "versions": [version_doc(v) for v in plan.versions] if plan else [],
+        "retried": report.retried,
+        "processes": report.processes,
+        "for_workers": queued_only,
+        "next_retry": report.next_retry.isoformat() if report.next_retry else None,
+    }
+    if as_json:
+        emit_json(doc)
+    else:
+        for line in summary_lines(report, queued_only=queued_only):
+            out.print(line, markup=False)
+    if report.error is not None:
+        err.print(f"[red]error:[/red] {escape(report.error)}", markup=True)
+        err.print(
+            "nothing was marked failed: the copies wait in the ledger; fix the [smtp] "
+            f"settings or the server, then run `syndicate send {report.list_name}` again "
+            "(`syndicate status` shows the last error)",
+            markup=False,
+        )
+    elif report.stopped:
+        err.print(
+            f"stopped: run `syndicate send {report.list_name}` to resume "
+            "(`syndicate run` also resumes and retries on its own)",
+            markup=False,
+        )
+
+
+def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
+    lines: list[str] = []
+    if report.nothing_new:
+        lines.append(f"{report.list_name}: nothing new since the last digest; nothing sent")
+    elif report.digest_id is not None:
+        counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items()))
+        counts = counts or "no recipients"
+        name = f"resumed {report.digest_id}" if report.resumed else report.digest_id
+        plan = report.plan
+        if plan is not None and plan.skipped_readers:
+            counts += (
+                f" ({plural(plan.skipped_readers, 'subscriber')} skipped: "
+                "nothing new for their topics)"
+            )
+        if queued_only:
+            lines.append(f"{name}: {counts}; `syndicate worker` delivers it")
+        elif report.finished:
+            lines.append(f"{name}: {counts} (finished)")
+        elif report.error is None and not report.stopped:
+            later = f"; next retry {report.next_retry:%H:%M:%S} UTC" if report.next_retry else ""
+            lines.append(
+                f"{name}: {counts}; the deferred copies are retried in the background "
+                f"(`syndicate run`, `syndicate worker` or the next send){later}"
+            )
+        else:
+            lines.append(f"{name}: {counts}")
+    for digest_id, counts_of in report.retried.items():
+        summary = ", ".join(f"{n:,} {k}" for k, n in sorted(counts_of.items()))
+        lines.append(f"retried the due copies of {digest_id}: now {summary}")
+    return lines
