@@ -170,18 +170,24 @@ class Signer:
 
         A confirm token may name several lists (a sequence of up to :data:`MAX_LISTS`).
         """
-        names = (list_name,) if isinstance(list_name, str) else tuple(list_name)
-        if not names or len(names) > MAX_LISTS or len(set(names)) != len(names):
-            raise ValueError(f"a token names 1 to {MAX_LISTS} distinct lists, got {names!r}")
-        if len(names) > 1 and Purpose(purpose) is not Purpose.CONFIRM:
-            raise ValueError("only a confirm token may name several lists")
-        for name in names:
-            _check_subject(subscriber_id, name)
+        purpose = Purpose(purpose)
+        if isinstance(list_name, str):  # every link of every copy: kept short
+            _check_subject(subscriber_id, list_name)
+            joined = list_name
+        else:
+            names = tuple(list_name)
+            if not names or len(names) > MAX_LISTS or len(set(names)) != len(names):
+                raise ValueError(f"a token names 1 to {MAX_LISTS} distinct lists, got {names!r}")
+            if len(names) > 1 and purpose is not Purpose.CONFIRM:
+                raise ValueError("only a confirm token may name several lists")
+            for name in names:
+                _check_subject(subscriber_id, name)
+            joined = ",".join(names)
         issued = (_aware(now) - _EPOCH) // timedelta(seconds=1)  # whole seconds, floored
         if not 0 <= issued < 2**32:
             raise ValueError(f"now must be between 1970 and 2106, got {now!r}")
-        header = _HEADER.pack(VERSION, Purpose(purpose).value, issued, subscriber_id)
-        payload = header + ",".join(names).encode("ascii")
+        header = _HEADER.pack(VERSION, purpose.value, issued, subscriber_id)
+        payload = header + joined.encode("ascii")
         return f"{_b64encode(payload)}.{_b64encode(self._tag(payload))}"
 
     def verify(
