@@ -96,11 +96,19 @@ def _line(doc: dict[str, Any]) -> list[str]:
 @pass_ctx
 def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
     """Recent sends: sent / deferred / failed counts, the next retry and the last error."""
+    _show_sends(ctx, list_name, STATUS_SENDS, as_json)
+
+
+STATUS_SENDS = 10  # how many recent sends `status` shows
+
+
+def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) -> None:
+    """The newest sends (of a list), in words or as one JSON object: `status` and `sends`."""
     with errors():
         engine = _open(ctx, list_name)
     try:
         with engine.connect() as conn:
-            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name)]
+            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
     finally:
         engine.dispose()
     if as_json:
@@ -157,21 +165,7 @@ def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
     ctx = click_ctx.find_object(Context)
     assert ctx is not None
     list_name = click_ctx.meta.get("sends.list")
-    with errors():
-        engine = _open(ctx, list_name)
-    try:
-        with engine.connect() as conn:
-            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
-    finally:
-        engine.dispose()
-    if as_json:
-        emit_json({"sends": docs})
-        return
-    if not docs:
-        out.print("no sends yet", markup=False)
-    for doc in docs:
-        for line in _line(doc):
-            out.print(line, markup=False)
+    _show_sends(ctx, list_name, limit, as_json)
 
 
 def _find(conn: Connection, name: str) -> SendRow:
