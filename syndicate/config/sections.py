@@ -11,6 +11,7 @@ from syndicate.config.types import (
     Address,
     BaseUrl,
     HttpUrl,
+    IpNetwork,
     Line,
     Origin,
     Text,
@@ -160,6 +161,13 @@ class Web(_Section):
     # Sites whose pages may post the subscribe form (an embedded signup form); None: the
     # origins of publication.base_url and web.base_url. The pages' own origin always may.
     allowed_origins: list[Origin] | None = None
+    # Addresses of reverse proxies whose X-Forwarded-For names the visitor (web/proxy.py).
+    trusted_proxies: list[IpNetwork] = ["127.0.0.1", "::1"]
+    # What one connection may take (service/http.py): seconds for a request's headers, for
+    # its body once the headers are in, and how many connections are served at once.
+    header_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    body_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 200
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

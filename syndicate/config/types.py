@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -89,8 +90,19 @@ def web_origin(value: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
+def ip_network(value: str) -> str:
+    """An IP address or network (``10.0.0.5``, ``10.0.0.0/8``, ``::1``), normalized."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(
+            f"must be an IP address or network such as '10.0.0.5' or '10.0.0.0/8', got {value!r}"
+        ) from None
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Origin = Annotated[str, AfterValidator(web_origin)]
+IpNetwork = Annotated[str, AfterValidator(ip_network)]
 # A base that paths are appended to: kept without its trailing slash.
 BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_trailing_slash)]
 Line = Annotated[str, Field(min_length=1), AfterValidator(single_line)]

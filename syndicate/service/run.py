@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 import time
@@ -28,6 +29,7 @@ from syndicate.config import Settings
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
 from syndicate.service import scheduler as sched
+from syndicate.service.http import server_config
 from syndicate.service.leader import Leader, leader_for
 from syndicate.service.work import Work
 from syndicate.store import open_store
@@ -289,10 +291,9 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
     app = _app(settings, engine, signer, service.clock, service.wake)
-    config = uvicorn.Config(
-        app, host=host, port=port, lifespan="off", log_level="warning", timeout_graceful_shutdown=10
-    )
-    server = _Server(config)
+    if os.environ.get("FORWARDED_ALLOW_IPS"):
+        log.warning("FORWARDED_ALLOW_IPS is not read: name the proxies in [web] trusted_proxies")
+    server = _Server(server_config(app, settings.config.web, host=host, port=port))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     background: list[asyncio.Task[None]] = []
     try:

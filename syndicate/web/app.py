@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -32,14 +33,15 @@ from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
+from syndicate.web.logs import redact
 from syndicate.web.pages import Pages
+from syndicate.web.proxy import ProxyHeaders
 from syndicate.web.ratelimit import RateLimiter
+from syndicate.web.redirect import slash_redirect
 from syndicate.web.render import Renderer
 from syndicate.web.testcopy import test_copy_page
 
 MAX_BODY = 64 * 1024  # every form here is far smaller
-# The token segment of a link path: logs name the page, never the token (it acts as the reader).
-_TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe|preferences)/)[^/]+")
 _ARCHIVE_PATH = re.compile(
     config.LIST_NAME.removesuffix("$") + r"/[1-9][0-9]{0,9}\.html$", re.ASCII
 )
@@ -128,11 +130,17 @@ def create_app(
         )
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        path = _TOKEN_PATH.sub(r"\1<token>", request.url.path)
+        # Logs name the page, never the token (it acts as the reader): web/logs.py.
+        path = redact(request.url.path)
         log.error("error handling %s %s", request.method, path, exc_info=exc)
         return renderer.error(
             500, "Something went wrong", "Nothing was lost; please try again in a moment."
         )
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The client left (or was cut off: service/http.py) before its body was in; nobody
+        # reads the answer, and it is not an error of ours.
+        return Response(status_code=400)
 
     routes = [
         Route("/feeds/{path:path}", feeds),
@@ -150,8 +158,17 @@ def create_app(
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(ProxyHeaders, trusted=settings.config.web.trusted_proxies)],
+        exception_handlers={
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: server_error,
+        },
         max_body_size=MAX_BODY,
     )
+    # Starlette's own slash redirect builds its Location from the request's Host header.
+    app.router.redirect_slashes = False
+    app.router.default = slash_redirect(app.router, settings.web_url, app.router.default)
+    return app

@@ -14,6 +14,7 @@ from syndicate.config.types import web_origin
 from syndicate.subscribers.address import MAX_LENGTH, AddressError, normalize_address
 from syndicate.subscribers.confirmation import ConfirmationError, clean_display_name
 from syndicate.web.actions import SubscribeRequest
+from syndicate.web.proxy import parse_address
 
 MAX_FIELDS = 200
 MAX_FIELD_BYTES = 4096
@@ -74,8 +75,10 @@ def same_origin(request: Request, web_url: str, allowed: Collection[str] = ()) -
 
 
 def client_address(request: Request) -> str:
-    """The client's IP address as the server (or a trusted proxy) reports it."""
-    return request.client.host if request.client else "unknown"
+    """The client's IP address (a trusted proxy's ``X-Forwarded-For``: web/proxy.py);
+    ``unknown`` for anything that is not an IP address."""
+    found = parse_address(request.client.host) if request.client else None
+    return str(found) if found is not None else "unknown"
 
 
 @dataclass(slots=True)

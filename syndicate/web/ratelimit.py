@@ -3,8 +3,8 @@
 Clients are keyed by IP address; IPv6 addresses by their /64 network, since one host
 usually holds a whole /64. Memory is bounded: past ``max_clients`` buckets, full ones
 (clients that have been quiet long enough) are forgotten first, then the least recent.
-Behind a reverse proxy the client address must come from it (uvicorn ``--proxy-headers``
-with ``--forwarded-allow-ips``), or every visitor shares the proxy's bucket.
+Behind a reverse proxy the client address must come from it (``X-Forwarded-For`` from one of
+``[web] trusted_proxies``, read by web/proxy.py), or every visitor shares the proxy's bucket.
 """
 
 from __future__ import annotations
