@@ -33,7 +33,7 @@ from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
-from syndicate.web.logs import redact
+from syndicate.web.logs import redact, redact_logs
 from syndicate.web.pages import Pages
 from syndicate.web.proxy import ProxyHeaders
 from syndicate.web.ratelimit import RateLimiter
@@ -81,6 +81,7 @@ def create_app(
     after a confirmation mail was queued, so the running service can deliver it at once;
     ``limiter`` limits subscribe posts per client (default: 5 per 10 minutes).
     """
+    redact_logs()  # this app's loggers and uvicorn's: no token is ever written
     renderer = Renderer(settings)
     pages = Pages(
         settings,
