@@ -92,8 +92,11 @@ def web_origin(value: str) -> str:
 
 def ip_network(value: str) -> str:
     """An IP address or network (``10.0.0.5``, ``10.0.0.0/8``, ``::1``), normalized."""
+    text = value.strip()
     try:
-        return str(ipaddress.ip_network(value.strip(), strict=False))
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError(
             f"must be an IP address or network such as '10.0.0.5' or '10.0.0.0/8', got {value!r}"

@@ -14,7 +14,8 @@ Attacks defended:
   believed (the right-most hop that is not a trusted proxy; ``ip:port`` keeps only the
   address). Text such as ``8.8.8.8 (verified by admin) consent=paper-form`` falls back to
   the connection's address, so it never reaches the consent trail, and rotating junk
-  values share one rate-limit bucket instead of getting a fresh one each.
+  values share one rate-limit bucket instead of getting a fresh one each. A trusted proxy
+  that is not an address or network (a host name, ``/33``) is a config error naming it.
 - Tokens in logs (item 13): a token page that fails with an error quoting its link logs
   ``<token>`` in its place, in syndicate's log and in uvicorn's error and access logs.
 - Host header redirects (item 14): the trailing-slash redirect goes to ``[web] base_url``
@@ -38,6 +39,7 @@ import pytest
 import uvicorn
 from starlette.requests import Request
 
+from syndicate.errors import ConfigError
 from syndicate.models import Status
 from syndicate.service.http import server_config
 from syndicate.store import subscribers as repo
@@ -227,6 +229,29 @@ def test_forwarded_for_is_read_as_an_address_only(site: Site, tmp_path: Path) ->
 def test_forwarded_client(peer: str, forwarded: list[str], expected: str) -> None:
     trusted = Trusted(["127.0.0.1", "::1", "10.0.0.0/8"])
     assert forwarded_client(peer, forwarded, trusted) == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ('trusted_proxies = ["proxy.internal"]', "web.trusted_proxies[0]: "),
+        ('trusted_proxies = ["10.0.0.0/33"]', "web.trusted_proxies[0]: "),
+        ("header_timeout = 0", "web.header_timeout: "),
+        ("max_connections = 0", "web.max_connections: "),
+    ],
+)
+def test_web_limits_and_proxies_are_checked(site: Site, setting: str, expected: str) -> None:
+    site.configure(f"[web]\n{setting}\n")
+    with pytest.raises(ConfigError) as info:
+        site.settings  # noqa: B018 - loading is what is tested
+    [problem] = info.value.problems
+    assert problem.startswith("syndicate.toml: " + expected), problem
+
+
+def test_trusted_proxies_default_to_loopback_and_take_networks(site: Site) -> None:
+    assert site.settings.config.web.trusted_proxies == ["127.0.0.1", "::1"]
+    site.configure('[web]\ntrusted_proxies = ["10.0.0.5", "192.168.1.7/24", "0:0::1"]\n')
+    assert site.settings.config.web.trusted_proxies == ["10.0.0.5", "192.168.1.0/24", "::1"]
 
 
 # --- item 13: tokens in logs ------------------------------------------------------------------
