@@ -1,6 +1,7 @@
 """Attacks through the files syndicate writes, serves and prints (issue 13, items 15-18), each
 against real parts: the ASGI app through httpx, the real CLI (click's runner), a real
-``syndicate run`` process on 127.0.0.1. Each test here failed before its fix.
+``syndicate run`` process on 127.0.0.1. Each test here failed before its fix, except the
+ones said to guard what was right already.
 
 Attacks defended:
 
@@ -13,7 +14,16 @@ Attacks defended:
 - Stored data that no CSV can hold (16): a header cell with a control character is refused
   at import as ``file:1: reason``; attributes stored before that check (a key holding ESC, a
   reserved or padded key, a NUL in a value, ``;`` in a topic) no longer crash ``export`` with
-  a traceback: they are written escaped or left out, each with a warning on stderr.
+  a traceback: they are written escaped or left out, each with a warning on stderr. (The
+  refusal at import was fixed in issue 12; its test here pins the ``file:1:`` form.)
+- Published folders (17): ``feeds.folder = "."`` made ``run`` serve ``syndicate.toml``,
+  ``subscribers/*.csv`` and the Maildir (confirmation tokens). A served folder (the feeds
+  folder with its ``media/`` images, the archive folder) that contains or lies inside the
+  config file, the state folder ``.syndicate/`` (secret, SQLite database) or a database file
+  elsewhere, the subscriber files, the Maildir, the templates, the content folder or the DKIM
+  key is refused when the settings load, naming the key to change; symlinks are followed.
+  ``run`` exits with status 2 and that message, before it listens. ``feeds/`` beside them
+  (the example publication) and folders outside the site are fine (these pass already).
 """
 
 from __future__ import annotations
@@ -21,18 +31,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from syndicate.cli import main
+from syndicate.config import load_settings
+from syndicate.errors import ConfigError
 from syndicate.models import Problem
 from syndicate.subscribers.csvexport import ExportRow, key_problem, writable_keys, writable_row
 from syndicate.subscribers.csvexport import write_rows as write_csv
 from syndicate.subscribers.csvfile import Row, read_rows
 from tests.conftest import Site
+from tests.test_run import CONFIG as RUN_CONFIG
+from tests.test_run import REPO
 from tests.test_web import Web, subscribe
 
 ESC = "\x1b"
@@ -181,3 +199,102 @@ def test_whatever_is_stored_can_be_exported(attributes: dict[str, str], topics: 
     out = io.StringIO(newline="")
     write_csv(out, [row], attribute_keys=sorted(columns.values()))
     assert out.getvalue().startswith("email,")
+
+
+# --- 17: a served folder that holds private files ---------------------------------------------
+
+FORBIDDEN = [  # (extra config, what the first error names)
+    ('[feeds]\nfolder = "."\n', "contains the site's config file syndicate.toml"),
+    ('[feeds]\nfolder = ".."\n', "contains the site's config file syndicate.toml"),
+    ('[feeds]\nfolder = ".syndicate"\n', "contains the state folder .syndicate/"),
+    ('[feeds]\nfolder = "subscribers"\n', "contains the subscriber files subscribers/"),
+    ('[feeds]\nfolder = "subscribers/public"\n', "is inside the subscriber files subscribers/"),
+    ('[feeds]\nfolder = "maildir"\n', "contains the Maildir maildir/"),
+    ('[feeds]\nfolder = "templates"\n', "contains the templates templates/"),
+    ('[feeds]\nfolder = "content"\n', "contains the content folder 'content'"),
+    ('[feeds]\nfolder = "content/feeds"\n', "is inside the content folder 'content'"),
+    ('[feeds]\nfolder = "public"\n[database]\nurl = "sqlite:///public/state.db"\n', "database"),
+    (
+        '[feeds]\nfolder = "public"\n[email]\nfrom_name = "L"\nfrom_address = "l@x.org"\n'
+        'dkim_key_file = "public/dkim.pem"\n',
+        "contains the DKIM key 'public/dkim.pem'",
+    ),
+]
+
+
+def _config(site: Site, extra: str, content: str = "content") -> None:
+    site.configure(extra)
+    path = site.root / "syndicate.toml"
+    text_ = path.read_text(encoding="utf-8").replace(
+        'folder = "content"', f'folder = "{content}"', 1
+    )
+    if "[database]" in extra:  # the test's own url instead of the site's
+        head, _, rest = text_.partition("[database]\nurl = ")
+        text_ = head + rest.split("\n", 1)[1]
+    path.write_text(text_, encoding="utf-8")
+
+
+@pytest.mark.parametrize(("extra", "named"), FORBIDDEN)
+def test_a_feeds_folder_holding_private_files_is_refused(
+    site: Site, extra: str, named: str
+) -> None:
+    _config(site, extra)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(site.root)
+    first = refused.value.problems[0]
+    assert first.startswith("syndicate.toml: feeds.folder: the feeds folder "), first
+    why = "`syndicate run` serves" if " contains " in first else "`syndicate build` would write"
+    assert named in first and why in first, first
+
+
+def test_a_symlink_to_the_site_is_no_way_around(site: Site) -> None:
+    (site.root / "public").symlink_to(site.root)
+    _config(site, '[feeds]\nfolder = "public"\n')
+    with pytest.raises(ConfigError, match=r"feeds\.folder: .* contains the site's config file"):
+        load_settings(site.root)
+
+
+def test_content_inside_the_served_archive_is_refused(site: Site) -> None:
+    _config(site, "", content="archive/posts")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(site.root)
+    assert refused.value.problems == [
+        f"syndicate.toml: content.folder: the archive folder archive/ ({site.root}/archive) "
+        "contains the content folder 'archive/posts'; `syndicate run` serves this folder over "
+        "HTTP to anyone: change content.folder"
+    ]
+
+
+@pytest.mark.parametrize("folder", ["feeds", "public/feeds", "build", "/srv/www/feeds-test"])
+def test_a_folder_of_its_own_is_fine(site: Site, folder: str) -> None:
+    _config(site, f'[feeds]\nfolder = "{folder}"\n')
+    assert load_settings(site.root).feeds_dir == (site.root / folder).resolve()
+
+
+def test_the_example_publication_loads() -> None:
+    """The repository root is itself a publication, with feeds/ beside its private files."""
+    settings = load_settings(REPO)
+    assert settings.feeds_dir == REPO / "feeds"
+
+
+def test_run_refuses_to_start_with_the_site_as_its_feeds_folder(site: Site) -> None:
+    """Before, ``run`` started and served ``/feeds/syndicate.toml`` (and the Maildir)."""
+    _config(site, '[feeds]\nfolder = "."\n' + RUN_CONFIG)
+    env = {**os.environ, "SYNDICATE_SECRET": "s" * 32, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "--site", str(site.root), "run", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    said = err.decode()
+    assert proc.returncode == 2, (out, said)
+    assert b"listening" not in out
+    assert said.startswith("error: syndicate.toml: feeds.folder: the feeds folder '.' "), said
+    assert "syndicate.toml" in said and "maildir/" in said and "Traceback" not in said
