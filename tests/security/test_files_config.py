@@ -24,6 +24,13 @@ Attacks defended:
   key is refused when the settings load, naming the key to change; symlinks are followed.
   ``run`` exits with status 2 and that message, before it listens. ``feeds/`` beside them
   (the example publication) and folders outside the site are fine (these pass already).
+- Printed paths and values (18): a content file named ``a.md:1: ok<LF>forged.md`` printed
+  a forged problem line in ``check``, ``articles``, ``build`` and the ``run`` log, and a CSV
+  named so did the same in ``import``; ESC, C1 (CSI) and bidi overrides in names and titles
+  reached the terminal. Problems print their path and reason escaped (``\\n``, ``\\x1b``,
+  ``\\u202e``); every string the CLI prints is one line with its control characters escaped
+  (the console itself does it, so no command can forget); log records are single lines; the
+  JSON output escapes C1 and bidi characters too, while its ``path`` stays exact.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -50,7 +59,7 @@ from syndicate.subscribers.csvexport import write_rows as write_csv
 from syndicate.subscribers.csvfile import Row, read_rows
 from tests.conftest import Site
 from tests.test_run import CONFIG as RUN_CONFIG
-from tests.test_run import REPO
+from tests.test_run import REPO, Running
 from tests.test_web import Web, subscribe
 
 ESC = "\x1b"
@@ -298,3 +307,91 @@ def test_run_refuses_to_start_with_the_site_as_its_feeds_folder(site: Site) -> N
     assert b"listening" not in out
     assert said.startswith("error: syndicate.toml: feeds.folder: the feeds folder '.' "), said
     assert "syndicate.toml" in said and "maildir/" in said and "Traceback" not in said
+
+
+# --- 18: what is printed ----------------------------------------------------------------------
+
+FORGED = "a.md:1: ok\nforged.md"  # a real file name: everything after the newline forges a line
+SHOWN = "a.md:1: ok\\nforged.md"
+BAD = "no front matter, no title line\n"
+
+
+def _hostile_content(site: Site) -> None:
+    site.write(FORGED, BAD)
+    site.write("esc\x1b[2J\x1b]0;owned\x07.md", BAD)
+    site.write("bidi\u202etxt.md", BAD)
+
+
+def _lines_about(output: str, needle: str = "no title") -> list[str]:
+    return [line for line in output.splitlines() if needle in line]
+
+
+def test_check_prints_one_escaped_line_per_hostile_file_name(site: Site) -> None:
+    _hostile_content(site)
+    code, said, problems = cli(site, "check", "--offline")
+    assert code == 1
+    lines = problems.splitlines()
+    assert not any(line.startswith("forged") for line in lines), lines
+    assert len(_lines_about(problems)) == 3, lines
+    assert f"content/{SHOWN}:1: no title" in problems
+    assert "content/esc\\x1b[2J\\x1b]0;owned\\x07.md:1:" in problems
+    assert "content/bidi\\u202etxt.md:1:" in problems
+    assert not any(c in said + problems for c in "\x1b\x07\u202e")
+    code, said, _ = cli(site, "check", "--offline", "--json")
+    doc = json.loads(said)
+    assert {p["path"] for p in doc["problems"]} >= {f"content/{FORGED}"}  # exact, for scripts
+    assert all("\n" not in p["message"] for p in doc["problems"])
+    assert "\u202e" not in said and "\\u202e" in said  # bidi escaped in the JSON text too
+
+
+def test_articles_and_build_print_hostile_names_and_titles_escaped(site: Site) -> None:
+    _hostile_content(site)
+    # YAML escapes: ESC, CSI (a C1 control), a right-to-left override.
+    site.write("ok.md", '---\ntitle: "Fine\\e[2J\\x9b31m\\u202eevil"\ndate: 2026-11-01\n---\nT.\n')
+    for command in ("articles", "build"):
+        code, said, problems = cli(site, command, "--offline")
+        assert code in (0, 1), said + problems
+        output = said + problems
+        assert not any(c in output for c in "\x1b\x07\x9b\u202e"), repr(output)
+        assert len(_lines_about(problems)) == 3 and f"{SHOWN}:1:" in problems, problems
+        assert not any(line.startswith("forged") for line in output.splitlines())
+    assert "Fine\\x1b[2J\\x9b31m\\u202eevil" in cli(site, "articles", "--offline")[1]
+
+
+def test_import_problems_name_a_hostile_file_on_one_line(site: Site) -> None:
+    site.configure('[lists.weekly]\ntitle = "Weekly"\n')
+    path = site.root / "list.csv:1: ok\nforged.csv"
+    path.write_bytes(b"email,name\nnot-an-address,X\n")
+    code, said, problems = cli(site, "subscribers", "import", "weekly", str(path))
+    assert code == 1
+    assert not any(line.startswith("forged") for line in (said + problems).splitlines())
+    assert "list.csv:1: ok\\nforged.csv:2: " in problems, problems
+
+
+def test_stored_text_with_newlines_is_shown_on_its_lines(site: Site) -> None:
+    """A name stored by an older version (or typed elsewhere) cannot add lines to ``show``."""
+    site.configure('[lists.weekly]\ntitle = "Weekly"\n')
+    assert cli(site, "subscribers", "add", "weekly", "ann@example.org", "--name", "Ann")[0] == 0
+    site.engine.dispose()
+    with site.engine.begin() as conn:
+        conn.execute(text("UPDATE subscribers SET name = :n"), {"n": "Ann\nlists:\n  x: active"})
+    code, said, _ = cli(site, "subscribers", "show", "ann@example.org")
+    assert code == 0
+    assert "Ann\\nlists:\\n  x: active" in said, said
+    assert [line for line in said.splitlines() if line.startswith("lists:")] == ["lists:"], said
+
+
+def test_run_logs_a_hostile_file_name_on_one_line(site: Site, tmp_path: Path) -> None:
+    site.configure(RUN_CONFIG)
+    _hostile_content(site)
+    running = Running(site, tmp_path / "run.log")
+    try:
+        deadline = time.monotonic() + 30
+        while len(_lines_about(running.log.read_text())) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        assert running.stop() == 0
+    log = running.log.read_text()
+    assert len(_lines_about(log)) == 3, log
+    assert f"{SHOWN}:1: no title" in log and "\x1b" not in log and "\u202e" not in log
+    assert not any(line.startswith("forged") for line in log.splitlines()), log
