@@ -9,8 +9,9 @@ drop exactly the ``'`` that was added: every text reads back as it was, also one
 really starts with ``'``. ``raw=True`` (``export --raw``, ``import --raw``) writes and reads
 cells as they are.
 
-Stored data that no file could hold as it is (rows stored before import refused it: an
-attribute named with a control character, a NUL, a topic holding ``;``) is made writable by
+Stored data that no file could hold as it is, or that import would refuse (rows stored
+before import refused it: an attribute named with a control character, a NUL, control
+characters in a name or topic, a topic holding ``;``) is made writable by
 :func:`writable_keys` and :func:`writable_row`, which say what they changed; ``write_rows``
 itself refuses it with ``ValueError``.
 """
@@ -124,16 +125,20 @@ def writable_keys(stored: Iterable[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow, list[str]]:
-    """``row`` with attributes renamed to ``columns`` and what no file can hold replaced."""
+    """``row`` with attributes renamed to ``columns`` and what no file can hold (a NUL), or
+    import would refuse (control characters in a name or topic, ``;`` in a topic), escaped."""
     notes: list[str] = []
 
-    def clean(what: str, value: str) -> str:
+    def clean(what: str, value: str, strict: bool = False) -> str:
+        if strict and control_character(value):
+            notes.append(f"{row.email}: {what} holds control characters, written escaped")
+            return escaped(value)
         if "\x00" not in value:
             return value
         notes.append(f"{row.email}: {what} holds a NUL character, written as \\u0000")
         return value.replace("\x00", "\\u0000")
 
-    topics = tuple(clean("a topic", t) for t in row.topics)
+    topics = tuple(clean("a topic", t, strict=True) for t in row.topics)
     if any(";" in t for t in topics):
         notes.append(f"{row.email}: a topic holds ';', written as ','")
         topics = tuple(t.replace(";", ",") for t in topics)
@@ -142,5 +147,5 @@ def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow,
         for k, v in row.attributes.items()
         if k in columns
     }
-    name = clean("the name", row.name) if row.name is not None else None
+    name = clean("the name", row.name, strict=True) if row.name is not None else None
     return replace(row, name=name, topics=topics, attributes=attributes), notes
