@@ -399,3 +399,18 @@ def test_run_logs_a_hostile_file_name_on_one_line(site: Site, tmp_path: Path) ->
     assert len(_lines_about(log)) == 3, log
     assert f"{SHOWN}:1: no title" in log and "\x1b" not in log and "\u202e" not in log
     assert not any(line.startswith("forged") for line in log.splitlines()), log
+
+
+def test_the_console_escapes_what_it_renders_but_keeps_its_own_styles() -> None:
+    """The net under every command: also a rich ``Text`` (not a plain string) is escaped,
+    while the colours rich itself writes on a terminal stay."""
+    from rich.text import Text
+
+    from syndicate.cli.base import Terminal
+
+    buffer = io.StringIO()
+    console = Terminal(file=buffer, force_terminal=True, color_system="standard", width=200)
+    console.print(Text("a\x1b[2Jb\x9bc", style="red"), "[bold]x[/bold]\ny")
+    written = buffer.getvalue()
+    assert "a\\x1b[2Jb\\x9bc" in written and "\\ny" in written, repr(written)
+    assert "\x1b[31m" in written and "\x1b[2J" not in written and "\x9b" not in written
