@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from syndicate.text import printable
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Teaser:
@@ -93,7 +95,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}"
+        # A file named "a.md\nb.md:1: ..." must not print as two problems.
+        return f"{printable(self.path)}:{self.line}: {printable(self.reason)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

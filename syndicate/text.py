@@ -38,6 +38,24 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(found: re.Match[str]) -> str:
+    return "".join(
+        _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        for c in found.group()
+    )
+
+
+def printable(text: str) -> str:
+    """Text from anywhere (a file name, a title, a server's reply) fit to print as part of a
+    line: control and bidi characters, line separators and lone surrogates written as
+    escapes (``\\n``, ``\\x1b``, ``\\u202e``), so no value can end a line, start a forged
+    one, move the cursor or recolour the terminal."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
 def one_line(text: str, limit: int) -> str:
     """Untrusted text (a server's reply) fit to print: one line, control and bidi characters
     made spaces, spaces collapsed, at most ``limit`` characters."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -13,14 +15,70 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.segment import Segment
 
 from syndicate import __version__
 from syndicate.config import ENV_SITE, Settings, load_settings
 from syndicate.errors import ConfigError, SyndicateError
+from syndicate.text import printable
+
+# What json.dumps(ensure_ascii=False) leaves raw but a terminal acts on (C1 controls such as
+# CSI, line separators, bidi overrides) or cannot encode (lone surrogates).
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def one_line_each(text: str) -> str:
+    """A message as printed: each is one line (blank lines before or after it aside), so a
+    file name or title with a newline or an escape sequence in it is shown escaped."""
+    body = text.strip("\n")
+    if not body:
+        return text
+    start = text.index(body[0])
+    return text[:start] + printable(body) + text[start + len(body) :]
+
+
+class Terminal(Console):
+    """A rich console that never writes a control character it was given: each string
+    printed is one line (:func:`one_line_each`), and whatever else is rendered (a ``Text``, a
+    table) has its control characters escaped too; rich's own styles are unaffected."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(one_line_each(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            seg if seg.control or seg.text == "\n" else seg._replace(text=_plain(seg.text))
+            for seg in buffer
+        )
+
+
+def _plain(text: str) -> str:
+    return "\n".join(printable(part) for part in text.split("\n"))
+
 
 # emoji=False: names, subjects and server replies are printed as stored (":x:" stays text).
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Terminal(highlight=False, soft_wrap=True, emoji=False)
+err = Terminal(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+class LogLines(logging.Formatter):
+    """Log records as single lines: the message (which quotes paths, titles, replies) with
+    its control characters escaped; a traceback, when there is one, follows as it is."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return _plain(super().formatException(ei))  # its lines stay lines; ESC does not
+
+
+def log_to_stderr(level: int = logging.INFO) -> None:
+    """What ``run`` and ``worker`` log: timestamped single lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogLines("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
 
 EPILOG = """\b
 Examples:
@@ -54,14 +112,22 @@ def emit_json(doc: Mapping[str, Any]) -> None:
     added later without breaking a script; times are ISO 8601 with their offset; text is
     UTF-8, not escaped. Progress, warnings and errors go to stderr, never into the document.
     """
-    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    click.echo(_json_safe(json.dumps(doc, ensure_ascii=False, indent=2, default=str)))
 
 
 def emit_jsonl(rows: Iterable[Mapping[str, Any]]) -> None:
     """``--json`` output of a stream (one record per subscriber or recipient, unbounded):
     JSON Lines, one compact object per line, written as it is read."""
     for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str))
+        click.echo(
+            _json_safe(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str))
+        )
+
+
+def _json_safe(doc: str) -> str:
+    """The same JSON, with what a terminal would act on written as ``\\uXXXX`` escapes
+    (json escapes C0 controls itself; these can only occur inside strings)."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", doc)
 
 
 class Context:

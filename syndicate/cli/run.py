@@ -8,7 +8,7 @@ import sys
 import click
 
 from syndicate import aio
-from syndicate.cli.base import Context, emit_json, errors, main, now, out, pass_ctx
+from syndicate.cli.base import Context, emit_json, errors, log_to_stderr, main, now, out, pass_ctx
 from syndicate.service.scheduler import list_timezone, next_run
 
 
@@ -37,9 +37,7 @@ def run(ctx: Context, host: str, port: int) -> None:
     """
     from syndicate.service.run import serve  # uvicorn and the web app only load here
 
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    log_to_stderr()
     for noisy in ("apscheduler", "alembic", "httpx"):  # httpx: one INFO line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with errors():

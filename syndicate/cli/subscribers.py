@@ -21,7 +21,8 @@ from syndicate.store import open_store
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change
 from syndicate.subscribers.address import display_address, normalize_address
-from syndicate.subscribers.csvfile import ExportRow, read_rows, write_rows
+from syndicate.subscribers.csvexport import ExportRow, writable_keys, writable_row, write_rows
+from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import ImportReport, decide, import_rows
 from syndicate.text import plural
 
@@ -108,6 +109,11 @@ def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
     help="Overwrite stored names, attributes and topics that differ from the file.",
 )
 @click.option("--check-dns", is_flag=True, help="Also check that each domain accepts mail.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Take cells as they are: the file was written by `export --raw` (a leading ' is kept).",
+)
 @pass_ctx
 def import_(
     ctx: Context,
@@ -117,6 +123,7 @@ def import_(
     resubscribe: bool,
     update: bool,
     check_dns: bool,
+    raw: bool,
 ) -> None:
     """Import FILE.csv (header email,name[,topics][,status]; - for stdin) into LIST.
 
@@ -139,7 +146,7 @@ def import_(
                 report = import_rows(
                     engine,
                     list_name,
-                    read_rows(stream, shown, check_dns=check_dns),
+                    read_rows(stream, shown, check_dns=check_dns, raw=raw),
                     now=now(),
                     default_status=Status.PENDING if pending else Status.ACTIVE,
                     resubscribe=resubscribe,
@@ -299,28 +306,54 @@ def remove(ctx: Context, list_name: str, email: str) -> None:
     help="Write to this file (atomically) instead of stdout.",
 )
 @click.option("--status", type=STATUSES, default=None, help="Only subscribers in this state.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write cells as stored: no ' before a cell a spreadsheet would run as a formula "
+    "(=, +, -, @, tab, CR first). Only for programs, never to open in a spreadsheet; "
+    "`import --raw` reads such a file back.",
+)
 @pass_ctx
-def export(ctx: Context, list_name: str, out_file: Path | None, status: str | None) -> None:
-    """Export LIST as CSV (email,name,topics,status,…); it imports back unchanged."""
+def export(
+    ctx: Context, list_name: str, out_file: Path | None, status: str | None, raw: bool
+) -> None:
+    """Export LIST as CSV (email,name,topics,status,…); it imports back unchanged.
+
+    A cell that a spreadsheet would run as a formula (names come from the public subscribe
+    form: =HYPERLINK(…), +SUM(…), @…) is written with a ' first, which spreadsheets show as
+    text and `import` removes again. Stored values no CSV file can hold (a NUL, an attribute
+    named with a control character) are written escaped, each with a warning on stderr.
+    """
     wanted = Status(status) if status else None
     with _store(ctx, list_name) as engine, engine.connect() as conn:
-        keys = sorted(
-            {k for sub, _ in repo.iter_list(conn, list_name, wanted) for k, _ in sub.attributes}
-        )
-        rows = (
-            ExportRow(
-                email=sub.email,
-                name=sub.name,
-                topics=sub.topics,
-                status=state.value,
-                attributes=dict(sub.attributes),
-            )
-            for sub, state in repo.iter_list(conn, list_name, wanted)
-        )
+        stored = {
+            k for sub, _ in repo.iter_list(conn, list_name, wanted) for k, _ in sub.attributes
+        }
+        columns, notes = writable_keys(stored)
+        for note in notes:
+            err.print(f"warning: {note}", markup=False)
+
+        def rows() -> Iterator[ExportRow]:
+            for sub, state in repo.iter_list(conn, list_name, wanted):
+                row, said = writable_row(
+                    ExportRow(
+                        email=sub.email,
+                        name=sub.name,
+                        topics=sub.topics,
+                        status=state.value,
+                        attributes=dict(sub.attributes),
+                    ),
+                    columns,
+                )
+                for note in said:
+                    err.print(f"warning: {note}", markup=False)
+                yield row
+
+        keys = sorted(columns.values())
         if out_file is None:
-            write_rows(sys.stdout, rows, attribute_keys=keys)
+            write_rows(sys.stdout, rows(), attribute_keys=keys, raw=raw)
             return
-        _write_file(out_file, lambda fh: write_rows(fh, rows, attribute_keys=keys))
+        _write_file(out_file, lambda fh: write_rows(fh, rows(), attribute_keys=keys, raw=raw))
     err.print(f"wrote {out_file}", markup=False)
 
 

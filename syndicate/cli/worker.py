@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 
@@ -11,7 +10,17 @@ import click
 from sqlalchemy import Engine
 
 from syndicate import aio
-from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
+from syndicate.cli.base import (
+    Context,
+    emit_json,
+    err,
+    errors,
+    log_to_stderr,
+    main,
+    now,
+    out,
+    pass_ctx,
+)
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.worker import Worker, WorkerReport
 from syndicate.store import open_store
@@ -44,9 +53,7 @@ def worker(ctx: Context, once: bool, idle: float, as_json: bool) -> None:
       syndicate worker
       syndicate send weekly --workers --yes && syndicate worker --once
     """
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    log_to_stderr()
     with errors():
         settings = ctx.settings
         settings.email  # noqa: B018 - fail early without an [email] section

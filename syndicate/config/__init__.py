@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from syndicate.config.paths import CONFIG_NAME
 from syndicate.config.sections import (
     DEFAULT_SUBJECT,
     LIST_NAME,
@@ -21,7 +22,6 @@ from syndicate.config.sections import (
     Web,
 )
 from syndicate.config.settings import (
-    CONFIG_NAME,
     DEFAULT_DB_PATH,
     ENV_DATABASE_URL,
     ENV_SECRET,

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from syndicate.config.paths import CONFIG_NAME, STATE_FOLDER, published_folder_problems
 from syndicate.config.sections import Email, MailingList, Publication, SiteConfig
 from syndicate.errors import ConfigError
 
-CONFIG_NAME = "syndicate.toml"
-DEFAULT_DB_PATH = Path(".syndicate/state.db")
+DEFAULT_DB_PATH = Path(STATE_FOLDER) / "state.db"
 ENV_SITE = "SYNDICATE_SITE"
 ENV_DATABASE_URL = "SYNDICATE_DATABASE_URL"
 ENV_SECRET = "SYNDICATE_SECRET"
@@ -173,11 +173,13 @@ def load_settings(site: str | os.PathLike[str] | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     config = parse_config(text, CONFIG_NAME)
-    env_db = os.environ.get(ENV_DATABASE_URL)
+    database_url = _resolve_db_url(root, os.environ.get(ENV_DATABASE_URL) or config.database.url)
+    if problems := published_folder_problems(root, config, database_url):
+        raise ConfigError(problems)
     return Settings(
         root=root,
         config=config,
-        database_url=_resolve_db_url(root, env_db or config.database.url),
+        database_url=database_url,
         content_dir=(root / config.content.folder).resolve(),
         feeds_dir=(root / config.feeds.folder).resolve(),
         secrets=Secrets(

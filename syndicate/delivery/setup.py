@@ -7,14 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from syndicate.config import CONFIG_NAME, Settings
+from syndicate.config.paths import MAILDIR as MAILDIR
 from syndicate.delivery.dkim import DkimKey, load_key
 from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
 from syndicate.errors import ConfigError
-
-MAILDIR = "maildir"
 
 
 def maildir_path(settings: Settings) -> Path:

@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 
 from syndicate.config import Settings
+from syndicate.config.paths import ARCHIVE_FOLDER as ARCHIVE_FOLDER
 from syndicate.digest import markers
 from syndicate.files import write_atomic
 from syndicate.models import RenderedDigest
 
-ARCHIVE_FOLDER = "archive"
 MAIL_ONLY = re.compile(r"<!-- syndicate:mail-only -->.*?<!-- /syndicate:mail-only -->", re.S)
 
 

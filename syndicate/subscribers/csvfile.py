@@ -7,21 +7,17 @@ in them a topics cell may also separate its topics with commas. ``read_rows`` ho
 line (≤ 64 KiB) and one record at a time, plus the keys seen, so any file reads in bounded
 memory. ``write_rows`` writes what ``read_rows`` reads back unchanged.
 
-Formula cells: a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a CR is run as a
-formula by Excel, LibreOffice and Google Sheets (``=HYPERLINK(…)``, ``=cmd|…``), and names and
-attributes come from strangers (the subscribe form). ``write_rows`` writes such a cell with a
-leading ``'`` (what those programs show as "text"; OWASP's advice), and so also a cell of
-``'`` characters followed by one of them; ``read_rows`` drops that one ``'`` again, so an
-export reads back exactly.
+The writer is in ``csvexport``: it guards formula cells with a leading ``'``, which
+``read_rows`` drops again (unless ``raw``), so an export reads back exactly.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import BinaryIO, TextIO
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import BinaryIO
 
 from syndicate.models import Problem
 from syndicate.subscribers.address import (
@@ -31,6 +27,7 @@ from syndicate.subscribers.address import (
     normalize_address,
     show,
 )
+from syndicate.subscribers.csvexport import COLUMNS, ExportRow, unguard, write_rows
 
 MAX_LINE_BYTES = 64 * 1024  # one physical line, without its line ending
 MAX_RECORD_LINES = 100  # a quoted field open longer than this is taken for a stray quote
@@ -39,10 +36,10 @@ MAX_COLUMNS = 1000
 MAX_NAME = 200
 MAX_TOPIC = 100
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
-COLUMNS = ("email", "name", "topics", "status")
 HINT = "expected a header line like email,name,topics"
 _BOM = b"\xef\xbb\xbf"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The writer lives in csvexport; these names are also reachable from here.
+__all__ = ["COLUMNS", "ExportRow", "Row", "read_rows", "write_rows"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,23 +54,15 @@ class Row:
     attributes: dict[str, str]  # the other named columns, sorted by key; empty cells left out
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExportRow:
-    """One subscriber to write; ``attributes`` not named in ``attribute_keys`` are not written."""
-
-    email: str
-    name: str | None = None
-    topics: tuple[str, ...] = ()
-    status: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterator[Row | Problem]:
+def read_rows(
+    stream: BinaryIO, path: str, *, check_dns: bool = False, raw: bool = False
+) -> Iterator[Row | Problem]:
     """Yield each valid row of the CSV in ``stream``, and a ``Problem`` for each rejected one.
 
     In file order. The first occurrence of an address (case-insensitively) wins. Blank lines
     and rows of empty cells are skipped silently. An empty file, or one without a usable
-    header, yields one problem. Only ``OSError`` from ``stream`` escapes.
+    header, yields one problem. Only ``OSError`` from ``stream`` escapes. ``raw``: cells are
+    taken as they are (a file from ``export --raw``), not unguarded.
     """
     lines = _Lines(stream, path)
     reader = csv.reader(lines)
@@ -93,7 +82,7 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
         except csv.Error as exc:
             error = _csv_reason(exc)
         yield from lines.flush()
-        raw = lines.text() if header is None else ""
+        text = lines.text() if header is None else ""
         first, last = lines.take()
         if fields is None:
             yield Problem(path=path, line=first, reason=error)
@@ -103,8 +92,8 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
         if not any(f and not f.isspace() for f in fields):
             continue
         if header is None:
-            parsed = _parse_header(fields)
-            other = _other_delimiter(raw, len(fields)) if isinstance(parsed, str) else None
+            parsed = _parse_header(fields if raw else [unguard(f) for f in fields])
+            other = _other_delimiter(text, len(fields), raw) if isinstance(parsed, str) else None
             if isinstance(other, _Header):  # a spreadsheet export: read the rest the same way
                 parsed, reader = other, csv.reader(lines, delimiter=other.delimiter)
             elif other is not None:  # split that way, it names its columns properly
@@ -114,7 +103,7 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
                 return
             header, lines.strict = parsed, False
             continue
-        row = _row([unguard(f) for f in fields], header, first, check_dns)
+        row = _row(fields if raw else [unguard(f) for f in fields], header, first, check_dns)
         if isinstance(row, str):
             if last > first:
                 row += f" (the record spans lines {first}-{last}: check for a stray quote)"
@@ -125,51 +114,6 @@ def read_rows(stream: BinaryIO, path: str, *, check_dns: bool = False) -> Iterat
             yield Problem(path=path, line=first, reason=f"duplicate of line {earlier}; skipped")
             continue
         yield row
-
-
-def write_rows(out: TextIO, rows: Iterable[ExportRow], attribute_keys: Sequence[str] = ()) -> None:
-    """Write a header ``email,name,topics,status,<attribute_keys…>`` and one record per row.
-
-    Values are written as they are (no formula escaping), so they read back exactly; open
-    ``out`` with ``newline=""``. ``ValueError`` for what would not read back: keys that are
-    empty, padded, repeated or reserved or hold control characters; ``;`` in topics; NUL.
-    """
-    keys = list(attribute_keys)
-    folded = [k.casefold() for k in keys]
-    for key, low in zip(keys, folded, strict=True):
-        if key != key.strip() or not key or control_character(key) or folded.count(low) > 1:
-            raise ValueError(f"attribute key {key!r} is empty, padded, odd or repeated")
-        if low in COLUMNS:
-            raise ValueError(f"attribute key {key!r} is reserved")
-    plain = csv.writer(out, lineterminator="\n")
-    # csv quotes fields holding the line terminator only, so a lone CR needs quoting forced.
-    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    plain.writerow([*COLUMNS, *keys])
-    for row in rows:
-        if any(";" in topic for topic in row.topics):
-            raise ValueError(f"{row.email}: a topic cannot contain ';': {row.topics!r}")
-        cells = [row.email, row.name or "", ";".join(row.topics), row.status or ""]
-        cells += [row.attributes.get(key, "") for key in keys]
-        text = "".join(cells)
-        cells = [guard(cell) for cell in cells]
-        if "\x00" in text:
-            raise ValueError(f"{row.email}: NUL characters cannot be written")
-        (quoted if "\r" in text else plain).writerow(cells)
-
-
-def _formula_like(cell: str) -> bool:
-    """Whether a cell is ``'``* then a character that starts a spreadsheet formula."""
-    return cell.lstrip("'").startswith(_FORMULA_START)
-
-
-def guard(cell: str) -> str:
-    """A cell as exported: ``'`` first when a spreadsheet would take it for a formula."""
-    return "'" + cell if _formula_like(cell) else cell
-
-
-def unguard(cell: str) -> str:
-    """A cell as read: the ``'`` that :func:`guard` adds is dropped (the inverse of guard)."""
-    return cell[1:] if cell.startswith("'") and _formula_like(cell[1:]) else cell
 
 
 class _Unclosed(Exception):
@@ -296,7 +240,7 @@ class _Header:
     delimiter: str = ","
 
 
-def _other_delimiter(raw: str, comma_fields: int) -> _Header | str | None:
+def _other_delimiter(raw: str, comma_fields: int, keep: bool) -> _Header | str | None:
     """The header read with ``;`` or a tab, when that (and not a comma) gives an email
     column: what spreadsheets write where the comma is the decimal separator. When the
     line splits on one of them but still has no email column, why (naming its columns)."""
@@ -308,7 +252,7 @@ def _other_delimiter(raw: str, comma_fields: int) -> _Header | str | None:
             fields = next(csv.reader([raw.rstrip("\r\n")], delimiter=delimiter))
         except (csv.Error, StopIteration):
             continue
-        parsed = _parse_header(fields)
+        parsed = _parse_header(fields if keep else [unguard(f) for f in fields])
         if not isinstance(parsed, str):
             return replace(parsed, delimiter=delimiter)
         if len(fields) > comma_fields and reason is None:
