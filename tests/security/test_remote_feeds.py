@@ -30,7 +30,10 @@ from __future__ import annotations
 import gzip
 import json
 import queue
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -45,7 +48,7 @@ from click.testing import CliRunner
 import syndicate.content.remote as remote
 from syndicate.cli import main
 from syndicate.config import FeedSource
-from syndicate.content import addresses
+from syndicate.content import addresses, fetch
 from syndicate.content.addresses import refusal
 from syndicate.content.reader import read_site
 from syndicate.content.remote import fetch_source
@@ -69,8 +72,10 @@ class RawServer:
     """A TCP server on ``host`` answering each request with the pieces ``answer(path)``
     yields, written one by one; it records how many bytes each answer got into the socket."""
 
-    def __init__(self, answer: Answer, host: str = "127.0.0.1") -> None:
-        self.answer = answer
+    def __init__(
+        self, answer: Answer, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.answer, self.tls = answer, tls
         self.sock = socket.create_server((host, 0))
         self.stopping = threading.Event()
         self.sent: queue.Queue[tuple[str, int]] = queue.Queue()
@@ -88,11 +93,17 @@ class RawServer:
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, raw: socket.socket) -> None:
         path, sent = "?", 0
+        try:
+            raw.settimeout(10)
+            conn = raw if self.tls is None else self.tls.wrap_socket(raw, server_side=True)
+        except OSError:  # a client that refused the certificate
+            raw.close()
+            self.sent.put((path, sent))
+            return
         with conn:
             try:
-                conn.settimeout(10)
                 head = b""
                 while b"\r\n\r\n" not in head and len(head) < 65536:
                     data = conn.recv(4096)
@@ -119,8 +130,10 @@ class RawServer:
 def raw_server() -> Iterator[Callable[..., RawServer]]:
     started: list[RawServer] = []
 
-    def start(answer: Answer, host: str = "127.0.0.1") -> RawServer:
-        started.append(RawServer(answer, host))
+    def start(
+        answer: Answer, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> RawServer:
+        started.append(RawServer(answer, host, tls))
         return started[-1]
 
     yield start
@@ -374,6 +387,44 @@ def test_a_name_resolving_only_to_private_addresses_is_refused(partner: Dns) -> 
     reason = refused(FeedSource(type="feed", url="https://intranet.partner.example/feed"))
     assert "intranet.partner.example resolves to 10.0.0.7 (private network)" in reason
     assert "allow_private = true" in reason
+
+
+def test_tls_goes_to_the_checked_address_for_the_name(
+    partner: Dns,
+    raw_server: Callable[..., RawServer],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    name = "feeds.partner.example"
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    make = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1".split()
+    make += ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+    subprocess.run(
+        [*make, "-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+    )
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    served.sni_callback = lambda sock, server_name, context: names.append(server_name)
+    body = rss("Over TLS")
+
+    def answer(path: str) -> list[bytes]:
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)]
+
+    srv = raw_server(answer, "127.0.0.2", served)
+    port = srv.sock.getsockname()[1]
+    monkeypatch.setattr(fetch, "_tls_context", lambda: ssl.create_default_context(cafile=cert))
+    (entry,) = fetch_source(FeedSource(type="feed", url=f"https://{name}:{port}/"), None).entries
+    assert entry.title == "Over TLS"
+    assert names == [name]  # the server name, though the connection went to 127.0.0.2
+    # The certificate is checked against the name: another name on that address fails.
+    partner.answers["other.partner.example"] = [["127.0.0.2"]]
+    other = FeedSource(type="feed", url=f"https://other.partner.example:{port}/")
+    assert refused(other).startswith("TLS error")
 
 
 @pytest.mark.parametrize(
