@@ -39,9 +39,12 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import feedparser
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -55,6 +58,8 @@ from syndicate.content.remote import fetch_source
 from syndicate.errors import SourceError
 from tests.conftest import NOW, Site
 from tests.httpserver import FeedServer, serve
+from tests.test_run import CONFIG as RUN_CONFIG
+from tests.test_run import Running
 
 
 def rss(title: str) -> bytes:
@@ -497,3 +502,34 @@ def test_any_failure_of_one_source_is_a_problem_of_that_source(
     (problem,) = report.problems
     assert problem.path == server.url("/heavy")
     assert problem.reason == "could not be read (MemoryError); will retry on the next read"
+
+
+def test_runs_poll_reports_the_stacked_source_and_rebuilds_the_rest(
+    site: Site, server: FeedServer, tmp_path: Path
+) -> None:
+    stamp = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    site.write("hello.md", f"---\ntitle: Local hello\ndate: {stamp}\n---\n\nLocal text.\n")
+    server.route("/stacked", body=gzip.compress(gzip.compress(rss("Stacked"))))
+    server.routes["/stacked"].headers["Content-Encoding"] = "gzip, gzip"
+    server.route("/good", body=rss("Good one"))
+    site.configure(
+        RUN_CONFIG
+        + "".join(
+            f'\n[[content.sources]]\ntype = "feed"\nname = "{name}"\n'
+            f'url = "{server.url("/" + name)}"\nallow_private = true\n'
+            for name in ("stacked", "good")
+        )
+    )
+    log = tmp_path / "run.log"
+    running = Running(site, log)
+    try:
+        deadline = time.monotonic() + 30
+        while "stacked codings" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "stacked codings" in log.read_text(), log.read_text()
+        feed = httpx.get(f"http://127.0.0.1:{running.port}/feeds/rss.xml", timeout=10)
+        titles = sorted(e.title for e in feedparser.parse(feed.content).entries)
+        assert titles == ["Good one", "Local hello"]
+        assert running.stop() == 0, log.read_text()
+    finally:
+        running.kill()
