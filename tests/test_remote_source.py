@@ -50,6 +50,7 @@ def server() -> Iterator[FeedServer]:
 def with_source(site: Site, server: FeedServer) -> None:
     site.configure(
         f'\n[[content.sources]]\ntype = "feed"\nname = "partner"\nurl = "{server.url("/feed")}"\n'
+        "allow_private = true\n"
     )
 
 

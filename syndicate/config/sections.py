@@ -59,6 +59,8 @@ class FeedSource(_Section):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
     timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
     max_bytes: Annotated[int, Field(gt=0)] = 10_000_000
+    # Off by default: a feed (or its redirect) must not reach loopback, the LAN or metadata.
+    allow_private: bool = False
 
     @property
     def key(self) -> str:

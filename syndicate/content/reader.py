@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -18,23 +17,17 @@ from syndicate.models import Article, Problem, ReadReport
 from syndicate.store.articles import StoredArticle, load_articles
 from syndicate.text import title_key
 
-if TYPE_CHECKING:
-    import httpx
-
 
 def read_site(
     settings: Settings,
     engine: Engine,
     *,
     now: datetime,
-    client: httpx.Client | None = None,
     offline: bool = False,
 ) -> ReadReport:
     """All current articles, newest first, plus every problem met on the way."""
     folder = read_folder(settings, engine, now=now)
-    remote, remote_problems = read_sources(
-        settings, engine, now=now, client=client, offline=offline
-    )
+    remote, remote_problems = read_sources(settings, engine, now=now, offline=offline)
     articles = _articles((*folder.current, *remote))
     articles, clashes = _unique_urls(articles, settings.config.content.folder)
     # The one place that decides what is published: feeds, digests, archives and pages all

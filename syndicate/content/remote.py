@@ -1,19 +1,18 @@
 """Fetch one remote RSS, Atom or JSON Feed source and turn its entries into ``Entry`` objects.
 
-Everything off the network is hostile: the body is size-capped as it streams, feedparser only
-sees an in-memory stream (handed bytes, it opens a local file of that name) and the JSON Feed
-branch checks the type of every field. Only ``SourceError`` leaves; bad entries become problems.
+Everything off the network is hostile: ``fetch`` bounds the request (time, bytes, addresses,
+redirects), feedparser only sees an in-memory stream (handed bytes, it opens a local file of
+that name) and the JSON Feed branch checks the type of every field. Only ``SourceError``
+leaves; bad entries become problems.
 """
 
 from __future__ import annotations
 
 import calendar
-import functools
 import html
 import io
 import json
 import re
-import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,24 +21,18 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
-import httpx
 
-from syndicate import __version__
 from syndicate.config import FeedSource
+from syndicate.content.fetch import ACCEPT, USER_AGENT, Download, download
 from syndicate.content.html import absolute_http_url, plain_text
 from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 
-USER_AGENT = f"syndicate/{__version__} (+https://github.com/syndicate)"
-ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
-    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
-)
-MAX_REDIRECTS = 5
 LEAD_LIMIT = 1000
 TITLE_LIMIT = 80
 JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 JSON_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+_CODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 _P_OPEN = re.compile(r"<p[\s>/]", re.IGNORECASE)
 _P_CLOSE = re.compile(r"</p\s*>", re.IGNORECASE)
@@ -64,35 +57,34 @@ class Fetched:
     problems: tuple[Problem, ...]
 
 
-def fetch_source(
-    source: FeedSource, validators: Validators | None, *, client: httpx.Client | None = None
-) -> Fetched:
+def fetch_source(source: FeedSource, validators: Validators | None) -> Fetched:
     """Fetch ``source`` and parse its entries, conditionally when ``validators`` are given.
 
     A 304 answer yields no entries and the ``validators`` passed in. Entries come back in feed
-    order, not deduplicated; entries that cannot be used are reported in ``problems``. A caller
-    that passes its own ``client`` keeps that client's redirect limit. Raises ``SourceError``
-    for any network, HTTP, size or format failure of the source as a whole.
+    order, not deduplicated; entries that cannot be used are reported in ``problems``. Raises
+    ``SourceError`` for any network, HTTP, address, size or format failure of the source as a
+    whole (``fetch.download`` says what bounds the request).
     """
     old = validators or Validators()
-    own = client is None
-    http = client or httpx.Client(max_redirects=MAX_REDIRECTS, verify=_tls_context())
-    try:
-        response, body = _download(http, source, old)
-    finally:
-        if own:
-            http.close()
-    if response.status_code == 304:
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    conditions = {"If-None-Match": old.etag, "If-Modified-Since": old.last_modified}
+    for name, value in conditions.items():
+        # Stored validators came from a server: never let one inject a header line.
+        if value and value.isascii() and value.isprintable():
+            headers[name] = value
+    response = download(source, headers)
+    if response.status == 304:
         return Fetched(status=304, validators=old, entries=(), problems=())
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = response.body
     # The body decides when it can: servers often mislabel feeds.
     start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if start == b"{" or (start != b"<" and (ctype in JSON_TYPES or ctype.endswith("+json"))):
         built = _json_entries(source.url, body)
     else:
-        built = _xml_entries(source.url, response, body)
+        built = _xml_entries(source.url, response)
     return Fetched(
-        status=response.status_code,
+        status=response.status,
         validators=Validators(
             etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
         ),
@@ -103,78 +95,6 @@ def fetch_source(
             if isinstance(e, str)
         ),
     )
-
-
-def _download(
-    http: httpx.Client, source: FeedSource, validators: Validators
-) -> tuple[httpx.Response, bytes]:
-    url, limit, timeout = source.url, source.max_bytes, source.timeout
-    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
-    conditions = {"If-None-Match": validators.etag, "If-Modified-Since": validators.last_modified}
-    for name, value in conditions.items():
-        # Stored validators came from a server: never let one inject a header line.
-        if value and value.isascii() and value.isprintable():
-            headers[name] = value
-    too_large = f"response is larger than the {limit:,}-byte limit (max_bytes)"
-    timed_out = f"timed out after {timeout:g}s"
-    # httpx timeouts are per operation; a server trickling bytes must not hold a read forever.
-    deadline = time.monotonic() + timeout
-    try:
-        with http.stream(
-            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-        ) as response:
-            status = response.status_code
-            if status == 304:
-                return response, b""
-            if not 200 <= status < 300:
-                raise SourceError(url, _status_reason(status))
-            declared = response.headers.get("content-length", "").strip()
-            if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
-                raise SourceError(url, too_large)
-            body = bytearray()
-            # iter_bytes decodes gzip, so the cap also bounds what a compression bomb expands to.
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise SourceError(url, too_large)
-                if time.monotonic() > deadline:
-                    raise SourceError(url, timed_out)
-            return response, bytes(body)
-    except httpx.TimeoutException:
-        raise SourceError(url, timed_out) from None
-    except httpx.TooManyRedirects:
-        raise SourceError(url, f"more than {MAX_REDIRECTS} redirects") from None
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-        raise SourceError(url, _network_reason(exc)) from exc
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs tens of milliseconds; one context serves every read.
-    return httpx.create_ssl_context()
-
-
-def _status_reason(status: int) -> str:
-    if status == 429 or status >= 500:
-        return f"HTTP {status} from server; will retry on the next read"
-    if status in (404, 410):
-        return f"HTTP {status}: there is no feed at this URL; check the source url"
-    if status in (401, 403):
-        return f"HTTP {status}: the server refused access to the feed"
-    return f"HTTP {status}: expected 200 or 304"
-
-
-def _network_reason(exc: BaseException) -> str:
-    inner: BaseException | None = exc
-    for _ in range(10):  # the chain is short; the bound only guards against a cycle
-        if inner is None or isinstance(inner, ssl.SSLError):
-            break
-        inner = inner.__cause__ or inner.__context__
-    if isinstance(inner, ssl.SSLError):
-        return f"TLS error: {inner}"
-    if isinstance(exc, httpx.ConnectError):
-        return f"could not connect: {exc}"
-    return f"network error: {exc or type(exc).__name__}"
 
 
 def _json_entries(url: str, body: bytes) -> list[Entry | str]:
@@ -222,14 +142,13 @@ def _json_entry(item: Mapping[str, object]) -> Entry | str:
     )
 
 
-def _xml_entries(url: str, response: httpx.Response, body: bytes) -> list[Entry | str]:
-    headers = {key.lower(): value for key, value in response.headers.items()}
+def _xml_entries(url: str, response: Download) -> list[Entry | str]:
+    # The body is decoded already: feedparser must not see the coding it came in.
+    headers = {k: v for k, v in response.headers.items() if k not in _CODING_HEADERS}
     try:
         # Relative links in entries resolve against where the feed actually came from.
-        headers["content-location"] = urljoin(
-            str(response.url), headers.get("content-location", "")
-        )
-        parsed: Any = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        headers["content-location"] = urljoin(response.url, headers.get("content-location", ""))
+        parsed: Any = feedparser.parse(io.BytesIO(response.body), response_headers=headers)
     except Exception as exc:  # feedparser aims never to raise, but it is fed hostile bytes
         raise SourceError(url, f"could not parse the feed: {exc}") from exc
     # Plain dict access skips FeedParserDict's aliases, some of which warn (updated_parsed).

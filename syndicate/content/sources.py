@@ -7,6 +7,7 @@ entry continues a stored article when its GUID matches, else its link, else its 
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,12 +21,12 @@ from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 from syndicate.store import articles as repo
 from syndicate.store.articles import RemoteState, StoredArticle
-from syndicate.text import slugify
+from syndicate.text import one_line, slugify
 
 if TYPE_CHECKING:  # the HTTP client and feed parser load only when a site has sources
-    import httpx
-
     from syndicate.content.remote import Fetched
+
+log = logging.getLogger(__name__)
 
 
 def entry_hash(entry: Entry) -> str:
@@ -39,10 +40,13 @@ def read_sources(
     engine: Engine,
     *,
     now: datetime,
-    client: httpx.Client | None = None,
     offline: bool = False,
 ) -> tuple[list[StoredArticle], list[Problem]]:
-    """Fetch every remote source (unless offline); return all stored articles of each."""
+    """Fetch every remote source (unless offline); return all stored articles of each.
+
+    A source that fails in any way is a problem of that source: the others, and the local
+    content read with them, go on.
+    """
     current: list[StoredArticle] = []
     problems: list[Problem] = []
     for source in settings.config.content.sources:
@@ -56,10 +60,15 @@ def read_sources(
             if state is not None and state.url == source.url:
                 validators = Validators(etag=state.etag, last_modified=state.last_modified)
             try:
-                fetched = fetch_source(source, validators, client=client)
+                fetched = fetch_source(source, validators)
             except SourceError as exc:
                 # Nothing stored is lost: the articles fetched before are still current.
                 problems.append(Problem(path=source.url, line=1, reason=exc.reason))
+            except Exception as exc:  # a bug or MemoryError must not end the whole read
+                log.debug("reading %s failed", source.url, exc_info=True)
+                what = type(exc).__name__ + (f": {one_line(str(exc), 200)}" if str(exc) else "")
+                why = f"could not be read ({what}); will retry on the next read"
+                problems.append(Problem(path=source.url, line=1, reason=why))
             else:
                 problems.extend(fetched.problems)
                 problems.extend(_merge(settings, engine, source, fetched, stored, now=now))
