@@ -9,7 +9,6 @@ AddressError, and that whatever is written reads back unchanged.
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
 from collections.abc import Iterable
 from pathlib import Path
@@ -608,14 +607,11 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_100000_row_file_reads_quickly(big_file: Path) -> None:
-    started = time.perf_counter()
+def test_a_100000_row_file_reads_every_row(big_file: Path) -> None:
+    # How fast is bench/import_subscribers.py's business; here only that every row is read.
     with big_file.open("rb") as fh:
         count = sum(1 for item in read_rows(fh, "big.csv") if isinstance(item, Row))
-    elapsed = time.perf_counter() - started
-    print(f"read 100,000 rows in {elapsed:.2f} s")
     assert count == 100_000
-    assert elapsed < 5.0
 
 
 def test_a_100000_row_file_reads_in_bounded_memory(big_file: Path) -> None:
