@@ -31,8 +31,10 @@ from syndicate.service import scheduler as sched
 from syndicate.service.leader import Leader, leader_for
 from syndicate.service.work import Work
 from syndicate.store import open_store
+from syndicate.subscribers.signup import Signups
 from syndicate.subscribers.tokens import Signer, site_signer
 from syndicate.text import plural
+from syndicate.web.render import web_env
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,11 @@ def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake:
     return module.create_app(settings, engine, signer=signer, clock=clock, on_outbox=wake)
 
 
-def _outbox(settings: Settings, engine: Engine, clock: Clock) -> tuple[_Outbox | None, Any]:
-    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists."""
+def _outbox(
+    settings: Settings, engine: Engine, clock: Clock, signer: Signer
+) -> tuple[_Outbox | None, Any]:
+    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists; it
+    carries out the subscribe requests the web app recorded before each round."""
     try:
         module = importlib.import_module("syndicate.delivery.outbox")
     except ModuleNotFoundError as exc:
@@ -101,7 +106,8 @@ def _outbox(settings: Settings, engine: Engine, clock: Clock) -> tuple[_Outbox |
             raise
         return None, None
     transport = make_transport(settings)
-    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock)
+    signups = Signups(settings, engine, signer=signer, env=web_env(settings.root))
+    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=signups)
     return outbox, transport
 
 
@@ -146,7 +152,7 @@ class Service:
         self.planned: dict[str, datetime] = {}
         self.stopping = asyncio.Event()
         self.wake = Wake()
-        self.outbox, self._outbox_transport = _outbox(settings, engine, clock)
+        self.outbox, self._outbox_transport = _outbox(settings, engine, clock, signer)
 
     @property
     def leading(self) -> bool:

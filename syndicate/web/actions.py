@@ -15,27 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-import jinja2
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import IntegrityError
 
-from syndicate.config import Settings
 from syndicate.models import SUPPRESSED, Source, Status, Subscriber
-from syndicate.store import outbox
+from syndicate.store import signups
 from syndicate.store import subscribers as repo
-from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.store.subscribers import Change
 from syndicate.store.tables import subscribers
 from syndicate.subscribers.address import Address
-from syndicate.subscribers.confirmation import (
-    ConfirmationError,
-    build_confirmation,
-    clean_display_name,
-)
-from syndicate.subscribers.tokens import Signer, TokenClaims
-
-# A pending subscriber asking again gets a new mail at most this often.
-RESEND_AFTER = timedelta(minutes=10)
-_KEPT = frozenset({Status.ACTIVE, Status.BOUNCED, Status.COMPLAINED})  # the form never changes
+from syndicate.subscribers.signup import KEPT as _KEPT
+from syndicate.subscribers.tokens import TokenClaims
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,89 +54,21 @@ def subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
     return None if key is None else repo.subscriber_by_key(conn, key)
 
 
-def subscribe(
-    engine: Engine,
-    settings: Settings,
-    request: SubscribeRequest,
-    *,
-    signer: Signer,
-    env: jinja2.Environment,
-    now: datetime,
-) -> bool:
-    """Make the chosen lists pending and queue one confirmation mail, in one transaction.
+def subscribe(engine: Engine, request: SubscribeRequest, *, now: datetime) -> None:
+    """Record the request, and nothing else: the same one insert for every address.
 
-    True when a mail was queued. Two first-time requests racing for one address: the loser
-    of the insert runs again and finds the winner's row.
-    """
-    for attempt in (1, 2):
-        try:
-            with engine.begin() as conn:
-                return _subscribe(conn, settings, request, signer=signer, env=env, now=now)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _subscribe(
-    conn: Connection,
-    settings: Settings,
-    request: SubscribeRequest,
-    *,
-    signer: Signer,
-    env: jinja2.Environment,
-    now: datetime,
-) -> bool:
-    key = request.address.key
-    stored = repo.subscriber_by_key(conn, key)
-    if stored is None:
-        new = NewSubscriber(email=request.address.email, key=key, name=request.name, attributes=())
-        subscriber_id = repo.insert_subscribers(conn, [new], now=now)[key]
-        # An unauthenticated form never renames a stored subscriber: only new ones get it.
-        email, name, current = request.address.email, request.name, {}
-    else:
-        subscriber_id, email, name = stored.id, stored.email, stored.name
-        current = repo.subscriptions_of(conn, subscriber_id)
-    changes, mail_for = [], []
-    for list_name in request.lists:
-        status = current.get(list_name)
-        if status in _KEPT:
-            continue
-        mail_for.append(list_name)
-        if status is not Status.PENDING:
-            changes.append(
-                Change(
-                    subscriber_id=subscriber_id,
-                    list_name=list_name,
-                    status=Status.PENDING,
-                    previous=status,
-                    source=Source.WEB,
-                    detail=f"subscribe form from {request.client}"[:200],
-                )
-            )
-    if not mail_for:
-        return False
-    if not changes:  # only asking again for pending lists: not too often
-        last = outbox.last_queued_at(conn, email)
-        if last is not None and now - last < RESEND_AFTER:
-            return False
-    repo.apply_changes(conn, changes, now=now)
-    try:
-        display = clean_display_name(name)
-    except ConfirmationError:
-        display = None  # a stored name unfit for a header: address the mail without it
-    mail = build_confirmation(
-        settings,
-        subscriber_id=subscriber_id,
-        email=email,
-        name=display,
-        lists=mail_for,
-        signer=signer,
-        now=now,
-        env=env,
-    )
-    outbox.enqueue(conn, sender=mail.sender, recipient=mail.recipient, data=mail.data, now=now)
-    return True
+    The outbox sender carries it out (:class:`syndicate.subscribers.signup.Signups`): what
+    changes, and whether a mail is sent, is decided after the answer, where its time
+    tells nobody who is subscribed."""
+    with engine.begin() as conn:
+        signups.add(
+            conn,
+            email=request.address.email,
+            name=request.name,
+            lists=request.lists,
+            detail=f"subscribe form from {request.client}",
+            now=now,
+        )
 
 
 def confirm(
