@@ -6,9 +6,8 @@ Chromium (``/usr/bin/chromium``, driven by Playwright) with JavaScript disabled 
 takes the confirm link out of the mail the outbox delivered, presses the confirm page's
 button, chooses topics on the preferences page, then follows the List-Unsubscribe link of
 a digest that ``syndicate send`` delivered into the same server and clicks the one button.
-The store is checked
-after each change; every page must answer 200 and log no console error. Full-page
-screenshots of each step go to ``test-artifacts/web/``.
+The store is checked after each change; every page must answer 200 and log no console
+error. Full-page screenshots of each step go to ``test-artifacts/web/``.
 
 Without Chromium or Playwright the module is skipped on a developer's machine; with ``CI``
 set it fails instead, so CI cannot pass by skipping it.
