@@ -899,7 +899,10 @@ def test_preferences_offer_and_save_topics_per_list(web_site: Site, web: Web) ->
     )
     assert saved.status_code == 200 and "saved" in saved.text
     assert status_of(web_site, sid, "weekly") is Status.UNSUBSCRIBED
-    assert status_of(web_site, sid, "daily") is Status.ACTIVE  # the token proves the address
+    # Coming back to a list they left needs their consent again: pending, and a mail.
+    assert status_of(web_site, sid, "daily") is Status.PENDING
+    assert "To get <strong>Daily</strong>, please confirm" in saved.text
+    assert [row.recipient for row in outbox_rows(web_site)] == ["ann@example.org"]
     with web_site.engine.connect() as conn:
         assert repo.topics_of(conn, sid) == {"weekly": ("trade",), "daily": ("energy",)}
         on_daily = repo.subscriber_by_key(conn, "ann@example.org", "daily")
@@ -909,7 +912,7 @@ def test_preferences_offer_and_save_topics_per_list(web_site: Site, web: Web) ->
     assert not re.search(r'value="trade" checked', fieldset(again, "daily"))
     trail = [(e.list_name, e.status, e.source) for e in events(web_site, sid)[2:]]
     assert sorted(trail) == [
-        ("daily", Status.ACTIVE, Source.WEB),
+        ("daily", Status.PENDING, Source.WEB),
         ("weekly", Status.UNSUBSCRIBED, Source.WEB),
     ]
     # From another site: refused, nothing changes.
@@ -924,7 +927,8 @@ def test_preferences_keep_bounced_lists_suppressed(web_site: Site, web: Web) -> 
     assert re.search(r'value="weekly"[^>]*disabled', web.get(path).text)
     web.post(path, data={"list": ["weekly", "daily"]})
     assert status_of(web_site, sid, "weekly") is Status.BOUNCED
-    assert status_of(web_site, sid, "daily") is Status.ACTIVE
+    # They get no list: joining one needs a confirmation, as on the subscribe form.
+    assert status_of(web_site, sid, "daily") is Status.PENDING
 
 
 # --- every page -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Consent rules: a web subscription is only ever *pending* until its confirm link 
 bounced and complained addresses stay suppressed whatever the form says; someone who
 unsubscribed may ask again (pending, then active on confirm: their own consent), but a
 confirm link issued before they unsubscribed no longer works. A preferences token proves
-the address, so joining a list there makes it active at once.
+the address of a current reader, so joining a new list there makes it active at once; coming
+back to a list they left (or joining one when they get none) needs a new confirmation mail.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class Preferences:
     subscriber: Subscriber
     statuses: dict[str, Status]
     topics: dict[str, tuple[str, ...]]  # by list; absent or empty: everything
+    to_confirm: tuple[str, ...] = ()  # lists chosen that wait for a confirmation mail
 
 
 def load_preferences(engine: Engine, subscriber_id: int) -> Preferences:
@@ -165,25 +167,34 @@ def save_preferences(
     topics: Mapping[str, Sequence[str]],
     lists: Collection[str],
     declared: Collection[str],
+    client: str,
     now: datetime,
 ) -> Preferences:
     """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
-    Checked lists become active (bounced and complained ones stay); unchecked active
-    ones become unsubscribed; unchecked pending ones stay pending. ``topics`` of a list
-    apply to that list only, and only where there is a subscription to keep them.
+    A checked list the reader never had becomes active at once while they get another
+    list (the token proves the address of a current reader). Any other checked list that
+    is not active (unsubscribed, pending, or new for someone who gets nothing) needs their
+    consent again: a subscribe request is recorded, so the outbox sender makes it pending
+    and mails a confirmation; a preferences link from before an unsubscribe cannot undo it.
+    Bounced and complained lists stay; unchecked active ones become unsubscribed. ``topics``
+    of a list apply to that list only, and only where there is a subscription to keep them.
     """
     with engine.begin() as conn:
         found = subscriber_by_id(conn, subscriber_id)
         if found is None:
             raise LookupError(subscriber_id)
         current = repo.subscriptions_of(conn, subscriber_id)
-        changes = []
+        reader = Status.ACTIVE in current.values()
+        changes, to_confirm = [], []
         for list_name in declared:
             status = current.get(list_name)
             wanted = status
             if list_name in lists and status not in _KEPT:
-                wanted = Status.ACTIVE
+                if status is None and reader:
+                    wanted = Status.ACTIVE
+                else:
+                    to_confirm.append(list_name)
             elif list_name not in lists and status is Status.ACTIVE:
                 wanted = Status.UNSUBSCRIBED
             if wanted is not status and wanted is not None:
@@ -199,10 +210,23 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
+        if to_confirm:
+            signups.add(
+                conn,
+                email=found.email,
+                name=None,
+                lists=to_confirm,
+                detail=f"preferences page from {client}",
+                now=now,
+            )
         stored = repo.topics_of(conn, subscriber_id)
         for name in declared:
             chosen = tuple(topics.get(name, ()))
             if name in current and chosen != stored.get(name, ()):
                 repo.set_topics(conn, name, [(subscriber_id, chosen)])
                 stored[name] = chosen
-        return Preferences(subscriber=found, statuses=current, topics=stored)
+        # What the page shows: the lists to confirm are pending once the request is handled.
+        shown = {**current, **dict.fromkeys(to_confirm, Status.PENDING)}
+        return Preferences(
+            subscriber=found, statuses=shown, topics=stored, to_confirm=tuple(to_confirm)
+        )

@@ -272,6 +272,9 @@ class Pages:
             email=display_address(prefs.subscriber.email),
             choices=lists,
             saved=saved,
+            to_confirm=_and([self._list_title(n) for n in prefs.to_confirm])
+            if prefs.to_confirm
+            else None,
         )
 
     async def preferences_form(self, request: Request) -> Response:
@@ -311,8 +314,11 @@ class Pages:
                 topics=topics,
                 lists=set(texts(form, "list")),
                 declared=list(self.settings.config.lists),
+                client=client_address(request),
                 now=self.clock(),
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
+        if found.to_confirm and self.on_outbox is not None:
+            self.on_outbox()
         return self._preferences_page(found, saved=True)
