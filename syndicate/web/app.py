@@ -77,7 +77,7 @@ def create_app(
 
     ``clock`` gives the current time (default: the UTC wall clock); ``on_outbox`` is called
     after a subscribe request was recorded, so the running service's outbox sender carries
-    it out and mails its confirmation at once;
+    it out and mails its confirmation soon (on its next tick);
     ``limiter`` limits subscribe posts per client (default: 5 per 10 minutes).
     """
     renderer = Renderer(settings)

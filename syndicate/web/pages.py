@@ -2,7 +2,8 @@
 
 Every page works without JavaScript and without cookies: links carry signed tokens, and
 the one-click unsubscribe POST that mail clients send needs nothing else. The subscribe
-answer is the same whether or not the address was known, so the form reveals nobody.
+answer is the same, in content and in time, whether or not the address was known, so the
+form reveals nobody. No GET (or HEAD) changes anything: mail scanners open every link.
 """
 
 from __future__ import annotations
