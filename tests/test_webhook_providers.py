@@ -60,7 +60,9 @@ def ses_read(message: dict[str, Any], fetch: Fetcher | None = None) -> list[Feed
 
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_ses_permanent_bounce_is_hard_with_our_message_id_and_token(version: str) -> None:
-    message = sns_sign(sns_notification(sample("ses-bounce-permanent.json"), SignatureVersion=version))
+    message = sns_sign(
+        sns_notification(sample("ses-bounce-permanent.json"), SignatureVersion=version)
+    )
     [found] = ses_read(message)
     assert found.outcome is Outcome.HARD
     assert (found.recipient, found.status, found.source) == ("jane@example.com", "5.1.1", "ses")
@@ -188,7 +190,9 @@ def test_ses_signing_certificate_from_a_non_sns_host_refused_before_fetching(url
     # The forger signs with their own key and would serve a matching certificate there.
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     fetch = Fetcher({url: sns_cert_pem()})
-    message = sns_sign(sns_notification(sample("ses-bounce-permanent.json"), SigningCertURL=url), forger)
+    message = sns_sign(
+        sns_notification(sample("ses-bounce-permanent.json"), SigningCertURL=url), forger
+    )
     error = refused(ses_read, message, fetch)
     assert error.status == 401 and "SNS host" in error.reason
     assert fetch.urls == []
@@ -211,7 +215,9 @@ def test_ses_stale_or_future_message_refused() -> None:
 
 
 def test_ses_expired_certificate_refused() -> None:
-    message = sns_sign(sns_notification(sample("ses-complaint.json"), when=NOW + timedelta(days=400)))
+    message = sns_sign(
+        sns_notification(sample("ses-complaint.json"), when=NOW + timedelta(days=400))
+    )
     error = refused(SesReader(Fetcher()).read, request(message), ENV, NOW + timedelta(days=400))
     assert error.status == 401 and "not valid now" in error.reason
 
@@ -234,7 +240,9 @@ def test_ses_subscription_unsigned_or_elsewhere_never_confirmed() -> None:
     fetch = Fetcher()
     assert refused(ses_read, confirmation(Signature="AAAA"), fetch).status == 401
     assert fetch.urls == [CERT_URL]
-    elsewhere = sns_sign(confirmation(SubscribeURL="https://evil.example/?Action=ConfirmSubscription"))
+    elsewhere = sns_sign(
+        confirmation(SubscribeURL="https://evil.example/?Action=ConfirmSubscription")
+    )
     assert refused(ses_read, elsewhere, fetch).status == 400
     assert "evil.example" not in " ".join(fetch.urls)
 
@@ -266,7 +274,9 @@ def test_postmark_bounce_and_complaint_with_basic_auth() -> None:
 
 
 def test_postmark_token_header_admits_too() -> None:
-    [found] = postmark(sample("postmark-bounce.json"), {"X-Syndicate-Webhook-Token": POSTMARK_TOKEN})
+    [found] = postmark(
+        sample("postmark-bounce.json"), {"X-Syndicate-Webhook-Token": POSTMARK_TOKEN}
+    )
     assert found.outcome is Outcome.HARD
 
 
@@ -327,7 +337,11 @@ def test_mailgun_failed_and_complained_events() -> None:
     ("reason", "message", "outcome"),
     [
         ("suppress-bounce", "Not delivering to previously bounced address", Outcome.HARD),
-        ("suppress-complaint", "Not delivering to a user who marked your messages as spam", Outcome.COMPLAINT),
+        (
+            "suppress-complaint",
+            "Not delivering to a user who marked your messages as spam",
+            Outcome.COMPLAINT,
+        ),
         ("old", "Too old", Outcome.SOFT),
         ("bounce", "5.7.1 [192.0.2.1] blocked using zen.spamhaus.org", Outcome.OURS),
         ("bounce", "5.2.2 mailbox full", Outcome.SOFT),
@@ -368,7 +382,9 @@ def test_mailgun_stale_and_replayed_refused() -> None:
 # --- SendGrid ------------------------------------------------------------------------------
 
 
-def sendgrid(body: bytes, headers: dict[str, str], reader: SendgridReader | None = None) -> list[Feedback]:
+def sendgrid(
+    body: bytes, headers: dict[str, str], reader: SendgridReader | None = None
+) -> list[Feedback]:
     return (reader or SendgridReader()).read(request(body, **headers), ENV, NOW)
 
 
@@ -390,9 +406,18 @@ def test_sendgrid_batch_of_documented_events() -> None:
     ("fields", "outcome"),
     [
         ({"event": "bounce", "bounce_classification": "Content"}, Outcome.OURS),
-        ({"event": "bounce", "bounce_classification": "Frequency or Volume Too High"}, Outcome.OURS),
-        ({"event": "bounce", "bounce_classification": "Mailbox Unavailable", "status": "5.2.2"}, Outcome.SOFT),
-        ({"event": "bounce", "bounce_classification": "Mailbox Unavailable", "status": "5.2.1"}, Outcome.HARD),
+        (
+            {"event": "bounce", "bounce_classification": "Frequency or Volume Too High"},
+            Outcome.OURS,
+        ),
+        (
+            {"event": "bounce", "bounce_classification": "Mailbox Unavailable", "status": "5.2.2"},
+            Outcome.SOFT,
+        ),
+        (
+            {"event": "bounce", "bounce_classification": "Mailbox Unavailable", "status": "5.2.1"},
+            Outcome.HARD,
+        ),
         ({"event": "bounce", "type": "blocked"}, Outcome.OURS),
         ({"event": "bounce", "reason": "550 5.1.1 no such user"}, Outcome.HARD),
         ({"event": "dropped", "reason": "Spam Reporting Address"}, Outcome.COMPLAINT),
@@ -411,7 +436,10 @@ def test_sendgrid_tampered_missing_stale_and_replayed_refused() -> None:
     tampered = body.replace(b"spam@test.com", b"spam@test.org")
     assert refused(sendgrid, tampered, headers).status == 401
     assert refused(sendgrid, body, {}).status == 401
-    wrong_time = {**headers, "X-Twilio-Email-Event-Webhook-Timestamp": str(int(NOW.timestamp()) + 1)}
+    wrong_time = {
+        **headers,
+        "X-Twilio-Email-Event-Webhook-Timestamp": str(int(NOW.timestamp()) + 1),
+    }
     assert refused(sendgrid, body, wrong_time).status == 401
     stale = sendgrid_headers(body, NOW - timedelta(minutes=6))
     assert refused(sendgrid, body, stale).status == 403
@@ -454,5 +482,7 @@ def test_sendgrid_pem_key_accepted_and_bad_key_is_a_server_problem() -> None:
         (False, "5.0.0", "", Outcome.SOFT),
     ],
 )
-def test_judge(permanent: bool | None, status: str | None, diagnostic: str, outcome: Outcome) -> None:
+def test_judge(
+    permanent: bool | None, status: str | None, diagnostic: str, outcome: Outcome
+) -> None:
     assert judge(permanent, status, diagnostic) is outcome

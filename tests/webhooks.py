@@ -108,8 +108,10 @@ def sendgrid_key() -> ec.EllipticCurvePrivateKey:
 
 def sendgrid_public_key() -> str:
     """The verification key as SendGrid shows it: base64 DER SubjectPublicKeyInfo."""
-    der = sendgrid_key().public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        sendgrid_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return base64.b64encode(der).decode()
 
