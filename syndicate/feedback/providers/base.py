@@ -106,6 +106,11 @@ def text(value: Any, key: str, limit: int = MAX_DIAGNOSTIC) -> str | None:
     return one_line(found, limit) or None
 
 
+def joined(*parts: str | None, limit: int = MAX_DIAGNOSTIC) -> str:
+    """The non-empty, distinct ``parts`` as one bounded line."""
+    return one_line(" ".join(dict.fromkeys(p for p in parts if p)), limit)
+
+
 def address(value: str | None) -> str | None:
     """An address as reported, when it looks like one (one line, an ``@``, bounded)."""
     if value is None:

@@ -33,6 +33,7 @@ from syndicate.feedback.providers.base import (
     epoch,
     event_key,
     int_or_none,
+    joined,
     message_id,
     obj,
     parse_json,
@@ -89,11 +90,7 @@ def event(data: dict[str, Any]) -> list[Feedback]:
     """The feedback in one Mailgun ``event-data`` object."""
     kind = text(data, "event")
     status_block = obj(data, "delivery-status")
-    diagnostic = " ".join(
-        dict.fromkeys(
-            filter(None, (text(status_block, "message"), text(status_block, "description")))
-        )
-    )
+    diagnostic = joined(text(status_block, "message"), text(status_block, "description"))
     status = enhanced_status(diagnostic)
     reason = text(data, "reason") or ""
     if kind == "failed":
@@ -125,7 +122,7 @@ def event(data: dict[str, Any]) -> list[Feedback]:
             event_id=event_key("mailgun", text(data, "id"), text(data, "timestamp"), recipient),
             recipient=recipient,
             status=status,
-            diagnostic=diagnostic or " ".join(filter(None, (kind, reason))),
+            diagnostic=diagnostic or joined(kind, reason),
             token=verp_token(text(obj(data, "envelope"), "sender")),
             message_id=message_id(text(headers, "message-id")),
             occurred_at=epoch(data.get("timestamp")),

@@ -5,8 +5,8 @@ signature is in ``X-Twilio-Email-Event-Webhook-Signature``, the Unix time in
 ``X-Twilio-Email-Event-Webhook-Timestamp``. The verification key is the public key shown
 when "Signed Event Webhook Requests" is enabled (base64 DER, as SendGrid shows it, or
 PEM) in ``SYNDICATE_SENDGRID_WEBHOOK_PUBLIC_KEY``. A timestamp more than 5 minutes from
-our clock is stale and the same signature twice is a replay: both 403 (seen signatures
-are kept in memory, per process).
+our clock is stale and the same timestamp and body twice is a replay: both 403 (what was
+seen is kept in memory, per process).
 
 The body is a JSON array of events. ``bounce`` (``type`` bounce or blocked) counts by
 ``bounce_classification``: Invalid Address → HARD; Mailbox Unavailable, Technical
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -109,8 +110,11 @@ class SendgridReader:
         except (binascii.Error, ValueError, InvalidSignature, UnicodeError):
             raise Refused(401, "the SendGrid signature does not verify") from None
         check_fresh(int_or_none(timestamp), now)
-        if not self.seen.first_time(signature, now):
-            raise Refused(403, "this SendGrid signature was seen before: a replay")
+        # The timestamp and body, not the signature: an ECDSA signature has more than one
+        # valid encoding, and a replay must not get past by re-encoding it.
+        digest = hashlib.sha256(request.body).hexdigest()
+        if not self.seen.first_time(f"{timestamp}:{digest}", now):
+            raise Refused(403, "this signed SendGrid request was seen before: a replay")
         events = parse_json(request.body)
         if not isinstance(events, list):
             raise Refused(400, "a SendGrid webhook body is a JSON array of events")

@@ -39,6 +39,7 @@ from syndicate.feedback.providers.base import (
     address,
     iso_time,
     items,
+    joined,
     message_id,
     obj,
     parse_json,
@@ -167,7 +168,7 @@ def _bounces(bounce: dict[str, Any], common: dict[str, str | None]) -> list[Feed
                 recipient,
                 common,
                 status=status,
-                diagnostic=diagnostic or " ".join(filter(None, (kind, subtype))),
+                diagnostic=diagnostic or joined(kind, subtype),
                 when=text(bounce, "timestamp"),
             )
         )
@@ -179,9 +180,7 @@ def _complaints(complaint: dict[str, Any], common: dict[str, str | None]) -> lis
     if kind == "not-spam":
         return []
     outcome = Outcome.OURS if kind in {"auth-failure", "virus"} else Outcome.COMPLAINT
-    diagnostic = " ".join(
-        filter(None, (kind, text(complaint, "complaintSubType"), text(complaint, "userAgent")))
-    )
+    diagnostic = joined(kind, text(complaint, "complaintSubType"), text(complaint, "userAgent"))
     return [
         _feedback(
             outcome,
@@ -209,7 +208,7 @@ def _feedback(
     return Feedback(
         outcome=outcome,
         source="ses",
-        event_id=_key("ses", feedback_id, email, outcome.value),
+        event_id=_key("ses", feedback_id, email),
         recipient=email,
         status=status,
         diagnostic=diagnostic,
