@@ -4,6 +4,7 @@ certificate from a host that is not SNS (refused before anything is fetched)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from syndicate.feedback.providers.base import Refused, WebhookRequest
 from syndicate.feedback.providers.mailgun import MailgunReader
@@ -38,6 +43,8 @@ from tests.webhooks import (
     sns_notification,
     sns_sign,
 )
+
+SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 
 
 def request(body: bytes | dict[str, Any] | list[Any], **headers: str) -> WebhookRequest:
@@ -446,6 +453,20 @@ def test_sendgrid_tampered_missing_stale_and_replayed_refused() -> None:
     reader = SendgridReader()
     assert len(sendgrid(body, headers, reader)) == 5
     assert refused(sendgrid, body, headers, reader).status == 403
+
+
+def test_sendgrid_replay_with_a_re_encoded_signature_refused() -> None:
+    body = json.dumps(sample("sendgrid-events.json")).encode()
+    headers = sendgrid_headers(body, NOW)
+    reader = SendgridReader()
+    assert len(sendgrid(body, headers, reader)) == 5
+    # (r, s) and (r, n - s) both verify: the same request under another valid signature.
+    r, s = decode_dss_signature(base64.b64decode(headers[SIGNATURE]))
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's n
+    twin = base64.b64encode(encode_dss_signature(r, order - s)).decode()
+    assert twin != headers[SIGNATURE]
+    assert len(sendgrid(body, {**headers, SIGNATURE: twin})) == 5  # it does verify
+    assert refused(sendgrid, body, {**headers, SIGNATURE: twin}, reader).status == 403
 
 
 def test_sendgrid_pem_key_accepted_and_bad_key_is_a_server_problem() -> None:
