@@ -19,6 +19,7 @@ from syndicate.store import outbox as repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.outbox import OutboxStatus
 from syndicate.subscribers.confirmation import ConfirmationError, build_confirmation
+from syndicate.subscribers.signup import Signups
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.render import web_env
 from tests.conftest import NOW, Site
@@ -30,6 +31,7 @@ from tests.test_web import (
     Clock,
     Web,
     add,
+    confirm,
     confirm_paths,
     make_app,
     outbox_rows,
@@ -63,7 +65,11 @@ def deliver(site: Site, port: int, clock: Clock, **options: timedelta) -> int:
     async def go() -> int:
         smtp = transport(port)
         try:
-            return await OutboxSender(site.engine, smtp, clock=clock, **options).run_due()
+            signups = Signups(
+                site.settings, site.engine, signer=Signer(SECRET), env=web_env(site.root)
+            )
+            sender = OutboxSender(site.engine, smtp, clock=clock, prepare=signups, **options)
+            return await sender.run_due()
         finally:
             await smtp.close()
 
@@ -94,7 +100,7 @@ def test_confirmation_from_the_form_is_delivered_and_confirms(
         [message] = server.messages
         assert message.sender == FROM and message.recipients == ["Ann@example.org"]
         parsed = email.message_from_bytes(message.data, policy=policy.default)
-        assert parsed["To"] == "Ann Lee <Ann@example.org>"
+        assert parsed["To"] == "Ann@example.org"  # no name typed into a public form
         assert parsed["From"] == f"Test Letter <{FROM}>"
         assert parsed["Subject"] == "Confirm your subscription to Test Letter"
         assert parsed["Auto-Submitted"] == "auto-generated"
@@ -102,7 +108,7 @@ def test_confirmation_from_the_form_is_delivered_and_confirms(
         [sent] = outbox_rows(mail_site)
         assert (sent.status, sent.attempts, sent.last_code) == ("sent", 1, 250)
         [path] = confirm_paths(message.data)  # one link confirms both lists
-        assert client.get(path).status_code == 200
+        assert confirm(client, path).status_code == 200
     finally:
         client.close()
     with mail_site.engine.connect() as conn:
@@ -220,27 +226,20 @@ def test_a_transport_that_raises_leaves_the_row_queued(mail_site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    ("address", "name"),
+    "address",
     [
-        ("ann@example.org", "Ann\r\nBcc: eve@evil.example"),
-        ("ann@example.org", "Ann\nBcc: eve@evil.example"),
-        ("ann@example.org", "Ann\x00"),
-        ("ann@example.org", "=?utf-8?q?Ann=0D=0ABcc:_eve@evil.example?="),
-        ("ann@example.org\r\nBcc: eve@evil.example", None),
-        ("ann@example.org>, eve@evil.example", None),
-        ("Ann@EXAMPLE.org", None),  # not canonical: it never came through normalize_address
+        "ann@example.org\r\nBcc: eve@evil.example",
+        "ann@example.org>, eve@evil.example",
+        "Ann@EXAMPLE.org",  # not canonical: it never came through normalize_address
     ],
 )
-def test_confirmation_refuses_header_injection(
-    mail_site: Site, address: str, name: str | None
-) -> None:
+def test_confirmation_refuses_header_injection(mail_site: Site, address: str) -> None:
     sid = add(mail_site, "ann@example.org", {"weekly": Status.PENDING})
     with pytest.raises(ConfirmationError):
         build_confirmation(
             mail_site.settings,
             subscriber_id=sid,
             email=address,
-            name=name,
             lists=["weekly"],
             signer=Signer(SECRET),
             now=NOW,
@@ -258,7 +257,6 @@ def test_site_templates_override_the_confirmation(mail_site: Site) -> None:
         mail_site.settings,
         subscriber_id=7,
         email="ann@example.org",
-        name="Ann",
         lists=["weekly"],
         signer=Signer(SECRET),
         now=NOW,

@@ -29,7 +29,9 @@ class OutboxSender:
     """Sends every due outbox mail through ``transport``; time comes from ``clock``.
 
     ``concurrency`` mails are in flight at once; a claimed row is left alone by other
-    senders for ``lease`` (longer than any SMTP transaction takes).
+    senders for ``lease`` (longer than any SMTP transaction takes). ``prepare``, when
+    given, runs (in a thread, with the current time) before each round: it queues mails,
+    such as the confirmations of recorded subscribe requests.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class OutboxSender:
         concurrency: int = 4,
         batch: int = 100,
         lease: timedelta = timedelta(minutes=10),
+        prepare: Callable[[datetime], object] | None = None,
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
@@ -54,12 +57,15 @@ class OutboxSender:
             retry_max_delay,
         )
         self.concurrency, self.batch, self.lease = concurrency, batch, lease
+        self.prepare = prepare
 
     async def run_due(self) -> int:
         """Attempt every mail due now; how many were attempted.
 
         Stops after ten full batches so one call stays bounded; the rest is due next call.
         """
+        if self.prepare is not None:
+            await asyncio.to_thread(self.prepare, self.clock())
         gate = asyncio.Semaphore(self.concurrency)
         attempted = 0
         for _ in range(10):

@@ -33,13 +33,19 @@ from syndicate.service.http import server_config
 from syndicate.service.leader import Leader, leader_for
 from syndicate.service.work import Work
 from syndicate.store import open_store
+from syndicate.subscribers.signup import Signups
 from syndicate.subscribers.tokens import Signer, site_signer
 from syndicate.text import plural
+from syndicate.web.render import web_env
 
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT = timedelta(seconds=30)
 OUTBOX_EVERY = timedelta(seconds=5)
+# A ring of the doorbell is answered on the next tick of this grid of wall-clock time, not at
+# once: when the outbox does its work (more for a new address than a known one) then says
+# nothing about which request rang, so requests that follow a probe are not slowed by it.
+OUTBOX_GRID = 1.0
 Clock = Callable[[], datetime]
 
 
@@ -94,8 +100,11 @@ def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake:
     return module.create_app(settings, engine, signer=signer, clock=clock, on_outbox=wake)
 
 
-def _outbox(settings: Settings, engine: Engine, clock: Clock) -> tuple[_Outbox | None, Any]:
-    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists."""
+def _outbox(
+    settings: Settings, engine: Engine, clock: Clock, signer: Signer
+) -> tuple[_Outbox | None, Any]:
+    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists; it
+    carries out the subscribe requests the web app recorded before each round."""
     try:
         module = importlib.import_module("syndicate.delivery.outbox")
     except ModuleNotFoundError as exc:
@@ -103,7 +112,8 @@ def _outbox(settings: Settings, engine: Engine, clock: Clock) -> tuple[_Outbox |
             raise
         return None, None
     transport = make_transport(settings)
-    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock)
+    signups = Signups(settings, engine, signer=signer, env=web_env(settings.root))
+    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=signups)
     return outbox, transport
 
 
@@ -148,7 +158,7 @@ class Service:
         self.planned: dict[str, datetime] = {}
         self.stopping = asyncio.Event()
         self.wake = Wake()
-        self.outbox, self._outbox_transport = _outbox(settings, engine, clock)
+        self.outbox, self._outbox_transport = _outbox(settings, engine, clock, signer)
 
     @property
     def leading(self) -> bool:
@@ -219,10 +229,14 @@ class Service:
                 log.exception("scheduler lock")
 
     async def outbox_loop(self) -> None:
-        """Send what the web app queued: every few seconds, and at once when it rings."""
+        """Send what the web app queued: every few seconds, and on the next tick of the
+        :data:`OUTBOX_GRID` when it rings."""
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), OUTBOX_EVERY.total_seconds())
+            if self.wake.is_set() and not self.stopping.is_set():
+                tick = OUTBOX_GRID - time.time() % OUTBOX_GRID
+                await _wait(self.stopping, timedelta(seconds=tick))
             self.wake.clear()
             if self.outbox is None or self.stopping.is_set():
                 continue

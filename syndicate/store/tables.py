@@ -241,6 +241,20 @@ outbox = Table(
     Index("ix_outbox_recipient", "recipient", "created_at"),
 )
 
+# Subscribe requests not yet looked at: the form only records one (the same cheap insert for
+# every address, so its answer time tells nobody who is subscribed); the outbox sender then
+# decides what the request changes and queues the confirmation mail, and deletes the row.
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", Text, nullable=False),  # canonical (normalize_address)
+    Column("name", Text),  # only ever given to a new subscriber
+    Column("lists", Text, nullable=False),  # declared list names, space-separated
+    Column("detail", String(200), nullable=False),  # for the consent trail: from where
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # WebSub pings not yet accepted by the hub, one per feed URL: written after a build changed
 # the feed, deleted once the hub answered 2xx, retried with backoff by `syndicate run`.
 websub_pings = Table(

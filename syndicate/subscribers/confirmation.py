@@ -4,10 +4,12 @@ One request for several lists is one mail with one button: its token names all o
 so one click confirms everything the request asked for (nothing is left pending).
 
 Built once, as the exact bytes the outbox will send (retries resend the same bytes). The
-name and address come from a web form: anything that could break out of a header (CR, LF,
-NUL and other control characters, bidi overrides, RFC 2047 encoded words) is refused with
-:class:`ConfirmationError`, never cleaned up silently, and the written header block is
-checked again for any line break that is not folding.
+address comes from a web form: one that is not canonical (never through
+:func:`~syndicate.subscribers.address.normalize_address`) is refused with
+:class:`ConfirmationError`, and the written header block is checked again for any line
+break that is not folding. The name typed into the form is never part of the mail (no
+greeting, no display name in ``To:``): whoever types an address may not be its owner, and
+the mail is sent from the publication's own domain.
 """
 
 from __future__ import annotations
@@ -33,9 +35,6 @@ from syndicate.subscribers.tokens import DEFAULT_MAX_AGE, MAX_LISTS, Purpose, Si
 
 TEXT_TEMPLATE = "web/confirm.txt.j2"
 HTML_TEMPLATE = "web/confirm.html.j2"
-MAX_NAME = 200  # as the CSV import
-# C0 and C1 controls, DEL, line/paragraph separators, bidi overrides and isolates, surrogates.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _BARE_BREAK = re.compile(rb"\r(?!\n)|(?<!\r)\n|\x00")
 
 
@@ -50,25 +49,6 @@ class Confirmation:
     sender: str
     recipient: str
     data: bytes
-
-
-def clean_display_name(raw: str | None) -> str | None:
-    """A person's name fit for a header and a page, or :class:`ConfirmationError`.
-
-    Surrounding spaces are dropped and runs of spaces collapsed; control and bidi characters,
-    encoded words (``=?``) and names over :data:`MAX_NAME` characters are refused.
-    """
-    if raw is None:
-        return None
-    found = _UNSAFE.search(raw)
-    if found is not None:
-        raise ConfirmationError(f"the name contains a control character (U+{ord(found[0]):04X})")
-    text = " ".join(raw.split())
-    if "=?" in text:
-        raise ConfirmationError("the name must not contain '=?'")
-    if len(text) > MAX_NAME:
-        raise ConfirmationError(f"the name is longer than {MAX_NAME} characters")
-    return text or None
 
 
 def _recipient(email: str) -> str:
@@ -105,7 +85,6 @@ def build_confirmation(
     *,
     subscriber_id: int,
     email: str,
-    name: str | None,
     lists: Sequence[str],
     signer: Signer,
     now: datetime,
@@ -120,7 +99,6 @@ def build_confirmation(
         raise ValueError("a confirmation needs at least one list")
     sender = settings.email
     recipient = _recipient(email)
-    display = clean_display_name(name)
     web_url = settings.web_url
     chosen = [
         {"name": n, "title": d.title, "description": d.description}
@@ -141,7 +119,7 @@ def build_confirmation(
     max_age = DEFAULT_MAX_AGE[Purpose.CONFIRM]
     context = {
         "publication": settings.publication,
-        "name": display,
+        "name": None,  # kept for site templates: never a name typed into the form
         "email": display_address(recipient),  # shown to a person; the To header stays ASCII
         "lists": chosen,
         "links": links,
@@ -158,7 +136,7 @@ def build_confirmation(
         msg["From"] = _address(" ".join(sender.from_name.split()), sender.from_address)
         if sender.reply_to:
             msg["Reply-To"] = _address("", sender.reply_to)
-        msg["To"] = _address(display or "", recipient)
+        msg["To"] = _address("", recipient)
         msg["Subject"] = f"Confirm your subscription to {title}"
     except (ValueError, IndexError) as exc:  # the email package refuses the value
         raise ConfirmationError(f"cannot write the headers: {exc}") from None

@@ -5,7 +5,8 @@ Consent rules: a web subscription is only ever *pending* until its confirm link 
 bounced and complained addresses stay suppressed whatever the form says; someone who
 unsubscribed may ask again (pending, then active on confirm: their own consent), but a
 confirm link issued before they unsubscribed no longer works. A preferences token proves
-the address, so joining a list there makes it active at once.
+the address of a current reader, so joining a new list there makes it active at once; coming
+back to a list they left (or joining one when they get none) needs a new confirmation mail.
 """
 
 from __future__ import annotations
@@ -15,27 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-import jinja2
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import IntegrityError
 
-from syndicate.config import Settings
 from syndicate.models import SUPPRESSED, Source, Status, Subscriber
-from syndicate.store import outbox
+from syndicate.store import signups
 from syndicate.store import subscribers as repo
-from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.store.subscribers import Change
 from syndicate.store.tables import subscribers
 from syndicate.subscribers.address import Address
-from syndicate.subscribers.confirmation import (
-    ConfirmationError,
-    build_confirmation,
-    clean_display_name,
-)
-from syndicate.subscribers.tokens import Signer, TokenClaims
-
-# A pending subscriber asking again gets a new mail at most this often.
-RESEND_AFTER = timedelta(minutes=10)
-_KEPT = frozenset({Status.ACTIVE, Status.BOUNCED, Status.COMPLAINED})  # the form never changes
+from syndicate.subscribers.signup import KEPT as _KEPT
+from syndicate.subscribers.tokens import TokenClaims
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,89 +55,21 @@ def subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
     return None if key is None else repo.subscriber_by_key(conn, key)
 
 
-def subscribe(
-    engine: Engine,
-    settings: Settings,
-    request: SubscribeRequest,
-    *,
-    signer: Signer,
-    env: jinja2.Environment,
-    now: datetime,
-) -> bool:
-    """Make the chosen lists pending and queue one confirmation mail, in one transaction.
+def subscribe(engine: Engine, request: SubscribeRequest, *, now: datetime) -> None:
+    """Record the request, and nothing else: the same one insert for every address.
 
-    True when a mail was queued. Two first-time requests racing for one address: the loser
-    of the insert runs again and finds the winner's row.
-    """
-    for attempt in (1, 2):
-        try:
-            with engine.begin() as conn:
-                return _subscribe(conn, settings, request, signer=signer, env=env, now=now)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _subscribe(
-    conn: Connection,
-    settings: Settings,
-    request: SubscribeRequest,
-    *,
-    signer: Signer,
-    env: jinja2.Environment,
-    now: datetime,
-) -> bool:
-    key = request.address.key
-    stored = repo.subscriber_by_key(conn, key)
-    if stored is None:
-        new = NewSubscriber(email=request.address.email, key=key, name=request.name, attributes=())
-        subscriber_id = repo.insert_subscribers(conn, [new], now=now)[key]
-        # An unauthenticated form never renames a stored subscriber: only new ones get it.
-        email, name, current = request.address.email, request.name, {}
-    else:
-        subscriber_id, email, name = stored.id, stored.email, stored.name
-        current = repo.subscriptions_of(conn, subscriber_id)
-    changes, mail_for = [], []
-    for list_name in request.lists:
-        status = current.get(list_name)
-        if status in _KEPT:
-            continue
-        mail_for.append(list_name)
-        if status is not Status.PENDING:
-            changes.append(
-                Change(
-                    subscriber_id=subscriber_id,
-                    list_name=list_name,
-                    status=Status.PENDING,
-                    previous=status,
-                    source=Source.WEB,
-                    detail=f"subscribe form from {request.client}"[:200],
-                )
-            )
-    if not mail_for:
-        return False
-    if not changes:  # only asking again for pending lists: not too often
-        last = outbox.last_queued_at(conn, email)
-        if last is not None and now - last < RESEND_AFTER:
-            return False
-    repo.apply_changes(conn, changes, now=now)
-    try:
-        display = clean_display_name(name)
-    except ConfirmationError:
-        display = None  # a stored name unfit for a header: address the mail without it
-    mail = build_confirmation(
-        settings,
-        subscriber_id=subscriber_id,
-        email=email,
-        name=display,
-        lists=mail_for,
-        signer=signer,
-        now=now,
-        env=env,
-    )
-    outbox.enqueue(conn, sender=mail.sender, recipient=mail.recipient, data=mail.data, now=now)
-    return True
+    The outbox sender carries it out (:class:`syndicate.subscribers.signup.Signups`): what
+    changes, and whether a mail is sent, is decided after the answer, where its time
+    tells nobody who is subscribed."""
+    with engine.begin() as conn:
+        signups.add(
+            conn,
+            email=request.address.email,
+            name=request.name,
+            lists=request.lists,
+            detail=f"subscribe form from {request.client}",
+            now=now,
+        )
 
 
 def confirm(
@@ -221,6 +143,7 @@ class Preferences:
     subscriber: Subscriber
     statuses: dict[str, Status]
     topics: dict[str, tuple[str, ...]]  # by list; absent or empty: everything
+    to_confirm: tuple[str, ...] = ()  # lists chosen that wait for a confirmation mail
 
 
 def load_preferences(engine: Engine, subscriber_id: int) -> Preferences:
@@ -244,25 +167,34 @@ def save_preferences(
     topics: Mapping[str, Sequence[str]],
     lists: Collection[str],
     declared: Collection[str],
+    client: str,
     now: datetime,
 ) -> Preferences:
     """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
-    Checked lists become active (bounced and complained ones stay); unchecked active
-    ones become unsubscribed; unchecked pending ones stay pending. ``topics`` of a list
-    apply to that list only, and only where there is a subscription to keep them.
+    A checked list the reader never had becomes active at once while they get another
+    list (the token proves the address of a current reader). Any other checked list that
+    is not active (unsubscribed, pending, or new for someone who gets nothing) needs their
+    consent again: a subscribe request is recorded, so the outbox sender makes it pending
+    and mails a confirmation; a preferences link from before an unsubscribe cannot undo it.
+    Bounced and complained lists stay; unchecked active ones become unsubscribed. ``topics``
+    of a list apply to that list only, and only where there is a subscription to keep them.
     """
     with engine.begin() as conn:
         found = subscriber_by_id(conn, subscriber_id)
         if found is None:
             raise LookupError(subscriber_id)
         current = repo.subscriptions_of(conn, subscriber_id)
-        changes = []
+        reader = Status.ACTIVE in current.values()
+        changes, to_confirm = [], []
         for list_name in declared:
             status = current.get(list_name)
             wanted = status
             if list_name in lists and status not in _KEPT:
-                wanted = Status.ACTIVE
+                if status is None and reader:
+                    wanted = Status.ACTIVE
+                else:
+                    to_confirm.append(list_name)
             elif list_name not in lists and status is Status.ACTIVE:
                 wanted = Status.UNSUBSCRIBED
             if wanted is not status and wanted is not None:
@@ -278,10 +210,23 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
+        if to_confirm:
+            signups.add(
+                conn,
+                email=found.email,
+                name=None,
+                lists=to_confirm,
+                detail=f"preferences page from {client}",
+                now=now,
+            )
         stored = repo.topics_of(conn, subscriber_id)
         for name in declared:
             chosen = tuple(topics.get(name, ()))
             if name in current and chosen != stored.get(name, ()):
                 repo.set_topics(conn, name, [(subscriber_id, chosen)])
                 stored[name] = chosen
-        return Preferences(subscriber=found, statuses=current, topics=stored)
+        # What the page shows: the lists to confirm are pending once the request is handled.
+        shown = {**current, **dict.fromkeys(to_confirm, Status.PENDING)}
+        return Preferences(
+            subscriber=found, statuses=shown, topics=stored, to_confirm=tuple(to_confirm)
+        )

@@ -6,7 +6,7 @@ Routes::
     GET  /archive/{list}/               index of a list's sent issues, newest first
     GET  /archive/{list}/{issue}.html   view-in-browser copies of sent digests
     GET  /subscribe  POST /subscribe    the form; double opt-in through the outbox
-    GET  /confirm/{token}               confirm a pending subscription
+    GET  /confirm/{token}  POST         one button; only the POST confirms (link scanners)
     GET  /unsubscribe/{token}           one button; POST: RFC 8058 one-click unsubscribe
     GET  /preferences/{token}  POST     topics and lists
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
@@ -86,7 +86,8 @@ def create_app(
     """The ASGI app of one site.
 
     ``clock`` gives the current time (default: the UTC wall clock); ``on_outbox`` is called
-    after a confirmation mail was queued, so the running service can deliver it at once;
+    after a subscribe request was recorded, so the running service's outbox sender carries
+    it out and mails its confirmation soon (on its next tick);
     ``limiter`` limits subscribe posts per client (default: 5 per 10 minutes).
     ``feedback_sink`` receives verified provider webhook events (without it there are no
     webhook routes); their secrets come from ``webhook_env`` (default: the environment)
@@ -161,7 +162,8 @@ def create_app(
         Route("/archive/{path:path}", archive),
         Route("/subscribe", pages.subscribe_form, methods=["GET"]),
         Route("/subscribe", pages.subscribe, methods=["POST"]),
-        Route("/confirm/{token}", pages.confirm, methods=["GET"]),
+        Route("/confirm/{token}", pages.confirm_form, methods=["GET"]),
+        Route("/confirm/{token}", pages.confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", pages.unsubscribe_form, methods=["GET"]),
         Route("/unsubscribe/{token}", pages.unsubscribe, methods=["POST"]),
         Route("/preferences/{token}", pages.preferences_form, methods=["GET"]),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from syndicate.config import Settings
 from syndicate.config.types import web_origin
 from syndicate.subscribers.address import MAX_LENGTH, AddressError, normalize_address
-from syndicate.subscribers.confirmation import ConfirmationError, clean_display_name
+from syndicate.subscribers.names import NameRefused, clean_name
 from syndicate.web.actions import SubscribeRequest
 from syndicate.web.proxy import parse_address
 
@@ -106,8 +106,8 @@ def check_subscribe(
     except AddressError as exc:
         typed.errors["email"] = f"Please enter a valid email address: {exc.reason}."
     try:
-        name = clean_display_name(typed.name)
-    except ConfirmationError as exc:
+        name = clean_name(typed.name)
+    except NameRefused as exc:
         typed.errors["name"] = f"Please check your name: {exc}."
     unknown = [n for n in texts(form, "list") if n not in declared]
     if unknown:

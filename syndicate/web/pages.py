@@ -2,7 +2,8 @@
 
 Every page works without JavaScript and without cookies: links carry signed tokens, and
 the one-click unsubscribe POST that mail clients send needs nothing else. The subscribe
-answer is the same whether or not the address was known, so the form reveals nobody.
+answer is the same, in content and in time, whether or not the address was known, so the
+form reveals nobody. No GET (or HEAD) changes anything: mail scanners open every link.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _and(items: list[str]) -> str:
 
 
 class Pages:
-    """The page endpoints of one site; ``on_outbox`` runs after a mail was queued."""
+    """The page endpoints of one site; ``on_outbox`` runs after a request was recorded."""
 
     def __init__(
         self,
@@ -119,7 +120,7 @@ class Pages:
         return self._subscribe_page(SubscribeForm(lists=chosen))
 
     async def subscribe(self, request: Request) -> Response:
-        """POST /subscribe: pending subscriptions and one confirmation mail, or the form again.
+        """POST /subscribe: the request recorded for the outbox sender, or the form again.
 
         Accepted from the pages' own origin and ``[web] allowed_origins`` (signup forms
         embedded in the publication's own site)."""
@@ -141,30 +142,48 @@ class Pages:
         checked = check_subscribe(await read_form(request), self.settings.config.lists, client)
         if not isinstance(checked, SubscribeRequest):
             return self._subscribe_page(checked, status=400)
-        queued = await run_in_threadpool(
-            actions.subscribe,
-            self.engine,
-            self.settings,
-            checked,
-            signer=self.signer,
-            env=self.render.env,
-            now=self.clock(),
-        )
-        if queued and self.on_outbox is not None:
+        # Only recorded, the same way for every address: what it changes and whether a
+        # mail goes out is decided by the outbox sender, after this answer.
+        await run_in_threadpool(actions.subscribe, self.engine, checked, now=self.clock())
+        if self.on_outbox is not None:
             self.on_outbox()
         return self.render.page("check_inbox")
 
     # -- confirm ---------------------------------------------------------------------------
 
-    async def confirm(self, request: Request) -> Response:
-        """GET /confirm/{token}: the double opt-in link; one link confirms every list the
-        subscribe request asked for."""
+    def _confirm_lists(self, request: Request) -> tuple[TokenClaims, list[str]] | Response:
+        """A confirm link's claims and its lists still declared, or the error page."""
         claims = self._verify(request, Purpose.CONFIRM)
         if isinstance(claims, Response):
             return claims
         lists = [n for n in claims.list_names if n in self.settings.config.lists]
         if not lists:
             return self.render.error(404, "This list no longer exists", "Nothing was changed.")
+        return claims, lists
+
+    async def confirm_form(self, request: Request) -> Response:
+        """GET (and HEAD) /confirm/{token}: one button, and nothing changes.
+
+        Mail security scanners open every link of a mail, some with HEAD: only the POST
+        this page's button makes confirms, so a subscription needs a person's click."""
+        found = self._confirm_lists(request)
+        if isinstance(found, Response):
+            return found
+        titles = [self._list_title(n) for n in found[1]]
+        return self.render.page("confirm_form", title=_and(titles), titles=titles)
+
+    async def confirm(self, request: Request) -> Response:
+        """POST /confirm/{token}: the button of the confirm page; one link confirms every
+        list the subscribe request asked for.
+
+        The token in the path is the capability; a post from another site's page (its
+        Origin or Referer names another host) is refused, as on the preferences page."""
+        found = self._confirm_lists(request)
+        if isinstance(found, Response):
+            return found
+        if not same_origin(request, self.settings.web_url):
+            return self._forbidden()
+        claims, lists = found
         now = self.clock()
         results = await run_in_threadpool(actions.confirm, self.engine, claims, lists, now=now)
         good = [n for n in lists if results[n] in (Confirmed.ACTIVATED, Confirmed.ALREADY)]
@@ -254,6 +273,9 @@ class Pages:
             email=display_address(prefs.subscriber.email),
             choices=lists,
             saved=saved,
+            to_confirm=_and([self._list_title(n) for n in prefs.to_confirm])
+            if prefs.to_confirm
+            else None,
         )
 
     async def preferences_form(self, request: Request) -> Response:
@@ -293,8 +315,11 @@ class Pages:
                 topics=topics,
                 lists=set(texts(form, "list")),
                 declared=list(self.settings.config.lists),
+                client=client_address(request),
                 now=self.clock(),
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
+        if found.to_confirm and self.on_outbox is not None:
+            self.on_outbox()
         return self._preferences_page(found, saved=True)

@@ -120,7 +120,7 @@ def test_a_confirm_link_confirms_only_its_lists_and_not_after_unsubscribe(
 ) -> None:
     sid = add(web_site, "ann@example.org", {"weekly": Status.PENDING, "daily": Status.PENDING})
     token = make_token(Purpose.CONFIRM, sid, "weekly")
-    assert web.get(f"/confirm/{token}").status_code == 200
+    assert web.post(f"/confirm/{token}").status_code == 200
     assert status_of(web_site, sid, "weekly") is Status.ACTIVE
     assert status_of(web_site, sid, "daily") is Status.PENDING  # not asked for by this link
     # Unsubscribe, ask again (pending), then reuse the old link: it no longer confirms.
@@ -130,7 +130,7 @@ def test_a_confirm_link_confirms_only_its_lists_and_not_after_unsubscribe(
     clock.advance(timedelta(minutes=1))
     assert subscribe(web, "ann@example.org", "weekly").status_code == 200
     assert status_of(web_site, sid, "weekly") is Status.PENDING
-    assert web.get(f"/confirm/{token}").status_code == 409
+    assert web.post(f"/confirm/{token}").status_code == 409
     assert status_of(web_site, sid, "weekly") is Status.PENDING
 
 
