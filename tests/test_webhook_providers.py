@@ -5,27 +5,35 @@ certificate from a host that is not SNS (refused before anything is fetched)."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
-from datetime import timedelta
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.x509.oid import NameOID
 
-from syndicate.feedback.providers.base import Refused, WebhookRequest
+from syndicate.feedback.providers.base import FetchError, Refused, WebhookRequest
 from syndicate.feedback.providers.mailgun import MailgunReader
 from syndicate.feedback.providers.postmark import PostmarkReader
 from syndicate.feedback.providers.sendgrid import SendgridReader
 from syndicate.feedback.providers.ses import SesReader
-from syndicate.feedback.providers.sns import sns_url
+from syndicate.feedback.providers.sns import MAX_CERT, https_get, sns_url
 from syndicate.feedback.providers.status import judge
 from syndicate.feedback.report import Feedback, Outcome
 from tests.conftest import NOW
+from tests.httpserver import FeedServer, _Server
 from tests.webhooks import (
     CERT_URL,
     ENV,
@@ -507,3 +515,79 @@ def test_judge(
     permanent: bool | None, status: str | None, diagnostic: str, outcome: Outcome
 ) -> None:
     assert judge(permanent, status, diagnostic) is outcome
+
+
+# --- the default HTTPS fetcher, against a real TLS server ---------------------------------
+
+
+class TlsServer(FeedServer):
+    """tests/httpserver.py's server behind TLS, with a certificate for 127.0.0.1."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self.context = context
+
+    def start(self) -> TlsServer:
+        self.stopping.clear()
+        self._server = _Server(self)
+        self._server.socket = self.context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return super().url(path).replace("http://", "https://", 1)
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> Iterator[tuple[TlsServer, ssl.SSLContext]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    trusting = ssl.create_default_context(cadata=pem.decode())
+    with TlsServer(server_side) as server:
+        yield server, trusting
+
+
+def test_https_get_checks_tls_bounds_the_body_and_follows_no_redirect(
+    tls: tuple[TlsServer, ssl.SSLContext],
+) -> None:
+    server, trusting = tls
+    server.route("/cert.pem", body=sns_cert_pem(), content_type="application/x-pem-file")
+    server.route("/big.pem", body=b"x" * 20_000, content_type="application/x-pem-file")
+    server.route("/moved.pem", status=302, headers={"Location": "https://evil.example/x.pem"})
+    with pytest.raises(FetchError):  # a certificate nobody vouches for: no key from it
+        https_get(server.url("/cert.pem"), MAX_CERT)
+    assert https_get(server.url("/cert.pem"), MAX_CERT, verify=trusting) == sns_cert_pem()
+    with pytest.raises(FetchError, match="larger than"):
+        https_get(server.url("/big.pem"), MAX_CERT, verify=trusting)
+    with pytest.raises(FetchError, match="302"):
+        https_get(server.url("/moved.pem"), MAX_CERT, verify=trusting)
+    with pytest.raises(FetchError, match="https"):
+        https_get(server.url("/cert.pem").replace("https:", "http:"), MAX_CERT)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import ssl
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -128,13 +129,16 @@ def verify(message: dict[str, Any], certificates: Certificates, now: datetime) -
         raise Refused(401, "the SNS signature does not verify") from None
 
 
-def https_get(url: str, max_bytes: int) -> bytes:
-    """GET an https URL: TLS verified, no redirects, at most ``max_bytes`` read, 10 s."""
+def https_get(url: str, max_bytes: int, *, verify: ssl.SSLContext | bool = True) -> bytes:
+    """GET an https URL: TLS verified, no redirects, at most ``max_bytes`` read, 10 s.
+
+    ``verify`` is the TLS trust (default: the system's CA bundle, as httpx has it).
+    """
     if urlsplit(url).scheme != "https":
         raise FetchError("only https URLs are fetched")
     try:
         with (
-            httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=False) as client,
+            httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=False, verify=verify) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
