@@ -10,13 +10,15 @@ Routes::
     GET  /unsubscribe/{token}           one button; POST: RFC 8058 one-click unsubscribe
     GET  /preferences/{token}  POST     topics and lists
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
+    POST /webhooks/{provider}           SES (via SNS), Postmark, Mailgun, SendGrid events
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -30,6 +32,8 @@ from starlette.routing import Route
 from syndicate import config
 from syndicate.config import Settings
 from syndicate.digest.archive import ARCHIVE_FOLDER
+from syndicate.feedback.providers.base import Fetcher
+from syndicate.feedback.providers.registry import readers
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
@@ -40,6 +44,7 @@ from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.redirect import slash_redirect
 from syndicate.web.render import Renderer
 from syndicate.web.testcopy import test_copy_page
+from syndicate.web.webhooks import FeedbackSink, webhook_routes
 
 MAX_BODY = 64 * 1024  # every form here is far smaller
 _ARCHIVE_PATH = re.compile(
@@ -74,6 +79,9 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     on_outbox: Callable[[], None] | None = None,
     limiter: RateLimiter | None = None,
+    feedback_sink: FeedbackSink | None = None,
+    webhook_env: Mapping[str, str] | None = None,
+    webhook_fetch: Fetcher | None = None,
 ) -> Starlette:
     """The ASGI app of one site.
 
@@ -81,6 +89,9 @@ def create_app(
     after a subscribe request was recorded, so the running service's outbox sender carries
     it out and mails its confirmation soon (on its next tick);
     ``limiter`` limits subscribe posts per client (default: 5 per 10 minutes).
+    ``feedback_sink`` receives verified provider webhook events (without it there are no
+    webhook routes); their secrets come from ``webhook_env`` (default: the environment)
+    and ``webhook_fetch`` gets SNS certificates (default: an HTTPS GET).
     """
     redact_logs()  # this app's loggers and uvicorn's: no token is ever written
     renderer = Renderer(settings)
@@ -161,6 +172,13 @@ def create_app(
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
     ]
+    if feedback_sink is not None:
+        routes += webhook_routes(
+            feedback_sink,
+            readers=readers(fetch=webhook_fetch),
+            env=os.environ if webhook_env is None else webhook_env,
+            clock=clock or _utc_now,
+        )
     app = Starlette(
         routes=routes,
         middleware=[Middleware(ProxyHeaders, trusted=settings.config.web.trusted_proxies)],
