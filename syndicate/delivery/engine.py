@@ -176,6 +176,10 @@ class Sender:
                 self.settings, self.engine, list_name, interrupted.digest_id, articles
             )
             status = interrupted.status
+            if status is SendStatus.PREPARING:  # stopped before its archive copy was written?
+                self.copies = Copies(self.settings, self.signer, self.prepared)
+                archived = self.copies.get(variant_key(EVERYTHING))[1].rendered
+                write_archive(archived, self.settings)
         elif resume_only:
             return False
         else:

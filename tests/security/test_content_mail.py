@@ -1,0 +1,282 @@
+"""Attacks on what articles put into mail and what content costs to read (issue 13, items 4,
+5, 19 and 20), against real parts: an aiosmtpd server on 127.0.0.1 receiving each digest, a
+local HTTP server serving hostile feeds, a real ``syndicate preview`` process. Every test
+here failed before its fix.
+
+Attacks defended:
+
+- Encoded words in a title (item 5): ``=?utf-8?q?Hello=0D=0ABcc:_x@evil.test?=`` in a local
+  title or a feed entry's no longer makes ``send`` refuse the digest, and a harmless one
+  (``=?utf-8?b?U3Bvb2Y=?=``) is no longer decoded into the Subject: a subject holding ``=?``
+  is written as RFC 2047 encoded words only, which a reader's decoder (checked with Python's
+  ``policy.default``) shows as the title's literal text; no Bcc appears.
+- An article a digest cannot carry (item 5): one whose text holds the reserved per-reader
+  marker prefix ``SYNDICATEx9`` (which made the whole send refuse, "a marker was altered by
+  rendering") is left out of every version and named in ``send``'s output (file and
+  reason); the other articles are mailed. A send left in ``preparing`` by such an article is
+  resumed without it, and the next digest goes out.
+- Resumed sends (item 20): a send that failed while preparing (its archive folder could not
+  be written) writes its archive copy when it is resumed.
+- The subject template (item 19): nested ``range(100000)`` loops made ``preview`` hang;
+  loops, ``set``, macros and blocks are refused as a template error naming
+  ``lists.weekly.subject``, and each operator, filter and method that could make a huge
+  value (``'x' * 10**9``, ``center(10**9)``, ``'{:>99999999}'.format``, ``2 ** 10**8``,
+  ``replace('', …)``) is refused before it runs.
+- Quadratic HTML (item 4): ``<div>`` nested 100,000 deep, unclosed ``<em>`` chains and
+  formatting elements that HTML parsers re-open in every paragraph (a 160 KB entry that
+  sanitised to 98 MB) are refused by a linear scan before any parser sees them, as a
+  content error naming the file (``content/deep.md:…``) or the feed entry; the other
+  articles and entries are read. See ``syndicate/content/markup.py`` for the limits.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from syndicate.digest.archive import archive_path
+from syndicate.store.tables import sends
+from tests.conftest import Site
+from tests.smtpserver import SmtpServer, serve_smtp
+from tests.test_send import CONFIG, SECRET, cli, fast, load, run_send, smtp, wall
+
+EVIL = "=?utf-8?q?Hello=0D=0ABcc:_x@evil.test?="
+SPOOF = "T =?utf-8?b?U3Bvb2Y=?="
+
+
+@pytest.fixture
+def mail_site(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
+    """Weekly, one reader without topics, no articles yet."""
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    any_site.configure(CONFIG)
+    load(any_site, "email,name\nada@example.org,Ada\n")
+    return any_site
+
+
+@pytest.fixture
+def letter_site(site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
+    """``mail_site`` on SQLite only: for what does not touch the database much."""
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(CONFIG)
+    load(site, "email,name\nada@example.org,Ada\n")
+    return site
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with serve_smtp() as running:
+        yield running
+
+
+def write_article(
+    site: Site, name: str, title: str, *, hours_ago: float, body: str = "Text."
+) -> None:
+    stamp = (wall() - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    site.write(f"{name}.md", f'---\ntitle: "{quoted}"\ndate: {stamp}\n---\n\n{body}\n')
+
+
+def subjects(server: SmtpServer) -> list[str]:
+    """The Subject of every received message, as a reader's mail program decodes it."""
+    return [
+        str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
+        for m in server.messages
+    ]
+
+
+def send_status(site: Site) -> list[str]:
+    with site.engine.connect() as conn:
+        return [str(s) for s in conn.scalars(select(sends.c.status).order_by(sends.c.id))]
+
+
+# --- item 5: encoded words in titles ------------------------------------------------------
+
+
+def test_encoded_words_in_titles_reach_readers_literally(
+    mail_site: Site, server: SmtpServer
+) -> None:
+    write_article(mail_site, "evil", EVIL, hours_ago=30)
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.finished and report.counts == {"sent": 1}
+    write_article(mail_site, "spoof", SPOOF, hours_ago=0.1)
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.finished and report.counts == {"sent": 1}
+    assert subjects(server) == [f"Weekly: {EVIL}", f"Weekly: {SPOOF}"]
+    for message in server.messages:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        assert parsed["Bcc"] is None and message.recipients == ["ada@example.org"]
+        head = message.data.split(b"\r\n\r\n", 1)[0]
+        assert b"=?utf-8?q?Hello" not in head  # written encoded, never as the title's bytes
+    assert send_status(mail_site) == ["done", "done"]
+
+
+# --- item 5: one article cannot be mailed -------------------------------------------------
+
+
+def test_an_article_that_cannot_be_mailed_is_left_out_and_named(
+    mail_site: Site, server: SmtpServer
+) -> None:
+    write_article(mail_site, "good", "Good news", hours_ago=2)
+    write_article(mail_site, "bad", "Fine title", hours_ago=1, body="See syndicatex9NAME here.")
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.finished and report.counts == {"sent": 1}
+    assert report.plan is not None
+    [left] = report.plan.left_out
+    assert left.where == "content/bad.md" and "SYNDICATEx9" in left.reason
+    assert subjects(server) == ["Weekly: Good news"]
+    body = server.messages[0].data.decode("ascii", "replace")
+    assert "Fine title" not in body
+
+
+def test_send_output_names_the_article_left_out(mail_site: Site) -> None:
+    write_article(mail_site, "good", "Good news", hours_ago=2)
+    write_article(mail_site, "bad", "Bad SYNDICATEx9EMAIL title", hours_ago=1)
+    code, out, err = cli(mail_site, "send", "weekly", "--yes")
+    assert code == 0, err
+    assert "left out content/bad.md ('Bad SYNDICATEx9EMAIL title')" in out
+    assert "weekly-1: 1 sent (finished)" in out
+
+
+def test_a_send_stuck_in_preparing_does_not_block_later_digests(
+    mail_site: Site, server: SmtpServer
+) -> None:
+    # A send stopped in `preparing` (its archive folder could not be written); meanwhile an
+    # article of its digest was edited into one no digest can carry.
+    write_article(mail_site, "bad", "Second story", hours_ago=2)
+    write_article(mail_site, "good", "Good news", hours_ago=1)
+    blocker = mail_site.root / "archive" / "weekly"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert send_status(mail_site) == ["preparing"]
+    blocker.unlink()
+    write_article(mail_site, "bad", "Second story", hours_ago=2, body="Oops syndicatex9 here.")
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.resumed and report.finished and report.counts == {"sent": 1}
+    assert report.plan is not None and [a.where for a in report.plan.left_out] == ["content/bad.md"]
+    assert subjects(server) == ["Weekly: Good news"]
+    write_article(mail_site, "later", "Later news", hours_ago=0)
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert not report.resumed and report.finished
+    assert subjects(server)[-1] == "Weekly: Later news"
+    assert send_status(mail_site) == ["done", "done"]
+
+
+# --- item 20: the archive copy of a resumed send ------------------------------------------
+
+
+def test_a_send_resumed_after_failing_in_preparing_writes_its_archive(
+    mail_site: Site, server: SmtpServer
+) -> None:
+    write_article(mail_site, "good", "Good news", hours_ago=1)
+    blocker = mail_site.root / "archive" / "weekly"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")  # writing archive/weekly/1.html fails
+    with pytest.raises(OSError):
+        run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert send_status(mail_site) == ["preparing"]
+    blocker.unlink()
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.resumed and report.finished
+    archived = archive_path(mail_site.settings, "weekly", 1)
+    assert "Good news" in archived.read_text(encoding="utf-8")
+
+
+# --- item 19: the subject template sandbox ------------------------------------------------
+
+NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+
+
+def test_a_subject_template_cannot_hang_preview(letter_site: Site) -> None:
+    letter_site.configure(CONFIG + f"subject = '{NESTED}'\n")
+    write_article(letter_site, "good", "Good news", hours_ago=1)
+    env = {**os.environ, "SYNDICATE_SECRET": SECRET}
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "syndicate",
+                "--site",
+                str(letter_site.root),
+                "preview",
+                "weekly",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("preview still rendering the subject after 60 s")
+    assert done.returncode != 0
+    assert "syndicate.toml: lists.weekly.subject" in done.stderr
+    assert "loops" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ [1] * 10**9 }}",
+        "{{ 2 ** 100000000 }}",
+        "{{ lead.title.center(10**9) }}",
+        "{{ lead.title.ljust(999999) }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ '{:>{}}'.format(1, 999999999) }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '%*d' % (999999999, 1) }}",
+        "{{ ('x' * 5000)|replace('', 'y' * 5000) }}",
+        "{{ ('y' * 5000).join(range(5000)|map('string')) }}",
+        "{{ range(10**9)|sum }}",
+        "{{ lead.title|center(10**9) }}",
+        "{% set a = 'x' %}{{ a }}",
+        "{% macro m() %}x{% endmacro %}{{ m() }}",
+        "{{ '" + "x" * 3000 + "' }}",
+    ],
+)
+def test_subject_expressions_that_would_make_huge_values_are_refused(
+    letter_site: Site, template: str
+) -> None:
+    from syndicate.errors import ConfigError
+    from syndicate.content.reader import read_site
+    from syndicate.digest.prepare import prepare
+    from syndicate.digest.render import render_subject
+
+    write_article(letter_site, "good", "Good news", hours_ago=1)
+    settings = letter_site.settings
+    articles = read_site(settings, letter_site.engine, now=wall(), offline=True).articles
+    prepared = prepare(settings, letter_site.engine, "weekly", articles, now=wall())
+    with pytest.raises(ConfigError, match=r"lists\.weekly\.subject: cannot be rendered"):
+        render_subject(template, next(iter(prepared.digests.values())), settings)
+
+
+def test_ordinary_subject_templates_still_work(letter_site: Site) -> None:
+    from syndicate.content.reader import read_site
+    from syndicate.digest.prepare import prepare
+    from syndicate.digest.render import render_subject
+
+    write_article(letter_site, "good", "Good news", hours_ago=1)
+    settings = letter_site.settings
+    articles = read_site(settings, letter_site.engine, now=wall(), offline=True).articles
+    digest = next(
+        iter(prepare(settings, letter_site.engine, "weekly", articles, now=wall()).digests.values())
+    )
+    cases = {
+        "{{ list.title }} #{{ issue }}: {{ lead.title|upper }}": "Weekly #1: GOOD NEWS",
+        "{{ '{} ({})'.format(lead.title, count) }}": "Good news (1)",
+        "{{ '%s!' % lead.title }}{% if count > 1 %} +{{ count - 1 }}{% endif %}": "Good news!",
+        "{{ lead.title|replace('Good', 'Great')|truncate(200) }}": "Great news",
+        "{{ ', '.join(['a', 'b']) }} {{ lead.tags|join(',') or 'none' }}": "a, b none",
+    }
+    for template, expected in cases.items():
+        assert render_subject(template, digest, settings) == expected
