@@ -42,7 +42,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
+from syndicate.digest.prepare import prepare
+from syndicate.digest.render import render_subject
+from syndicate.errors import ConfigError
 from syndicate.store.tables import sends
 from tests.conftest import Site
 from tests.smtpserver import SmtpServer, serve_smtp
@@ -247,10 +251,6 @@ def test_a_subject_template_cannot_hang_preview(letter_site: Site) -> None:
 def test_subject_expressions_that_would_make_huge_values_are_refused(
     letter_site: Site, template: str
 ) -> None:
-    from syndicate.errors import ConfigError
-    from syndicate.content.reader import read_site
-    from syndicate.digest.prepare import prepare
-    from syndicate.digest.render import render_subject
 
     write_article(letter_site, "good", "Good news", hours_ago=1)
     settings = letter_site.settings
@@ -261,9 +261,6 @@ def test_subject_expressions_that_would_make_huge_values_are_refused(
 
 
 def test_ordinary_subject_templates_still_work(letter_site: Site) -> None:
-    from syndicate.content.reader import read_site
-    from syndicate.digest.prepare import prepare
-    from syndicate.digest.render import render_subject
 
     write_article(letter_site, "good", "Good news", hours_ago=1)
     settings = letter_site.settings
