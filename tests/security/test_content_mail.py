@@ -34,14 +34,22 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from html import escape as html_escape
 
+import nh3
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from syndicate.config import FeedSource
+from syndicate.content.markup import MAX_DEPTH, MarkupError, bounded_html
 from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
 from syndicate.digest.prepare import prepare
@@ -49,6 +57,7 @@ from syndicate.digest.render import render_subject
 from syndicate.errors import ConfigError
 from syndicate.store.tables import sends
 from tests.conftest import Site
+from tests.httpserver import serve
 from tests.smtpserver import SmtpServer, serve_smtp
 from tests.test_send import CONFIG, SECRET, cli, fast, load, run_send, smtp, wall
 
@@ -277,3 +286,93 @@ def test_ordinary_subject_templates_still_work(letter_site: Site) -> None:
     }
     for template, expected in cases.items():
         assert render_subject(template, digest, settings) == expected
+
+
+# --- item 4: quadratic HTML ---------------------------------------------------------------
+
+DEEP = "<div>" * 40_000 + "x" + "</div>" * 40_000
+# Tag soup: what opens, closes, hides (comments, CDATA, quotes) and changes parser mode.
+SOUP = [
+    *(f"<{n}>" for n in "div span b i a p li ul table tr td em svg g math select".split()),
+    *(f"</{n}>" for n in "div span b i a p li ul table tr td em svg g math select".split()),
+    "<br/>",
+    "<g/>",
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "]]>",
+    '<a title="',
+    '">',
+    "<script>",
+    "</script>",
+    "<textarea>",
+    "</textarea>",
+    "<foreignObject>",
+    "x",
+    " ",
+    "<",
+    "&lt;",
+]
+REOPENED = "<p>" + "".join(f"<b title=t{i}>" for i in range(250)) + "</p>" + "<p>x</p>" * 20_000
+
+
+def test_deeply_nested_html_is_refused_and_the_other_articles_are_read(site: Site) -> None:
+    site.write("deep.md", f"---\ntitle: Deep\n---\n\nIntro.\n\n{DEEP}\n")
+    site.write("reopened.md", f"---\ntitle: Reopened\n---\n\nIntro.\n\n{REOPENED}\n")
+    site.write("fine.md", "---\ntitle: Fine\n---\n\n<div><p>Real <b>HTML</b></p></div>\n")
+    report = read_site(site.settings, site.engine, now=wall(), offline=True)
+    assert [a.title for a in report.articles] == ["Fine"]
+    problems = {p.path: p.reason for p in report.problems}
+    assert problems.keys() == {"content/deep.md", "content/reopened.md"}
+    assert problems["content/deep.md"].startswith("HTML nested more than 256 elements deep")
+    assert problems["content/reopened.md"].startswith("HTML with more than 200,000 elements")
+
+
+def rss(items: list[tuple[str, str]]) -> bytes:
+    parts = "".join(
+        f"<item><guid isPermaLink='false'>{title}</guid><title>{title}</title>"
+        f"<link>https://partner.example.net/{title}</link>"
+        f"<description>{html_escape(body)}</description></item>"
+        for title, body in items
+    )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>P</title>"
+        f"<link>https://partner.example.net/</link><description>d</description>{parts}"
+        "</channel></rss>"
+    ).encode()
+
+
+def with_feed(site: Site, url: str, extra: str = "") -> None:
+    # Loopback sources need allow_private once the SSRF guard is in (issue 13, item 3).
+    private = "allow_private = true\n" if "allow_private" in FeedSource.model_fields else ""
+    site.configure(
+        extra + f'\n[[content.sources]]\ntype = "feed"\nname = "partner"\nurl = "{url}"\n{private}'
+    )
+
+
+def test_a_feed_entry_with_deeply_nested_html_is_skipped_and_named(site: Site) -> None:
+    with serve() as feeds:
+        feeds.route("/feed", body=rss([("deep", DEEP), ("fine", "<p>Fine <b>text</b></p>")]))
+        url = feeds.url("/feed")
+        with_feed(site, url)
+        report = read_site(site.settings, site.engine, now=wall())
+    assert [a.title for a in report.articles] == ["fine"]
+    [problem] = report.problems
+    assert problem.path == url
+    assert problem.reason.startswith("entry 1 has HTML nested more than 256 elements deep")
+
+
+@given(st.lists(st.sampled_from(SOUP), max_size=300).map("".join))
+@hypothesis_settings(max_examples=300)
+def test_what_nh3_parses_is_never_deeper_than_the_bound(soup: str) -> None:
+    try:
+        out = bounded_html(soup)
+    except MarkupError:
+        return
+    tags = {"div", "span", "b", "i", "a", "p", "li", "ul", "table", "tr", "td", "em", "svg"}
+    cleaned = nh3.clean(out, tags=tags, attributes={}, clean_content_tags={"script", "style"})
+    depth = deepest = 0
+    for closing, _ in re.findall(r"<(/?)([a-z]+)", cleaned):
+        depth += -1 if closing else 1
+        deepest = max(deepest, depth)
+    assert deepest <= MAX_DEPTH + 4  # the parser adds tbody/tr
