@@ -131,6 +131,19 @@ def test_encoded_words_in_titles_reach_readers_literally(
     assert send_status(mail_site) == ["done", "done"]
 
 
+def test_encoded_words_in_a_feed_entry_title_reach_readers_literally(
+    mail_site: Site, server: SmtpServer
+) -> None:
+    with serve() as feeds:
+        feeds.route("/feed", body=rss([(EVIL, "<p>From the partner.</p>")]))
+        url = feeds.url("/feed")
+        with_feed(mail_site, url, CONFIG)
+        read_site(mail_site.settings, mail_site.engine, now=wall())  # fetched and stored
+    report = run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
+    assert report.finished and report.counts == {"sent": 1}
+    assert subjects(server) == [f"Weekly: {EVIL}"]
+
+
 # --- item 5: one article cannot be mailed -------------------------------------------------
 
 
