@@ -16,7 +16,8 @@ Attacks defended:
   reason); the other articles are mailed. A send left in ``preparing`` by such an article is
   resumed without it, and the next digest goes out.
 - Resumed sends (item 20): a send that failed while preparing (its archive folder could not
-  be written) writes its archive copy when it is resumed.
+  be written: now a clear error naming ``archive/weekly/1.html``, not a traceback) writes its
+  archive copy when it is resumed.
 - The subject template (item 19): nested ``range(100000)`` loops made ``preview`` hang;
   loops, ``set``, macros and blocks are refused as a template error naming
   ``lists.weekly.subject``, and each operator, filter and method that could make a huge
@@ -54,7 +55,7 @@ from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_subject
-from syndicate.errors import ConfigError
+from syndicate.errors import ConfigError, SyndicateError
 from syndicate.store.tables import sends
 from tests.conftest import Site
 from tests.httpserver import serve
@@ -181,7 +182,9 @@ def test_a_send_stuck_in_preparing_does_not_block_later_digests(
     blocker = mail_site.root / "archive" / "weekly"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")
-    with pytest.raises(OSError):
+    with pytest.raises(
+        SyndicateError, match=r"cannot write the archive copy archive/weekly/1\.html"
+    ):
         run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
     assert send_status(mail_site) == ["preparing"]
     blocker.unlink()
@@ -207,7 +210,9 @@ def test_a_send_resumed_after_failing_in_preparing_writes_its_archive(
     blocker = mail_site.root / "archive" / "weekly"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")  # writing archive/weekly/1.html fails
-    with pytest.raises(OSError):
+    with pytest.raises(
+        SyndicateError, match=r"cannot write the archive copy archive/weekly/1\.html"
+    ):
         run_send(mail_site, lambda: smtp(server), fast(wait=1.0))
     assert send_status(mail_site) == ["preparing"]
     blocker.unlink()
@@ -215,6 +220,16 @@ def test_a_send_resumed_after_failing_in_preparing_writes_its_archive(
     assert report.resumed and report.finished
     archived = archive_path(mail_site.settings, "weekly", 1)
     assert "Good news" in archived.read_text(encoding="utf-8")
+
+
+def test_an_archive_that_cannot_be_written_is_a_clear_error(mail_site: Site) -> None:
+    write_article(mail_site, "good", "Good news", hours_ago=1)
+    (mail_site.root / "archive").mkdir()
+    (mail_site.root / "archive" / "weekly").write_text("not a folder")
+    code, _, err = cli(mail_site, "send", "weekly", "--yes")
+    assert code == 1 and "Traceback" not in err
+    assert "cannot write the archive copy archive/weekly/1.html" in err
+    assert "`syndicate send weekly` resumes it" in " ".join(err.split())
 
 
 # --- item 19: the subject template sandbox ------------------------------------------------
