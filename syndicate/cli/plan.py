@@ -7,12 +7,13 @@ from typing import Any
 
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING
+from syndicate.digest.mailable import LeftOut
 from syndicate.digest.note import Note
 from syndicate.digest.plan import Plan, Version
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import TestCopies
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 
 def topics_label(topics: frozenset[str]) -> str:
@@ -28,17 +29,28 @@ def version_line(v: Version) -> str:
     return f"{who} · {plural(v.articles, 'article')} · subject {v.subject!r}"
 
 
+def left_out_lines(plan: Plan) -> list[str]:
+    """One line per new article the digest leaves out, naming its file or feed entry."""
+    return [
+        f"left out {one_line(a.where, 300)} ({one_line(a.title, 120)!r}): {a.reason}"
+        for a in plan.left_out
+    ]
+
+
 def plan_lines(plan: Plan) -> list[str]:
-    """The whole plan, a heading line then one line per version."""
+    """The whole plan, a heading line then one line per version, then what is left out."""
     if plan.nothing_new:
-        return [f"{plan.list_name}: nothing new since the last digest; nothing would be sent"]
+        return [
+            f"{plan.list_name}: nothing new since the last digest; nothing would be sent",
+            *left_out_lines(plan),
+        ]
     head = (
         f"{plan.digest_id}: {plural(plan.fresh, 'new article')}, "
         f"{plural(plan.readers, 'recipient')}"
     )
     if plan.skipped_readers:
         head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: nothing for their topics)"
-    return [head, *(f"  {version_line(v)}" for v in plan.versions)]
+    return [head, *(f"  {version_line(v)}" for v in plan.versions), *left_out_lines(plan)]
 
 
 def version_doc(v: Version) -> dict[str, Any]:
@@ -63,7 +75,13 @@ def plan_doc(plan: Plan) -> dict[str, Any]:
         "recipients": 0 if plan.nothing_new else plan.readers,
         "skipped": 0 if plan.nothing_new else plan.skipped_readers,
         "versions": [version_doc(v) for v in plan.versions],
+        "left_out": [left_out_doc(a) for a in plan.left_out],
     }
+
+
+def left_out_doc(a: LeftOut) -> dict[str, str]:
+    """A left-out article for ``--json``."""
+    return {"id": a.article_id, "where": a.where, "title": a.title, "reason": a.reason}
 
 
 def render_versions(

@@ -8,7 +8,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from syndicate.cli.base import emit_json, err, now, out
-from syndicate.cli.plan import plan_doc, plan_lines, version_doc
+from syndicate.cli.plan import left_out_doc, left_out_lines, plan_doc, plan_lines, version_doc
 from syndicate.delivery.engine import SendReport, variant_key
 from syndicate.delivery.worker import retries_due
 from syndicate.digest.plan import Plan
@@ -92,6 +92,7 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
         "counts": report.counts,
         "skipped": plan.skipped_readers if plan and not report.nothing_new else 0,
         "versions": [version_doc(v) for v in plan.versions] if plan else [],
+        "left_out": [left_out_doc(a) for a in plan.left_out] if plan else [],
         "retried": report.retried,
         "processes": report.processes,
         "for_workers": queued_only,
@@ -144,6 +145,8 @@ def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
             )
         else:
             lines.append(f"{name}: {counts}")
+    if report.plan is not None:
+        lines.extend(left_out_lines(report.plan))
     for digest_id, counts_of in report.retried.items():
         summary = ", ".join(f"{n:,} {k}" for k, n in sorted(counts_of.items()))
         lines.append(f"retried the due copies of {digest_id}: now {summary}")

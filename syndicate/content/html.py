@@ -9,6 +9,10 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from syndicate.content.markup import MarkupError, bounded_html
+
+__all__ = ["MarkupError", "absolute_http_url", "plain_text", "sanitize"]
+
 # nh3's defaults minus layout/structure tags that have no place inside an article body.
 TAGS = nh3.ALLOWED_TAGS - {"area", "map", "nav", "header", "footer", "center", "article"}
 ATTRIBUTES: dict[str, set[str]] = {
@@ -32,7 +36,9 @@ def sanitize(
 
     ``image_url`` maps an ``<img src>`` to the URL it is published at (None: leave it to
     the base URL), before the relative ones left are resolved against ``base_url``.
+    ``MarkupError`` if the HTML nests too deep or is too big to read (see markup.py).
     """
+    raw = bounded_html(raw)
     published: Callable[[str, str, str], str | None] | None = None
     if image_url is not None and "<img" in raw.lower():  # a Python call per attribute: rarely
         mapper = image_url
@@ -55,9 +61,12 @@ def sanitize(
 
 
 def plain_text(fragment: str) -> str:
-    """The visible text of an HTML fragment, whitespace collapsed."""
+    """The visible text of an HTML fragment, whitespace collapsed (``MarkupError`` as for
+    :func:`sanitize`)."""
     text = nh3.clean(
-        _BLOCK_TAG.sub(" <", fragment), tags=set(), clean_content_tags={"script", "style"}
+        _BLOCK_TAG.sub(" <", bounded_html(fragment)),
+        tags=set(),
+        clean_content_tags={"script", "style"},
     )
     return " ".join(html_lib.unescape(text).split())
 

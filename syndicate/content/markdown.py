@@ -12,7 +12,9 @@ from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
-from syndicate.content.html import absolute_http_url, plain_text
+from syndicate.content.html import MarkupError, absolute_http_url, plain_text
+from syndicate.content.markup import HINT as MARKUP_HINT
+from syndicate.content.markup import bounded_html
 from syndicate.errors import ContentError
 from syndicate.models import Entry
 
@@ -45,6 +47,13 @@ def read_markdown(path: str, text: str) -> Entry | None:
         _field_error(path, fm, "draft", "must be true or false")
     if meta.get("draft") is True:
         return None
+    try:
+        return _entry(path, meta, body, body_line, fm)
+    except MarkupError as exc:  # raw HTML nested or repeated beyond what is read
+        raise ContentError(path, body_line, f"{exc}; {MARKUP_HINT}") from None
+
+
+def _entry(path: str, meta: dict[str, Any], body: str, body_line: int, fm: list[str]) -> Entry:
     fields = _Fields(path, fm, meta)
     tokens = _MD.parse(body)
     title = fields.text("title")
@@ -57,6 +66,7 @@ def read_markdown(path: str, text: str) -> Entry | None:
     if len(title) > MAX_TITLE:
         raise ContentError(path, 1, f"title is {len(title)} characters; at most {MAX_TITLE}")
     html = _MD.renderer.render(tokens, _MD.options, {})
+    bounded_html(html)  # refuses hostile HTML now; sanitizing later reuses the result
     lead = _lead(tokens)
     if not lead and not plain_text(html) and "<img" not in html:
         raise ContentError(path, body_line, "empty body: the article has a title but no text")

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ import feedparser
 from syndicate.config import FeedSource
 from syndicate.content.fetch import ACCEPT, USER_AGENT, Download, download
 from syndicate.content.html import absolute_http_url, plain_text
+from syndicate.content.markup import MarkupError, bounded_html
 from syndicate.errors import SourceError
 from syndicate.models import Entry, Problem
 
@@ -113,6 +114,22 @@ def _json_entries(url: str, body: bytes) -> list[Entry | str]:
     return [_json_entry(item) if isinstance(item, dict) else "is not an object" for item in items]
 
 
+_EntryBuilder = Callable[[Mapping[str, object]], Entry | str]
+
+
+def _bounded(build: _EntryBuilder) -> _EntryBuilder:
+    """``build``, with HTML beyond the bounds of markup.py reported as the entry's problem."""
+
+    def bounded(item: Mapping[str, object]) -> Entry | str:
+        try:
+            return build(item)
+        except MarkupError as exc:
+            return f"has {exc}; it is skipped"
+
+    return bounded
+
+
+@_bounded
 def _json_entry(item: Mapping[str, object]) -> Entry | str:
     body = _str(item, "content_html")
     if body is None and (text := _str(item, "content_text")):
@@ -162,6 +179,7 @@ def _xml_entries(url: str, response: Download) -> list[Entry | str]:
     return [_feedparser_entry(entry) for entry in entries]
 
 
+@_bounded
 def _feedparser_entry(entry: Mapping[str, object]) -> Entry | str:
     contents = [c for c in _list(entry.get("content")) if isinstance(c, dict)]
     # Prefer an HTML rendition when a feed offers several (e.g. content:encoded and a plain one).
@@ -221,6 +239,7 @@ def _texts(
     # feedparser copies Atom content into summary when there is none: that is not a summary.
     if body is None or summary == body:
         body, summary = body or summary or "", None
+    bounded_html(body)  # hostile HTML is refused before any parser reads it (cached)
     plain_title = plain_text(title or "")
     text: str | None = None
     if not plain_title:

@@ -10,6 +10,7 @@ from syndicate.digest.personalize import Personalizer
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_digest
 from syndicate.digest.wire import WireTemplate
+from syndicate.errors import SyndicateError
 from syndicate.models import Digest
 from syndicate.subscribers.tokens import Signer
 
@@ -25,12 +26,20 @@ class Copies:
     def __init__(self, settings: Settings, signer: Signer, prepared: Prepared) -> None:
         self.settings, self.signer, self.prepared = settings, signer, prepared
         self._made: dict[str, tuple[Digest, WireTemplate]] = {}
+        self._failed: dict[str, SyndicateError | ValueError] = {}
 
     def get(self, variant: str) -> tuple[Digest, WireTemplate]:
-        """The digest and wire template for a ledger row's ``variant``."""
+        """The digest and wire template for a ledger row's ``variant`` (a version that
+        cannot be rendered raises the same error for each of its rows, rendered once)."""
         found = self._made.get(variant)
         if found is None:
-            found = self._made[variant] = self._make(frozenset(json.loads(variant)))
+            if variant in self._failed:
+                raise self._failed[variant]
+            try:
+                found = self._made[variant] = self._make(frozenset(json.loads(variant)))
+            except (SyndicateError, ValueError) as exc:
+                self._failed[variant] = exc
+                raise
         return found
 
     def _make(self, topics: frozenset[str]) -> tuple[Digest, WireTemplate]:

@@ -168,9 +168,10 @@ class Courier:
             return True
 
     async def _send(self, row: Due) -> Outcome:
-        digest, wire = self.copies.get(row.variant)
         recipient = Recipient(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
         try:
+            # A version that cannot be built fails its own copies, never the whole send.
+            digest, wire = self.copies.get(row.variant)
             data = wire.message(recipient, message_id(digest, row.subscriber_id, self.job.host))
             if self.dkim is not None:  # RSA in Python: off the event loop
                 data = await asyncio.to_thread(dkim_sign, data, self.dkim)

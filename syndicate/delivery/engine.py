@@ -39,13 +39,14 @@ from syndicate.delivery.policy import Policy
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
-from syndicate.digest.archive import write_archive
+from syndicate.digest.archive import ARCHIVE_FOLDER, write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
 from syndicate.digest.note import Note
 from syndicate.digest.plan import make_plan, skips
 from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
-from syndicate.models import Article, Status
+from syndicate.errors import SyndicateError
+from syndicate.models import Article, RenderedDigest, Status
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
@@ -176,6 +177,9 @@ class Sender:
                 self.settings, self.engine, list_name, interrupted.digest_id, articles
             )
             status = interrupted.status
+            if status is SendStatus.PREPARING:  # stopped before its archive copy was written?
+                self.copies = Copies(self.settings, self.signer, self.prepared)
+                self._archive(self.copies.get(variant_key(EVERYTHING))[1].rendered, list_name)
         elif resume_only:
             return False
         else:
@@ -207,12 +211,23 @@ class Sender:
                 report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
-            write_archive(archived, self.settings)
+            self._archive(archived, list_name)
             status = SendStatus.PREPARING
         report.plan = make_plan(self.settings, list_name, self.prepared)
         if status is SendStatus.PREPARING:
             self._enqueue(list_name, report.send_id or 0)
         return True
+
+    def _archive(self, rendered: RenderedDigest, list_name: str) -> None:
+        """Write the digest's archive copy; a failure leaves the send to be resumed."""
+        try:
+            write_archive(rendered, self.settings)
+        except OSError as exc:
+            raise SyndicateError(
+                f"cannot write the archive copy {ARCHIVE_FOLDER}/{list_name}/"
+                f"{rendered.digest.issue}.html: {exc.strerror or exc}; {rendered.digest.id} is "
+                f"recorded: fix that, then `syndicate send {list_name}` resumes it"
+            ) from None
 
     def _enqueue(self, list_name: str, send_id: int) -> None:
         """One ledger row per active subscriber whose version is not empty, streamed from

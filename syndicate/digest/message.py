@@ -145,6 +145,13 @@ def _phrase(name: str, text: str) -> list[str]:
     return ('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"').split(" ")
 
 
+def encoded_words(name: str, text: str) -> _Verbatim:
+    """``text`` as RFC 2047 encoded words only, folded: a reader's decoder shows exactly
+    ``text``, even where it holds ``=?…?=`` (which, left as it is, would be decoded)."""
+    header = Header(text, "utf-8", maxlinelen=MAX_LINE, header_name=name)
+    return _Verbatim(name, [line.strip() for line in header.encode(linesep="\n").split("\n")])
+
+
 def _address(display_name: str | None, email: str, what: str) -> Address:
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or _CONTROL.search(email) or " " in email:
@@ -186,6 +193,14 @@ def _subject(rendered: RenderedDigest) -> str:
     return subject
 
 
+def subject_header(msg: EmailMessage, subject: str) -> None:
+    """Set the Subject so that readers see ``subject`` exactly as written."""
+    if "=?" in subject:  # readers would decode it: encode it all, so it shows as written
+        msg["Subject"] = encoded_words("Subject", subject)
+    else:
+        _set(msg, "Subject", subject)
+
+
 def _part(body: str, subtype: str, policy: Policy) -> EmailMessage:
     part = EmailMessage(policy=policy)
     part["Content-Type"] = _Verbatim("Content-Type", [f'text/{subtype}; charset="utf-8"'])
@@ -219,7 +234,7 @@ def common_headers(
     _set(msg, "From", _address(from_name, email.from_address, "From"))
     if email.reply_to:
         _set(msg, "Reply-To", _address(None, email.reply_to, "Reply-To"))
-    _set(msg, "Subject", _subject(rendered))
+    subject_header(msg, _subject(rendered))
     # Constant, or checked here: written verbatim, saving the policy's parsing.
     msg["Date"] = _Verbatim("Date", [format_datetime(date)])
     msg["MIME-Version"] = _Verbatim("MIME-Version", ["1.0"])

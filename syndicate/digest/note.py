@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from syndicate.content.html import sanitize
+from syndicate.content.html import MarkupError, sanitize
 from syndicate.errors import SyndicateError
 
 MAX_NOTE = 20_000  # characters: a note, not an article
@@ -70,7 +70,10 @@ def parse_note(source: str, *, base_url: str, where: str = "note") -> Note:
     if len(source) > MAX_NOTE:
         raise NoteError(where, f"is {len(source):,} characters long; at most {MAX_NOTE:,}")
     markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    clean = sanitize(markdown.render(source), base_url).strip()
+    try:
+        clean = sanitize(markdown.render(source), base_url).strip()
+    except MarkupError as exc:
+        raise NoteError(where, f"holds {exc}") from None
     text = to_text(clean)
     if not text:
         raise NoteError(where, "is empty: write the note in Markdown, or leave out --note")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, matches
+from syndicate.digest.mailable import LeftOut
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_subject
 from syndicate.models import Article
@@ -39,6 +40,7 @@ class Plan:
     fresh: int  # new articles in the digest
     send_empty: bool
     versions: tuple[Version, ...]  # readers without topics first, then by topics
+    left_out: tuple[LeftOut, ...] = ()  # new articles no digest can carry, and why
 
     @property
     def nothing_new(self) -> bool:
@@ -90,4 +92,5 @@ def make_plan(settings: Settings, list_name: str, prepared: Prepared) -> Plan:
         fresh=len(prepared.fresh),
         send_empty=cfg.send_empty,
         versions=tuple(v for v in versions if v.readers or not v.topics),
+        left_out=prepared.left_out,
     )

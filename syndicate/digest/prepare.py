@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, ListState, new_articles, versions
+from syndicate.digest.mailable import LeftOut, split_mailable
 from syndicate.digest.note import Note, parse_note
 from syndicate.digest.render import render_digest
 from syndicate.models import Article, Digest, RenderedDigest
@@ -25,6 +26,7 @@ class Prepared:
     digests: dict[frozenset[str], Digest]  # one per topic set; EVERYTHING is always there
     audience: dict[frozenset[str], int]  # active subscribers per topic set
     note: Note | None = None  # the editor's note of this issue, shown at the top
+    left_out: tuple[LeftOut, ...] = ()  # new articles no digest can carry (see mailable.py)
 
 
 def list_state(engine: Engine, list_name: str) -> ListState:
@@ -56,7 +58,9 @@ def prepare(
     state = list_state(engine, list_name)
     with engine.connect() as conn:
         audience = repo.topic_sets(conn, list_name)
-    fresh = tuple(new_articles(articles, cfg, state))
+    fresh, left_out = split_mailable(
+        new_articles(articles, cfg, state), settings.config.content.folder
+    )
     digests = versions(
         list_name,
         cfg,
@@ -67,7 +71,14 @@ def prepare(
         known_urls=frozenset(a.url for a in articles),
         now=now,
     )
-    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience, note=note)
+    return Prepared(
+        state=state,
+        fresh=fresh,
+        digests=digests,
+        audience=audience,
+        note=note,
+        left_out=left_out,
+    )
 
 
 def render_for_audience(
@@ -105,11 +116,11 @@ def prepare_recorded(
         raise ValueError(f"digest {digest_id!r} is not recorded")
     issue, created, ids = found
     chosen = set(ids)
-    fresh = tuple(
-        sorted(
-            (a for a in articles if a.id in chosen), key=lambda a: (a.published, a.id), reverse=True
-        )
+    recorded = sorted(
+        (a for a in articles if a.id in chosen), key=lambda a: (a.published, a.id), reverse=True
     )
+    # An article recorded before it could be checked (or edited since) is left out too.
+    fresh, left_out = split_mailable(recorded, settings.config.content.folder)
     state = ListState(issue=issue, last_sent=None, sent_ids=frozenset())
     digests = versions(
         list_name,
@@ -124,4 +135,11 @@ def prepare_recorded(
     note = None
     if source is not None:
         note = parse_note(source, base_url=settings.publication.base_url, where=digest_id)
-    return Prepared(state=state, fresh=fresh, digests=digests, audience=audience, note=note)
+    return Prepared(
+        state=state,
+        fresh=fresh,
+        digests=digests,
+        audience=audience,
+        note=note,
+        left_out=left_out,
+    )

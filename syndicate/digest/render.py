@@ -17,7 +17,6 @@ from urllib.parse import urljoin
 
 import jinja2
 import markupsafe
-from jinja2.sandbox import SandboxedEnvironment
 from mjml import mjml2html
 
 from syndicate.config import CONFIG_NAME, DEFAULT_SUBJECT, Settings
@@ -26,6 +25,7 @@ from syndicate.content.html import absolute_http_url
 from syndicate.content.teaser import make_teaser
 from syndicate.digest import markers, templating
 from syndicate.digest.note import Note
+from syndicate.digest.subject import render_bounded
 from syndicate.digest.text import LinkRefs, format_date, shorten, single_line, tidy, wrap
 from syndicate.errors import ConfigError
 from syndicate.models import Article, Digest, RenderedDigest, Teaser
@@ -79,14 +79,6 @@ def install_helpers(env: jinja2.Environment) -> None:
     env.filters.setdefault("date", format_date)
 
 
-_SANDBOX = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
-
-
-@lru_cache(maxsize=64)
-def _subject_template(source: str) -> jinja2.Template:
-    return _SANDBOX.from_string(source)
-
-
 def _publication(settings: Settings) -> dict[str, Any]:
     p = settings.publication
     keys = ("title", "base_url", "language", "description", "author")
@@ -121,11 +113,14 @@ def render_subject(template: str, digest: Digest, settings: Settings) -> str:
         "publication": _publication(settings),
     }
     try:
-        raw = _subject_template(template).render(context)
+        raw = render_bounded(template, context)
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise ConfigError(
             [f"{CONFIG_NAME}: lists.{digest.list_name}.subject: cannot be rendered: {exc}"]
         ) from None
+    except RecursionError:  # nested beyond what Python's parser stack takes
+        where = f"{CONFIG_NAME}: lists.{digest.list_name}.subject"
+        raise ConfigError([f"{where}: cannot be rendered: nested too deep"]) from None
     return shorten(single_line(raw), SUBJECT_LIMIT)
 
 

@@ -34,7 +34,7 @@ from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.store import sends as send_repo
 from syndicate.subscribers.tokens import Signer
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -57,15 +57,17 @@ def request_stop(sender: object) -> None:
 
 
 def describe(report: SendReport) -> str:
-    """One line: what a send did."""
+    """One line: what a send did (and which new articles it left out, and why)."""
+    left = report.plan.left_out if report.plan is not None else ()
+    skipped = "".join(f"; left out {one_line(a.where, 300)}: {a.reason}" for a in left)
     if report.nothing_new:
-        return "nothing new since the last digest; nothing sent"
+        return "nothing new since the last digest; nothing sent" + skipped
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
     if report.error is not None:
         state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
-    return f"{report.digest_id}{resumed}: {counts} ({state})"
+    return f"{report.digest_id}{resumed}: {counts} ({state}){skipped}"
 
 
 class Work:
