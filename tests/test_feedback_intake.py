@@ -1,0 +1,230 @@
+"""Taking bounces in, end to end: a real send with VERP return paths, bounces built from the
+copies' envelopes, imported from a Maildir by the CLI; matching, trust and the policy."""
+
+from __future__ import annotations
+
+import io
+import json
+import mailbox
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, insert, select
+
+from syndicate.cli import main
+from syndicate.feedback.intake import take
+from syndicate.feedback.report import Feedback, Outcome
+from syndicate.models import Source, Status
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from tests.conftest import Site
+from tests.smtpserver import serve_smtp
+from tests.test_send import CONFIG, SECRET, article, fast, run_send, smtp
+
+ADDRESS = "bounces@news.example.org"
+BOUNCES = f'\n[bounces]\naddress = "{ADDRESS}"\n'
+TWO_LISTS = '\n[lists.daily]\ntitle = "Daily"\n'
+
+
+def dsn(to: str, recipient: str, status: str, diagnostic: str, message_id: str = "") -> bytes:
+    """A Postfix-shaped DSN mailed to ``to`` about ``recipient``."""
+    returned = f"Message-ID: {message_id}\r\n" if message_id else ""
+    return (
+        f"Return-Path: <>\r\nDelivered-To: {to}\r\nTo: {to}\r\n"
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{recipient}.{status}@mx>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n"
+        ' boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI\'m sorry.\r\n'
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n"
+        f"\r\nFinal-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"{returned}Subject: Weekly\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def arf(to: str, return_path: str) -> bytes:
+    return (
+        f"Delivered-To: {to}\r\nFrom: feedback@fbl.example\r\nSubject: complaint\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report;"
+        ' boundary="A"'
+        "\r\n\r\n--A\r\nContent-Type: text/plain\r\n\r\nabuse report\r\n--A\r\n"
+        "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n"
+        f"Original-Mail-From: <{return_path}>\r\n\r\n--A\r\nContent-Type: message/rfc822\r\n\r\n"
+        "To: redacted\r\nSubject: Weekly\r\n\r\nbody\r\n--A--\r\n"
+    ).encode()
+
+
+def maildir(path: Path, messages: list[bytes]) -> Path:
+    box = mailbox.Maildir(path, create=True)
+    for data in messages:
+        box.add(data)
+    return path
+
+
+def cli(site: Site, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--site", str(site.root), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout + result.stderr
+
+
+def load(site: Site, emails: list[str], list_name: str = "weekly") -> dict[str, int]:
+    csv = "email\n" + "".join(f"{e}\n" for e in emails)
+    rows = read_rows(io.BytesIO(csv.encode()), "in.csv")
+    import_rows(site.engine, list_name, rows, now=datetime.now(UTC) - timedelta(days=30))
+    with site.engine.connect() as conn:
+        return dict(conn.execute(select(subscribers.c.email, subscribers.c.id)).all())
+
+
+def status(site: Site, subscriber_id: int) -> dict[str, Status]:
+    with site.engine.connect() as conn:
+        return subscriber_repo.subscriptions_of(conn, subscriber_id)
+
+
+@pytest.fixture
+def sent(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Site, dict[str, str], dict[str, int]]:
+    """A site with [bounces] whose weekly went to five readers (two are on daily too):
+    each reader's envelope sender, and every subscriber's id (``never@`` was not mailed)."""
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(CONFIG + TWO_LISTS + BOUNCES)
+    article(site, "first", datetime.now(UTC) - timedelta(days=1))
+    readers = [f"r{i}@example.org" for i in range(5)]
+    load(site, readers[:2], "daily")
+    ids = load(site, readers)
+    ids = load(site, ["never@example.org"], "daily")
+    with serve_smtp() as server:
+        run_send(site, lambda: smtp(server), fast())
+        senders = {m.recipients[0]: m.sender for m in server.messages}
+    assert set(senders) == set(readers)
+    return site, senders, ids
+
+
+def test_bounces_complaints_and_forgeries_by_import(
+    sent: tuple[Site, dict[str, str], dict[str, int]], tmp_path: Path
+) -> None:
+    site, senders, ids = sent
+    token_of_r3 = senders["r3@example.org"].partition("+")[2].partition("@")[0]
+    forged_token = token_of_r3[:-4] + ("0000" if token_of_r3[-4:] != "0000" else "1111")
+    box = maildir(
+        tmp_path / "bounces",
+        [
+            dsn(senders["r0@example.org"], "r0@example.org", "5.1.1", "550 5.1.1 User unknown"),
+            # ours: the sender's reputation, never the reader's
+            dsn(
+                senders["r1@example.org"],
+                "r1@example.org",
+                "5.7.1",
+                "554 5.7.1 blocked by Spamhaus",
+            ),
+            arf(ADDRESS, senders["r2@example.org"]),  # Yahoo redacts To: the token says who
+            # forged: a reader never mailed; a tampered token
+            dsn(ADDRESS, "never@example.org", "5.1.1", "550 5.1.1 User unknown"),
+            dsn(f"bounces+{forged_token}@news.example.org", "never@example.org", "5.1.1", "no"),
+            # unknown to us; an out-of-office reply; ordinary mail
+            dsn(ADDRESS, "stranger@example.net", "5.1.1", "550 5.1.1 User unknown"),
+            b"From: a@example.org\r\nSubject: Out of office\r\n\r\nAway.\r\n",
+            b"From: b@example.org\r\nSubject: hello\r\n\r\nJust saying.\r\n",
+        ],
+    )
+    code, output = cli(site, "bounces", "import", str(box))
+    assert code == 0, output
+    assert "8 messages: 7 processed, 5 matched, 4 hard, 0 soft, 1 ours" in output
+    assert "1 complaints, 1 auto-replies ignored, 0 delays ignored, 1 unmatched" in output
+    assert "2 not trusted" in output and "2 subscribers removed" in output
+    assert "stranger@example.net" in output and "not a bounce" in output
+    assert status(site, ids["r0@example.org"]) == {
+        "weekly": Status.BOUNCED,
+        "daily": Status.BOUNCED,
+    }
+    assert status(site, ids["r1@example.org"]) == {"weekly": Status.ACTIVE, "daily": Status.ACTIVE}
+    assert status(site, ids["r2@example.org"]) == {"weekly": Status.COMPLAINED}
+    assert status(site, ids["never@example.org"]) == {"daily": Status.ACTIVE}
+    assert status(site, ids["r3@example.org"]) == {"weekly": Status.ACTIVE}
+    with site.engine.connect() as conn:
+        trail = subscriber_repo.events_of(conn, ids["r0@example.org"])
+        complaint = subscriber_repo.events_of(conn, ids["r2@example.org"])[-1]
+    assert trail[-1].source is Source.BOUNCE and "5.1.1" in (trail[-1].detail or "")
+    assert complaint.source is Source.COMPLAINT and "abuse" in (complaint.detail or "")
+
+    code, again = cli(site, "bounces", "import", str(box), "--json")
+    doc = json.loads(again)
+    assert doc["counts"]["processed"] == 0 and doc["counts"]["already"] == 7
+    code, listed = cli(site, "bounces", "list", "--json")
+    events = json.loads(listed)["events"]
+    assert len(events) == 7 and json.loads(listed)["counts"]["unmatched"] == 2
+    by = {e["recipient"] or e["email"]: e for e in events}
+    assert by["never@example.org"]["effect"].startswith("not trusted")
+    assert by["r0@example.org"]["matched_by"] == "token"
+    code, text = cli(site, "bounces", "list")
+    assert "hard 5.1.1 r0@example.org [token] bounced on daily, weekly" in text
+
+
+def test_address_matches_count_only_within_the_trust_window(
+    sent: tuple[Site, dict[str, str], dict[str, int]],
+) -> None:
+    site, _, ids = sent
+    settings = site.settings
+
+    def hard(n: int, who: str) -> Feedback:
+        return Feedback(outcome=Outcome.HARD, source="dsn", event_id=f"t{n}", recipient=who)
+
+    later = datetime.now(UTC) + timedelta(days=20)
+    result = take(site.engine, settings, [hard(1, "r3@example.org")], trusted=False, now=later)
+    assert result.taken[0].effect is not None and "not trusted" in result.taken[0].effect
+    assert status(site, ids["r3@example.org"]) == {"weekly": Status.ACTIVE}
+    take(site.engine, settings, [hard(2, "r3@example.org")], trusted=False)  # mailed yesterday
+    assert status(site, ids["r3@example.org"]) == {"weekly": Status.BOUNCED}
+    # A provider's verified event names the subscriber it means: no window.
+    take(site.engine, settings, [hard(3, "never@example.org")], trusted=True)
+    assert status(site, ids["never@example.org"]) == {"daily": Status.BOUNCED}
+
+
+def test_soft_bounces_are_scored_and_reset_by_a_clean_copy(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(CONFIG + BOUNCES)
+    ids = load(site, ["soft@example.org"])
+    sid = ids["soft@example.org"]
+    start = datetime.now(UTC) - timedelta(days=20)
+
+    def soft(day: int) -> None:
+        item = Feedback(
+            outcome=Outcome.SOFT, source="dsn", event_id=f"s{day}", recipient="soft@example.org"
+        )
+        take(site.engine, site.settings, [item], trusted=True, now=start + timedelta(days=day))
+
+    soft(0)
+    soft(1)
+    # a copy sent on day 2 came through: no bounce for it
+    with site.engine.begin() as conn:
+        send = conn.execute(
+            insert(sends).values(
+                list_name="weekly", digest_id="weekly-1", status="done", created_at=start
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(deliveries).values(
+                send_id=send,
+                subscriber_id=sid,
+                variant="[]",
+                status="sent",
+                attempts=1,
+                next_attempt_at=start,
+                updated_at=start + timedelta(days=2),
+            )
+        )
+    soft(17)  # past the trust window of that copy: these name no send
+    soft(18)
+    assert status(site, sid) == {"weekly": Status.ACTIVE}  # two since the clean copy
+    soft(19)
+    assert status(site, sid) == {"weekly": Status.BOUNCED}
+    with site.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(feedback_events)) == 5
