@@ -6,6 +6,11 @@ from __future__ import annotations
 import io
 import json
 import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -228,3 +233,72 @@ def test_soft_bounces_are_scored_and_reset_by_a_clean_copy(
     assert status(site, sid) == {"weekly": Status.BOUNCED}
     with site.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(feedback_events)) == 5
+
+
+def test_a_bounce_without_token_matches_by_our_message_id(
+    sent: tuple[Site, dict[str, str], dict[str, int]], tmp_path: Path
+) -> None:
+    site, _, ids = sent
+    sid = ids["r4@example.org"]
+    # What Postfix returns when the remote end rewrote the envelope: only our Message-ID.
+    data = dsn(
+        ADDRESS,
+        "r4-alias@example.net",
+        "5.1.1",
+        "550 5.1.1 no such user",
+        f"<weekly-1.{sid}@news.example.org>",
+    )
+    wrong_host = dsn(
+        ADDRESS,
+        "x@example.net",
+        "5.1.1",
+        "no such user",
+        f"<weekly-1.{ids['r3@example.org']}@evil.example>",
+    )
+    box = maildir(tmp_path / "box", [data, wrong_host])
+    code, output = cli(site, "bounces", "import", str(box), "--json")
+    assert code == 0, output
+    assert json.loads(output)["counts"]["unmatched"] == 1
+    assert status(site, sid) == {"weekly": Status.BOUNCED}
+    assert status(site, ids["r3@example.org"]) == {"weekly": Status.ACTIVE}
+
+
+KILL_MESSAGES = 2_000
+
+
+def test_kill_9_during_import_then_rerun_takes_every_message_once(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(CONFIG + BOUNCES)
+    load(site, ["someone@example.org"])
+    box = tmp_path / "many"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    for i in range(KILL_MESSAGES):
+        data = dsn(ADDRESS, f"gone{i}@example.net", "5.1.1", "550 5.1.1 User unknown")
+        (box / "new" / f"{i:06d}.test").write_bytes(data)
+    env = {**os.environ, "SYNDICATE_SECRET": SECRET}
+    command = [sys.executable, "-m", "syndicate", "--site", str(site.root), "bounces", "import"]
+    proc = subprocess.Popen([*command, str(box)], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with site.engine.connect() as conn:
+                if (conn.scalar(select(func.count()).select_from(feedback_events)) or 0) > 0:
+                    break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    with site.engine.connect() as conn:
+        partial = conn.scalar(select(func.count()).select_from(feedback_events)) or 0
+    assert 0 < partial < KILL_MESSAGES  # killed part way
+    done = subprocess.run([*command, str(box), "--json"], env=env, capture_output=True, check=True)
+    counts = json.loads(done.stdout)["counts"]
+    assert counts["already"] == partial and counts["processed"] == KILL_MESSAGES - partial
+    with site.engine.connect() as conn:
+        f = feedback_events.c
+        assert conn.scalar(select(func.count()).select_from(feedback_events)) == KILL_MESSAGES
+        assert conn.scalar(select(func.count(func.distinct(f.recipient)))) == KILL_MESSAGES
+        assert conn.scalar(select(func.count()).where(f.processed_at.is_(None))) == 0
