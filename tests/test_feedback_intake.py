@@ -170,6 +170,20 @@ def test_bounces_complaints_and_forgeries_by_import(
     code, text = cli(site, "bounces", "list")
     assert "hard 5.1.1 r0@example.org [token] bounced on daily, weekly" in text
 
+    # Per send in `status` and `report`: counts, rates and warnings; the alert for ours.
+    code, shown = cli(site, "status", "--json")
+    doc = json.loads(shown)
+    feedback = doc["sends"][0]["feedback"]
+    assert (feedback["bounces"], feedback["complaints"], feedback["ours"]) == (1, 1, 1)
+    assert feedback["bounce_rate"] == 0.2 and len(feedback["warnings"]) == 2
+    assert doc["deliverability"] == {"days": 7, "ours": 1}
+    code, shown = cli(site, "status")
+    assert "deliverability alert: 1 copy refused" in shown
+    assert "feedback: 1 bounce (20.0%), 1 complaint (20.00%), 1 refused" in shown
+    assert "warning: bounces above 2%" in shown
+    code, shown = cli(site, "report", doc["sends"][0]["digest"])
+    assert "feedback: 1 bounce (20.0%)" in shown
+
 
 def test_address_matches_count_only_within_the_trust_window(
     sent: tuple[Site, dict[str, str], dict[str, int]],
