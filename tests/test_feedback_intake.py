@@ -3,6 +3,7 @@ copies' envelopes, imported from a Maildir by the CLI; matching, trust and the p
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import mailbox
@@ -22,10 +23,12 @@ from syndicate.cli import main
 from syndicate.feedback.intake import take
 from syndicate.feedback.report import Feedback, Outcome
 from syndicate.models import Source, Status
+from syndicate.service.work import Work
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
+from syndicate.subscribers.tokens import Signer
 from tests.conftest import Site
 from tests.smtpserver import serve_smtp
 from tests.test_send import CONFIG, SECRET, article, fast, run_send, smtp
@@ -316,3 +319,27 @@ def test_kill_9_during_import_then_rerun_takes_every_message_once(
         assert conn.scalar(select(func.count()).select_from(feedback_events)) == KILL_MESSAGES
         assert conn.scalar(select(func.count(func.distinct(f.recipient)))) == KILL_MESSAGES
         assert conn.scalar(select(func.count()).where(f.processed_at.is_(None))) == 0
+
+
+def test_run_reads_the_bounce_maildir_and_files_what_it_took(
+    sent: tuple[Site, dict[str, str], dict[str, int]],
+) -> None:
+    site, senders, ids = sent
+    site.configure(CONFIG + TWO_LISTS + BOUNCES + 'maildir = "bounces"\n')
+    box = maildir(
+        site.root / "bounces",
+        [
+            dsn(senders["r0@example.org"], "r0@example.org", "5.1.1", "550 5.1.1 User unknown"),
+            b"Subject: hello\r\n\r\nnot a bounce\r\n",
+        ],
+    )
+    settings = site.settings
+    work = Work(settings, site.engine, Signer(SECRET))
+    asyncio.run(work.bounces())
+    assert status(site, ids["r0@example.org"])["weekly"] is Status.BOUNCED
+    assert not list((box / "new").iterdir())
+    assert all(p.name.endswith(":2,S") for p in (box / "cur").iterdir())
+    assert len(list((box / "cur").iterdir())) == 2
+    asyncio.run(work.bounces())  # nothing new: nothing read
+    with site.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(feedback_events)) == 1
