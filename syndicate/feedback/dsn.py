@@ -20,12 +20,12 @@ def returned_message_id(parts: Sequence[Message]) -> tuple[str | None, Message |
     return None, None
 
 
-def detect(parts: Sequence[Message]) -> list[Feedback] | None:
-    """The recipients a DSN reports on; None if no part is a ``message/delivery-status``."""
+def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] | None:
+    """The recipients a DSN reports on; None if no part is a ``message/delivery-status``.
+    ``message_id``: of the returned original (:func:`returned_message_id`)."""
     reports = [p for p in parts if p.get_content_type() == "message/delivery-status"]
     if not reports:
         return None
-    message_id, _ = returned_message_id(parts)
     found: list[Feedback] = []
     for report in reports:
         for block in field_blocks(report):

@@ -87,8 +87,8 @@ def _detect(msg: Message, address: str | None) -> tuple[list[Feedback], str | No
     if complaint is not None:
         found, extra = complaint[0], complaint[1] or ""
     else:
-        found = dsn.detect(parts)
-        _, returned = dsn.returned_message_id(parts)
+        message_id, returned = dsn.returned_message_id(parts)
+        found = dsn.detect(parts, message_id)
         if returned is not None:
             extra = header(returned, "Return-Path")
     if not found:

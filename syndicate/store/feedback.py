@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
@@ -39,16 +39,46 @@ class Event:
     email: str | None = None  # the matched subscriber's address
 
 
+# Built once: an import runs each of these per message, and building a statement costs
+# more than executing it from SQLAlchemy's compiled cache.
+_INSERT = {
+    name: dialect.insert(feedback_events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(feedback_events.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_PROCESSED = (
+    update(feedback_events)
+    .where(feedback_events.c.id == bindparam("event"))
+    .values(processed_at=bindparam("at"), effect=bindparam("effect"))
+)
+_BY_KEY = select(subscribers.c.id).where(subscribers.c.email_key == bindparam("key"))
+_DELIVERY = select(deliveries.c.updated_at).where(
+    deliveries.c.send_id == bindparam("send"), deliveries.c.subscriber_id == bindparam("sub")
+)
+_OF_DIGEST = (
+    select(deliveries.c.send_id, deliveries.c.updated_at)
+    .join(sends, sends.c.id == deliveries.c.send_id)
+    .where(sends.c.digest_id == bindparam("digest"), deliveries.c.subscriber_id == bindparam("sub"))
+    .order_by(deliveries.c.send_id.desc())
+    .limit(1)
+)
+_LAST_MAILED = (
+    select(deliveries.c.send_id)
+    .where(
+        deliveries.c.subscriber_id == bindparam("sub"),
+        deliveries.c.updated_at >= bindparam("since"),
+        deliveries.c.status.in_((SENT, "deferred", "failed")),
+    )
+    .order_by(deliveries.c.updated_at.desc())
+    .limit(1)
+)
+
+
 def record(conn: Connection, row: dict[str, Any]) -> int | None:
     """Insert one event; its id, or None when its ``event_id`` was taken before."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(feedback_events)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(feedback_events.c.id)
-    )
-    return conn.execute(stmt).scalar()
+    stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return conn.execute(stmt, row).scalar()
 
 
 def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
@@ -59,52 +89,30 @@ def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
 
 def mark_processed(conn: Connection, event: int, effect: str, *, now: datetime) -> None:
     """Judged: what it did."""
-    stmt = update(feedback_events).where(feedback_events.c.id == event)
-    conn.execute(stmt.values(processed_at=now, effect=effect[:500]))
+    conn.execute(_PROCESSED, {"event": event, "at": now, "effect": effect[:500]})
 
 
 def subscriber_by_key(conn: Connection, key: str) -> int | None:
     """A subscriber's id by case-folded address."""
-    return conn.scalar(select(subscribers.c.id).where(subscribers.c.email_key == key))
+    return conn.scalar(_BY_KEY, {"key": key})
 
 
 def delivery(conn: Connection, send_id: int, subscriber_id: int) -> datetime | None:
     """When the ledger row of this copy last changed, if there is one."""
-    d = deliveries.c
-    stmt = select(d.updated_at).where(d.send_id == send_id, d.subscriber_id == subscriber_id)
-    return conn.scalar(stmt)
+    return conn.scalar(_DELIVERY, {"send": send_id, "sub": subscriber_id})
 
 
 def delivery_of_digest(
     conn: Connection, digest_id: str, subscriber_id: int
 ) -> tuple[int, datetime] | None:
     """The newest send of ``digest_id`` with a copy for the subscriber: (send, last change)."""
-    d = deliveries.c
-    stmt = (
-        select(d.send_id, d.updated_at)
-        .join(sends, sends.c.id == d.send_id)
-        .where(sends.c.digest_id == digest_id, d.subscriber_id == subscriber_id)
-        .order_by(d.send_id.desc())
-        .limit(1)
-    )
-    row = conn.execute(stmt).first()
+    row = conn.execute(_OF_DIGEST, {"digest": digest_id, "sub": subscriber_id}).first()
     return (row[0], row[1]) if row else None
 
 
 def last_mailed(conn: Connection, subscriber_id: int, *, since: datetime) -> int | None:
     """The newest send that mailed the subscriber since ``since`` (sent or deferred)."""
-    d = deliveries.c
-    stmt = (
-        select(d.send_id)
-        .where(
-            d.subscriber_id == subscriber_id,
-            d.updated_at >= since,
-            d.status.in_((SENT, "deferred", "failed")),
-        )
-        .order_by(d.updated_at.desc())
-        .limit(1)
-    )
-    return conn.scalar(stmt)
+    return conn.scalar(_LAST_MAILED, {"sub": subscriber_id, "since": since})
 
 
 def soft_score(
