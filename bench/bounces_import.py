@@ -93,9 +93,9 @@ def run_once(count: int) -> tuple[float, int]:
         env = {**os.environ, "SYNDICATE_SECRET": "bench-secret-0123456789"}
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
+        command = [sys.executable, "-m", "syndicate", "--site", str(root), "bounces", "import"]
         subprocess.run(
-            [sys.executable, "-m", "syndicate", "--site", str(root), "bounces", "import"]
-            + [str(box), "--json"],
+            [*command, str(box), "--json"],
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
