@@ -17,10 +17,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
 from syndicate.cli import main
 from syndicate.feedback.intake import take
+from syndicate.feedback.parse import parse
 from syndicate.feedback.report import Feedback, Outcome
 from syndicate.models import Source, Status
 from syndicate.service.work import Work
@@ -343,3 +347,22 @@ def test_run_reads_the_bounce_maildir_and_files_what_it_took(
     asyncio.run(work.bounces())  # nothing new: nothing read
     with site.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(feedback_events)) == 1
+
+
+def test_arbitrary_bytes_through_parse_and_take_never_raise(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    any_site.configure(CONFIG + BOUNCES)
+    load(any_site, ["r0@example.org"])
+    settings = any_site.settings
+    prefix = dsn(ADDRESS, "r0@example.org", "5.1.1", "x")
+
+    @given(st.binary(max_size=2000), st.booleans())
+    @hypothesis_settings(max_examples=50, deadline=None)
+    def check(data: bytes, splice: bool) -> None:
+        message = prefix[: len(prefix) // 2] + data if splice else data
+        parsed = parse(message, bounce_address=ADDRESS)
+        take(any_site.engine, settings, parsed.feedback, trusted=False)
+
+    check()

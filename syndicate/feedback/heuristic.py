@@ -11,7 +11,6 @@ which of several addresses failed how, and bounces in languages it has no phrasi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from email.message import Message
 
@@ -19,7 +18,7 @@ from flufl.bounce import all_failures
 
 from syndicate.feedback.classify import classify, status_in
 from syndicate.feedback.dsn import returned_message_id
-from syndicate.feedback.mime import address_in, text_of
+from syndicate.feedback.mime import address_in, clean, text_of
 from syndicate.feedback.report import Feedback, Outcome
 
 _MAX_ADDRESSES = 50
@@ -65,7 +64,7 @@ def detect(msg: Message, parts: Sequence[Message]) -> list[Feedback] | None:
             outcome = classify(status, near, default=Outcome.HARD)
         else:  # flufl's temporary failures are warnings: "still trying"
             outcome = Outcome.DELAYED
-        diagnostic = re.sub(r"\s+", " ", near).strip()[:300]
+        diagnostic = clean(near, 300)
         found.append(
             Feedback(
                 outcome=outcome,
