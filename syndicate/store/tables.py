@@ -296,4 +296,5 @@ feedback_events = Table(
     Index("ix_feedback_subscriber", "subscriber_id", "received_at"),
     Index("ix_feedback_received", "received_at"),
     Index("ix_feedback_pending", "processed_at"),
+    Index("ix_feedback_send", "send_id", "outcome"),  # per send in `status`
 )

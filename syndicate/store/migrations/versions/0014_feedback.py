@@ -44,9 +44,11 @@ def upgrade() -> None:
     op.create_index("ix_feedback_subscriber", "feedback_events", ["subscriber_id", "received_at"])
     op.create_index("ix_feedback_received", "feedback_events", ["received_at"])
     op.create_index("ix_feedback_pending", "feedback_events", ["processed_at"])
+    op.create_index("ix_feedback_send", "feedback_events", ["send_id", "outcome"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_send", "feedback_events")
     op.drop_index("ix_feedback_pending", "feedback_events")
     op.drop_index("ix_feedback_received", "feedback_events")
     op.drop_index("ix_feedback_subscriber", "feedback_events")
