@@ -366,3 +366,31 @@ def test_arbitrary_bytes_through_parse_and_take_never_raise(
         take(any_site.engine, settings, parsed.feedback, trusted=False)
 
     check()
+
+
+def test_import_reads_mbox_files_eml_files_and_names_what_is_not_a_mailbox(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(CONFIG + BOUNCES)
+    box = mailbox.mbox(tmp_path / "bounces.mbox")
+    box.add(dsn(ADDRESS, "a@example.net", "5.1.1", "550 5.1.1 unknown"))
+    box.add(dsn(ADDRESS, "b@example.net", "5.2.2", "552 5.2.2 mailbox full"))
+    box.close()
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(dsn(ADDRESS, "c@example.net", "5.1.1", "550 5.1.1 unknown"))
+    code, output = cli(
+        site, "bounces", "import", str(tmp_path / "bounces.mbox"), str(eml), "--json"
+    )
+    assert code == 0, output
+    doc = json.loads(output)
+    assert doc["messages"] == 3 and doc["counts"]["hard"] == 2 and doc["counts"]["soft"] == 1
+    assert {r["recipient"] for r in doc["rows"]} == {
+        "a@example.net",
+        "b@example.net",
+        "c@example.net",
+    }
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, output = cli(site, "bounces", "import", str(empty))
+    assert code == 1 and "neither a Maildir" in output
