@@ -26,7 +26,7 @@ CORPUS = [
     ("bounce_02.txt", ["userx@example.com"], O.HARD),
     ("dsn_01.txt", ["userx@example.com"], O.SOFT),
     ("dsn_02.txt", ["zzzzz@example.uk"], O.SOFT),
-    ("dsn_03.txt", ["userx@example.be"], O.HARD),
+    ("dsn_03.txt", ["userx@example.be"], O.OURS),  # "Exceeded maximum inbound message size"
     ("dsn_04.txt", ["userx@example.ch"], O.SOFT),
     ("dsn_05.txt", ["userx@example.cz"], O.DELAYED),
     ("dsn_06.txt", ["userx@example.com"], O.DELAYED),
@@ -41,7 +41,7 @@ CORPUS = [
     ("dsn_15.txt", ["userx@example.com"], O.HARD),
     ("dsn_16.txt", ["userx@example.com"], O.HARD),
     ("dsn_17.txt", ["userx@example.fi"], O.DELAYED),
-    ("dsn_18.txt", ["email@replaced.net"], O.HARD),
+    ("dsn_18.txt", ["email@replaced.net"], O.SOFT),  # "Action: error", 5.0.0, no reason
     ("dumbass_01.txt", [], None),
     ("exim_01.txt", ["userx@its.example.nl"], O.HARD),
     ("groupwise_01.txt", ["userx@example.edu"], O.HARD),
@@ -299,3 +299,11 @@ def test_arbitrary_mime_trees_never_raise(msg: email.message.Message) -> None:
     except Exception:  # the tree cannot even be written: nothing to parse
         return
     parse(data, bounce_address=ADDRESS)
+
+
+def test_a_success_dsn_is_not_feedback() -> None:
+    data = (
+        (DATA / "made_ses_bounce.eml").read_bytes().replace(b"Action: failed", b"Action: delivered")
+    )
+    parsed = parse(data, bounce_address=ADDRESS)
+    assert parsed.feedback == () and "without a failure" in (parsed.reason or "")

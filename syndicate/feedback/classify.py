@@ -27,7 +27,8 @@ _OURS_WORDS = re.compile(
     r"authentication (failed|required)|rate.?limit|throttl|too many (connections|messages|"
     r"mails|emails)|try again later.*(volume|rate)|content (rejected|filter)|"
     r"message (content )?rejected|banned|blacklisted|(?<!not )\blisted (at|in|on)\b|\bjunk\b|"
-    r"\bphish|\bvirus|malware|suspicious|not accepted for policy",
+    r"\bphish|\bvirus|malware|suspicious|not accepted for policy|message (is )?too (large|big)|"
+    r"(maximum|inbound) message size|message size exceeds",
     re.IGNORECASE,
 )
 _HARD_WORDS = re.compile(

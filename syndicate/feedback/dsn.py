@@ -21,12 +21,14 @@ def returned_message_id(parts: Sequence[Message]) -> tuple[str | None, Message |
 
 
 def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] | None:
-    """The recipients a DSN reports on; None if no part is a ``message/delivery-status``.
+    """The failed and delayed recipients of a DSN: empty when it names only good news
+    (delivered, relayed); None if it is no DSN or names no recipient we can read.
     ``message_id``: of the returned original (:func:`returned_message_id`)."""
     reports = [p for p in parts if p.get_content_type() == "message/delivery-status"]
     if not reports:
         return None
     found: list[Feedback] = []
+    good_news = False
     for report in reports:
         for block in field_blocks(report):
             fields = dict(block)
@@ -42,12 +44,13 @@ def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] |
             status = ".".join(status_field.groups()) if status_field else None
             if not action:  # older reports: the status class says it
                 action = "delayed" if status and status.startswith("4") else "failed"
+            if action in ("delivered", "relayed", "expanded"):
+                good_news = True
+                continue
             if action == "delayed":
                 outcome = Outcome.DELAYED
-            elif action == "failed":
-                outcome = classify(status, diagnostic or fields.get("status", ""))
-            else:
-                continue  # delivered, relayed, expanded: good news
+            else:  # "failed", and what odd servers write for it ("failure", "error")
+                outcome = classify(status, f"{fields.get('status', '')} {diagnostic}")
             found.append(
                 Feedback(
                     outcome=outcome,
@@ -56,8 +59,8 @@ def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] |
                     recipient=recipient or original,
                     original_recipient=original,
                     status=status,
-                    diagnostic=diagnostic,
+                    diagnostic=diagnostic or fields.get("status", ""),
                     message_id=message_id,
                 )
             )
-    return found
+    return found if found or good_news else None
