@@ -9,6 +9,7 @@ import json
 import mailbox
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
 from syndicate.cli import main
+from syndicate.feedback.inbound import listen_address
+from syndicate.feedback.inbound import start as start_listener
 from syndicate.feedback.intake import take
 from syndicate.feedback.parse import parse
 from syndicate.feedback.report import Feedback, Outcome
@@ -394,3 +397,41 @@ def test_import_reads_mbox_files_eml_files_and_names_what_is_not_a_mailbox(
     empty.mkdir()
     code, output = cli(site, "bounces", "import", str(empty))
     assert code == 1 and "neither a Maildir" in output
+
+
+def test_the_smtp_listener_takes_bounces_for_the_bounce_address_only(
+    sent: tuple[Site, dict[str, str], dict[str, int]],
+) -> None:
+    site, senders, ids = sent
+    site.configure(CONFIG + TWO_LISTS + BOUNCES + 'listen = "127.0.0.1:0"\n')
+    settings = site.settings
+    assert listen_address(settings) == ("127.0.0.1", 0)
+    verp = senders["r0@example.org"]
+    # What Postfix sends: the DSN to the envelope sender; its headers need not name it.
+    data = dsn("someone-else@example.org", "r0@example.org", "5.1.1", "550 5.1.1 unknown")
+
+    def client(port: int) -> tuple[tuple[int, bytes], dict[str, tuple[int, bytes]]]:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp_client:
+            smtp_client.ehlo()
+            smtp_client.mail("")
+            refused = smtp_client.rcpt("r1@example.org")
+            smtp_client.rset()
+            failures = smtp_client.sendmail("", [verp.upper()], data)
+            return refused, failures
+
+    async def go() -> tuple[tuple[int, bytes], dict[str, tuple[int, bytes]]]:
+        server = await start_listener(site.engine, settings, "127.0.0.1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            return await asyncio.to_thread(client, port)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    refused, failures = asyncio.run(go())
+    assert refused[0] == 550 and failures == {}
+    assert status(site, ids["r0@example.org"]) == {
+        "weekly": Status.BOUNCED,
+        "daily": Status.BOUNCED,
+    }
+    assert status(site, ids["r1@example.org"]) == {"weekly": Status.ACTIVE, "daily": Status.ACTIVE}

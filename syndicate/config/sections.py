@@ -172,6 +172,13 @@ class Web(_Section):
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 200
 
 
+def _host_port(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be host:port, e.g. '127.0.0.1:2525', got {value!r}")
+    return value
+
+
 def _verp_base(value: str) -> str:
     if "+" in value.partition("@")[0]:
         raise ValueError(
@@ -194,6 +201,8 @@ class Bounces(_Section):
     soft_window_days: Annotated[int, Field(ge=1, le=365)] = 30  # … within this many days
     unmatched_days: Annotated[int, Field(ge=1, le=3650)] = 30  # unmatched feedback is kept
     maildir: str | None = None  # a Maildir `syndicate run` reads bounces from (site-relative)
+    # host:port where `syndicate run` takes bounces over SMTP (a local MTA hands them over)
+    listen: Annotated[str, AfterValidator(_host_port)] | None = None
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
