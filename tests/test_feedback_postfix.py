@@ -179,6 +179,12 @@ def test_postfix_bounces_an_unknown_recipient_and_the_reader_ends_bounced(
             "grace@example.org",
         }
     finally:
-        listener.close()
+
+        async def close() -> None:
+            listener.close()
+            await listener.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.close()
