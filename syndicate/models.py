@@ -135,6 +135,12 @@ class Source(StrEnum):
     IMPORT = "import"
     WEB = "web"
     BOUNCE = "bounce"
+    COMPLAINT = "complaint"  # a feedback-loop report (ARF)
+    # Provider webhooks (their events say bounce or complaint; the provider is the source).
+    SES = "ses"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+    SENDGRID = "sendgrid"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -155,6 +155,7 @@ COMMANDS = {
     "articles": "content",
     "build": "content",
     "subscribers": "subscribers",
+    "bounces": "bounces",
     "preview": "digest",
     "send": "send",
     "status": "sends",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -17,6 +17,7 @@ from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, main
 from syndicate.cli.base import now as wall_clock
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
+from syndicate.store import feedback as feedback_repo
 from syndicate.store import history, locks, open_store
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -56,6 +57,45 @@ def _busy(conn: Connection, sent: SendRow) -> bool:
     return bool(held) or locks.lock_owner(conn, sent.list_name) is not None
 
 
+# Past these a send hurts the sender's reputation (Gmail and Yahoo's bulk sender rules ask
+# for complaints under 0.3 %; 2 % bounces is where lists are judged unkept).
+BOUNCE_WARNING = 0.02
+COMPLAINT_WARNING = 0.001
+
+
+def feedback_doc(conn: Connection, send_id: int, sent: int) -> dict[str, Any]:
+    """What came back about one send: bounces, complaints, refusals of ours, with rates."""
+    found = feedback_repo.per_send(conn, send_id)
+    bounces = found.get("hard", 0) + found.get("soft", 0)
+    complaints = found.get("complaint", 0)
+    doc: dict[str, Any] = {
+        "bounces": bounces,
+        "complaints": complaints,
+        "ours": found.get("ours", 0),
+        "bounce_rate": round(bounces / sent, 4) if sent else None,
+        "complaint_rate": round(complaints / sent, 5) if sent else None,
+        "warnings": [],
+    }
+    if sent and bounces / sent > BOUNCE_WARNING:
+        doc["warnings"].append(f"bounces above {BOUNCE_WARNING:.0%}: clean the list")
+    if sent and complaints / sent > COMPLAINT_WARNING:
+        doc["warnings"].append(f"complaints above {COMPLAINT_WARNING:.1%}: mail only who asked")
+    return doc
+
+
+def feedback_lines(doc: dict[str, Any]) -> list[str]:
+    """The feedback of a send in words (nothing when nothing came back)."""
+    if not (doc["bounces"] or doc["complaints"] or doc["ours"]):
+        return []
+    parts = [plural(doc["bounces"], "bounce"), plural(doc["complaints"], "complaint")]
+    if doc["bounce_rate"] is not None:
+        parts[0] += f" ({doc['bounce_rate']:.1%})"
+        parts[1] += f" ({doc['complaint_rate']:.2%})"
+    if doc["ours"]:
+        parts.append(f"{doc['ours']:,} refused for the sender (deliverability)")
+    return [f"  feedback: {', '.join(parts)}"] + [f"  warning: {w}" for w in doc["warnings"]]
+
+
 def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
     """One send as ``status``, ``sends`` and their ``--json`` show it."""
     counts = ledger.counts(conn, sent.id)
@@ -70,6 +110,7 @@ def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
         "next_retry": _when(retry),
         "last_error": sent.last_error,
         "last_error_at": _when(sent.last_error_at),
+        "feedback": feedback_doc(conn, sent.id, counts.get(DeliveryStatus.SENT, 0)),
     }
 
 
@@ -87,7 +128,7 @@ def _line(doc: dict[str, Any]) -> list[str]:
     lines = [f"{doc['digest']} ({doc['status']}, started {started}): {counts}{later}"]
     if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
         lines.append(f"  last error ({shown_time(doc['last_error_at'])}): {doc['last_error']}")
-    return lines
+    return lines + feedback_lines(doc["feedback"])
 
 
 @main.command()
@@ -100,6 +141,7 @@ def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
 
 
 STATUS_SENDS = 10  # how many recent sends `status` shows
+ALERT_WINDOW = timedelta(days=7)  # refusals of ours counted for the deliverability alert
 
 
 def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) -> None:
@@ -109,11 +151,19 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
     try:
         with engine.connect() as conn:
             docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
+            week = feedback_repo.counts(conn, since=wall_clock() - ALERT_WINDOW)
     finally:
         engine.dispose()
+    alert = {"days": ALERT_WINDOW.days, "ours": week.get("ours", 0)}
     if as_json:
-        emit_json({"sends": docs})
+        emit_json({"sends": docs, "deliverability": alert})
         return
+    if alert["ours"]:
+        out.print(
+            f"deliverability alert: {plural(alert['ours'], 'copy', 'copies')} refused for the "
+            f"sender's reputation or policy in {ALERT_WINDOW.days} days (syndicate bounces list)",
+            markup=False,
+        )
     if not docs:
         out.print("no sends yet", markup=False)
     for doc in docs:
@@ -240,6 +290,9 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
                 counts = ledger.counts(conn, sent.id)
                 state = state_of(sent, counts, busy=_busy(conn, sent))
                 _print_report(sent, state, counts, rows)
+                sent_copies = counts.get(DeliveryStatus.SENT, 0)
+                for line in feedback_lines(feedback_doc(conn, sent.id, sent_copies)):
+                    out.print(line.strip(), markup=False)
         finally:
             engine.dispose()
 

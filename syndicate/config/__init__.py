@@ -10,6 +10,7 @@ from syndicate.config.paths import CONFIG_NAME
 from syndicate.config.sections import (
     DEFAULT_SUBJECT,
     LIST_NAME,
+    Bounces,
     Content,
     Database,
     Email,
@@ -45,6 +46,7 @@ __all__ = [
     "ENV_SITE",
     "ENV_SMTP_PASSWORD",
     "LIST_NAME",
+    "Bounces",
     "Content",
     "Database",
     "Email",

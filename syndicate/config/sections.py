@@ -172,6 +172,39 @@ class Web(_Section):
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 200
 
 
+def _host_port(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be host:port, e.g. '127.0.0.1:2525', got {value!r}")
+    return value
+
+
+def _verp_base(value: str) -> str:
+    if "+" in value.partition("@")[0]:
+        raise ValueError(
+            f"must not contain '+' before the '@' (each copy's return path adds '+<token>'), "
+            f"got {value!r}"
+        )
+    return value
+
+
+class Bounces(_Section):
+    """``[bounces]``: where bounces come back (VERP) and how they are judged.
+
+    Without this section the envelope sender is ``[email] from_address``, as before.
+    """
+
+    address: Annotated[Address, AfterValidator(_verp_base)]  # copies: local+TOKEN@domain
+    # days: a bounce without our token or Message-ID acts only on an address mailed this recently
+    trust_window_days: Annotated[int, Field(ge=1, le=365)] = 14
+    soft_limit: Annotated[int, Field(ge=1, le=100)] = 3  # soft bounces (distinct sends) …
+    soft_window_days: Annotated[int, Field(ge=1, le=365)] = 30  # … within this many days
+    unmatched_days: Annotated[int, Field(ge=1, le=3650)] = 30  # unmatched feedback is kept
+    maildir: str | None = None  # a Maildir `syndicate run` reads bounces from (site-relative)
+    # host:port where `syndicate run` takes bounces over SMTP (a local MTA hands them over)
+    listen: Annotated[str, AfterValidator(_host_port)] | None = None
+
+
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ListName = Annotated[str, Field(pattern=LIST_NAME)]
 
@@ -186,4 +219,5 @@ class SiteConfig(_Section):
     email: Email | None = None
     smtp: Smtp | None = None
     web: Web = Web()
+    bounces: Bounces | None = None
     lists: dict[ListName, MailingList] = {}

@@ -37,6 +37,7 @@ from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import Answer, DeliveryStatus, Due
 from syndicate.store.subscribers import Change
+from syndicate.subscribers.verp import Verp
 
 # How long an answer may wait for others to share its transaction. Fewer, larger commits
 # matter most when several processes write one SQLite file: each waits for the write lock.
@@ -61,6 +62,7 @@ class Job:
     started: datetime  # when the send was created: retries stop ``retry_for`` after it
     sender: str  # the envelope sender
     host: str  # for Message-IDs
+    verp: Verp | None = None  # each copy's own return path (``[bounces]``), else ``sender``
 
 
 class Courier:
@@ -178,7 +180,11 @@ class Courier:
         except (SyndicateError, ValueError) as exc:
             # The reason may quote a subscriber's own data: stored and shown like a reply.
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
-        return await self.transport.send(self.job.sender, row.email, data)
+        verp = self.job.verp
+        sender = (
+            self.job.sender if verp is None else verp.sender(self.job.send_id, row.subscriber_id)
+        )
+        return await self.transport.send(sender, row.email, data)
 
     def _answer(self, row: Due, outcome: Outcome) -> Answer:
         now = self.clock()

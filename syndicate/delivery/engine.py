@@ -56,6 +56,7 @@ from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendStatus
 from syndicate.subscribers.tokens import Signer
+from syndicate.subscribers.verp import site_verp
 
 __all__ = ["Policy", "SendLocked", "SendReport", "Sender", "variant_key"]
 
@@ -284,6 +285,7 @@ class Sender:
             list_name=list_name,
             started=self.started,
             sender=self.settings.email.from_address,
+            verp=site_verp(self.settings, self.signer),
             host=self.host,
         )
         deadline = self.clock() + self.policy.wait_for_retries

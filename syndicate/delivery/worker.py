@@ -39,6 +39,7 @@ from syndicate.store import deliveries as ledger
 from syndicate.store import sends as send_repo
 from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.tokens import Signer
+from syndicate.subscribers.verp import site_verp
 
 log = logging.getLogger("syndicate.worker")
 PAUSE_MIN, PAUSE_MAX = 5.0, 300.0  # seconds between tries while the server cannot be used
@@ -166,6 +167,7 @@ class Worker:
             list_name=send.list_name,
             started=send.created_at,
             sender=self.settings.email.from_address,
+            verp=site_verp(self.settings, self.signer),
             host=mail_host(self.settings),
         )
         self._courier = Courier(

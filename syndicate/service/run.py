@@ -283,6 +283,25 @@ async def _wait(event: asyncio.Event, within: timedelta) -> bool:
     return event.is_set()
 
 
+async def _bounce_listener(settings: Settings, engine: Engine) -> asyncio.Server | None:
+    """The SMTP listener for bounces, when ``[bounces] listen`` asks for one."""
+    from syndicate.feedback import inbound  # aiosmtpd only where bounces come in by SMTP
+
+    where = inbound.listen_address(settings)
+    if where is None:
+        return None
+    try:
+        listener = await inbound.start(engine, settings, *where)
+    except OSError as exc:
+        host, port = where
+        raise SyndicateError(
+            f"[bounces] listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    port = listener.sockets[0].getsockname()[1]
+    log.info("taking bounces by SMTP on %s:%d", where[0], port)
+    return listener
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -310,7 +329,9 @@ async def serve(
     server = _Server(server_config(app, settings.config.web, host=host, port=port))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     background: list[asyncio.Task[None]] = []
+    bounce_server: asyncio.Server | None = None
     try:
+        bounce_server = await _bounce_listener(settings, engine)
         leads = service.try_lead()
         where = _url(host, sock.getsockname()[1])
         if leads:
@@ -337,6 +358,8 @@ async def serve(
         return 0
     finally:
         server.should_exit = True
+        if bounce_server is not None:
+            bounce_server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(web, 15)
         for task in background:

@@ -30,6 +30,7 @@ DIGESTS = "default"  # the persistent job store
 LOCAL = "local"  # jobs that only make sense while this process runs
 PREFIX = "digest:"
 RETRY_EVERY = timedelta(seconds=60)
+BOUNCES_EVERY = 60  # seconds between looks into the bounce Maildir
 # APScheduler skips a run that starts later than its grace; a busy loop delays runs a little.
 MIN_GRACE = 60
 _MAX_SKIPS = 100_000
@@ -120,6 +121,10 @@ class Jobs(Protocol):
         resume sends a crash interrupted."""
         ...
 
+    async def bounces(self) -> None:
+        """Take the bounces delivered into ``[bounces] maildir``."""
+        ...
+
 
 _registered: Jobs | None = None
 
@@ -144,6 +149,11 @@ async def run_digest(list_name: str) -> None:
 async def run_poll() -> None:
     """Job: re-read content and rebuild feeds."""
     await _jobs().poll()
+
+
+async def run_bounces() -> None:
+    """Job: read the bounce Maildir."""
+    await _jobs().bounces()
 
 
 async def run_retries() -> None:
@@ -223,6 +233,16 @@ def install_jobs(
             replace_existing=True,
             next_run_time=now,
         )
+        if settings.config.bounces is not None and settings.config.bounces.maildir is not None:
+            scheduler.add_job(
+                run_bounces,
+                "interval",
+                seconds=BOUNCES_EVERY,
+                id="bounces",
+                jobstore=LOCAL,
+                replace_existing=True,
+                next_run_time=now,
+            )
     scheduler.add_job(
         run_retries,
         "interval",

@@ -29,6 +29,8 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
+from syndicate.feedback.maildir import folder as bounce_folder
+from syndicate.feedback.maildir import poll as poll_bounces
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
@@ -117,6 +119,26 @@ class Work:
     async def retries(self) -> None:
         """Resume interrupted sends; retry every deferred copy that is due."""
         await self.tracked(self._guard("retries", self._retries()))
+
+    async def bounces(self) -> None:
+        """Take the bounces delivered into ``[bounces] maildir``."""
+        await self.tracked(self._guard("bounces", self._bounces()))
+
+    async def _bounces(self) -> None:
+        path = bounce_folder(self.settings)
+        if self.stopped or path is None:
+            return
+        now = self.clock()
+        report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
+        if report.messages:
+            counts = report.counts
+            log.info(
+                "bounces: %s, %d matched, %d removed, %d unmatched",
+                plural(report.messages, "message"),
+                counts.get("matched", 0),
+                counts.get("removed", 0),
+                counts.get("unmatched", 0),
+            )
 
     def stop(self) -> None:
         """Start no new work; ask running sends to stop."""

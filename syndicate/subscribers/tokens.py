@@ -155,6 +155,13 @@ class Signer:
     def __repr__(self) -> str:
         return "Signer(<secret>)"  # never show the key in logs or tracebacks
 
+    def derive(self, context: bytes) -> bytes:
+        """A key of its own for another use of the site secret (e.g. VERP return paths):
+        what is signed under it can never pass as a link token, nor the other way round."""
+        if context == _KEY_CONTEXT:
+            raise ValueError("the link tokens' own context")
+        return hmac.new(self._key, b"derive:" + context, hashlib.sha256).digest()
+
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 

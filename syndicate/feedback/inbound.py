@@ -1,0 +1,108 @@
+"""An SMTP listener for bounces (``[bounces] listen = "127.0.0.1:2525"``), inside ``run``.
+
+A local Postfix (or any MTA) hands the mail for the bounce address straight over:
+``transport_maps = … bounces@news.example.org smtp:[127.0.0.1]:2525``. Only the bounce
+address and its ``+token`` extensions are accepted at RCPT (anything else gets 550, so this
+is never an open relay); each message is parsed and taken before the ``250`` goes back, so
+an accepted bounce is durable and a store failure asks the sender to retry (451). The
+envelope recipient is kept as a ``Delivered-To`` line, as local delivery would, so the
+token is read even when the DSN's own headers do not carry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from syndicate.config import Settings
+from syndicate.errors import SyndicateError
+from syndicate.feedback import intake
+from syndicate.feedback.parse import MAX_BYTES, parse
+
+log = logging.getLogger(__name__)
+MAX_RECIPIENTS = 50
+
+
+class BounceHandler:
+    """aiosmtpd handler: bounce addresses only; each message taken before it is accepted."""
+
+    def __init__(self, engine: Engine, settings: Settings, address: str) -> None:
+        self.engine, self.settings = engine, settings
+        local, _, domain = address.lower().rpartition("@")
+        self.local, self.domain = local, domain
+
+    def ours(self, address: str) -> bool:
+        """Whether ``address`` is the bounce address or one of its VERP extensions."""
+        local, at, domain = address.lower().rpartition("@")
+        return bool(at) and domain == self.domain and local.partition("+")[0] == self.local
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if not self.ours(address):
+            return "550 5.1.1 Only bounces are accepted here"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        message = b"Delivered-To: " + rcpt.encode("utf-8", "replace") + b"\r\n" + data
+        try:
+            await asyncio.to_thread(self._take, message)
+        except (SQLAlchemyError, SyndicateError, OSError) as exc:
+            log.error("bounce listener: %s", exc)
+            return "451 4.3.0 Cannot store it now; try again later"
+        return "250 OK"
+
+    def _take(self, message: bytes) -> None:
+        bounces = self.settings.config.bounces
+        parsed = parse(message, bounce_address=bounces.address if bounces else None)
+        if not parsed.feedback:
+            log.info("bounce listener: a message that is no feedback: %s", parsed.reason)
+            return
+        result = intake.take(
+            self.engine, self.settings, parsed.feedback, trusted=False, now=datetime.now(UTC)
+        )
+        for taken in result.taken:
+            if taken.effect is not None:
+                log.info("bounce: %s %s", taken.item.outcome.value, taken.effect)
+
+
+def listen_address(settings: Settings) -> tuple[str, int] | None:
+    """``[bounces] listen`` as (host, port), or None."""
+    bounces = settings.config.bounces
+    if bounces is None or bounces.listen is None:
+        return None
+    host, _, port = bounces.listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def start(engine: Engine, settings: Settings, host: str, port: int) -> asyncio.Server:
+    """Listen for bounces on ``host:port``; close the returned server to stop."""
+    bounces = settings.config.bounces
+    if bounces is None:
+        raise ValueError("no [bounces] section")
+    handler = BounceHandler(engine, settings, bounces.address)
+
+    def factory() -> SMTP:
+        return SMTP(
+            handler,
+            hostname="syndicate-bounces",
+            data_size_limit=MAX_BYTES,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(factory, host, port)

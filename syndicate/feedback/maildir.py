@@ -1,0 +1,71 @@
+"""The bounce Maildir ``syndicate run`` reads: ``[bounces] maildir = "…"``.
+
+The mail server delivers bounces into ``new/``; each poll takes what is there in batches
+and, once a batch is committed, moves its files to ``cur/`` marked seen (``:2,S``), as any
+mail client would. A crash between the commit and the move only means the next poll reads
+those messages again, and their event ids make that change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from syndicate.config import Settings
+from syndicate.feedback import intake
+from syndicate.feedback.importer import BATCH, ImportReport, Row
+from syndicate.feedback.parse import MAX_BYTES, parse
+from syndicate.feedback.report import Feedback
+
+
+def folder(settings: Settings) -> Path | None:
+    """The configured bounce Maildir (relative to the site), or None."""
+    bounces = settings.config.bounces
+    if bounces is None or bounces.maildir is None:
+        return None
+    return (settings.root / bounces.maildir).resolve()
+
+
+def poll(engine: Engine, settings: Settings, path: Path, *, now: datetime) -> ImportReport:
+    """Take every message in ``path/new`` and move each to ``cur/`` once it is taken."""
+    report = ImportReport()
+    new, cur = path / "new", path / "cur"
+    if not new.is_dir():
+        return report
+    cur.mkdir(exist_ok=True)
+    bounces = settings.config.bounces
+    address = bounces.address if bounces is not None else None
+    matching = intake.matcher(settings, now=now)
+    names = sorted(n for n in os.listdir(new) if not n.startswith("."))
+    for start in range(0, len(names), BATCH):
+        items: list[Feedback] = []
+        labels: dict[str, str] = {}
+        done: list[str] = []
+        for name in names[start : start + BATCH]:
+            try:
+                with (new / name).open("rb") as handle:
+                    data = handle.read(MAX_BYTES + 1)
+            except FileNotFoundError:  # another process took it
+                continue
+            report.messages += 1
+            done.append(name)
+            parsed = parse(data, bounce_address=address)
+            if not parsed.feedback:
+                report.counts["not_feedback"] += 1
+                report._row(Row(name=name, reason=parsed.reason or "no feedback"))
+            for item in parsed.feedback:
+                items.append(item)
+                labels[item.event_id] = name
+        if items:
+            taken = intake.take(engine, settings, items, trusted=False, now=now, matching=matching)
+            report.add(labels, taken)
+        for name in done:
+            seen = name if ":2," in name else f"{name}:2,S"
+            try:
+                os.replace(new / name, cur / seen)
+            except FileNotFoundError:
+                pass
+    return report

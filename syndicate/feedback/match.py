@@ -1,0 +1,103 @@
+"""Whose copy a piece of feedback is about, and whether it may act on them.
+
+In order: the VERP token (signed: names the copy, nobody can forge it); our Message-ID in
+the returned part (``<digest-id.subscriber-id@host>``, derived from the send and the
+subscriber, so nothing extra is stored per copy); the address among subscribers (original
+recipient, then final). Forged bounces remove nobody: anyone can mail the bounce address,
+and a Message-ID can be guessed, so without a valid token feedback acts only on a copy we
+sent within the trust window. Provider events (``trusted``, their signature verified) act
+on the subscriber their address names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from syndicate.feedback.report import Feedback
+from syndicate.store import feedback as repo
+from syndicate.subscribers.address import AddressError, normalize_address
+from syndicate.subscribers.verp import Verp
+
+_MESSAGE_ID = re.compile(r"<?([A-Za-z0-9_-]{1,100})\.([1-9][0-9]{0,18})@([A-Za-z0-9.-]{1,253})>?")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    """What matching found: the subscriber and send (or None), and whether it may act."""
+
+    subscriber_id: int | None = None
+    send_id: int | None = None
+    by: str = ""  # token | message-id | address | "" (unmatched)
+    counts: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Matcher:
+    """The facts matching needs, gathered once per intake."""
+
+    verp: Verp | None
+    host: str  # the host of our Message-IDs
+    window: timedelta  # ``[bounces] trust_window_days``
+    now: datetime
+
+    def match(self, conn: Connection, item: Feedback, *, trusted: bool) -> Match:
+        """Match one item (never raises for anything the item holds)."""
+        notes: list[str] = []
+        since = self.now - self.window
+        if item.token:
+            found = self.verp.verify(item.token) if self.verp is not None else None
+            if found is not None and repo.delivery(conn, found.send_id, found.subscriber_id):
+                return Match(
+                    subscriber_id=found.subscriber_id,
+                    send_id=found.send_id,
+                    by="token",
+                    counts=True,
+                    note="verified return path",
+                )
+            notes.append("return-path token invalid" if found is None else "token: no such copy")
+        if item.message_id and (ours := self._message_id(item.message_id)) is not None:
+            digest_id, subscriber_id = ours
+            copy = repo.delivery_of_digest(conn, digest_id, subscriber_id)
+            if copy is not None:
+                recent = copy[1] >= since or trusted
+                return Match(
+                    subscriber_id=subscriber_id,
+                    send_id=copy[0],
+                    by="message-id",
+                    counts=recent,
+                    note="our Message-ID" + ("" if recent else "; mailed before the window"),
+                )
+            notes.append("Message-ID of no copy of ours")
+        for address in (item.original_recipient, item.recipient):
+            if not address:
+                continue
+            try:
+                key = normalize_address(address).key
+            except AddressError:
+                continue
+            known = repo.subscriber_by_key(conn, key)
+            if known is None:
+                continue
+            send_id = repo.last_mailed(conn, known, since=since)
+            counts = trusted or send_id is not None
+            why = "by address" + ("" if counts else f"; not mailed in {self.window.days} days")
+            return Match(
+                subscriber_id=known,
+                send_id=send_id,
+                by="address",
+                counts=counts,
+                note="; ".join([*notes, why]),
+            )
+        notes.append("no subscriber has this address" if item.recipient else "no recipient")
+        return Match(note="; ".join(notes))
+
+    def _message_id(self, value: str) -> tuple[str, int] | None:
+        found = _MESSAGE_ID.fullmatch(value.strip())
+        if found is None or found[3].lower() != self.host.lower():
+            return None
+        return found[1], int(found[2])

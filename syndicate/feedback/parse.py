@@ -1,0 +1,118 @@
+"""One message's bytes → the feedback it carries, or the reason it carries none.
+
+Detectors are asked in turn, most exact first (the shape flufl.bounce uses): an RFC 5965
+abuse report, an RFC 3464 DSN, then an automatic reply (by its strong signs), then
+flufl.bounce's heuristics for the non-standard bounces of older and odder servers, then the
+weak signs of an automatic reply. Whatever the bytes, :func:`parse` returns; nothing here
+raises, and nothing reads more than :data:`MAX_BYTES` or a tree larger than
+:data:`~syndicate.feedback.mime.MAX_PARTS` parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import hashlib
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+from syndicate.feedback import arf, autoreply, dsn, heuristic
+from syndicate.feedback.mime import MAX_PARTS, TooComplex, header, walk
+from syndicate.feedback.report import Feedback, Outcome
+from syndicate.subscribers.verp import find_token
+
+MAX_BYTES = 10_000_000
+# Where the address a bounce was delivered to shows: our VERP return path is in there.
+ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+_CONTENT_TYPE = re.compile(rb"(?im)^content-type:")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parsed:
+    """What one message says: its feedback, or why there is none (``reason``)."""
+
+    digest: str  # sha256 of the bytes: the message's identity for idempotent intake
+    feedback: tuple[Feedback, ...] = ()
+    reason: str | None = None
+
+
+def event_id(digest: str, index: int) -> str:
+    """The event id of the ``index``-th feedback of a message: stable across imports."""
+    return f"mail:{digest[:40]}:{index}"
+
+
+def parse(data: bytes, *, bounce_address: str | None = None) -> Parsed:
+    """The feedback in one message; ``bounce_address``: the ``[bounces] address`` whose
+    VERP tokens to look for. Never raises."""
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_BYTES:
+        return Parsed(digest=digest, reason=f"larger than {MAX_BYTES:,} bytes")
+    if len(_CONTENT_TYPE.findall(data[:MAX_BYTES])) > MAX_PARTS:
+        return Parsed(digest=digest, reason=f"more than {MAX_PARTS} MIME parts")
+    try:
+        found, reason = _detect(email.message_from_bytes(data), bounce_address)
+    except TooComplex as exc:
+        return Parsed(digest=digest, reason=str(exc))
+    except (RecursionError, MemoryError):
+        return Parsed(digest=digest, reason="nested too deeply to read")
+    except Exception as exc:  # a malformed message must not stop an import
+        return Parsed(digest=digest, reason=f"unreadable: {type(exc).__name__}")
+    items = tuple(dataclasses.replace(f, event_id=event_id(digest, i)) for i, f in enumerate(found))
+    if not items and reason is None:
+        reason = "not a bounce, complaint or automatic reply"
+    return Parsed(digest=digest, feedback=items, reason=reason)
+
+
+def _token(msg: Message, extra: str, address: str | None) -> str | None:
+    if address is None:
+        return None
+    for value in (*(header(msg, name) for name in ENVELOPE_HEADERS), extra):
+        if value and (token := find_token(value, address)) is not None:
+            return token
+    for value in msg.get_all("Received", [])[:20]:  # "for <bounces+…@…>" of the last hop
+        if (token := find_token(str(value), address)) is not None:
+            return token
+    return None
+
+
+def _detect(msg: Message, address: str | None) -> tuple[list[Feedback], str | None]:
+    parts = list(walk(msg))
+    extra = ""
+    found: list[Feedback] | None
+    try:
+        complaint = arf.detect(parts)
+    except arf.NotComplaint as exc:
+        return [], str(exc)
+    if complaint is not None:
+        found, extra = complaint[0], complaint[1] or ""
+    else:
+        message_id, returned = dsn.returned_message_id(parts)
+        found = dsn.detect(parts, message_id)
+        if found == []:  # every recipient it names was delivered, relayed or expanded
+            return [], "a delivery report without a failure or delay (delivered, relayed)"
+        if returned is not None:
+            extra = header(returned, "Return-Path")
+    if not found:
+        why = autoreply.reason(msg, strong_only=True)
+        if why is not None:
+            found = [_autoreply(msg, why)]
+        else:
+            found = heuristic.detect(msg, parts) or []
+    if not found and (why := autoreply.reason(msg, strong_only=False)) is not None:
+        found = [_autoreply(msg, why)]
+    token = _token(msg, extra, address)
+    if token is not None:
+        found = [dataclasses.replace(f, token=token) for f in found]
+    return found, None
+
+
+def _autoreply(msg: Message, why: str) -> Feedback:
+    sender = header(msg, "From")
+    return Feedback(
+        outcome=Outcome.AUTOREPLY,
+        source="autoreply",
+        event_id="",
+        recipient=None,
+        diagnostic=f"{why} from {sender[:100]}" if sender else why,
+    )

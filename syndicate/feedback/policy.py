@@ -1,0 +1,101 @@
+"""Judging recorded feedback: what happens to the subscriber (defaults in ``[bounces]``).
+
+- hard bounce → ``bounced`` on every list at once (the address does not exist);
+- soft bounce → scored: ``bounced`` once ``soft_limit`` distinct sends bounced softly within
+  ``soft_window_days``; a later clean copy (sent, settled for :data:`SETTLE`, no feedback)
+  starts the count again;
+- ours (reputation, policy, authentication, rate limits) → never the reader's: counted as a
+  deliverability alert for ``status``;
+- complaint → ``complained`` on every list at once;
+- delays and automatic replies → nothing.
+
+Every change goes to the consent trail with its source (``bounce``, ``complaint`` or the
+provider) and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from syndicate.config import Bounces
+from syndicate.feedback.report import Outcome
+from syndicate.models import Source, Status
+from syndicate.store import feedback as repo
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.subscribers import Change
+
+SETTLE = timedelta(days=2)  # a copy with no bounce this long after it was sent arrived
+# The defaults of every setting but the address, for a site without [bounces].
+DEFAULTS = Bounces.model_construct(address="")
+_PROVIDERS = {s.value: s for s in (Source.SES, Source.POSTMARK, Source.MAILGUN, Source.SENDGRID)}
+
+
+def _source(source: str, outcome: Outcome) -> Source:
+    provider = _PROVIDERS.get(source.partition(":")[0])
+    if provider is not None:
+        return provider
+    return Source.COMPLAINT if outcome is Outcome.COMPLAINT else Source.BOUNCE
+
+
+def _detail(event: repo.Event) -> str:
+    code = f" {event.status}" if event.status else ""
+    text = f"{event.outcome}{code} ({event.source}): {event.diagnostic}"
+    return text[:200]
+
+
+def judge(conn: Connection, event: repo.Event, config: Bounces | None, *, now: datetime) -> str:
+    """Apply the policy to one recorded event and mark it processed; what it did."""
+    effect = _effect(conn, event, config or DEFAULTS, now=now)
+    repo.mark_processed(conn, event.id, effect, now=now)
+    return effect
+
+
+def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
+    outcome = Outcome(event.outcome)
+    if outcome is Outcome.OURS:
+        return "deliverability alert: refused for the sender, not the reader"
+    if outcome in (Outcome.DELAYED, Outcome.AUTOREPLY):
+        return "ignored: not a bounce"
+    if event.subscriber_id is None:
+        return "unmatched"
+    if not event.counts:
+        return "not trusted: " + event.note
+    if outcome is Outcome.SOFT:
+        score = repo.soft_score(
+            conn,
+            event.subscriber_id,
+            since=now - timedelta(days=config.soft_window_days),
+            settled_before=now - SETTLE,
+        )
+        if score < config.soft_limit:
+            return f"soft bounce {score} of {config.soft_limit}"
+    status = Status.COMPLAINED if outcome is Outcome.COMPLAINT else Status.BOUNCED
+    lists = subscriber_repo.subscriptions_of(conn, event.subscriber_id)
+    # A complaint ends every subscription; a bounce ends the ones still being mailed.
+    keep = (
+        {Status.COMPLAINED}
+        if status is Status.COMPLAINED
+        else {
+            Status.UNSUBSCRIBED,
+            Status.BOUNCED,
+            Status.COMPLAINED,
+        }
+    )
+    changes = [
+        Change(
+            subscriber_id=event.subscriber_id,
+            list_name=name,
+            status=status,
+            previous=previous,
+            source=_source(event.source, outcome),
+            detail=_detail(event),
+        )
+        for name, previous in sorted(lists.items())
+        if previous not in keep
+    ]
+    subscriber_repo.apply_changes(conn, changes, now=now)
+    if not changes:
+        return f"{status.value} already"
+    return f"{status.value} on " + ", ".join(c.list_name for c in changes)

@@ -1,0 +1,193 @@
+"""Repository functions for feedback events, and the ledger questions matching asks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
+
+SENT = "sent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One recorded feedback event."""
+
+    id: int
+    event_id: str
+    source: str
+    outcome: str
+    recipient: str | None
+    original_recipient: str | None
+    status: str | None
+    diagnostic: str
+    message_id: str | None
+    subscriber_id: int | None
+    send_id: int | None
+    matched_by: str
+    counts: bool
+    note: str
+    received_at: datetime
+    processed_at: datetime | None
+    effect: str | None
+    email: str | None = None  # the matched subscriber's address
+
+
+# Built once: an import runs each of these per message, and building a statement costs
+# more than executing it from SQLAlchemy's compiled cache.
+_INSERT = {
+    name: dialect.insert(feedback_events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(feedback_events.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_PROCESSED = (
+    update(feedback_events)
+    .where(feedback_events.c.id == bindparam("event"))
+    .values(processed_at=bindparam("at"), effect=bindparam("effect"))
+)
+_BY_KEY = select(subscribers.c.id).where(subscribers.c.email_key == bindparam("key"))
+_DELIVERY = select(deliveries.c.updated_at).where(
+    deliveries.c.send_id == bindparam("send"), deliveries.c.subscriber_id == bindparam("sub")
+)
+_OF_DIGEST = (
+    select(deliveries.c.send_id, deliveries.c.updated_at)
+    .join(sends, sends.c.id == deliveries.c.send_id)
+    .where(sends.c.digest_id == bindparam("digest"), deliveries.c.subscriber_id == bindparam("sub"))
+    .order_by(deliveries.c.send_id.desc())
+    .limit(1)
+)
+_LAST_MAILED = (
+    select(deliveries.c.send_id)
+    .where(
+        deliveries.c.subscriber_id == bindparam("sub"),
+        deliveries.c.updated_at >= bindparam("since"),
+        deliveries.c.status.in_((SENT, "deferred", "failed")),
+    )
+    .order_by(deliveries.c.updated_at.desc())
+    .limit(1)
+)
+
+
+def record(conn: Connection, row: dict[str, Any]) -> int | None:
+    """Insert one event; its id, or None when its ``event_id`` was taken before."""
+    stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return conn.execute(stmt, row).scalar()
+
+
+def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
+    """Which of these event ids are recorded already."""
+    stmt = select(feedback_events.c.event_id).where(feedback_events.c.event_id.in_(event_ids))
+    return set(conn.scalars(stmt))
+
+
+def mark_processed(conn: Connection, event: int, effect: str, *, now: datetime) -> None:
+    """Judged: what it did."""
+    conn.execute(_PROCESSED, {"event": event, "at": now, "effect": effect[:500]})
+
+
+def subscriber_by_key(conn: Connection, key: str) -> int | None:
+    """A subscriber's id by case-folded address."""
+    return conn.scalar(_BY_KEY, {"key": key})
+
+
+def delivery(conn: Connection, send_id: int, subscriber_id: int) -> datetime | None:
+    """When the ledger row of this copy last changed, if there is one."""
+    return conn.scalar(_DELIVERY, {"send": send_id, "sub": subscriber_id})
+
+
+def delivery_of_digest(
+    conn: Connection, digest_id: str, subscriber_id: int
+) -> tuple[int, datetime] | None:
+    """The newest send of ``digest_id`` with a copy for the subscriber: (send, last change)."""
+    row = conn.execute(_OF_DIGEST, {"digest": digest_id, "sub": subscriber_id}).first()
+    return (row[0], row[1]) if row else None
+
+
+def last_mailed(conn: Connection, subscriber_id: int, *, since: datetime) -> int | None:
+    """The newest send that mailed the subscriber since ``since`` (sent or deferred)."""
+    return conn.scalar(_LAST_MAILED, {"sub": subscriber_id, "since": since})
+
+
+def soft_score(
+    conn: Connection, subscriber_id: int, *, since: datetime, settled_before: datetime
+) -> int:
+    """Distinct sends (or days, for events naming no send) with a counted soft bounce since
+    ``since`` and since the last clean copy: one sent before ``settled_before`` that no
+    feedback came back for."""
+    f = feedback_events.c
+    events = conn.execute(
+        select(f.send_id, f.received_at).where(
+            f.subscriber_id == subscriber_id,
+            f.outcome == "soft",
+            f.counts.is_(True),
+            f.received_at >= since,
+        )
+    ).all()
+    if not events:
+        return 0
+    d = deliveries.c
+    bounced = select(f.send_id).where(f.subscriber_id == subscriber_id, f.send_id.is_not(None))
+    clean = conn.scalar(
+        select(func.max(d.updated_at)).where(
+            d.subscriber_id == subscriber_id,
+            d.status == SENT,
+            d.updated_at >= since,
+            d.updated_at < settled_before,
+            d.send_id.not_in(bounced),
+        )
+    )
+    marks = {
+        ("send", send) if send is not None else ("day", at.date())
+        for send, at in events
+        if clean is None or at > clean
+    }
+    return len(marks)
+
+
+def events(conn: Connection, *, since: datetime | None = None, limit: int = 1000) -> list[Event]:
+    """Recorded events, newest first (at most ``limit``)."""
+    f = feedback_events.c
+    stmt = (
+        select(feedback_events, subscribers.c.email)
+        .outerjoin(subscribers, subscribers.c.id == f.subscriber_id)
+        .order_by(f.received_at.desc(), f.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(f.received_at >= since)
+    return [Event(**row._mapping) for row in conn.execute(stmt)]
+
+
+def counts(conn: Connection, *, since: datetime) -> dict[str, int]:
+    """Events per outcome since ``since``; ``unmatched``: those matching no subscriber."""
+    f = feedback_events.c
+    stmt = select(f.outcome, func.count()).where(f.received_at >= since).group_by(f.outcome)
+    out = {outcome: int(n) for outcome, n in conn.execute(stmt)}
+    unmatched = select(func.count()).where(and_(f.received_at >= since, f.subscriber_id.is_(None)))
+    out["unmatched"] = int(conn.scalar(unmatched.select_from(feedback_events)) or 0)
+    return out
+
+
+def prune_unmatched(conn: Connection, *, before: datetime) -> int:
+    """Forget unmatched events older than ``before``; how many."""
+    f = feedback_events.c
+    stmt = delete(feedback_events).where(f.subscriber_id.is_(None), f.received_at < before)
+    return conn.execute(stmt).rowcount or 0
+
+
+def per_send(conn: Connection, send_id: int) -> dict[str, int]:
+    """Subscribers with feedback on one send, per outcome (each subscriber once per outcome)."""
+    f = feedback_events.c
+    stmt = (
+        select(f.outcome, func.count(func.distinct(f.subscriber_id)))
+        .where(f.send_id == send_id, f.subscriber_id.is_not(None))
+        .group_by(f.outcome)
+    )
+    return {outcome: int(n) for outcome, n in conn.execute(stmt)}
