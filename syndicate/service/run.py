@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from syndicate import parallel
 from syndicate.config import Settings
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
+from syndicate.feedback.report import Feedback
 from syndicate.service import scheduler as sched
 from syndicate.service.http import server_config
 from syndicate.service.leader import Leader, leader_for
@@ -97,7 +98,15 @@ def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake:
         log.warning("syndicate.web is not installed; serving the feeds folder only")
         folder = StaticFiles(directory=settings.feeds_dir, check_dir=False)
         return Starlette(routes=[Mount("/feeds", app=folder)])
-    return module.create_app(settings, engine, signer=signer, clock=clock, on_outbox=wake)
+    from syndicate.feedback.intake import take
+
+    def feedback(items: Sequence[Feedback], provider: str) -> None:
+        """A provider's events, their signature verified: they act on the address they name."""
+        take(engine, settings, items, trusted=True)
+
+    return module.create_app(
+        settings, engine, signer=signer, clock=clock, on_outbox=wake, feedback_sink=feedback
+    )
 
 
 def _outbox(
