@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from syndicate.delivery import spread
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.enqueue import enqueue_send
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
@@ -43,16 +43,15 @@ from syndicate.digest.archive import ARCHIVE_FOLDER, write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.message import mail_host
 from syndicate.digest.note import Note
-from syndicate.digest.plan import make_plan, skips
+from syndicate.digest.plan import make_plan
 from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
-from syndicate.models import Article, RenderedDigest, Status
+from syndicate.models import Article, RenderedDigest
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import locks
 from syndicate.store import sends as send_repo
-from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendStatus
 from syndicate.subscribers.tokens import Signer
@@ -63,7 +62,6 @@ __all__ = ["Policy", "SendLocked", "SendReport", "Sender", "variant_key"]
 LOCK_STALE = timedelta(minutes=10)
 SPREAD_MIN = 2000  # due rows below which helper processes are not worth starting
 LEASE_POLL = 0.2  # seconds between looks at rows another live process holds
-ENQUEUE_BATCH = 5000  # ledger rows per transaction while preparing a send
 BEAT = 0.5  # seconds between progress reports (and lock heartbeats) while delivering
 
 
@@ -231,36 +229,10 @@ class Sender:
             ) from None
 
     def _enqueue(self, list_name: str, send_id: int) -> None:
-        """One ledger row per active subscriber whose version is not empty, streamed from
-        the store in batches."""
         assert self.prepared is not None
-        prepared, now = self.prepared, self.clock()
-        send_empty = self.settings.mailing_list(list_name).send_empty
-        if not skips(prepared, EVERYTHING, send_empty=send_empty):
-            with self.engine.begin() as conn:  # everyone without topics, in one statement
-                ledger.enqueue_without_topics(conn, send_id, list_name, now=now)
-        variants: dict[str, str | None] = {}  # stored topics -> variant key; few distinct sets
-        batch: list[tuple[int, str]] = []
-        with self.engine.connect() as reader:
-            chose = subscriber_repo.iter_topics(
-                reader, list_name, Status.ACTIVE, skip=ledger.NO_TOPICS
-            )
-            for sid, topics in chose:
-                if topics not in variants:
-                    chosen = frozenset(t.casefold() for t in json.loads(topics))
-                    empty = skips(prepared, chosen, send_empty=send_empty)
-                    variants[topics] = None if empty else variant_key(chosen)
-                variant = variants[topics]
-                if variant is None:  # nothing new for their topics: no mail
-                    continue
-                batch.append((sid, variant))
-                if len(batch) >= ENQUEUE_BATCH:
-                    with self.engine.begin() as conn:
-                        ledger.enqueue(conn, send_id, batch, now=now)
-                    batch = []
-        with self.engine.begin() as conn:
-            ledger.enqueue(conn, send_id, batch, now=now)
-            send_repo.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
+        enqueue_send(
+            self.engine, self.settings, self.prepared, list_name, send_id, now=self.clock()
+        )
 
     def request_stop(self) -> None:
         """Start no new message (here and in helpers); those on the wire finish."""
