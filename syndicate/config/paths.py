@@ -89,4 +89,12 @@ def published_folder_problems(root: Path, config: SiteConfig, database_url: str)
                     f"{CONFIG_NAME}: {field}: {label} ({folder}) {relation} {', '.join(whats)}; "
                     f"{why}: {fix}"
                 )
+    feeds, archive = (folder.resolve() for _, folder, _ in served)
+    if _within(feeds, archive) or _within(archive, feeds):
+        problems.append(
+            f"{CONFIG_NAME}: feeds.folder: the feeds folder {config.feeds.folder!r} ({feeds}) "
+            f"overlaps the archive folder {ARCHIVE_FOLDER}/ ({archive}), where the copies of "
+            "sent digests are kept; `syndicate build` would write (and remove) files among "
+            "them: give it a folder of its own, such as 'feeds'"
+        )
     return problems

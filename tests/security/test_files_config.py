@@ -278,6 +278,18 @@ def test_content_inside_the_served_archive_is_refused(site: Site) -> None:
     ]
 
 
+@pytest.mark.parametrize("folder", ["archive", "archive/feeds", "."])
+def test_a_feeds_folder_overlapping_the_archive_is_refused(site: Site, folder: str) -> None:
+    """``build`` writes and removes files in its folder: never among the archive's copies."""
+    _config(site, f'[feeds]\nfolder = "{folder}"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(site.root)
+    assert any(
+        p.startswith("syndicate.toml: feeds.folder: ") and "overlaps the archive folder" in p
+        for p in refused.value.problems
+    ), refused.value.problems
+
+
 @pytest.mark.parametrize("folder", ["feeds", "public/feeds", "build", "/srv/www/feeds-test"])
 def test_a_folder_of_its_own_is_fine(site: Site, folder: str) -> None:
     _config(site, f'[feeds]\nfolder = "{folder}"\n')
