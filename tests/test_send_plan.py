@@ -126,3 +126,14 @@ def test_the_prompt_shows_each_versions_subject_articles_and_recipients(letter: 
     assert "send 1" not in stderr + stdout
     code, stdout, _ = cli(letter, "status", "--json")
     assert code == 0 and json.loads(stdout)["sends"] == []
+
+
+def test_a_send_with_no_one_to_answer_says_to_add_yes(letter: Site) -> None:
+    """From a script or cron (stdin closed, no terminal) the question gets no answer."""
+    code, _, stderr = cli(letter, "send", "weekly", "--offline", stdin="")
+    assert code == 1
+    assert mailed(letter) == []
+    assert "no answer (no terminal): add --yes to send without asking" in stderr
+    assert "`syndicate send weekly --yes`" in stderr
+    assert "not sent: nothing was recorded" in stderr
+    assert "Aborted" not in stderr

@@ -185,9 +185,21 @@ def _send(
             elif plan is not None and not plan.nothing_new and not yes:
                 for line in plan_lines(plan):
                     err.print(line, markup=False)
-                if not click.confirm(
-                    f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
-                ):
+                try:
+                    agreed = click.confirm(
+                        f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
+                    )
+                except click.Abort:
+                    if sys.stdin.isatty():
+                        raise  # Ctrl-C at the question
+                    agreed = False  # a script or cron: no answer came
+                    err.print("", markup=False)
+                    err.print(
+                        f"no answer (no terminal): add --yes to send without asking, "
+                        f"`syndicate send {list_name} --yes`",
+                        markup=False,
+                    )
+                if not agreed:
                     err.print("not sent: nothing was recorded", markup=False)
                     sys.exit(1)
             if for_workers is None:
