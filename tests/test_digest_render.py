@@ -223,6 +223,18 @@ def test_subject_is_one_clean_line(settings: Settings) -> None:
     assert empty == "Weekly Picks"  # no dangling colon without a lead
 
 
+def test_a_subject_that_renders_empty_names_its_setting(settings: Settings) -> None:
+    with pytest.raises(ConfigError) as refused:
+        render_subject("{{ lead.title }}", digest([]), settings)
+    assert refused.value.problems == [
+        "syndicate.toml: lists.weekly.subject: renders as an empty subject with no new "
+        "article; give it text or a fallback, such as '{{ lead.title or list.title }}'"
+    ]
+    assert render_subject("{{ lead.title or list.title }}", digest([]), settings) == (
+        "Weekly Picks"
+    )
+
+
 def test_subject_is_capped_at_a_word_boundary(settings: Settings) -> None:
     lead = article(0, title="word " * 100)
     subject = render_subject("{{ lead.title }}", digest([lead]), settings)

@@ -121,7 +121,17 @@ def render_subject(template: str, digest: Digest, settings: Settings) -> str:
     except RecursionError:  # nested beyond what Python's parser stack takes
         where = f"{CONFIG_NAME}: lists.{digest.list_name}.subject"
         raise ConfigError([f"{where}: cannot be rendered: nested too deep"]) from None
-    return shorten(single_line(raw), SUBJECT_LIMIT)
+    subject = shorten(single_line(raw), SUBJECT_LIMIT)
+    if not subject.strip():
+        what = "with no new article" if not articles else f"for issue {digest.issue}"
+        raise ConfigError(
+            [
+                f"{CONFIG_NAME}: lists.{digest.list_name}.subject: renders as an empty subject "
+                f"{what}; give it text or a fallback, such as "
+                "'{{ lead.title or list.title }}'"
+            ]
+        )
+    return subject
 
 
 def preheader(digest: Digest, settings: Settings) -> str:
