@@ -931,6 +931,18 @@ def test_preferences_keep_bounced_lists_suppressed(web_site: Site, web: Web) -> 
     assert status_of(web_site, sid, "daily") is Status.PENDING
 
 
+def test_preferences_show_a_pending_list_ticked_and_unticking_withdraws_it(
+    web_site: Site, web: Web
+) -> None:
+    sid = add(web_site, "ann@example.org", {"weekly": Status.ACTIVE, "daily": Status.PENDING})
+    path = f"/preferences/{make_token(Purpose.PREFERENCES, sid, 'weekly')}"
+    page = web.get(path).text
+    assert re.search(r'value="daily"[^>]*checked', page), page  # they asked for it
+    web.post(path, data={"list": ["weekly"]})
+    assert status_of(web_site, sid, "daily") is Status.UNSUBSCRIBED
+    assert status_of(web_site, sid, "weekly") is Status.ACTIVE
+
+
 # --- every page -------------------------------------------------------------------------------
 
 

@@ -177,7 +177,8 @@ def save_preferences(
     is not active (unsubscribed, pending, or new for someone who gets nothing) needs their
     consent again: a subscribe request is recorded, so the outbox sender makes it pending
     and mails a confirmation; a preferences link from before an unsubscribe cannot undo it.
-    Bounced and complained lists stay; unchecked active ones become unsubscribed. ``topics``
+    Bounced and complained lists stay; unchecked active (or pending) ones become
+    unsubscribed (the page shows pending lists checked). ``topics``
     of a list apply to that list only, and only where there is a subscription to keep them.
     """
     with engine.begin() as conn:
@@ -195,8 +196,8 @@ def save_preferences(
                     wanted = Status.ACTIVE
                 else:
                     to_confirm.append(list_name)
-            elif list_name not in lists and status is Status.ACTIVE:
-                wanted = Status.UNSUBSCRIBED
+            elif list_name not in lists and status in (Status.ACTIVE, Status.PENDING):
+                wanted = Status.UNSUBSCRIBED  # a pending one: the request is withdrawn
             if wanted is not status and wanted is not None:
                 changes.append(
                     Change(
