@@ -41,10 +41,10 @@ def hostile_feed() -> bytes:
 
 def clean_feed() -> bytes:
     return (
-        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>F</title>"
-        "<item><guid>one</guid><title>Fine</title><description>Text.</description></item>"
-        "</channel></rss>"
-    ).encode()
+        b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>F</title>"
+        b"<item><guid>one</guid><title>Fine</title><description>Text.</description></item>"
+        b"</channel></rss>"
+    )
 
 
 @pytest.fixture
