@@ -88,15 +88,19 @@ class Article:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """One item that was skipped, with where and why (``path:line: reason``)."""
+    """One item that was skipped, with where and why (``path:line: reason``).
+
+    ``line`` is None where no line is known (an entry of a remote feed): ``path: reason``.
+    """
 
     path: str
-    line: int
+    line: int | None
     reason: str
 
     def __str__(self) -> str:
         # A file named "a.md\nb.md:1: ..." must not print as two problems.
-        return f"{printable(self.path)}:{self.line}: {printable(self.reason)}"
+        where = printable(self.path) + ("" if self.line is None else f":{self.line}")
+        return f"{where}: {printable(self.reason)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -91,7 +91,8 @@ def fetch_source(source: FeedSource, validators: Validators | None) -> Fetched:
         ),
         entries=tuple(e for e in built if isinstance(e, Entry)),
         problems=tuple(
-            Problem(path=source.url, line=i, reason=f"entry {i} {e}")
+            # feedparser knows no line numbers: the entry's number says where it is.
+            Problem(path=source.url, line=None, reason=f"entry {i} {e}")
             for i, e in enumerate(built, 1)
             if isinstance(e, str)
         ),

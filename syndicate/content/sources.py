@@ -123,7 +123,7 @@ def _merge(
                 teaser_length=settings.config.content.teaser_length,
             )
         except (ValueError, OverflowError) as exc:
-            problems.append(Problem(path=source.url, line=number, reason=f"entry {number}: {exc}"))
+            problems.append(Problem(path=source.url, line=None, reason=f"entry {number}: {exc}"))
             continue
         article = StoredArticle(
             id=article_id,
@@ -145,11 +145,14 @@ def _merge(
         for index, value in ((by_guid, entry.guid), (by_link, entry.url), (by_hash, digest)):
             if value:
                 index[value] = article
+    # A feed with problems keeps no validators: the next read fetches it in full and reports
+    # them again, where a 304 would have hidden them (remote_sources has nowhere to keep them).
+    clean = not (fetched.problems or problems)
     state = RemoteState(
         source=source.key,
         url=source.url,
-        etag=fetched.validators.etag,
-        last_modified=fetched.validators.last_modified,
+        etag=fetched.validators.etag if clean else None,
+        last_modified=fetched.validators.last_modified if clean else None,
         fetched_at=now,
         status=fetched.status,
     )
