@@ -8,6 +8,8 @@ uvicorn) do not speak in their own words or format.
 from __future__ import annotations
 
 import json
+import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +19,17 @@ import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import main
-from tests.conftest import Site
+from tests.conftest import BASE_CONFIG, Site
+from tests.httpserver import serve
 from tests.smtpserver import serve_smtp, weekly_site_config
-from tests.test_run import Running
+from tests.test_run import EXIT_WITHIN, Running
+
+SLOW_FEED = 12.0  # seconds the source takes to answer: longer than the 10 s poll interval
+RSS = (
+    b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>F</title>"
+    b"<item><guid>a</guid><title>Slow one</title><description>Text.</description></item>"
+    b"</channel></rss>"
+)
 
 
 @pytest.fixture
@@ -76,3 +86,32 @@ def test_failed_confirmation_mails_are_logged_as_failures_and_shown_by_status(
     doc = json.loads(as_json.output)["outbox"]
     assert doc["failed"] == 1 and doc["days"] == 7, doc
     assert doc["last_reply"] == "refused: SMTPUTF8 is not supported by this server", doc
+
+
+def test_an_overrun_poll_is_said_in_our_words_and_a_stop_during_it_logs_no_traceback(
+    site: Site, started: list[Running], tmp_path: Path
+) -> None:
+    with serve() as feeds:
+        feeds.route("/slow", body=RSS, delay=SLOW_FEED)
+        config = BASE_CONFIG.format(db=site.db_url).replace(
+            'folder = "content"\n', 'folder = "content"\npoll_interval = 10\n'
+        )
+        config += (
+            '\n[[content.sources]]\ntype = "feed"\nname = "slow"\n'
+            f'url = "{feeds.url("/slow")}"\nallow_private = true\n'
+        )
+        (site.root / "syndicate.toml").write_text(config, encoding="utf-8")
+        running = Running(site, tmp_path / "run.log")
+        started.append(running)
+        # the first poll still waits for the source when the second one is due
+        _wait_for(running, "poll: still running the previous poll; skipped this one", 30)
+        running.proc.send_signal(signal.SIGINT)  # Ctrl-C, during the poll
+        assert running.proc.wait(timeout=EXIT_WITHIN) == 0, running.log.read_text()
+        running.close()
+    log = running.log.read_text()
+    assert "Traceback" not in log and "CancelledError" not in log, log
+    assert "raised an exception" not in log, log
+    assert "maximum number of running instances" not in log, log
+    assert "stopping: waiting up to 30 s for 1 running job (poll)\n" in log, log
+    lines = log.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ", x) for x in lines), log

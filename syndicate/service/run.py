@@ -249,7 +249,7 @@ class Service:
             self.wake.clear()
             if self.outbox is None or self.stopping.is_set():
                 continue
-            await self.work.tracked(self._outbox_once(self.outbox))
+            await self.work.tracked(self._outbox_once(self.outbox), "outbox")
 
     async def _outbox_once(self, outbox: _Outbox) -> None:
         try:
