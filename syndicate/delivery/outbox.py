@@ -37,6 +37,7 @@ class Answer:
 
     recipient: str
     status: OutboxStatus
+    code: int | None
     reply: str | None
     retry_at: datetime | None = None
 
@@ -158,7 +159,11 @@ class OutboxSender:
                 retry_at=retry_at,
             )
         return Answer(
-            recipient=row.recipient, status=status, reply=outcome.reply, retry_at=retry_at
+            recipient=row.recipient,
+            status=status,
+            code=outcome.code,
+            reply=outcome.reply,
+            retry_at=retry_at,
         )
 
 
@@ -178,7 +183,8 @@ def log_round(done: OutboxRound, log: logging.Logger) -> None:
         # The address someone typed into a form, and a remote server's words: neither may
         # forge a log line; the message itself (with its confirmation link) is never logged.
         who = printable(display_address(answer.recipient))[:REPLY_SHOWN]
-        reply = one_line(answer.reply or "no reply", REPLY_SHOWN)
+        said = f"{answer.code or ''} {answer.reply or 'no reply'}"
+        reply = one_line(said, REPLY_SHOWN)
         if answer.retry_at is None:
             log.warning("outbox: mail to %s failed: %s", who, reply)
         else:
