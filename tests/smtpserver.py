@@ -107,9 +107,11 @@ class Handler:
 class SmtpServer:
     """The running server: ``port``, ``messages``, ``connections``, ``set_fault``."""
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, *, smtputf8: bool = True
+    ) -> None:
         self.handler = Handler()
-        self.credentials = credentials
+        self.credentials, self.smtputf8 = credentials, smtputf8
         self.port = 0
         self._sessions = 0
         self._count_lock = threading.Lock()
@@ -138,11 +140,11 @@ class SmtpServer:
         with self._count_lock:
             self._sessions += 1
         if self.credentials is None:
-            return SMTP(self.handler, hostname="test.smtp.local", enable_SMTPUTF8=True)
+            return SMTP(self.handler, hostname="test.smtp.local", enable_SMTPUTF8=self.smtputf8)
         return SMTP(
             self.handler,
             hostname="test.smtp.local",
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=self.smtputf8,
             authenticator=self._authenticate,
             auth_require_tls=False,  # plain-text AUTH on loopback, for tests only
         )
@@ -183,9 +185,12 @@ class SmtpServer:
 
 
 @contextmanager
-def serve_smtp(credentials: tuple[str, str] | None = None) -> Iterator[SmtpServer]:
-    """Run an :class:`SmtpServer` (requiring AUTH when ``credentials`` are given)."""
-    server = SmtpServer(credentials)
+def serve_smtp(
+    credentials: tuple[str, str] | None = None, *, smtputf8: bool = True
+) -> Iterator[SmtpServer]:
+    """Run an :class:`SmtpServer` (requiring AUTH when ``credentials`` are given; without
+    the SMTPUTF8 extension when ``smtputf8`` is false)."""
+    server = SmtpServer(credentials, smtputf8=smtputf8)
     server.start()
     try:
         yield server

@@ -181,9 +181,9 @@ def test_the_run_log_says_what_run_does_not_each_http_request(
         assert running.stop() == 0
     log = running.log.read_text()
     assert "HTTP Request:" not in log, log
-    # and in words: "1 article", "1 message" (not "1 articles", "1 messages")
+    # and in words: "1 article", "1 sent" (not "1 articles", "1 messages")
     assert "poll: 1 article, 3 feed files written, 0 removed, 0 problems" in log, log
-    assert "outbox: 1 message\n" in log, log
+    assert "outbox: 1 sent\n" in log, log
 
 
 def test_the_outbox_doorbell_rings_from_the_loop_and_from_threads() -> None:

@@ -19,11 +19,12 @@ from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
 from syndicate.store import feedback as feedback_repo
 from syndicate.store import history, locks, open_store
+from syndicate.store import outbox as outbox_repo
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
 from syndicate.subscribers.address import display_address
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -152,12 +153,27 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
         with engine.connect() as conn:
             docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
             week = feedback_repo.counts(conn, since=wall_clock() - ALERT_WINDOW)
+            failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
     finally:
         engine.dispose()
     alert = {"days": ALERT_WINDOW.days, "ours": week.get("ours", 0)}
+    mails = {
+        "days": ALERT_WINDOW.days,
+        "failed": failed.count,
+        "last_reply": failed.last_reply,
+        "last_failed_at": _when(failed.last_at),
+    }
     if as_json:
-        emit_json({"sends": docs, "deliverability": alert})
+        emit_json({"sends": docs, "deliverability": alert, "outbox": mails})
         return
+    if failed.count:
+        # A server's reply: one line, bounded, no escapes reaching the terminal.
+        last = one_line(failed.last_reply or "no reply", 300)
+        out.print(
+            f"outbox: {plural(failed.count, 'confirmation mail')} failed in the last "
+            f"{ALERT_WINDOW.days} days (last: {last})",
+            markup=False,
+        )
     if alert["ours"]:
         out.print(
             f"deliverability alert: {plural(alert['ours'], 'copy', 'copies')} refused for the "

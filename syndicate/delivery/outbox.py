@@ -12,17 +12,45 @@ connections retried with exponential backoff and jitter until the mail is older 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
 from syndicate.store import outbox as repo
 from syndicate.store.outbox import Claimed, OutboxStatus
+from syndicate.subscribers.address import display_address
+from syndicate.text import one_line, printable
 
-__all__ = ["OutboxSender"]
+__all__ = ["Answer", "OutboxRound", "OutboxSender", "log_round"]
+
+REPLY_SHOWN = 300  # characters of an address or a server's reply a log line carries
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """What became of one outbox mail this round (``retry_at``: when a deferred one is due)."""
+
+    recipient: str
+    status: OutboxStatus
+    code: int | None
+    reply: str | None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxRound:
+    """One :meth:`OutboxSender.run_round`: every mail attempted, with its outcome."""
+
+    answers: tuple[Answer, ...] = field(default=())
+
+    def of(self, status: OutboxStatus) -> list[Answer]:
+        """The answers with ``status`` (``QUEUED``: deferred, each with its retry time)."""
+        return [a for a in self.answers if a.status is status]
 
 
 class OutboxSender:
@@ -60,26 +88,30 @@ class OutboxSender:
         self.prepare = prepare
 
     async def run_due(self) -> int:
-        """Attempt every mail due now; how many were attempted.
+        """Attempt every mail due now; how many were attempted."""
+        return len((await self.run_round()).answers)
+
+    async def run_round(self) -> OutboxRound:
+        """Attempt every mail due now; what became of each.
 
         Stops after ten full batches so one call stays bounded; the rest is due next call.
         """
         if self.prepare is not None:
             await asyncio.to_thread(self.prepare, self.clock())
         gate = asyncio.Semaphore(self.concurrency)
-        attempted = 0
+        answers: list[Answer] = []
         for _ in range(10):
             rows = await asyncio.to_thread(self._claim, self.clock())
             results = await asyncio.gather(
                 *(self._one(row, gate) for row in rows), return_exceptions=True
             )
-            attempted += len(rows)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
+                answers.append(result)
             if len(rows) < self.batch:
                 break
-        return attempted
+        return OutboxRound(answers=tuple(answers))
 
     async def next_due(self) -> datetime | None:
         """When the earliest queued mail is due (None: the outbox is empty)."""
@@ -93,16 +125,16 @@ class OutboxSender:
         with self.engine.connect() as conn:
             return repo.next_due(conn)
 
-    async def _one(self, row: Claimed, gate: asyncio.Semaphore) -> None:
+    async def _one(self, row: Claimed, gate: asyncio.Semaphore) -> Answer:
         async with gate:
             try:
                 outcome = await self.transport.send(row.sender, row.recipient, row.data)
             except Exception as exc:  # the Transport contract says never; keep the row anyway
                 reply = clean_reply(f"transport error: {type(exc).__name__}: {exc}")
                 outcome = Outcome(kind=Kind.DEFERRED, code=None, reply=reply)
-            await asyncio.to_thread(self._record, row, outcome)
+            return await asyncio.to_thread(self._record, row, outcome)
 
-    def _record(self, row: Claimed, outcome: Outcome) -> None:
+    def _record(self, row: Claimed, outcome: Outcome) -> Answer:
         now = self.clock()
         retry_at = None
         if outcome.kind is Kind.SENT:
@@ -125,4 +157,40 @@ class OutboxSender:
                 code=outcome.code,
                 reply=outcome.reply,
                 retry_at=retry_at,
+            )
+        return Answer(
+            recipient=row.recipient,
+            status=status,
+            code=outcome.code,
+            reply=outcome.reply,
+            retry_at=retry_at,
+        )
+
+
+def log_round(done: OutboxRound, log: logging.Logger) -> None:
+    """What an outbox round did: the counts (a WARNING when any mail was not sent), then
+    one line per failed or deferred mail with its recipient and the server's reply."""
+    if not done.answers:
+        return
+    sent, failed = done.of(OutboxStatus.SENT), done.of(OutboxStatus.FAILED)
+    deferred = done.of(OutboxStatus.QUEUED)
+    parts = [f"{len(sent)} sent"]
+    parts += [f"{len(failed)} failed"] if failed else []
+    parts += [f"{len(deferred)} deferred"] if deferred else []
+    level = logging.WARNING if failed or deferred else logging.INFO
+    log.log(level, "outbox: %s", ", ".join(parts))
+    for answer in failed + deferred:
+        # The address someone typed into a form, and a remote server's words: neither may
+        # forge a log line; the message itself (with its confirmation link) is never logged.
+        who = printable(display_address(answer.recipient))[:REPLY_SHOWN]
+        said = f"{answer.code or ''} {answer.reply or 'no reply'}"
+        reply = one_line(said, REPLY_SHOWN)
+        if answer.retry_at is None:
+            log.warning("outbox: mail to %s failed: %s", who, reply)
+        else:
+            log.warning(
+                "outbox: mail to %s deferred: %s; retrying at %s",
+                who,
+                reply,
+                f"{answer.retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
             )

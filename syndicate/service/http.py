@@ -17,6 +17,7 @@ uvicorn's own ``X-Forwarded-For`` handling is off: the web app reads it (``web/p
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -27,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from syndicate.config import Web
 from syndicate.web.logs import redact_logs
 
+log = logging.getLogger(__name__)  # syndicate's logger: run's format, not uvicorn's
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; browsers send a few KB
 WARN_EVERY = 60.0  # seconds between two "too many connections" warnings
 
@@ -77,7 +79,7 @@ class GuardedProtocol(HttpToolsProtocol):
             now = time.monotonic()
             if now - GuardedProtocol._warned >= WARN_EVERY:  # never a line per connection
                 GuardedProtocol._warned = now
-                self.logger.warning("more than %d connections at once: answering 503", limit)
+                log.warning("web: more than %d connections at once: answering 503", limit)
             self._reply(503)
             return
         self._header_timer = self.loop.call_later(self.limits.header_timeout, self._headers_late)

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import parallel
 from syndicate.config import Settings
+from syndicate.delivery.outbox import OutboxRound, log_round
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
 from syndicate.feedback.report import Feedback
@@ -36,7 +37,6 @@ from syndicate.service.work import Work
 from syndicate.store import open_store
 from syndicate.subscribers.signup import Signups
 from syndicate.subscribers.tokens import Signer, site_signer
-from syndicate.text import plural
 from syndicate.web.render import web_env
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Wake(asyncio.Event):
 
 
 class _Outbox(Protocol):
-    async def run_due(self) -> int: ...
+    async def run_round(self) -> OutboxRound: ...
 
 
 class _Server(uvicorn.Server):
@@ -249,16 +249,15 @@ class Service:
             self.wake.clear()
             if self.outbox is None or self.stopping.is_set():
                 continue
-            await self.work.tracked(self._outbox_once(self.outbox))
+            await self.work.tracked(self._outbox_once(self.outbox), "outbox")
 
     async def _outbox_once(self, outbox: _Outbox) -> None:
         try:
-            sent = await outbox.run_due()
+            done = await outbox.run_round()
         except (SQLAlchemyError, SyndicateError) as exc:
             log.error("outbox: %s", exc)
             return
-        if sent:
-            log.info("outbox: %s", plural(sent, "message"))
+        log_round(done, log)
 
     def describe_runs(self) -> str:
         """Each list's next run, as the start line shows it."""

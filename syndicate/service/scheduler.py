@@ -10,12 +10,14 @@ so they are module-level and take only the list name; they reach the running ser
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -141,33 +143,65 @@ def _jobs() -> Jobs:
     return _registered
 
 
+async def _quietly(body: Awaitable[None]) -> None:
+    """A job body awaited until the scheduler shuts down (a stop, or the role lost): then
+    the body goes on as the service's tracked task, drained at a stop; nothing went wrong,
+    so APScheduler gets no exception to log with a traceback."""
+    try:
+        await body
+    except asyncio.CancelledError:
+        return
+
+
 async def run_digest(list_name: str) -> None:
     """Job: a list's scheduled digest."""
-    await _jobs().digest(list_name)
+    await _quietly(_jobs().digest(list_name))
 
 
 async def run_poll() -> None:
     """Job: re-read content and rebuild feeds."""
-    await _jobs().poll()
+    await _quietly(_jobs().poll())
 
 
 async def run_bounces() -> None:
     """Job: read the bounce Maildir."""
-    await _jobs().bounces()
+    await _quietly(_jobs().bounces())
 
 
 async def run_retries() -> None:
     """Job: retry deferred copies that are due; resume interrupted sends."""
-    await _jobs().retries()
+    await _quietly(_jobs().retries())
+
+
+def _not_skips(record: logging.LogRecord) -> bool:
+    """APScheduler's own line for a skipped run: :func:`_skipped` says it in our words."""
+    return not str(record.msg).startswith('Execution of job "%s" skipped: maximum number')
+
+
+def _skipped(event: JobSubmissionEvent) -> None:
+    """A run skipped because the previous one of the same job still runs: normal when a
+    poll or a send takes longer than its interval, so INFO."""
+    job = event.job_id
+    what, noun = (job.removeprefix(PREFIX), "digest") if job.startswith(PREFIX) else (job, "")
+    noun = noun or _RUNS.get(job, "run")
+    log.info("%s: still running the previous %s; skipped this one", what, noun)
+
+
+_RUNS = {"poll": "poll", "bounces": "look into the Maildir", "retries": "retry pass"}
 
 
 def make_scheduler(engine: Engine) -> Any:
     """An AsyncIOScheduler keeping digest jobs in the store; start it inside the event loop."""
-    return AsyncIOScheduler(
+    scheduler = AsyncIOScheduler(
         jobstores={DIGESTS: SQLAlchemyJobStore(engine=engine), LOCAL: MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=UTC,
     )
+    own = logging.getLogger("apscheduler.scheduler")
+    if _not_skips not in own.filters:
+        own.addFilter(_not_skips)
+    scheduler.add_listener(_skipped, EVENT_JOB_MAX_INSTANCES)
+    return scheduler
 
 
 def _stored(scheduler: Any, job_id: str) -> Any:

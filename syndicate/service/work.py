@@ -101,28 +101,30 @@ class Work:
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
 
-    async def tracked(self, body: Coroutine[Any, Any, None]) -> None:
-        """Run ``body`` as its own task, which outlives a cancelled caller until drained."""
-        task = asyncio.ensure_future(body)
+    async def tracked(self, body: Coroutine[Any, Any, None], what: str = "job") -> None:
+        """Run ``body`` as its own task (named ``what``, as the stop names it), which
+        outlives a cancelled caller until drained."""
+        task = asyncio.get_running_loop().create_task(body, name=what)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         await asyncio.shield(task)
 
     async def digest(self, list_name: str) -> None:
         """The list's scheduled digest (job ``digest:<list>``)."""
-        await self.tracked(self._guard(f"digest of {list_name}", self._digest(list_name)))
+        what = f"digest of {list_name}"
+        await self.tracked(self._guard(what, self._digest(list_name)), what)
 
     async def poll(self) -> None:
         """Re-read the content sources and rebuild the feeds."""
-        await self.tracked(self._guard("poll", self._poll()))
+        await self.tracked(self._guard("poll", self._poll()), "poll")
 
     async def retries(self) -> None:
         """Resume interrupted sends; retry every deferred copy that is due."""
-        await self.tracked(self._guard("retries", self._retries()))
+        await self.tracked(self._guard("retries", self._retries()), "retries")
 
     async def bounces(self) -> None:
         """Take the bounces delivered into ``[bounces] maildir``."""
-        await self.tracked(self._guard("bounces", self._bounces()))
+        await self.tracked(self._guard("bounces", self._bounces()), "bounces")
 
     async def _bounces(self) -> None:
         path = bounce_folder(self.settings)
@@ -161,7 +163,12 @@ class Work:
         extra: set[asyncio.Future[Any]] = {forced} if forced is not None else set()
         deadline = loop.time() + grace.total_seconds()
         if pending:
-            log.info("waiting up to %ds for %d running jobs", grace.total_seconds(), len(pending))
+            log.info(
+                "stopping: waiting up to %g s for %s (%s)",
+                grace.total_seconds(),
+                plural(len(pending), "running job"),
+                ", ".join(sorted(t.get_name() for t in pending)),
+            )
         while pending and not (forced and forced.done()) and (left := deadline - loop.time()) > 0:
             await asyncio.wait(
                 {*pending, *extra}, timeout=left, return_when=asyncio.FIRST_COMPLETED

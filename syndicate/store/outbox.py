@@ -133,3 +133,27 @@ def counts(conn: Connection) -> dict[OutboxStatus, int]:
     """Number of outbox mails per status."""
     stmt = select(_o.status, func.count()).group_by(_o.status)
     return {OutboxStatus(status): int(n) for status, n in conn.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failures:
+    """The outbox mails that failed since some moment: how many, and the newest reply."""
+
+    count: int
+    last_reply: str | None
+    last_at: datetime | None
+
+
+def failures_since(conn: Connection, since: datetime) -> Failures:
+    """The mails given up on (``failed``) since ``since``, by when they were last tried."""
+    recent = (_o.status == OutboxStatus.FAILED.value) & (_o.updated_at >= since)
+    count = int(conn.execute(select(func.count()).where(recent)).scalar() or 0)
+    last = conn.execute(
+        select(_o.last_reply, _o.updated_at)
+        .where(recent)
+        .order_by(_o.updated_at.desc(), _o.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return Failures(count=count, last_reply=None, last_at=None)
+    return Failures(count=count, last_reply=last.last_reply, last_at=last.updated_at)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import select
 import socket
 import threading
@@ -169,6 +170,11 @@ def test_past_max_connections_new_ones_get_503_until_slow_ones_leave(
             time.sleep(0.2)
         else:
             pytest.fail("requests are still refused after the slow clients left")
+    # in syndicate's words and run's format (a timestamp), not uvicorn's "WARNING:  …"
+    said = (
+        r"(?m)^\d{4}-\d\d-\d\d [\d:,]+ WARNING web: more than 4 connections at once: answering 503$"
+    )
+    assert re.search(said, (tmp_path / "run.log").read_text()), (tmp_path / "run.log").read_text()
 
 
 # --- item 10: X-Forwarded-For -----------------------------------------------------------------
