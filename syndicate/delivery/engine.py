@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
+from syndicate.config.mailhost import mail_host
 from syndicate.delivery import spread
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
@@ -41,7 +42,6 @@ from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
 from syndicate.digest.archive import ARCHIVE_FOLDER, write_archive
 from syndicate.digest.assemble import EVERYTHING
-from syndicate.digest.message import mail_host
 from syndicate.digest.note import Note
 from syndicate.digest.plan import make_plan
 from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded

@@ -26,13 +26,13 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from syndicate.config import Settings
+from syndicate.config.mailhost import mail_host
 from syndicate.content.reader import stored_articles
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.transport import Transport
-from syndicate.digest.message import mail_host
 from syndicate.digest.prepare import prepare_recorded
 from syndicate.processes import process_owner
 from syndicate.store import deliveries as ledger

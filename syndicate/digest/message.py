@@ -34,9 +34,11 @@ from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from syndicate.config import Settings
+from syndicate.config.mailhost import DOMAIN as _DOMAIN
+from syndicate.config.mailhost import mail_host
 from syndicate.digest import markers
 from syndicate.digest.personalize import URL_SAFE, Personal, Recipient, clean_name
 from syndicate.errors import SyndicateError
@@ -47,9 +49,6 @@ MAX_LINE = 78  # RFC 5322's "SHOULD"; verbatim headers only go past it for one l
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")  # a phrase that needs no quotes
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN = re.compile(
-    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
 _MESSAGE_ID = re.compile(r"<[^<>@\s\x00-\x1f\x7f]+@[A-Za-z0-9.-]+>", re.ASCII)
 _BARE_BREAK = re.compile(r"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n")  # CR, LF: folding only
 _MARKER_PREFIX = "SYNDICATEx9"
@@ -103,17 +102,6 @@ def _fold(name: str, items: Sequence[str]) -> list[str]:
             lines.append(item)
             width = 1 + len(item)
     return lines
-
-
-def mail_host(settings: Settings) -> str:
-    """The publication's host name in ASCII, for Message-IDs and List-Ids (RFC 2919:
-    ``localhost`` when the site has no domain name, e.g. an IP address)."""
-    host = urlsplit(settings.publication.base_url).hostname or ""
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "localhost"
-    return host if _DOMAIN.fullmatch(host) and not host.replace(".", "").isdigit() else "localhost"
 
 
 def message_id(digest: Digest, subscriber_id: int, host: str) -> str:

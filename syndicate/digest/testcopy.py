@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from syndicate.config import Settings
-from syndicate.digest.message import mail_host, test_message_id
+from syndicate.config.mailhost import mail_host
+from syndicate.digest.message import test_message_id
 from syndicate.digest.personalize import Personal, Personalizer, Recipient
 from syndicate.digest.wire import WireTemplate
 from syndicate.models import CrlfMessage, RenderedDigest

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
+from syndicate.config.mailhost import mail_host
 from syndicate.feedback import policy
 from syndicate.feedback.match import Match, Matcher
 from syndicate.feedback.report import Feedback, Outcome
@@ -76,16 +76,6 @@ class TakeResult:
     def merge(self, other: TakeResult) -> None:
         """Add another take's items."""
         self.taken.extend(other.taken)
-
-
-def mail_host(settings: Settings) -> str:
-    """The host of our Message-IDs (as ``digest.message.mail_host`` makes it)."""
-    host = (urlsplit(settings.publication.base_url).hostname or "").lower()
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "localhost"
-    return host if host and not host.replace(".", "").isdigit() else "localhost"
 
 
 def matcher(settings: Settings, *, now: datetime) -> Matcher:

@@ -27,7 +27,7 @@ from email.utils import format_datetime
 import jinja2
 
 from syndicate.config import Settings
-from syndicate.digest.message import mail_host
+from syndicate.config.mailhost import mail_host
 from syndicate.digest.personalize import confirm_url
 from syndicate.errors import SyndicateError
 from syndicate.subscribers.address import AddressError, display_address, normalize_address
