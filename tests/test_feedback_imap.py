@@ -23,7 +23,7 @@ from syndicate.subscribers.tokens import Signer
 from tests import test_feedback_intake
 from tests.conftest import Site
 from tests.dovecot import PASSWORD, USER, Dovecot, dovecot, free_port, needs_dovecot
-from tests.test_feedback_intake import BOUNCES, TWO_LISTS, arf, dsn, status
+from tests.test_feedback_intake import BOUNCES, TWO_LISTS, arf, cli, dsn, status
 from tests.test_send import CONFIG, SECRET
 
 Sent = tuple[Site, dict[str, str], dict[str, int]]
@@ -229,6 +229,14 @@ def test_implicit_tls_with_the_ca_from_config_and_refused_without_it(
         assert status(site, ids["r0@example.org"])["weekly"] is Status.BOUNCED
         assert server.count("INBOX") == 0
 
+        # STARTTLS on the plain port, the same CA: upgraded before the login.
+        server.append(dsn(senders["r2@example.org"], "r2@example.org", "5.1.1", "550 unknown"))
+        upgraded = configure(
+            site, monkeypatch, imap_config(server.port, tls="starttls", extra=extra)
+        )
+        asyncio.run(upgraded.imap())
+        assert status(site, ids["r2@example.org"])["weekly"] is Status.BOUNCED
+
 
 IMAP = (
     '[publication]\ntitle = "T"\nbase_url = "https://x.test"\n'
@@ -281,3 +289,26 @@ def test_imap_defaults() -> None:
     )
     assert local.bounces is not None and local.bounces.imap is not None
     assert local.bounces.imap.server_port == 1143
+
+
+@needs_dovecot
+def test_check_reports_imap_problems_with_the_field(
+    site: Site, server: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    configure(
+        site, monkeypatch, imap_config(server.port, tls="starttls", extra='ca_file = "x.pem"\n')
+    )
+    code, output = cli(site, "check", "--offline")
+    assert code == 1 and "[bounces.imap] 127.0.0.1" in output and "ca_file" in output
+    assert "x.pem" in output and "is not a readable file" in output
+
+    configure(site, monkeypatch, imap_config(server.port))
+    code, output = cli(site, "check")  # the server lets us in and has the folder
+    assert code == 0, output
+    monkeypatch.delenv("SYNDICATE_IMAP_PASSWORD")
+    code, output = cli(site, "check", "--offline")
+    assert code == 1 and "SYNDICATE_IMAP_PASSWORD is not set" in output
+    monkeypatch.setenv("SYNDICATE_IMAP_PASSWORD", "not-it")
+    code, output = cli(site, "check")
+    assert code == 1 and "login refused" in output and "not-it" not in output

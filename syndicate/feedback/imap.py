@@ -147,6 +147,30 @@ def connect(cfg: Imap, settings: Settings) -> IMAPClient:
     return client
 
 
+def check(settings: Settings, *, offline: bool) -> list[str]:
+    """What ``syndicate check`` says of ``[bounces.imap]``: the password and ``ca_file``
+    (always), and unless ``offline`` whether the server lets us in and has the folder."""
+    cfg = config(settings)
+    if cfg is None:
+        return []
+    try:
+        if cfg.tls != "none":
+            _context(cfg, settings)
+        if settings.secrets.imap_password is None:
+            raise ImapProblem(f"{where(cfg)}: {ENV_IMAP_PASSWORD} is not set; set it")
+        if offline:
+            return []
+        client = connect(cfg, settings)
+        try:
+            with _talking(cfg, f"opening folder {cfg.folder!r}"):
+                client.select_folder(cfg.folder, readonly=True)
+        finally:
+            close(client)
+    except ImapProblem as exc:
+        return [f"syndicate.toml: {exc}"]
+    return []
+
+
 def close(client: IMAPClient) -> None:
     """Log out, or at least drop the connection; never raises."""
     with suppress(Exception):
