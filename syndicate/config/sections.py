@@ -179,7 +179,8 @@ LISTEN_SCHEMES = ("smtp://", "lmtp://")
 def _host_port(value: str) -> str:
     rest = next((value[len(s) :] for s in LISTEN_SCHEMES if value.startswith(s)), value)
     host, colon, port = rest.rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    bad_host = not host or any(c in host for c in "/@ \t")
+    if not colon or bad_host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(
             "must be host:port (SMTP), smtp://host:port or lmtp://host:port, "
             f"e.g. '127.0.0.1:2525' or 'lmtp://127.0.0.1:2424', got {value!r}"
