@@ -197,10 +197,22 @@ def test_nothing_listening_and_a_garbage_server_are_logged_and_survived(
             asyncio.run(work.imap())
             asyncio.run(work.imap())
         assert len(problems(caplog)) == 1, problems(caplog)
-        assert f"127.0.0.1:{port}: connecting:" in problems(caplog)[0]
+        assert f"127.0.0.1:{port}: connecting: the server broke off" in problems(caplog)[0]
     finally:
         thread.join(10)
         listener.close()
+
+    # A server that takes the connection and never says a word: the timeout ends the wait.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        work = configure(
+            site, monkeypatch, imap_config(port).replace("timeout = 10", "timeout = 1")
+        )
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            asyncio.run(work.imap())
+        assert len(problems(caplog)) == 1, problems(caplog)
+        assert f"127.0.0.1:{port}: connecting: no answer within 1 s" in problems(caplog)[0]
 
 
 @needs_dovecot

@@ -89,9 +89,11 @@ def _advice(cfg: Imap, exc: BaseException) -> str:
         return f"cannot resolve the host name ({exc.strerror}): check host"
     if isinstance(exc, OSError):
         return f"network error ({one_line(str(exc), 200)}): check host and port"
+    detail = one_line(str(exc), 200) or type(exc).__name__
+    check = f"check that port {port} is an IMAP server's and speaks tls = {cfg.tls!r}"
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
-        return f"the server closed the connection ({one_line(str(exc), 200)})"
-    return f"unexpected answer from the server ({one_line(str(exc), 200) or type(exc).__name__})"
+        return f"the server broke off the conversation ({detail}): {check}"
+    return f"unexpected answer from the server ({detail}): {check}"
 
 
 @contextmanager
