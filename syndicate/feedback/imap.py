@@ -252,13 +252,13 @@ def poll(
             return report
         with _talking(cfg, "reading message sizes"):
             listed = client.fetch(fresh, [b"RFC822.SIZE"])
-        sizes: dict[int, int] = {}
-        for uid, entry in listed.items():
-            size = int(entry.get(b"RFC822.SIZE", 0))
+        with _talking(cfg, "reading message sizes"):
+            sizes = {int(uid): int(entry.get(b"RFC822.SIZE", 0)) for uid, entry in listed.items()}
+        for uid, size in list(sizes.items()):
             if size <= MAX_BYTES:
-                sizes[int(uid)] = size
                 continue
-            state.oversized.add((validity, int(uid)))
+            del sizes[uid]
+            state.oversized.add((validity, uid))
             with _talking(cfg, "flagging an oversized message"):
                 client.add_flags([uid], [FLAGGED], silent=True)
             report.messages += 1
@@ -274,13 +274,13 @@ def poll(
             labels: dict[str, str] = {}
             done: list[int] = []
             for uid in uids:
-                entry = fetched.get(uid)
-                if entry is None:  # expunged by another client meanwhile
+                body = _body(fetched.get(uid) or {})
+                if not body:  # expunged by another client meanwhile, or NIL: not now
                     continue
                 name = f"uid {uid}"
                 report.messages += 1
                 done.append(uid)
-                parsed = parse(_body(entry)[: MAX_BYTES + 1], bounce_address=address)
+                parsed = parse(body[: MAX_BYTES + 1], bounce_address=address)
                 if not parsed.feedback:
                     report.counts["not_feedback"] += 1
                     report._row(Row(name=name, reason=parsed.reason or "no feedback"))
