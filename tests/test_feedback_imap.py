@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from syndicate.config import parse_config
 from syndicate.errors import ConfigError
 from syndicate.feedback import imap
 from syndicate.models import Status
+from syndicate.service import scheduler as sched
 from syndicate.service.work import Work
 from syndicate.store.tables import feedback_events
 from syndicate.subscribers.tokens import Signer
@@ -324,3 +326,24 @@ def test_check_reports_imap_problems_with_the_field(
     monkeypatch.setenv("SYNDICATE_IMAP_PASSWORD", "not-it")
     code, output = cli(site, "check")
     assert code == 1 and "login refused" in output and "not-it" not in output
+
+
+def test_run_schedules_the_imap_poll_at_its_interval(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    configure(site, monkeypatch, imap_config(free_port(), extra="poll_interval = 120\n"))
+
+    async def jobs() -> dict[str, float]:
+        scheduler = sched.make_scheduler(site.engine)
+        scheduler.start(paused=True)
+        try:
+            sched.install_jobs(scheduler, site.settings, now=datetime.now(UTC))
+            return {
+                j.id: j.trigger.interval.total_seconds()
+                for j in scheduler.get_jobs(jobstore=sched.LOCAL)
+            }
+        finally:
+            scheduler.shutdown(wait=False)
+
+    assert asyncio.run(jobs())["imap"] == 120
