@@ -29,6 +29,8 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
+from syndicate.feedback import imap as bounce_imap
+from syndicate.feedback.importer import ImportReport
 from syndicate.feedback.maildir import folder as bounce_folder
 from syndicate.feedback.maildir import poll as poll_bounces
 from syndicate.feeds.build import BuildReport, build_feeds
@@ -97,6 +99,8 @@ class Work:
         self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
+        self.imap_state = bounce_imap.ImapState()
+        self.imap_problem: str | None = None  # the IMAP problem last logged (logged once)
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
@@ -126,12 +130,43 @@ class Work:
         """Take the bounces delivered into ``[bounces] maildir``."""
         await self.tracked(self._guard("bounces", self._bounces()), "bounces")
 
+    async def imap(self) -> None:
+        """Take the bounces in the ``[bounces.imap]`` mailbox."""
+        await self.tracked(self._guard("imap", self._imap()), "imap")
+
+    async def _imap(self) -> None:
+        cfg = bounce_imap.config(self.settings)
+        if self.stopped or cfg is None:
+            return
+        try:
+            report = await asyncio.to_thread(
+                bounce_imap.poll,
+                self.engine,
+                self.settings,
+                now=self.clock(),
+                state=self.imap_state,
+                warn=log.warning,
+            )
+        except bounce_imap.ImapProblem as exc:
+            # Logged once; the next poll tries again, and says so when it works again.
+            if str(exc) != self.imap_problem:
+                log.error("bounces: %s; retrying every %d s", exc, cfg.poll_interval)
+            self.imap_problem = str(exc)
+            return
+        if self.imap_problem is not None:
+            log.info("bounces: %s: reading the mailbox again", bounce_imap.where(cfg))
+            self.imap_problem = None
+        self._log_bounces(report)
+
     async def _bounces(self) -> None:
         path = bounce_folder(self.settings)
         if self.stopped or path is None:
             return
         now = self.clock()
         report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
+        self._log_bounces(report)
+
+    def _log_bounces(self, report: ImportReport) -> None:
         if report.messages:
             counts = report.counts
             log.info(
