@@ -32,6 +32,7 @@ from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.quota import Allowance
 from syndicate.delivery.transport import Transport
 from syndicate.digest.prepare import prepare_recorded
 from syndicate.processes import process_owner
@@ -77,6 +78,7 @@ class WorkerReport:
     answered: int = 0
     finished_sends: int = 0
     error: str | None = None  # why the server could not be used, on the last pass
+    paused: Allowance | None = None  # the day's allowance was used up, on the last pass
     finished: list[str] = field(default_factory=list)  # digest ids of the sends it finished
 
 
@@ -152,12 +154,16 @@ class Worker:
         used (``report.error``). How many copies got an answer."""
         answered = 0
         self.report.error = None
+        was, self.report.paused = self.report.paused, None
         for send in sends:
             if self.stopping or self.report.error:
                 break
             answered += await self._drain(send)
         if not self.report.error:
             self._pause = 0.0
+        paused = self.report.paused
+        if paused is not None and (was is None or was.resumes_at != paused.resumes_at):
+            log.info("paused: %s", paused.sentence())  # once, not every pass
         return answered
 
     async def _drain(self, send: SendRow) -> int:
@@ -187,6 +193,10 @@ class Worker:
         finally:
             self._courier = None
         self.report.answered += answered
+        if courier.paused is not None:
+            with self.engine.connect() as conn:
+                if ledger.due_count(conn, send.id, now=self.clock(), limit=1):
+                    self.report.paused = courier.paused
         if courier.fatal is not None:
             self.report.error = courier.fatal
             return answered

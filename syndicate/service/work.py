@@ -66,6 +66,8 @@ def describe(report: SendReport) -> str:
         return "nothing new since the last digest; nothing sent" + skipped
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    if report.paused is not None:
+        state = f"paused: {report.paused.sentence()}"
     if report.error is not None:
         state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
@@ -208,7 +210,12 @@ class Work:
             report = await self._send(list_name, articles)
             if report is None or not report.resumed:
                 self.waiting.discard(list_name)
-            elif report.error is not None or report.stopped or self.stopped:
+            elif (
+                report.error is not None
+                or report.stopped
+                or self.stopped
+                or report.paused is not None
+            ):
                 self.waiting.add(list_name)
                 log.info("%s: the digest waits for %s to be resumed", list_name, report.digest_id)
             else:  # the interrupted send was resumed first; now this schedule's own digest
