@@ -113,7 +113,7 @@ def send_doc(
     return {
         "digest": sent.digest_id,
         "list": sent.list_name,
-        "status": state_of(sent, counts, busy=_busy(conn, sent)),
+        "status": "paused" if waiting else state_of(sent, counts, busy=_busy(conn, sent)),
         "started": _when(sent.created_at),
         "finished": _when(sent.finished_at),
         "counts": {k.value: v for k, v in sorted(counts.items())},
@@ -256,7 +256,8 @@ def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
     """Every send (of LIST), newest first: digest, status, counts and the last error.
 
     Status is preparing or sending; interrupted (copies never tried, nobody at it:
-    the next send resumes it first); retrying (deferred copies are retried in the
+    the next send resumes it first); paused ([smtp] daily_limit or warmup used up for
+    today: it continues by itself); retrying (deferred copies are retried in the
     background; the next digest goes out regardless); done; or abandoned.
 
     \b
