@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndicate.config import Settings
 from syndicate.content.reader import next_due, read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
+from syndicate.delivery.quota import allowance
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
@@ -225,6 +226,8 @@ class Work:
     async def _retries(self) -> None:
         if self.for_workers:
             return  # workers retry deferred copies themselves
+        if self._used_up():
+            return  # paused by [smtp] daily_limit / warmup: a later pass goes on with it
         for name in self.settings.config.lists:
             lock = self._lock(name)
             if self.stopped or lock.locked():
@@ -277,6 +280,15 @@ class Work:
                 names,
                 f"; {done} finished" if done else "",
             )
+
+    def _used_up(self) -> bool:
+        """Whether the day's allowance is used up (then a pass would only render copies
+        that cannot be sent yet)."""
+        quota = self.policy.quota
+        if quota is None:
+            return False
+        with self.engine.connect() as conn:
+            return allowance(conn, quota, now=self.clock()).used_up
 
     @property
     def for_workers(self) -> bool:
