@@ -269,6 +269,12 @@ def test_send_says_when_it_continues_and_status_shows_the_pause(
     continues = datetime.fromisoformat(paused["continues_at"])
     assert timedelta(hours=23) < continues - datetime.now(UTC) <= timedelta(hours=24)
 
+    code, stdout, stderr = cli(site, "worker", "--once", "--json")  # a worker waits too
+    assert code == 0, stderr
+    doc = json.loads(stdout)
+    assert doc["answered"] == 0 and doc["paused"]["limit"] == 2
+    assert sum(received(server).values()) == 2
+
 
 @pytest.mark.parametrize(
     ("smtp", "expected"),

@@ -44,6 +44,7 @@ from syndicate.subscribers.verp import site_verp
 
 log = logging.getLogger("syndicate.worker")
 PAUSE_MIN, PAUSE_MAX = 5.0, 300.0  # seconds between tries while the server cannot be used
+PAUSED_POLL = 60.0  # at most this many seconds between looks while the allowance is used up
 
 
 def retries_due(
@@ -128,6 +129,11 @@ class Worker:
                 break
             if not answered or self.report.error:
                 wait = self.idle
+                paused = self.report.paused
+                if paused is not None and paused.resumes_at is not None:
+                    # nothing can be claimed before then: look again at most once a minute
+                    until = (paused.resumes_at - self.clock()).total_seconds()
+                    wait = max(wait, min(PAUSED_POLL, until))
                 if self.report.error:  # the server cannot be used: wait longer each time
                     self._pause = min(PAUSE_MAX, max(PAUSE_MIN, self._pause * 2))
                     wait = max(wait, self._pause)
