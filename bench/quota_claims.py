@@ -12,6 +12,7 @@ which ``--sent`` were sent within the last 24 hours and the rest are queued:
 
     python bench/quota_claims.py [--rows 1000000] [--sent 50000]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--skip-sqlite]
+        [--drop-leased-index]
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def median_ms(work: Callable[[], object]) -> float:
     return statistics.median(times) * 1000
 
 
-def measure(engine: Engine, name: str, rows: int, sent: int) -> None:
+def measure(engine: Engine, name: str, rows: int, sent: int, *, drop: bool = False) -> None:
+    if drop:
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_deliveries_leased"))
+        name += " (no ix_deliveries_leased)"
     send_id = fill(engine, rows, sent)
     quota = Quota(domain="news.example.org", daily_limit=sent * 2)
 
@@ -162,6 +167,11 @@ def main() -> None:
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--drop-leased-index",
+        action="store_true",
+        help="drop ix_deliveries_leased first: what that index costs claims without a quota",
+    )
     args = parser.parse_args()
 
     schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -171,7 +181,7 @@ def main() -> None:
     sep = "&" if "?" in args.database_url else "?"
     try:
         engine = open_store(f"{args.database_url}{sep}options=-csearch_path%3D{schema}")
-        measure(engine, "PostgreSQL", args.rows, args.sent)
+        measure(engine, "PostgreSQL", args.rows, args.sent, drop=args.drop_leased_index)
         engine.dispose()
     finally:
         with admin.begin() as conn:
@@ -180,7 +190,7 @@ def main() -> None:
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as folder:
             engine = open_store(f"sqlite:///{folder}/bench.db")
-            measure(engine, "SQLite", args.rows, args.sent)
+            measure(engine, "SQLite", args.rows, args.sent, drop=args.drop_leased_index)
             engine.dispose()
 
 
