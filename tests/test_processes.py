@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,10 @@ from syndicate.store import deliveries as ledger
 from syndicate.store import locks
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
+from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendStatus
 from tests.conftest import NOW, Site
+from tests.smtpserver import serve_smtp
 from tests.test_ledger import ledger_site as ledger_site  # the 5-reader fixture
 
 LINUX = Path("/proc/self/stat").exists()
@@ -167,3 +169,49 @@ def test_temp_files_of_dead_writers_are_swept(
     assert sorted(sweep_temp(tmp_path)) == sorted([live, zombie])
     assert own.exists() and (tmp_path / "rss.xml").read_bytes() == b"<rss/>"
     assert process_running(child.pid) is False
+
+
+@linux_only
+def test_a_worker_killed_and_not_reaped_hands_its_rows_over_at_once(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: a real ``syndicate worker`` holds leased rows (lease: 5 minutes),
+    is killed with SIGKILL and left a zombie; the next claimer takes its rows at once."""
+    from tests.test_daily_limit import SECRET, at, letter, received, send_only, worker_pass
+
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    with serve_smtp() as server:
+        site = letter(any_site, server, 40, connections=2, lease=300)
+        assert send_only(site) == {"queued": 40}
+        server.set_fault("*", "slow-data", 30)  # its copies stay on the wire
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "syndicate", "--site", str(site.root), "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            owner = process_owner(worker.pid)
+            for _ in range(3000):  # until it holds leases
+                with site.engine.connect() as conn:
+                    held = ledger.lease_holders(conn, 1, now=datetime.now(UTC))
+                if owner in held:
+                    break
+                assert worker.poll() is None
+                time.sleep(0.01)
+            assert owner in held
+            kill_unreaped(worker)
+            with server.handler._lock:
+                server.handler._faults.clear()
+            # a minute later: the lease (5 minutes) has not run out, yet nothing waits
+            later = datetime.now(UTC) + timedelta(minutes=1)
+            answered = worker_pass(site, at(later))  # one pass, no waiting for leases
+            with site.engine.connect() as conn:
+                assert ledger.counts(conn, 1) == {DeliveryStatus.SENT: 40}
+            assert answered == 40
+            got = received(server)
+            assert set(got) == {f"r{i:03d}@example.org" for i in range(40)}
+        finally:
+            worker.kill()
+            worker.wait()
