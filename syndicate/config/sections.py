@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from syndicate.config.types import (
     LANGUAGE_TAG,
@@ -25,6 +25,7 @@ from syndicate.config.types import (
     single_line,
     timezone_name,
 )
+from syndicate.config.warmup import Warmup, parse_warmup
 
 DEFAULT_ACCENT = "#0b57d0"
 DEFAULT_LOGO_WIDTH = 160
@@ -155,6 +156,10 @@ class Smtp(_Section):
     # seconds `syndicate send` waits for its own deferred copies' retries before it leaves
     # them to the background (`run`, `worker`, the next send); 0: never wait
     wait_for_retries: Annotated[int, Field(ge=0, le=3_600)] = 120
+    # messages per rolling 24 hours across every process and worker (as SES counts them)
+    daily_limit: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    # a new sending domain's ramp: [200, 500, ...] per day, or { start = 200, factor = 1.5 }
+    warmup: Annotated[Warmup, BeforeValidator(parse_warmup)] | None = None
 
 
 class Web(_Section):

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndicate.config import Settings
 from syndicate.content.reader import next_due, read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
+from syndicate.delivery.quota import allowance
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
@@ -68,6 +69,8 @@ def describe(report: SendReport) -> str:
         return "nothing new since the last digest; nothing sent" + skipped
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    if report.paused is not None:
+        state = f"paused: {report.paused.sentence()}"
     if report.error is not None:
         state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
@@ -243,7 +246,12 @@ class Work:
             report = await self._send(list_name, articles)
             if report is None or not report.resumed:
                 self.waiting.discard(list_name)
-            elif report.error is not None or report.stopped or self.stopped:
+            elif (
+                report.error is not None
+                or report.stopped
+                or self.stopped
+                or report.paused is not None
+            ):
                 self.waiting.add(list_name)
                 log.info("%s: the digest waits for %s to be resumed", list_name, report.digest_id)
             else:  # the interrupted send was resumed first; now this schedule's own digest
@@ -253,6 +261,8 @@ class Work:
     async def _retries(self) -> None:
         if self.for_workers:
             return  # workers retry deferred copies themselves
+        if self._used_up():
+            return  # paused by [smtp] daily_limit / warmup: a later pass goes on with it
         for name in self.settings.config.lists:
             lock = self._lock(name)
             if self.stopped or lock.locked():
@@ -305,6 +315,15 @@ class Work:
                 names,
                 f"; {done} finished" if done else "",
             )
+
+    def _used_up(self) -> bool:
+        """Whether the day's allowance is used up (then a pass would only render copies
+        that cannot be sent yet)."""
+        quota = self.policy.quota
+        if quota is None:
+            return False
+        with self.engine.connect() as conn:
+            return allowance(conn, quota, now=self.clock()).used_up
 
     @property
     def for_workers(self) -> bool:
