@@ -96,14 +96,15 @@ def test_each_provider_valid_request_reaches_the_sink(hooks: Hooks) -> None:
     assert hooks.post("mailgun", mailgun).json() == {"accepted": 1}
     body = json.dumps(sample("sendgrid-events.json")).encode()
     response = hooks.post("sendgrid", body, sendgrid_headers(body, NOW))
-    assert response.status_code == 200 and response.json() == {"accepted": 5}
+    assert response.status_code == 200 and response.json() == {"accepted": 6}
     assert hooks.outcomes()[:3] == [
         ("ses", "jane@example.com", Outcome.HARD),
         ("postmark", "john@example.com", Outcome.COMPLAINT),
         ("mailgun", "invalid@example.com", Outcome.HARD),
     ]
     assert [o for p, _, o in hooks.outcomes() if p == "sendgrid"] == [
-        Outcome.HARD, Outcome.OURS, Outcome.HARD, Outcome.DELAYED, Outcome.COMPLAINT,
+        Outcome.HARD, Outcome.OURS, Outcome.HARD, Outcome.DELAYED, Outcome.DELIVERED,
+        Outcome.COMPLAINT,
     ]  # fmt: skip
     [(ses_found, _)] = hooks.sink.calls[:1]
     assert ses_found[0].message_id == "<2026-w48.17@news.example.org>"

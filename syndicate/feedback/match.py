@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from syndicate.feedback.report import Feedback
+from syndicate.feedback.report import Feedback, Outcome
 from syndicate.store import feedback as repo
 from syndicate.subscribers.address import AddressError, normalize_address
 from syndicate.subscribers.verp import Verp
@@ -86,6 +86,10 @@ class Matcher:
             send_id = repo.last_mailed(conn, known, since=since)
             counts = trusted or send_id is not None
             why = "by address" + ("" if counts else f"; not mailed in {self.window.days} days")
+            if item.outcome is Outcome.DELIVERED and not trusted:
+                # Anyone can mail "delivered" for an address: it would keep a bouncing
+                # address on the list. From a mail it counts only for a copy it names.
+                counts, why = False, "by address; a delivery report counts only for a copy"
             return Match(
                 subscriber_id=known,
                 send_id=send_id,

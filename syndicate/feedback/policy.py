@@ -2,8 +2,10 @@
 
 - hard bounce → ``bounced`` on every list at once (the address does not exist);
 - soft bounce → scored: ``bounced`` once ``soft_limit`` distinct sends bounced softly within
-  ``soft_window_days``; a later clean copy (sent, settled for :data:`SETTLE`, no feedback)
-  starts the count again;
+  ``soft_window_days``; a later successful delivery starts the count again: one a provider
+  or a DSN confirmed (``delivered``, matched to the reader's copy), or a clean copy (sent,
+  settled for :data:`SETTLE`, no feedback at all);
+- delivered → nothing but that reset;
 - ours (reputation, policy, authentication, rate limits) → never the reader's: counted as a
   deliverability alert for ``status``;
 - complaint → ``complained`` on every list at once;
@@ -62,6 +64,8 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         return "unmatched"
     if not event.counts:
         return "not trusted: " + event.note
+    if outcome is Outcome.DELIVERED:
+        return "delivered: soft bounces before it no longer count"
     if outcome is Outcome.SOFT:
         score = repo.soft_score(
             conn,
