@@ -35,6 +35,7 @@ from syndicate.feedback.providers.base import (
     MAX_ID,
     Refused,
     ReplayGuard,
+    SeenGuard,
     WebhookRequest,
     address,
     check_fresh,
@@ -63,8 +64,8 @@ class MailgunReader:
 
     name = "mailgun"
 
-    def __init__(self, seen: ReplayGuard | None = None) -> None:
-        self.seen = seen or ReplayGuard()
+    def __init__(self, seen: SeenGuard | None = None) -> None:
+        self.seen: SeenGuard = seen or ReplayGuard()
 
     def configured(self, env: Mapping[str, str]) -> bool:
         return bool(env.get(ENV_SIGNING_KEY))

@@ -41,6 +41,7 @@ from syndicate.feedback.classify import classify, enhanced_status
 from syndicate.feedback.providers.base import (
     Refused,
     ReplayGuard,
+    SeenGuard,
     WebhookRequest,
     address,
     check_fresh,
@@ -95,8 +96,8 @@ class SendgridReader:
 
     name = "sendgrid"
 
-    def __init__(self, seen: ReplayGuard | None = None) -> None:
-        self.seen = seen or ReplayGuard()
+    def __init__(self, seen: SeenGuard | None = None) -> None:
+        self.seen: SeenGuard = seen or ReplayGuard()
 
     def configured(self, env: Mapping[str, str]) -> bool:
         return bool(env.get(ENV_PUBLIC_KEY))
