@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
 
 SENT = "sent"
+CONFIRMATION = "confirmation"  # matched_by of a confirmation mail's feedback: not scored
 DELIVERED = "delivered"  # the outcome of a confirmed delivery (report.Outcome.DELIVERED)
 
 
@@ -98,6 +99,11 @@ def subscriber_by_key(conn: Connection, key: str) -> int | None:
     return conn.scalar(_BY_KEY, {"key": key})
 
 
+def email_of(conn: Connection, subscriber_id: int) -> str | None:
+    """A subscriber's address, if the subscriber exists."""
+    return conn.scalar(select(subscribers.c.email).where(subscribers.c.id == subscriber_id))
+
+
 def delivery(conn: Connection, send_id: int, subscriber_id: int) -> datetime | None:
     """When the ledger row of this copy last changed, if there is one."""
     return conn.scalar(_DELIVERY, {"send": send_id, "sub": subscriber_id})
@@ -131,6 +137,7 @@ def soft_score(
             f.subscriber_id == subscriber_id,
             f.outcome == "soft",
             f.counts.is_(True),
+            f.matched_by != CONFIRMATION,
             f.received_at >= since,
         )
     ).all()
@@ -155,6 +162,7 @@ def soft_score(
             f.subscriber_id == subscriber_id,
             f.outcome == DELIVERED,
             f.counts.is_(True),
+            f.matched_by != CONFIRMATION,
             f.received_at >= since,
         )
         .order_by(f.received_at.desc(), f.id.desc())
