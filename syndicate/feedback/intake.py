@@ -64,7 +64,7 @@ class TakeResult:
     @property
     def unmatched(self) -> list[Taken]:
         """New bounces and complaints matching no subscriber."""
-        ignored = (Outcome.AUTOREPLY, Outcome.DELAYED)
+        ignored = (Outcome.AUTOREPLY, Outcome.DELAYED, Outcome.DELIVERED)
         return [
             t
             for t in self.taken

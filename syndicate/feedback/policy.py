@@ -2,11 +2,17 @@
 
 - hard bounce → ``bounced`` on every list at once (the address does not exist);
 - soft bounce → scored: ``bounced`` once ``soft_limit`` distinct sends bounced softly within
-  ``soft_window_days``; a later clean copy (sent, settled for :data:`SETTLE`, no feedback)
-  starts the count again;
+  ``soft_window_days``; a later successful delivery starts the count again: one a provider
+  or a DSN confirmed (``delivered``, matched to the reader's copy), or a clean copy (sent,
+  settled for :data:`SETTLE`, no feedback at all);
+- delivered → nothing but that reset;
 - ours (reputation, policy, authentication, rate limits) → never the reader's: counted as a
   deliverability alert for ``status``;
 - complaint → ``complained`` on every list at once;
+- a hard bounce of a confirmation mail (matched by its return path, or a confirmation the
+  outbox shows was accepted for the address in the trust window) → ``bounced`` on the
+  *pending* lists only: no more confirmation mails to a dead address; anything else about
+  a confirmation mail changes nothing;
 - delays and automatic replies → nothing.
 
 Every change goes to the consent trail with its source (``bounce``, ``complaint`` or the
@@ -20,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from syndicate.config import Bounces
+from syndicate.feedback.match import CONFIRMATION
 from syndicate.feedback.report import Outcome
 from syndicate.models import Source, Status
 from syndicate.store import feedback as repo
@@ -52,6 +59,32 @@ def judge(conn: Connection, event: repo.Event, config: Bounces | None, *, now: d
     return effect
 
 
+def _confirmation(conn: Connection, event: repo.Event, outcome: Outcome, *, now: datetime) -> str:
+    """A confirmation mail's feedback: a hard bounce ends the *pending* subscriptions (no
+    more confirmation mails to a dead address: the form keeps a bounced one); active
+    lists are left to their own copies' bounces, and nothing else changes anything."""
+    assert event.subscriber_id is not None
+    if outcome is not Outcome.HARD:
+        return f"{outcome.value} of a confirmation mail: nothing to do"
+    lists = subscriber_repo.subscriptions_of(conn, event.subscriber_id)
+    changes = [
+        Change(
+            subscriber_id=event.subscriber_id,
+            list_name=name,
+            status=Status.BOUNCED,
+            previous=previous,
+            source=_source(event.source, outcome),
+            detail=("confirmation mail " + _detail(event))[:200],
+        )
+        for name, previous in sorted(lists.items())
+        if previous is Status.PENDING
+    ]
+    subscriber_repo.apply_changes(conn, changes, now=now)
+    if not changes:
+        return "confirmation mail bounced: nothing pending"
+    return "bounced on " + ", ".join(c.list_name for c in changes) + " (pending)"
+
+
 def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
     outcome = Outcome(event.outcome)
     if outcome is Outcome.OURS:
@@ -62,6 +95,10 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         return "unmatched"
     if not event.counts:
         return "not trusted: " + event.note
+    if event.matched_by == CONFIRMATION:
+        return _confirmation(conn, event, outcome, now=now)
+    if outcome is Outcome.DELIVERED:
+        return "delivered: soft bounces before it no longer count"
     if outcome is Outcome.SOFT:
         score = repo.soft_score(
             conn,

@@ -330,3 +330,13 @@ feedback_events = Table(
     Index("ix_feedback_pending", "processed_at"),
     Index("ix_feedback_send", "send_id", "outcome"),  # per send in `status`
 )
+
+# Signed webhook values seen (a Mailgun token; a SendGrid timestamp and body digest), kept
+# until their signature is stale anyway: a replay is refused across restarts and processes.
+webhook_replays = Table(
+    "webhook_replays",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 hex of scope and value
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_replays_expires", "expires_at"),
+)
