@@ -1,10 +1,8 @@
 """Daily limit and warm-up: the send_quota table, and indexes that count sent and leased copies.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01
-
-(Merged after 0015, this revises 0015: only ``down_revision`` changes.)
 """
 
 from __future__ import annotations
