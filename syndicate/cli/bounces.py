@@ -14,23 +14,33 @@ from syndicate.cli.base import Context, emit_json, err, errors, main, out, pass_
 from syndicate.cli.base import now as wall_clock
 from syndicate.feedback.importer import ImportReport, import_paths
 from syndicate.store import feedback as repo
+from syndicate.store import feedback_views as views
 from syndicate.store import open_store
-from syndicate.text import plural
+from syndicate.text import plural, printable
 
+# What the import summary counts: (key, one, many). "matched": matched to a subscriber and
+# trusted (it may act); "not trusted": matched to a subscriber, but without a valid token and
+# not mailed in the trust window, so it changes nothing; "unmatched": no subscriber.
 SUMMARY = (
-    ("processed", "processed"),
-    ("matched", "matched"),
-    ("hard", "hard"),
-    ("soft", "soft"),
-    ("ours", "ours (deliverability)"),
-    ("complaint", "complaints"),
-    ("autoreply", "auto-replies ignored"),
-    ("delayed", "delays ignored"),
-    ("unmatched", "unmatched"),
-    ("untrusted", "not trusted (no token, not mailed recently)"),
-    ("already", "already imported"),
-    ("delivered", "deliveries confirmed"),
+    ("processed", "processed", None),
+    ("matched", "matched", None),
+    ("hard", "hard", None),
+    ("soft", "soft", None),
+    ("ours", "ours (deliverability)", None),
+    ("complaint", "complaint", None),
+    ("autoreply", "auto-reply ignored", "auto-replies ignored"),
+    ("delayed", "delay ignored", "delays ignored"),
+    ("unmatched", "unmatched", None),
+    ("untrusted", "not trusted (no token, not mailed recently)", None),
+    ("already", "already imported", None),
+    ("delivered", "delivery confirmed", "deliveries confirmed"),
+    ("not_feedback", "not a bounce", "not bounces"),
 )
+INVARIANT = {"processed", "matched", "hard", "soft", "ours", "unmatched", "untrusted", "already"}
+
+
+def _count(n: int, key: str, one: str, many: str | None) -> str:
+    return f"{n:,} {one}" if key in INVARIANT else plural(n, one, many)
 
 
 @main.group()
@@ -60,7 +70,7 @@ def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:
     counts = report.counts
     out.print(
         f"{plural(report.messages, 'message')}: "
-        + ", ".join(f"{counts.get(key, 0):,} {label}" for key, label in SUMMARY),
+        + ", ".join(_count(counts.get(key, 0), key, one, many) for key, one, many in SUMMARY),
         markup=False,
     )
     if counts.get("removed"):
@@ -73,8 +83,7 @@ def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _import_doc(report: ImportReport) -> dict[str, Any]:
-    counts = {key: report.counts.get(key, 0) for key, _ in SUMMARY}
-    counts["not_feedback"] = report.counts.get("not_feedback", 0)
+    counts = {key: report.counts.get(key, 0) for key, _, _ in SUMMARY}
     counts["removed"] = report.counts.get("removed", 0)
     return {
         "messages": report.messages,
@@ -84,11 +93,21 @@ def _import_doc(report: ImportReport) -> dict[str, Any]:
     }
 
 
+LIST_LIMIT = 1000  # events `bounces list` shows; the rest is counted and named
+
+
 def _since(value: str | None) -> datetime:
+    """``--since``: days back from now (``7d``: exactly 7 × 24 hours ago), a date (its
+    midnight UTC) or a time (UTC unless it carries an offset)."""
     if value is None:
         return wall_clock() - timedelta(days=30)
     if re.fullmatch(r"\d{1,5}d?", value):
-        return wall_clock() - timedelta(days=int(value.rstrip("d")))
+        days = int(value.rstrip("d"))
+        if days == 0:
+            raise click.BadParameter(
+                f"{value!r} is now, so nothing could be listed: give 1d or more, or a date"
+            )
+        return wall_clock() - timedelta(days=days)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -98,45 +117,62 @@ def _since(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _shown(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 @bounces.command("list")
 @click.option("--since", "since", default=None, help="A date, or days back (7d). Default: 30d.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def list_(ctx: Context, since: str | None, as_json: bool) -> None:
-    """Bounces, complaints and replies received since D, newest first, with what they did."""
+    """Bounces, complaints and replies received since D, newest first, with what they did
+    (at most 1,000: the rest is counted; narrow with --since)."""
     start = _since(since)
     with errors():
         engine = open_store(ctx.settings.database_url)
     try:
         with engine.connect() as conn:
-            events = repo.events(conn, since=start)
+            events = repo.events(conn, since=start, limit=LIST_LIMIT)
             counts = repo.counts(conn, since=start)
+            total = views.listed_total(conn, since=start) if len(events) >= LIST_LIMIT else 0
     finally:
         engine.dispose()
+    left_off = max(total - len(events), 0)
     if as_json:
         emit_json(
             {
                 "since": start.isoformat(),
                 "counts": counts,
                 "events": [_event_doc(e) for e in events],
+                "left_off": left_off,
             }
         )
         return
     if not events:
-        out.print(f"no bounces or complaints since {start:%Y-%m-%d}", markup=False)
+        out.print(f"no bounces or complaints since {_shown(start)}", markup=False)
         return
     for event in events:
-        who = event.email or event.original_recipient or event.recipient or "?"
-        code = f" {event.status}" if event.status else ""
+        who = printable(event.email or event.original_recipient or event.recipient or "?")
+        code = f" {printable(event.status)}" if event.status else ""
         out.print(
             f"{event.received_at:%Y-%m-%d %H:%M} {event.outcome}{code} {who} "
-            f"[{event.matched_by or 'unmatched'}] {event.effect or 'pending'}",
+            f"[{event.matched_by or UNMATCHED}] {printable(event.effect or 'pending')}",
             markup=False,
         )
+    if left_off:
+        err.print(
+            f"{len(events):,} of {total:,} shown (newest first); narrow with --since",
+            markup=False,
+        )
+
+
+UNMATCHED = "unmatched"  # how an event that matched nobody was matched, as people read it
 
 
 def _event_doc(event: repo.Event) -> dict[str, Any]:
     doc = asdict(event)
     for key in ("received_at", "processed_at"):
         doc[key] = doc[key].isoformat() if doc[key] else None
+    doc["matched_by"] = event.matched_by or UNMATCHED
     return doc

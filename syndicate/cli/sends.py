@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -15,12 +15,20 @@ from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, main, out, pass_ctx
 from syndicate.cli.base import now as wall_clock
+from syndicate.cli.feedback_view import (
+    ALERT_WINDOW,
+    alert_doc,
+    alert_lines,
+    feedback_doc,
+    feedback_lines,
+    reader_doc,
+    reader_line,
+)
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
-from syndicate.store import feedback as feedback_repo
-from syndicate.store import history, locks, open_store
+from syndicate.store import feedback_views, history, locks, open_store
 from syndicate.store import outbox as outbox_repo
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -58,45 +66,6 @@ def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = T
 def _busy(conn: Connection, sent: SendRow) -> bool:
     held = ledger.lease_holders(conn, sent.id, now=wall_clock())
     return bool(held) or locks.lock_owner(conn, sent.list_name) is not None
-
-
-# Past these a send hurts the sender's reputation (Gmail and Yahoo's bulk sender rules ask
-# for complaints under 0.3 %; 2 % bounces is where lists are judged unkept).
-BOUNCE_WARNING = 0.02
-COMPLAINT_WARNING = 0.001
-
-
-def feedback_doc(conn: Connection, send_id: int, sent: int) -> dict[str, Any]:
-    """What came back about one send: bounces, complaints, refusals of ours, with rates."""
-    found = feedback_repo.per_send(conn, send_id)
-    bounces = found.get("hard", 0) + found.get("soft", 0)
-    complaints = found.get("complaint", 0)
-    doc: dict[str, Any] = {
-        "bounces": bounces,
-        "complaints": complaints,
-        "ours": found.get("ours", 0),
-        "bounce_rate": round(bounces / sent, 4) if sent else None,
-        "complaint_rate": round(complaints / sent, 5) if sent else None,
-        "warnings": [],
-    }
-    if sent and bounces / sent > BOUNCE_WARNING:
-        doc["warnings"].append(f"bounces above {BOUNCE_WARNING:.0%}: clean the list")
-    if sent and complaints / sent > COMPLAINT_WARNING:
-        doc["warnings"].append(f"complaints above {COMPLAINT_WARNING:.1%}: mail only who asked")
-    return doc
-
-
-def feedback_lines(doc: dict[str, Any]) -> list[str]:
-    """The feedback of a send in words (nothing when nothing came back)."""
-    if not (doc["bounces"] or doc["complaints"] or doc["ours"]):
-        return []
-    parts = [plural(doc["bounces"], "bounce"), plural(doc["complaints"], "complaint")]
-    if doc["bounce_rate"] is not None:
-        parts[0] += f" ({doc['bounce_rate']:.1%})"
-        parts[1] += f" ({doc['complaint_rate']:.2%})"
-    if doc["ours"]:
-        parts.append(f"{doc['ours']:,} refused for the sender (deliverability)")
-    return [f"  feedback: {', '.join(parts)}"] + [f"  warning: {w}" for w in doc["warnings"]]
 
 
 def send_doc(
@@ -176,7 +145,6 @@ def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
 
 
 STATUS_SENDS = 10  # how many recent sends `status` shows
-ALERT_WINDOW = timedelta(days=7)  # refusals of ours counted for the deliverability alert
 
 
 def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) -> None:
@@ -190,11 +158,10 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
                 send_doc(conn, s, allowance=used_up)
                 for s in send_repo.recent_sends(conn, list_name, limit)
             ]
-            week = feedback_repo.counts(conn, since=wall_clock() - ALERT_WINDOW)
+            alert = alert_doc(conn, now=wall_clock())
             failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
     finally:
         engine.dispose()
-    alert = {"days": ALERT_WINDOW.days, "ours": week.get("ours", 0)}
     mails = {
         "days": ALERT_WINDOW.days,
         "failed": failed.count,
@@ -212,12 +179,8 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
             f"{ALERT_WINDOW.days} days (last: {last})",
             markup=False,
         )
-    if alert["ours"]:
-        out.print(
-            f"deliverability alert: {plural(alert['ours'], 'copy', 'copies')} refused for the "
-            f"sender's reputation or policy in {ALERT_WINDOW.days} days (syndicate bounces list)",
-            markup=False,
-        )
+    for line in alert_lines(alert):
+        out.print(line, markup=False)
     if not docs:
         out.print("no sends yet", markup=False)
     for doc in docs:
@@ -309,6 +272,7 @@ def abandon(ctx: Context, send_name: str) -> None:
 
 def _problem_doc(p: history.Problem) -> dict[str, Any]:
     return {
+        "kind": "delivery",
         "email": p.email,
         "status": p.status.value,
         "bounced": p.bounced,
@@ -320,34 +284,57 @@ def _problem_doc(p: history.Problem) -> dict[str, Any]:
     }
 
 
+def _summary_doc(
+    sent: SendRow, state: str, counts: dict[DeliveryStatus, int], feedback: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "kind": "send",
+        "digest": sent.digest_id,
+        "list": sent.list_name,
+        "status": state,
+        "counts": {k.value: v for k, v in sorted(counts.items())},
+        "feedback": feedback,
+    }
+
+
 @main.command()
 @click.argument("send_name", metavar="SEND")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per recipient.")
 @pass_ctx
 def report(ctx: Context, send_name: str, as_json: bool) -> None:
     """Every recipient of SEND (a digest id such as weekly-3) who did not get it: failed,
-    deferred (to be retried) or abandoned, with the server's code and reply.
+    deferred (to be retried) or abandoned, with the server's code and reply; then who
+    bounced, complained or was refused for the sender's reasons after the server took it.
+
+    With --json, JSON Lines: first the send ("kind": "send", with its counts and feedback),
+    then one line per recipient who did not get it ("kind": "delivery") and one per reader
+    with feedback ("kind": "feedback").
 
     \b
     Examples:
       syndicate report weekly-3
       syndicate report weekly-3 --json | jq -r 'select(.status == "failed") | .email'
+      syndicate report weekly-3 --json | jq -r 'select(.kind == "feedback") | .email'
     """
     with errors():
         engine = _open(ctx, None)
         try:
             with engine.connect() as conn:
                 sent = _find(conn, send_name)
-                rows = history.problems(conn, sent.id, sent.list_name)
-                if as_json:
-                    emit_jsonl(_problem_doc(p) for p in rows)
-                    return
                 counts = ledger.counts(conn, sent.id)
                 state = state_of(sent, counts, busy=_busy(conn, sent))
+                feedback = feedback_doc(conn, sent.id, counts.get(DeliveryStatus.SENT, 0))
+                rows = history.problems(conn, sent.id, sent.list_name)
+                if as_json:
+                    emit_jsonl([_summary_doc(sent, state, counts, feedback)])
+                    emit_jsonl(_problem_doc(p) for p in rows)
+                    emit_jsonl(reader_doc(r) for r in feedback_views.readers_of_send(conn, sent.id))
+                    return
                 _print_report(sent, state, counts, rows)
-                sent_copies = counts.get(DeliveryStatus.SENT, 0)
-                for line in feedback_lines(feedback_doc(conn, sent.id, sent_copies)):
+                for line in feedback_lines(feedback):
                     out.print(line.strip(), markup=False)
+                for reader in feedback_views.readers_of_send(conn, sent.id):
+                    out.print(reader_line(reader), markup=False)
         finally:
             engine.dispose()
 
@@ -378,5 +365,7 @@ def _print_report(
             markup=False,
         )
     elif not shown:
-        err.print("every recipient got it (or was skipped)", markup=False)
+        # Accepted, not delivered: a bounce or complaint can still come back later (listed
+        # below under "feedback" when it did).
+        err.print("the mail server accepted every copy (or it was skipped)", markup=False)
     sys.stdout.flush()

@@ -51,7 +51,10 @@ class ImportReport:
             self.rows_left_off += 1
 
     def add(self, names: dict[str, str], result: intake.TakeResult) -> None:
-        """Count one taken batch (``names``: message name by event id)."""
+        """Count one taken batch (``names``: message name by event id). Of the items matched
+        to a subscriber, ``matched`` are those that may act (a valid token, or a copy sent
+        in the trust window) and ``untrusted`` the others, which change nothing: an item is
+        counted in at most one of matched, not trusted and unmatched."""
         for taken in result.taken:
             if taken.effect is None:
                 self.counts["already"] += 1
@@ -59,11 +62,9 @@ class ImportReport:
             self.counts["processed"] += 1
             self.counts[taken.item.outcome.value] += 1
             if taken.match is not None and taken.match.subscriber_id is not None:
-                self.counts["matched"] += 1
+                self.counts["matched" if taken.match.counts else "untrusted"] += 1
             if taken.effect.startswith(("bounced on", "complained on")):
                 self.counts["removed"] += 1
-            elif taken.effect.startswith("not trusted"):
-                self.counts["untrusted"] += 1
         for taken in result.unmatched:
             self.counts["unmatched"] += 1
             note = taken.match.note if taken.match else "unmatched"

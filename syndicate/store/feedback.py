@@ -234,14 +234,3 @@ def prune_deliveries(conn: Connection, *, before: datetime) -> int:
     f = feedback_events.c
     stmt = delete(feedback_events).where(f.outcome == DELIVERED, f.received_at < before)
     return conn.execute(stmt).rowcount or 0
-
-
-def per_send(conn: Connection, send_id: int) -> dict[str, int]:
-    """Subscribers with feedback on one send, per outcome (each subscriber once per outcome)."""
-    f = feedback_events.c
-    stmt = (
-        select(f.outcome, func.count(func.distinct(f.subscriber_id)))
-        .where(f.send_id == send_id, f.subscriber_id.is_not(None))
-        .group_by(f.outcome)
-    )
-    return {outcome: int(n) for outcome, n in conn.execute(stmt)}
