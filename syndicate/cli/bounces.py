@@ -105,14 +105,16 @@ def _since(value: str | None) -> datetime:
         days = int(value.rstrip("d"))
         if days == 0:
             raise click.BadParameter(
-                f"{value!r} is now, so nothing could be listed: give 1d or more, or a date"
+                f"{value!r} is now, so nothing could be listed: give 1d or more, or a date",
+                param_hint="'--since'",
             )
         return wall_clock() - timedelta(days=days)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"{value!r}: give a date (2026-12-01), a time with offset, or days (7d)"
+            f"{value!r}: give a date (2026-12-01), a time with offset, or days (7d)",
+            param_hint="'--since'",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
