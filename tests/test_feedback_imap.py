@@ -278,7 +278,7 @@ IMAP = (
             "bounces.imap: move_to: must differ from folder",
         ),
         (
-            '[bounces.imap]\nhost = "mail.x.test"\nusername = "u"\nmove_to = "Done"\ndelete = true\n',
+            '[bounces.imap]\nhost = "h"\nusername = "u"\nmove_to = "Done"\ndelete = true\n',
             "bounces.imap: move_to ('Done') and delete = true: processed messages are either "
             "moved or deleted, not both",
         ),

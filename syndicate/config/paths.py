@@ -67,7 +67,8 @@ def _private(root: Path, config: SiteConfig, database_url: str) -> list[_Item]:
 
 
 def _default_feeds(config: SiteConfig) -> bool:
-    return config.feeds.folder == Feeds.model_fields["folder"].default
+    default: str = Feeds.model_fields["folder"].default
+    return config.feeds.folder == default
 
 
 def published_folder_problems(root: Path, config: SiteConfig, database_url: str) -> list[str]:
