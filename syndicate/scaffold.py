@@ -44,6 +44,7 @@ def init_site(target: Path, *, title: str, base_url: str) -> list[Path]:
         title=title.replace("\\", "\\\\").replace('"', '\\"'),
         base_url=base_url,
         from_address=sender_address(base_url),
+        bounce_address=sender_address(base_url).replace("newsletter@", "bounces@", 1),
     )
     parse_config(config)  # the title and URL the user gave must make a valid config
     created: list[Path] = []

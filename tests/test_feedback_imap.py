@@ -277,6 +277,16 @@ IMAP = (
             '[bounces.imap]\nhost = "mail.x.test"\nusername = "u"\nmove_to = "INBOX"\n',
             "bounces.imap: move_to: must differ from folder",
         ),
+        (
+            '[bounces.imap]\nhost = "h"\nusername = "u"\nmove_to = "Done"\ndelete = true\n',
+            "bounces.imap: move_to ('Done') and delete = true: processed messages are either "
+            "moved or deleted, not both",
+        ),
+        (  # even when move_to names the default folder: which one wins is not for us to guess
+            '[bounces.imap]\nhost = "h"\nusername = "u"\nmove_to = "syndicate-processed"\n'
+            "delete = true\n",
+            "remove move_to to delete them, or delete = true to move them",
+        ),
         ('[bounces.imap]\nhost = "mail.x.test"\n', "bounces.imap.username: is required"),
     ],
 )

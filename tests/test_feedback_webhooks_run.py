@@ -56,3 +56,7 @@ def test_a_verified_provider_event_bounces_the_reader_it_names(site: Site, serve
     assert statuses(site, "jane@example.com") == {"weekly": Status.ACTIVE}
     assert post(server.port, TOKEN) == 200  # the provider retries: nothing more happens
     assert statuses(site, "john@example.com") == {"weekly": Status.BOUNCED}
+    # One line per accepted request, in our words (a refusal has its own line).
+    log = server.log.read_text()
+    assert "INFO webhooks: postmark: 1 event taken (1 hard)\n" in log, log
+    assert "INFO webhooks: postmark: 0 events taken, 1 seen before\n" in log, log

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from syndicate.config import parse_config
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -100,3 +102,28 @@ def test_gitignore_keeps_state_secret_and_mail_out_of_the_repository(
     assert not [f for f in listed if f.startswith((".syndicate/", "maildir/", "archive/"))]
     assert {"syndicate.toml", ".gitignore", "subscribers/news.csv"} <= set(listed)
     assert "content/hello-world.md" in listed
+
+
+def test_the_commented_bounces_example_works_once_uncommented(
+    scaffolded: tuple[Path, str],
+) -> None:
+    """What `init` writes of [bounces] is a working section, on the site's own domain."""
+    target, _ = scaffolded
+    path = target / "syndicate.toml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index("# [bounces]")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("# ") and " = " in lines[end]:
+        end += 1
+    example = [line.removeprefix("# ") for line in lines[start:end]]
+    assert [line.split(" = ")[0] for line in example[1:]] == ["address", "maildir", "listen"]
+    path.write_text("\n".join([*lines[:start], *example, *lines[end:]]) + "\n", encoding="utf-8")
+    for sub in ("new", "cur", "tmp"):  # as the comment above it says
+        (target / "bounces" / sub).mkdir(parents=True)
+    done = syndicate(target, "check", "--offline")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    config = parse_config(path.read_text(encoding="utf-8"))
+    assert config.bounces is not None
+    assert config.bounces.address == "bounces@letter.example.org"
+    assert config.bounces.maildir == "bounces" and config.bounces.listen == "127.0.0.1:2525"
+    assert "/bounces/" in (target / ".gitignore").read_text(encoding="utf-8").splitlines()

@@ -403,6 +403,15 @@ def test_mailgun_wrong_signature_or_key_refused() -> None:
     assert refused(MailgunReader().read, request(unsigned), ENV, NOW).status == 401
 
 
+@pytest.mark.parametrize("timestamp", ["1e30", "nan", "-5", "", 1.5, True, "1" * 13])
+def test_mailgun_malformed_timestamp_is_said_to_be_malformed(timestamp: object) -> None:
+    body = json.loads(mailgun_sign(sample("mailgun-complained.json"), NOW, "m" * 50))
+    body["signature"]["timestamp"] = timestamp
+    error = refused(MailgunReader().read, request(body), ENV, NOW)
+    assert error.status == 401 and "timestamp is malformed" in error.reason, error.reason
+    assert "missing" not in error.reason
+
+
 def test_mailgun_stale_and_replayed_refused() -> None:
     reader = MailgunReader()
     payload = sample("mailgun-complained.json")

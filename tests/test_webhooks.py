@@ -185,6 +185,28 @@ def test_body_over_the_limit_is_refused_unread(hooks: Hooks) -> None:
     assert response.status_code == 413 and hooks.sink.calls == []
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_gets_the_same_plain_413_with_or_without_a_length(
+    hooks: Hooks, chunked: bool
+) -> None:
+    """A machine reads the answer: never the HTML error page, however the body is framed."""
+    body = b"[" + b" " * (2 * 1024 * 1024) + b"]"
+
+    async def pieces() -> Any:
+        for at in range(0, len(body), 64 * 1024):
+            yield body[at : at + 64 * 1024]
+
+    auth = basic_auth(POSTMARK_USER, POSTMARK_PASSWORD)
+    response = hooks.web.post(
+        "/webhooks/postmark", content=pieces() if chunked else body, headers={**JSON, **auth}
+    )
+    sent = response.request.headers
+    assert ("content-length" not in sent) is chunked, sent
+    assert response.status_code == 413 and hooks.sink.calls == []
+    assert response.headers["content-type"].startswith("text/plain"), response.headers
+    assert response.text == "Content Too Large"
+
+
 def test_sink_failure_is_a_500_so_the_provider_retries(site: Site) -> None:
     failing = Hooks(site, sink=Sink(fail=True))
     try:

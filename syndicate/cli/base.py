@@ -20,6 +20,7 @@ from rich.segment import Segment
 from syndicate import __version__
 from syndicate.config import ENV_SITE, Settings, load_settings
 from syndicate.errors import ConfigError, SyndicateError
+from syndicate.redact import RedactTokens
 from syndicate.text import printable
 
 # What json.dumps(ensure_ascii=False) leaves raw but a terminal acts on (C1 controls such as
@@ -77,6 +78,9 @@ def log_to_stderr(level: int = logging.INFO) -> None:
     """What ``run`` and ``worker`` log: timestamped single lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogLines("%(asctime)s %(levelname)s %(message)s"))
+    # On the handler, so it sees every logger's records (aiosmtpd's, a library's): no
+    # token, link or VERP return path reaches the log, whoever logs it.
+    handler.addFilter(RedactTokens())
     logging.basicConfig(level=level, handlers=[handler])
 
 

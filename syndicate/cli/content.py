@@ -93,6 +93,10 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
         from syndicate.feedback.imap import check as check_imap  # only `check` asks IMAP
 
         broken += check_imap(ctx.settings, offline=offline)
+        from syndicate.feedback.maildir import problem as maildir_problem
+
+        if found := maildir_problem(ctx.settings):
+            broken.append(found)
     problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(

@@ -5,8 +5,9 @@ and the archive folder over HTTP, to anyone. A feeds folder of ``"."`` would pub
 ``syndicate.toml``, ``subscribers/*.csv`` and the Maildir, whose confirmation mails hold
 tokens. So a served folder may neither contain nor lie inside the config file, the state
 (``.syndicate/``: the secret, the SQLite database; or a database file elsewhere), the
-subscriber files, the Maildir, the templates, the content folder or the DKIM key; checked
-once, when the settings load, on resolved paths (symlinks followed).
+subscriber files, the Maildir, the bounce Maildir (bounces hold VERP tokens, which act as
+the reader, and readers' addresses), the templates, the content folder or the DKIM key;
+checked once, when the settings load, on resolved paths (symlinks followed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from syndicate.config.sections import SiteConfig
+from syndicate.config.sections import Feeds, SiteConfig
 
 CONFIG_NAME = "syndicate.toml"
 STATE_FOLDER = ".syndicate"
@@ -47,6 +48,15 @@ def _private(root: Path, config: SiteConfig, database_url: str) -> list[_Item]:
         (f"the templates {TEMPLATES_FOLDER}/", root / TEMPLATES_FOLDER, None),
         (f"the content folder {content!r}", root / content, "content.folder"),
     ]
+    if config.bounces is not None and config.bounces.maildir:
+        bounces = config.bounces.maildir
+        found.append(
+            (
+                f"the bounce Maildir {bounces!r} (VERP tokens, readers' addresses)",
+                root / bounces,
+                "bounces.maildir",
+            )
+        )
     db = _SQLITE_FILE.match(database_url)
     if db and db.group("path") != ":memory:":
         found.append(("the SQLite database", root / db.group("path"), "database.url"))
@@ -54,6 +64,11 @@ def _private(root: Path, config: SiteConfig, database_url: str) -> list[_Item]:
         key = config.email.dkim_key_file
         found.append((f"the DKIM key {key!r}", root / key, "email.dkim_key_file"))
     return [(what, path.resolve(), key) for what, path, key in found]
+
+
+def _default_feeds(config: SiteConfig) -> bool:
+    default: str = Feeds.model_fields["folder"].default
+    return config.feeds.folder == default
 
 
 def published_folder_problems(root: Path, config: SiteConfig, database_url: str) -> list[str]:
@@ -79,10 +94,14 @@ def published_folder_problems(root: Path, config: SiteConfig, database_url: str)
             else:
                 continue
             listed.append(path)
-            field = key or moves or f"{ARCHIVE_FOLDER}/"
+            # A feeds folder the user moved is to blame; one left at its default ("feeds")
+            # is not, when the private item has a setting of its own (bounces.maildir).
+            blame_served = key is not None and not (moves and _default_feeds(config))
+            field = (key if blame_served else moves) or f"{ARCHIVE_FOLDER}/"
             found.setdefault(field, {}).setdefault(relation, []).append(what)
         for field, relations in found.items():
-            fix = "give it a folder of its own, such as 'feeds'" if key else f"change {field}"
+            own = "give it a folder of its own, such as 'feeds'"
+            fix = own if field == key else f"change {field}"
             for relation, whats in relations.items():
                 why = _WHY[relation]
                 problems.append(

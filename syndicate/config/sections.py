@@ -253,6 +253,12 @@ class Imap(_Section):
                 f"got host {self.host!r}: the password would cross the network in clear; "
                 "use tls = 'implicit' (port 993) or 'starttls' (port 143)"
             )
+        if self.delete and "move_to" in self.model_fields_set:
+            raise ValueError(
+                f"move_to ({self.move_to!r}) and delete = true: processed messages are either "
+                "moved or deleted, not both; remove move_to to delete them, or delete = true "
+                "to move them"
+            )
         if self.folder == self.move_to and not self.delete:
             raise ValueError(
                 f"move_to: must differ from folder ({self.folder!r}), or processed messages "

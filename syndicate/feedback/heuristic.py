@@ -11,6 +11,7 @@ which of several addresses failed how, and bounces in languages it has no phrasi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from email.message import Message
 
@@ -22,6 +23,10 @@ from syndicate.feedback.mime import address_in, clean, text_of
 from syndicate.feedback.report import Feedback, Outcome
 
 _MAX_ADDRESSES = 50
+# flufl.bounce logs "Running detector: …" at INFO for each detector it asks, and a detector
+# that trips over a stranger's odd message (no From:, random bytes) as an ERROR with its
+# traceback, before raising: `detect` takes that as "not a bounce", and so the import says.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL + 1)
 
 
 def _text(parts: Sequence[Message]) -> str:

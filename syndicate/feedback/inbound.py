@@ -29,9 +29,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndicate.config import Settings
 from syndicate.errors import SyndicateError
 from syndicate.feedback import intake
+from syndicate.feedback.loglines import taken_lines
 from syndicate.feedback.parse import MAX_BYTES, parse
 
 log = logging.getLogger(__name__)
+# aiosmtpd's own logger writes the whole dialogue at INFO (every RCPT TO, with its VERP
+# token), "Available AUTH mechanisms" and "Connection lost" after each QUIT: its warnings
+# only. What was taken is logged here, one line per bounce.
+SMTP_LOG = "mail.log"
 MAX_RECIPIENTS = 50
 Protocol = Literal["smtp", "lmtp"]
 
@@ -86,9 +91,8 @@ class BounceHandler:
         result = intake.take(
             self.engine, self.settings, parsed.feedback, trusted=False, now=datetime.now(UTC)
         )
-        for taken in result.taken:
-            if taken.effect is not None:
-                log.info("bounce: %s %s", taken.item.outcome.value, taken.effect)
+        for line in taken_lines(self.engine, result):
+            log.info("bounces: %s", line)
 
 
 def _split(listen: str) -> tuple[Protocol, str]:
@@ -120,6 +124,7 @@ async def start(
     bounces = settings.config.bounces
     if bounces is None:
         raise ValueError("no [bounces] section")
+    logging.getLogger(SMTP_LOG).setLevel(logging.WARNING)
     handler = BounceHandler(engine, settings, bounces.address)
     kind = LMTP if protocol == "lmtp" else SMTP
 

@@ -9,6 +9,7 @@ those messages again, and their event ids make that change nothing.
 from __future__ import annotations
 
 import os
+import shlex
 from datetime import datetime
 from pathlib import Path
 
@@ -69,3 +70,16 @@ def poll(engine: Engine, settings: Settings, path: Path, *, now: datetime) -> Im
             except FileNotFoundError:
                 pass
     return report
+
+
+def problem(settings: Settings) -> str | None:
+    """Why the configured bounce Maildir cannot be read (``check`` says it, ``run`` logs it
+    once), or None: a missing or misspelt folder must not pass in silence."""
+    path = folder(settings)
+    if path is None or (path / "new").is_dir():
+        return None
+    where = shlex.quote(str(path))
+    return (
+        f"syndicate.toml: bounces.maildir: {path} is not a Maildir (no new/): create it "
+        f"(mkdir -p {where}/new {where}/cur {where}/tmp) or fix the path"
+    )

@@ -99,10 +99,13 @@ def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake:
         folder = StaticFiles(directory=settings.feeds_dir, check_dir=False)
         return Starlette(routes=[Mount("/feeds", app=folder)])
     from syndicate.feedback.intake import take
+    from syndicate.feedback.loglines import webhook_line
 
     def feedback(items: Sequence[Feedback], provider: str) -> None:
         """A provider's events, their signature verified: they act on the address they name."""
-        take(engine, settings, items, trusted=True)
+        log.info(
+            "webhooks: %s", webhook_line(provider, take(engine, settings, items, trusted=True))
+        )
 
     return module.create_app(
         settings, engine, signer=signer, clock=clock, on_outbox=wake, feedback_sink=feedback

@@ -34,6 +34,7 @@ from syndicate.feedback import imap as bounce_imap
 from syndicate.feedback.importer import ImportReport
 from syndicate.feedback.maildir import folder as bounce_folder
 from syndicate.feedback.maildir import poll as poll_bounces
+from syndicate.feedback.maildir import problem as maildir_problem
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
@@ -104,6 +105,7 @@ class Work:
         self.problems: set[str] = set()  # content problems already logged
         self.imap_state = bounce_imap.ImapState()
         self.imap_problem: str | None = None  # the IMAP problem last logged (logged once)
+        self.maildir_problem: str | None = None  # the same for [bounces] maildir
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
@@ -165,6 +167,15 @@ class Work:
         path = bounce_folder(self.settings)
         if self.stopped or path is None:
             return
+        problem = maildir_problem(self.settings)
+        if problem is not None:  # logged once, and once more when it is fixed
+            if problem != self.maildir_problem:
+                log.warning("bounces: %s", problem)
+            self.maildir_problem = problem
+            return
+        if self.maildir_problem is not None:
+            log.info("bounces: %s is a Maildir now: reading it", path)
+            self.maildir_problem = None
         now = self.clock()
         report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
         self._log_bounces(report)

@@ -8,6 +8,7 @@ retry job, ``syndicate worker``, or any later ``send``) while the list's next di
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -134,6 +135,15 @@ def find_send(conn: Connection, digest_id: str) -> SendRow | None:
         _select().where(_s.digest_id == digest_id).order_by(_s.id.desc()).limit(1)
     ).first()
     return _row(row) if row is not None else None
+
+
+def digest_ids(conn: Connection, send_ids: Iterable[int]) -> dict[int, str]:
+    """The digest (``weekly-3``) of each send id that exists: how a log line names a send."""
+    wanted = sorted(set(send_ids))[:1000]
+    if not wanted:
+        return {}
+    rows = conn.execute(select(_s.id, _s.digest_id).where(_s.id.in_(wanted)))
+    return {send_id: digest for send_id, digest in rows}
 
 
 def recent_sends(conn: Connection, list_name: str | None, limit: int = 10) -> list[SendRow]:

@@ -1,25 +1,19 @@
-"""Tokens never reach a log: what the web server logs is redacted first.
+"""Tokens never reach a log: the web app's and uvicorn's loggers redact them first.
 
-A token in a link acts as the reader (it unsubscribes them, changes their lists), so a log
-line holding one hands that power to whoever reads the log. :func:`redact` replaces the
-token segment of every token route (``/confirm/…``, ``/unsubscribe/…``, ``/preferences/…``)
-and anything shaped like a token (``<payload>.<tag>``, see ``subscribers/tokens.py``)
-with ``<token>``. :class:`RedactTokens` applies it to a record's message, arguments,
-traceback and stack; :func:`redact_logs` puts it on the loggers of the web app and of
-uvicorn (its error log prints tracebacks, its access log the request path).
+uvicorn's error log prints tracebacks and its access log the request path, which holds the
+token of ``/confirm/…``, ``/unsubscribe/…`` and ``/preferences/…``: :func:`redact_logs`
+puts :class:`~syndicate.redact.RedactTokens` on those loggers (``syndicate/redact.py``
+says what is redacted).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
-TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences")
-_ROUTE = re.compile(r"(/(?:" + "|".join(TOKEN_ROUTES) + r")/)[^/\s?#\"'<>]+")
-# A token: a base64url payload of at least 15 bytes (20 characters), a dot, and the
-# 43-character base64url HMAC-SHA256 tag.
-_SHAPE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+from syndicate.redact import RedactTokens, redact
+
+__all__ = ["WEB_LOGGERS", "RedactTokens", "redact", "redact_logs"]
 WEB_LOGGERS = (
     "uvicorn.error",
     "uvicorn.access",
@@ -27,40 +21,6 @@ WEB_LOGGERS = (
     "syndicate.web.app",
     "syndicate.web.render",
 )
-_FORMATTER = logging.Formatter()
-
-
-def redact(text: str) -> str:
-    """``text`` with every token (and every token route's last segment) as ``<token>``."""
-    return _SHAPE.sub("<token>", _ROUTE.sub(r"\1<token>", text))
-
-
-def _redact_arg(value: object) -> object:
-    if value is None or isinstance(value, int | float):
-        return value  # numbers stay numbers: uvicorn's access formatter needs its %d
-    text = value if isinstance(value, str) else str(value)
-    clean = redact(text)
-    return value if clean == text else clean
-
-
-class RedactTokens(logging.Filter):
-    """A filter that redacts tokens from a record; it never drops one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redact_arg(a) for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
-        if record.exc_info and not record.exc_text:
-            # Formatters print exc_text when it is set, and only format exc_info otherwise.
-            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
 
 
 def redact_logs(names: Iterable[str] = WEB_LOGGERS) -> None:

@@ -43,7 +43,15 @@ def webhook_routes(
         headers: dict[str, str] = {}
         for key, value in request.headers.items():
             headers.setdefault(key.lower(), value)
-        hook = WebhookRequest(body=await request.body(), headers=headers)
+        try:
+            body = await request.body()
+        except HTTPException as exc:
+            if exc.status_code != 413:
+                raise
+            # A chunked body past the limit is found only while reading it: the same plain
+            # answer as a Content-Length over it gets (Starlette's), not the HTML page.
+            return PlainTextResponse("Content Too Large", status_code=413)
+        hook = WebhookRequest(body=body, headers=headers)
         try:
             found = await run_in_threadpool(reader.read, hook, env, clock())
         except Refused as exc:

@@ -260,6 +260,36 @@ def test_a_feeds_folder_holding_private_files_is_refused(
     assert named in first and why in first, first
 
 
+_BOUNCES = '[bounces]\naddress = "bounces@news.example.org"\nmaildir = "{}"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "served"),
+    [
+        (_BOUNCES.format("feeds/bounces"), "bounces.maildir", "the feeds folder 'feeds'"),
+        (_BOUNCES.format("archive/bounces"), "bounces.maildir", "the archive folder archive/"),
+        ('[feeds]\nfolder = "bounces"\n' + _BOUNCES.format("bounces"), "feeds.folder", "the feeds"),
+    ],
+)
+def test_a_bounce_maildir_in_a_served_folder_is_refused(
+    site: Site, extra: str, field: str, served: str
+) -> None:
+    """Its bounces carry VERP tokens (which act as the reader) and readers' addresses."""
+    _config(site, extra)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(site.root)
+    first = refused.value.problems[0]
+    assert first.startswith(f"syndicate.toml: {field}: {served}"), first
+    assert "contains the bounce Maildir " in first and "serves this folder" in first, first
+    if field == "bounces.maildir":
+        assert first.endswith(": change bounces.maildir"), first
+
+
+def test_a_bounce_maildir_of_its_own_is_fine(site: Site) -> None:
+    _config(site, _BOUNCES.format("bounces"))
+    assert load_settings(site.root).config.bounces is not None
+
+
 def test_a_symlink_to_the_site_is_no_way_around(site: Site) -> None:
     (site.root / "public").symlink_to(site.root)
     _config(site, '[feeds]\nfolder = "public"\n')

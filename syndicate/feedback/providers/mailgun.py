@@ -78,9 +78,16 @@ class MailgunReader:
             raise Refused(400, "a Mailgun webhook body is one JSON object")
         signature = obj(body, "signature")
         token, given = signature.get("token"), signature.get("signature")
-        timestamp = int_or_none(signature.get("timestamp"))
-        if not isinstance(token, str) or not isinstance(given, str) or timestamp is None:
+        raw_timestamp = signature.get("timestamp")
+        timestamp = int_or_none(raw_timestamp)
+        if not isinstance(token, str) or not isinstance(given, str) or raw_timestamp is None:
             raise Refused(401, "the Mailgun signature (timestamp, token, signature) is missing")
+        if timestamp is None:  # "1e30", "nan", 1.5: there, but no whole number of seconds
+            raise Refused(
+                401,
+                "the Mailgun signature's timestamp is malformed: it must be whole seconds "
+                "since 1970 (at most 12 digits)",
+            )
         if len(token) > MAX_ID or len(given) > MAX_ID:
             raise Refused(401, "the Mailgun signature does not verify")
         key = env.get(ENV_SIGNING_KEY, "").encode("utf-8")
