@@ -63,9 +63,13 @@ _OF_DIGEST = (
     .order_by(deliveries.c.send_id.desc())
     .limit(1)
 )
+# The ledger has no index by subscriber (its key is send, subscriber): questions about one
+# subscriber's copies name every send, so each is a primary-key lookup per send (there are
+# few sends; a scan by subscriber would read every copy ever made).
 _LAST_MAILED = (
     select(deliveries.c.send_id)
     .where(
+        deliveries.c.send_id.in_(select(sends.c.id)),
         deliveries.c.subscriber_id == bindparam("sub"),
         deliveries.c.updated_at >= bindparam("since"),
         deliveries.c.status.in_((SENT, "deferred", "failed")),
@@ -136,6 +140,7 @@ def soft_score(
     bounced = select(f.send_id).where(f.subscriber_id == subscriber_id, f.send_id.is_not(None))
     clean = conn.scalar(
         select(func.max(d.updated_at)).where(
+            d.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
             d.subscriber_id == subscriber_id,
             d.status == SENT,
             d.updated_at >= since,
