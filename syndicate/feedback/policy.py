@@ -45,23 +45,39 @@ def _detail(event: repo.Event) -> str:
     return text[:200]
 
 
-def judge(conn: Connection, event: repo.Event, config: Bounces | None, *, now: datetime) -> str:
-    """Apply the policy to one recorded event and mark it processed; what it did."""
+def judge(
+    conn: Connection, event: repo.Event, config: Bounces | None, *, now: datetime, mark: bool = True
+) -> str:
+    """Apply the policy to one recorded event and mark it processed; what it did.
+    ``mark=False``: the caller marks it (many at once, :func:`repo.mark_processed_many`)."""
     effect = _effect(conn, event, config or DEFAULTS, now=now)
-    repo.mark_processed(conn, event.id, effect, now=now)
+    if mark:
+        repo.mark_processed(conn, event.id, effect, now=now)
     return effect
 
 
-def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
-    outcome = Outcome(event.outcome)
+def settled(outcome: Outcome, subscriber_id: int | None, counts: bool, note: str) -> str | None:
+    """The effect of feedback that acts on nobody (ours, delays, replies, unmatched, not
+    trusted): known without the store, so the intake records it judged in one go. None:
+    it must be judged (:func:`judge`)."""
     if outcome is Outcome.OURS:
         return "deliverability alert: refused for the sender, not the reader"
     if outcome in (Outcome.DELAYED, Outcome.AUTOREPLY):
         return "ignored: not a bounce"
-    if event.subscriber_id is None:
+    if subscriber_id is None:
         return "unmatched"
-    if not event.counts:
-        return "not trusted: " + event.note
+    if not counts:
+        return "not trusted: " + note
+    return None
+
+
+def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
+    outcome = Outcome(event.outcome)
+    quick = settled(outcome, event.subscriber_id, event.counts, event.note)
+    if quick is not None:
+        return quick
+    if event.subscriber_id is None:  # settled() answered; for the type checker
+        return "unmatched"
     if outcome is Outcome.SOFT:
         score = repo.soft_score(
             conn,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
@@ -47,6 +47,13 @@ _INSERT = {
     .returning(feedback_events.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_INSERT_MANY = {
+    name: dialect.insert(feedback_events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(feedback_events.c.id, feedback_events.c.event_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_MANY = 500  # rows or keys per statement
 _PROCESSED = (
     update(feedback_events)
     .where(feedback_events.c.id == bindparam("event"))
@@ -85,6 +92,34 @@ def record(conn: Connection, row: dict[str, Any]) -> int | None:
     return conn.execute(stmt, row).scalar()
 
 
+def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert events (all rows with the same keys) in one statement per :data:`_MANY`;
+    the id of each inserted one by ``event_id`` (those taken before are absent)."""
+    stmt = _INSERT_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    found: dict[str, int] = {}
+    for start in range(0, len(rows), _MANY):
+        chunk = rows[start : start + _MANY]
+        if len(chunk) == 1:  # a single row: the plain statement, no executemany
+            found.update((event, id_) for id_, event in conn.execute(stmt, chunk[0]))
+        else:
+            found.update((event, id_) for id_, event in conn.execute(stmt, list(chunk)))
+    return found
+
+
+def copies(conn: Connection, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these (send, subscriber) copies the ledger holds."""
+    found: set[tuple[int, int]] = set()
+    d = deliveries.c
+    unique = sorted(set(pairs))
+    for start in range(0, len(unique), _MANY):
+        chunk = unique[start : start + _MANY]
+        stmt = select(d.send_id, d.subscriber_id).where(
+            tuple_(d.send_id, d.subscriber_id).in_(chunk)
+        )
+        found.update((send, sub) for send, sub in conn.execute(stmt))
+    return found
+
+
 def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
     """Which of these event ids are recorded already."""
     stmt = select(feedback_events.c.event_id).where(feedback_events.c.event_id.in_(event_ids))
@@ -94,6 +129,16 @@ def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
 def mark_processed(conn: Connection, event: int, effect: str, *, now: datetime) -> None:
     """Judged: what it did."""
     conn.execute(_PROCESSED, {"event": event, "at": now, "effect": effect[:500]})
+
+
+def mark_processed_many(
+    conn: Connection, effects: Sequence[tuple[int, str]], *, now: datetime
+) -> None:
+    """Judged, many at once: (event, what it did) pairs."""
+    if effects:
+        conn.execute(
+            _PROCESSED, [{"event": e, "at": now, "effect": effect[:500]} for e, effect in effects]
+        )
 
 
 def subscriber_by_key(conn: Connection, key: str) -> int | None:
