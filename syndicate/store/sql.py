@@ -28,7 +28,9 @@ def _upsert(postgres: bool, table: Table, keep: frozenset[str]) -> Any:
     stmt = (postgresql.insert if postgres else sqlite.insert)(table)
     pk = [c.name for c in table.primary_key]
     update = {
-        c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk and c.name not in keep
+        c.name: stmt.excluded[c.name]
+        for c in table.columns
+        if c.name not in pk and c.name not in keep
     }
     return stmt.on_conflict_do_update(index_elements=pk, set_=update)
 
