@@ -126,8 +126,10 @@ def take(
 
         def flush() -> None:
             """Record the segment in one statement, then judge what acts on someone, in
-            order. A segment ends at each soft bounce to judge: its score counts the events
-            recorded before it (and itself), exactly as if each were taken alone."""
+            order. A soft bounce's score counts its subscriber's events recorded before it
+            (and itself): so a segment ends before a later event of a subscriber with a
+            soft bounce in it, and the score is exactly what taking one at a time gives.
+            Judging the others reads and writes subscriptions only, in the same order."""
             ids = repo.record_many(conn, [row for *_, row, _ in segment])
             for slot, item, match, row, quick in segment:
                 event_id = ids.get(row["event_id"])
@@ -142,14 +144,18 @@ def take(
                 slots[slot] = Taken(item=item, match=match, effect=effect)
             segment.clear()
 
+        scored: set[int] = set()  # subscribers with a soft bounce to judge in the segment
         for (slot, item), match in zip(fresh, matches, strict=True):
+            if match.subscriber_id in scored:
+                flush()
+                scored.clear()
             quick = policy.settled(item.outcome, match.subscriber_id, match.counts, match.note)
             row = _row(item, match, now)
             if quick is not None:  # recorded judged: the effect needs no store
                 row["processed_at"], row["effect"] = now, quick[:500]
+            elif item.outcome is Outcome.SOFT and match.subscriber_id is not None:
+                scored.add(match.subscriber_id)
             segment.append((slot, item, match, row, quick))
-            if quick is None and item.outcome is Outcome.SOFT:
-                flush()
         flush()
         repo.mark_processed_many(conn, marks, now=now)
     result.taken = [t for t in slots if t is not None]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
@@ -86,6 +86,31 @@ _LAST_MAILED = (
 )
 
 
+_SOFT = select(feedback_events.c.send_id, feedback_events.c.received_at).where(
+    feedback_events.c.subscriber_id == bindparam("sub"),
+    feedback_events.c.outcome == "soft",
+    feedback_events.c.counts.is_(True),
+    feedback_events.c.received_at >= bindparam("since"),
+)
+_CLEAN = select(func.max(deliveries.c.updated_at)).where(
+    deliveries.c.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
+    deliveries.c.subscriber_id == bindparam("sub"),
+    deliveries.c.status == SENT,
+    deliveries.c.updated_at >= bindparam("since"),
+    deliveries.c.updated_at < bindparam("settled"),
+    deliveries.c.send_id.not_in(
+        select(feedback_events.c.send_id).where(
+            feedback_events.c.subscriber_id == bindparam("sub"),
+            feedback_events.c.send_id.is_not(None),
+        )
+    ),
+)
+_COPIES = select(deliveries.c.subscriber_id).where(
+    deliveries.c.send_id == bindparam("send"),
+    deliveries.c.subscriber_id.in_(bindparam("subs", expanding=True)),
+)
+
+
 def record(conn: Connection, row: dict[str, Any]) -> int | None:
     """Insert one event; its id, or None when its ``event_id`` was taken before."""
     stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
@@ -108,15 +133,17 @@ def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, i
 
 def copies(conn: Connection, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of these (send, subscriber) copies the ledger holds."""
+    by_send: dict[int, set[int]] = {}
+    for send, sub in pairs:
+        by_send.setdefault(send, set()).add(sub)
     found: set[tuple[int, int]] = set()
-    d = deliveries.c
-    unique = sorted(set(pairs))
-    for start in range(0, len(unique), _MANY):
-        chunk = unique[start : start + _MANY]
-        stmt = select(d.send_id, d.subscriber_id).where(
-            tuple_(d.send_id, d.subscriber_id).in_(chunk)
-        )
-        found.update((send, sub) for send, sub in conn.execute(stmt))
+    for send, subs in sorted(by_send.items()):  # one send, mostly: one primary-key range
+        ordered = sorted(subs)
+        for start in range(0, len(ordered), _MANY):
+            chunk = ordered[start : start + _MANY]
+            found.update(
+                (send, sub) for sub in conn.scalars(_COPIES, {"send": send, "subs": chunk})
+            )
     return found
 
 
@@ -170,29 +197,10 @@ def soft_score(
     """Distinct sends (or days, for events naming no send) with a counted soft bounce since
     ``since`` and since the last clean copy: one sent before ``settled_before`` that no
     feedback came back for."""
-    f = feedback_events.c
-    events = conn.execute(
-        select(f.send_id, f.received_at).where(
-            f.subscriber_id == subscriber_id,
-            f.outcome == "soft",
-            f.counts.is_(True),
-            f.received_at >= since,
-        )
-    ).all()
+    events = conn.execute(_SOFT, {"sub": subscriber_id, "since": since}).all()
     if not events:
         return 0
-    d = deliveries.c
-    bounced = select(f.send_id).where(f.subscriber_id == subscriber_id, f.send_id.is_not(None))
-    clean = conn.scalar(
-        select(func.max(d.updated_at)).where(
-            d.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
-            d.subscriber_id == subscriber_id,
-            d.status == SENT,
-            d.updated_at >= since,
-            d.updated_at < settled_before,
-            d.send_id.not_in(bounced),
-        )
-    )
+    clean = conn.scalar(_CLEAN, {"sub": subscriber_id, "since": since, "settled": settled_before})
     marks = {
         ("send", send) if send is not None else ("day", at.date())
         for send, at in events

@@ -247,10 +247,13 @@ def subscriber_by_key(
 
 def subscriptions_of(conn: Connection, subscriber_id: int) -> dict[str, Status]:
     """The lists a subscriber is on (in any status)."""
-    stmt = select(subscriptions.c.list_name, subscriptions.c.status).where(
-        subscriptions.c.subscriber_id == subscriber_id
-    )
-    return {name: Status(status) for name, status in conn.execute(stmt)}
+    return {name: Status(status) for name, status in conn.execute(_OF, {"sub": subscriber_id})}
+
+
+# Built once: the feedback intake asks this for every bounce that removes someone.
+_OF = select(subscriptions.c.list_name, subscriptions.c.status).where(
+    subscriptions.c.subscriber_id == bindparam("sub")
+)
 
 
 def events_of(conn: Connection, subscriber_id: int) -> list[Event]:
