@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from syndicate.feedback import pool
+from syndicate.feedback.mailbox import MailboxError
 from tests.conftest import Site
 from tests.test_feedback_intake import ADDRESS, BOUNCES, SECRET, dsn, load
 from tests.test_send import CONFIG
@@ -98,3 +100,20 @@ def test_kill_9_during_a_pooled_import_leaves_no_worker_behind(
     while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
         time.sleep(0.05)
     assert not [pid for pid in helpers if _alive(pid)]
+
+
+def test_a_bad_path_after_the_pool_started_comes_after_what_was_read_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool, "INLINE", 3)
+    messages = corpus(2)
+
+    def stream() -> Iterator[tuple[str, bytes]]:
+        yield from messages
+        raise MailboxError("nowhere: neither a Maildir (cur/ new/ tmp/) nor .eml files")
+
+    seen: list[str] = []
+    with pytest.raises(MailboxError, match="nowhere"):
+        for name, _ in pool.parsed(stream(), ADDRESS, processes=2):
+            seen.append(name)
+    assert seen == [name for name, _ in messages]

@@ -60,16 +60,21 @@ def _chunks(messages: Iterator[tuple[str, bytes]]) -> Iterator[tuple[list[str], 
     names: list[str] = []
     datas: list[bytes] = []
     size = 0
-    for name, data in messages:
-        if datas and size + len(data) > CHUNK_BYTES:
+    try:
+        for name, data in messages:
+            if datas and size + len(data) > CHUNK_BYTES:
+                yield names, datas
+                names, datas, size = [], [], 0
+            names.append(name)
+            datas.append(data)
+            size += len(data)
+            if len(datas) >= CHUNK:
+                yield names, datas
+                names, datas, size = [], [], 0
+    except Exception:  # the messages read before the failure first, then the failure
+        if datas:
             yield names, datas
-            names, datas, size = [], [], 0
-        names.append(name)
-        datas.append(data)
-        size += len(data)
-        if len(datas) >= CHUNK:
-            yield names, datas
-            names, datas, size = [], [], 0
+        raise
     if datas:
         yield names, datas
 
@@ -101,8 +106,17 @@ def parsed(
         max_workers=count, mp_context=context, initializer=_watch, initargs=(lifeline,)
     )
     window: deque[tuple[list[str], Future[list[Parsed]]]] = deque()
+    chunks = _chunks(itertools.chain([first], stream))
     try:
-        for names, datas in _chunks(itertools.chain([first], stream)):
+        while True:
+            try:
+                names, datas = next(chunks)
+            except StopIteration:
+                break
+            except Exception:  # a path that is no mailbox: what was read before it first
+                while window:
+                    yield from _results(window.popleft())
+                raise
             window.append((names, pool.submit(parse_all, datas, address)))
             if len(window) >= AHEAD * count:
                 yield from _results(window.popleft())
