@@ -122,6 +122,7 @@ def take(
             slots.append(None)
         matches = found.match_all(conn, [item for _, item in fresh], trusted=trusted)
         segment: list[tuple[int, Feedback, Match, dict[str, Any], str | None]] = []
+        subs = policy.Subscriptions(conn)
         marks: list[tuple[int, str]] = []
 
         def flush() -> None:
@@ -131,6 +132,7 @@ def take(
             soft bounce in it, and the score is exactly what taking one at a time gives.
             Judging the others reads and writes subscriptions only, in the same order."""
             ids = repo.record_many(conn, [row for *_, row, _ in segment])
+            subs.load(m.subscriber_id for _, _, m, _, q in segment if q is None and m.subscriber_id)
             for slot, item, match, row, quick in segment:
                 event_id = ids.get(row["event_id"])
                 if event_id is None:  # another process took it just now
@@ -139,7 +141,9 @@ def take(
                 effect = quick
                 if effect is None:
                     event = repo.Event(id=event_id, **row)
-                    effect = policy.judge(conn, event, settings.config.bounces, now=now, mark=False)
+                    effect = policy.judge(
+                        conn, event, settings.config.bounces, now=now, subscriptions=subs
+                    )
                     marks.append((event_id, effect))
                 slots[slot] = Taken(item=item, match=match, effect=effect)
             segment.clear()
@@ -157,6 +161,7 @@ def take(
                 scored.add(match.subscriber_id)
             segment.append((slot, item, match, row, quick))
         flush()
+        subs.write(now=now)
         repo.mark_processed_many(conn, marks, now=now)
     result.taken = [t for t in slots if t is not None]
     return result

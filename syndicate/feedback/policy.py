@@ -15,6 +15,7 @@ provider) and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -25,6 +26,40 @@ from syndicate.models import Source, Status
 from syndicate.store import feedback as repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.subscribers import Change
+
+
+class Subscriptions:
+    """Subscribers' lists as judging sees them during one intake: read in one query,
+    changed here, written in one go (:meth:`write`, in the same transaction). Judging a
+    later bounce of the same reader sees what an earlier one changed, as if each change
+    were written at once."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lists: dict[int, dict[str, Status]] = {}
+        self._changes: list[Change] = []
+
+    def load(self, ids: Iterable[int]) -> None:
+        """Read the lists of these subscribers (those not read yet) in one query."""
+        missing = {sid for sid in ids if sid not in self._lists}
+        if missing:
+            self._lists.update(subscriber_repo.subscriptions_of_many(self._conn, missing))
+
+    def of(self, subscriber_id: int) -> dict[str, Status]:
+        """A subscriber's lists and statuses, with the changes made since."""
+        self.load([subscriber_id])
+        return self._lists[subscriber_id]
+
+    def apply(self, changes: list[Change]) -> None:
+        for change in changes:
+            self._lists.setdefault(change.subscriber_id, {})[change.list_name] = change.status
+        self._changes.extend(changes)
+
+    def write(self, *, now: datetime) -> None:
+        """Store the changes (statuses and the consent trail), in the order made."""
+        subscriber_repo.apply_changes(self._conn, self._changes, now=now)
+        self._changes = []
+
 
 SETTLE = timedelta(days=2)  # a copy with no bounce this long after it was sent arrived
 # The defaults of every setting but the address, for a site without [bounces].
@@ -46,12 +81,20 @@ def _detail(event: repo.Event) -> str:
 
 
 def judge(
-    conn: Connection, event: repo.Event, config: Bounces | None, *, now: datetime, mark: bool = True
+    conn: Connection,
+    event: repo.Event,
+    config: Bounces | None,
+    *,
+    now: datetime,
+    subscriptions: Subscriptions | None = None,
 ) -> str:
-    """Apply the policy to one recorded event and mark it processed; what it did.
-    ``mark=False``: the caller marks it (many at once, :func:`repo.mark_processed_many`)."""
-    effect = _effect(conn, event, config or DEFAULTS, now=now)
-    if mark:
+    """Apply the policy to one recorded event; what it did. Alone (no ``subscriptions``)
+    it stores the changes and marks the event processed; with them, the caller writes the
+    changes (:meth:`Subscriptions.write`) and marks the event, many at once."""
+    subs = subscriptions or Subscriptions(conn)
+    effect = _effect(conn, subs, event, config or DEFAULTS, now=now)
+    if subscriptions is None:
+        subs.write(now=now)
         repo.mark_processed(conn, event.id, effect, now=now)
     return effect
 
@@ -71,7 +114,9 @@ def settled(outcome: Outcome, subscriber_id: int | None, counts: bool, note: str
     return None
 
 
-def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
+def _effect(
+    conn: Connection, subs: Subscriptions, event: repo.Event, config: Bounces, *, now: datetime
+) -> str:
     outcome = Outcome(event.outcome)
     quick = settled(outcome, event.subscriber_id, event.counts, event.note)
     if quick is not None:
@@ -88,7 +133,7 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         if score < config.soft_limit:
             return f"soft bounce {score} of {config.soft_limit}"
     status = Status.COMPLAINED if outcome is Outcome.COMPLAINT else Status.BOUNCED
-    lists = subscriber_repo.subscriptions_of(conn, event.subscriber_id)
+    lists = subs.of(event.subscriber_id)
     # A complaint ends every subscription; a bounce ends the ones still being mailed.
     keep = (
         {Status.COMPLAINED}
@@ -111,7 +156,7 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         for name, previous in sorted(lists.items())
         if previous not in keep
     ]
-    subscriber_repo.apply_changes(conn, changes, now=now)
+    subs.apply(changes)
     if not changes:
         return f"{status.value} already"
     return f"{status.value} on " + ", ".join(c.list_name for c in changes)
