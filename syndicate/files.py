@@ -6,7 +6,11 @@ import os
 import re
 from pathlib import Path
 
-_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+from syndicate.processes import process_running, stamp
+
+# ``.NAME.PID.STAMP.tmp`` (STAMP: the writer's start time and boot, see processes.py), or
+# ``.NAME.PID.tmp`` from older versions and systems without /proc.
+_TEMP = re.compile(r"^\..+\.(\d{1,10})(?:\.(\d{1,20}-[0-9a-f]{8}))?\.tmp$")
 
 
 def sweep_temp(root: Path) -> list[Path]:
@@ -15,7 +19,7 @@ def sweep_temp(root: Path) -> list[Path]:
     for folder, _, names in os.walk(root):
         for name in names:
             match = _TEMP.match(name)
-            if match is None or _alive(int(match.group(1))):
+            if match is None or process_running(int(match.group(1)), match.group(2)):
                 continue
             path = Path(folder, name)
             path.unlink(missing_ok=True)
@@ -23,16 +27,23 @@ def sweep_temp(root: Path) -> list[Path]:
     return swept
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _temp_name(path: Path) -> Path:
+    """This process's temp file for ``path``: its PID and start time, so a sweep after a
+    crash can tell a live writer from a dead one whose PID was reused (or a zombie)."""
+    pid = os.getpid()
+    mark = _own_stamp()
+    suffix = f"{pid}.{mark}" if mark is not None else str(pid)
+    return path.with_name(f".{path.name}.{suffix}.tmp")
+
+
+_STAMPS: dict[int, str | None] = {}
+
+
+def _own_stamp() -> str | None:
+    pid = os.getpid()  # a forked child has a stamp of its own
+    if pid not in _STAMPS:
+        _STAMPS[pid] = stamp(pid)
+    return _STAMPS[pid]
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
@@ -47,7 +58,7 @@ def write_atomic(path: Path, data: bytes) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp_name(path)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)

@@ -86,7 +86,7 @@ def items(site: Site, count: int, seed: int) -> list[Feedback]:
     assert verp is not None
     rng = random.Random(seed)
     outcomes = [Outcome.SOFT] * 5 + [Outcome.HARD, Outcome.OURS, Outcome.DELAYED]
-    outcomes += [Outcome.COMPLAINT, Outcome.AUTOREPLY]
+    outcomes += [Outcome.COMPLAINT, Outcome.AUTOREPLY, Outcome.DELIVERED]
     out: list[Feedback] = []
     for i in range(count):
         sub = rng.randint(1, len(READERS))

@@ -301,9 +301,11 @@ def test_arbitrary_mime_trees_never_raise(msg: email.message.Message) -> None:
     parse(data, bounce_address=ADDRESS)
 
 
-def test_a_success_dsn_is_not_feedback() -> None:
-    data = (
-        (DATA / "made_ses_bounce.eml").read_bytes().replace(b"Action: failed", b"Action: delivered")
-    )
-    parsed = parse(data, bounce_address=ADDRESS)
+def test_a_success_dsn_is_a_delivery_and_a_relayed_one_is_not_feedback() -> None:
+    original = (DATA / "made_ses_bounce.eml").read_bytes()
+    data = original.replace(b"Action: failed", b"Action: delivered")
+    [item] = parse(data, bounce_address=ADDRESS).feedback
+    assert item.outcome is O.DELIVERED and item.source == "dsn"
+    assert item.token is not None and item.message_id == "<weekly-7.3456@news.example.org>"
+    parsed = parse(original.replace(b"Action: failed", b"Action: relayed"), bounce_address=ADDRESS)
     assert parsed.feedback == () and "without a failure" in (parsed.reason or "")

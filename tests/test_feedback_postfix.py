@@ -1,7 +1,8 @@
 """End to end with a real Postfix (Debian's package, its own config and queue folder):
 syndicate sends through it with VERP return paths; the relay behind it refuses one reader;
-Postfix mails its DSN to that copy's return path, routed to the bounce listener of
-``[bounces] listen``; that reader ends ``bounced`` and nobody else changes."""
+Postfix mails its DSN to that copy's return path, handed over by SMTP or by LMTP to the
+bounce listener of ``[bounces] listen``; that reader ends ``bounced`` and nobody else
+changes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
+from syndicate.feedback.inbound import listen_protocol
 from syndicate.feedback.inbound import start as start_listener
 from syndicate.models import Status
 from syndicate.store import subscribers as subscriber_repo
@@ -66,10 +68,10 @@ def master_cf(smtpd_port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def postfix() -> Iterator[tuple[int, int, SmtpServer]]:
-    """A Postfix relaying to an aiosmtpd sink, bounces for news.example.org routed to a port:
-    (Postfix's port, the bounce port, the sink)."""
+@pytest.fixture(params=["smtp", "lmtp"])
+def postfix(request: pytest.FixtureRequest) -> Iterator[tuple[int, int, SmtpServer]]:
+    """A Postfix relaying to an aiosmtpd sink, bounces for news.example.org handed over to a
+    port by SMTP or LMTP (the param): (Postfix's port, the bounce port, the sink)."""
     # Postfix's own processes run as the postfix user: pytest's tmp_path (0700) is closed to it.
     root = Path(tempfile.mkdtemp(prefix="syndicate-postfix-"))
     root.chmod(0o755)
@@ -78,6 +80,11 @@ def postfix() -> Iterator[tuple[int, int, SmtpServer]]:
         folder.mkdir(parents=True)
     shutil.chown(data, "postfix")
     smtpd, bounce_port = free_port(), free_port()
+    handover = (
+        f"lmtp:inet:[127.0.0.1]:{bounce_port}"
+        if request.param == "lmtp"
+        else f"smtp:[127.0.0.1]:{bounce_port}"
+    )
     with serve_smtp() as sink:
         (etc / "master.cf").write_text(master_cf(smtpd))
         (etc / "main.cf").write_text(
@@ -93,7 +100,7 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
 relayhost = [127.0.0.1]:{sink.port}
-transport_maps = inline:{{ news.example.org=smtp:[127.0.0.1]:{bounce_port} }}
+transport_maps = inline:{{ news.example.org={handover} }}
 smtp_dns_support_level = disabled
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
@@ -121,14 +128,19 @@ local_recipient_maps =
 
 
 def test_postfix_bounces_an_unknown_recipient_and_the_reader_ends_bounced(
-    site: Site, monkeypatch: pytest.MonkeyPatch, postfix: tuple[int, int, SmtpServer]
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
+    postfix: tuple[int, int, SmtpServer],
+    request: pytest.FixtureRequest,
 ) -> None:
     smtpd, bounce_port, sink = postfix
+    protocol = request.node.callspec.params["postfix"]  # how Postfix hands bounces over
     sink.set_fault("gone@*", "rcpt-5xx")
     monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
     site.configure(
         CONFIG
-        + f'\n[bounces]\naddress = "bounces@news.example.org"\nlisten = "127.0.0.1:{bounce_port}"\n'
+        + '\n[bounces]\naddress = "bounces@news.example.org"\n'
+        + f'listen = "{protocol}://127.0.0.1:{bounce_port}"\n'
     )
     article(site, "first", datetime.now(UTC) - timedelta(days=1))
     csv = "email\ngone@example.net\nada@example.org\ngrace@example.org\n"
@@ -143,7 +155,10 @@ def test_postfix_bounces_an_unknown_recipient_and_the_reader_ends_bounced(
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     listener = asyncio.run_coroutine_threadsafe(
-        start_listener(site.engine, settings, "127.0.0.1", bounce_port), loop
+        start_listener(
+            site.engine, settings, "127.0.0.1", bounce_port, protocol=listen_protocol(settings)
+        ),
+        loop,
     ).result(10)
     try:
         postfix_relay = SmtpSettings(

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from syndicate.processes import process_owner
 from syndicate.service import scheduler as sched
 from syndicate.service.leader import (
     APP_PREFIX,
@@ -242,10 +243,8 @@ class Run:
                 env=env,
             )
         self.role = ""
-
-    @property
-    def owner(self) -> str:
-        return f"{os.uname().nodename}:{self.proc.pid}"
+        # host:pid:STARTTIME-BOOT, read while it runs (a killed process has no start time)
+        self.owner = process_owner(self.proc.pid)
 
     def started(self, timeout: float = 60.0) -> str:
         assert self.proc.stdout is not None

@@ -104,3 +104,22 @@ def test_every_copy_has_its_own_signed_return_path(
         assert VERP.verify(token) == Delivery(
             send_id=report.send_id or 0, subscriber_id=ids[recipient]
         )
+
+
+def test_confirmation_tokens_name_subscriber_and_day_and_are_no_copy_tokens() -> None:
+    when = datetime(2026, 11, 27, 23, 59, tzinfo=UTC)
+    sender = VERP.confirmation_sender(3456, when)
+    token = find_token(sender, ADDRESS)
+    assert token is not None and token.startswith("c-") and sender.islower()
+    mail = VERP.verify_confirmation(token)
+    assert mail is not None and (mail.subscriber_id, mail.issued) == (3456, when.date())
+    assert VERP.verify_confirmation(token.upper()) == mail
+    assert VERP.verify(token) is None  # a confirmation token names no copy
+    assert VERP.verify_confirmation(VERP.token(12, 3456)) is None  # nor a copy's one
+    other = Verp(Signer("another-secret-0123456789abcdef"), ADDRESS)
+    assert other.verify_confirmation(token) is None
+    flipped = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert VERP.verify_confirmation(flipped) is None
+    head, sub, day, mac = token.split("-")
+    assert VERP.verify_confirmation(f"{head}-0{sub}-{day}-{mac}") is None  # one spelling
+    assert VERP.verify_confirmation(f"{head}-{sub}-{int(day, 36) + 1:x}-{mac}") is None

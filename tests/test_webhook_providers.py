@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.x509.oid import NameOID
 
+from syndicate.feedback.classify import classify
 from syndicate.feedback.providers.base import FetchError, Refused, WebhookRequest
 from syndicate.feedback.providers.mailgun import MailgunReader
 from syndicate.feedback.providers.postmark import PostmarkReader
 from syndicate.feedback.providers.sendgrid import SendgridReader
 from syndicate.feedback.providers.ses import SesReader
 from syndicate.feedback.providers.sns import MAX_CERT, https_get, sns_url
-from syndicate.feedback.providers.status import judge
 from syndicate.feedback.report import Feedback, Outcome
 from tests.conftest import NOW
 from tests.httpserver import FeedServer, _Server
@@ -130,11 +130,23 @@ def test_ses_bounce_subtypes(kind: str, subtype: str, outcome: Outcome) -> None:
     assert found.outcome is outcome
 
 
-def test_ses_not_spam_and_delivery_and_plain_text_messages_are_not_feedback() -> None:
+def test_ses_not_spam_and_plain_text_messages_are_not_feedback() -> None:
     complaint = sample("ses-complaint.json")
     complaint["complaint"]["complaintFeedbackType"] = "not-spam"
-    for message in (complaint, sample("ses-delivery.json"), "Successfully validated SNS topic"):
+    for message in (complaint, "Successfully validated SNS topic"):
         assert ses_read(sns_sign(sns_notification(message))) == []
+
+
+def test_ses_delivery_is_one_delivered_item_per_recipient() -> None:
+    payload = sample("ses-delivery.json")
+    payload["delivery"]["recipients"] = ["jane@example.com", "joe@example.com"]
+    found = ses_read(sns_sign(sns_notification(payload)))
+    assert [(f.outcome, f.recipient) for f in found] == [
+        (Outcome.DELIVERED, "jane@example.com"),
+        (Outcome.DELIVERED, "joe@example.com"),
+    ]
+    assert len({f.event_id for f in found}) == 2 and "250" in found[0].diagnostic
+    assert found[0].occurred_at is not None and found[0].occurred_at.year == 2016
 
 
 def test_ses_same_notification_twice_gives_the_same_event_ids() -> None:
@@ -285,7 +297,9 @@ def test_postmark_bounce_and_complaint_with_basic_auth() -> None:
     assert bounce.occurred_at is not None and bounce.occurred_at.year == 2019
     [complaint] = postmark(sample("postmark-spam-complaint.json"), auth)
     assert complaint.outcome is Outcome.COMPLAINT and complaint.event_id != bounce.event_id
-    assert postmark(sample("postmark-delivery.json"), auth) == []
+    [delivered] = postmark(sample("postmark-delivery.json"), auth)
+    assert (delivered.outcome, delivered.recipient) == (Outcome.DELIVERED, "john@example.com")
+    assert delivered.occurred_at is not None and delivered.occurred_at.year == 2019
 
 
 def test_postmark_token_header_admits_too() -> None:
@@ -346,6 +360,13 @@ def test_mailgun_failed_and_complained_events() -> None:
     assert [f.outcome for f in reader.read(request(temporary), ENV, NOW)] == [Outcome.DELAYED]
     complained = mailgun_sign(sample("mailgun-complained.json"), NOW, "v" * 50)
     assert [f.outcome for f in reader.read(request(complained), ENV, NOW)] == [Outcome.COMPLAINT]
+
+
+def test_mailgun_delivered_event() -> None:
+    body = mailgun_sign(sample("mailgun-delivered.json"), NOW, "d" * 50)
+    [found] = MailgunReader().read(request(body), ENV, NOW)
+    assert (found.outcome, found.recipient) == (Outcome.DELIVERED, "recipient@example.com")
+    assert found.message_id == "<2026-w48.17@news.example.org>" and found.token == "AbCdEf0123"
 
 
 @pytest.mark.parametrize(
@@ -411,6 +432,7 @@ def test_sendgrid_batch_of_documented_events() -> None:
         ("blocked@test.com", Outcome.OURS),
         ("dropped@test.com", Outcome.HARD),
         ("deferred@test.com", Outcome.DELAYED),
+        ("delivered@test.com", Outcome.DELIVERED),
         ("spam@test.com", Outcome.COMPLAINT),
     ]
     assert found[0].message_id == "<14c5d75ce93.dfd.64b469@ismtpd-555>"
@@ -459,7 +481,7 @@ def test_sendgrid_tampered_missing_stale_and_replayed_refused() -> None:
     stale = sendgrid_headers(body, NOW - timedelta(minutes=6))
     assert refused(sendgrid, body, stale).status == 403
     reader = SendgridReader()
-    assert len(sendgrid(body, headers, reader)) == 5
+    assert len(sendgrid(body, headers, reader)) == 6
     assert refused(sendgrid, body, headers, reader).status == 403
 
 
@@ -467,13 +489,13 @@ def test_sendgrid_replay_with_a_re_encoded_signature_refused() -> None:
     body = json.dumps(sample("sendgrid-events.json")).encode()
     headers = sendgrid_headers(body, NOW)
     reader = SendgridReader()
-    assert len(sendgrid(body, headers, reader)) == 5
+    assert len(sendgrid(body, headers, reader)) == 6
     # (r, s) and (r, n - s) both verify: the same request under another valid signature.
     r, s = decode_dss_signature(base64.b64decode(headers[SIGNATURE]))
     order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's n
     twin = base64.b64encode(encode_dss_signature(r, order - s)).decode()
     assert twin != headers[SIGNATURE]
-    assert len(sendgrid(body, {**headers, SIGNATURE: twin})) == 5  # it does verify
+    assert len(sendgrid(body, {**headers, SIGNATURE: twin})) == 6  # it does verify
     assert refused(sendgrid, body, {**headers, SIGNATURE: twin}, reader).status == 403
 
 
@@ -492,29 +514,87 @@ def test_sendgrid_pem_key_accepted_and_bad_key_is_a_server_problem() -> None:
     assert error.status == 503
 
 
-# --- the status judgement -----------------------------------------------------------------
+# --- the one classifier, as providers call it ----------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("permanent", "status", "diagnostic", "outcome"),
+    ("default", "status", "diagnostic", "outcome"),
     [
-        (True, "5.1.1", "user unknown", Outcome.HARD),
-        (True, "5.1.1", "user unknown (policy)", Outcome.HARD),
-        (True, "5.2.1", "account disabled", Outcome.HARD),
-        (True, "5.7.1", "relay access denied", Outcome.OURS),
-        (True, "5.1.8", "sender address rejected", Outcome.OURS),
-        (True, "5.0.0", "rejected by DMARC policy", Outcome.OURS),
-        (True, "5.2.2", "mailbox full", Outcome.SOFT),
-        (True, "4.4.7", "expired in queue", Outcome.SOFT),
-        (True, None, "", Outcome.HARD),
-        (None, None, "", Outcome.SOFT),
-        (False, "5.0.0", "", Outcome.SOFT),
+        (Outcome.HARD, "5.1.1", "user unknown", Outcome.HARD),
+        (Outcome.HARD, "5.1.1", "user unknown (policy)", Outcome.HARD),
+        (Outcome.HARD, "5.2.1", "account disabled", Outcome.HARD),
+        # RFC 3463 x.7.1 covers per-recipient filtering too: without a word of why it is
+        # scored, as a DSN's is (was OURS when providers had a classifier of their own).
+        (Outcome.HARD, "5.7.1", "relay access denied", Outcome.SOFT),
+        (Outcome.HARD, "5.7.1", "rejected: your IP is on a block list", Outcome.OURS),
+        (Outcome.HARD, "5.1.8", "sender address rejected", Outcome.OURS),
+        (Outcome.SOFT, "5.1.7", "", Outcome.OURS),
+        (Outcome.HARD, "5.6.0", "", Outcome.OURS),
+        (Outcome.HARD, "5.3.4", "", Outcome.OURS),
+        (Outcome.HARD, "5.0.0", "rejected by DMARC policy", Outcome.OURS),
+        (Outcome.HARD, "5.2.2", "mailbox full", Outcome.SOFT),
+        (Outcome.HARD, "4.4.7", "expired in queue", Outcome.SOFT),
+        # Permanent with no code and no words: the provider's verdict decides.
+        (Outcome.HARD, None, "", Outcome.HARD),
+        (Outcome.SOFT, None, "", Outcome.SOFT),
+        (Outcome.OURS, None, "", Outcome.OURS),
+        (Outcome.HARD, "5.0.0", "", Outcome.HARD),
+        (Outcome.SOFT, "5.0.0", "", Outcome.SOFT),
     ],
 )
-def test_judge(
-    permanent: bool | None, status: str | None, diagnostic: str, outcome: Outcome
+def test_classify_with_the_providers_default(
+    default: Outcome, status: str | None, diagnostic: str, outcome: Outcome
 ) -> None:
-    assert judge(permanent, status, diagnostic) is outcome
+    assert classify(status, diagnostic, default=default) is outcome
+
+
+@pytest.mark.parametrize(
+    ("kind", "subtype", "outcome"),
+    [("Permanent", "General", Outcome.HARD), ("Transient", "General", Outcome.SOFT)],
+)
+def test_ses_general_bounce_without_code_or_words_follows_the_bounce_type(
+    kind: str, subtype: str, outcome: Outcome
+) -> None:
+    # SES: "Permanent … you should remove the recipient's email address"; our words add
+    # nothing here, so SES's verdict stands (a bounce mail like this would be SOFT).
+    payload = sample("ses-bounce-suppressed.json")
+    payload["bounce"].update(bounceType=kind, bounceSubType=subtype)
+    payload["bounce"]["bouncedRecipients"] = [{"emailAddress": "a@example.com"}]
+    [found] = ses_read(sns_sign(sns_notification(payload)))
+    assert found.outcome is outcome
+
+
+def test_mailgun_permanent_without_code_or_words_is_hard_espblock_ours() -> None:
+    for reason, outcome in (("bounce", Outcome.HARD), ("espblock", Outcome.OURS)):
+        payload = sample("mailgun-failed-permanent.json")
+        payload["event-data"]["reason"] = reason
+        payload["event-data"]["delivery-status"] = {"message": "", "description": ""}
+        body = mailgun_sign(payload, NOW, reason[0] * 50)
+        assert [f.outcome for f in MailgunReader().read(request(body), ENV, NOW)] == [outcome]
+
+
+@pytest.mark.parametrize(
+    ("bounce_type", "outcome"), [("bounce", Outcome.HARD), ("blocked", Outcome.OURS)]
+)
+def test_sendgrid_unclassified_without_code_or_words_follows_the_type(
+    bounce_type: str, outcome: Outcome
+) -> None:
+    body = json.dumps(
+        [{"email": "a@example.com", "sg_event_id": "e9", "event": "bounce", "type": bounce_type}]
+    ).encode()
+    assert [f.outcome for f in sendgrid(body, sendgrid_headers(body, NOW))] == [outcome]
+
+
+def test_postmark_unknown_is_read_by_the_classifier_hard_bounce_keeps_its_type() -> None:
+    auth = basic_auth(POSTMARK_USER, POSTMARK_PASSWORD)
+    for kind, details, outcome in (
+        ("Unknown", "550 5.1.1 no such user", Outcome.HARD),
+        ("Unknown", "", Outcome.SOFT),
+        ("HardBounce", "", Outcome.HARD),
+        ("HardBounce", "552 5.2.2 mailbox full", Outcome.HARD),  # Postmark deactivated it
+    ):
+        record = {**sample("postmark-bounce.json"), "Type": kind, "Details": details}
+        assert [f.outcome for f in postmark(record, auth)] == [outcome]
 
 
 # --- the default HTTPS fetcher, against a real TLS server ---------------------------------

@@ -15,8 +15,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from syndicate.feedback.report import Feedback, Outcome
+from syndicate.store.tables import webhook_replays
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from tests.conftest import NOW, Site
@@ -96,14 +98,15 @@ def test_each_provider_valid_request_reaches_the_sink(hooks: Hooks) -> None:
     assert hooks.post("mailgun", mailgun).json() == {"accepted": 1}
     body = json.dumps(sample("sendgrid-events.json")).encode()
     response = hooks.post("sendgrid", body, sendgrid_headers(body, NOW))
-    assert response.status_code == 200 and response.json() == {"accepted": 5}
+    assert response.status_code == 200 and response.json() == {"accepted": 6}
     assert hooks.outcomes()[:3] == [
         ("ses", "jane@example.com", Outcome.HARD),
         ("postmark", "john@example.com", Outcome.COMPLAINT),
         ("mailgun", "invalid@example.com", Outcome.HARD),
     ]
     assert [o for p, _, o in hooks.outcomes() if p == "sendgrid"] == [
-        Outcome.HARD, Outcome.OURS, Outcome.HARD, Outcome.DELAYED, Outcome.COMPLAINT,
+        Outcome.HARD, Outcome.OURS, Outcome.HARD, Outcome.DELAYED, Outcome.DELIVERED,
+        Outcome.COMPLAINT,
     ]  # fmt: skip
     [(ses_found, _)] = hooks.sink.calls[:1]
     assert ses_found[0].message_id == "<2026-w48.17@news.example.org>"
@@ -244,3 +247,34 @@ def test_arbitrary_json_with_valid_credentials_never_a_server_error(
         when = NOW - timedelta(seconds=next(_SECONDS) % 290)
         response = hooks.post("sendgrid", body, sendgrid_headers(body, when))
     assert response.status_code in (200, 400), response.text
+
+
+def test_a_mailgun_token_replayed_to_a_restarted_app_with_another_body_is_refused(
+    site: Site,
+) -> None:
+    # Mailgun signs timestamp + token, not the body: a captured signature carries any
+    # event, under event ids never seen. Only remembering the token stops it, and that
+    # must survive a restart and hold across processes (two apps on one database).
+    first, restarted = Hooks(site), Hooks(site)
+    try:
+        token = uuid.uuid4().hex
+        genuine = mailgun_sign(sample("mailgun-failed-temporary.json"), NOW, token)
+        assert first.post("mailgun", genuine).json() == {"accepted": 1}
+        forged = json.loads(genuine)
+        forged["event-data"] = sample("mailgun-complained.json")["event-data"]
+        response = restarted.post("mailgun", json.dumps(forged).encode())
+        assert response.status_code == 403 and "replay" in response.text
+        assert restarted.sink.calls == []
+        body = json.dumps(sample("sendgrid-events.json")).encode()
+        headers = sendgrid_headers(body, NOW)
+        assert first.post("sendgrid", body, headers).status_code == 200
+        assert restarted.post("sendgrid", body, headers).status_code == 403
+        later = NOW + timedelta(minutes=11)  # both stale by now: the rows may go
+        restarted.clock.now = later
+        fresh = mailgun_sign(sample("mailgun-complained.json"), later, uuid.uuid4().hex)
+        assert restarted.post("mailgun", fresh).json() == {"accepted": 1}
+        with site.engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(webhook_replays)) == 1
+    finally:
+        first.web.close()
+        restarted.web.close()

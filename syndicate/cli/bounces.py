@@ -29,6 +29,7 @@ SUMMARY = (
     ("unmatched", "unmatched"),
     ("untrusted", "not trusted (no token, not mailed recently)"),
     ("already", "already imported"),
+    ("delivered", "deliveries confirmed"),
 )
 
 

@@ -90,6 +90,9 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
         from syndicate.digest.selfcheck import check_templates  # only `check` renders
 
         broken = check_templates(ctx.settings, now=now())
+        from syndicate.feedback.imap import check as check_imap  # only `check` asks IMAP
+
+        broken += check_imap(ctx.settings, offline=offline)
     problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(

@@ -96,7 +96,8 @@ def send(
 
     \b
     Exit status:
-      0    sent (or nothing new)
+      0    sent (or nothing new), or paused by [smtp] daily_limit / warmup: it
+           continues by itself (`syndicate run`, `syndicate worker`, the next send)
       1    error, e.g. the mail server cannot be reached (nothing is marked failed)
       2    invalid configuration
       3    sent, but some copies were deferred: they are retried in the background
@@ -225,6 +226,8 @@ def _send(
         sys.exit(1)
     if report.stopped:
         sys.exit(INTERRUPTED)
+    if report.paused is not None:
+        return  # in progress: `run`, `worker` or the next `send` continue it when allowed
     if not report.finished and report.send_id is not None and not for_workers:
         sys.exit(DEFERRED_LEFT)  # deferred copies remain: retried in the background
 

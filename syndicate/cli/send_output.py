@@ -97,6 +97,7 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
         "processes": report.processes,
         "for_workers": queued_only,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
+        "paused": report.paused.doc() if report.paused is not None else None,
     }
     if as_json:
         emit_json(doc)
@@ -109,6 +110,13 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
             "nothing was marked failed: the copies wait in the ledger; fix the [smtp] "
             f"settings or the server, then run `syndicate send {report.list_name}` again "
             "(`syndicate status` shows the last error)",
+            markup=False,
+        )
+    elif report.paused is not None:
+        # The send is in progress, not failed: the editor need not wait at a terminal.
+        err.print(
+            f"{report.paused.sentence()} (run `syndicate run` or `syndicate worker`; "
+            f"`syndicate send {report.list_name}` again also continues it)",
             markup=False,
         )
     elif report.stopped:
@@ -137,6 +145,8 @@ def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
             lines.append(f"{name}: {counts}; `syndicate worker` delivers it")
         elif report.finished:
             lines.append(f"{name}: {counts} (finished)")
+        elif report.paused is not None:
+            lines.append(f"{name}: {counts}; paused by [smtp] daily_limit, not finished")
         elif report.error is None and not report.stopped:
             later = f"; next retry {report.next_retry:%H:%M:%S} UTC" if report.next_retry else ""
             lines.append(

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, main, out, pass_ctx
 from syndicate.cli.base import now as wall_clock
+from syndicate.delivery.quota import Allowance, allowance
+from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
 from syndicate.store import feedback as feedback_repo
@@ -97,14 +99,21 @@ def feedback_lines(doc: dict[str, Any]) -> list[str]:
     return [f"  feedback: {', '.join(parts)}"] + [f"  warning: {w}" for w in doc["warnings"]]
 
 
-def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
-    """One send as ``status``, ``sends`` and their ``--json`` show it."""
+def send_doc(
+    conn: Connection, sent: SendRow, *, allowance: Allowance | None = None
+) -> dict[str, Any]:
+    """One send as ``status``, ``sends`` and their ``--json`` show it. ``allowance``: the
+    day's, when it is used up (a send with copies due then says it is paused)."""
     counts = ledger.counts(conn, sent.id)
     retry = ledger.next_retry(conn, sent.id)
+    open_ = sent.status in (SendStatus.PREPARING, SendStatus.SENDING)
+    waiting = open_ and allowance is not None and allowance.used_up
+    if waiting:
+        waiting = bool(ledger.due_count(conn, sent.id, now=wall_clock(), limit=1))
     return {
         "digest": sent.digest_id,
         "list": sent.list_name,
-        "status": state_of(sent, counts, busy=_busy(conn, sent)),
+        "status": "paused" if waiting else state_of(sent, counts, busy=_busy(conn, sent)),
         "started": _when(sent.created_at),
         "finished": _when(sent.finished_at),
         "counts": {k.value: v for k, v in sorted(counts.items())},
@@ -112,6 +121,7 @@ def send_doc(conn: Connection, sent: SendRow) -> dict[str, Any]:
         "last_error": sent.last_error,
         "last_error_at": _when(sent.last_error_at),
         "feedback": feedback_doc(conn, sent.id, counts.get(DeliveryStatus.SENT, 0)),
+        "paused": allowance.doc() if waiting and allowance is not None else None,
     }
 
 
@@ -122,11 +132,35 @@ def _open(ctx: Context, list_name: str | None) -> Engine:
     return open_store(settings.database_url)
 
 
+def _paused_words(paused: dict[str, Any]) -> str:
+    """``daily limit 1,000 reached (warm-up day 2 of 5); continues at 2026-12-02 09:14 UTC``."""
+    text = f"daily limit {paused['limit']:,} reached"
+    day, days = paused["warmup_day"], paused["warmup_days"]
+    if day is not None and (days is None or day <= days):
+        text += f" (warm-up day {day}" + (f" of {days})" if days is not None else ")")
+    when = paused["continues_at"]
+    moment = (
+        f"{datetime.fromisoformat(when).astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else "soon"
+    )
+    return f"{text}; continues at {moment}"
+
+
+def _allowance(ctx: Context, conn: Connection) -> Allowance | None:
+    """The day's allowance when ``[smtp] daily_limit`` / ``warmup`` is set and used up."""
+    quota = make_quota(ctx.settings)
+    if quota is None:
+        return None
+    found = allowance(conn, quota, now=wall_clock())
+    return found if found.used_up else None
+
+
 def _line(doc: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n:,} {k}" for k, n in doc["counts"].items()) or "no recipients"
     later = f"; next retry {shown_time(doc['next_retry'])}" if doc["next_retry"] else ""
     started = shown_time(doc["started"])
     lines = [f"{doc['digest']} ({doc['status']}, started {started}): {counts}{later}"]
+    if doc.get("paused"):
+        lines.append(f"  paused: {_paused_words(doc['paused'])}")
     if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
         lines.append(f"  last error ({shown_time(doc['last_error_at'])}): {doc['last_error']}")
     return lines + feedback_lines(doc["feedback"])
@@ -151,7 +185,11 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
         engine = _open(ctx, list_name)
     try:
         with engine.connect() as conn:
-            docs = [send_doc(conn, s) for s in send_repo.recent_sends(conn, list_name, limit)]
+            used_up = _allowance(ctx, conn)
+            docs = [
+                send_doc(conn, s, allowance=used_up)
+                for s in send_repo.recent_sends(conn, list_name, limit)
+            ]
             week = feedback_repo.counts(conn, since=wall_clock() - ALERT_WINDOW)
             failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
     finally:
@@ -218,7 +256,8 @@ def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
     """Every send (of LIST), newest first: digest, status, counts and the last error.
 
     Status is preparing or sending; interrupted (copies never tried, nobody at it:
-    the next send resumes it first); retrying (deferred copies are retried in the
+    the next send resumes it first); paused ([smtp] daily_limit or warmup used up for
+    today: it continues by itself); retrying (deferred copies are retried in the
     background; the next digest goes out regardless); done; or abandoned.
 
     \b

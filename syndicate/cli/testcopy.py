@@ -175,10 +175,12 @@ def send_test_copies(
 
 
 async def _deliver(settings: Settings, messages: Sequence[tuple[str, bytes]]) -> list[Outcome]:
+    # With [bounces], a test copy's bounce goes to the bounce address too (listed by
+    # `bounces list`, unmatched: a test copy names no delivery), not the editor's inbox.
+    bounces = settings.config.bounces
+    envelope = bounces.address if bounces is not None else settings.email.from_address
     transport = make_transport(settings, connections=1)
     try:
-        return [
-            await transport.send(settings.email.from_address, to, data) for to, data in messages
-        ]
+        return [await transport.send(envelope, to, data) for to, data in messages]
     finally:
         await transport.close()

@@ -64,7 +64,12 @@ def worker(ctx: Context, once: bool, idle: float, as_json: bool) -> None:
         finally:
             engine.dispose()
     if as_json:
-        doc = {"answered": report.answered, "finished": report.finished, "error": report.error}
+        doc = {
+            "answered": report.answered,
+            "finished": report.finished,
+            "error": report.error,
+            "paused": report.paused.doc() if report.paused is not None else None,
+        }
         emit_json(doc)
     else:
         out.print(
@@ -72,6 +77,8 @@ def worker(ctx: Context, once: bool, idle: float, as_json: bool) -> None:
             f"{plural(report.finished_sends, 'send')} finished",
             markup=False,
         )
+        if report.paused is not None:
+            out.print(f"paused: {report.paused.sentence()}", markup=False)
     if report.error is not None:  # --once stopped at a server that cannot be used
         err.print(f"error: {report.error}", markup=False)
         sys.exit(1)

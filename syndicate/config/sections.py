@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import ipaddress
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from syndicate.config.types import (
     LANGUAGE_TAG,
@@ -24,6 +25,7 @@ from syndicate.config.types import (
     single_line,
     timezone_name,
 )
+from syndicate.config.warmup import Warmup, parse_warmup
 
 DEFAULT_ACCENT = "#0b57d0"
 DEFAULT_LOGO_WIDTH = 160
@@ -154,6 +156,10 @@ class Smtp(_Section):
     # seconds `syndicate send` waits for its own deferred copies' retries before it leaves
     # them to the background (`run`, `worker`, the next send); 0: never wait
     wait_for_retries: Annotated[int, Field(ge=0, le=3_600)] = 120
+    # messages per rolling 24 hours across every process and worker (as SES counts them)
+    daily_limit: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    # a new sending domain's ramp: [200, 500, ...] per day, or { start = 200, factor = 1.5 }
+    warmup: Annotated[Warmup, BeforeValidator(parse_warmup)] | None = None
 
 
 class Web(_Section):
@@ -172,11 +178,29 @@ class Web(_Section):
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 200
 
 
+LISTEN_SCHEMES = ("smtp://", "lmtp://")
+
+
 def _host_port(value: str) -> str:
-    host, colon, port = value.rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"must be host:port, e.g. '127.0.0.1:2525', got {value!r}")
+    rest = next((value[len(s) :] for s in LISTEN_SCHEMES if value.startswith(s)), value)
+    host, colon, port = rest.rpartition(":")
+    bad_host = not host or any(c in host for c in "/@ \t")
+    if not colon or bad_host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(
+            "must be host:port (SMTP), smtp://host:port or lmtp://host:port, "
+            f"e.g. '127.0.0.1:2525' or 'lmtp://127.0.0.1:2424', got {value!r}"
+        )
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (where a plain-text connection is safe)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _verp_base(value: str) -> str:
@@ -186,6 +210,60 @@ def _verp_base(value: str) -> str:
             f"got {value!r}"
         )
     return value
+
+
+IMAP_PORTS = {"implicit": 993, "starttls": 143, "none": 143}
+Folder = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
+
+
+class Imap(_Section):
+    """``[bounces.imap]``: a mailbox ``syndicate run`` polls for bounces (password from
+    ``SYNDICATE_IMAP_PASSWORD``, never from the file)."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 993, or 143
+    # "implicit": TLS from the first byte (993); "starttls": upgraded before login (143);
+    # "none": plain text, only to a loopback host (the password would cross the wire)
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    ca_file: str | None = None  # PEM CA bundle to trust (site-relative); default: the system's
+    username: Line
+    folder: Folder = "INBOX"
+    # processed messages are moved here (created if missing); with delete = true they are
+    # deleted (expunged) instead
+    move_to: Folder = "syndicate-processed"
+    delete: bool = False
+    poll_interval: Annotated[int, Field(ge=10, le=86_400)] = 60  # seconds between polls
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0  # seconds, each network operation
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "password: must not be in syndicate.toml (secrets live in the environment); "
+                "remove it and set SYNDICATE_IMAP_PASSWORD"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _plain_only_locally(self) -> Imap:
+        if self.tls == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"tls: 'none' is allowed only for a loopback host (127.0.0.1, ::1, localhost), "
+                f"got host {self.host!r}: the password would cross the network in clear; "
+                "use tls = 'implicit' (port 993) or 'starttls' (port 143)"
+            )
+        if self.folder == self.move_to and not self.delete:
+            raise ValueError(
+                f"move_to: must differ from folder ({self.folder!r}), or processed messages "
+                "would be read again on every poll"
+            )
+        return self
+
+    @property
+    def server_port(self) -> int:
+        """The port to connect to: ``port``, else the usual one for ``tls``."""
+        return self.port or IMAP_PORTS[self.tls]
 
 
 class Bounces(_Section):
@@ -201,8 +279,10 @@ class Bounces(_Section):
     soft_window_days: Annotated[int, Field(ge=1, le=365)] = 30  # … within this many days
     unmatched_days: Annotated[int, Field(ge=1, le=3650)] = 30  # unmatched feedback is kept
     maildir: str | None = None  # a Maildir `syndicate run` reads bounces from (site-relative)
-    # host:port where `syndicate run` takes bounces over SMTP (a local MTA hands them over)
+    # where `syndicate run` takes bounces from a local MTA: "host:port" or "smtp://host:port"
+    # (SMTP), "lmtp://host:port" (LMTP: one reply per recipient)
     listen: Annotated[str, AfterValidator(_host_port)] | None = None
+    imap: Imap | None = None  # [bounces.imap]: a mailbox `syndicate run` polls
 
 
 LIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

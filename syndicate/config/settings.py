@@ -25,6 +25,7 @@ ENV_SITE = "SYNDICATE_SITE"
 ENV_DATABASE_URL = "SYNDICATE_DATABASE_URL"
 ENV_SECRET = "SYNDICATE_SECRET"
 ENV_SMTP_PASSWORD = "SYNDICATE_SMTP_PASSWORD"
+ENV_IMAP_PASSWORD = "SYNDICATE_IMAP_PASSWORD"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,7 @@ class Secrets:
 
     secret: str | None
     smtp_password: str | None
+    imap_password: str | None = None  # [bounces.imap]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,5 +187,6 @@ def load_settings(site: str | os.PathLike[str] | None = None) -> Settings:
         secrets=Secrets(
             secret=os.environ.get(ENV_SECRET) or None,
             smtp_password=os.environ.get(ENV_SMTP_PASSWORD) or None,
+            imap_password=os.environ.get(ENV_IMAP_PASSWORD) or None,
         ),
     )

@@ -26,6 +26,7 @@ from syndicate.delivery.copies import Copies
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.quota import Allowance, allowance, mark_started
 from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Recipient
@@ -86,6 +87,7 @@ class Courier:
         self.connections = connections
         self.stopping = False
         self.fatal: str | None = None  # why the server cannot be used, once it could not
+        self.paused: Allowance | None = None  # the day's allowance ran out (rows stay queued)
         self._pending: list[tuple[Due, Answer, asyncio.Future[None]]] = []
         self._conn: Connection | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -110,15 +112,7 @@ class Courier:
         try:
             while not self.stopping:
                 with conn.begin():
-                    rows = ledger.claim(
-                        conn,
-                        self.job.send_id,
-                        self.job.list_name,
-                        self.owner,
-                        now=self.clock(),
-                        lease=self.policy.lease,
-                        limit=self.policy.claim_size(self.connections),
-                    )
+                    rows = self._claim(conn)
                 if not rows:
                     break
                 done = await asyncio.gather(*(self._one(row, gate) for row in rows))
@@ -136,6 +130,31 @@ class Courier:
                 elif answered:  # the server answered again: an older error is history
                     send_repo.clear_error(conn, self.job.send_id)
         return answered
+
+    def _claim(self, conn: Connection) -> list[Due]:
+        """The next batch: no more rows than the day's allowance leaves (counted inside
+        this transaction, after taking the quota row's turn), else none and ``paused``."""
+        now, want, quota = self.clock(), self.policy.claim_size(self.connections), None
+        self.paused = None
+        if self.policy.quota is not None:
+            quota = allowance(conn, self.policy.quota, now=now, take_turn=True)
+            if quota.left is not None:
+                if quota.used_up:
+                    self.paused = quota
+                    return []
+                want = min(want, quota.left)
+        rows = ledger.claim(
+            conn,
+            self.job.send_id,
+            self.job.list_name,
+            self.owner,
+            now=now,
+            lease=self.policy.lease,
+            limit=want,
+        )
+        if rows and self.policy.quota is not None:
+            mark_started(conn, self.policy.quota, now=now)
+        return rows
 
     async def _keep_leases(self) -> None:
         every = self.policy.lease.total_seconds() / 3

@@ -17,6 +17,11 @@ the list: its deferred copies are retried in the background (``run``'s retry job
 and each later ``send``, which retries what is due without waiting) while the next digest
 is prepared and sent. A server that cannot be used (unreachable, TLS or login refused)
 stops a send at once (:attr:`SendReport.error`): its rows stay queued or deferred.
+
+When the day's allowance (``[smtp] daily_limit``, ``warmup``) is used up, couriers claim
+nothing more and the send pauses (:attr:`SendReport.paused`): its rows stay queued, no
+attempt is spent, and ``run``'s retry job, workers or the next ``send`` go on with it once
+the allowance grows again (``delivery.quota``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.enqueue import enqueue_send
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.quota import Allowance
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
@@ -263,7 +269,7 @@ class Sender:
         deadline = self.clock() + self.policy.wait_for_retries
         while not self.stopping:
             free_dead_leases(self.engine, send_id, now=self.clock())
-            await self._drain(job, report)
+            paused = await self._drain(job, report)
             if self.stopping or report.error is not None:
                 break
             now = self.clock()
@@ -274,6 +280,9 @@ class Sender:
             if not counts.get(DeliveryStatus.QUEUED) and not counts.get(DeliveryStatus.DEFERRED):
                 with self.engine.begin() as conn:
                     report.finished = send_repo.finish_if_done(conn, send_id, now=now)
+                break
+            if paused is not None and (paused.resumes_at is None or paused.resumes_at > now):
+                report.paused = paused  # the day's allowance is used up: continues later
                 break
             if held or counts.get(DeliveryStatus.QUEUED):  # another process holds them
                 await asyncio.sleep(LEASE_POLL)
@@ -310,8 +319,9 @@ class Sender:
             self._retrier = None
         report.retried = counts_by_digest(self.engine, due)
 
-    async def _drain(self, job: Job, report: SendReport) -> None:
-        """Deliver what is due now: here, and in helper processes for a large send."""
+    async def _drain(self, job: Job, report: SendReport) -> Allowance | None:
+        """Deliver what is due now: here, and in helper processes for a large send. The
+        allowance when this process's courier stopped because it was used up."""
         assert self.copies is not None and self.prepared is not None
         with self.engine.connect() as conn:
             due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=SPREAD_MIN)
@@ -333,6 +343,7 @@ class Sender:
         # This process starts delivering at once; helpers join as soon as they are up.
         mine = asyncio.create_task(self._courier.drain(on_batch=lambda: self._beat(job, report)))
         helpers = spread.Helpers([])
+        paused: Allowance | None = None
         try:
             if len(parts) > 1:
                 wanted = [
@@ -351,6 +362,7 @@ class Sender:
                 if self.stopping:
                     helpers.stop()
             await mine
+            paused = self._courier.paused
             report.error = report.error or self._courier.fatal
             if report.error is not None:  # the server cannot be used: helpers stop too
                 helpers.stop()
@@ -363,6 +375,7 @@ class Sender:
                 await asyncio.wait([mine])
             await asyncio.to_thread(helpers.join)
             self._helpers, self._courier = None, None
+        return paused
 
     def _beat(self, job: Job, report: SendReport) -> None:
         """Keep the list lock fresh and report progress, at most every BEAT seconds."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from syndicate.delivery.quota import Quota
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
@@ -14,7 +16,8 @@ class Policy:
     spread over that many local processes (each with its share of the connections), which is
     what lets one machine use more than one core. ``lease``: how long a claimed ledger row is
     reserved for its claimer; a claimer that dies frees its rows when the lease runs out (or
-    at once, when it was a process on this machine).
+    at once, when it was a process on this machine). ``quota``: ``[smtp] daily_limit`` and
+    ``warmup``, checked by every claim (see ``delivery.quota``).
     """
 
     connections: int = 4
@@ -26,6 +29,7 @@ class Policy:
     retry_for: timedelta = timedelta(days=1)
     wait_for_retries: timedelta = timedelta(minutes=2)
     bounce_after: int = 2  # consecutive sends failing permanently make an address bounced
+    quota: Quota | None = None
 
     def claim_size(self, connections: int) -> int:
         """Rows claimed at a time by a claimer with ``connections`` connections."""

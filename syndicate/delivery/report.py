@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from syndicate.delivery.quota import Allowance
 from syndicate.digest.plan import Plan
 from syndicate.errors import SyndicateError
 from syndicate.store.sends import SendStatus
@@ -32,3 +33,5 @@ class SendReport:
     processes: int = 1  # the most processes that delivered at once
     plan: Plan | None = None  # the versions sent, and whom each skipped
     retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
+    # ``[smtp] daily_limit`` / ``warmup`` used up: rows stay queued; continues by itself
+    paused: Allowance | None = None

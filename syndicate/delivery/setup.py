@@ -11,6 +11,7 @@ from syndicate.config.paths import MAILDIR as MAILDIR
 from syndicate.delivery.dkim import DkimKey, load_key
 from syndicate.delivery.maildir import MaildirTransport
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.quota import Quota
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
 from syndicate.errors import ConfigError
@@ -73,4 +74,14 @@ def make_policy(settings: Settings) -> Policy:
         lease=timedelta(seconds=smtp.lease),
         retry_for=timedelta(seconds=smtp.retry_for),
         wait_for_retries=timedelta(seconds=smtp.wait_for_retries),
+        quota=make_quota(settings),
     )
+
+
+def make_quota(settings: Settings) -> Quota | None:
+    """``[smtp] daily_limit`` and ``warmup`` for the From domain; None when neither is set."""
+    smtp = settings.config.smtp
+    if smtp is None or (smtp.daily_limit is None and smtp.warmup is None):
+        return None
+    domain = settings.email.from_address.rpartition("@")[2].lower()
+    return Quota(domain=domain, daily_limit=smtp.daily_limit, warmup=smtp.warmup)

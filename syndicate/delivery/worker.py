@@ -32,6 +32,7 @@ from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.policy import Policy
+from syndicate.delivery.quota import Allowance
 from syndicate.delivery.transport import Transport
 from syndicate.digest.prepare import prepare_recorded
 from syndicate.processes import process_owner
@@ -43,6 +44,7 @@ from syndicate.subscribers.verp import site_verp
 
 log = logging.getLogger("syndicate.worker")
 PAUSE_MIN, PAUSE_MAX = 5.0, 300.0  # seconds between tries while the server cannot be used
+PAUSED_POLL = 60.0  # at most this many seconds between looks while the allowance is used up
 
 
 def retries_due(
@@ -77,6 +79,7 @@ class WorkerReport:
     answered: int = 0
     finished_sends: int = 0
     error: str | None = None  # why the server could not be used, on the last pass
+    paused: Allowance | None = None  # the day's allowance was used up, on the last pass
     finished: list[str] = field(default_factory=list)  # digest ids of the sends it finished
 
 
@@ -126,6 +129,11 @@ class Worker:
                 break
             if not answered or self.report.error:
                 wait = self.idle
+                paused = self.report.paused
+                if paused is not None and paused.resumes_at is not None:
+                    # nothing can be claimed before then: look again at most once a minute
+                    until = (paused.resumes_at - self.clock()).total_seconds()
+                    wait = max(wait, min(PAUSED_POLL, until))
                 if self.report.error:  # the server cannot be used: wait longer each time
                     self._pause = min(PAUSE_MAX, max(PAUSE_MIN, self._pause * 2))
                     wait = max(wait, self._pause)
@@ -152,12 +160,16 @@ class Worker:
         used (``report.error``). How many copies got an answer."""
         answered = 0
         self.report.error = None
+        was, self.report.paused = self.report.paused, None
         for send in sends:
             if self.stopping or self.report.error:
                 break
             answered += await self._drain(send)
         if not self.report.error:
             self._pause = 0.0
+        paused = self.report.paused
+        if paused is not None and (was is None or was.resumes_at != paused.resumes_at):
+            log.info("paused: %s", paused.sentence())  # once, not every pass
         return answered
 
     async def _drain(self, send: SendRow) -> int:
@@ -187,6 +199,10 @@ class Worker:
         finally:
             self._courier = None
         self.report.answered += answered
+        if courier.paused is not None:
+            with self.engine.connect() as conn:
+                if ledger.due_count(conn, send.id, now=self.clock(), limit=1):
+                    self.report.paused = courier.paused
         if courier.fatal is not None:
             self.report.error = courier.fatal
             return answered

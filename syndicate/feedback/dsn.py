@@ -1,4 +1,6 @@
-"""RFC 3464 delivery status notifications: one Feedback per failed or delayed recipient."""
+"""RFC 3464 delivery status notifications: one Feedback per failed, delayed or delivered
+recipient (``Action: delivered`` → DELIVERED, which resets the reader's soft-bounce score
+once matched to a copy of ours; ``relayed`` and ``expanded`` say nothing of the mailbox)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ def returned_message_id(parts: Sequence[Message]) -> tuple[str | None, Message |
 
 
 def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] | None:
-    """The failed and delayed recipients of a DSN: empty when it names only good news
-    (delivered, relayed); None if it is no DSN or names no recipient we can read.
+    """The failed, delayed and delivered recipients of a DSN: empty when it names only
+    relays and expansions; None if it is no DSN or names no recipient we can read.
     ``message_id``: of the returned original (:func:`returned_message_id`)."""
     reports = [p for p in parts if p.get_content_type() == "message/delivery-status"]
     if not reports:
@@ -44,10 +46,12 @@ def detect(parts: Sequence[Message], message_id: str | None) -> list[Feedback] |
             status = ".".join(status_field.groups()) if status_field else None
             if not action:  # older reports: the status class says it
                 action = "delayed" if status and status.startswith("4") else "failed"
-            if action in ("delivered", "relayed", "expanded"):
+            if action in ("relayed", "expanded"):
                 good_news = True
                 continue
-            if action == "delayed":
+            if action == "delivered":
+                outcome = Outcome.DELIVERED
+            elif action == "delayed":
                 outcome = Outcome.DELAYED
             else:  # "failed", and what odd servers write for it ("failure", "error")
                 outcome = classify(status, f"{fields.get('status', '')} {diagnostic}")

@@ -120,4 +120,6 @@ def import_paths(
     keep = (bounces or policy.DEFAULTS).unmatched_days
     with engine.begin() as conn:
         report.counts["pruned"] = repo.prune_unmatched(conn, before=now - timedelta(days=keep))
+        window = timedelta(days=(bounces or policy.DEFAULTS).soft_window_days)
+        repo.prune_deliveries(conn, before=now - window)
     return report

@@ -1,4 +1,9 @@
-"""An SMTP listener for bounces (``[bounces] listen = "127.0.0.1:2525"``), inside ``run``.
+"""An SMTP or LMTP listener for bounces (``[bounces] listen``), inside ``run``.
+
+``"127.0.0.1:2525"`` or ``"smtp://127.0.0.1:2525"`` speaks SMTP; ``"lmtp://127.0.0.1:2424"``
+speaks LMTP (RFC 2033), which a local MTA uses for final delivery: after DATA it gets one
+reply per recipient, so one recipient whose bounce cannot be stored now (451) is retried
+alone, without the others' being taken twice.
 
 A local Postfix (or any MTA) hands the mail for the bounce address straight over:
 ``transport_maps = … bounces@news.example.org smtp:[127.0.0.1]:2525``. Only the bounce
@@ -14,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +33,7 @@ from syndicate.feedback.parse import MAX_BYTES, parse
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 50
+Protocol = Literal["smtp", "lmtp"]
 
 
 class BounceHandler:
@@ -56,7 +63,12 @@ class BounceHandler:
         data = envelope.original_content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        if isinstance(server, LMTP):  # one reply per recipient, in RCPT order
+            replies = [await self._deliver(rcpt, data) for rcpt in envelope.rcpt_tos]
+            return "\r\n".join(replies)
+        return await self._deliver(envelope.rcpt_tos[0] if envelope.rcpt_tos else "", data)
+
+    async def _deliver(self, rcpt: str, data: bytes) -> str:
         message = b"Delivered-To: " + rcpt.encode("utf-8", "replace") + b"\r\n" + data
         try:
             await asyncio.to_thread(self._take, message)
@@ -79,24 +91,40 @@ class BounceHandler:
                 log.info("bounce: %s %s", taken.item.outcome.value, taken.effect)
 
 
+def _split(listen: str) -> tuple[Protocol, str]:
+    scheme, sep, rest = listen.partition("://")
+    if not sep:
+        return "smtp", listen
+    return ("lmtp" if scheme == "lmtp" else "smtp"), rest
+
+
 def listen_address(settings: Settings) -> tuple[str, int] | None:
     """``[bounces] listen`` as (host, port), or None."""
     bounces = settings.config.bounces
     if bounces is None or bounces.listen is None:
         return None
-    host, _, port = bounces.listen.rpartition(":")
+    host, _, port = _split(bounces.listen)[1].rpartition(":")
     return host.strip("[]"), int(port)
 
 
-async def start(engine: Engine, settings: Settings, host: str, port: int) -> asyncio.Server:
-    """Listen for bounces on ``host:port``; close the returned server to stop."""
+def listen_protocol(settings: Settings) -> Protocol:
+    """The protocol ``[bounces] listen`` speaks: ``lmtp://…`` LMTP, anything else SMTP."""
+    bounces = settings.config.bounces
+    return "smtp" if bounces is None or bounces.listen is None else _split(bounces.listen)[0]
+
+
+async def start(
+    engine: Engine, settings: Settings, host: str, port: int, *, protocol: Protocol = "smtp"
+) -> asyncio.Server:
+    """Listen for bounces on ``host:port`` by SMTP or LMTP; close the returned server to stop."""
     bounces = settings.config.bounces
     if bounces is None:
         raise ValueError("no [bounces] section")
     handler = BounceHandler(engine, settings, bounces.address)
+    kind = LMTP if protocol == "lmtp" else SMTP
 
     def factory() -> SMTP:
-        return SMTP(
+        return kind(
             handler,
             hostname="syndicate-bounces",
             data_size_limit=MAX_BYTES,

@@ -64,7 +64,7 @@ class TakeResult:
     @property
     def unmatched(self) -> list[Taken]:
         """New bounces and complaints matching no subscriber."""
-        ignored = (Outcome.AUTOREPLY, Outcome.DELAYED)
+        ignored = (Outcome.AUTOREPLY, Outcome.DELAYED, Outcome.DELIVERED)
         return [
             t
             for t in self.taken
@@ -153,7 +153,9 @@ def take(
             if match.subscriber_id in scored:
                 flush()
                 scored.clear()
-            quick = policy.settled(item.outcome, match.subscriber_id, match.counts, match.note)
+            quick = policy.settled(
+                item.outcome, match.subscriber_id, match.counts, match.note, match.by
+            )
             row = _row(item, match, now)
             if quick is not None:  # recorded judged: the effect needs no store
                 row["processed_at"], row["effect"] = now, quick[:500]

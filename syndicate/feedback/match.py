@@ -1,12 +1,18 @@
 """Whose copy a piece of feedback is about, and whether it may act on them.
 
-In order: the VERP token (signed: names the copy, nobody can forge it); our Message-ID in
-the returned part (``<digest-id.subscriber-id@host>``, derived from the send and the
-subscriber, so nothing extra is stored per copy); the address among subscribers (original
-recipient, then final). Forged bounces remove nobody: anyone can mail the bounce address,
-and a Message-ID can be guessed, so without a valid token feedback acts only on a copy we
-sent within the trust window. Provider events (``trusted``, their signature verified) act
-on the subscriber their address names.
+In order: the VERP token (signed: names the copy, nobody can forge it; or, of a confirmation
+mail, the subscriber and the day); our Message-ID in the returned part
+(``<digest-id.subscriber-id@host>``, derived from the send and the subscriber, so nothing
+extra is stored per copy); the address among subscribers (original recipient, then final).
+Forged bounces remove nobody: anyone can mail the bounce address, and a Message-ID can be
+guessed, so without a valid token feedback acts only on a copy we sent within the trust
+window. Provider events (``trusted``, their signature verified) act on the subscriber their
+address names.
+
+Bounces of confirmation mails (``by="confirmation"``) are matched by their return path's
+token (issued within the trust window), else by a confirmation mail the outbox shows the
+server accepted for that address within the window (and, when the bounce returns the mail's
+Message-ID, that very mail). The policy lets those act only on *pending* subscriptions.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from syndicate.feedback.report import Feedback
+from syndicate.feedback.report import Feedback, Outcome
 from syndicate.store import feedback as repo
+from syndicate.store import outbox
 from syndicate.subscribers.address import AddressError, normalize_address
 from syndicate.subscribers.verp import Verp
 
 _MESSAGE_ID = re.compile(r"<?([A-Za-z0-9_-]{1,100})\.([1-9][0-9]{0,18})@([A-Za-z0-9.-]{1,253})>?")
+_CONFIRM_ID = re.compile(r"<?confirm\.[0-9a-f]{24}@([A-Za-z0-9.-]{1,253})>?")
+CONFIRMATION = "confirmation"  # ``matched_by`` of a confirmation mail's bounce
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,7 +41,7 @@ class Match:
 
     subscriber_id: int | None = None
     send_id: int | None = None
-    by: str = ""  # token | message-id | address | "" (unmatched)
+    by: str = ""  # token | message-id | address | confirmation | "" (unmatched)
     counts: bool = False
     note: str = ""
 
@@ -85,8 +94,15 @@ class Matcher:
                     counts=True,
                     note="verified return path",
                 )
+            if found is None and (mail := self._confirmation_token(conn, item.token)) is not None:
+                return mail
             notes.append("return-path token invalid" if found is None else "token: no such copy")
-        if item.message_id and (ours := self._message_id(item.message_id)) is not None:
+        if item.message_id and self._confirm_id(item.message_id):
+            mail = self._confirmation_sent(conn, item, message_id=item.message_id)
+            if mail is not None:
+                return mail
+            notes.append("Message-ID of no confirmation mail we sent in the window")
+        elif item.message_id and (ours := self._message_id(item.message_id)) is not None:
             digest_id, subscriber_id = ours
             copy = repo.delivery_of_digest(conn, digest_id, subscriber_id)
             if copy is not None:
@@ -112,6 +128,12 @@ class Matcher:
             send_id = repo.last_mailed(conn, known, since=since)
             counts = trusted or send_id is not None
             why = "by address" + ("" if counts else f"; not mailed in {self.window.days} days")
+            if item.outcome is Outcome.DELIVERED and not trusted:
+                # Anyone can mail "delivered" for an address: it would keep a bouncing
+                # address on the list. From a mail it counts only for a copy it names.
+                counts, why = False, "by address; a delivery report counts only for a copy"
+            elif not counts and (mail := self._confirmation_sent(conn, item)) is not None:
+                return mail
             return Match(
                 subscriber_id=known,
                 send_id=send_id,
@@ -121,6 +143,49 @@ class Matcher:
             )
         notes.append("no subscriber has this address" if item.recipient else "no recipient")
         return Match(note="; ".join(notes))
+
+    def _confirmation_token(self, conn: Connection, token: str) -> Match | None:
+        """A genuine confirmation mail's return path, issued within the window."""
+        mail = self.verp.verify_confirmation(token) if self.verp is not None else None
+        if mail is None or mail.issued < (self.now - self.window).date():
+            return None
+        if repo.email_of(conn, mail.subscriber_id) is None:
+            return None
+        return Match(
+            subscriber_id=mail.subscriber_id,
+            by=CONFIRMATION,
+            counts=True,
+            note="verified return path of a confirmation mail",
+        )
+
+    def _confirmation_sent(
+        self, conn: Connection, item: Feedback, *, message_id: str | None = None
+    ) -> Match | None:
+        """A confirmation mail the server accepted for the bounce's address in the window
+        (the one with ``message_id``, when the bounce returned it)."""
+        for address in (item.original_recipient, item.recipient):
+            try:
+                normal = normalize_address(address or "")
+            except AddressError:
+                continue
+            known = repo.subscriber_by_key(conn, normal.key)
+            if known is None:
+                continue
+            names = {normal.email, repo.email_of(conn, known) or normal.email}
+            sent = outbox.sent_to(conn, sorted(names), since=self.now - self.window)
+            wanted = message_id.strip().strip("<>").encode() if message_id else None
+            if any(wanted is None or wanted in data[:65536] for data in sent):
+                return Match(
+                    subscriber_id=known,
+                    by=CONFIRMATION,
+                    counts=True,
+                    note="a confirmation mail to this address, sent in the window",
+                )
+        return None
+
+    def _confirm_id(self, value: str) -> bool:
+        found = _CONFIRM_ID.fullmatch(value.strip())
+        return found is not None and found[1].lower() == self.host.lower()
 
     def _message_id(self, value: str) -> tuple[str, int] | None:
         found = _MESSAGE_ID.fullmatch(value.strip())

@@ -89,8 +89,8 @@ def _detect(msg: Message, address: str | None) -> tuple[list[Feedback], str | No
     else:
         message_id, returned = dsn.returned_message_id(parts)
         found = dsn.detect(parts, message_id)
-        if found == []:  # every recipient it names was delivered, relayed or expanded
-            return [], "a delivery report without a failure or delay (delivered, relayed)"
+        if found == []:  # every recipient it names was relayed or expanded
+            return [], "a delivery report without a failure, delay or delivery (relayed)"
         if returned is not None:
             extra = header(returned, "Return-Path")
     if not found:

@@ -2,11 +2,17 @@
 
 - hard bounce → ``bounced`` on every list at once (the address does not exist);
 - soft bounce → scored: ``bounced`` once ``soft_limit`` distinct sends bounced softly within
-  ``soft_window_days``; a later clean copy (sent, settled for :data:`SETTLE`, no feedback)
-  starts the count again;
+  ``soft_window_days``; a later successful delivery starts the count again: one a provider
+  or a DSN confirmed (``delivered``, matched to the reader's copy), or a clean copy (sent,
+  settled for :data:`SETTLE`, no feedback at all);
+- delivered → nothing but that reset;
 - ours (reputation, policy, authentication, rate limits) → never the reader's: counted as a
   deliverability alert for ``status``;
 - complaint → ``complained`` on every list at once;
+- a hard bounce of a confirmation mail (matched by its return path, or a confirmation the
+  outbox shows was accepted for the address in the trust window) → ``bounced`` on the
+  *pending* lists only: no more confirmation mails to a dead address; anything else about
+  a confirmation mail changes nothing;
 - delays and automatic replies → nothing.
 
 Every change goes to the consent trail with its source (``bounce``, ``complaint`` or the
@@ -21,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from syndicate.config import Bounces
+from syndicate.feedback.match import CONFIRMATION
 from syndicate.feedback.report import Outcome
 from syndicate.models import Source, Status
 from syndicate.store import feedback as repo
@@ -99,10 +106,40 @@ def judge(
     return effect
 
 
-def settled(outcome: Outcome, subscriber_id: int | None, counts: bool, note: str) -> str | None:
-    """The effect of feedback that acts on nobody (ours, delays, replies, unmatched, not
-    trusted): known without the store, so the intake records it judged in one go. None:
-    it must be judged (:func:`judge`)."""
+def _confirmation(
+    subs: Subscriptions, event: repo.Event, outcome: Outcome, *, now: datetime
+) -> str:
+    """A confirmation mail's feedback: a hard bounce ends the *pending* subscriptions (no
+    more confirmation mails to a dead address: the form keeps a bounced one); active
+    lists are left to their own copies' bounces, and nothing else changes anything."""
+    assert event.subscriber_id is not None
+    if outcome is not Outcome.HARD:
+        return f"{outcome.value} of a confirmation mail: nothing to do"
+    lists = subs.of(event.subscriber_id)
+    changes = [
+        Change(
+            subscriber_id=event.subscriber_id,
+            list_name=name,
+            status=Status.BOUNCED,
+            previous=previous,
+            source=_source(event.source, outcome),
+            detail=("confirmation mail " + _detail(event))[:200],
+        )
+        for name, previous in sorted(lists.items())
+        if previous is Status.PENDING
+    ]
+    subs.apply(changes)
+    if not changes:
+        return "confirmation mail bounced: nothing pending"
+    return "bounced on " + ", ".join(c.list_name for c in changes) + " (pending)"
+
+
+def settled(
+    outcome: Outcome, subscriber_id: int | None, counts: bool, note: str, matched_by: str
+) -> str | None:
+    """The effect of feedback that changes nobody (ours, delays, replies, unmatched, not
+    trusted, confirmed deliveries): known without the store, so the intake records it
+    judged in one go. None: it must be judged (:func:`judge`)."""
     if outcome is Outcome.OURS:
         return "deliverability alert: refused for the sender, not the reader"
     if outcome in (Outcome.DELAYED, Outcome.AUTOREPLY):
@@ -111,6 +148,10 @@ def settled(outcome: Outcome, subscriber_id: int | None, counts: bool, note: str
         return "unmatched"
     if not counts:
         return "not trusted: " + note
+    if matched_by == CONFIRMATION:
+        return None
+    if outcome is Outcome.DELIVERED:
+        return "delivered: soft bounces before it no longer count"
     return None
 
 
@@ -118,11 +159,13 @@ def _effect(
     conn: Connection, subs: Subscriptions, event: repo.Event, config: Bounces, *, now: datetime
 ) -> str:
     outcome = Outcome(event.outcome)
-    quick = settled(outcome, event.subscriber_id, event.counts, event.note)
+    quick = settled(outcome, event.subscriber_id, event.counts, event.note, event.matched_by)
     if quick is not None:
         return quick
     if event.subscriber_id is None:  # settled() answered; for the type checker
         return "unmatched"
+    if event.matched_by == CONFIRMATION:
+        return _confirmation(subs, event, outcome, now=now)
     if outcome is Outcome.SOFT:
         score = repo.soft_score(
             conn,

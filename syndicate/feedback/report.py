@@ -16,6 +16,9 @@ class Outcome(StrEnum):
     COMPLAINT = "complaint"  # the reader marked the mail as spam (ARF, provider event)
     DELAYED = "delayed"  # a delay notice ("Action: delayed"): not a bounce
     AUTOREPLY = "autoreply"  # out of office, challenge-response: not a bounce
+    # the receiving server accepted the copy (a provider's delivery event, a DSN with
+    # "Action: delivered"): not a bounce; it resets the reader's soft-bounce score
+    DELIVERED = "delivered"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -292,21 +292,22 @@ async def _wait(event: asyncio.Event, within: timedelta) -> bool:
 
 
 async def _bounce_listener(settings: Settings, engine: Engine) -> asyncio.Server | None:
-    """The SMTP listener for bounces, when ``[bounces] listen`` asks for one."""
+    """The SMTP or LMTP listener for bounces, when ``[bounces] listen`` asks for one."""
     from syndicate.feedback import inbound  # aiosmtpd only where bounces come in by SMTP
 
     where = inbound.listen_address(settings)
     if where is None:
         return None
+    protocol = inbound.listen_protocol(settings)
     try:
-        listener = await inbound.start(engine, settings, *where)
+        listener = await inbound.start(engine, settings, *where, protocol=protocol)
     except OSError as exc:
         host, port = where
         raise SyndicateError(
             f"[bounces] listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
     port = listener.sockets[0].getsockname()[1]
-    log.info("taking bounces by SMTP on %s:%d", where[0], port)
+    log.info("taking bounces by %s on %s:%d", protocol.upper(), where[0], port)
     return listener
 
 

@@ -127,6 +127,10 @@ class Jobs(Protocol):
         """Take the bounces delivered into ``[bounces] maildir``."""
         ...
 
+    async def imap(self) -> None:
+        """Take the bounces in the ``[bounces.imap]`` mailbox."""
+        ...
+
 
 _registered: Jobs | None = None
 
@@ -168,6 +172,11 @@ async def run_bounces() -> None:
     await _quietly(_jobs().bounces())
 
 
+async def run_imap() -> None:
+    """Job: poll the bounce mailbox over IMAP."""
+    await _quietly(_jobs().imap())
+
+
 async def run_retries() -> None:
     """Job: retry deferred copies that are due; resume interrupted sends."""
     await _quietly(_jobs().retries())
@@ -187,7 +196,12 @@ def _skipped(event: JobSubmissionEvent) -> None:
     log.info("%s: still running the previous %s; skipped this one", what, noun)
 
 
-_RUNS = {"poll": "poll", "bounces": "look into the Maildir", "retries": "retry pass"}
+_RUNS = {
+    "poll": "poll",
+    "bounces": "look into the Maildir",
+    "imap": "IMAP poll",
+    "retries": "retry pass",
+}
 
 
 def make_scheduler(engine: Engine) -> Any:
@@ -273,6 +287,16 @@ def install_jobs(
                 "interval",
                 seconds=BOUNCES_EVERY,
                 id="bounces",
+                jobstore=LOCAL,
+                replace_existing=True,
+                next_run_time=now,
+            )
+        if settings.config.bounces is not None and settings.config.bounces.imap is not None:
+            scheduler.add_job(
+                run_imap,
+                "interval",
+                seconds=settings.config.bounces.imap.poll_interval,
+                id="imap",
                 jobstore=LOCAL,
                 replace_existing=True,
                 next_run_time=now,

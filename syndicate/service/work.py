@@ -25,10 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndicate.config import Settings
 from syndicate.content.reader import next_due, read_site
 from syndicate.delivery.engine import Sender, SendLocked, SendReport
+from syndicate.delivery.quota import allowance
 from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
+from syndicate.feedback import imap as bounce_imap
+from syndicate.feedback.importer import ImportReport
 from syndicate.feedback.maildir import folder as bounce_folder
 from syndicate.feedback.maildir import poll as poll_bounces
 from syndicate.feeds.build import BuildReport, build_feeds
@@ -66,6 +69,8 @@ def describe(report: SendReport) -> str:
         return "nothing new since the last digest; nothing sent" + skipped
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
+    if report.paused is not None:
+        state = f"paused: {report.paused.sentence()}"
     if report.error is not None:
         state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
@@ -97,6 +102,8 @@ class Work:
         self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
+        self.imap_state = bounce_imap.ImapState()
+        self.imap_problem: str | None = None  # the IMAP problem last logged (logged once)
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
@@ -126,12 +133,43 @@ class Work:
         """Take the bounces delivered into ``[bounces] maildir``."""
         await self.tracked(self._guard("bounces", self._bounces()), "bounces")
 
+    async def imap(self) -> None:
+        """Take the bounces in the ``[bounces.imap]`` mailbox."""
+        await self.tracked(self._guard("imap", self._imap()), "imap")
+
+    async def _imap(self) -> None:
+        cfg = bounce_imap.config(self.settings)
+        if self.stopped or cfg is None:
+            return
+        try:
+            report = await asyncio.to_thread(
+                bounce_imap.poll,
+                self.engine,
+                self.settings,
+                now=self.clock(),
+                state=self.imap_state,
+                warn=log.warning,
+            )
+        except bounce_imap.ImapProblem as exc:
+            # Logged once; the next poll tries again, and says so when it works again.
+            if str(exc) != self.imap_problem:
+                log.error("bounces: %s; retrying every %d s", exc, cfg.poll_interval)
+            self.imap_problem = str(exc)
+            return
+        if self.imap_problem is not None:
+            log.info("bounces: %s: reading the mailbox again", bounce_imap.where(cfg))
+            self.imap_problem = None
+        self._log_bounces(report)
+
     async def _bounces(self) -> None:
         path = bounce_folder(self.settings)
         if self.stopped or path is None:
             return
         now = self.clock()
         report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
+        self._log_bounces(report)
+
+    def _log_bounces(self, report: ImportReport) -> None:
         if report.messages:
             counts = report.counts
             log.info(
@@ -208,7 +246,12 @@ class Work:
             report = await self._send(list_name, articles)
             if report is None or not report.resumed:
                 self.waiting.discard(list_name)
-            elif report.error is not None or report.stopped or self.stopped:
+            elif (
+                report.error is not None
+                or report.stopped
+                or self.stopped
+                or report.paused is not None
+            ):
                 self.waiting.add(list_name)
                 log.info("%s: the digest waits for %s to be resumed", list_name, report.digest_id)
             else:  # the interrupted send was resumed first; now this schedule's own digest
@@ -218,6 +261,8 @@ class Work:
     async def _retries(self) -> None:
         if self.for_workers:
             return  # workers retry deferred copies themselves
+        if self._used_up():
+            return  # paused by [smtp] daily_limit / warmup: a later pass goes on with it
         for name in self.settings.config.lists:
             lock = self._lock(name)
             if self.stopped or lock.locked():
@@ -270,6 +315,15 @@ class Work:
                 names,
                 f"; {done} finished" if done else "",
             )
+
+    def _used_up(self) -> bool:
+        """Whether the day's allowance is used up (then a pass would only render copies
+        that cannot be sent yet)."""
+        quota = self.policy.quota
+        if quota is None:
+            return False
+        with self.engine.connect() as conn:
+            return allowance(conn, quota, now=self.clock()).used_up
 
     @property
     def for_workers(self) -> bool:

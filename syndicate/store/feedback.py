@@ -13,6 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
 
 SENT = "sent"
+CONFIRMATION = "confirmation"  # matched_by of a confirmation mail's feedback: not scored
+DELIVERED = "delivered"  # the outcome of a confirmed delivery (report.Outcome.DELIVERED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,25 +88,6 @@ _LAST_MAILED = (
 )
 
 
-_SOFT = select(feedback_events.c.send_id, feedback_events.c.received_at).where(
-    feedback_events.c.subscriber_id == bindparam("sub"),
-    feedback_events.c.outcome == "soft",
-    feedback_events.c.counts.is_(True),
-    feedback_events.c.received_at >= bindparam("since"),
-)
-_CLEAN = select(func.max(deliveries.c.updated_at)).where(
-    deliveries.c.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
-    deliveries.c.subscriber_id == bindparam("sub"),
-    deliveries.c.status == SENT,
-    deliveries.c.updated_at >= bindparam("since"),
-    deliveries.c.updated_at < bindparam("settled"),
-    deliveries.c.send_id.not_in(
-        select(feedback_events.c.send_id).where(
-            feedback_events.c.subscriber_id == bindparam("sub"),
-            feedback_events.c.send_id.is_not(None),
-        )
-    ),
-)
 _COPIES = select(deliveries.c.subscriber_id).where(
     deliveries.c.send_id == bindparam("send"),
     deliveries.c.subscriber_id.in_(bindparam("subs", expanding=True)),
@@ -173,6 +156,11 @@ def subscriber_by_key(conn: Connection, key: str) -> int | None:
     return conn.scalar(_BY_KEY, {"key": key})
 
 
+def email_of(conn: Connection, subscriber_id: int) -> str | None:
+    """A subscriber's address, if the subscriber exists."""
+    return conn.scalar(select(subscribers.c.email).where(subscribers.c.id == subscriber_id))
+
+
 def delivery(conn: Connection, send_id: int, subscriber_id: int) -> datetime | None:
     """When the ledger row of this copy last changed, if there is one."""
     return conn.scalar(_DELIVERY, {"send": send_id, "sub": subscriber_id})
@@ -195,22 +183,75 @@ def soft_score(
     conn: Connection, subscriber_id: int, *, since: datetime, settled_before: datetime
 ) -> int:
     """Distinct sends (or days, for events naming no send) with a counted soft bounce since
-    ``since`` and since the last clean copy: one sent before ``settled_before`` that no
-    feedback came back for."""
-    events = conn.execute(_SOFT, {"sub": subscriber_id, "since": since}).all()
+    ``since`` and since the last successful delivery: a clean copy (one sent before
+    ``settled_before`` that no bounce came back for) or a confirmed one (a counted
+    ``delivered`` event). A soft bounce of a send older than the confirmed copy's does not
+    count either, however late it came in; one of the same send, received after the
+    delivery was confirmed (a server that accepted, then bounced), does."""
+    f = feedback_events.c
+    events = conn.execute(
+        select(f.send_id, f.received_at).where(
+            f.subscriber_id == subscriber_id,
+            f.outcome == "soft",
+            f.counts.is_(True),
+            f.matched_by != CONFIRMATION,
+            f.received_at >= since,
+        )
+    ).all()
     if not events:
         return 0
-    clean = conn.scalar(_CLEAN, {"sub": subscriber_id, "since": since, "settled": settled_before})
+    d = deliveries.c
+    bounced = select(f.send_id).where(
+        f.subscriber_id == subscriber_id, f.send_id.is_not(None), f.outcome != DELIVERED
+    )
+    clean = conn.scalar(
+        select(func.max(d.updated_at)).where(
+            d.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
+            d.subscriber_id == subscriber_id,
+            d.status == SENT,
+            d.updated_at >= since,
+            d.updated_at < settled_before,
+            d.send_id.not_in(bounced),
+        )
+    )
+    confirmed = conn.execute(
+        select(f.send_id, f.received_at)
+        .where(
+            f.subscriber_id == subscriber_id,
+            f.outcome == DELIVERED,
+            f.counts.is_(True),
+            f.matched_by != CONFIRMATION,
+            f.received_at >= since,
+        )
+        .order_by(f.received_at.desc(), f.id.desc())
+        .limit(1)
+    ).first()
+
+    def counted(send: int | None, at: datetime) -> bool:
+        if clean is not None and at <= clean:
+            return False
+        if confirmed is None:
+            return True
+        older = send is not None and confirmed[0] is not None and send < confirmed[0]
+        return at > confirmed[1] and not older
+
     marks = {
         ("send", send) if send is not None else ("day", at.date())
         for send, at in events
-        if clean is None or at > clean
+        if counted(send, at)
     }
     return len(marks)
 
 
-def events(conn: Connection, *, since: datetime | None = None, limit: int = 1000) -> list[Event]:
-    """Recorded events, newest first (at most ``limit``)."""
+def events(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    limit: int = 1000,
+    deliveries_too: bool = False,
+) -> list[Event]:
+    """Recorded events, newest first (at most ``limit``); confirmed deliveries (one per
+    copy with a provider that reports them) only when ``deliveries_too``."""
     f = feedback_events.c
     stmt = (
         select(feedback_events, subscribers.c.email)
@@ -220,15 +261,20 @@ def events(conn: Connection, *, since: datetime | None = None, limit: int = 1000
     )
     if since is not None:
         stmt = stmt.where(f.received_at >= since)
+    if not deliveries_too:
+        stmt = stmt.where(f.outcome != DELIVERED)
     return [Event(**row._mapping) for row in conn.execute(stmt)]
 
 
 def counts(conn: Connection, *, since: datetime) -> dict[str, int]:
-    """Events per outcome since ``since``; ``unmatched``: those matching no subscriber."""
+    """Events per outcome since ``since``; ``unmatched``: bounces, complaints and replies
+    matching no subscriber (a delivery report nobody matched is no problem to list)."""
     f = feedback_events.c
     stmt = select(f.outcome, func.count()).where(f.received_at >= since).group_by(f.outcome)
     out = {outcome: int(n) for outcome, n in conn.execute(stmt)}
-    unmatched = select(func.count()).where(and_(f.received_at >= since, f.subscriber_id.is_(None)))
+    unmatched = select(func.count()).where(
+        and_(f.received_at >= since, f.subscriber_id.is_(None), f.outcome != DELIVERED)
+    )
     out["unmatched"] = int(conn.scalar(unmatched.select_from(feedback_events)) or 0)
     return out
 
@@ -237,6 +283,14 @@ def prune_unmatched(conn: Connection, *, before: datetime) -> int:
     """Forget unmatched events older than ``before``; how many."""
     f = feedback_events.c
     stmt = delete(feedback_events).where(f.subscriber_id.is_(None), f.received_at < before)
+    return conn.execute(stmt).rowcount or 0
+
+
+def prune_deliveries(conn: Connection, *, before: datetime) -> int:
+    """Forget confirmed deliveries older than ``before`` (the start of the soft-bounce
+    window: an older one precedes every soft bounce still counted); how many."""
+    f = feedback_events.c
+    stmt = delete(feedback_events).where(f.outcome == DELIVERED, f.received_at < before)
     return conn.execute(stmt).rowcount or 0
 
 

@@ -8,6 +8,7 @@ sender that died become due again when the lease runs out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -127,6 +128,22 @@ def last_queued_at(conn: Connection, recipient: str) -> datetime | None:
     stmt = select(func.max(_o.created_at)).where(_o.recipient == recipient)
     found: datetime | None = conn.execute(stmt).scalar()
     return found
+
+
+def sent_to(conn: Connection, recipients: Sequence[str], *, since: datetime) -> list[bytes]:
+    """The messages the server accepted for any of ``recipients`` since ``since``, newest
+    first (at most 20): what a bounce naming the address may be about."""
+    stmt = (
+        select(_o.data)
+        .where(
+            _o.recipient.in_(list(recipients)),
+            _o.status == OutboxStatus.SENT.value,
+            _o.updated_at >= since,
+        )
+        .order_by(_o.id.desc())
+        .limit(20)
+    )
+    return [bytes(data) for data in conn.scalars(stmt)]
 
 
 def counts(conn: Connection) -> dict[OutboxStatus, int]:

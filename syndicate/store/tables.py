@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -209,6 +210,20 @@ deliveries = Table(
     Column("lease_until", UTCDateTime),
     # Claims walk it in order: one status at a time, oldest due first, no sort.
     Index("ix_deliveries_due", "send_id", "status", "next_attempt_at", "subscriber_id"),
+    # ``[smtp] daily_limit``: copies sent in the last 24 hours, and copies in flight (leased),
+    # counted from small partial indexes rather than from the whole ledger.
+    Index(
+        "ix_deliveries_sent",
+        "updated_at",
+        postgresql_where=text("status = 'sent'"),
+        sqlite_where=text("status = 'sent'"),
+    ),
+    Index(
+        "ix_deliveries_leased",
+        "lease_until",
+        postgresql_where=text("lease_until IS NOT NULL"),
+        sqlite_where=text("lease_until IS NOT NULL"),
+    ),
 )
 
 # One sender per list at a time; a lock whose owner died is taken over.
@@ -240,6 +255,23 @@ outbox = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "created_at"),
+    Index(  # mails sent in the last 24 hours count against ``[smtp] daily_limit`` too
+        "ix_outbox_sent",
+        "updated_at",
+        postgresql_where=text("status = 'sent'"),
+        sqlite_where=text("status = 'sent'"),
+    ),
+)
+
+# ``[smtp] daily_limit`` and ``warmup``, per sending domain: when its warm-up plan began (day
+# 1, kept here so a restart or another machine on the same store continues the plan), and a
+# row every claim under a limit updates first, so claims that count the allowance take turns.
+send_quota = Table(
+    "send_quota",
+    metadata,
+    Column("domain", String(253), primary_key=True),
+    Column("started_at", UTCDateTime),
+    Column("touched_at", UTCDateTime, nullable=False),
 )
 
 # Subscribe requests not yet looked at: the form only records one (the same cheap insert for
@@ -297,4 +329,14 @@ feedback_events = Table(
     Index("ix_feedback_received", "received_at"),
     Index("ix_feedback_pending", "processed_at"),
     Index("ix_feedback_send", "send_id", "outcome"),  # per send in `status`
+)
+
+# Signed webhook values seen (a Mailgun token; a SendGrid timestamp and body digest), kept
+# until their signature is stale anyway: a replay is refused across restarts and processes.
+webhook_replays = Table(
+    "webhook_replays",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 hex of scope and value
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_replays_expires", "expires_at"),
 )

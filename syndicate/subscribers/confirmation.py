@@ -32,6 +32,7 @@ from syndicate.digest.personalize import confirm_url
 from syndicate.errors import SyndicateError
 from syndicate.subscribers.address import AddressError, display_address, normalize_address
 from syndicate.subscribers.tokens import DEFAULT_MAX_AGE, MAX_LISTS, Purpose, Signer
+from syndicate.subscribers.verp import site_verp
 
 TEXT_TEMPLATE = "web/confirm.txt.j2"
 HTML_TEMPLATE = "web/confirm.html.j2"
@@ -44,7 +45,12 @@ class ConfirmationError(SyndicateError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Confirmation:
-    """A confirmation mail ready for the outbox: envelope and the complete message."""
+    """A confirmation mail ready for the outbox: envelope and the complete message.
+
+    ``sender`` is the envelope sender: with ``[bounces]`` a return path naming the
+    subscriber and the day (so its bounce reaches the bounce address, not the editor's
+    inbox, and can be trusted), else ``[email] from_address`` as before.
+    """
 
     sender: str
     recipient: str
@@ -147,4 +153,8 @@ def build_confirmation(
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     data = msg.as_bytes()
     _check_headers(msg, data)
-    return Confirmation(sender=sender.from_address, recipient=recipient, data=data)
+    verp = site_verp(settings, signer)
+    envelope = (
+        verp.confirmation_sender(subscriber_id, now) if verp is not None else sender.from_address
+    )
+    return Confirmation(sender=envelope, recipient=recipient, data=data)

@@ -175,7 +175,7 @@ def create_app(
     if feedback_sink is not None:
         routes += webhook_routes(
             feedback_sink,
-            readers=readers(fetch=webhook_fetch),
+            readers=readers(fetch=webhook_fetch, engine=engine),
             env=os.environ if webhook_env is None else webhook_env,
             clock=clock or _utc_now,
         )

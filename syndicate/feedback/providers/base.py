@@ -195,14 +195,23 @@ def int_or_none(value: Any) -> int | None:
     return None
 
 
+class SeenGuard(Protocol):
+    """Remembers signed values: this one in memory, or the stored one ``run`` uses."""
+
+    def first_time(self, value: str, now: datetime) -> bool:
+        """Record ``value``; False when it was already seen within the window."""
+        ...
+
+
 class ReplayGuard:
     """Signed values (Mailgun tokens, SendGrid signatures) seen within the freshness window.
 
     A value seen again while it is still fresh is a replay. Beyond the window the
     timestamp check refuses it anyway, so entries expire then; the cache holds at most
-    ``capacity`` values (the oldest go first). It lives in memory, per process: two
-    ``syndicate run`` processes behind one address do not share it (the intake's event
-    ids still make a replay change nothing).
+    ``capacity`` values (the oldest go first). It lives in memory, per process, and is the
+    default for a reader made without a guard (tests, tools); ``syndicate run`` gives the
+    readers :class:`~syndicate.feedback.providers.replay.StoredReplayGuard` instead,
+    which every process shares and a restart keeps.
     """
 
     def __init__(self, window: int = MAX_SKEW, capacity: int = 100_000) -> None:

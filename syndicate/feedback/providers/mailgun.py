@@ -4,15 +4,22 @@ Each body is ``{"signature": {"timestamp", "token", "signature"}, "event-data": 
 the signature is the hex HMAC-SHA256 of timestamp + token under the webhook signing key
 (``SYNDICATE_MAILGUN_SIGNING_KEY``, "HTTP webhook signing key" in Mailgun's dashboard).
 A timestamp more than 5 minutes from our clock is stale and a token seen before is a
-replay: both 403. The seen tokens are kept in memory, per process.
+replay: both 403. The signature covers the timestamp and token only, *not the body*: a
+captured signature could carry any event body, under new event ids that the intake's
+idempotency would not catch, so the seen tokens must be remembered across restarts and
+processes (``syndicate run`` passes a guard kept in the database,
+:class:`~syndicate.feedback.providers.replay.StoredReplayGuard`).
 
 Events: ``failed`` with ``severity`` temporary (Mailgun retries) → DELAYED; permanent →
 by ``reason``: suppress-bounce (Mailgun's bounce list) → HARD, suppress-complaint →
 COMPLAINT, suppress-unsubscribe → OURS (Mailgun's list disagrees with ours), old
-(expired after retries) → SOFT, otherwise by the status code and message in
-``delivery-status`` (5.1.1 → HARD, 5.7.1 or "spam"/"policy" → OURS, …).
-``complained`` → COMPLAINT; ``rejected`` (Mailgun would not send it) → OURS. Delivered,
-opened, clicked, unsubscribed, accepted are not feedback.
+(expired after retries) → SOFT, espblock → OURS, otherwise (bounce, generic) by the
+status code and message in ``delivery-status`` through the shared classifier (5.1.1 →
+HARD, 5.7.1 with "spam"/"policy" → OURS, 5.2.2 → SOFT, …) and HARD when they say
+nothing: Mailgun itself suppresses an address after a permanent failure.
+``complained`` → COMPLAINT; ``rejected`` (Mailgun would not send it) → OURS;
+``delivered`` → DELIVERED (resets the soft-bounce score). Opened, clicked,
+unsubscribed, accepted are not feedback.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from syndicate.feedback.classify import classify, enhanced_status
 from syndicate.feedback.providers.base import (
     MAX_ID,
     Refused,
     ReplayGuard,
+    SeenGuard,
     WebhookRequest,
     address,
     check_fresh,
@@ -40,7 +49,6 @@ from syndicate.feedback.providers.base import (
     text,
     verp_token,
 )
-from syndicate.feedback.providers.status import enhanced_status, judge
 from syndicate.feedback.report import Feedback, Outcome
 
 ENV_SIGNING_KEY = "SYNDICATE_MAILGUN_SIGNING_KEY"
@@ -56,8 +64,8 @@ class MailgunReader:
 
     name = "mailgun"
 
-    def __init__(self, seen: ReplayGuard | None = None) -> None:
-        self.seen = seen or ReplayGuard()
+    def __init__(self, seen: SeenGuard | None = None) -> None:
+        self.seen: SeenGuard = seen or ReplayGuard()
 
     def configured(self, env: Mapping[str, str]) -> bool:
         return bool(env.get(ENV_SIGNING_KEY))
@@ -100,10 +108,17 @@ def event(data: dict[str, Any]) -> list[Feedback]:
             outcome = _SUPPRESSED[reason]
         elif reason == "old":
             outcome = Outcome.SOFT
+        elif reason == "espblock":  # the receiving provider blocked Mailgun's sending
+            outcome = Outcome.OURS
         else:
             code = int_or_none(status_block.get("code"))
             status = status or _basic_status(code)
-            outcome = judge(True, status, diagnostic)
+            # "permanent": Mailgun gave up and puts the address on its bounce list; the
+            # reply may still say it is ours or a full mailbox, else it is hard.
+            outcome = classify(status, diagnostic, default=Outcome.HARD)
+    elif kind == "delivered":
+        outcome = Outcome.DELIVERED
+        diagnostic = diagnostic or "delivered"
     elif kind == "complained":
         outcome = Outcome.COMPLAINT
     elif kind == "rejected":

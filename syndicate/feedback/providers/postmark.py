@@ -8,14 +8,17 @@ carry. So the route needs a credential: HTTP basic auth (put
 compared in constant time, admits the request. There is no timestamp to refuse a replay
 with; the event ids make a replayed event change nothing.
 
-Payloads: ``RecordType`` Bounce or SpamComplaint (Delivery, Open, Click,
-SubscriptionChange are not feedback). Bounce ``Type`` values, from Postmark's bounce type
-table, count as: HardBounce, BadEmailAddress → HARD; SoftBounce, DnsError, Unknown →
-SOFT; Transient (Postmark is still retrying) → DELAYED; AutoResponder, AddressChange,
-ChallengeVerification, OpenRelayTest → AUTOREPLY; SpamNotification, Blocked,
-VirusNotification, DMARCPolicy, SMTPApiError, TemplateRenderingFailed → OURS;
-SpamComplaint → COMPLAINT. Subscribe, Unsubscribe, ManuallyDeactivated, Unconfirmed,
-InboundError are about Postmark's own lists, not the reader's mailbox: ignored.
+Payloads: ``RecordType`` Bounce, SpamComplaint, or Delivery (→ DELIVERED: the receiving
+server accepted the copy, which resets the reader's soft-bounce score); Open, Click and
+SubscriptionChange are not feedback. Bounce ``Type`` values, from Postmark's bounce type
+table, count as: HardBounce, BadEmailAddress → HARD; SoftBounce, DnsError → SOFT (Postmark's
+type is better evidence of hard or soft than our words, which may only make either OURS: a
+refusal for spam or policy); Unknown → by the status and words of ``Details`` (SOFT when
+they say nothing); Transient (Postmark is still retrying) → DELAYED; AutoResponder,
+AddressChange, ChallengeVerification, OpenRelayTest → AUTOREPLY; SpamNotification, Blocked,
+VirusNotification, DMARCPolicy, SMTPApiError, TemplateRenderingFailed → OURS; SpamComplaint
+→ COMPLAINT. Subscribe, Unsubscribe, ManuallyDeactivated, Unconfirmed, InboundError are
+about Postmark's own lists, not the reader's mailbox: ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
+from syndicate.feedback.classify import classify, enhanced_status
 from syndicate.feedback.providers.base import (
     Refused,
     WebhookRequest,
@@ -35,7 +39,6 @@ from syndicate.feedback.providers.base import (
     parse_json,
     text,
 )
-from syndicate.feedback.providers.status import enhanced_status, judge
 from syndicate.feedback.report import Feedback, Outcome
 
 ENV_USER = "SYNDICATE_POSTMARK_WEBHOOK_USER"
@@ -104,6 +107,8 @@ class PostmarkReader:
         if not isinstance(record, dict):
             raise Refused(400, "a Postmark webhook body is one JSON object")
         kind = record.get("RecordType")
+        if kind == "Delivery":
+            return [_delivery(record)]
         if kind not in ("Bounce", "SpamComplaint"):
             return []
         bounce_type = "SpamComplaint" if kind == "SpamComplaint" else text(record, "Type")
@@ -112,9 +117,13 @@ class PostmarkReader:
         if outcome is None:
             return []
         status = enhanced_status(details)
-        if outcome in (Outcome.HARD, Outcome.SOFT):
-            # A hard bounce that says "blocked for spam" is ours (Postmark files some there).
-            refined = judge(outcome is Outcome.HARD, status, details)
+        if bounce_type == "Unknown":  # Postmark could not tell: the reply decides
+            outcome = classify(status, details, default=Outcome.SOFT)
+        elif outcome in (Outcome.HARD, Outcome.SOFT):
+            # Postmark's type says whether the address failed for good (it deactivates
+            # it on a HardBounce), but not whose fault it was: a hard bounce that says
+            # "blocked for spam" is ours (Postmark files some there).
+            refined = classify(status, details, default=outcome)
             outcome = Outcome.OURS if refined is Outcome.OURS else outcome
         email = address(text(record, "Email"))
         return [
@@ -128,3 +137,16 @@ class PostmarkReader:
                 occurred_at=iso_time(text(record, "BouncedAt")),
             )
         ]
+
+
+def _delivery(record: dict[str, object]) -> Feedback:
+    """A Delivery record: ``MessageID`` (Postmark's) and ``Recipient`` name the copy."""
+    email = address(text(record, "Recipient"))
+    return Feedback(
+        outcome=Outcome.DELIVERED,
+        source="postmark",
+        event_id=event_key("postmark", text(record, "MessageID"), email, "Delivery"),
+        recipient=email,
+        diagnostic=text(record, "Details") or "delivered",
+        occurred_at=iso_time(text(record, "DeliveredAt")),
+    )

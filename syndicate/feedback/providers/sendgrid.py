@@ -1,22 +1,26 @@
 """Twilio SendGrid's signed Event Webhook.
 
-SendGrid signs ``timestamp + raw body`` with ECDSA P-256 / SHA-256: the base64 DER
-signature is in ``X-Twilio-Email-Event-Webhook-Signature``, the Unix time in
+SendGrid signs ``timestamp + raw body`` with ECDSA P-256 / SHA-256: the base64 DER signature
+is in ``X-Twilio-Email-Event-Webhook-Signature``, the Unix time in
 ``X-Twilio-Email-Event-Webhook-Timestamp``. The verification key is the public key shown
-when "Signed Event Webhook Requests" is enabled (base64 DER, as SendGrid shows it, or
-PEM) in ``SYNDICATE_SENDGRID_WEBHOOK_PUBLIC_KEY``. A timestamp more than 5 minutes from
-our clock is stale and the same timestamp and body twice is a replay: both 403 (what was
-seen is kept in memory, per process).
+when "Signed Event Webhook Requests" is enabled (base64 DER, as SendGrid shows it, or PEM)
+in ``SYNDICATE_SENDGRID_WEBHOOK_PUBLIC_KEY``. A timestamp more than 5 minutes from our clock
+is stale and the same timestamp and body twice is a replay: both 403. The signature covers
+the body, so a replay carries the same events under the same event ids and the intake
+records them once anyway; the guard (in the database under ``syndicate run``, else in
+memory) only answers it plainly.
 
 The body is a JSON array of events. ``bounce`` (``type`` bounce or blocked) counts by
-``bounce_classification``: Invalid Address → HARD; Mailbox Unavailable, Technical
-(Failure) → SOFT unless the status says disabled (5.2.1, HARD); Content, Reputation,
-Frequency or Volume (Too High) → OURS; Unclassified or none → by status and reason (a
-``blocked`` with nothing more → OURS). ``dropped`` by ``reason``: Bounced Address and
-Invalid → HARD, Spam Reporting Address → COMPLAINT, anything else (Unsubscribed Address,
-Spam Content, Invalid SMTPAPI header, quota) → OURS. ``deferred`` → DELAYED,
-``spamreport`` → COMPLAINT. Processed, delivered, open, click and the unsubscribe events
-are not feedback.
+``bounce_classification``: Invalid Address → HARD; Mailbox Unavailable, Technical (Failure)
+→ SOFT unless the status says disabled (5.2.1, HARD); Content, Reputation, Frequency or
+Volume (Too High) → OURS; Unclassified or none → by status and reason through the shared
+classifier, and when they say nothing by SendGrid's type: ``bounce`` ("permanently",
+SendGrid suppresses the address) → HARD, ``blocked`` (SendGrid: "an issue with the message
+itself rather than … the recipient's address") → OURS. ``dropped`` by ``reason``: Bounced
+Address and Invalid → HARD, Spam Reporting Address → COMPLAINT, anything else (Unsubscribed
+Address, Spam Content, Invalid SMTPAPI header, quota) → OURS. ``deferred`` → DELAYED,
+``spamreport`` → COMPLAINT, ``delivered`` → DELIVERED (resets the soft-bounce score).
+Processed, open, click and the unsubscribe events are not feedback.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from syndicate.feedback.classify import classify, enhanced_status
 from syndicate.feedback.providers.base import (
     Refused,
     ReplayGuard,
+    SeenGuard,
     WebhookRequest,
     address,
     check_fresh,
@@ -46,7 +52,6 @@ from syndicate.feedback.providers.base import (
     parse_json,
     text,
 )
-from syndicate.feedback.providers.status import enhanced_status, judge
 from syndicate.feedback.report import Feedback, Outcome
 
 ENV_PUBLIC_KEY = "SYNDICATE_SENDGRID_WEBHOOK_PUBLIC_KEY"
@@ -91,8 +96,8 @@ class SendgridReader:
 
     name = "sendgrid"
 
-    def __init__(self, seen: ReplayGuard | None = None) -> None:
-        self.seen = seen or ReplayGuard()
+    def __init__(self, seen: SeenGuard | None = None) -> None:
+        self.seen: SeenGuard = seen or ReplayGuard()
 
     def configured(self, env: Mapping[str, str]) -> bool:
         return bool(env.get(ENV_PUBLIC_KEY))
@@ -132,10 +137,12 @@ def event(data: Any) -> list[Feedback]:
         classification = (text(data, "bounce_classification") or "").lower()
         outcome = CLASSIFICATIONS.get(classification)
         if outcome is None:
+            # SendGrid's own words: a "bounce" is refused "permanently" (it goes on the
+            # bounce list); a "blocked" one is "an issue with the message itself rather
+            # than an issue with the recipient's address". That decides when the reply
+            # says nothing our classifier reads.
             blocked = text(data, "type") == "blocked"
-            outcome = judge(not blocked, status, reason)
-            if blocked and status is None and outcome is Outcome.SOFT:
-                outcome = Outcome.OURS
+            outcome = classify(status, reason, default=Outcome.OURS if blocked else Outcome.HARD)
         elif outcome is Outcome.SOFT and status == "5.2.1":
             outcome = Outcome.HARD
     elif kind == "dropped":
@@ -144,6 +151,8 @@ def event(data: Any) -> list[Feedback]:
         outcome = Outcome.DELAYED
     elif kind == "spamreport":
         outcome = Outcome.COMPLAINT
+    elif kind == "delivered":
+        outcome = Outcome.DELIVERED
     else:
         return []
     recipient = address(text(data, "email"))

@@ -10,15 +10,19 @@ Delivery, DeliveryDelay.
 
 Bounce types, as SES documents them, and what they count as:
 
-* Permanent/General, NoEmail → HARD (OURS when the status or diagnostic says reputation,
-  policy, spam: SES files some blocks under Permanent/General);
+* NoEmail → HARD; Permanent/General → by the status and diagnostic through the shared
+  classifier (OURS when they say reputation, policy, spam: SES files some blocks there;
+  SOFT for a full mailbox or a wordless 5.7.x), and HARD when they say nothing, since
+  SES's documentation says to remove an address with a Permanent bounce;
 * Permanent/Suppressed (SES's global list of addresses with a history of hard bounces)
   and Permanent/OnAccountSuppressionList (our own account's list; SES reports an address
   suppressed for a complaint as a Complaint instead) → HARD: SES did not even try;
-* Transient/MailboxFull → SOFT; Transient/General and Undetermined → by status (SOFT
-  when nothing says more); Transient/MessageTooLarge, ContentRejected,
+* Transient/MailboxFull → SOFT; Transient/General and Undetermined → by the classifier
+  (SOFT when nothing says more); Transient/MessageTooLarge, ContentRejected,
   AttachmentRejected → OURS (the message, not the address);
-* a bounced recipient with ``action: delayed`` and DeliveryDelay events → DELAYED.
+* a bounced recipient with ``action: delayed`` and DeliveryDelay events → DELAYED;
+* Delivery (SES handed the copy to the recipient's server) → DELIVERED, one per recipient:
+  it resets that reader's soft-bounce score.
 
 Complaints → COMPLAINT, except ``complaintFeedbackType`` not-spam (ignored: the opposite
 of a complaint), auth-failure and virus (OURS).
@@ -31,6 +35,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from syndicate.feedback.classify import classify, enhanced_status
 from syndicate.feedback.providers.base import (
     Fetcher,
     FetchError,
@@ -48,7 +53,6 @@ from syndicate.feedback.providers.base import (
 )
 from syndicate.feedback.providers.base import event_key as _key
 from syndicate.feedback.providers.sns import MAX_CONFIRM, Certificates, sns_url, verify
-from syndicate.feedback.providers.status import enhanced_status, judge
 from syndicate.feedback.report import Feedback, Outcome
 
 ENV_TOPIC_ARN = "SYNDICATE_SES_TOPIC_ARN"
@@ -133,6 +137,8 @@ def notification(body: str) -> list[Feedback]:
         return _bounces(obj(payload, "bounce"), common)
     if kind == "Complaint":
         return _complaints(obj(payload, "complaint"), common)
+    if kind == "Delivery":
+        return _deliveries(obj(payload, "delivery"), text(mail, "messageId"), common)
     if kind == "DeliveryDelay":
         delay = obj(payload, "deliveryDelay")
         return [
@@ -159,8 +165,10 @@ def _bounces(bounce: dict[str, Any], common: dict[str, str | None]) -> list[Feed
         elif kind == "Transient" and subtype == "MailboxFull":
             outcome = Outcome.SOFT
         else:
-            permanent = {"Permanent": True, "Transient": False}.get(kind or "")
-            outcome = judge(permanent, status, diagnostic)
+            # General (and any subtype SES adds later): our classifier reads the reply;
+            # SES's Permanent ("remove the address from your list") decides when it cannot.
+            default = Outcome.HARD if kind == "Permanent" else Outcome.SOFT
+            outcome = classify(status, diagnostic, default=default)
         found.append(
             _feedback(
                 outcome,
@@ -170,6 +178,29 @@ def _bounces(bounce: dict[str, Any], common: dict[str, str | None]) -> list[Feed
                 status=status,
                 diagnostic=diagnostic or joined(kind, subtype),
                 when=text(bounce, "timestamp"),
+            )
+        )
+    return found
+
+
+def _deliveries(
+    delivery: dict[str, Any], ses_id: str | None, common: dict[str, str | None]
+) -> list[Feedback]:
+    """A Delivery notification: the remote server accepted the copy for ``recipients``."""
+    found = []
+    for recipient in items(delivery, "recipients"):
+        email = address(recipient if isinstance(recipient, str) else None)
+        found.append(
+            Feedback(
+                outcome=Outcome.DELIVERED,
+                source="ses",
+                # SES's messageId names the message; with the recipient, one copy.
+                event_id=_key("ses", "delivery", ses_id, email),
+                recipient=email,
+                diagnostic=text(delivery, "smtpResponse") or "delivered",
+                token=common["token"],
+                message_id=common["message_id"],
+                occurred_at=iso_time(text(delivery, "timestamp")),
             )
         )
     return found
