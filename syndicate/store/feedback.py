@@ -88,6 +88,41 @@ _LAST_MAILED = (
 )
 
 
+# The soft score's questions, built once (an import asks them for every soft bounce).
+_F = feedback_events.c
+_SOFT = select(_F.send_id, _F.received_at).where(
+    _F.subscriber_id == bindparam("sub"),
+    _F.outcome == "soft",
+    _F.counts.is_(True),
+    _F.matched_by != CONFIRMATION,
+    _F.received_at >= bindparam("since"),
+)
+_CLEAN = select(func.max(deliveries.c.updated_at)).where(
+    deliveries.c.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
+    deliveries.c.subscriber_id == bindparam("sub"),
+    deliveries.c.status == SENT,
+    deliveries.c.updated_at >= bindparam("since"),
+    deliveries.c.updated_at < bindparam("settled"),
+    deliveries.c.send_id.not_in(
+        select(_F.send_id).where(
+            _F.subscriber_id == bindparam("sub"),
+            _F.send_id.is_not(None),
+            _F.outcome != DELIVERED,
+        )
+    ),
+)
+_CONFIRMED = (
+    select(_F.send_id, _F.received_at)
+    .where(
+        _F.subscriber_id == bindparam("sub"),
+        _F.outcome == DELIVERED,
+        _F.counts.is_(True),
+        _F.matched_by != CONFIRMATION,
+        _F.received_at >= bindparam("since"),
+    )
+    .order_by(_F.received_at.desc(), _F.id.desc())
+    .limit(1)
+)
 _COPIES = select(deliveries.c.subscriber_id).where(
     deliveries.c.send_id == bindparam("send"),
     deliveries.c.subscriber_id.in_(bindparam("subs", expanding=True)),
@@ -188,44 +223,11 @@ def soft_score(
     ``delivered`` event). A soft bounce of a send older than the confirmed copy's does not
     count either, however late it came in; one of the same send, received after the
     delivery was confirmed (a server that accepted, then bounced), does."""
-    f = feedback_events.c
-    events = conn.execute(
-        select(f.send_id, f.received_at).where(
-            f.subscriber_id == subscriber_id,
-            f.outcome == "soft",
-            f.counts.is_(True),
-            f.matched_by != CONFIRMATION,
-            f.received_at >= since,
-        )
-    ).all()
+    events = conn.execute(_SOFT, {"sub": subscriber_id, "since": since}).all()
     if not events:
         return 0
-    d = deliveries.c
-    bounced = select(f.send_id).where(
-        f.subscriber_id == subscriber_id, f.send_id.is_not(None), f.outcome != DELIVERED
-    )
-    clean = conn.scalar(
-        select(func.max(d.updated_at)).where(
-            d.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
-            d.subscriber_id == subscriber_id,
-            d.status == SENT,
-            d.updated_at >= since,
-            d.updated_at < settled_before,
-            d.send_id.not_in(bounced),
-        )
-    )
-    confirmed = conn.execute(
-        select(f.send_id, f.received_at)
-        .where(
-            f.subscriber_id == subscriber_id,
-            f.outcome == DELIVERED,
-            f.counts.is_(True),
-            f.matched_by != CONFIRMATION,
-            f.received_at >= since,
-        )
-        .order_by(f.received_at.desc(), f.id.desc())
-        .limit(1)
-    ).first()
+    clean = conn.scalar(_CLEAN, {"sub": subscriber_id, "since": since, "settled": settled_before})
+    confirmed = conn.execute(_CONFIRMED, {"sub": subscriber_id, "since": since}).first()
 
     def counted(send: int | None, at: datetime) -> bool:
         if clean is not None and at <= clean:
