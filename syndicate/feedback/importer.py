@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.feedback import intake, policy
 from syndicate.feedback.mailbox import messages
-from syndicate.feedback.parse import parse
+from syndicate.feedback.pool import parsed as parse_messages
 from syndicate.feedback.report import Feedback
 from syndicate.store import feedback as repo
 
@@ -105,19 +105,18 @@ def import_paths(
         if on_batch is not None:
             on_batch(report)
 
-    for path in paths:
-        for name, data in messages(path):
-            report.messages += 1
-            parsed = parse(data, bounce_address=address)
-            if not parsed.feedback:
-                report.counts["not_feedback"] += 1
-                report._row(Row(name=name, reason=parsed.reason or "no feedback"))
-            for item in parsed.feedback:
-                items.append(item)
-                names[item.event_id] = name
-            count += 1
-            if count >= BATCH:
-                flush()
+    every = (message for path in paths for message in messages(path))
+    for name, parsed in parse_messages(every, address):
+        report.messages += 1
+        if not parsed.feedback:
+            report.counts["not_feedback"] += 1
+            report._row(Row(name=name, reason=parsed.reason or "no feedback"))
+        for item in parsed.feedback:
+            items.append(item)
+            names[item.event_id] = name
+        count += 1
+        if count >= BATCH:
+            flush()
     flush()
     keep = (bounces or policy.DEFAULTS).unmatched_days
     with engine.begin() as conn:

@@ -111,33 +111,81 @@ def take(
         return result
     with engine.begin() as conn:
         known = repo.seen(conn, [i.event_id for i in items])
+        slots: list[Taken | None] = []
+        fresh: list[tuple[int, Feedback]] = []
         for item in items:
             if item.event_id in known:
-                result.taken.append(Taken(item=item, match=None, effect=None))
+                slots.append(Taken(item=item, match=None, effect=None))
                 continue
             known.add(item.event_id)
-            match = found.match(conn, item, trusted=trusted)
-            row: dict[str, Any] = {
-                "event_id": item.event_id[:100],
-                "source": item.source[:32],
-                "outcome": item.outcome.value,
-                "recipient": item.recipient,
-                "original_recipient": item.original_recipient,
-                "status": item.status,
-                "diagnostic": item.diagnostic[:1000],
-                "message_id": (item.message_id or None) and item.message_id[:500],
-                "subscriber_id": match.subscriber_id,
-                "send_id": match.send_id,
-                "matched_by": match.by,
-                "counts": match.counts,
-                "note": match.note[:500],
-                "received_at": now,
-            }
-            event_id = repo.record(conn, row)
-            if event_id is None:  # another process took it just now
-                result.taken.append(Taken(item=item, match=None, effect=None))
-                continue
-            event = repo.Event(id=event_id, processed_at=None, effect=None, **row)
-            effect = policy.judge(conn, event, settings.config.bounces, now=now)
-            result.taken.append(Taken(item=item, match=match, effect=effect))
+            fresh.append((len(slots), item))
+            slots.append(None)
+        matches = found.match_all(conn, [item for _, item in fresh], trusted=trusted)
+        segment: list[tuple[int, Feedback, Match, dict[str, Any], str | None]] = []
+        subs = policy.Subscriptions(conn)
+        marks: list[tuple[int, str]] = []
+
+        def flush() -> None:
+            """Record the segment in one statement, then judge what acts on someone, in
+            order. A soft bounce's score counts its subscriber's events recorded before it
+            (and itself): so a segment ends before a later event of a subscriber with a
+            soft bounce in it, and the score is exactly what taking one at a time gives.
+            Judging the others reads and writes subscriptions only, in the same order."""
+            ids = repo.record_many(conn, [row for *_, row, _ in segment])
+            subs.load(m.subscriber_id for _, _, m, _, q in segment if q is None and m.subscriber_id)
+            for slot, item, match, row, quick in segment:
+                event_id = ids.get(row["event_id"])
+                if event_id is None:  # another process took it just now
+                    slots[slot] = Taken(item=item, match=None, effect=None)
+                    continue
+                effect = quick
+                if effect is None:
+                    event = repo.Event(id=event_id, **row)
+                    effect = policy.judge(
+                        conn, event, settings.config.bounces, now=now, subscriptions=subs
+                    )
+                    marks.append((event_id, effect))
+                slots[slot] = Taken(item=item, match=match, effect=effect)
+            segment.clear()
+
+        scored: set[int] = set()  # subscribers with a soft bounce to judge in the segment
+        for (slot, item), match in zip(fresh, matches, strict=True):
+            if match.subscriber_id in scored:
+                flush()
+                scored.clear()
+            quick = policy.settled(
+                item.outcome, match.subscriber_id, match.counts, match.note, match.by
+            )
+            row = _row(item, match, now)
+            if quick is not None:  # recorded judged: the effect needs no store
+                row["processed_at"], row["effect"] = now, quick[:500]
+            elif item.outcome is Outcome.SOFT and match.subscriber_id is not None:
+                scored.add(match.subscriber_id)
+            segment.append((slot, item, match, row, quick))
+        flush()
+        subs.write(now=now)
+        repo.mark_processed_many(conn, marks, now=now)
+    result.taken = [t for t in slots if t is not None]
     return result
+
+
+def _row(item: Feedback, match: Match, now: datetime) -> dict[str, Any]:
+    """The ``feedback_events`` row of one item, not yet judged."""
+    return {
+        "event_id": item.event_id[:100],
+        "source": item.source[:32],
+        "outcome": item.outcome.value,
+        "recipient": item.recipient,
+        "original_recipient": item.original_recipient,
+        "status": item.status,
+        "diagnostic": item.diagnostic[:1000],
+        "message_id": (item.message_id or None) and item.message_id[:500],
+        "subscriber_id": match.subscriber_id,
+        "send_id": match.send_id,
+        "matched_by": match.by,
+        "counts": match.counts,
+        "note": match.note[:500],
+        "received_at": now,
+        "processed_at": None,
+        "effect": None,
+    }

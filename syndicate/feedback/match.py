@@ -18,6 +18,7 @@ Message-ID, that very mail). The policy lets those act only on *pending* subscri
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,13 +55,38 @@ class Matcher:
     window: timedelta  # ``[bounces] trust_window_days``
     now: datetime
 
-    def match(self, conn: Connection, item: Feedback, *, trusted: bool) -> Match:
-        """Match one item (never raises for anything the item holds)."""
+    def match_all(
+        self, conn: Connection, items: Sequence[Feedback], *, trusted: bool
+    ) -> list[Match]:
+        """Match many items, in order: the copies their tokens name are looked up in one
+        query (an import's bounces nearly all carry one), the rest as :meth:`match` does."""
+        pairs = []
+        for item in items:
+            found = self.verp.verify(item.token) if item.token and self.verp is not None else None
+            if found is not None:
+                pairs.append((found.send_id, found.subscriber_id))
+        held = repo.copies(conn, pairs) if pairs else set()
+        return [self.match(conn, item, trusted=trusted, copies=held) for item in items]
+
+    def match(
+        self,
+        conn: Connection,
+        item: Feedback,
+        *,
+        trusted: bool,
+        copies: set[tuple[int, int]] | None = None,
+    ) -> Match:
+        """Match one item (never raises for anything the item holds). ``copies``: the
+        (send, subscriber) pairs of the ledger looked up already (:meth:`match_all`)."""
         notes: list[str] = []
         since = self.now - self.window
         if item.token:
             found = self.verp.verify(item.token) if self.verp is not None else None
-            if found is not None and repo.delivery(conn, found.send_id, found.subscriber_id):
+            if found is not None and (
+                (found.send_id, found.subscriber_id) in copies
+                if copies is not None
+                else repo.delivery(conn, found.send_id, found.subscriber_id)
+            ):
                 return Match(
                     subscriber_id=found.subscriber_id,
                     send_id=found.send_id,

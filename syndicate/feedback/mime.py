@@ -26,8 +26,11 @@ def clean(value: object, limit: int = MAX_FIELD) -> str:
     if value is None:
         return ""
     text = str(value)
-    text = text.encode("utf-8", "replace").decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() else " " for c in text[: limit * 4])
+    if not text.isascii():  # lone surrogates (undecodable bytes) become "?"
+        text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+    text = text[: limit * 4]
+    if not text.isprintable():  # most values are: no walk character by character
+        text = "".join(c if c.isprintable() else " " for c in text)
     return _SPACE.sub(" ", text).strip()[:limit]
 
 

@@ -21,6 +21,7 @@ provider) and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -32,6 +33,40 @@ from syndicate.models import Source, Status
 from syndicate.store import feedback as repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.subscribers import Change
+
+
+class Subscriptions:
+    """Subscribers' lists as judging sees them during one intake: read in one query,
+    changed here, written in one go (:meth:`write`, in the same transaction). Judging a
+    later bounce of the same reader sees what an earlier one changed, as if each change
+    were written at once."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lists: dict[int, dict[str, Status]] = {}
+        self._changes: list[Change] = []
+
+    def load(self, ids: Iterable[int]) -> None:
+        """Read the lists of these subscribers (those not read yet) in one query."""
+        missing = {sid for sid in ids if sid not in self._lists}
+        if missing:
+            self._lists.update(subscriber_repo.subscriptions_of_many(self._conn, missing))
+
+    def of(self, subscriber_id: int) -> dict[str, Status]:
+        """A subscriber's lists and statuses, with the changes made since."""
+        self.load([subscriber_id])
+        return self._lists[subscriber_id]
+
+    def apply(self, changes: list[Change]) -> None:
+        for change in changes:
+            self._lists.setdefault(change.subscriber_id, {})[change.list_name] = change.status
+        self._changes.extend(changes)
+
+    def write(self, *, now: datetime) -> None:
+        """Store the changes (statuses and the consent trail), in the order made."""
+        subscriber_repo.apply_changes(self._conn, self._changes, now=now)
+        self._changes = []
+
 
 SETTLE = timedelta(days=2)  # a copy with no bounce this long after it was sent arrived
 # The defaults of every setting but the address, for a site without [bounces].
@@ -52,21 +87,35 @@ def _detail(event: repo.Event) -> str:
     return text[:200]
 
 
-def judge(conn: Connection, event: repo.Event, config: Bounces | None, *, now: datetime) -> str:
-    """Apply the policy to one recorded event and mark it processed; what it did."""
-    effect = _effect(conn, event, config or DEFAULTS, now=now)
-    repo.mark_processed(conn, event.id, effect, now=now)
+def judge(
+    conn: Connection,
+    event: repo.Event,
+    config: Bounces | None,
+    *,
+    now: datetime,
+    subscriptions: Subscriptions | None = None,
+) -> str:
+    """Apply the policy to one recorded event; what it did. Alone (no ``subscriptions``)
+    it stores the changes and marks the event processed; with them, the caller writes the
+    changes (:meth:`Subscriptions.write`) and marks the event, many at once."""
+    subs = subscriptions or Subscriptions(conn)
+    effect = _effect(conn, subs, event, config or DEFAULTS, now=now)
+    if subscriptions is None:
+        subs.write(now=now)
+        repo.mark_processed(conn, event.id, effect, now=now)
     return effect
 
 
-def _confirmation(conn: Connection, event: repo.Event, outcome: Outcome, *, now: datetime) -> str:
+def _confirmation(
+    subs: Subscriptions, event: repo.Event, outcome: Outcome, *, now: datetime
+) -> str:
     """A confirmation mail's feedback: a hard bounce ends the *pending* subscriptions (no
     more confirmation mails to a dead address: the form keeps a bounced one); active
     lists are left to their own copies' bounces, and nothing else changes anything."""
     assert event.subscriber_id is not None
     if outcome is not Outcome.HARD:
         return f"{outcome.value} of a confirmation mail: nothing to do"
-    lists = subscriber_repo.subscriptions_of(conn, event.subscriber_id)
+    lists = subs.of(event.subscriber_id)
     changes = [
         Change(
             subscriber_id=event.subscriber_id,
@@ -79,26 +128,44 @@ def _confirmation(conn: Connection, event: repo.Event, outcome: Outcome, *, now:
         for name, previous in sorted(lists.items())
         if previous is Status.PENDING
     ]
-    subscriber_repo.apply_changes(conn, changes, now=now)
+    subs.apply(changes)
     if not changes:
         return "confirmation mail bounced: nothing pending"
     return "bounced on " + ", ".join(c.list_name for c in changes) + " (pending)"
 
 
-def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: datetime) -> str:
-    outcome = Outcome(event.outcome)
+def settled(
+    outcome: Outcome, subscriber_id: int | None, counts: bool, note: str, matched_by: str
+) -> str | None:
+    """The effect of feedback that changes nobody (ours, delays, replies, unmatched, not
+    trusted, confirmed deliveries): known without the store, so the intake records it
+    judged in one go. None: it must be judged (:func:`judge`)."""
     if outcome is Outcome.OURS:
         return "deliverability alert: refused for the sender, not the reader"
     if outcome in (Outcome.DELAYED, Outcome.AUTOREPLY):
         return "ignored: not a bounce"
-    if event.subscriber_id is None:
+    if subscriber_id is None:
         return "unmatched"
-    if not event.counts:
-        return "not trusted: " + event.note
-    if event.matched_by == CONFIRMATION:
-        return _confirmation(conn, event, outcome, now=now)
+    if not counts:
+        return "not trusted: " + note
+    if matched_by == CONFIRMATION:
+        return None
     if outcome is Outcome.DELIVERED:
         return "delivered: soft bounces before it no longer count"
+    return None
+
+
+def _effect(
+    conn: Connection, subs: Subscriptions, event: repo.Event, config: Bounces, *, now: datetime
+) -> str:
+    outcome = Outcome(event.outcome)
+    quick = settled(outcome, event.subscriber_id, event.counts, event.note, event.matched_by)
+    if quick is not None:
+        return quick
+    if event.subscriber_id is None:  # settled() answered; for the type checker
+        return "unmatched"
+    if event.matched_by == CONFIRMATION:
+        return _confirmation(subs, event, outcome, now=now)
     if outcome is Outcome.SOFT:
         score = repo.soft_score(
             conn,
@@ -109,7 +176,7 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         if score < config.soft_limit:
             return f"soft bounce {score} of {config.soft_limit}"
     status = Status.COMPLAINED if outcome is Outcome.COMPLAINT else Status.BOUNCED
-    lists = subscriber_repo.subscriptions_of(conn, event.subscriber_id)
+    lists = subs.of(event.subscriber_id)
     # A complaint ends every subscription; a bounce ends the ones still being mailed.
     keep = (
         {Status.COMPLAINED}
@@ -132,7 +199,7 @@ def _effect(conn: Connection, event: repo.Event, config: Bounces, *, now: dateti
         for name, previous in sorted(lists.items())
         if previous not in keep
     ]
-    subscriber_repo.apply_changes(conn, changes, now=now)
+    subs.apply(changes)
     if not changes:
         return f"{status.value} already"
     return f"{status.value} on " + ", ".join(c.list_name for c in changes)

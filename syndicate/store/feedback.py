@@ -49,6 +49,13 @@ _INSERT = {
     .returning(feedback_events.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_INSERT_MANY = {
+    name: dialect.insert(feedback_events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(feedback_events.c.id, feedback_events.c.event_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_MANY = 500  # rows or keys per statement
 _PROCESSED = (
     update(feedback_events)
     .where(feedback_events.c.id == bindparam("event"))
@@ -65,9 +72,13 @@ _OF_DIGEST = (
     .order_by(deliveries.c.send_id.desc())
     .limit(1)
 )
+# The ledger has no index by subscriber (its key is send, subscriber): questions about one
+# subscriber's copies name every send, so each is a primary-key lookup per send (there are
+# few sends; a scan by subscriber would read every copy ever made).
 _LAST_MAILED = (
     select(deliveries.c.send_id)
     .where(
+        deliveries.c.send_id.in_(select(sends.c.id)),
         deliveries.c.subscriber_id == bindparam("sub"),
         deliveries.c.updated_at >= bindparam("since"),
         deliveries.c.status.in_((SENT, "deferred", "failed")),
@@ -77,10 +88,81 @@ _LAST_MAILED = (
 )
 
 
+# The soft score's questions, built once (an import asks them for every soft bounce).
+_F = feedback_events.c
+_SOFT = select(_F.send_id, _F.received_at).where(
+    _F.subscriber_id == bindparam("sub"),
+    _F.outcome == "soft",
+    _F.counts.is_(True),
+    _F.matched_by != CONFIRMATION,
+    _F.received_at >= bindparam("since"),
+)
+_CLEAN = select(func.max(deliveries.c.updated_at)).where(
+    deliveries.c.send_id.in_(select(sends.c.id)),  # by primary key, send by send (see above)
+    deliveries.c.subscriber_id == bindparam("sub"),
+    deliveries.c.status == SENT,
+    deliveries.c.updated_at >= bindparam("since"),
+    deliveries.c.updated_at < bindparam("settled"),
+    deliveries.c.send_id.not_in(
+        select(_F.send_id).where(
+            _F.subscriber_id == bindparam("sub"),
+            _F.send_id.is_not(None),
+            _F.outcome != DELIVERED,
+        )
+    ),
+)
+_CONFIRMED = (
+    select(_F.send_id, _F.received_at)
+    .where(
+        _F.subscriber_id == bindparam("sub"),
+        _F.outcome == DELIVERED,
+        _F.counts.is_(True),
+        _F.matched_by != CONFIRMATION,
+        _F.received_at >= bindparam("since"),
+    )
+    .order_by(_F.received_at.desc(), _F.id.desc())
+    .limit(1)
+)
+_COPIES = select(deliveries.c.subscriber_id).where(
+    deliveries.c.send_id == bindparam("send"),
+    deliveries.c.subscriber_id.in_(bindparam("subs", expanding=True)),
+)
+
+
 def record(conn: Connection, row: dict[str, Any]) -> int | None:
     """Insert one event; its id, or None when its ``event_id`` was taken before."""
     stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     return conn.execute(stmt, row).scalar()
+
+
+def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert events (all rows with the same keys) in one statement per :data:`_MANY`;
+    the id of each inserted one by ``event_id`` (those taken before are absent)."""
+    stmt = _INSERT_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    found: dict[str, int] = {}
+    for start in range(0, len(rows), _MANY):
+        chunk = rows[start : start + _MANY]
+        if len(chunk) == 1:  # a single row: the plain statement, no executemany
+            found.update((event, id_) for id_, event in conn.execute(stmt, chunk[0]))
+        else:
+            found.update((event, id_) for id_, event in conn.execute(stmt, list(chunk)))
+    return found
+
+
+def copies(conn: Connection, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these (send, subscriber) copies the ledger holds."""
+    by_send: dict[int, set[int]] = {}
+    for send, sub in pairs:
+        by_send.setdefault(send, set()).add(sub)
+    found: set[tuple[int, int]] = set()
+    for send, subs in sorted(by_send.items()):  # one send, mostly: one primary-key range
+        ordered = sorted(subs)
+        for start in range(0, len(ordered), _MANY):
+            chunk = ordered[start : start + _MANY]
+            found.update(
+                (send, sub) for sub in conn.scalars(_COPIES, {"send": send, "subs": chunk})
+            )
+    return found
 
 
 def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
@@ -92,6 +174,16 @@ def seen(conn: Connection, event_ids: Sequence[str]) -> set[str]:
 def mark_processed(conn: Connection, event: int, effect: str, *, now: datetime) -> None:
     """Judged: what it did."""
     conn.execute(_PROCESSED, {"event": event, "at": now, "effect": effect[:500]})
+
+
+def mark_processed_many(
+    conn: Connection, effects: Sequence[tuple[int, str]], *, now: datetime
+) -> None:
+    """Judged, many at once: (event, what it did) pairs."""
+    if effects:
+        conn.execute(
+            _PROCESSED, [{"event": e, "at": now, "effect": effect[:500]} for e, effect in effects]
+        )
 
 
 def subscriber_by_key(conn: Connection, key: str) -> int | None:
@@ -131,43 +223,11 @@ def soft_score(
     ``delivered`` event). A soft bounce of a send older than the confirmed copy's does not
     count either, however late it came in; one of the same send, received after the
     delivery was confirmed (a server that accepted, then bounced), does."""
-    f = feedback_events.c
-    events = conn.execute(
-        select(f.send_id, f.received_at).where(
-            f.subscriber_id == subscriber_id,
-            f.outcome == "soft",
-            f.counts.is_(True),
-            f.matched_by != CONFIRMATION,
-            f.received_at >= since,
-        )
-    ).all()
+    events = conn.execute(_SOFT, {"sub": subscriber_id, "since": since}).all()
     if not events:
         return 0
-    d = deliveries.c
-    bounced = select(f.send_id).where(
-        f.subscriber_id == subscriber_id, f.send_id.is_not(None), f.outcome != DELIVERED
-    )
-    clean = conn.scalar(
-        select(func.max(d.updated_at)).where(
-            d.subscriber_id == subscriber_id,
-            d.status == SENT,
-            d.updated_at >= since,
-            d.updated_at < settled_before,
-            d.send_id.not_in(bounced),
-        )
-    )
-    confirmed = conn.execute(
-        select(f.send_id, f.received_at)
-        .where(
-            f.subscriber_id == subscriber_id,
-            f.outcome == DELIVERED,
-            f.counts.is_(True),
-            f.matched_by != CONFIRMATION,
-            f.received_at >= since,
-        )
-        .order_by(f.received_at.desc(), f.id.desc())
-        .limit(1)
-    ).first()
+    clean = conn.scalar(_CLEAN, {"sub": subscriber_id, "since": since, "settled": settled_before})
+    confirmed = conn.execute(_CONFIRMED, {"sub": subscriber_id, "since": since}).first()
 
     def counted(send: int | None, at: datetime) -> bool:
         if clean is not None and at <= clean:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -176,19 +176,22 @@ def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime)
     """Set the new statuses and append them to the consent trail, in one go."""
     if not changes:
         return
+    # One row per subscription, its last status (PostgreSQL refuses to upsert a row twice
+    # in one statement); the trail below keeps every change, in order.
+    final = {
+        (c.subscriber_id, c.list_name): {
+            "subscriber_id": c.subscriber_id,
+            "list_name": c.list_name,
+            "status": c.status.value,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in changes
+    }
     upsert(
         conn,
         subscriptions,
-        [
-            {
-                "subscriber_id": c.subscriber_id,
-                "list_name": c.list_name,
-                "status": c.status.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for c in changes
-        ],
+        list(final.values()),
         keep={"created_at", "topics"},  # a status change keeps the topics; new rows get []
     )
     conn.execute(
@@ -247,10 +250,26 @@ def subscriber_by_key(
 
 def subscriptions_of(conn: Connection, subscriber_id: int) -> dict[str, Status]:
     """The lists a subscriber is on (in any status)."""
-    stmt = select(subscriptions.c.list_name, subscriptions.c.status).where(
-        subscriptions.c.subscriber_id == subscriber_id
-    )
-    return {name: Status(status) for name, status in conn.execute(stmt)}
+    return {name: Status(status) for name, status in conn.execute(_OF, {"sub": subscriber_id})}
+
+
+def subscriptions_of_many(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Status]]:
+    """:func:`subscriptions_of` for many subscribers (each id present, maybe empty)."""
+    wanted = sorted(set(ids))
+    found: dict[int, dict[str, Status]] = {sid: {} for sid in wanted}
+    for start in range(0, len(wanted), BATCH):
+        stmt = select(
+            subscriptions.c.subscriber_id, subscriptions.c.list_name, subscriptions.c.status
+        ).where(subscriptions.c.subscriber_id.in_(wanted[start : start + BATCH]))
+        for sid, name, status in conn.execute(stmt):
+            found[sid][name] = Status(status)
+    return found
+
+
+# Built once: the feedback intake asks this for every bounce that removes someone.
+_OF = select(subscriptions.c.list_name, subscriptions.c.status).where(
+    subscriptions.c.subscriber_id == bindparam("sub")
+)
 
 
 def events_of(conn: Connection, subscriber_id: int) -> list[Event]:
