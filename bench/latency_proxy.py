@@ -50,6 +50,7 @@ async def _carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
         releaser.cancel()
     finally:
         if not releaser.done():
+            releaser.cancel()
             with contextlib.suppress(BaseException):
                 await releaser
 

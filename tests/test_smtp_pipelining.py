@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syndicate import aio
 from syndicate.delivery.pipelining import PipeliningSMTP
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Kind, Outcome
@@ -36,6 +38,11 @@ FAULTS: list[FaultKind | None] = [
     "drop-data",
 ]
 _names = itertools.count()
+# `syndicate send` runs on uvloop when it is installed: its transports differ from asyncio's
+RUNNERS: dict[str, Callable[[Coroutine[Any, Any, Any]], Any]] = {
+    "asyncio": asyncio.run,
+    "uvloop": aio.run,
+}
 
 
 def settings(port: int, *, pipelining: bool = True, connections: int = 1) -> SmtpSettings:
@@ -76,10 +83,15 @@ def servers() -> Iterator[dict[bool, SmtpServer]]:
         yield {False: strict, True: lax}
 
 
-def test_envelope_is_pipelined_when_offered() -> None:
+@pytest.fixture(params=sorted(RUNNERS))
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    return RUNNERS[request.param]
+
+
+def test_envelope_is_pipelined_when_offered(run: Callable[..., Any]) -> None:
     with serve_smtp(pipelining=True) as server:
         pairs = [("news@example.org", f"r{n}@example.org") for n in range(5)]
-        outcomes = asyncio.run(send_all(server, pairs, pipelining=True))
+        outcomes = run(send_all(server, pairs, pipelining=True))
         assert [o.kind for o in outcomes] == [Kind.SENT] * 5
         assert server.pipelined == 5  # every MAIL arrived with RCPT and DATA behind it
         assert server.connections == 1
@@ -87,30 +99,32 @@ def test_envelope_is_pipelined_when_offered() -> None:
         assert server.messages[0].data.endswith(b".a line with a leading dot\r\nbody\r\n")
 
 
-def test_servers_without_pipelining_get_one_command_at_a_time() -> None:
+def test_servers_without_pipelining_get_one_command_at_a_time(run: Callable[..., Any]) -> None:
     # The server refuses pipelined input (503) as Postfix's reject_unauth_pipelining does.
     with serve_smtp(pipelining=False) as server:
         pairs = [("news@example.org", f"r{n}@example.org") for n in range(5)]
-        outcomes = asyncio.run(send_all(server, pairs, pipelining=True))
+        outcomes = run(send_all(server, pairs, pipelining=True))
         assert [o.kind for o in outcomes] == [Kind.SENT] * 5
         assert server.pipelined == 0
         assert len(server.messages) == 5
 
 
-def test_pipelining_can_be_turned_off() -> None:
+def test_pipelining_can_be_turned_off(run: Callable[..., Any]) -> None:
     with serve_smtp(pipelining=True) as server:
-        outcomes = asyncio.run(
+        outcomes = run(
             send_all(server, [("news@example.org", "ann@example.org")], pipelining=False)
         )
         assert outcomes[0].kind is Kind.SENT
         assert server.pipelined == 0
 
 
-def test_refused_recipient_then_next_message_on_the_same_connection() -> None:
+def test_refused_recipient_then_next_message_on_the_same_connection(
+    run: Callable[..., Any],
+) -> None:
     with serve_smtp(pipelining=True) as server:
         server.set_fault("gone@example.org", "rcpt-5xx")
         pairs = [("news@example.org", "gone@example.org"), ("news@example.org", "ann@example.org")]
-        gone, ann = asyncio.run(send_all(server, pairs, pipelining=True))
+        gone, ann = run(send_all(server, pairs, pipelining=True))
         assert (gone.kind, gone.code) == (Kind.FAILED, 550)
         assert "No such user" in gone.reply
         assert ann.kind is Kind.SENT
@@ -118,22 +132,24 @@ def test_refused_recipient_then_next_message_on_the_same_connection() -> None:
         assert [m.recipients for m in server.messages] == [["ann@example.org"]]
 
 
-def test_354_despite_a_refused_recipient_closes_the_connection() -> None:
+def test_354_despite_a_refused_recipient_closes_the_connection(run: Callable[..., Any]) -> None:
     with serve_smtp(pipelining=True, lenient_data=True) as server:
         server.set_fault("gone@example.org", "rcpt-4xx")
         pairs = [("news@example.org", "gone@example.org"), ("news@example.org", "ann@example.org")]
-        gone, ann = asyncio.run(send_all(server, pairs, pipelining=True))
+        gone, ann = run(send_all(server, pairs, pipelining=True))
         assert (gone.kind, gone.code) == (Kind.DEFERRED, 451)
         assert ann.kind is Kind.SENT
         assert server.connections == 2  # no empty message sent: a fresh connection instead
         assert [m.recipients for m in server.messages] == [["ann@example.org"]]
 
 
-def test_disconnect_mid_group_defers_and_the_next_copy_gets_a_new_connection() -> None:
+def test_disconnect_mid_group_defers_and_the_next_copy_gets_a_new_connection(
+    run: Callable[..., Any],
+) -> None:
     with serve_smtp(pipelining=True) as server:
         server.set_fault("cut@example.org", "drop-rcpt")
         pairs = [("news@example.org", "cut@example.org"), ("news@example.org", "ann@example.org")]
-        cut, ann = asyncio.run(send_all(server, pairs, pipelining=True))
+        cut, ann = run(send_all(server, pairs, pipelining=True))
         assert (cut.kind, cut.code) == (Kind.DEFERRED, None)
         assert "connection problem" in cut.reply
         assert ann.kind is Kind.SENT
@@ -175,20 +191,20 @@ async def _scripted(replies: list[bytes]) -> tuple[list[int], list[bytes]]:
     return [r.code for r in got], seen
 
 
-def test_three_replies_in_one_segment_are_all_read() -> None:
+def test_three_replies_in_one_segment_are_all_read(run: Callable[..., Any]) -> None:
     # aiosmtplib's own protocol parses one reply per arrival of data: the second and third
     # would wait in its buffer until the timeout.
     ehlo = b"250-scripted\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n"
     batch = b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n"
-    codes, seen = asyncio.run(_scripted([ehlo, batch]))
+    codes, seen = run(_scripted([ehlo, batch]))
     assert codes == [250, 250, 354]
     assert seen[1:] == [b"MAIL FROM:<a@x.test>\r\n", b"RCPT TO:<b@x.test>\r\n", b"DATA\r\n"]
 
 
-def test_extra_replies_are_not_paired_with_later_commands() -> None:
+def test_extra_replies_are_not_paired_with_later_commands(run: Callable[..., Any]) -> None:
     ehlo = b"250-scripted\r\n250 PIPELINING\r\n"
     batch = b"250 ok\r\n250 ok\r\n354 go\r\n250 extra\r\n250 extra\r\n"
-    codes, _ = asyncio.run(_scripted([ehlo, batch]))
+    codes, _ = run(_scripted([ehlo, batch]))
     assert codes == [250, 250, 354]
 
 
@@ -196,14 +212,17 @@ def test_extra_replies_are_not_paired_with_later_commands() -> None:
     script=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8),
     lenient=st.booleans(),
     connections=st.integers(min_value=1, max_value=3),
+    loop=st.sampled_from(sorted(RUNNERS)),
 )
 def test_same_faults_same_ledger_pipelined_or_not(
     servers: dict[bool, SmtpServer],
     script: list[FaultKind | None],
     lenient: bool,
     connections: int,
+    loop: str,
 ) -> None:
     server = servers[lenient]
+    run = RUNNERS[loop]
     results = {}
     for pipelining in (True, False):
         pairs = []
@@ -213,9 +232,7 @@ def test_same_faults_same_ledger_pipelined_or_not(
             if fault is not None:
                 server.set_fault(sender if "mail" in fault.split("-") else recipient, fault)
             pairs.append((sender, recipient))
-        outcomes = asyncio.run(
-            send_all(server, pairs, pipelining=pipelining, connections=connections)
-        )
+        outcomes = run(send_all(server, pairs, pipelining=pipelining, connections=connections))
         accepted = [m.recipients[0] for m in server.messages]
         for (_, recipient), outcome in zip(pairs, outcomes, strict=True):
             assert accepted.count(recipient) == (1 if outcome.kind is Kind.SENT else 0)

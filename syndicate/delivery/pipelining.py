@@ -117,8 +117,9 @@ class PipeliningSMTP(aiosmtplib.SMTP):
     async def _create_connection(self, timeout: float | None) -> aiosmtplib.SMTPResponse:  # noqa: ASYNC109
         greeting = await super()._create_connection(timeout)
         transport = self.transport
-        if not isinstance(transport, asyncio.Transport) or self.loop is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        # uvloop's transports are no asyncio.Transport subclasses, but have set_protocol
+        if transport is None or transport.is_closing() or self.loop is None:
+            return greeting  # closed right after the greeting: the next command says so
         protocol = PipeliningProtocol(
             loop=self.loop, connection_lost_callback=self._on_connection_lost
         )
