@@ -14,12 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from types import TracebackType
 
 _EOF = b""
 
 
-async def _carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def _carry(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    delay: float,
+    seen: Callable[[float], None],
+) -> None:
     """Copy ``reader`` to ``writer``, each chunk ``delay`` seconds after it arrived."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -42,7 +49,9 @@ async def _carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
     try:
         while True:
             chunk = await reader.read(256 * 1024)
-            queue.put_nowait((loop.time() + delay, chunk))
+            now = loop.time()
+            seen(now)
+            queue.put_nowait((now + delay, chunk))
             if not chunk:
                 break
         await releaser
@@ -64,6 +73,18 @@ class LatencyProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.first: float | None = None  # perf_counter() of the first and last chunk seen
+        self.last: float | None = None
+
+    def _seen(self, _loop_time: float) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.last = now
+
+    def reset(self) -> None:
+        """Forget the first and last chunk seen (between two measured runs)."""
+        self.first = self.last = None
 
     async def _session(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
@@ -77,7 +98,8 @@ class LatencyProxy:
         await asyncio.sleep(2 * self.delay)
         try:
             await asyncio.gather(
-                _carry(client_r, server_w, self.delay), _carry(server_r, client_w, self.delay)
+                _carry(client_r, server_w, self.delay, self._seen),
+                _carry(server_r, client_w, self.delay, self._seen),
             )
         finally:
             for w in (client_w, server_w):

@@ -55,9 +55,13 @@ class ProxyThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def syndicate_once(port: int, messages: int, connections: int | None) -> tuple[float, int, int]:
-    """msg/s of ``syndicate send`` (delivery phase: first to last answer), connections used,
-    processes."""
+def syndicate_once(
+    port: int, messages: int, connections: int | None, proxy: ProxyThread | None
+) -> tuple[float, int, int]:
+    """msg/s of ``syndicate send`` (with a proxy: first to last byte on the wire; without:
+    the delivery phase from the store, to the second), connections used, processes."""
+    if proxy is not None:
+        proxy.proxy.reset()
     root = Path(tempfile.mkdtemp(prefix="syndicate-latency-"))
     try:
         make_site(root, port, messages, connections)
@@ -85,6 +89,8 @@ def syndicate_once(port: int, messages: int, connections: int | None) -> tuple[f
         assert last and queued
         phase = (last - queued).total_seconds()
         del elapsed  # start-up and rendering are not what latency changes
+        if proxy is not None and proxy.proxy.first is not None and proxy.proxy.last:
+            phase = proxy.proxy.last - proxy.proxy.first
         limit = getattr(used, "max_connections", None) or used.connections
         return messages / phase, limit, report.get("processes", 1)
     finally:
@@ -109,6 +115,12 @@ def main() -> None:
     parser.add_argument("--sink", default="pipelining,plain")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-source", action="store_true", help="skip smtp-source")
+    parser.add_argument(
+        "--unpipelined-client",
+        dest="pipelining",
+        action="store_false",
+        help="the code measured does not pipeline (k = 4 in the bound)",
+    )
     args = parser.parse_args()
     if not (os.path.exists(SINK) and os.path.exists(SOURCE)):
         raise SystemExit("needs Debian's postfix package (smtp-sink, smtp-source)")
@@ -132,11 +144,13 @@ def main() -> None:
                         ours, theirs = [], []
                         used = procs = 0
                         for _ in range(args.runs):
-                            rate, used, procs = syndicate_once(port, args.messages, connections)
+                            rate, used, procs = syndicate_once(
+                                port, args.messages, connections, proxy
+                            )
                             ours.append(rate)
                             if not args.no_source:
                                 theirs.append(source_once(port, args.messages, used))
-                        k = 2 if mode == "pipelining" else 4
+                        k = 2 if mode == "pipelining" and args.pipelining else 4
                         bound = used / (k * rtt / 1000) if rtt > 0 else float("inf")
                         ref = statistics.median(theirs) if theirs else float("nan")
                         row = {
