@@ -146,7 +146,7 @@ class Smtp(_Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: Line | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
-    connections: Annotated[int, Field(ge=1, le=64)] = 4
+    connections: Annotated[int, Field(ge=1, le=64)] = 8
     rate_limit: Annotated[float, Field(gt=0)] | None = None
     max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
     # MAIL, RCPT and DATA in one write where the server offers PIPELINING (RFC 2920);

@@ -51,7 +51,7 @@ class SmtpSettings:
     username: str | None
     password: str | None
     timeout: float = 30
-    connections: int = 4
+    connections: int = 8
     rate_limit: float | None = None
     max_messages_per_connection: int = 100
     local_hostname: str | None = None
