@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,8 +194,11 @@ class SmtpServer:
         smtputf8: bool = True,
         pipelining: bool = False,
         lenient_data: bool = False,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.handler = Handler()
+        self.tls, self.implicit_tls = tls, implicit_tls
         self.credentials, self.smtputf8 = credentials, smtputf8
         self.pipelining, self.lenient_data = pipelining, lenient_data
         self.pipelined = 0  # MAIL commands that arrived with others behind them
@@ -225,9 +229,14 @@ class SmtpServer:
     def _factory(self) -> SMTP:
         with self._count_lock:
             self._sessions += 1
+        starttls = {} if self.tls is None or self.implicit_tls else {"tls_context": self.tls}
         if self.credentials is None:
             return _Server(
-                self, self.handler, hostname="test.smtp.local", enable_SMTPUTF8=self.smtputf8
+                self,
+                self.handler,
+                hostname="test.smtp.local",
+                enable_SMTPUTF8=self.smtputf8,
+                **starttls,
             )
         return _Server(
             self,
@@ -252,7 +261,8 @@ class SmtpServer:
     def start(self) -> None:
         """Listen on a free port of 127.0.0.1."""
         self._thread.start()
-        create = self._loop.create_server(self._factory, "127.0.0.1", 0)
+        context = self.tls if self.implicit_tls else None
+        create = self._loop.create_server(self._factory, "127.0.0.1", 0, ssl=context)
         self._server = asyncio.run_coroutine_threadsafe(create, self._loop).result(5)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -280,12 +290,20 @@ def serve_smtp(
     smtputf8: bool = True,
     pipelining: bool = False,
     lenient_data: bool = False,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
 ) -> Iterator[SmtpServer]:
     """Run an :class:`SmtpServer` (requiring AUTH when ``credentials`` are given; without
     the SMTPUTF8 extension when ``smtputf8`` is false; offering PIPELINING when
-    ``pipelining``; answering DATA with 354 even without a recipient when ``lenient_data``)."""
+    ``pipelining``; answering DATA with 354 even without a recipient when ``lenient_data``;
+    offering STARTTLS with ``tls``, or speaking TLS from the start with ``implicit_tls``)."""
     server = SmtpServer(
-        credentials, smtputf8=smtputf8, pipelining=pipelining, lenient_data=lenient_data
+        credentials,
+        smtputf8=smtputf8,
+        pipelining=pipelining,
+        lenient_data=lenient_data,
+        tls=tls,
+        implicit_tls=implicit_tls,
     )
     server.start()
     try:

@@ -7,11 +7,19 @@ pipelined or not, and every accepted copy reaches the server exactly once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ipaddress
 import itertools
+import ssl
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -154,6 +162,73 @@ def test_disconnect_mid_group_defers_and_the_next_copy_gets_a_new_connection(
         assert "connection problem" in cut.reply
         assert ann.kind is Kind.SENT
         assert server.connections == 2
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_pipelining_inside_tls(
+    run: Callable[..., Any], security: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The protocol is swapped under the TLS layer (implicit TLS) or before STARTTLS wraps it.
+    cert, key = _certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this certificate only
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with serve_smtp(pipelining=True, tls=context, implicit_tls=security == "tls") as server:
+        config = SmtpSettings(
+            host="127.0.0.1",
+            port=server.port,
+            security=security,  # type: ignore[arg-type]
+            username=None,
+            password=None,
+            timeout=5,
+            connections=1,
+        )
+
+        async def send() -> list[Outcome]:
+            transport = SmtpTransport(config)
+            try:
+                return [
+                    await transport.send("a@x.test", f"r{n}@example.org", MESSAGE) for n in range(3)
+                ]
+            finally:
+                await transport.close()
+
+        outcomes = run(send())
+        assert [o.kind for o in outcomes] == [Kind.SENT] * 3, outcomes
+        assert server.pipelined == 3
+        assert len(server.messages) == 3
 
 
 async def _scripted(replies: list[bytes]) -> tuple[list[int], list[bytes]]:
