@@ -56,7 +56,11 @@ class ProxyThread:
 
 
 def syndicate_once(
-    port: int, messages: int, connections: int | None, proxy: ProxyThread | None
+    port: int,
+    messages: int,
+    connections: int | None,
+    proxy: ProxyThread | None,
+    processes: int | None = None,
 ) -> tuple[float, int, int]:
     """msg/s of ``syndicate send`` (with a proxy: first to last byte on the wire; without:
     the delivery phase from the store, to the second), connections used, processes."""
@@ -64,7 +68,7 @@ def syndicate_once(
         proxy.proxy.reset()
     root = Path(tempfile.mkdtemp(prefix="syndicate-latency-"))
     try:
-        make_site(root, port, messages, connections)
+        make_site(root, port, messages, connections, processes)
         used = load_settings(root).config.smtp
         assert used is not None
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": "bench-" + "x" * 24}
@@ -115,6 +119,7 @@ def main() -> None:
     parser.add_argument("--sink", default="pipelining,plain")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-source", action="store_true", help="skip smtp-source")
+    parser.add_argument("--processes", type=int, default=None, help="default: one per core")
     parser.add_argument(
         "--unpipelined-client",
         dest="pipelining",
