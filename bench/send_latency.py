@@ -150,7 +150,7 @@ def main() -> None:
                         used = procs = 0
                         for _ in range(args.runs):
                             rate, used, procs = syndicate_once(
-                                port, args.messages, connections, proxy
+                                port, args.messages, connections, proxy, args.processes
                             )
                             ours.append(rate)
                             if not args.no_source:
