@@ -64,17 +64,22 @@ def make_site(
     root: Path,
     port: int,
     subscribers: int,
-    connections: int,
+    connections: int | None,
     processes: int | None = None,
     *,
     database_url: str | None = None,
 ) -> None:
+    """A site with ``subscribers`` readers; ``connections`` None keeps the [smtp] defaults."""
     (root / "syndicate.toml").write_text(
         '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
         + (f'[database]\nurl = "{database_url}"\n' if database_url else "")
         + '[email]\nfrom_name = "Bench"\nfrom_address = "bench@bench.example.org"\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        f"connections = {connections}\nmax_messages_per_connection = 1000\n"
+        + (
+            f"connections = {connections}\nmax_messages_per_connection = 1000\n"
+            if connections is not None
+            else ""
+        )
         + (f"processes = {processes}\n" if processes else "")
         + '[lists.weekly]\ntitle = "Weekly"\nmax_articles = 12\nlead_articles = 2\n',
         encoding="utf-8",
@@ -157,7 +162,7 @@ class TreeRss:
 
 
 def send_once(
-    port: int, subscribers: int, connections: int, processes: int | None, sink: int
+    port: int, subscribers: int, connections: int | None, processes: int | None, sink: int
 ) -> dict:
     root = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     try:

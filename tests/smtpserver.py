@@ -10,12 +10,18 @@ Use ``serve_smtp()`` as a context manager::
 It listens on 127.0.0.1 on a free port (bound with port 0), with its own event loop in a
 daemon thread; each SMTP session is its own task, so a slow session never blocks the others.
 ``connections`` counts the sessions opened so far.
+
+``serve_smtp(pipelining=True)`` advertises PIPELINING (RFC 2920) and counts, in
+``pipelined``, the MAIL commands that arrived with more commands behind them. Without it,
+a client that pipelines anyway is refused as Postfix's ``reject_unauth_pipelining`` does
+(503), so a test notices.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +31,12 @@ from typing import Any, Literal
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 FaultKind = Literal[
+    "mail-4xx",  # 451 at MAIL (the pattern matches the sender)
+    "mail-5xx",  # 553 at MAIL
+    "drop-mail",  # close the connection instead of answering MAIL
+    "datacmd-4xx",  # 452 to the DATA command itself (the pattern matches a recipient)
+    "datacmd-5xx",  # 554 to the DATA command itself
+    "drop-datacmd",  # close the connection instead of answering the DATA command
     "rcpt-4xx",  # 451 at RCPT
     "rcpt-5xx",  # 550 at RCPT
     "data-4xx",  # 451 after the message data
@@ -36,6 +48,10 @@ FaultKind = Literal[
 ]
 
 REPLIES = {
+    "mail-4xx": "451 4.3.2 Sender temporarily refused",
+    "mail-5xx": "553 5.7.1 Sender not allowed",
+    "datacmd-4xx": "452 4.3.1 Insufficient system storage",
+    "datacmd-5xx": "554 5.3.4 Not accepting messages now",
     "rcpt-4xx": "451 4.3.0 Mailbox busy, try again later",
     "rcpt-5xx": "550 5.1.1 No such user here",
     "data-4xx": "451 4.3.0 Queue full, try again later",
@@ -79,6 +95,26 @@ class Handler:
             await asyncio.Event().wait()  # cancelled by aiosmtpd once the connection is lost
         return REPLIES[kind]
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, lines: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply, with PIPELINING where the server offers it."""
+        session.host_name = hostname
+        if isinstance(server, _Server) and server.owner.pipelining:
+            lines.insert(-1, "250-PIPELINING")
+        return lines
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        """Accept the sender unless a fault says otherwise."""
+        fault = self.fault_for(address, "mail")
+        if fault is not None and (reply := await self._apply(server, *fault)) is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
@@ -104,14 +140,68 @@ class Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
+def _input_waiting(server: SMTP) -> bool:
+    """Whether more commands arrived behind the one being answered (they were pipelined)."""
+    buffered = getattr(server._reader, "_buffer", b"")
+    return len(buffered) > 0
+
+
+class _Server(SMTP):
+    """aiosmtpd's server with PIPELINING on or off, and faults at the DATA command."""
+
+    def __init__(self, owner: SmtpServer, handler: Handler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.owner, self.faults = owner, handler
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        if _input_waiting(self):
+            if not self.owner.pipelining:
+                await self.push("503 5.5.0 Error: improper use of SMTP command pipelining")
+                return
+            with self.owner._count_lock:
+                self.owner.pipelined += 1
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        if _input_waiting(self) and not self.owner.pipelining:
+            await self.push("503 5.5.0 Error: improper use of SMTP command pipelining")
+            return
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        envelope = self.envelope
+        recipients = list(envelope.rcpt_tos) if envelope is not None else []
+        if not recipients and self.owner.lenient_data:  # a server that says 354 regardless
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            return
+        for address in recipients:
+            fault = self.faults.fault_for(address, "datacmd")
+            if fault is not None:
+                reply = await self.faults._apply(self, *fault)
+                if reply is not None:
+                    await self.push(reply)
+                    return
+        await super().smtp_DATA(arg)
+
+
 class SmtpServer:
     """The running server: ``port``, ``messages``, ``connections``, ``set_fault``."""
 
     def __init__(
-        self, credentials: tuple[str, str] | None = None, *, smtputf8: bool = True
+        self,
+        credentials: tuple[str, str] | None = None,
+        *,
+        smtputf8: bool = True,
+        pipelining: bool = False,
+        lenient_data: bool = False,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.handler = Handler()
+        self.tls, self.implicit_tls = tls, implicit_tls
         self.credentials, self.smtputf8 = credentials, smtputf8
+        self.pipelining, self.lenient_data = pipelining, lenient_data
+        self.pipelined = 0  # MAIL commands that arrived with others behind them
         self.port = 0
         self._sessions = 0
         self._count_lock = threading.Lock()
@@ -139,9 +229,17 @@ class SmtpServer:
     def _factory(self) -> SMTP:
         with self._count_lock:
             self._sessions += 1
+        starttls = {} if self.tls is None or self.implicit_tls else {"tls_context": self.tls}
         if self.credentials is None:
-            return SMTP(self.handler, hostname="test.smtp.local", enable_SMTPUTF8=self.smtputf8)
-        return SMTP(
+            return _Server(
+                self,
+                self.handler,
+                hostname="test.smtp.local",
+                enable_SMTPUTF8=self.smtputf8,
+                **starttls,
+            )
+        return _Server(
+            self,
             self.handler,
             hostname="test.smtp.local",
             enable_SMTPUTF8=self.smtputf8,
@@ -163,7 +261,8 @@ class SmtpServer:
     def start(self) -> None:
         """Listen on a free port of 127.0.0.1."""
         self._thread.start()
-        create = self._loop.create_server(self._factory, "127.0.0.1", 0)
+        context = self.tls if self.implicit_tls else None
+        create = self._loop.create_server(self._factory, "127.0.0.1", 0, ssl=context)
         self._server = asyncio.run_coroutine_threadsafe(create, self._loop).result(5)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -186,11 +285,26 @@ class SmtpServer:
 
 @contextmanager
 def serve_smtp(
-    credentials: tuple[str, str] | None = None, *, smtputf8: bool = True
+    credentials: tuple[str, str] | None = None,
+    *,
+    smtputf8: bool = True,
+    pipelining: bool = False,
+    lenient_data: bool = False,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
 ) -> Iterator[SmtpServer]:
     """Run an :class:`SmtpServer` (requiring AUTH when ``credentials`` are given; without
-    the SMTPUTF8 extension when ``smtputf8`` is false)."""
-    server = SmtpServer(credentials, smtputf8=smtputf8)
+    the SMTPUTF8 extension when ``smtputf8`` is false; offering PIPELINING when
+    ``pipelining``; answering DATA with 354 even without a recipient when ``lenient_data``;
+    offering STARTTLS with ``tls``, or speaking TLS from the start with ``implicit_tls``)."""
+    server = SmtpServer(
+        credentials,
+        smtputf8=smtputf8,
+        pipelining=pipelining,
+        lenient_data=lenient_data,
+        tls=tls,
+        implicit_tls=implicit_tls,
+    )
     server.start()
     try:
         yield server

@@ -197,9 +197,10 @@ def letter(site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
     return site
 
 
-@pytest.fixture
-def server() -> Iterator[SmtpServer]:
-    with serve_smtp() as running:
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    """The test server, with and without PIPELINING (RFC 2920): the ledger must not care."""
+    with serve_smtp(pipelining=request.param) as running:
         yield running
 
 
@@ -305,6 +306,7 @@ def test_faults_retries_failures_and_resume(letter: Site, server: SmtpServer) ->
     for a in dropped:
         assert rows[a].status == "deferred" and rows[a].attempts > 1
         assert got[a] == 0
+    assert (server.pipelined > 0) is server.pipelining  # envelopes in one write, if offered
 
     clear_faults(server)
     # The next send (nothing new to send) retries the first one's deferred copies, once due.

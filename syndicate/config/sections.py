@@ -146,9 +146,12 @@ class Smtp(_Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: Line | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
-    connections: Annotated[int, Field(ge=1, le=64)] = 4
+    connections: Annotated[int, Field(ge=1, le=64)] = 8
     rate_limit: Annotated[float, Field(gt=0)] | None = None
     max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
+    # MAIL, RCPT and DATA in one write where the server offers PIPELINING (RFC 2920);
+    # false only for a server that offers it and then mishandles it
+    pipelining: bool = True
     processes: Annotated[int, Field(ge=1, le=64)] | None = None  # default: one per core
     workers: bool = False  # sends are delivered by `syndicate worker` processes
     lease: Annotated[int, Field(ge=5, le=86_400)] = 300  # seconds a claimed ledger row is held

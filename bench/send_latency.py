@@ -1,0 +1,191 @@
+"""Benchmark ``syndicate send`` to a relay far away: smtp-sink behind a latency-adding proxy.
+
+Issue 15. For each round trip (0 ms: straight to the sink; otherwise through
+``bench/latency_proxy.py``, half the round trip each way) and each sink mode (advertising
+PIPELINING or not, ``smtp-sink -p``), it sends a list of N subscribers (~30 KB digest) with
+the real CLI, then ``smtp-source -d -s C -m N -l 30000`` through the same proxy, with C the
+connections syndicate used, and prints msg/s beside the bound C / (k × RTT): k = 4 round
+trips a message without PIPELINING (MAIL, RCPT, DATA, end of data), 2 with it.
+
+    python bench/send_latency.py [--rtt 0,10,50,100] [--messages 5000]
+                                 [--connections default,32] [--sink pipelining,plain] [--runs 1]
+
+Needs Debian's ``postfix`` package (``smtp-sink``, ``smtp-source``). smtp-sink offers no
+CHUNKING, so BDAT is not measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from latency_proxy import LatencyProxy
+from send_smtp_sink import ROOT, SINK, SOURCE, free_port, make_site
+from sqlalchemy import select
+
+from syndicate.config import load_settings
+from syndicate.store import open_store
+from syndicate.store.tables import deliveries
+
+
+class ProxyThread:
+    """A :class:`LatencyProxy` on its own event loop in a daemon thread."""
+
+    def __init__(self, upstream: int, delay: float) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.proxy = LatencyProxy(upstream, delay)
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result()
+        self.port = self.proxy.port
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def syndicate_once(
+    port: int,
+    messages: int,
+    connections: int | None,
+    proxy: ProxyThread | None,
+    processes: int | None = None,
+) -> tuple[float, int, int]:
+    """msg/s of ``syndicate send`` (with a proxy: first to last byte on the wire; without:
+    the delivery phase from the store, to the second), connections used, processes."""
+    if proxy is not None:
+        proxy.proxy.reset()
+    root = Path(tempfile.mkdtemp(prefix="syndicate-latency-"))
+    try:
+        make_site(root, port, messages, connections, processes)
+        used = load_settings(root).config.smtp
+        assert used is not None
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": "bench-" + "x" * 24}
+        command = [sys.executable, "-m", "syndicate", "--site", str(root)]
+        command += ["send", "weekly", "--yes", "--offline", "--json"]
+        started = time.perf_counter()
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"send failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        report = json.loads(proc.stdout)
+        sent = report["counts"].get("sent", 0)
+        if sent != messages:
+            raise SystemExit(f"only {sent} of {messages} sent: {report['counts']}")
+        engine = open_store(load_settings(root).database_url)
+        with engine.connect() as conn:  # the delivery phase: ledger written -> last answer
+            last = conn.scalar(
+                select(deliveries.c.updated_at).order_by(deliveries.c.updated_at.desc())
+            )
+            queued = conn.scalar(select(deliveries.c.next_attempt_at).limit(1))
+        engine.dispose()
+        assert last and queued
+        phase = (last - queued).total_seconds()
+        del elapsed  # start-up and rendering are not what latency changes
+        if proxy is not None and proxy.proxy.first is not None and proxy.proxy.last:
+            phase = proxy.proxy.last - proxy.proxy.first
+        limit = getattr(used, "max_connections", None) or used.connections
+        return messages / phase, limit, report.get("processes", 1)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def source_once(port: int, messages: int, sessions: int) -> float:
+    command = [SOURCE, "-d", "-s", str(sessions), "-m", str(messages), "-l", "30000"]
+    command += ["-f", "a@x.test", "-t", "b@x.test", f"127.0.0.1:{port}"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return messages / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rtt", default="0,10,50,100", help="round trips in ms")
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument(
+        "--connections", default="default,32", help="'default' keeps [smtp] connections unset"
+    )
+    parser.add_argument("--sink", default="pipelining,plain")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-source", action="store_true", help="skip smtp-source")
+    parser.add_argument("--processes", type=int, default=None, help="default: one per core")
+    parser.add_argument(
+        "--unpipelined-client",
+        dest="pipelining",
+        action="store_false",
+        help="the code measured does not pipeline (k = 4 in the bound)",
+    )
+    args = parser.parse_args()
+    if not (os.path.exists(SINK) and os.path.exists(SOURCE)):
+        raise SystemExit("needs Debian's postfix package (smtp-sink, smtp-source)")
+    rows = []
+    for mode in args.sink.split(","):
+        sink_port = free_port()
+        flags = ["-p"] if mode == "plain" else []
+        sink = subprocess.Popen(
+            [SINK, "-u", "nobody", *flags, f"127.0.0.1:{sink_port}", "1000"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.3)
+            for rtt in (float(r) for r in args.rtt.split(",")):
+                proxy = ProxyThread(sink_port, rtt / 2000) if rtt > 0 else None
+                port = proxy.port if proxy else sink_port
+                try:
+                    for conn in args.connections.split(","):
+                        connections = None if conn == "default" else int(conn)
+                        ours, theirs = [], []
+                        used = procs = 0
+                        for _ in range(args.runs):
+                            rate, used, procs = syndicate_once(
+                                port, args.messages, connections, proxy, args.processes
+                            )
+                            ours.append(rate)
+                            if not args.no_source:
+                                theirs.append(source_once(port, args.messages, used))
+                        k = 2 if mode == "pipelining" and args.pipelining else 4
+                        bound = used / (k * rtt / 1000) if rtt > 0 else float("inf")
+                        ref = statistics.median(theirs) if theirs else float("nan")
+                        row = {
+                            "rtt_ms": rtt,
+                            "sink": mode,
+                            "setting": conn,
+                            "connections": used,
+                            "processes": procs,
+                            "syndicate": statistics.median(ours),
+                            "bound": bound,
+                            "ratio_to_bound": statistics.median(ours) / bound,
+                            "smtp_source": ref,
+                        }
+                        rows.append(row)
+                        print(
+                            f"rtt {rtt:>4g} ms, sink {mode:<10} connections {conn:>7} "
+                            f"(C={used}, {procs} processes): syndicate "
+                            f"{row['syndicate']:7.1f} msg/s; bound C/({k}xRTT) {bound:7.1f} "
+                            f"(ratio {row['ratio_to_bound']:.2f}); smtp-source -d -s {used} "
+                            f"{ref:7.1f} msg/s",
+                            flush=True,
+                        )
+                finally:
+                    if proxy:
+                        proxy.stop()
+        finally:
+            sink.terminate()
+            sink.wait()
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
