@@ -103,7 +103,8 @@ class Controller:
     time); ``known``: that ceiling, when the relay taught one (growth waits at it for
     ``reprobe`` intervals before it tries beyond). ``cooldown``: intervals after a decrease
     in which further pushbacks are echoes of the same overload (connections opened before
-    the cut) and do not cut again.
+    the cut) and do not cut again, except to below the ``at`` they report: a relay that
+    refused the ``at``-th connection takes no more than ``at - 1`` now.
     """
 
     def __init__(
@@ -136,9 +137,13 @@ class Controller:
         """The server pushed back with ``at`` connections open: cut, unless an echo."""
         self.pushbacks += 1
         self._quiet = 0
-        if self._echo > 0:
-            return None
         before = self.limit
+        if self._echo > 0:  # no second cut; but more than ``at - 1`` it does not take now
+            after = max(1, min(before, at - 1))
+            if after == before:
+                return None
+            self.limit = self.cap = self.tolerated = after
+            return Change(before=before, after=after, reason=reason, at=at)
         after = max(1, min(before, int(max(1, at) * DECREASE)))
         self.limit = self.cap = after
         self.tolerated = after

@@ -377,6 +377,8 @@ class Sender:
                 if self.stopping:
                     helpers.stop()
             await mine
+            used = adapter.limit * len(parts) if adapter is not None else sum(parts)
+            report.connections = min(used, top or used)
             paused = self._courier.paused
             report.error = report.error or self._courier.fatal
             if report.error is not None:  # the server cannot be used: helpers stop too
