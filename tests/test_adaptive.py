@@ -39,18 +39,14 @@ READERS = 240
 
 events = st.lists(
     st.one_of(
-        st.tuples(
-            st.just("tick"), st.integers(0, 5000), st.floats(0.01, 2.0), st.booleans()
-        ),
+        st.tuples(st.just("tick"), st.integers(0, 5000), st.floats(0.01, 2.0), st.booleans()),
         st.tuples(st.just("pushback"), st.integers(0, 300), st.just(0.0), st.just(False)),
     ),
     max_size=200,
 )
 
 
-@given(
-    start=st.integers(-3, 40), ceiling=st.integers(1, 64), known=st.none() | st.integers(1, 64)
-)
+@given(start=st.integers(-3, 40), ceiling=st.integers(1, 64), known=st.none() | st.integers(1, 64))
 def test_the_start_is_within_bounds(start: int, ceiling: int, known: int | None) -> None:
     controller = Controller(start=start, ceiling=ceiling, known=known)
     assert 1 <= controller.limit <= ceiling
@@ -217,9 +213,7 @@ def send(site: Site) -> SendReport:
 
     async def go() -> SendReport:
         transport = make_transport(settings)
-        sender = Sender(
-            settings, site.engine, transport, Signer(SECRET), clock=wall, policy=policy
-        )
+        sender = Sender(settings, site.engine, transport, Signer(SECRET), clock=wall, policy=policy)
         try:
             return await sender.run("weekly", articles)
         finally:
@@ -313,3 +307,31 @@ def _made_earlier(site: Site) -> None:
                 .where(digests.c.id == digest_id)
                 .values(created_at=created - timedelta(hours=1))
             )
+
+
+@pytest.mark.usefixtures("secret")
+def test_send_says_once_when_the_relay_pushed_back(
+    site: Site, greeting_limit: LimitedServer
+) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    letter(site, greeting_limit.port, connections=6, max_connections=8)
+    result = CliRunner().invoke(main, ["--site", str(site.root), "send", "weekly", "--yes"])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "pushed back" in line]
+    assert lines and lines[0].startswith("relay pushed back (421 Too many connections")
+    assert "at 6 connections; using 4" in lines[0]
+    assert len(lines) <= 3  # once per change of the target, not once per refusal
+    assert received(greeting_limit) == {f"r{i}@example.org": 1 for i in range(READERS)}
+
+
+def test_max_connections_below_connections_is_refused(site: Site) -> None:
+    from syndicate.config import load_settings
+    from syndicate.errors import ConfigError
+
+    site.configure(weekly_site_config(2525, connections=8, max_connections=4))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(site.root)
+    assert "max_connections: 4 is below connections (8)" in str(caught.value)
