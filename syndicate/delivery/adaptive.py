@@ -148,7 +148,9 @@ class Adapter:
             done, self._answered = self._answered, 0
             waited, self.gate.waited = self.gate.waited, False
             change = self.controller.tick(
-                completed=done, seconds=now - last, saturated=waited or self.gate.inside > 0
+                completed=done,
+                seconds=now - last,
+                saturated=waited or self.gate.inside >= self.gate.limit,
             )
             last = now
             if change is not None:
