@@ -154,6 +154,22 @@ def test_what_counts_as_pushback(code: int | None, reply: str, pushed: str | Non
         assert found is not None and found.startswith(pushed)
 
 
+def test_which_network_errors_count_as_pushback() -> None:
+    import aiosmtplib
+
+    from syndicate.delivery.concurrency import connection_pushback
+
+    refused = aiosmtplib.SMTPConnectError("cannot connect")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert connection_pushback(refused) == "connection refused"
+    assert connection_pushback(ConnectionResetError()) == "connection reset"
+    greeting = aiosmtplib.SMTPConnectResponseError(421, "4.7.0 Too many connections")
+    assert connection_pushback(greeting) == "421 Too many connections"
+    assert connection_pushback(aiosmtplib.SMTPServerDisconnected("gone")) is not None
+    assert connection_pushback(TimeoutError()) is None  # slow is not "fewer, please"
+    assert connection_pushback(aiosmtplib.SMTPAuthenticationError(535, "no")) is None
+
+
 def test_the_gate_follows_its_limit() -> None:
     async def go() -> tuple[int, int]:
         gate, inside, most = Gate(3), 0, 0
