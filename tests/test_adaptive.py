@@ -61,7 +61,8 @@ def test_the_target_never_leaves_its_bounds(
         before = controller.limit
         if kind == "tick":
             change = controller.tick(completed=n, seconds=seconds, saturated=saturated)
-            assert controller.limit >= before  # only a pushback lowers the target
+            if controller.limit < before:  # a tick lowers it only to undo a useless step
+                assert change is not None and change.settled
         else:
             change = controller.pushback("421 too many connections", n)
             if change is not None:  # it never grows, and cuts below what was open then
@@ -86,8 +87,8 @@ def test_without_pushback_it_grows_to_the_ceiling_while_throughput_follows(
 def test_it_holds_when_more_connections_do_not_send_faster() -> None:
     controller = Controller(start=4, ceiling=16, reprobe=1000)
     changes = [controller.tick(completed=2000, seconds=1.0, saturated=True) for _ in range(30)]
-    assert controller.limit == 6  # tried one step (4 -> 6), saw no gain, and held there
-    assert [c.settled for c in changes if c is not None] == [False, True]
+    assert controller.limit == 4  # tried one step (4 -> 6), saw no gain, went back, holds
+    assert [(c.after, c.settled) for c in changes if c is not None] == [(6, False), (4, True)]
 
 
 def test_it_does_not_grow_while_no_work_waits() -> None:
@@ -308,6 +309,35 @@ def test_a_relay_without_a_limit(site: Site) -> None:
         assert server.max_open <= 6
         learned = stored_ceiling(site)
         assert learned is None or 2 <= learned <= 6
+
+
+class _Pool:
+    """The smallest Adjustable: remembers the size it was given."""
+
+    def __init__(self) -> None:
+        self.on_pushback: object = None
+        self.size = 0
+
+    def resize(self, connections: int) -> None:
+        self.size = connections
+
+
+def test_a_step_that_sent_no_faster_is_not_where_the_next_send_starts(site: Site) -> None:
+    from syndicate.delivery.adaptive import Adapter
+
+    controller = Controller(start=4, ceiling=16)
+    pool = _Pool()
+    adapter = Adapter(controller, pool, relay="relay.example:587 ann", parts=2)  # type: ignore[arg-type]
+    assert pool.size == 4 and pool.on_pushback is not None
+    for _ in range(3):  # 4 -> 6 is tried, sends no faster, and is undone
+        controller.tick(completed=2000, seconds=1.0, saturated=True)
+    assert controller.limit == 4 and controller.tolerated == 6
+    with site.engine.begin() as conn:
+        adapter.remember(conn, now=wall())
+    with site.engine.connect() as conn:
+        assert relays.ceiling(conn, "relay.example:587 ann") == 8  # 4 a process, 2 processes
+    adapter.detach()
+    assert pool.on_pushback is None
 
 
 def _made_earlier(site: Site) -> None:

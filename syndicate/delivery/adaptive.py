@@ -157,12 +157,16 @@ class Adapter:
                 self._apply(change)
 
     def remember(self, conn: Connection, *, now: datetime) -> None:
-        """Store what the relay tolerated (the total across processes), if anything was
-        learned; call inside a transaction."""
+        """Store where the next send should start (the total across processes): what the
+        relay tolerated and was worth using, if anything was learned; call inside a
+        transaction."""
         tolerated = self.controller.tolerated
         if self.relay is None or tolerated is None:
             return
-        total = max(1, min(self.ceiling_total, tolerated * self.parts))
+        # Where it ended, if the relay was seen to take that: a level it took but that sent
+        # no faster (undone) is no place to start from.
+        share = min(tolerated, self.controller.limit)
+        total = max(1, min(self.ceiling_total, share * self.parts))
         relays.remember(conn, self.relay, total, now=now)
 
     def detach(self) -> None:
@@ -184,7 +188,7 @@ class Adapter:
                 change.after,
             )
         elif change.settled:
-            log.info("sending with %d connections: more did not send faster", change.after)
+            log.info("sending with %d connections (%d sent no faster)", change.after, change.before)
         else:
             log.debug("trying %d connections (was %d)", change.after, change.before)
         self.peak = max(self.peak, change.after)

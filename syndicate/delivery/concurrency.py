@@ -8,8 +8,9 @@ target moved.
 
 Growth is judged by what it bought: after an increase, the next full interval must answer
 at least half the proportional gain more messages (four connections to six: +25 %), else
-the controller holds. Over a relay 50 ms away every connection adds its share; on loopback,
-where one core is the bound, the first check fails and the pool stays. A pushback cuts the
+the controller goes back to where it was and holds there. Over a relay 50 ms away every
+connection adds its share; on loopback, where one core is the bound, the first check fails
+and the pool stays as it started. A pushback cuts the
 target to 0.7 of the connections that were open when it came (never below one) and caps
 growth there: that is what the relay tolerated. After ``reprobe`` quiet intervals at the
 cap the controller tries one more (a limit may have been a moment's, or raised).
@@ -93,7 +94,7 @@ class Change:
     after: int
     reason: str | None = None
     at: int | None = None  # connections open when the server pushed back
-    settled: bool = False  # growth stopped paying: the controller holds at ``after``
+    settled: bool = False  # ``before`` sent no faster: the controller holds at ``after``
 
 
 class Controller:
@@ -172,8 +173,10 @@ class Controller:
                 if self.limit >= self.cap:  # beyond the cap and it paid: one more may too
                     self.cap = min(self.ceiling, self.cap + 1)
                 return self._grow(rate)
-            self._slow, self._holding, self._held = False, True, 0
-            return Change(before=self.limit, after=self.limit, settled=True)
+            # no gain: back to where it was (the extra connections only cost), and hold
+            tried, self.limit = self.limit, self._from
+            self._slow, self._holding, self._held, self._skip = False, True, 0, 1
+            return Change(before=tried, after=self.limit, settled=True)
         if not self._holding and self.limit < self.cap:
             return self._grow(rate)
         self._held += 1
