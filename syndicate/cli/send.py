@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -296,6 +298,10 @@ def _run(
             err.print(f"connecting to {smtp.host}:{smtp.port}…", markup=False)
 
         async def go() -> SendReport:
+            with _delivery_lines(quiet):
+                return await sending()
+
+        async def sending() -> SendReport:
             loop = asyncio.get_running_loop()
             me = asyncio.current_task()
             presses: list[None] = []
@@ -321,3 +327,30 @@ def _run(
                 await transport.close()
 
         return aio.run(go())
+
+
+class _ErrLines(logging.Handler):
+    """The delivery's own log lines (the relay pushed back, concurrency settled), as
+    lines on stderr beside the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(record.getMessage(), markup=False, highlight=False)
+
+
+@contextlib.contextmanager
+def _delivery_lines(quiet: bool) -> Iterator[None]:
+    """Show ``syndicate.delivery`` info lines on stderr while a send runs (unless quiet)."""
+    logger = logging.getLogger("syndicate.delivery")
+    if quiet:
+        yield
+        return
+    handler, level = _ErrLines(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # run and worker log to stderr already; send does not
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = True

@@ -95,6 +95,7 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
         "left_out": [left_out_doc(a) for a in plan.left_out] if plan else [],
         "retried": report.retried,
         "processes": report.processes,
+        "connections": report.connections,
         "for_workers": queued_only,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
         "paused": report.paused.doc() if report.paused is not None else None,

@@ -138,6 +138,9 @@ class Email(_Section):
     accent_color: Annotated[str, AfterValidator(hex_color)] = DEFAULT_ACCENT  # links, buttons
 
 
+DEFAULT_MAX_CONNECTIONS = 32
+
+
 class Smtp(_Section):
     """``[smtp]``: the outgoing mail server. Without it, mail goes to a Maildir in the site."""
 
@@ -146,7 +149,11 @@ class Smtp(_Section):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: Line | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
-    connections: Annotated[int, Field(ge=1, le=64)] = 8
+    connections: Annotated[int, Field(ge=1, le=64)] = 8  # where a send starts
+    # the most connections adaptive concurrency grows to (it backs off when the relay
+    # pushes back, and remembers what the relay tolerated); default 32 (or `connections`,
+    # if more); = connections: no growth beyond it
+    max_connections: Annotated[int, Field(ge=1, le=256)] | None = None
     rate_limit: Annotated[float, Field(gt=0)] | None = None
     max_messages_per_connection: Annotated[int, Field(ge=1)] = 100
     # MAIL, RCPT and DATA in one write where the server offers PIPELINING (RFC 2920);
@@ -163,6 +170,21 @@ class Smtp(_Section):
     daily_limit: Annotated[int, Field(ge=1, le=10**9)] | None = None
     # a new sending domain's ramp: [200, 500, ...] per day, or { start = 200, factor = 1.5 }
     warmup: Annotated[Warmup, BeforeValidator(parse_warmup)] | None = None
+
+    @model_validator(mode="after")
+    def _ceiling_above_start(self) -> Smtp:
+        if self.max_connections is not None and self.max_connections < self.connections:
+            raise ValueError(
+                f"max_connections: {self.max_connections} is below connections "
+                f"({self.connections}), where a send starts; raise max_connections or lower "
+                "connections"
+            )
+        return self
+
+    @property
+    def connection_ceiling(self) -> int:
+        """``max_connections``, else 32 (or ``connections``, if that is more)."""
+        return self.max_connections or max(DEFAULT_MAX_CONNECTIONS, self.connections)
 
 
 class Web(_Section):

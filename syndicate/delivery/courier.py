@@ -9,6 +9,10 @@ arrive together share one transaction (a group commit).
 When the server cannot be used at all (unreachable, TLS or login refused), the courier stops
 at once: the row stays as it was (queued or deferred, never failed), the problem is kept as
 the send's last error, and :attr:`Courier.fatal` says it.
+
+With an :class:`~syndicate.delivery.adaptive.Adapter` the number of copies in flight follows
+its controller (``[smtp] max_connections``): claims and group commits size themselves by the
+current count, and what the relay tolerated is stored when the drain ends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
+from syndicate.delivery.adaptive import Adapter, Gate
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -81,10 +86,12 @@ class Courier:
         policy: Policy,
         connections: int,
         dkim: DkimKey | None = None,
+        adapter: Adapter | None = None,
     ) -> None:
         self.engine, self.transport, self.copies, self.job = engine, transport, copies, job
         self.owner, self.clock, self.policy, self.dkim = owner, clock, policy, dkim
-        self.connections = connections
+        self.connections = adapter.limit if adapter is not None else connections
+        self.adapter = adapter
         self.stopping = False
         self.fatal: str | None = None  # why the server cannot be used, once it could not
         self.paused: Allowance | None = None  # the day's allowance ran out (rows stay queued)
@@ -106,8 +113,12 @@ class Courier:
                 self._conn = None
 
     async def _drain(self, conn: Connection, on_batch: Callable[[], None] | None) -> int:
-        gate = asyncio.Semaphore(self.connections)
-        keeper = asyncio.create_task(self._keep_leases())
+        adapter = self.adapter
+        gate: asyncio.Semaphore | Gate = asyncio.Semaphore(self.connections)
+        tasks = [asyncio.create_task(self._keep_leases())]
+        if adapter is not None:
+            gate, adapter.on_change = adapter.gate, self._resized
+            tasks.append(asyncio.create_task(adapter.run()))
         answered = 0
         try:
             while not self.stopping:
@@ -120,11 +131,15 @@ class Courier:
                 if on_batch is not None:
                     on_batch()
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with conn.begin():  # rows claimed but not started (a stop)
                 ledger.release_leases(conn, self.job.send_id, [self.owner])
+                if adapter is not None:
+                    adapter.detach()
+                    adapter.remember(conn, now=self.clock())
                 if self.fatal is not None:
                     send_repo.record_error(conn, self.job.send_id, self.fatal, now=self.clock())
                 elif answered:  # the server answered again: an older error is history
@@ -168,7 +183,10 @@ class Courier:
                     conn, self.job.send_id, self.owner, now=self.clock(), lease=self.policy.lease
                 )
 
-    async def _one(self, row: Due, gate: asyncio.Semaphore) -> bool:
+    def _resized(self, connections: int) -> None:
+        self.connections = connections
+
+    async def _one(self, row: Due, gate: asyncio.Semaphore | Gate) -> bool:
         async with gate:
             if self.stopping:
                 return False
@@ -225,6 +243,8 @@ class Courier:
     async def _commit(self, row: Due, answer: Answer) -> None:
         """Queue the answer for the next group commit and wait until it is durable."""
         loop = asyncio.get_running_loop()
+        if self.adapter is not None:
+            self.adapter.answered()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((row, answer, done))
         if len(self._pending) >= self.connections:  # every connection waits: write now

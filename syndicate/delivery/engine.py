@@ -37,6 +37,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.delivery import spread
+from syndicate.delivery.adaptive import make_adapter, starting_point
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
@@ -325,10 +326,21 @@ class Sender:
         assert self.copies is not None and self.prepared is not None
         with self.engine.connect() as conn:
             due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=SPREAD_MIN)
-        parts = spread.shares(self.policy.connections, self.policy.processes)
+        start, known = starting_point(self.engine, self.policy)
+        parts = spread.shares(start, self.policy.processes)
         if due < SPREAD_MIN:
-            parts = [self.policy.connections]
+            parts = [start]
         report.processes = max(report.processes, len(parts))
+        top = self.policy.max_connections
+        ceilings = spread.shares(max(top, start), len(parts)) if top is not None else parts
+        adapter = make_adapter(
+            self.transport,
+            self.policy,
+            start=parts[0],
+            ceiling=ceilings[0],
+            known=known and parts[0],
+            parts=len(parts),
+        )
         self._courier = Courier(
             self.engine,
             self.transport,
@@ -339,6 +351,7 @@ class Sender:
             policy=self.policy,
             connections=parts[0],
             dkim=self.dkim,
+            adapter=adapter,
         )
         # This process starts delivering at once; helpers join as soon as they are up.
         mine = asyncio.create_task(self._courier.drain(on_batch=lambda: self._beat(job, report)))
@@ -355,13 +368,17 @@ class Sender:
                         policy=self.policy,
                         connections=n,
                         dkim=self.dkim,
+                        ceiling=ceiling,
+                        known=known is not None,
                     )
-                    for n in parts[1:]
+                    for n, ceiling in zip(parts[1:], ceilings[1:], strict=True)
                 ]
                 self._helpers = helpers = await asyncio.to_thread(spread.Helpers, wanted)
                 if self.stopping:
                     helpers.stop()
             await mine
+            used = adapter.limit * len(parts) if adapter is not None else sum(parts)
+            report.connections = min(used, top or used)
             paused = self._courier.paused
             report.error = report.error or self._courier.fatal
             if report.error is not None:  # the server cannot be used: helpers stop too

@@ -17,10 +17,14 @@ class Policy:
     what lets one machine use more than one core. ``lease``: how long a claimed ledger row is
     reserved for its claimer; a claimer that dies frees its rows when the lease runs out (or
     at once, when it was a process on this machine). ``quota``: ``[smtp] daily_limit`` and
-    ``warmup``, checked by every claim (see ``delivery.quota``).
+    ``warmup``, checked by every claim (see ``delivery.quota``). ``max_connections``: the
+    ceiling adaptive concurrency may grow ``connections`` to (``None``: a fixed pool);
+    ``relay``: the key its learned ceiling is stored under (``store.relays.relay_key``).
     """
 
     connections: int = 4
+    max_connections: int | None = None
+    relay: str | None = None
     processes: int = 1
     batch: int = 500
     lease: timedelta = timedelta(minutes=5)

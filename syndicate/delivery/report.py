@@ -31,6 +31,7 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)
     next_retry: datetime | None = None
     processes: int = 1  # the most processes that delivered at once
+    connections: int = 0  # connections in use at the end (adaptive: what it settled at)
     plan: Plan | None = None  # the versions sent, and whom each skipped
     retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
     # ``[smtp] daily_limit`` / ``warmup`` used up: rows stay queued; continues by itself

@@ -15,6 +15,7 @@ from syndicate.delivery.quota import Quota
 from syndicate.delivery.smtp import SmtpSettings, SmtpTransport
 from syndicate.delivery.transport import Transport
 from syndicate.errors import ConfigError
+from syndicate.store.relays import relay_key
 
 
 def maildir_path(settings: Settings) -> Path:
@@ -71,6 +72,8 @@ def make_policy(settings: Settings) -> Policy:
         processes = 1  # one shared token bucket; a rate limit never needs a second core
     return Policy(
         connections=smtp.connections,
+        max_connections=smtp.connection_ceiling,
+        relay=relay_key(smtp.host, smtp.port, smtp.username),
         processes=processes,
         lease=timedelta(seconds=smtp.lease),
         retry_for=timedelta(seconds=smtp.retry_for),

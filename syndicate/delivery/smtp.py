@@ -7,6 +7,13 @@ transaction on it. Replies map to outcomes per RFC 5321: 2xx after DATA is ``SEN
 the connection is discarded. A connection that cannot be opened, secured (TLS, STARTTLS) or
 authenticated gives a ``DEFERRED`` outcome whose ``fatal`` says why, with host and port: the
 message was not tried, and the caller stops the send early instead of deferring the list.
+
+The pool can be resized while it works (:meth:`SmtpTransport.resize`, driven by
+``delivery.adaptive``), and it reports each pushback (421, rate-limit replies, refused or
+reset connections; see ``delivery.concurrency``) to ``on_pushback``. A connection that the
+server refuses while others of the pool are open is no fatal problem: that slot leaves the
+pool and its message waits for another. A slot that got a pushback leaves the pool too
+(while another is open), so an overloaded relay sees fewer connections at once.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ import contextlib
 import os
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
 from aiosmtplib.protocol import COMMAND_INJECTION_REGEX
 
+from syndicate.delivery.concurrency import connection_pushback, reply_pushback
 from syndicate.delivery.pipelining import PipeliningProtocol, PipeliningSMTP
 from syndicate.delivery.transport import Kind, Outcome, clean_reply
 from syndicate.models import CrlfMessage
@@ -83,11 +92,18 @@ class RateLimiter:
 class _Slot:
     """One place in the pool: maybe an open connection, and how many messages it carried."""
 
-    __slots__ = ("client", "sent")
+    __slots__ = ("client", "connecting", "pushed", "sent")
 
     def __init__(self) -> None:
         self.client: aiosmtplib.SMTP | None = None
         self.sent = 0
+        self.connecting = False
+        self.pushed: str | None = None  # the server pushed back on this slot's connection
+
+    @property
+    def busy(self) -> bool:
+        """Whether the slot has a connection open, or is opening one."""
+        return self.client is not None or self.connecting
 
     def discard(self) -> None:
         """Drop the connection without a QUIT (it is broken or in an unknown state)."""
@@ -99,9 +115,13 @@ class _Slot:
 class _ConnectFailed(Exception):
     """Opening a connection failed; ``outcome`` is what the message gets."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: Outcome, pushback: str | None = None) -> None:
         super().__init__(outcome.reply)
-        self.outcome = outcome
+        self.outcome, self.pushback = outcome, pushback
+
+
+class _PushedBack(Exception):
+    """The server refused one more connection while others are open: not fatal."""
 
 
 def _deferred(reply: str, code: int | None = None, *, fatal: bool = False) -> Outcome:
@@ -300,8 +320,27 @@ class SmtpTransport:
         self.fatal: str | None = None
         self._limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
         self._idle: asyncio.Queue[_Slot] = asyncio.Queue()
-        for _ in range(settings.connections):
-            self._idle.put_nowait(_Slot())
+        self._slots: list[_Slot] = []
+        self._target = settings.connections
+        self._leaving: set[asyncio.Task[None]] = set()
+        self.on_pushback: Callable[[str, int], None] | None = None  # (reason, open then)
+        self.resize(settings.connections)
+
+    @property
+    def size(self) -> int:
+        """How many slots the pool has now (busy or idle)."""
+        return len(self._slots)
+
+    def resize(self, connections: int) -> None:
+        """Use at most ``connections`` (>= 1) from now on: new slots open when needed;
+        surplus ones leave (QUIT) as their current message is done."""
+        self._target = max(1, connections)
+        while len(self._slots) < self._target:
+            slot = _Slot()
+            self._slots.append(slot)
+            self._idle.put_nowait(slot)
+        while len(self._slots) > self._target and not self._idle.empty():
+            self._give_back(self._idle.get_nowait(), stays=False)  # idle ones leave now
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
         """Deliver one message to one recipient; never raises for a per-message problem."""
@@ -309,17 +348,46 @@ class SmtpTransport:
             return Outcome(
                 kind=Kind.FAILED, code=None, reply="refused: not a plain mailbox address"
             )
-        slot = await self._idle.get()
-        try:
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            return await self._send_on(slot, sender, recipient, data)
-        finally:
+        while True:  # another slot only after a pushback at connect (bounded by the pool)
+            slot = await self._idle.get()
+            slot.pushed, stays = None, True
+            try:
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                outcome = await self._send_on(slot, sender, recipient, data)
+                pushed = slot.pushed or reply_pushback(outcome.code, outcome.reply)
+                if pushed is not None:
+                    stays = self._pushed_back(slot, pushed)
+                return outcome
+            except _PushedBack as exc:
+                stays = self._pushed_back(slot, str(exc))
+            finally:
+                self._give_back(slot, stays=stays)
+
+    def _pushed_back(self, slot: _Slot, reason: str) -> bool:
+        """Report a pushback; whether ``slot`` stays in the pool (it leaves while another
+        connection is open, so the relay sees one fewer at once)."""
+        others = sum(1 for s in self._slots if s is not slot and s.busy)
+        if self.on_pushback is not None:
+            self.on_pushback(reason, others + 1)
+        return others == 0
+
+    def _give_back(self, slot: _Slot, *, stays: bool) -> None:
+        if stays and len(self._slots) <= self._target:
             self._idle.put_nowait(slot)
+            return
+        self._slots.remove(slot)
+        if slot.client is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._quit(slot))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
     async def close(self) -> None:
         """QUIT every idle connection (errors ignored); call after the last ``send``."""
-        for _ in range(self.settings.connections):
+        if self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)
+        for _ in range(len(self._slots)):
             slot = await self._idle.get()
             await self._quit(slot)
             self._idle.put_nowait(slot)
@@ -331,10 +399,17 @@ class SmtpTransport:
         ):
             await self._quit(slot)
         if slot.client is None:
+            slot.connecting = True
             try:
                 slot.client = await self._connect()
             except _ConnectFailed as failed:
+                others = any(s.busy for s in self._slots if s is not slot)
+                if failed.pushback is not None and others:
+                    raise _PushedBack(failed.pushback) from None
+                self.fatal = failed.outcome.fatal
                 return failed.outcome
+            finally:
+                slot.connecting = False
         client, keep = slot.client, False
         try:
             reply = await _transaction(
@@ -354,6 +429,7 @@ class SmtpTransport:
             keep = await _reset(client)
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
         except _NETWORK_ERRORS as exc:
+            slot.pushed = connection_pushback(exc)
             return _deferred(f"connection problem: {type(exc).__name__}: {exc}")
         finally:
             # Also reached on cancellation: a half-done transaction leaves an unusable session.
@@ -382,8 +458,9 @@ class SmtpTransport:
             if not isinstance(exc, _NETWORK_ERRORS):
                 raise
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
-            self.fatal = connect_problem(exc, s.host, s.port, timeout=s.timeout)
-            raise _ConnectFailed(_deferred(self.fatal, code, fatal=True)) from exc
+            problem = connect_problem(exc, s.host, s.port, timeout=s.timeout)
+            failed = _deferred(problem, code, fatal=True)
+            raise _ConnectFailed(failed, connection_pushback(exc)) from exc
         return client
 
     async def _quit(self, slot: _Slot) -> None:

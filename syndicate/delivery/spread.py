@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 
 from syndicate import aio
 from syndicate.config import Settings
+from syndicate.delivery.adaptive import make_adapter
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job
 from syndicate.delivery.dkim import DkimKey
@@ -46,6 +47,8 @@ class Helper:
     policy: Policy
     connections: int
     dkim: DkimKey | None
+    ceiling: int | None = None  # its share of max_connections (adaptive concurrency)
+    known: bool = False  # ``connections`` is its share of what the relay tolerated
 
 
 def shares(connections: int, processes: int) -> list[int]:
@@ -108,6 +111,14 @@ def _main(helper: Helper, lifeline: Connection) -> None:
 async def _drain(helper: Helper, lifeline: Connection) -> None:
     engine = open_store(helper.settings.database_url, migrate=False)
     transport = make_transport(helper.settings, connections=helper.connections)
+    adapter = make_adapter(  # adapts within its share; the sending process stores
+        transport,
+        helper.policy,
+        start=helper.connections,
+        ceiling=helper.ceiling or helper.connections,
+        known=helper.connections if helper.known else None,
+        remember=False,
+    )
     courier = Courier(
         engine,
         transport,
@@ -118,6 +129,7 @@ async def _drain(helper: Helper, lifeline: Connection) -> None:
         policy=helper.policy,
         connections=helper.connections,
         dkim=helper.dkim,
+        adapter=adapter,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

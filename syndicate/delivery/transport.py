@@ -8,11 +8,12 @@ give up on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["REPLY_LIMIT", "Kind", "Outcome", "Transport", "clean_reply"]
+__all__ = ["REPLY_LIMIT", "Adjustable", "Kind", "Outcome", "Transport", "clean_reply"]
 
 REPLY_LIMIT = 500
 # C0/C1 controls (ANSI escapes start with ESC or CSI), line/paragraph separators, bidi
@@ -64,4 +65,16 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Release every connection; the transport is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class Adjustable(Protocol):
+    """A transport whose pool of connections can grow and shrink while it sends, and that
+    says when the server pushes back (``on_pushback(reason, connections open then)``)."""
+
+    on_pushback: Callable[[str, int], None] | None
+
+    def resize(self, connections: int) -> None:
+        """Use at most ``connections`` connections from now on."""
         ...

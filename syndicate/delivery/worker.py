@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.content.reader import stored_articles
+from syndicate.delivery.adaptive import make_adapter, starting_point
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
@@ -182,6 +183,7 @@ class Worker:
             verp=site_verp(self.settings, self.signer),
             host=mail_host(self.settings),
         )
+        start, known = starting_point(self.engine, self.policy)
         self._courier = Courier(
             self.engine,
             self.transport,
@@ -190,8 +192,9 @@ class Worker:
             owner=self.owner,
             clock=self.clock,
             policy=self.policy,
-            connections=self.policy.connections,
+            connections=start,
             dkim=self.dkim,
+            adapter=make_adapter(self.transport, self.policy, start=start, known=known),
         )
         courier = self._courier
         try:

@@ -274,6 +274,17 @@ send_quota = Table(
     Column("touched_at", UTCDateTime, nullable=False),
 )
 
+# ``[smtp] max_connections``: how many connections each relay (host:port and username) took
+# before it pushed back (421, "too many connections", rate-limit replies), learned by a send
+# and the starting point of the next one (``delivery.adaptive``).
+relay_ceilings = Table(
+    "relay_ceilings",
+    metadata,
+    Column("relay", String(600), primary_key=True),
+    Column("ceiling", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Subscribe requests not yet looked at: the form only records one (the same cheap insert for
 # every address, so its answer time tells nobody who is subscribed); the outbox sender then
 # decides what the request changes and queues the confirmation mail, and deletes the row.
