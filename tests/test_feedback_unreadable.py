@@ -119,13 +119,18 @@ def test_an_unreadable_file_is_named_the_others_are_taken_and_the_import_exits_1
     for n in range(3):
         (box / "new" / f"{n}.host").write_bytes(bounce(n))
         (folder / f"{n}.eml").write_bytes(bounce(10 + n))
-    locked = [box / "new" / "1.host", folder / "1.eml"]
+    closed = tmp_path / "closed"  # a folder that may not be looked into
+    closed.mkdir()
+    (closed / "x.eml").write_bytes(bounce(20))
+    named = tmp_path / "named.eml"  # named on the command line
+    named.write_bytes(bounce(21))
+    locked = [box / "new" / "1.host", folder / "1.eml", closed, named]
     for path in locked:
         path.chmod(0)
     env = {**os.environ, "SYNDICATE_SECRET": SECRET}
     command = [*unprivileged(), sys.executable, "-m", "syndicate", "--site", str(site.root)]
     done = subprocess.run(
-        [*command, "bounces", "import", str(box), str(folder)],
+        [*command, "bounces", "import", str(box), str(folder), str(closed), str(named)],
         env=env,
         capture_output=True,
         text=True,
@@ -135,18 +140,18 @@ def test_an_unreadable_file_is_named_the_others_are_taken_and_the_import_exits_1
     assert "Traceback" not in done.stderr
     for path in locked:
         assert f"{path}: {PERMISSION}" in done.stdout
-    assert "2 files could not be read (above); the rest was taken" in done.stderr
+    assert "4 files could not be read (above); the rest was taken" in done.stderr
     assert done.stdout.startswith("4 messages: 4 processed")
     assert events(site) == 4
     again = subprocess.run(
-        [*command, "bounces", "import", str(box), str(folder), "--json"],
+        [*command, "bounces", "import", str(box), str(folder), str(closed), str(named), "--json"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     doc = json.loads(again.stdout)
-    assert again.returncode == 1 and doc["counts"]["unreadable"] == 2
+    assert again.returncode == 1 and doc["counts"]["unreadable"] == 4
     assert {r["name"] for r in doc["rows"] if r["reason"] == PERMISSION} == set(map(str, locked))
 
 

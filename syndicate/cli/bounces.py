@@ -53,8 +53,13 @@ def bounces() -> None:
     """Bounces, complaints and automatic replies: import mailboxes, list what came in."""
 
 
+# readable=False: a PATH that cannot be read gets its row like any file inside one, and the
+# other PATHs are still taken.
+IMPORTABLE = click.Path(exists=True, readable=False, path_type=Path)
+
+
 @bounces.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=IMPORTABLE)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:

@@ -39,7 +39,9 @@ class Problems(Protocol):
 
 
 def _is_maildir(path: Path) -> bool:
-    return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
+    # os.path.isdir: False for a folder we may not look into (Path.is_dir raises there),
+    # which then gets its row when it is listed.
+    return all(os.path.isdir(path / sub) for sub in ("cur", "new", "tmp"))
 
 
 def _listing(path: Path, problems: Problems) -> list[os.DirEntry[str]] | None:
@@ -62,7 +64,7 @@ def messages(path: Path, problems: Problems) -> Iterator[tuple[str, bytes]]:
     ``.eml`` files or one message file. Messages over the size limit come as their first
     :data:`~syndicate.feedback.parse.MAX_BYTES` + 1 bytes (refused, without reading more).
     ``path`` itself was named by the user: a link there is followed."""
-    if path.is_dir():
+    if os.path.isdir(path):
         if _is_maildir(path):
             yield from _maildir(path, problems)
         else:
