@@ -291,7 +291,7 @@ def test_a_bounce_without_token_matches_by_our_message_id(
     assert status(site, ids["r3@example.org"]) == {"weekly": Status.ACTIVE}
 
 
-KILL_MESSAGES = 2_000
+KILL_MESSAGES = 10_000
 
 
 def test_kill_9_during_import_then_rerun_takes_every_message_once(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import Progress, TextColumn
 
 from syndicate.cli.base import Context, emit_json, err, errors, main, out, pass_ctx
 from syndicate.cli.base import now as wall_clock
@@ -48,25 +53,49 @@ def bounces() -> None:
     """Bounces, complaints and automatic replies: import mailboxes, list what came in."""
 
 
+# readable=False: a PATH that cannot be read gets its row like any file inside one, and the
+# other PATHs are still taken.
+IMPORTABLE = click.Path(exists=True, readable=False, path_type=Path)
+
+
 @bounces.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=IMPORTABLE)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Take the bounces in PATH…: Maildir folders, mbox files or .eml files.
+    """Take the bounces in PATH…: Maildir folders, mbox files or .eml files (a folder
+    that is no Maildir: its files named *.eml; the others are counted, not read).
 
-    Importing the same messages again changes nothing.
+    Importing the same messages again changes nothing. Exit status: 0 when every file was
+    read; 1 when some could not be (each named; the others were taken: fix and run the
+    same import again) or a PATH is no mailbox; 2 for a bad configuration; 130 when
+    interrupted (what was taken stays taken: run it again to finish).
     """
+    progress = ImportReport()
     with errors():
         settings = ctx.settings
         engine = open_store(settings.database_url)
         try:
-            report = import_paths(engine, settings, paths, now=wall_clock())
+            with _progress() as show:
+
+                def seen(report: ImportReport) -> None:
+                    nonlocal progress
+                    progress = report
+                    show(report)
+
+                report = import_paths(engine, settings, paths, now=wall_clock(), on_batch=seen)
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted after {plural(progress.messages, 'message')}; what was taken "
+                "stays taken: run the same import again to finish",
+                markup=False,
+            )
+            sys.exit(130)
         finally:
             engine.dispose()
     if as_json:
         emit_json(_import_doc(report))
-        return
+        sys.exit(1 if report.counts.get("unreadable") else 0)
     counts = report.counts
     out.print(
         f"{plural(report.messages, 'message')}: "
@@ -80,16 +109,60 @@ def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:
         out.print(f"{row.name}: {row.reason}{who}", markup=False)
     if report.rows_left_off:
         err.print(f"… and {plural(report.rows_left_off, 'more message')}", markup=False)
+    for folder, files, folders in report.skipped_in:
+        what = " and ".join(
+            [plural(files, "file")] * bool(files) + [plural(folders, "folder")] * bool(folders)
+        )
+        err.print(
+            f"{folder}: skipped {what} not named *.eml (name them to import them)", markup=False
+        )
+    if counts.get("unreadable"):
+        err.print(
+            f"{plural(counts['unreadable'], 'file')} could not be read (above); the rest "
+            "was taken: fix them and run the same import again",
+            markup=False,
+        )
+        sys.exit(1)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[ImportReport], None]]:
+    """A progress line on stderr while an import runs, as `send` draws its bar: only on a
+    terminal (in a log it would leave only blank lines), gone when it ends; stdout (the
+    summary, or the --json document) never has it."""
+    drawn = err.is_terminal
+    columns = (TextColumn("{task.description}"), TextColumn("{task.fields[line]}"))
+    with Progress(*columns, console=err, disable=not drawn, transient=True) as bar:
+        task = bar.add_task("importing", line="")
+        start = time.monotonic()
+
+        def show(report: ImportReport) -> None:
+            c = report.counts
+            moment = time.monotonic() - start
+            rate = f" · {report.messages / moment:,.0f}/s" if moment > 0.5 else ""
+            line = (
+                f"{report.messages:,} messages read · {c.get('matched', 0):,} matched · "
+                f"{c.get('unmatched', 0):,} unmatched · {c.get('already', 0):,} already "
+                f"imported{rate}"
+            )
+            bar.update(task, line=line)
+
+        yield show
 
 
 def _import_doc(report: ImportReport) -> dict[str, Any]:
     counts = {key: report.counts.get(key, 0) for key, _, _ in SUMMARY}
-    counts["removed"] = report.counts.get("removed", 0)
+    for key in ("removed", "unreadable", "skipped"):
+        counts[key] = report.counts.get(key, 0)
     return {
         "messages": report.messages,
         "counts": counts,
         "rows": [asdict(r) for r in report.rows],
         "rows_left_off": report.rows_left_off,
+        "skipped": [
+            {"folder": str(folder), "files": files, "folders": folders}
+            for folder, files, folders in report.skipped_in
+        ],
     }
 
 

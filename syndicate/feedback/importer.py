@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
-from syndicate.feedback import intake, policy
+from syndicate.feedback import intake
 from syndicate.feedback.mailbox import messages
 from syndicate.feedback.pool import parsed as parse_messages
 from syndicate.feedback.report import Feedback
-from syndicate.store import feedback as repo
 
 BATCH = 200  # messages per transaction
 MAX_ROWS = 10_000  # report rows kept (unmatched or unreadable messages); the rest counted
@@ -43,6 +42,22 @@ class ImportReport:
     counts: Counter[str] = field(default_factory=Counter)
     rows: list[Row] = field(default_factory=list)
     rows_left_off: int = 0
+    # Files not read (each also a row): the run's poll logs each once, the CLI exits 1.
+    cannot_read: list[Row] = field(default_factory=list)
+    skipped_in: list[tuple[Path, int, int]] = field(default_factory=list)
+
+    def unreadable(self, name: str, reason: str) -> None:
+        """A file (or folder) that could not be read (see :class:`mailbox.Problems`)."""
+        self.counts["unreadable"] += 1
+        row = Row(name=name, reason=reason)
+        self._row(row)
+        if len(self.cannot_read) < MAX_ROWS:
+            self.cannot_read.append(row)
+
+    def skipped(self, folder: Path, files: int, folders: int) -> None:
+        """Entries of a folder of ``.eml`` files not named ``*.eml``: not read, but said."""
+        self.counts["skipped"] += files + folders
+        self.skipped_in.append((folder, files, folders))
 
     def _row(self, row: Row) -> None:
         if len(self.rows) < MAX_ROWS:
@@ -105,7 +120,7 @@ def import_paths(
         if on_batch is not None:
             on_batch(report)
 
-    every = (message for path in paths for message in messages(path))
+    every = (message for path in paths for message in messages(path, report))
     for name, parsed in parse_messages(every, address):
         report.messages += 1
         if not parsed.feedback:
@@ -118,9 +133,5 @@ def import_paths(
         if count >= BATCH:
             flush()
     flush()
-    keep = (bounces or policy.DEFAULTS).unmatched_days
-    with engine.begin() as conn:
-        report.counts["pruned"] = repo.prune_unmatched(conn, before=now - timedelta(days=keep))
-        window = timedelta(days=(bounces or policy.DEFAULTS).soft_window_days)
-        repo.prune_deliveries(conn, before=now - window)
+    report.counts["pruned"] = intake.prune(engine, settings, now=now)
     return report

@@ -92,6 +92,20 @@ def matcher(settings: Settings, *, now: datetime) -> Matcher:
     )
 
 
+def prune(engine: Engine, settings: Settings, *, now: datetime) -> int:
+    """Forget the events kept only for a while, in one cheap statement each (both use the
+    ``received_at`` index): unmatched ones after ``[bounces] unmatched_days``, confirmed
+    deliveries once older than the soft-bounce window (an older one precedes every soft
+    bounce still counted; provider delivery webhooks record one per copy, so without this
+    the table would grow with every send). ``bounces import`` and ``run`` (hourly) call it.
+    Returns how many unmatched events went."""
+    bounces = settings.config.bounces or policy.DEFAULTS
+    with engine.begin() as conn:
+        gone = repo.prune_unmatched(conn, before=now - timedelta(days=bounces.unmatched_days))
+        repo.prune_deliveries(conn, before=now - timedelta(days=bounces.soft_window_days))
+    return gone
+
+
 def take(
     engine: Engine,
     settings: Settings,

@@ -3,7 +3,9 @@
 The mail server delivers bounces into ``new/``; each poll takes what is there in batches
 and, once a batch is committed, moves its files to ``cur/`` marked seen (``:2,S``), as any
 mail client would. A crash between the commit and the move only means the next poll reads
-those messages again, and their event ids make that change nothing.
+those messages again, and their event ids make that change nothing. An entry that is no
+readable regular file (another owner's, a FIFO, a link) is never opened in a way that can
+block or follow it: it stays in ``new/`` and is reported, and the others are taken.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import Engine
 
 from syndicate.config import Settings
 from syndicate.feedback import intake
+from syndicate.feedback.files import Unreadable, read_message
 from syndicate.feedback.importer import BATCH, ImportReport, Row
 from syndicate.feedback.parse import MAX_BYTES, parse
 from syndicate.feedback.report import Feedback
@@ -47,9 +50,11 @@ def poll(engine: Engine, settings: Settings, path: Path, *, now: datetime) -> Im
         done: list[str] = []
         for name in names[start : start + BATCH]:
             try:
-                with (new / name).open("rb") as handle:
-                    data = handle.read(MAX_BYTES + 1)
+                data = read_message(new / name, MAX_BYTES + 1)
             except FileNotFoundError:  # another process took it
+                continue
+            except Unreadable as exc:  # left in new/, said each poll (``run`` logs it once)
+                report.unreadable(str(new / name), exc.reason)
                 continue
             report.messages += 1
             done.append(name)

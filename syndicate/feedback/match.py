@@ -6,8 +6,8 @@ mail, the subscriber and the day); our Message-ID in the returned part
 extra is stored per copy); the address among subscribers (original recipient, then final).
 Forged bounces remove nobody: anyone can mail the bounce address, and a Message-ID can be
 guessed, so without a valid token feedback acts only on a copy we sent within the trust
-window. Provider events (``trusted``, their signature verified) act on the subscriber their
-address names.
+window; with a token that fails verification (or names no copy) it acts on nobody. Provider
+events (``trusted``, their signature verified) act on the subscriber their address names.
 
 Bounces of confirmation mails (``by="confirmation"``) are matched by their return path's
 token (issued within the trust window), else by a confirmation mail the outbox shows the
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -78,8 +78,7 @@ class Matcher:
     ) -> Match:
         """Match one item (never raises for anything the item holds). ``copies``: the
         (send, subscriber) pairs of the ledger looked up already (:meth:`match_all`)."""
-        notes: list[str] = []
-        since = self.now - self.window
+        doubt: str | None = None
         if item.token:
             found = self.verp.verify(item.token) if self.verp is not None else None
             if found is not None and (
@@ -96,7 +95,21 @@ class Matcher:
                 )
             if found is None and (mail := self._confirmation_token(conn, item.token)) is not None:
                 return mail
-            notes.append("return-path token invalid" if found is None else "token: no such copy")
+            doubt = "return-path token invalid" if found is None else "token: no such copy"
+        match = self._without_token(conn, item, trusted=trusted, notes=[doubt] if doubt else [])
+        if doubt is None or trusted or not match.counts:
+            return match
+        # A mail whose return path carries a token we did not sign (or one naming no copy
+        # of ours) is forged, or another site's: it acts on nobody, whatever its Message-ID
+        # or address would say; it is recorded as "not trusted" for the list.
+        note = match.note if match.note.startswith(doubt) else f"{doubt}; {match.note}"
+        return replace(match, counts=False, note=note)
+
+    def _without_token(
+        self, conn: Connection, item: Feedback, *, trusted: bool, notes: list[str]
+    ) -> Match:
+        """Match by our Message-ID, then by address (``notes``: what the token said)."""
+        since = self.now - self.window
         if item.message_id and self._confirm_id(item.message_id):
             mail = self._confirmation_sent(conn, item, message_id=item.message_id)
             if mail is not None:

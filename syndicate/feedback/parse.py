@@ -26,26 +26,82 @@ MAX_BYTES = 10_000_000
 # Where the address a bounce was delivered to shows: our VERP return path is in there.
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 _CONTENT_TYPE = re.compile(rb"(?im)^content-type:")
+# Header fields the receiving side adds (the MTAs on the way, local delivery, a spam filter,
+# a mail client's flags in an mbox): not part of a bounce's identity.
+TRACE = frozenset(
+    name.encode()
+    for name in (
+        "received",
+        "return-path",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+        "x-envelope-to",
+        "x-envelope-from",
+        "x-delivered-to",
+        "x-rcpt-to",
+        "status",
+        "x-status",
+        "x-keywords",
+        "x-uid",
+        "x-mozilla-status",
+        "x-mozilla-status2",
+        "content-length",
+        "lines",
+    )
+)
+_QUOTED_FROM = re.compile(rb"(?m)^>+From ")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parsed:
     """What one message says: its feedback, or why there is none (``reason``)."""
 
-    digest: str  # sha256 of the bytes: the message's identity for idempotent intake
+    digest: str  # the message's identity for idempotent intake (see :func:`identity`)
     feedback: tuple[Feedback, ...] = ()
     reason: str | None = None
 
 
-def event_id(digest: str, index: int) -> str:
-    """The event id of the ``index``-th feedback of a message: stable across imports."""
+def identity(data: bytes) -> str:
+    """The sha256 of the message as its sender wrote it: the same for the same bounce
+    however it reached us. Left out are the header fields the receiving side adds (each
+    hop's ``Received``, ``Return-Path``, the ``Delivered-To`` our listener writes per
+    recipient, what a local delivery agent, spam filter or mail client adds: see
+    :data:`TRACE`), line endings (CRLF over SMTP, LF in files) and an mbox's quoting of
+    ``From `` lines and its trailing blank line. Everything the sender wrote counts, so
+    colliding with a real bounce takes that bounce's every byte: a forger gains nothing
+    but a duplicate suppressed."""
+    text = data.replace(b"\r\n", b"\n")
+    head, sep, body = text.partition(b"\n\n")
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):  # a folded field goes with the field it continues
+            if not dropping:
+                kept.append(line)
+            continue
+        name = line.partition(b":")[0].strip().lower()
+        dropping = name in TRACE or name.startswith(b"x-spam-")
+        if not dropping:
+            kept.append(line)
+    body = _QUOTED_FROM.sub(b"From ", body).rstrip(b"\n")
+    return hashlib.sha256(b"\n".join(kept) + sep + body).hexdigest()
+
+
+def event_id(digest: str, index: int, token: str | None = None) -> str:
+    """The event id of the ``index``-th feedback of a message: stable across imports and
+    across the ways a bounce reaches us. ``token``: the VERP token it came with. Two
+    return paths handed one message (one LMTP transaction for two readers' tokens) are
+    two claims, each checked on its own; the same token twice is one."""
+    if token:
+        digest = hashlib.sha256(f"{digest}:{token}".encode()).hexdigest()
     return f"mail:{digest[:40]}:{index}"
 
 
 def parse(data: bytes, *, bounce_address: str | None = None) -> Parsed:
     """The feedback in one message; ``bounce_address``: the ``[bounces] address`` whose
     VERP tokens to look for. Never raises."""
-    digest = hashlib.sha256(data).hexdigest()
+    digest = identity(data)
     if len(data) > MAX_BYTES:
         return Parsed(digest=digest, reason=f"larger than {MAX_BYTES:,} bytes")
     if len(_CONTENT_TYPE.findall(data[:MAX_BYTES])) > MAX_PARTS:
@@ -58,7 +114,9 @@ def parse(data: bytes, *, bounce_address: str | None = None) -> Parsed:
         return Parsed(digest=digest, reason="nested too deeply to read")
     except Exception as exc:  # a malformed message must not stop an import
         return Parsed(digest=digest, reason=f"unreadable: {type(exc).__name__}")
-    items = tuple(dataclasses.replace(f, event_id=event_id(digest, i)) for i, f in enumerate(found))
+    items = tuple(
+        dataclasses.replace(f, event_id=event_id(digest, i, f.token)) for i, f in enumerate(found)
+    )
     if not items and reason is None:
         reason = "not a bounce, complaint or automatic reply"
     return Parsed(digest=digest, feedback=items, reason=reason)

@@ -32,6 +32,7 @@ from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
 from syndicate.feedback import imap as bounce_imap
 from syndicate.feedback.importer import ImportReport
+from syndicate.feedback.intake import prune as prune_feedback
 from syndicate.feedback.maildir import folder as bounce_folder
 from syndicate.feedback.maildir import poll as poll_bounces
 from syndicate.feedback.maildir import problem as maildir_problem
@@ -44,6 +45,7 @@ from syndicate.text import one_line, plural
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def _now() -> datetime:
@@ -106,6 +108,8 @@ class Work:
         self.imap_state = bounce_imap.ImapState()
         self.imap_problem: str | None = None  # the IMAP problem last logged (logged once)
         self.maildir_problem: str | None = None  # the same for [bounces] maildir
+        self.unreadable: set[str] = set()  # files in the bounce Maildir logged as unreadable
+        self.pruned_at: datetime | None = None  # feedback events last pruned (hourly)
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
@@ -179,6 +183,30 @@ class Work:
         now = self.clock()
         report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
         self._log_bounces(report)
+        self._log_unreadable(report)
+
+    def _log_unreadable(self, report: ImportReport) -> None:
+        """Each file the poll cannot read, once (it stays in ``new/``, so every poll meets
+        it again); once fixed and taken, it is forgotten."""
+        lines = {f"{row.name}: {row.reason}" for row in report.cannot_read}
+        for line in sorted(lines - self.unreadable):
+            log.warning("bounces: %s", line)
+        self.unreadable = lines
+
+    async def _prune(self) -> None:
+        """Forget unmatched events and old confirmed deliveries, at most once per
+        :data:`PRUNE_EVERY` (from the retry job, which every ``run`` has)."""
+        now = self.clock()
+        if self.pruned_at is not None and now - self.pruned_at < PRUNE_EVERY:
+            return
+        self.pruned_at = now
+        try:
+            gone = await asyncio.to_thread(prune_feedback, self.engine, self.settings, now=now)
+        except SQLAlchemyError as exc:  # the retries go on; the next hour tries again
+            log.warning("bounces: forgetting old feedback events failed: %s", exc)
+            return
+        if gone:
+            log.info("bounces: forgot %s", plural(gone, "unmatched event"))
 
     def _log_bounces(self, report: ImportReport) -> None:
         if report.messages:
@@ -270,6 +298,7 @@ class Work:
                 await self._send(list_name, articles)
 
     async def _retries(self) -> None:
+        await self._prune()
         if self.for_workers:
             return  # workers retry deferred copies themselves
         if self._used_up():
