@@ -278,15 +278,9 @@ def poll(
                 if not body:  # expunged by another client meanwhile, or NIL: not now
                     continue
                 name = f"uid {uid}"
-                report.messages += 1
                 done.append(uid)
                 parsed = parse(body[: MAX_BYTES + 1], bounce_address=address)
-                if not parsed.feedback:
-                    report.counts["not_feedback"] += 1
-                    report._row(Row(name=name, reason=parsed.reason or "no feedback"))
-                for item in parsed.feedback:
-                    items.append(item)
-                    labels[item.event_id] = name
+                report.read(name, parsed, items, labels)
             if items:  # committed before anything moves: a crash here re-reads, harmlessly
                 taken = intake.take(
                     engine, settings, items, trusted=False, now=now, matching=matching

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.feedback import intake
 from syndicate.feedback.mailbox import messages
+from syndicate.feedback.parse import Parsed
 from syndicate.feedback.pool import parsed as parse_messages
 from syndicate.feedback.report import Feedback
 
@@ -58,6 +59,19 @@ class ImportReport:
         """Entries of a folder of ``.eml`` files not named ``*.eml``: not read, but said."""
         self.counts["skipped"] += files + folders
         self.skipped_in.append((folder, files, folders))
+
+    def read(
+        self, name: str, parsed: Parsed, items: list[Feedback], labels: dict[str, str]
+    ) -> None:
+        """Count one parsed message: its feedback joins ``items`` (named in ``labels`` by
+        event id), or it is a row saying why it has none."""
+        self.messages += 1
+        if not parsed.feedback:
+            self.counts["not_feedback"] += 1
+            self._row(Row(name=name, reason=parsed.reason or "no feedback"))
+        for item in parsed.feedback:
+            items.append(item)
+            labels[item.event_id] = name
 
     def _row(self, row: Row) -> None:
         if len(self.rows) < MAX_ROWS:
@@ -122,13 +136,7 @@ def import_paths(
 
     every = (message for path in paths for message in messages(path, report))
     for name, parsed in parse_messages(every, address):
-        report.messages += 1
-        if not parsed.feedback:
-            report.counts["not_feedback"] += 1
-            report._row(Row(name=name, reason=parsed.reason or "no feedback"))
-        for item in parsed.feedback:
-            items.append(item)
-            names[item.event_id] = name
+        report.read(name, parsed, items, names)
         count += 1
         if count >= BATCH:
             flush()

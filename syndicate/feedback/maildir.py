@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from syndicate.config import Settings
 from syndicate.feedback import intake
 from syndicate.feedback.files import Unreadable, read_message
-from syndicate.feedback.importer import BATCH, ImportReport, Row
+from syndicate.feedback.importer import BATCH, ImportReport
 from syndicate.feedback.parse import MAX_BYTES, parse
 from syndicate.feedback.report import Feedback
 
@@ -56,15 +56,8 @@ def poll(engine: Engine, settings: Settings, path: Path, *, now: datetime) -> Im
             except Unreadable as exc:  # left in new/, said each poll (``run`` logs it once)
                 report.unreadable(str(new / name), exc.reason)
                 continue
-            report.messages += 1
             done.append(name)
-            parsed = parse(data, bounce_address=address)
-            if not parsed.feedback:
-                report.counts["not_feedback"] += 1
-                report._row(Row(name=name, reason=parsed.reason or "no feedback"))
-            for item in parsed.feedback:
-                items.append(item)
-                labels[item.event_id] = name
+            report.read(name, parse(data, bounce_address=address), items, labels)
         if items:
             taken = intake.take(engine, settings, items, trusted=False, now=now, matching=matching)
             report.add(labels, taken)
