@@ -95,7 +95,9 @@ def syndicate_once(
         del elapsed  # start-up and rendering are not what latency changes
         if proxy is not None and proxy.proxy.first is not None and proxy.proxy.last:
             phase = proxy.proxy.last - proxy.proxy.first
-        limit = getattr(used, "max_connections", None) or used.connections
+        # what the send ended with (adaptive concurrency), else the setting
+        limit = report.get("connections") or getattr(used, "max_connections", None)
+        limit = limit or used.connections
         return messages / phase, limit, report.get("processes", 1)
     finally:
         shutil.rmtree(root, ignore_errors=True)

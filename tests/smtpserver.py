@@ -100,6 +100,8 @@ class Handler:
     ) -> list[str]:
         """aiosmtpd's EHLO reply, with PIPELINING where the server offers it."""
         session.host_name = hostname
+        if isinstance(server, _Server) and server.owner.ehlo_delay:
+            await asyncio.sleep(server.owner.ehlo_delay)
         if isinstance(server, _Server) and server.owner.pipelining:
             lines.insert(-1, "250-PIPELINING")
         return lines
@@ -202,6 +204,7 @@ class SmtpServer:
         self.credentials, self.smtputf8 = credentials, smtputf8
         self.pipelining, self.lenient_data = pipelining, lenient_data
         self.pipelined = 0  # MAIL commands that arrived with others behind them
+        self.ehlo_delay = 0.0  # seconds every EHLO answer waits: a relay far away
         self.port = 0
         self._sessions = 0
         self._count_lock = threading.Lock()

@@ -270,6 +270,29 @@ class SmtpTransport:
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
 
+    async def round_trip(self) -> float | None:
+        """Seconds one EHLO took on a connection of the pool (opened now if none is), or
+        None when it cannot be opened: the sending itself then meets and reports that."""
+        slot = await self._idle.get()
+        try:
+            if slot.client is None:
+                slot.connecting = True
+                try:
+                    slot.client = await self._connect()
+                except _ConnectFailed:
+                    return None
+                finally:
+                    slot.connecting = False
+            client = slot.client
+            if not isinstance(client, PipeliningSMTP):
+                return None
+            if client.is_ehlo_or_helo_needed:  # not said yet (no STARTTLS, no AUTH)
+                with contextlib.suppress(*_NETWORK_ERRORS):
+                    await client.ehlo()
+            return client.round_trip
+        finally:
+            self._give_back(slot, stays=True)
+
     async def close(self) -> None:
         """QUIT every idle connection (errors ignored); call after the last ``send``."""
         if self._leaving:
