@@ -79,6 +79,8 @@ def syndicate_once(
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
             raise SystemExit(f"send failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        if os.environ.get("BENCH_SHOW_LOG"):  # the send's own lines (connections it tried)
+            print(proc.stderr, file=sys.stderr)
         report = json.loads(proc.stdout)
         sent = report["counts"].get("sent", 0)
         if sent != messages:

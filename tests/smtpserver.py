@@ -75,6 +75,7 @@ class Handler:
         self._lock = threading.Lock()
         self._messages: list[Message] = []
         self._faults: list[tuple[str, FaultKind, float]] = []
+        self.accepted_rcpts: list[str] = []  # every RCPT accepted, message sent or not
 
     def fault_for(self, address: str, stage: str) -> tuple[FaultKind, float] | None:
         """The first fault whose pattern matches ``address`` at ``stage`` (rcpt or data)."""
@@ -125,6 +126,8 @@ class Handler:
         if fault is not None and (reply := await self._apply(server, *fault)) is not None:
             return reply
         envelope.rcpt_tos.append(address)
+        with self._lock:
+            self.accepted_rcpts.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:

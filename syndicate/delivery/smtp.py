@@ -90,13 +90,15 @@ class RateLimiter:
 class _Slot:
     """One place in the pool: maybe an open connection, and how many messages it carried."""
 
-    __slots__ = ("client", "connecting", "pushed", "sent")
+    __slots__ = ("client", "connecting", "pushed", "recorded", "sent")
 
     def __init__(self) -> None:
         self.client: aiosmtplib.SMTP | None = None
         self.sent = 0
         self.connecting = False
         self.pushed: str | None = None  # the server pushed back on this slot's connection
+        # the last copy's answer being recorded: the next end of data waits for it
+        self.recorded: asyncio.Future[None] | None = None
 
     @property
     def busy(self) -> bool:
@@ -120,6 +122,10 @@ class _ConnectFailed(Exception):
 
 class _PushedBack(Exception):
     """The server refused one more connection while others are open: not fatal."""
+
+
+class _NotRecorded(Exception):
+    """The previous answer on this connection could not be recorded: send nothing more."""
 
 
 def _deferred(reply: str, code: int | None = None, *, fatal: bool = False) -> Outcome:
@@ -231,6 +237,19 @@ class SmtpTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
         """Deliver one message to one recipient; never raises for a per-message problem."""
+        return await self._send(sender, recipient, data, None)
+
+    async def send_overlapped(
+        self, sender: str, recipient: str, data: bytes, *, recorded: asyncio.Future[None]
+    ) -> Outcome:
+        """Like :meth:`send`, but the connection goes back to the pool at once: its next
+        copy's envelope may go while ``recorded`` is pending; its end of data waits for it
+        (see :class:`~syndicate.delivery.transport.Overlapping`)."""
+        return await self._send(sender, recipient, data, recorded)
+
+    async def _send(
+        self, sender: str, recipient: str, data: bytes, recorded: asyncio.Future[None] | None
+    ) -> Outcome:
         if not (_ADDRESS.fullmatch(sender) and _ADDRESS.fullmatch(recipient)):
             return Outcome(
                 kind=Kind.FAILED, code=None, reply="refused: not a plain mailbox address"
@@ -249,6 +268,8 @@ class SmtpTransport:
             except _PushedBack as exc:
                 stays = self._pushed_back(slot, str(exc))
             finally:
+                if recorded is not None:
+                    slot.recorded = recorded
                 self._give_back(slot, stays=stays)
 
     def _pushed_back(self, slot: _Slot, reason: str) -> bool:
@@ -323,7 +344,12 @@ class SmtpTransport:
         client, keep = slot.client, False
         try:
             reply = await transaction(
-                client, sender, recipient, data, pipelining=self.settings.pipelining
+                client,
+                sender,
+                recipient,
+                data,
+                pipelining=self.settings.pipelining,
+                before_data=lambda: self._previous_recorded(slot),
             )
             keep = True
             return Outcome(kind=Kind.SENT, code=reply.code, reply=clean_reply(reply.message))
@@ -338,6 +364,8 @@ class SmtpTransport:
         except ValueError as exc:  # an address aiosmtplib will not put on a command line
             keep = await _reset(client)
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
+        except _NotRecorded as exc:  # mid-DATA: only dropping the connection stops it
+            return _deferred(f"not sent: {exc}")
         except _NETWORK_ERRORS as exc:
             slot.pushed = connection_pushback(exc)
             return _deferred(f"connection problem: {type(exc).__name__}: {exc}")
@@ -347,6 +375,19 @@ class SmtpTransport:
                 slot.sent += 1
             else:
                 slot.discard()
+
+    async def _previous_recorded(self, slot: _Slot) -> None:
+        """Wait until the answer of the slot's previous copy is recorded (at most one
+        command timeout); raise :class:`_NotRecorded` if it could not be."""
+        previous, slot.recorded = slot.recorded, None
+        if previous is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(previous), self.settings.timeout)
+        except TimeoutError:
+            raise _NotRecorded("the previous answer was not recorded in time") from None
+        except Exception as exc:
+            raise _NotRecorded("the previous answer could not be recorded") from exc
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """Open, secure and authenticate one connection, or raise :class:`_ConnectFailed`."""
