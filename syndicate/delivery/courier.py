@@ -62,6 +62,50 @@ def free_dead_leases(engine: Engine, send_id: int, *, now: datetime) -> None:
         ledger.release_leases(conn, send_id, dead)
 
 
+class _Stream:
+    """The copies of a drain in flight, as tasks: how many got an answer, and waiting until
+    only a few are left (done callbacks and a counter: no scan of a thousand tasks per
+    answer). The first error of any copy is raised by the next wait, as ``gather`` did."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self._error: BaseException | None = None
+        self._wake: asyncio.Event = asyncio.Event()
+        self._want = 0
+
+    def add(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            pass
+        elif (exc := task.exception()) is not None:
+            self._error = self._error or exc
+        elif task.result():
+            self.answered += 1
+        if len(self._tasks) <= self._want or self._error is not None:
+            self._wake.set()
+
+    async def down_to(self, left: int) -> None:
+        """Until at most ``left`` copies are in flight; raises a copy's error."""
+        self._want = left
+        while len(self._tasks) > left and self._error is None:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def close(self) -> None:
+        """After an error or a cancellation: cancel what is left and wait for it."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     """Which send to deliver, and the facts every copy of it needs."""
@@ -122,18 +166,23 @@ class Courier:
         if adapter is not None:
             gate, adapter.on_change = adapter.gate, self._resized
             tasks.append(asyncio.create_task(adapter.run()))
-        answered = 0
+        stream = _Stream()
         try:
             while not self.stopping:
                 with conn.begin():
                     rows = self._claim(conn)
                 if not rows:
                     break
-                done = await asyncio.gather(*(self._one(row, gate) for row in rows))
-                answered += sum(done)
+                for row in rows:
+                    stream.add(asyncio.create_task(self._one(row, gate)))
+                # The next batch is claimed while the last round of this one is on the wire
+                # (no connection idles at the end of a batch waiting for its slowest copy).
+                await stream.down_to(self.connections)
                 if on_batch is not None:
                     on_batch()
+            await stream.down_to(0)
         finally:
+            await stream.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -145,9 +194,9 @@ class Courier:
                     adapter.remember(conn, now=self.clock())
                 if self.fatal is not None:
                     send_repo.record_error(conn, self.job.send_id, self.fatal, now=self.clock())
-                elif answered:  # the server answered again: an older error is history
+                elif stream.answered:  # the server answered again: an older error is history
                     send_repo.clear_error(conn, self.job.send_id)
-        return answered
+        return stream.answered
 
     def _claim(self, conn: Connection) -> list[Due]:
         """The next batch: no more rows than the day's allowance leaves (counted inside
