@@ -79,6 +79,8 @@ def syndicate_once(
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
             raise SystemExit(f"send failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        if os.environ.get("BENCH_SHOW_LOG"):  # the send's own lines (connections it tried)
+            print(proc.stderr, file=sys.stderr)
         report = json.loads(proc.stdout)
         sent = report["counts"].get("sent", 0)
         if sent != messages:
@@ -95,7 +97,9 @@ def syndicate_once(
         del elapsed  # start-up and rendering are not what latency changes
         if proxy is not None and proxy.proxy.first is not None and proxy.proxy.last:
             phase = proxy.proxy.last - proxy.proxy.first
-        limit = getattr(used, "max_connections", None) or used.connections
+        # what the send ended with (adaptive concurrency), else the setting
+        limit = report.get("connections") or getattr(used, "max_connections", None)
+        limit = limit or used.connections
         return messages / phase, limit, report.get("processes", 1)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -75,6 +75,7 @@ class Handler:
         self._lock = threading.Lock()
         self._messages: list[Message] = []
         self._faults: list[tuple[str, FaultKind, float]] = []
+        self.accepted_rcpts: list[str] = []  # every RCPT accepted, message sent or not
 
     def fault_for(self, address: str, stage: str) -> tuple[FaultKind, float] | None:
         """The first fault whose pattern matches ``address`` at ``stage`` (rcpt or data)."""
@@ -100,6 +101,8 @@ class Handler:
     ) -> list[str]:
         """aiosmtpd's EHLO reply, with PIPELINING where the server offers it."""
         session.host_name = hostname
+        if isinstance(server, _Server) and server.owner.ehlo_delay:
+            await asyncio.sleep(server.owner.ehlo_delay)
         if isinstance(server, _Server) and server.owner.pipelining:
             lines.insert(-1, "250-PIPELINING")
         return lines
@@ -123,6 +126,8 @@ class Handler:
         if fault is not None and (reply := await self._apply(server, *fault)) is not None:
             return reply
         envelope.rcpt_tos.append(address)
+        with self._lock:
+            self.accepted_rcpts.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -202,6 +207,7 @@ class SmtpServer:
         self.credentials, self.smtputf8 = credentials, smtputf8
         self.pipelining, self.lenient_data = pipelining, lenient_data
         self.pipelined = 0  # MAIL commands that arrived with others behind them
+        self.ehlo_delay = 0.0  # seconds every EHLO answer waits: a relay far away
         self.port = 0
         self._sessions = 0
         self._count_lock = threading.Lock()

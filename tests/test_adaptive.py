@@ -84,6 +84,27 @@ def test_without_pushback_it_grows_to_the_ceiling_while_throughput_follows(
     assert controller.tolerated == ceiling
 
 
+def test_growth_that_clearly_pays_doubles() -> None:
+    controller = Controller(start=8, ceiling=64)
+    changes = [controller.tick(completed=40 * controller.limit, seconds=1.0, saturated=True)]
+    for _ in range(12):  # every connection carries its share: 8, 12, then doubling
+        changes.append(
+            controller.tick(completed=40 * controller.limit, seconds=1.0, saturated=True)
+        )
+    assert [c.after for c in changes if c is not None][:4] == [12, 24, 48, 64]
+
+
+def test_growth_that_pays_only_partly_keeps_to_half_steps() -> None:
+    controller = Controller(start=8, ceiling=64)
+    afters = []
+    for _ in range(12):  # each step brings 60 % of its proportional gain: paid, not clearly
+        completed = 400 * (1 + 0.6 * (controller.limit / 8 - 1))
+        change = controller.tick(completed=int(completed), seconds=1.0, saturated=True)
+        if change is not None:
+            afters.append(change.after)
+    assert afters[:3] == [12, 18, 27]
+
+
 def test_it_holds_when_more_connections_do_not_send_faster() -> None:
     controller = Controller(start=4, ceiling=16, reprobe=1000)
     changes = [controller.tick(completed=2000, seconds=1.0, saturated=True) for _ in range(30)]

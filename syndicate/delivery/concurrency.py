@@ -8,7 +8,9 @@ target moved.
 
 Growth is judged by what it bought: after an increase, the next full interval must answer
 at least half the proportional gain more messages (four connections to six: +25 %), else
-the controller goes back to where it was and holds there. Over a relay 50 ms away every
+the controller goes back to where it was and holds there. The first step is by half; while
+each step brings at least ``STRONG`` (80 %) of its proportional gain the next one doubles
+(8, 12, 24, 32 instead of 8, 12, 18, 27, 32). Over a relay 50 ms away every
 connection adds its share; on loopback, where one core is the bound, the first check fails
 and the pool stays as it started. A pushback cuts the
 target to 0.7 of the connections that were open when it came (never below one) and caps
@@ -28,6 +30,7 @@ __all__ = ["Change", "Controller", "connection_pushback", "reply_pushback"]
 DECREASE = 0.7  # multiplicative decrease on pushback (12 connections: 8)
 GAIN = 0.5  # share of the proportional throughput gain an increase must show
 SLOW_START = 1.5  # growth factor until the first hold or pushback (then +1 at a time)
+STRONG = 0.8  # a step that brought this share of its proportional gain: the next doubles
 REPROBE = 20  # intervals at the cap (or held) before one more connection is tried
 
 # Replies that mean "fewer connections, please", whatever their code: RFC 3463 4.7.x is
@@ -133,6 +136,7 @@ class Controller:
         self._echo = 0  # intervals in which pushbacks are ignored
         self._holding = False  # growth stopped paying: wait ``reprobe`` intervals
         self._from = self.limit  # where the increase being judged started
+        self._double = False  # the last step paid clearly: the next one doubles
 
     def pushback(self, reason: str, at: int) -> Change | None:
         """The server pushed back with ``at`` connections open: cut, unless an echo."""
@@ -169,7 +173,11 @@ class Controller:
             self.tolerated = self.limit  # a whole busy interval at this level, no pushback
         if self._before is not None:  # judge the last increase
             before, self._before = self._before, None
-            if rate >= before * (1 + GAIN * (self.limit - self._from) / self._from):
+            wanted = (self.limit - self._from) / self._from  # the proportional gain
+            if rate >= before * (1 + GAIN * wanted):
+                # Growth that clearly pays (a relay far away: every connection adds its
+                # share) doubles, so a send reaches its level in fewer intervals.
+                self._double = self._slow and before > 0 and rate >= before * (1 + STRONG * wanted)
                 if self.limit >= self.cap:  # beyond the cap and it paid: one more may too
                     self.cap = min(self.ceiling, self.cap + 1)
                 return self._grow(rate)
@@ -188,7 +196,11 @@ class Controller:
 
     def _grow(self, rate: float) -> Change | None:
         before = self.limit
-        step = max(1, int(before * (SLOW_START - 1))) if self._slow else 1
+        if self._slow:
+            step = before if self._double else max(1, int(before * (SLOW_START - 1)))
+        else:
+            step = 1
+        self._double = False
         after = min(self.cap, self.ceiling, before + step)
         if after <= before:
             return None

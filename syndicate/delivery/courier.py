@@ -2,9 +2,12 @@
 
 Any number of couriers (tasks, local processes, workers on other machines) may drain the
 same send: rows are leased when claimed (see ``store.deliveries.claim``), so no two hold a
-row at once. Each answer is committed before its connection takes the next message, so a
-crash loses at most the answers of the messages in flight: one per connection. Answers that
-arrive together share one transaction (a group commit).
+row at once. Each answer is committed before its connection ends the next message's data
+(the next envelope, MAIL, RCPT and DATA, may go while the commit is in flight: see
+``transport.Overlapping``), so the server takes no message while an earlier answer on the
+same connection could still be lost: a crash loses at most the answers of the messages in
+flight, one per connection. Answers that arrive together share one transaction (a group
+commit).
 
 When the server cannot be used at all (unreachable, TLS or login refused), the courier stops
 at once: the row stays as it was (queued or deferred, never failed), the problem is kept as
@@ -32,7 +35,7 @@ from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.policy import Policy
 from syndicate.delivery.quota import Allowance, allowance, mark_started
-from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
+from syndicate.delivery.transport import Kind, Outcome, Overlapping, Transport, clean_reply
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Recipient
 from syndicate.errors import SyndicateError
@@ -57,6 +60,50 @@ def free_dead_leases(engine: Engine, send_id: int, *, now: datetime) -> None:
         held = ledger.lease_holders(conn, send_id, now=now)
         dead = [owner for owner in held if process_alive(owner) is False]
         ledger.release_leases(conn, send_id, dead)
+
+
+class _Stream:
+    """The copies of a drain in flight, as tasks: how many got an answer, and waiting until
+    only a few are left (done callbacks and a counter: no scan of a thousand tasks per
+    answer). The first error of any copy is raised by the next wait, as ``gather`` did."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self._error: BaseException | None = None
+        self._wake: asyncio.Event = asyncio.Event()
+        self._want = 0
+
+    def add(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            pass
+        elif (exc := task.exception()) is not None:
+            self._error = self._error or exc
+        elif task.result():
+            self.answered += 1
+        if len(self._tasks) <= self._want or self._error is not None:
+            self._wake.set()
+
+    async def down_to(self, left: int) -> None:
+        """Until at most ``left`` copies are in flight; raises a copy's error."""
+        self._want = left
+        while len(self._tasks) > left and self._error is None:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def close(self) -> None:
+        """After an error or a cancellation: cancel what is left and wait for it."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,18 +166,23 @@ class Courier:
         if adapter is not None:
             gate, adapter.on_change = adapter.gate, self._resized
             tasks.append(asyncio.create_task(adapter.run()))
-        answered = 0
+        stream = _Stream()
         try:
             while not self.stopping:
                 with conn.begin():
                     rows = self._claim(conn)
                 if not rows:
                     break
-                done = await asyncio.gather(*(self._one(row, gate) for row in rows))
-                answered += sum(done)
+                for row in rows:
+                    stream.add(asyncio.create_task(self._one(row, gate)))
+                # The next batch is claimed while the last round of this one is on the wire
+                # (no connection idles at the end of a batch waiting for its slowest copy).
+                await stream.down_to(self.connections)
                 if on_batch is not None:
                     on_batch()
+            await stream.down_to(0)
         finally:
+            await stream.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -142,9 +194,9 @@ class Courier:
                     adapter.remember(conn, now=self.clock())
                 if self.fatal is not None:
                     send_repo.record_error(conn, self.job.send_id, self.fatal, now=self.clock())
-                elif answered:  # the server answered again: an older error is history
+                elif stream.answered:  # the server answered again: an older error is history
                     send_repo.clear_error(conn, self.job.send_id)
-        return answered
+        return stream.answered
 
     def _claim(self, conn: Connection) -> list[Due]:
         """The next batch: no more rows than the day's allowance leaves (counted inside
@@ -187,26 +239,45 @@ class Courier:
         self.connections = connections
 
     async def _one(self, row: Due, gate: asyncio.Semaphore | Gate) -> bool:
-        async with gate:
-            if self.stopping:
-                return False
-            if not row.still_subscribed:  # left while this send ran: nothing more for them
-                skipped = Answer(
-                    subscriber_id=row.subscriber_id,
-                    status=DeliveryStatus.SKIPPED,
-                    reply="no longer subscribed",
-                )
-                await self._commit(row, skipped)
-                return True
-            outcome = await self._send(row)
-            if outcome.fatal is not None:  # not tried: the row stays as it was
-                self.fatal = self.fatal or outcome.fatal
-                self.request_stop()
-                return False
-            await self._commit(row, self._answer(row, outcome))
+        # With an Overlapping transport the connection (and the gate) are free as soon as
+        # the reply is in: the next copy's envelope overlaps this answer's commit, and the
+        # transport holds that copy's end of data until ``recorded`` is resolved below.
+        recorded: asyncio.Future[None] | None = None
+        if isinstance(self.transport, Overlapping):
+            recorded = asyncio.get_running_loop().create_future()
+        try:
+            async with gate:
+                if self.stopping:
+                    return False
+                if not row.still_subscribed:  # left while this send ran: nothing more for them
+                    skipped = Answer(
+                        subscriber_id=row.subscriber_id,
+                        status=DeliveryStatus.SKIPPED,
+                        reply="no longer subscribed",
+                    )
+                    await self._commit(row, skipped, recorded)
+                    return True
+                outcome = await self._send(row, recorded)
+                if outcome.fatal is not None:  # not tried: the row stays as it was
+                    self.fatal = self.fatal or outcome.fatal
+                    self.request_stop()
+                    return False
+                answer = self._answer(row, outcome)
+                if recorded is None:  # the connection waits for the commit
+                    await self._commit(row, answer, None)
+                    return True
+            await self._commit(row, answer, recorded)
             return True
+        except BaseException:  # cancelled: the answer may not be durable; send no more there
+            if recorded is not None and not recorded.done():
+                recorded.set_exception(RuntimeError("the answer was not recorded"))
+                recorded.exception()  # seen: nobody else need retrieve it
+            raise
+        finally:
+            if recorded is not None and not recorded.done():  # nothing of this copy pending
+                recorded.set_result(None)
 
-    async def _send(self, row: Due) -> Outcome:
+    async def _send(self, row: Due, recorded: asyncio.Future[None] | None) -> Outcome:
         recipient = Recipient(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
         try:
             # A version that cannot be built fails its own copies, never the whole send.
@@ -221,6 +292,8 @@ class Courier:
         sender = (
             self.job.sender if verp is None else verp.sender(self.job.send_id, row.subscriber_id)
         )
+        if recorded is not None and isinstance(self.transport, Overlapping):
+            return await self.transport.send_overlapped(sender, row.email, data, recorded=recorded)
         return await self.transport.send(sender, row.email, data)
 
     def _answer(self, row: Due, outcome: Outcome) -> Answer:
@@ -240,12 +313,14 @@ class Courier:
             retry_at=retry_at,
         )
 
-    async def _commit(self, row: Due, answer: Answer) -> None:
-        """Queue the answer for the next group commit and wait until it is durable."""
+    async def _commit(self, row: Due, answer: Answer, done: asyncio.Future[None] | None) -> None:
+        """Queue the answer for the next group commit and wait until it is durable
+        (``done``, made here unless given, is resolved then)."""
         loop = asyncio.get_running_loop()
         if self.adapter is not None:
             self.adapter.answered()
-        done: asyncio.Future[None] = loop.create_future()
+        if done is None:
+            done = loop.create_future()
         self._pending.append((row, answer, done))
         if len(self._pending) >= self.connections:  # every connection waits: write now
             if self._timer is not None:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +28,7 @@ from typing import Literal
 import aiosmtplib
 
 from syndicate.delivery.concurrency import connection_pushback, reply_pushback
+from syndicate.delivery.connectproblem import connect_problem
 from syndicate.delivery.pipelining import PipeliningSMTP
 from syndicate.delivery.smtpwire import transaction, wire_data
 from syndicate.delivery.transport import Kind, Outcome, clean_reply
@@ -90,13 +89,15 @@ class RateLimiter:
 class _Slot:
     """One place in the pool: maybe an open connection, and how many messages it carried."""
 
-    __slots__ = ("client", "connecting", "pushed", "sent")
+    __slots__ = ("client", "connecting", "pushed", "recorded", "sent")
 
     def __init__(self) -> None:
         self.client: aiosmtplib.SMTP | None = None
         self.sent = 0
         self.connecting = False
         self.pushed: str | None = None  # the server pushed back on this slot's connection
+        # the last copy's answer being recorded: the next end of data waits for it
+        self.recorded: asyncio.Future[None] | None = None
 
     @property
     def busy(self) -> bool:
@@ -122,41 +123,13 @@ class _PushedBack(Exception):
     """The server refused one more connection while others are open: not fatal."""
 
 
+class _NotRecorded(Exception):
+    """The previous answer on this connection could not be recorded: send nothing more."""
+
+
 def _deferred(reply: str, code: int | None = None, *, fatal: bool = False) -> Outcome:
     line = clean_reply(reply)
     return Outcome(kind=Kind.DEFERRED, code=code, reply=line, fatal=line if fatal else None)
-
-
-def connect_problem(exc: BaseException, host: str, port: int, *, timeout: float) -> str:
-    """One line for a connection that could not be opened, secured or authenticated:
-    ``cannot connect to HOST:PORT: reason``, or the TLS or login problem at HOST:PORT."""
-    where = f"{host}:{port}"
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return clean_reply(f"authentication failed at {where}: {exc.code} {exc.message}")
-    tls = _tls_problem(exc)
-    if tls is not None:
-        reason = tls.reason or tls.strerror or str(tls)
-        return clean_reply(f"cannot start TLS with {where}: handshake failed ({reason})")
-    if type(exc) in (aiosmtplib.SMTPException, aiosmtplib.SMTPNotSupported):
-        # aiosmtplib's word for "STARTTLS/AUTH not offered": a configuration error
-        if "starttls" in str(exc).casefold():
-            return clean_reply(f"cannot start TLS with {where}: {exc}")
-        return clean_reply(f"cannot use {where}: {exc}")
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return clean_reply(
-            f"cannot connect to {where}: the server answered {exc.code} {exc.message}"
-        )
-    if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
-        return f"cannot connect to {where}: no answer within {timeout:g} s"
-    cause: BaseException | None = exc
-    for _ in range(8):  # the operating system's words ("Connection refused"), when it has them
-        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
-            reason = os.strerror(cause.errno) if cause.errno else str(cause.strerror)
-            return clean_reply(f"cannot connect to {where}: {reason}")
-        if cause is None:
-            break
-        cause = cause.__cause__ or cause.__context__
-    return clean_reply(f"cannot connect to {where}: {exc}")
 
 
 def _from_reply(code: int, message: str, *, after_data: bool = False) -> Outcome:
@@ -177,18 +150,6 @@ async def _reset(client: aiosmtplib.SMTP) -> bool:
     except (*_NETWORK_ERRORS, ValueError):
         return False
     return client.is_connected
-
-
-def _tls_problem(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind ``exc``, if any, following the exception chain."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 class SmtpTransport:
@@ -231,6 +192,19 @@ class SmtpTransport:
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
         """Deliver one message to one recipient; never raises for a per-message problem."""
+        return await self._send(sender, recipient, data, None)
+
+    async def send_overlapped(
+        self, sender: str, recipient: str, data: bytes, *, recorded: asyncio.Future[None]
+    ) -> Outcome:
+        """Like :meth:`send`, but the connection goes back to the pool at once: its next
+        copy's envelope may go while ``recorded`` is pending; its end of data waits for it
+        (see :class:`~syndicate.delivery.transport.Overlapping`)."""
+        return await self._send(sender, recipient, data, recorded)
+
+    async def _send(
+        self, sender: str, recipient: str, data: bytes, recorded: asyncio.Future[None] | None
+    ) -> Outcome:
         if not (_ADDRESS.fullmatch(sender) and _ADDRESS.fullmatch(recipient)):
             return Outcome(
                 kind=Kind.FAILED, code=None, reply="refused: not a plain mailbox address"
@@ -249,6 +223,8 @@ class SmtpTransport:
             except _PushedBack as exc:
                 stays = self._pushed_back(slot, str(exc))
             finally:
+                if recorded is not None:
+                    slot.recorded = recorded
                 self._give_back(slot, stays=stays)
 
     def _pushed_back(self, slot: _Slot, reason: str) -> bool:
@@ -269,6 +245,29 @@ class SmtpTransport:
         task = asyncio.get_running_loop().create_task(self._quit(slot))
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
+
+    async def round_trip(self) -> float | None:
+        """Seconds one EHLO took on a connection of the pool (opened now if none is), or
+        None when it cannot be opened: the sending itself then meets and reports that."""
+        slot = await self._idle.get()
+        try:
+            if slot.client is None:
+                slot.connecting = True
+                try:
+                    slot.client = await self._connect()
+                except _ConnectFailed:
+                    return None
+                finally:
+                    slot.connecting = False
+            client = slot.client
+            if not isinstance(client, PipeliningSMTP):
+                return None
+            if client.is_ehlo_or_helo_needed:  # not said yet (no STARTTLS, no AUTH)
+                with contextlib.suppress(*_NETWORK_ERRORS):
+                    await client.ehlo()
+            return client.round_trip
+        finally:
+            self._give_back(slot, stays=True)
 
     async def close(self) -> None:
         """QUIT every idle connection (errors ignored); call after the last ``send``."""
@@ -300,7 +299,12 @@ class SmtpTransport:
         client, keep = slot.client, False
         try:
             reply = await transaction(
-                client, sender, recipient, data, pipelining=self.settings.pipelining
+                client,
+                sender,
+                recipient,
+                data,
+                pipelining=self.settings.pipelining,
+                before_data=lambda: self._previous_recorded(slot),
             )
             keep = True
             return Outcome(kind=Kind.SENT, code=reply.code, reply=clean_reply(reply.message))
@@ -315,6 +319,8 @@ class SmtpTransport:
         except ValueError as exc:  # an address aiosmtplib will not put on a command line
             keep = await _reset(client)
             return Outcome(kind=Kind.FAILED, code=None, reply=clean_reply(f"refused: {exc}"))
+        except _NotRecorded as exc:  # mid-DATA: only dropping the connection stops it
+            return _deferred(f"not sent: {exc}")
         except _NETWORK_ERRORS as exc:
             slot.pushed = connection_pushback(exc)
             return _deferred(f"connection problem: {type(exc).__name__}: {exc}")
@@ -324,6 +330,19 @@ class SmtpTransport:
                 slot.sent += 1
             else:
                 slot.discard()
+
+    async def _previous_recorded(self, slot: _Slot) -> None:
+        """Wait until the answer of the slot's previous copy is recorded (at most one
+        command timeout); raise :class:`_NotRecorded` if it could not be."""
+        previous, slot.recorded = slot.recorded, None
+        if previous is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(previous), self.settings.timeout)
+        except TimeoutError:
+            raise _NotRecorded("the previous answer was not recorded in time") from None
+        except Exception as exc:
+            raise _NotRecorded("the previous answer could not be recorded") from exc
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """Open, secure and authenticate one connection, or raise :class:`_ConnectFailed`."""

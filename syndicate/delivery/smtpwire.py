@@ -8,6 +8,7 @@ of aiosmtplib's regular expressions.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 from aiosmtplib.protocol import COMMAND_INJECTION_REGEX
@@ -37,7 +38,13 @@ def wire_data(message: bytes) -> bytes:
 
 
 async def transaction(
-    client: aiosmtplib.SMTP, sender: str, recipient: str, message: bytes, *, pipelining: bool
+    client: aiosmtplib.SMTP,
+    sender: str,
+    recipient: str,
+    message: bytes,
+    *,
+    pipelining: bool,
+    before_data: Callable[[], Awaitable[None]] | None = None,
 ) -> aiosmtplib.SMTPResponse:
     """MAIL, RCPT and DATA for one recipient; raises aiosmtplib's errors for negative replies.
 
@@ -46,6 +53,10 @@ async def transaction(
     else syndicate does per copy. DATA is therefore written here, through the public
     protocol object, with :func:`wire_data`'s byte replaces. With ``pipelining`` and a
     server that offers it, MAIL, RCPT and DATA go in one write (see :func:`envelope`).
+
+    ``before_data`` is awaited after the server's 354 and before the message goes out: the
+    envelope's round trip overlaps whatever it waits for (the previous answer's commit),
+    and the end of data, which makes the server take the message, still waits for it.
     """
     if client.is_ehlo_or_helo_needed:  # the extensions decide the MAIL options
         try:
@@ -82,6 +93,8 @@ async def transaction(
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    if before_data is not None:
+        await before_data()
     protocol.write(payload)
     # read_response arms the protocol for the reply before it yields to the loop.
     reply = await protocol.read_response(timeout=client.timeout)

@@ -7,13 +7,22 @@ give up on it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-__all__ = ["REPLY_LIMIT", "Adjustable", "Kind", "Outcome", "Transport", "clean_reply"]
+__all__ = [
+    "REPLY_LIMIT",
+    "Adjustable",
+    "Kind",
+    "Outcome",
+    "Overlapping",
+    "Transport",
+    "clean_reply",
+]
 
 REPLY_LIMIT = 500
 # C0/C1 controls (ANSI escapes start with ESC or CSI), line/paragraph separators, bidi
@@ -77,4 +86,22 @@ class Adjustable(Protocol):
 
     def resize(self, connections: int) -> None:
         """Use at most ``connections`` connections from now on."""
+        ...
+
+
+@runtime_checkable
+class Overlapping(Protocol):
+    """A transport whose connection takes the next copy while this copy's answer is being
+    recorded: only the next copy's end of data waits for ``recorded``.
+
+    The sender's promise (a crash loses at most one answer per connection) holds: the
+    server takes the next message only after this answer is durable. What overlaps is the
+    next envelope (MAIL, RCPT, DATA: a round trip) with the commit.
+    """
+
+    async def send_overlapped(
+        self, sender: str, recipient: str, data: bytes, *, recorded: asyncio.Future[None]
+    ) -> Outcome:
+        """Like ``send``; ``recorded`` is resolved once the caller stored the outcome (an
+        exception: it could not; the connection's next copy is then not sent)."""
         ...
