@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.delivery.engine import SPREAD_MIN
+from syndicate.delivery.spread import SPREAD_MIN
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from tests.conftest import Site

@@ -67,10 +67,6 @@ from syndicate.subscribers.verp import site_verp
 __all__ = ["Policy", "SendLocked", "SendReport", "Sender", "variant_key"]
 
 LOCK_STALE = timedelta(minutes=10)
-SPREAD_MIN = 2000  # due rows below which helper processes are not worth starting
-# What one process carries comfortably (a copy costs ~0.4 ms of CPU): helpers pay only when
-# the relay could take more than this, i.e. when it is near (see ``_processes``).
-ONE_PROCESS_RATE = 1000.0
 LEASE_POLL = 0.2  # seconds between looks at rows another live process holds
 BEAT = 0.5  # seconds between progress reports (and lock heartbeats) while delivering
 
@@ -328,9 +324,9 @@ class Sender:
         allowance when this process's courier stopped because it was used up."""
         assert self.copies is not None and self.prepared is not None
         with self.engine.connect() as conn:
-            due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=SPREAD_MIN)
+            due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=spread.SPREAD_MIN)
         start, known = starting_point(self.engine, self.policy)
-        parts = spread.shares(start, await self._processes(due))
+        parts = spread.shares(start, await spread.processes(self.transport, self.policy, due))
         report.processes = max(report.processes, len(parts))
         top = self.policy.max_connections
         ceilings = spread.shares(max(top, start), len(parts)) if top is not None else parts
@@ -394,30 +390,6 @@ class Sender:
             await asyncio.to_thread(helpers.join)
             self._helpers, self._courier = None, None
         return paused
-
-    async def _processes(self, due: int) -> int:
-        """How many processes this send needs: one unless it is large and the CPU, not the
-        round trips, would be the bound.
-
-        C connections carry at most C / (2 x RTT) copies a second (pipelined). Against a
-        relay 50 ms away 32 connections make 320 a second, a fraction of one core: helpers
-        would only add a second writer on the store and start late. So the first
-        connection's EHLO is timed, and the send spreads only if the relay could take more
-        than ``ONE_PROCESS_RATE`` (with 32 connections: an EHLO under 16 ms, as on
-        loopback or in the same data centre). A transport that cannot say (the Maildir)
-        spreads as before.
-        """
-        wanted = self.policy.processes
-        if due < SPREAD_MIN or wanted <= 1:
-            return 1
-        probe = getattr(self.transport, "round_trip", None)
-        if probe is None:
-            return wanted
-        rtt = await probe()
-        if rtt is None or rtt <= 0:
-            return wanted
-        connections = max(self.policy.max_connections or 0, self.policy.connections)
-        return wanted if connections / (2 * rtt) > ONE_PROCESS_RATE else 1
 
     def _beat(self, job: Job, report: SendReport) -> None:
         """Keep the list lock fresh and report progress, at most every BEAT seconds."""
