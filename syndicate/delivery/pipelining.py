@@ -42,6 +42,13 @@ class PipeliningProtocol(SMTPProtocol):
         super().__init__(loop=loop, connection_lost_callback=connection_lost_callback)
         self._replies: deque[aiosmtplib.SMTPResponse] = deque()
         self._owed = 0  # replies still to come for the commands written
+        # Set once the transport is gone: a TLS connection closes only after its
+        # close_notify exchange, and a loop that ends before that leaves a socket open.
+        self.gone = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.gone.set()
 
     def data_received(self, data: bytes) -> None:
         """Parse every complete reply that arrived; keep as many as are owed, in order."""

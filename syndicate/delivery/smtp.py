@@ -29,7 +29,7 @@ import aiosmtplib
 
 from syndicate.delivery.concurrency import connection_pushback, reply_pushback
 from syndicate.delivery.connectproblem import connect_problem
-from syndicate.delivery.pipelining import PipeliningSMTP
+from syndicate.delivery.pipelining import PipeliningProtocol, PipeliningSMTP
 from syndicate.delivery.smtpwire import transaction, wire_data
 from syndicate.delivery.transport import Kind, Outcome, clean_reply
 
@@ -372,7 +372,11 @@ class SmtpTransport:
     async def _quit(self, slot: _Slot) -> None:
         """Politely end the slot's connection (QUIT), falling back to just closing it."""
         client = slot.client
+        protocol = client.protocol if client is not None else None
         if client is not None and client.is_connected:
             with contextlib.suppress(*_NETWORK_ERRORS):
                 await client.quit()
         slot.discard()
+        if isinstance(protocol, PipeliningProtocol):  # let a TLS close finish (1 s at most)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(protocol.gone.wait(), 1.0)
