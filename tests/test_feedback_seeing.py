@@ -205,3 +205,31 @@ def test_the_counting_queries_agree_on_both_databases(any_site: Site) -> None:
     ]
     assert (refused.copies, refused.unmatched) == (2, 2)
     assert total == len(rows)
+
+
+def test_subscribers_show_lists_a_readers_feedback(sent: Sent, tmp_path: Path) -> None:
+    site, senders, _ = sent
+    r0, r1 = "r0@example.org", "r1@example.org"
+    _import(
+        site,
+        tmp_path / "a",
+        [
+            dsn(senders[r0], r0, "4.2.2", "452 4.2.2 Mailbox full"),
+            dsn(ADDRESS, r1, "5.1.1", "550 5.1.1 User unknown"),  # no token: by address
+        ],
+    )
+    code, shown = cli(site, "subscribers", "show", r0)
+    assert code == 0, shown
+    assert "feedback: 1 report (newest first)" in shown
+    [line] = [x for x in shown.splitlines() if "soft 4.2.2" in x]
+    assert "[token]" in line and "soft bounce 1 of 3" in line and "Mailbox full" in line
+    doc = json.loads(cli(site, "subscribers", "show", r0, "--json")[1])
+    [event] = doc["feedback"]
+    assert (event["outcome"], event["dsn_status"], event["matched_by"]) == (
+        "soft",
+        "4.2.2",
+        "token",
+    )
+    assert event["trusted"] is True and event["send"]
+    code, other = cli(site, "subscribers", "show", "r2@example.org")
+    assert code == 0 and "feedback:" not in other  # none for a reader without any

@@ -15,10 +15,10 @@ import click
 from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, out, pass_ctx
 from syndicate.cli.subscribers import STATUSES, _store, subscribers
 from syndicate.models import SUPPRESSED, Status
-from syndicate.store import history
+from syndicate.store import feedback_views, history
 from syndicate.store import subscribers as repo
 from syndicate.subscribers.address import display_address, escaped, normalize_address
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 
 @subscribers.command(name="list")
@@ -77,6 +77,7 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
         topics = repo.topics_of(conn, found.id)
         trail = repo.events_of(conn, found.id)
         deliveries = history.delivery_history(conn, found.id)
+        feedback = feedback_views.feedback_of(conn, found.id)
     if as_json:
         emit_json(
             {
@@ -99,6 +100,19 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
                     for e in trail
                 ],
                 "deliveries": list(_history_rows(deliveries)),
+                "feedback": [
+                    {
+                        "at": e.received_at.isoformat(),
+                        "outcome": e.outcome,
+                        "dsn_status": e.status,
+                        "send": e.digest_id,
+                        "matched_by": e.matched_by,
+                        "trusted": e.counts,
+                        "effect": e.effect,
+                        "diagnostic": e.diagnostic,
+                    }
+                    for e in feedback
+                ],
             }
         )
         return
@@ -126,6 +140,17 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
         tries = f" after {plural(r.attempts, 'attempt')}" if r.attempts > 1 else ""
         out.print(
             f"  {r.at:%Y-%m-%d %H:%M} {r.digest_id}: {r.status}{tries}{reply}".rstrip(),
+            markup=False,
+        )
+    if feedback:
+        out.print(f"feedback: {plural(len(feedback), 'report')} (newest first)", markup=False)
+    for f in feedback:
+        code = f" {f.status}" if e.status else ""
+        on = f" on {f.digest_id}" if f.digest_id else ""
+        what = f.effect or ("not trusted" if not f.counts else "")
+        out.print(
+            f"  {f.received_at:%Y-%m-%d %H:%M} {f.outcome}{code}{on} [{f.matched_by}]: "
+            f"{what}; {one_line(f.diagnostic, 120)}".rstrip("; "),
             markup=False,
         )
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
-from syndicate.store.tables import feedback_events, subscribers
+from syndicate.store.tables import feedback_events, sends, subscribers
 
 DELIVERED = "delivered"
 BOUNCES = ("hard", "soft")
@@ -136,3 +136,54 @@ def listed_total(conn: Connection, *, since: datetime) -> int:
     f = feedback_events.c
     stmt = select(func.count()).where(f.received_at >= since, f.outcome != DELIVERED)
     return int(conn.scalar(stmt.select_from(feedback_events)) or 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberFeedback:
+    """One piece of feedback about a subscriber, as ``subscribers show`` lists it."""
+
+    received_at: datetime
+    outcome: str
+    status: str | None
+    digest_id: str | None
+    matched_by: str
+    counts: bool
+    effect: str | None
+    diagnostic: str
+
+
+def feedback_of(
+    conn: Connection, subscriber_id: int, *, limit: int = 50
+) -> list[SubscriberFeedback]:
+    """A subscriber's bounces, complaints, refusals and confirmed deliveries, newest first
+    (at most ``limit``), trusted or not: the editor sees why a reader is, or is not, gone."""
+    f = feedback_events.c
+    stmt = (
+        select(
+            f.received_at,
+            f.outcome,
+            f.status,
+            sends.c.digest_id,
+            f.matched_by,
+            f.counts,
+            f.effect,
+            f.diagnostic,
+        )
+        .select_from(feedback_events.outerjoin(sends, sends.c.id == f.send_id))
+        .where(f.subscriber_id == subscriber_id)
+        .order_by(f.received_at.desc(), f.id.desc())
+        .limit(limit)
+    )
+    return [
+        SubscriberFeedback(
+            received_at=r[0],
+            outcome=r[1],
+            status=r[2],
+            digest_id=r[3],
+            matched_by=r[4] or "unmatched",
+            counts=bool(r[5]),
+            effect=r[6],
+            diagnostic=r[7],
+        )
+        for r in conn.execute(stmt)
+    ]
