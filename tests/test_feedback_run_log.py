@@ -204,3 +204,31 @@ def test_the_polls_summary_counts_every_message_like_bounces_import(
     assert line.startswith("bounces: 3 messages: "), line
     assert "1 already imported" in line and "1 not a bounce" in line, line
     assert "1 matched" in line, line
+
+
+def test_the_listener_says_plainly_that_a_message_is_no_bounce(
+    sent: Sent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrial B2: one plain phrase, not "a message that is no feedback: not a bounce…"."""
+    from syndicate.feedback.inbound import start
+
+    site, _, _ = sent
+    site.configure(CONFIG + TWO_LISTS + BOUNCES + 'listen = "127.0.0.1:0"\n')
+    note = b"From: a@example.net\r\nSubject: hello\r\n\r\nJust a note.\r\n"
+
+    def client(port: int) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp_client:
+            return smtp_client.sendmail("a@example.net", ["bounces@news.example.org"], note)
+
+    async def go() -> dict[str, tuple[int, bytes]]:
+        server = await start(site.engine, site.settings, "127.0.0.1", 0)
+        try:
+            return await asyncio.to_thread(client, server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with caplog.at_level(logging.INFO, logger="syndicate"):
+        assert asyncio.run(go()) == {}
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("syndicate")]
+    assert "bounce listener: not a bounce, complaint or automatic reply (ignored)" in said, said
