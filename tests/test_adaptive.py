@@ -402,3 +402,37 @@ def test_max_connections_below_connections_is_refused(site: Site) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(site.root)
     assert "max_connections: 4 is below connections (8)" in str(caught.value)
+
+
+@pytest.mark.usefixtures("secret")
+def test_a_burst_of_refusals_is_said_once_and_where_it_settled(site: Site) -> None:
+    """Retrial B6: 8 -> 5 -> 4 -> 3 -> 2 was four warnings; the cut is said once, and the
+    level the refusals right after it settled at once more."""
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    with serve_limited_smtp(2, at="greeting") as server:
+        letter(site, server.port, connections=8, max_connections=8)
+        result = CliRunner().invoke(main, ["--site", str(site.root), "send", "weekly", "--yes"])
+        assert result.exit_code == 0, result.stderr
+        cuts = [line for line in result.stderr.splitlines() if "relay pushed back" in line]
+        echoes = [line for line in result.stderr.splitlines() if "kept pushing back" in line]
+        assert len(cuts) == 1 and "at 8 connections; using 5" in cuts[0], result.stderr
+        assert len(echoes) <= 1, result.stderr
+        if echoes:
+            assert echoes[0].endswith("; using 2"), echoes
+        assert received(server) == {f"r{i}@example.org": 1 for i in range(READERS)}
+        assert server.max_open <= 2
+
+
+def test_a_cut_is_no_echo_and_the_refusals_right_after_are() -> None:
+    controller = Controller(start=8, ceiling=8)
+    first = controller.pushback("421", at=8)
+    assert first is not None and not first.echo and first.after == 5
+    assert controller.echoing
+    echo = controller.pushback("421", at=5)
+    assert echo is not None and echo.echo and echo.after == 4
+    for _ in range(2):  # this interval and the cooldown
+        controller.tick(completed=10, seconds=1.0, saturated=True)
+    assert not controller.echoing

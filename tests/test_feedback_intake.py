@@ -142,6 +142,8 @@ def test_bounces_complaints_and_forgeries_by_import(
             # forged: a reader never mailed; a tampered token
             dsn(ADDRESS, "never@example.org", "5.1.1", "550 5.1.1 User unknown"),
             dsn(f"bounces+{forged_token}@news.example.org", "never@example.org", "5.1.1", "no"),
+            # a tampered token about a reader mailed a minute ago (retrial B1)
+            dsn(f"bounces+{forged_token}@news.example.org", "r3@example.org", "5.1.1", "no"),
             # unknown to us; an out-of-office reply; ordinary mail
             dsn(ADDRESS, "stranger@example.net", "5.1.1", "550 5.1.1 User unknown"),
             b"From: a@example.org\r\nSubject: Out of office\r\n\r\nAway.\r\n",
@@ -151,9 +153,10 @@ def test_bounces_complaints_and_forgeries_by_import(
     code, output = cli(site, "bounces", "import", str(box))
     assert code == 0, output
     # matched: trusted matches only; the two forgeries are "not trusted", never "matched"
-    assert "8 messages: 7 processed, 3 matched, 4 hard, 0 soft, 1 ours" in output
+    assert "9 messages: 8 processed, 3 matched, 5 hard, 0 soft, 1 ours" in output
     assert "1 complaint, 1 auto-reply ignored, 0 delays ignored, 1 unmatched" in output
-    assert "2 not trusted" in output and "2 subscribers removed" in output
+    # the label names no one reason: a tampered token had one, and r3 was mailed recently
+    assert "3 not trusted (see bounces list)" in output and "2 subscribers removed" in output
     assert "1 not a bounce" in output  # the ordinary mail: every message adds up
     assert "stranger@example.net" in output and "not a bounce" in output
     assert status(site, ids["r0@example.org"]) == {
@@ -172,15 +175,19 @@ def test_bounces_complaints_and_forgeries_by_import(
 
     code, again = cli(site, "bounces", "import", str(box), "--json")
     doc = json.loads(again)
-    assert doc["counts"]["processed"] == 0 and doc["counts"]["already"] == 7
+    assert doc["counts"]["processed"] == 0 and doc["counts"]["already"] == 8
     code, listed = cli(site, "bounces", "list", "--json")
     events = json.loads(listed)["events"]
-    assert len(events) == 7 and json.loads(listed)["counts"]["unmatched"] == 2
+    assert len(events) == 8 and json.loads(listed)["counts"]["unmatched"] == 2
     by = {e["recipient"] or e["email"]: e for e in events}
     assert by["never@example.org"]["effect"].startswith("not trusted")
+    # refused by its token, so not "address" (which reads as if the address matched)
+    assert by["r3@example.org"]["matched_by"] == "token-invalid"
+    assert by["r3@example.org"]["effect"].startswith("not trusted")
     assert by["r0@example.org"]["matched_by"] == "token"
     code, text = cli(site, "bounces", "list")
     assert "hard 5.1.1 r0@example.org [token] bounced on daily, weekly" in text
+    assert "hard 5.1.1 r3@example.org [token-invalid] not trusted" in text
 
     # Per send in `status` and `report`: counts, rates and warnings; the alert for ours.
     code, shown = cli(site, "status", "--json")

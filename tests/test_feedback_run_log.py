@@ -179,3 +179,56 @@ def test_the_redaction_takes_verp_tokens_in_any_case_and_leaves_plain_addresses(
     assert redact(confirm) == "bounces+<token>@news.example.org"
     for plain in ("ann+news@example.org", "2026-12-01", "weekly-3", ADDRESS):
         assert redact(plain) == plain
+
+
+def test_the_polls_summary_counts_every_message_like_bounces_import(
+    sent: Sent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrial B3: the already-imported and the not-a-bounce messages are counted too."""
+    site, senders, _ = sent
+    site.configure(CONFIG + TWO_LISTS + BOUNCES + 'maildir = "bouncez"\n')
+    for sub in ("new", "cur", "tmp"):
+        (site.root / "bouncez" / sub).mkdir(parents=True)
+    new = site.root / "bouncez" / "new"
+    first = dsn(senders["r0@example.org"], "r0@example.org", "5.1.1", "550 5.1.1 User unknown")
+    (new / "1.a").write_bytes(first)
+    work = Work(site.settings, site.engine, Signer(SECRET))
+    asyncio.run(work.bounces())  # taken once
+    (new / "2.a").write_bytes(first)  # the same bounce again
+    second = dsn(senders["r1@example.org"], "r1@example.org", "4.2.2", "452 4.2.2 Mailbox full")
+    (new / "3.a").write_bytes(second)
+    (new / "4.a").write_bytes(b"From: a@example.net\r\nSubject: hello\r\n\r\nJust a note.\r\n")
+    with caplog.at_level(logging.INFO, logger="syndicate"):
+        asyncio.run(work.bounces())
+    [line] = [r.getMessage() for r in caplog.records if "3 messages" in r.getMessage()]
+    assert line.startswith("bounces: 3 messages: "), line
+    assert "1 already imported" in line and "1 not a bounce" in line, line
+    assert "1 matched" in line, line
+
+
+def test_the_listener_says_plainly_that_a_message_is_no_bounce(
+    sent: Sent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrial B2: one plain phrase, not "a message that is no feedback: not a bounce…"."""
+    from syndicate.feedback.inbound import start
+
+    site, _, _ = sent
+    site.configure(CONFIG + TWO_LISTS + BOUNCES + 'listen = "127.0.0.1:0"\n')
+    note = b"From: a@example.net\r\nSubject: hello\r\n\r\nJust a note.\r\n"
+
+    def client(port: int) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp_client:
+            return smtp_client.sendmail("a@example.net", ["bounces@news.example.org"], note)
+
+    async def go() -> dict[str, tuple[int, bytes]]:
+        server = await start(site.engine, site.settings, "127.0.0.1", 0)
+        try:
+            return await asyncio.to_thread(client, server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with caplog.at_level(logging.INFO, logger="syndicate"):
+        assert asyncio.run(go()) == {}
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("syndicate")]
+    assert "bounce listener: not a bounce, complaint or automatic reply (ignored)" in said, said

@@ -18,34 +18,11 @@ from rich.progress import Progress, TextColumn
 from syndicate.cli.base import Context, emit_json, err, errors, main, out, pass_ctx
 from syndicate.cli.base import now as wall_clock
 from syndicate.feedback.importer import ImportReport, import_paths
+from syndicate.feedback.summary import SUMMARY, summary
 from syndicate.store import feedback as repo
 from syndicate.store import feedback_views as views
 from syndicate.store import open_store
 from syndicate.text import plural, printable
-
-# What the import summary counts: (key, one, many). "matched": matched to a subscriber and
-# trusted (it may act); "not trusted": matched to a subscriber, but without a valid token and
-# not mailed in the trust window, so it changes nothing; "unmatched": no subscriber.
-SUMMARY = (
-    ("processed", "processed", None),
-    ("matched", "matched", None),
-    ("hard", "hard", None),
-    ("soft", "soft", None),
-    ("ours", "ours (deliverability)", None),
-    ("complaint", "complaint", None),
-    ("autoreply", "auto-reply ignored", "auto-replies ignored"),
-    ("delayed", "delay ignored", "delays ignored"),
-    ("unmatched", "unmatched", None),
-    ("untrusted", "not trusted (no token, not mailed recently)", None),
-    ("already", "already imported", None),
-    ("delivered", "delivery confirmed", "deliveries confirmed"),
-    ("not_feedback", "not a bounce", "not bounces"),
-)
-INVARIANT = {"processed", "matched", "hard", "soft", "ours", "unmatched", "untrusted", "already"}
-
-
-def _count(n: int, key: str, one: str, many: str | None) -> str:
-    return f"{n:,} {one}" if key in INVARIANT else plural(n, one, many)
 
 
 @main.group()
@@ -97,11 +74,7 @@ def import_(ctx: Context, paths: tuple[Path, ...], as_json: bool) -> None:
         emit_json(_import_doc(report))
         sys.exit(1 if report.counts.get("unreadable") else 0)
     counts = report.counts
-    out.print(
-        f"{plural(report.messages, 'message')}: "
-        + ", ".join(_count(counts.get(key, 0), key, one, many) for key, one, many in SUMMARY),
-        markup=False,
-    )
+    out.print(summary(report.messages, counts), markup=False)
     if counts.get("removed"):
         out.print(f"{plural(counts['removed'], 'subscriber')} removed", markup=False)
     for row in report.rows:

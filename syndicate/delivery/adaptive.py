@@ -126,6 +126,7 @@ class Adapter:
         self.on_change: Callable[[int], None] | None = None
         self.peak = controller.limit  # the most connections it allowed at once
         self._answered = 0
+        self._echoed: Change | None = None  # the last echo of a cut, not yet said
         transport.resize(controller.limit)
         transport.on_pushback = self._pushback
 
@@ -155,6 +156,8 @@ class Adapter:
             last = now
             if change is not None:
                 self._apply(change)
+            if not self.controller.echoing:
+                self._say_settled()
 
     def remember(self, conn: Connection, *, now: datetime) -> None:
         """Store where the next send should start (the total across processes): what the
@@ -171,6 +174,7 @@ class Adapter:
 
     def detach(self) -> None:
         """Stop hearing the transport's pushbacks (the courier is done)."""
+        self._say_settled()
         if self.transport.on_pushback == self._pushback:
             self.transport.on_pushback = None
 
@@ -179,8 +183,23 @@ class Adapter:
         if change is not None:
             self._apply(change)
 
+    def _say_settled(self) -> None:
+        """After a cut, refusals right after (each saw fewer open connections) each took
+        one more off: said once, where it settled, not once per refusal."""
+        echoed, self._echoed = self._echoed, None
+        if echoed is not None:
+            log.warning(
+                "relay kept pushing back (the last at %d connections); using %d",
+                echoed.at or echoed.before,
+                echoed.after,
+            )
+
     def _apply(self, change: Change) -> None:
-        if change.reason is not None:
+        if change.echo:
+            log.debug("relay pushed back at %s connections; using %d", change.at, change.after)
+            self._echoed = change
+        elif change.reason is not None:
+            self._say_settled()  # an earlier burst's level, before this new cut
             log.warning(
                 "relay pushed back (%s) at %d connections; using %d",
                 change.reason,

@@ -98,6 +98,7 @@ class Change:
     reason: str | None = None
     at: int | None = None  # connections open when the server pushed back
     settled: bool = False  # ``before`` sent no faster: the controller holds at ``after``
+    echo: bool = False  # a pushback right after a cut, seeing fewer open: no second cut
 
 
 class Controller:
@@ -138,6 +139,11 @@ class Controller:
         self._from = self.limit  # where the increase being judged started
         self._double = False  # the last step paid clearly: the next one doubles
 
+    @property
+    def echoing(self) -> bool:
+        """Pushbacks now are echoes of the last cut's overload."""
+        return self._echo > 0
+
     def pushback(self, reason: str, at: int) -> Change | None:
         """The server pushed back with ``at`` connections open: cut, unless an echo."""
         self.pushbacks += 1
@@ -148,7 +154,7 @@ class Controller:
             if after == before:
                 return None
             self.limit = self.cap = self.tolerated = after
-            return Change(before=before, after=after, reason=reason, at=at)
+            return Change(before=before, after=after, reason=reason, at=at, echo=True)
         after = max(1, min(before, int(max(1, at) * DECREASE)))
         self.limit = self.cap = after
         self.tolerated = after

@@ -42,7 +42,7 @@ from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.enqueue import enqueue_send
-from syndicate.delivery.policy import Policy
+from syndicate.delivery.policy import Policy, retry_wait
 from syndicate.delivery.quota import Allowance
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
@@ -267,6 +267,7 @@ class Sender:
             host=self.host,
         )
         deadline = self.clock() + self.policy.wait_for_retries
+        waited_for: datetime | None = None  # the retry the last wait was for
         while not self.stopping:
             free_dead_leases(self.engine, send_id, now=self.clock())
             paused = await self._drain(job, report)
@@ -289,7 +290,8 @@ class Sender:
                 continue
             if retry is None or retry > deadline:
                 break  # retried in the background (the retry job, workers, the next send)
-            wait = max(0.0, (retry - now).total_seconds())
+            wait = retry_wait(retry, now, again=retry == waited_for)
+            waited_for = retry
             self._progress(send_id, report)
             if self.on_wait is not None:
                 self.on_wait(report, wait)

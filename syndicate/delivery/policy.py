@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from syndicate.delivery.quota import Quota
 
@@ -38,3 +39,23 @@ class Policy:
     def claim_size(self, connections: int) -> int:
         """Rows claimed at a time by a claimer with ``connections`` connections."""
         return max(1, min(self.batch, connections * 25))
+
+
+# A wake that found the same retry still not due waits at least this long: the loop can
+# never spin, whatever the clock or the store does with the time.
+MIN_REWAIT = 0.5
+
+
+def retry_wait(retry: datetime, now: datetime, *, again: bool) -> float:
+    """Seconds to wait for a deferred copy due at ``retry``, by a clock that said ``now``.
+
+    The CLI and service clocks drop the fraction of a second, while retry times keep it: the
+    real time may be up to a second past ``now``, so ``retry - now`` would wake early, find
+    nothing due, and wait a few milliseconds again until the clock's second ticked over.
+    With such a clock the wait is rounded up to whole seconds (once it ends, the clock reads
+    ``retry`` or later). ``again``: the last wake was for this same retry and found it not due.
+    """
+    wait = max(0.0, (retry - now).total_seconds())
+    if now.microsecond == 0:  # a whole-second clock
+        wait = float(math.ceil(wait))
+    return max(wait, MIN_REWAIT) if again else wait

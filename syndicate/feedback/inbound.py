@@ -86,7 +86,7 @@ class BounceHandler:
         bounces = self.settings.config.bounces
         parsed = parse(message, bounce_address=bounces.address if bounces else None)
         if not parsed.feedback:
-            log.info("bounce listener: a message that is no feedback: %s", parsed.reason)
+            log.info("bounce listener: %s (ignored)", parsed.reason)
             return
         result = intake.take(
             self.engine, self.settings, parsed.feedback, trusted=False, now=datetime.now(UTC)

@@ -33,6 +33,7 @@ from syndicate.subscribers.verp import Verp
 _MESSAGE_ID = re.compile(r"<?([A-Za-z0-9_-]{1,100})\.([1-9][0-9]{0,18})@([A-Za-z0-9.-]{1,253})>?")
 _CONFIRM_ID = re.compile(r"<?confirm\.[0-9a-f]{24}@([A-Za-z0-9.-]{1,253})>?")
 CONFIRMATION = "confirmation"  # ``matched_by`` of a confirmation mail's bounce
+TOKEN_INVALID = "token-invalid"  # ``matched_by`` of a return-path token refused: acts on nobody
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +42,8 @@ class Match:
 
     subscriber_id: int | None = None
     send_id: int | None = None
-    by: str = ""  # token | message-id | address | confirmation | "" (unmatched)
+    # token | message-id | address | confirmation | token-invalid | "" (unmatched)
+    by: str = ""
     counts: bool = False
     note: str = ""
 
@@ -97,13 +99,15 @@ class Matcher:
                 return mail
             doubt = "return-path token invalid" if found is None else "token: no such copy"
         match = self._without_token(conn, item, trusted=trusted, notes=[doubt] if doubt else [])
-        if doubt is None or trusted or not match.counts:
+        if doubt is None or trusted:
             return match
         # A mail whose return path carries a token we did not sign (or one naming no copy
         # of ours) is forged, or another site's: it acts on nobody, whatever its Message-ID
-        # or address would say; it is recorded as "not trusted" for the list.
+        # or address would say; it is recorded as "not trusted" for the list, and as matched
+        # by the refused token (not by the address or Message-ID it did not get to use).
         note = match.note if match.note.startswith(doubt) else f"{doubt}; {match.note}"
-        return replace(match, counts=False, note=note)
+        by = TOKEN_INVALID if match.by in ("address", "message-id") else match.by
+        return replace(match, by=by, counts=False, note=note)
 
     def _without_token(
         self, conn: Connection, item: Feedback, *, trusted: bool, notes: list[str]

@@ -36,6 +36,7 @@ from syndicate.feedback.intake import prune as prune_feedback
 from syndicate.feedback.maildir import folder as bounce_folder
 from syndicate.feedback.maildir import poll as poll_bounces
 from syndicate.feedback.maildir import problem as maildir_problem
+from syndicate.feedback.summary import summary
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
@@ -209,15 +210,12 @@ class Work:
             log.info("bounces: forgot %s", plural(gone, "unmatched event"))
 
     def _log_bounces(self, report: ImportReport) -> None:
+        """The same counts as ``bounces import`` says (those that are not 0): they add up to
+        the messages taken, the already imported and the not-a-bounce ones included."""
         if report.messages:
-            counts = report.counts
-            log.info(
-                "bounces: %s, %d matched, %d removed, %d unmatched",
-                plural(report.messages, "message"),
-                counts.get("matched", 0),
-                counts.get("removed", 0),
-                counts.get("unmatched", 0),
-            )
+            removed = report.counts.get("removed", 0)
+            gone = f"; {plural(removed, 'subscriber')} removed" if removed else ""
+            log.info("bounces: %s%s", summary(report.messages, report.counts, every=False), gone)
 
     def stop(self) -> None:
         """Start no new work; ask running sends to stop."""
