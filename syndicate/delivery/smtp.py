@@ -273,10 +273,16 @@ class SmtpTransport:
         """QUIT every idle connection (errors ignored); call after the last ``send``."""
         if self._leaving:
             await asyncio.gather(*self._leaving, return_exceptions=True)
+        closing: list[PipeliningProtocol] = []
         for _ in range(len(self._slots)):
             slot = await self._idle.get()
+            if slot.client is not None and isinstance(slot.client.protocol, PipeliningProtocol):
+                closing.append(slot.client.protocol)
             await self._quit(slot)
             self._idle.put_nowait(slot)
+        if closing:  # let TLS closes finish (1 s at most in all), or a socket outlives the loop
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(p.gone.wait() for p in closing)), 1.0)
 
     async def _send_on(self, slot: _Slot, sender: str, recipient: str, data: bytes) -> Outcome:
         """Run one transaction on ``slot``'s connection, opening or recycling it as needed."""
@@ -372,11 +378,7 @@ class SmtpTransport:
     async def _quit(self, slot: _Slot) -> None:
         """Politely end the slot's connection (QUIT), falling back to just closing it."""
         client = slot.client
-        protocol = client.protocol if client is not None else None
         if client is not None and client.is_connected:
             with contextlib.suppress(*_NETWORK_ERRORS):
                 await client.quit()
         slot.discard()
-        if isinstance(protocol, PipeliningProtocol):  # let a TLS close finish (1 s at most)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.gone.wait(), 1.0)
