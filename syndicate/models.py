@@ -180,6 +180,7 @@ class Digest:
     more_url: str
     archive_url: str
     topics: frozenset[str] | None = None
+    kind: str = "digest"  # or "post": one article mailed on its own, in full
 
     @property
     def articles(self) -> tuple[Article, ...]:

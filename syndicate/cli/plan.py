@@ -48,6 +48,11 @@ def plan_lines(plan: Plan) -> list[str]:
         f"{plan.digest_id}: {plural(plan.fresh, 'new article')}, "
         f"{plural(plan.readers, 'recipient')}"
     )
+    if plan.title is not None:  # one article on its own
+        head = (
+            f"{plan.digest_id}: {one_line(plan.title, 120)!r} on its own, "
+            f"{plural(plan.readers, 'recipient')}"
+        )
     if plan.skipped_readers:
         head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: nothing for their topics)"
     return [head, *(f"  {version_line(v)}" for v in plan.versions), *left_out_lines(plan)]

@@ -66,6 +66,8 @@ def schedule(ctx: Context, as_json: bool) -> None:
             zone = list_timezone(settings, name)
             fire = next_run(settings, name, now=when)
             nxt = f"{fire.astimezone(zone):%Y-%m-%d %H:%M %Z}" if fire else "never"
+            if cfg.schedule == "on-publish":
+                nxt = "after each content poll that finds a new article"
             lines.append(f"{name}: {cfg.schedule} ({zone.key}), next {nxt}")
             rows.append(
                 {

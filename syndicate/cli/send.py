@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from syndicate import aio
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.cli.plan import plan_lines, render_versions
+from syndicate.cli.post import Chosen, PostRun, post_run
 from syndicate.cli.send_output import dry_run as dry_run_plan
 from syndicate.cli.send_output import resuming, summary
 from syndicate.cli.testcopy import send_test_copies
@@ -64,6 +65,14 @@ DEFERRED_LEFT = 3  # sent, but some copies were deferred: they are retried in th
     default=None,
     help="An editor's note (Markdown) shown at the top of this issue.",
 )
+@click.option(
+    "--article",
+    "article_id",
+    default=None,
+    metavar="ID",
+    help="Mail this one article (its id, as `syndicate articles` shows it) on its own, now.",
+)
+@click.option("--again", is_flag=True, help="With --article: mail it even if the list had it.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
@@ -83,6 +92,8 @@ def send(
     to: tuple[str, ...],
     topics: str,
     note_file: Path | None,
+    article_id: str | None,
+    again: bool,
     yes: bool,
     as_json: bool,
     offline: bool,
@@ -112,9 +123,13 @@ def send(
       syndicate send weekly --note note.md
       syndicate send weekly --yes
       syndicate send weekly --yes --workers      (then: syndicate worker)
+      syndicate send weekly --article kazakhstan-mediator      (one article, in full)
     """
+    post = Chosen(article_id, again)
     try:
-        _send(ctx, list_name, dry_run, to, topics, note_file, yes, as_json, offline, for_workers)
+        _send(
+            ctx, list_name, dry_run, to, topics, note_file, yes, as_json, offline, for_workers, post
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         err.print(
             f"stopped; run `syndicate send {list_name}` again to resume "
@@ -135,6 +150,7 @@ def _send(
     as_json: bool,
     offline: bool,
     for_workers: bool | None,
+    post: Chosen,
 ) -> None:
     when = now()
     with errors():
@@ -145,6 +161,7 @@ def _send(
                 "--topics goes with --to: it picks the version of the test copies "
                 "(a send gives every reader the version of their own topics)"
             )
+        post.check(to=to, note_file=note_file)
         if to:
             sys.exit(
                 send_test_copies(
@@ -164,34 +181,46 @@ def _send(
         signer = None if dry_run else site_signer(settings)
         engine = open_store(settings.database_url)
         try:
-            articles = read_site(settings, engine, now=when, offline=offline).articles
+            read = read_site(settings, engine, now=when, offline=offline)
+            articles = read.articles
             with engine.connect() as conn:
                 interrupted = send_repo.interrupted_send(conn, list_name)
             upcoming: Prepared | None = None
             plan: Plan | None = None
-            if interrupted is None:
+            run: PostRun | None = None
+            if post.article_id is not None:  # checked even when a resume comes first
+                post.choose(engine, settings, list_name, read)
+            if interrupted is None and post.article_id is not None:
+                upcoming = post.prepare(engine, settings, list_name, now=when)
+                plan = make_plan(settings, list_name, upcoming)
+            elif interrupted is None and settings.mailing_list(list_name).mode == "post":
+                run = post_run(settings, engine, list_name, articles, now=when)
+            elif interrupted is None:
                 upcoming = prepare(settings, engine, list_name, articles, now=when, note=note)
                 plan = make_plan(settings, list_name, upcoming)
             if upcoming is not None and plan is not None:
                 # A template mistake is said now: before the prompt, a connection or a record.
                 render_versions(settings, upcoming, plan, note=note, now=when)
+            if signer is None and run is not None:  # a dry run of a post list
+                run.show(as_json)
+                return
             if signer is None:  # a dry run
                 dry_run_plan(engine, list_name, interrupted, plan, as_json)
                 return
             if interrupted is not None:
                 err.print(resuming(interrupted), markup=False)
+                post.after_resume(list_name)
                 if note is not None:
                     err.print(
                         f"note: {note_file} is not used: a resumed send keeps its own note",
                         markup=False,
                     )
-            elif plan is not None and not plan.nothing_new and not yes:
-                for line in plan_lines(plan):
+            elif (asked := _question(plan, run)) is not None and not yes:
+                shown, question = asked
+                for line in shown:
                     err.print(line, markup=False)
                 try:
-                    agreed = click.confirm(
-                        f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?", err=True
-                    )
+                    agreed = click.confirm(question, err=True)
                 except click.Abort:
                     if sys.stdin.isatty():
                         raise  # Ctrl-C at the question
@@ -210,6 +239,7 @@ def _send(
             with engine.connect() as conn:  # announce a connection only when one is made
                 due = bool(retries_due(conn, now=now(), list_name=list_name))
             busy = interrupted is not None or due or (plan is not None and not plan.nothing_new)
+            busy = busy or (run is not None and not run.nothing_new)
             report = _run(
                 settings,
                 engine,
@@ -220,6 +250,9 @@ def _send(
                 quiet=as_json or not busy,
                 deliver=not for_workers,
                 note=note,
+                post=post,
+                # a post list resumes only: its new posts are mailed once they were shown
+                resume_only=interrupted is not None and run is None and upcoming is None,
             )
         finally:
             engine.dispose()
@@ -234,6 +267,15 @@ def _send(
         sys.exit(DEFERRED_LEFT)  # deferred copies remain: retried in the background
 
 
+def _question(plan: Plan | None, run: PostRun | None) -> tuple[list[str], str] | None:
+    """What to show before asking, and the question; None when nothing would be sent."""
+    if run is not None:
+        return None if run.nothing_new else (run.lines(), run.question())
+    if plan is None or plan.nothing_new:
+        return None
+    return plan_lines(plan), f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?"
+
+
 def _run(
     settings: Settings,
     engine: Engine,
@@ -245,6 +287,8 @@ def _run(
     quiet: bool,
     deliver: bool = True,
     note: Note | None = None,
+    post: Chosen | None = None,
+    resume_only: bool = False,
 ) -> SendReport:
     transport = make_transport(settings)
     columns = (
@@ -320,7 +364,14 @@ def _run(
             loop.add_signal_handler(signal.SIGINT, interrupt)
             try:
                 return await sender.run(
-                    list_name, articles, deliver=deliver, prepared=prepared, note=note
+                    list_name,
+                    articles,
+                    deliver=deliver,
+                    prepared=prepared,
+                    note=note,
+                    article=post.article if post is not None else None,
+                    again=post is not None and post.again,
+                    resume_only=resume_only,
                 )
             finally:
                 loop.remove_signal_handler(signal.SIGINT)

@@ -17,7 +17,7 @@ from syndicate.store import deliveries as ledger
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 
 def resuming(sent: SendRow) -> str:
@@ -99,6 +99,17 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
         "for_workers": queued_only,
         "next_retry": report.next_retry.isoformat() if report.next_retry else None,
         "paused": report.paused.doc() if report.paused is not None else None,
+        "title": report.title,
+        "posts": [
+            {
+                "digest": p.digest_id,
+                "title": p.title,
+                "resumed": p.resumed,
+                "finished": p.finished,
+                "counts": p.counts,
+            }
+            for p in report.posts
+        ],
     }
     if as_json:
         emit_json(doc)
@@ -130,12 +141,30 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
 
 def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
     lines: list[str] = []
-    if report.nothing_new:
+    if report.posts:  # a post list's run: one line per article mailed on its own
+        for post in report.posts:
+            lines.extend(_send_line(post, queued_only=queued_only))
+    elif report.nothing_new:
         lines.append(f"{report.list_name}: nothing new since the last digest; nothing sent")
-    elif report.digest_id is not None:
+    else:
+        lines.extend(_send_line(report, queued_only=queued_only))
+    if report.plan is not None:
+        lines.extend(left_out_lines(report.plan))
+    for digest_id, counts_of in report.retried.items():
+        summary = ", ".join(f"{n:,} {k}" for k, n in sorted(counts_of.items()))
+        lines.append(f"retried the due copies of {digest_id}: now {summary}")
+    return lines
+
+
+def _send_line(report: SendReport, *, queued_only: bool) -> list[str]:
+    """What became of one send (a digest, or one post): one line."""
+    lines: list[str] = []
+    if report.digest_id is not None:
         counts = ", ".join(f"{n:,} {k}" for k, n in sorted(report.counts.items()))
         counts = counts or "no recipients"
         name = f"resumed {report.digest_id}" if report.resumed else report.digest_id
+        if report.title is not None:
+            name += f" {one_line(report.title, 120)!r}"
         plan = report.plan
         if plan is not None and plan.skipped_readers:
             counts += (
@@ -156,9 +185,4 @@ def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
             )
         else:
             lines.append(f"{name}: {counts}")
-    if report.plan is not None:
-        lines.extend(left_out_lines(report.plan))
-    for digest_id, counts_of in report.retried.items():
-        summary = ", ".join(f"{n:,} {k}" for k, n in sorted(counts_of.items()))
-        lines.append(f"retried the due copies of {digest_id}: now {summary}")
     return lines

@@ -28,6 +28,7 @@ from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
 from syndicate.store import deliveries as ledger
+from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history, locks, open_store
 from syndicate.store import outbox as outbox_repo
 from syndicate.store import sends as send_repo
@@ -79,9 +80,12 @@ def send_doc(
     waiting = open_ and allowance is not None and allowance.used_up
     if waiting:
         waiting = bool(ledger.due_count(conn, sent.id, now=wall_clock(), limit=1))
+    kind, title = digest_repo.digest_kind(conn, sent.digest_id)
     return {
         "digest": sent.digest_id,
         "list": sent.list_name,
+        "kind": kind,
+        "title": title,
         "status": "paused" if waiting else state_of(sent, counts, busy=_busy(conn, sent)),
         "started": _when(sent.created_at),
         "finished": _when(sent.finished_at),
@@ -123,11 +127,17 @@ def _allowance(ctx: Context, conn: Connection) -> Allowance | None:
     return found if found.used_up else None
 
 
+def _named(digest_id: str, title: str | None) -> str:
+    """``weekly-3``, or for a post ``weekly-3 'Its article's title'`` (one bounded line)."""
+    return digest_id if title is None else f"{digest_id} {one_line(title, 120)!r}"
+
+
 def _line(doc: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n:,} {k}" for k, n in doc["counts"].items()) or "no recipients"
     later = f"; next retry {shown_time(doc['next_retry'])}" if doc["next_retry"] else ""
     started = shown_time(doc["started"])
-    lines = [f"{doc['digest']} ({doc['status']}, started {started}): {counts}{later}"]
+    name = _named(doc["digest"], doc.get("title"))
+    lines = [f"{name} ({doc['status']}, started {started}): {counts}{later}"]
     if doc.get("paused"):
         lines.append(f"  paused: {_paused_words(doc['paused'])}")
     if doc["last_error"] and doc["status"] not in ("done", "abandoned"):
@@ -285,11 +295,16 @@ def _problem_doc(p: history.Problem) -> dict[str, Any]:
 
 
 def _summary_doc(
-    sent: SendRow, state: str, counts: dict[DeliveryStatus, int], feedback: dict[str, Any]
+    sent: SendRow,
+    state: str,
+    counts: dict[DeliveryStatus, int],
+    feedback: dict[str, Any],
+    title: str | None = None,
 ) -> dict[str, Any]:
     return {
         "kind": "send",
         "digest": sent.digest_id,
+        "title": title,
         "list": sent.list_name,
         "status": state,
         "counts": {k.value: v for k, v in sorted(counts.items())},
@@ -325,12 +340,13 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
                 state = state_of(sent, counts, busy=_busy(conn, sent))
                 feedback = feedback_doc(conn, sent.id, counts.get(DeliveryStatus.SENT, 0))
                 rows = history.problems(conn, sent.id, sent.list_name)
+                title = digest_repo.digest_kind(conn, sent.digest_id)[1]
                 if as_json:
-                    emit_jsonl([_summary_doc(sent, state, counts, feedback)])
+                    emit_jsonl([_summary_doc(sent, state, counts, feedback, title)])
                     emit_jsonl(_problem_doc(p) for p in rows)
                     emit_jsonl(reader_doc(r) for r in feedback_views.readers_of_send(conn, sent.id))
                     return
-                _print_report(sent, state, counts, rows)
+                _print_report(sent, state, counts, rows, title)
                 for line in feedback_lines(feedback):
                     out.print(line.strip(), markup=False)
                 for reader in feedback_views.readers_of_send(conn, sent.id):
@@ -340,10 +356,14 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
 
 
 def _print_report(
-    sent: SendRow, state: str, counts: dict[DeliveryStatus, int], rows: Iterator[history.Problem]
+    sent: SendRow,
+    state: str,
+    counts: dict[DeliveryStatus, int],
+    rows: Iterator[history.Problem],
+    title: str | None = None,
 ) -> None:
     summary = ", ".join(f"{n:,} {k.value}" for k, n in sorted(counts.items())) or "no recipients"
-    out.print(f"{sent.digest_id} ({state}): {summary}", markup=False)
+    out.print(f"{_named(sent.digest_id, title)} ({state}): {summary}", markup=False)
     shown = 0
     for p in rows:
         shown += 1

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from syndicate.config.types import (
     LANGUAGE_TAG,
+    ON_PUBLISH,
     Address,
     BaseUrl,
     HttpUrl,
@@ -119,6 +120,21 @@ class MailingList(_Section):
     backdated_within: Annotated[int, Field(ge=0)] = 604_800
     # seconds: a digest missed while `syndicate run` was down is still sent this late
     misfire_grace: Annotated[int, Field(ge=0)] = 21_600
+    # "digest": new articles together; "post": each new article mailed on its own, in full
+    mode: Literal["digest", "post"] = "digest"
+    # a post's subject (sandboxed: ``article``, ``list``, ``publication``); default its title
+    post_subject: (
+        Annotated[str, AfterValidator(single_line), AfterValidator(jinja_template)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _on_publish_posts_only(self) -> MailingList:
+        if self.schedule == ON_PUBLISH and self.mode != "post":
+            raise ValueError(
+                'schedule: "on-publish" mails each article as it appears, which only a list '
+                'with mode = "post" does; set mode = "post", or give a cron schedule'
+            )
+        return self
 
 
 class Email(_Section):

@@ -117,7 +117,12 @@ LANGUAGE_TAG = (
 )
 
 
+ON_PUBLISH = "on-publish"  # a post list's schedule: each article within one content poll
+
+
 def cron_expression(value: str) -> str:
+    if value == ON_PUBLISH:
+        return value
     try:
         from apscheduler.triggers.cron import CronTrigger
 
@@ -125,7 +130,8 @@ def cron_expression(value: str) -> str:
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"must be a cron expression with five fields (minute hour day month weekday), "
-            f"e.g. '0 7 * * mon', got {value!r} ({exc})"
+            f"e.g. '0 7 * * mon' (or 'on-publish' for a list with mode = \"post\"), got "
+            f"{value!r} ({exc})"
         ) from None
     return value
 

@@ -7,11 +7,13 @@ import json
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, assemble
 from syndicate.digest.personalize import Personalizer
+from syndicate.digest.post import post_version
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_digest
 from syndicate.digest.wire import WireTemplate
 from syndicate.errors import SyndicateError
 from syndicate.models import Digest
+from syndicate.store.digests import POST
 from syndicate.subscribers.tokens import Signer
 
 
@@ -42,10 +44,10 @@ class Copies:
                 raise
         return found
 
-    def _make(self, topics: frozenset[str]) -> tuple[Digest, WireTemplate]:
+    def _assemble(self, topics: frozenset[str]) -> Digest:
         prepared, settings = self.prepared, self.settings
         whole = prepared.digests[EVERYTHING]
-        digest = prepared.digests.get(topics) or assemble(
+        return assemble(
             whole.list_name,
             settings.mailing_list(whole.list_name),
             prepared.fresh,
@@ -54,6 +56,14 @@ class Copies:
             topics=topics,
             now=whole.created,
         )
+
+    def _make(self, topics: frozenset[str]) -> tuple[Digest, WireTemplate]:
+        prepared, settings = self.prepared, self.settings
+        whole = prepared.digests[EVERYTHING]
+        if whole.kind == POST:  # a topic set no reader had when it was prepared
+            digest = prepared.digests.get(topics) or post_version(whole, topics)
+        else:
+            digest = prepared.digests.get(topics) or self._assemble(topics)
         rendered = render_digest(digest, settings, note=prepared.note)
         filler = Personalizer(
             rendered,

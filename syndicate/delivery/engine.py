@@ -43,6 +43,7 @@ from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.enqueue import enqueue_send
 from syndicate.delivery.policy import Policy, retry_wait
+from syndicate.delivery.posts import run_posts
 from syndicate.delivery.quota import Allowance
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
@@ -51,6 +52,7 @@ from syndicate.digest.archive import ARCHIVE_FOLDER, write_archive
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.note import Note
 from syndicate.digest.plan import make_plan
+from syndicate.digest.post import check_once, prepare_post
 from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, RenderedDigest
@@ -117,6 +119,8 @@ class Sender:
         prepared: Prepared | None = None,
         resume_only: bool = False,
         note: Note | None = None,
+        article: Article | None = None,
+        again: bool = False,
     ) -> SendReport:
         """Resume the list's interrupted send, else send its next digest; then retry what
         is due of its older sends, without waiting for them.
@@ -125,20 +129,30 @@ class Sender:
         processes to deliver. ``prepared``: the digest the caller showed (used when the
         list's state has not changed since). ``resume_only``: never start a new digest.
         ``note``: the editor's note of a new digest (a resumed one keeps the note it was
-        recorded with; a ``prepared`` digest carries its own).
+        recorded with; a ``prepared`` digest carries its own). ``article``: mail this one
+        article on its own (a post) instead of the next digest, once per list unless
+        ``again`` (:class:`~syndicate.digest.post.AlreadyMailed`). A list with
+        ``mode = "post"`` mails each new article on its own (:mod:`syndicate.delivery.posts`).
         """
         report = SendReport(list_name=list_name)
         self._lock(list_name)
         if self.policy.processes > 1:  # start the process server while the ledger is written
             spread.warm_up()
+        batch = article is None and not resume_only and prepared is None
         try:
-            if self._start(
-                list_name, articles, report, prepared, resume_only=resume_only, note=note
+            if batch and self.settings.mailing_list(list_name).mode == "post":
+                await run_posts(self, list_name, articles, report, deliver=deliver)
+            elif self.start(
+                list_name,
+                articles,
+                report,
+                prepared,
+                resume_only=resume_only,
+                note=note,
+                article=article,
+                again=again,
             ):
-                if deliver:
-                    await self._deliver(list_name, report)
-                else:
-                    self._progress(report.send_id or 0, report)
+                await self.deliver(list_name, report, deliver=deliver)
             if deliver and not self.stopping and report.error is None:
                 await self._retry_older(list_name, report)
             report.stopped = self.stopping
@@ -160,7 +174,7 @@ class Sender:
                 "(a lock of a process that died is taken over automatically)"
             )
 
-    def _start(
+    def start(
         self,
         list_name: str,
         articles: Sequence[Article],
@@ -169,8 +183,13 @@ class Sender:
         *,
         resume_only: bool,
         note: Note | None = None,
+        article: Article | None = None,
+        again: bool = False,
+        cursor: datetime | None = None,
     ) -> bool:
-        """Find or begin the send; False when there is nothing to send."""
+        """Find or begin the send (under the list's lock); False when there is nothing to
+        send. ``article``: a post of that article (``cursor``: recorded with it)."""
+        self.prepared, self.copies = None, None
         now = self.clock()
         cfg = self.settings.mailing_list(list_name)
         with self.engine.connect() as conn:
@@ -188,9 +207,17 @@ class Sender:
         elif resume_only:
             return False
         else:
-            current = given is not None and given.state == list_state(self.engine, list_name)
+            kind = digest_repo.DIGEST if article is None else digest_repo.POST
+            if article is not None:
+                check_once(self.engine, list_name, article, again=again)
+            state = list_state(self.engine, list_name, kind=kind)
+            current = given is not None and given.state == state
             prepared = given if given is not None and current else None
-            if prepared is None:  # what the caller showed is stale (or there was nothing)
+            if prepared is None and article is not None:
+                prepared = prepare_post(
+                    self.settings, self.engine, list_name, article, now=now, cursor=cursor
+                )
+            elif prepared is None:  # what the caller showed is stale (or there was nothing)
                 prepared = prepare(
                     self.settings, self.engine, list_name, articles, now=now, note=note
                 )
@@ -212,6 +239,9 @@ class Sender:
                     created=now,
                     article_ids=[a.id for a in prepared.fresh],
                     note=prepared.note.source if prepared.note is not None else None,
+                    kind=whole.kind,
+                    title=whole.lead[0].title if whole.kind == digest_repo.POST else None,
+                    since=prepared.cursor,
                 )
                 report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
             report.digest_id = whole.id
@@ -250,6 +280,16 @@ class Sender:
             self._helpers.stop()
         if self._retrier is not None:
             self._retrier.request_stop()
+
+    async def deliver(self, list_name: str, report: SendReport, *, deliver: bool) -> None:
+        """Deliver the send :meth:`start` found or began (``deliver=False``: leave it to
+        workers, only report where it stands)."""
+        if report.plan is not None and report.plan.title is not None:
+            report.title = report.plan.title
+        if deliver:
+            await self._deliver(list_name, report)
+        else:
+            self._progress(report.send_id or 0, report)
 
     async def _deliver(self, list_name: str, report: SendReport) -> None:
         send_id = report.send_id or 0

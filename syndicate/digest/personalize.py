@@ -199,8 +199,9 @@ class Personalizer:
         self._web_url = ascii_url(web_url).rstrip("/")
         self._signer = signer
         self._now = now
-        self._html = _Template(rendered.html, "templates/digest.mjml.j2 (the HTML part)")
-        self._text = _Template(rendered.text, "templates/digest.txt.j2 (the text part)")
+        kind = "post" if rendered.digest.kind == "post" else "digest"
+        self._html = _Template(rendered.html, f"templates/{kind}.mjml.j2 (the HTML part)")
+        self._text = _Template(rendered.text, f"templates/{kind}.txt.j2 (the text part)")
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     @property

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from syndicate.config import Settings
 from syndicate.digest.assemble import EVERYTHING, matches
 from syndicate.digest.mailable import LeftOut
+from syndicate.digest.postrender import post_subject
 from syndicate.digest.prepare import Prepared
 from syndicate.digest.render import render_subject
 from syndicate.models import Article
+from syndicate.store.digests import POST
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +43,7 @@ class Plan:
     send_empty: bool
     versions: tuple[Version, ...]  # readers without topics first, then by topics
     left_out: tuple[LeftOut, ...] = ()  # new articles no digest can carry, and why
+    title: str | None = None  # a post's article title (the plan of one article on its own)
 
     @property
     def nothing_new(self) -> bool:
@@ -76,12 +79,16 @@ def make_plan(settings: Settings, list_name: str, prepared: Prepared) -> Plan:
     versions = []
     for topics in sets:
         digest = prepared.digests.get(topics) or whole
+        if whole.kind == POST and whole.lead:
+            subject = post_subject(whole, whole.lead[0], settings)
+        else:
+            subject = render_subject(cfg.subject, digest, settings)
         versions.append(
             Version(
                 topics=topics,
                 readers=prepared.audience.get(topics, 0),
                 articles=len(digest.articles),
-                subject=render_subject(cfg.subject, digest, settings),
+                subject=subject,
                 skipped=skips(prepared, topics, send_empty=cfg.send_empty),
             )
         )
@@ -93,4 +100,5 @@ def make_plan(settings: Settings, list_name: str, prepared: Prepared) -> Plan:
         send_empty=cfg.send_empty,
         versions=tuple(v for v in versions if v.readers or not v.topics),
         left_out=prepared.left_out,
+        title=whole.lead[0].title if whole.kind == POST and whole.lead else None,
     )

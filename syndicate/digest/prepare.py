@@ -27,14 +27,17 @@ class Prepared:
     audience: dict[frozenset[str], int]  # active subscribers per topic set
     note: Note | None = None  # the editor's note of this issue, shown at the top
     left_out: tuple[LeftOut, ...] = ()  # new articles no digest can carry (see mailable.py)
+    cursor: datetime | None = None  # a post that ends a batch: the list's new post cursor
 
 
-def list_state(engine: Engine, list_name: str) -> ListState:
-    """Issue number, last send and already-sent articles of a list."""
+def list_state(engine: Engine, list_name: str, *, kind: str = repo.DIGEST) -> ListState:
+    """Issue number, last send and already-sent articles of a list (for posts, ``last_sent``
+    is the list's post cursor: see :func:`syndicate.store.digests.post_cursor`)."""
     with engine.connect() as conn:
+        last = repo.last_sent if kind == repo.DIGEST else repo.post_cursor
         return ListState(
             issue=repo.next_issue(conn, list_name),
-            last_sent=repo.last_sent(conn, list_name),
+            last_sent=last(conn, list_name),
             sent_ids=frozenset(repo.sent_article_ids(conn, list_name)),
         )
 
@@ -112,9 +115,14 @@ def prepare_recorded(
         found = repo.digest_articles(conn, digest_id)
         audience = repo.topic_sets(conn, list_name)
         source = repo.digest_note(conn, digest_id)
+        kind, _ = repo.digest_kind(conn, digest_id)
     if found is None:
         raise ValueError(f"digest {digest_id!r} is not recorded")
     issue, created, ids = found
+    if kind == repo.POST:
+        from syndicate.digest.post import recorded_post  # post.py builds on this module
+
+        return recorded_post(settings, list_name, issue, created, ids, articles, audience)
     chosen = set(ids)
     recorded = sorted(
         (a for a in articles if a.id in chosen), key=lambda a: (a.published, a.id), reverse=True

@@ -79,7 +79,7 @@ def install_helpers(env: jinja2.Environment) -> None:
     env.filters.setdefault("date", format_date)
 
 
-def _publication(settings: Settings) -> dict[str, Any]:
+def publication_info(settings: Settings) -> dict[str, Any]:
     p = settings.publication
     keys = ("title", "base_url", "language", "description", "author")
     return {key: getattr(p, key) for key in keys}
@@ -110,7 +110,7 @@ def render_subject(template: str, digest: Digest, settings: Settings) -> str:
         "lead": lead,
         "count": len(articles),
         "issue": digest.issue,
-        "publication": _publication(settings),
+        "publication": publication_info(settings),
     }
     try:
         raw = render_bounded(template, context)
@@ -160,24 +160,16 @@ def render_digest(
     ``warnings`` says what was shortened. The text part shows the version the HTML shows.
     ``note``: the editor's note of this issue, shown at the top of both parts.
     """
+    if digest.kind == "post":  # one article in full: postrender builds on this module
+        from syndicate.digest.postrender import render_post
+
+        return render_post(digest, settings, env=env)
     env = env or template_env(settings.root)
     install_helpers(env)
     declared = settings.config.lists.get(digest.list_name)
     subject = render_subject(declared.subject if declared else DEFAULT_SUBJECT, digest, settings)
     summary = preheader(digest, settings)
-    base: dict[str, Any] = {
-        "subject": subject,
-        "preheader": summary,
-        "publication": _publication(settings),
-        "list": _list_info(digest, settings),
-        "email": settings.email,
-        "timezone": (declared.timezone if declared else None) or settings.publication.timezone,
-        "recipient_name": markers.NAME,
-        "unsubscribe_url": markers.UNSUBSCRIBE_URL,
-        "preferences_url": markers.PREFERENCES_URL,
-        "note": _note(note),
-        "brand": brand(settings),
-    }
+    base = base_context(digest, settings, subject=subject, preheader=summary, note=note)
     root = settings.root
     html_template = templating.load(env, HTML_TEMPLATE, root)
     text_template = templating.load(env, TEXT_TEMPLATE, root)
@@ -201,13 +193,34 @@ def render_digest(
     )
 
 
+def base_context(
+    digest: Digest, settings: Settings, *, subject: str, preheader: str, note: Note | None
+) -> dict[str, Any]:
+    """What every mail template of a list gets besides its own content: subject, preheader,
+    publication, list, email, timezone, brand, note and the per-recipient markers."""
+    declared = settings.config.lists.get(digest.list_name)
+    return {
+        "subject": subject,
+        "preheader": preheader,
+        "publication": publication_info(settings),
+        "list": _list_info(digest, settings),
+        "email": settings.email,
+        "timezone": (declared.timezone if declared else None) or settings.publication.timezone,
+        "recipient_name": markers.NAME,
+        "unsubscribe_url": markers.UNSUBSCRIBE_URL,
+        "preferences_url": markers.PREFERENCES_URL,
+        "note": _note(note),
+        "brand": brand(settings),
+    }
+
+
 def brand(settings: Settings) -> dict[str, Any]:
     """The branding the templates get: ``logo_url`` (absolute, or None), ``logo_width``
     (pixels) and ``accent_color`` (``#rrggbb``), from ``[email]``."""
     email = settings.config.email
     logo = email.logo_url if email else None
     if logo is not None:
-        logo = _http(urljoin(settings.publication.base_url + "/", logo))
+        logo = clean_http(urljoin(settings.publication.base_url + "/", logo))
     return {
         "logo_url": logo,
         "logo_width": email.logo_width if email else DEFAULT_LOGO_WIDTH,
@@ -230,7 +243,7 @@ def to_html(mjml_source: str, language: str) -> str:
     return html
 
 
-def _http(url: str | None) -> str | None:
+def clean_http(url: str | None) -> str | None:
     """``url`` if it is a clean absolute http(s) URL, else None."""
     return url if url and absolute_http_url(url, url) == url else None
 
@@ -239,10 +252,10 @@ def _clean_urls(digest: Digest) -> Digest:
     """``digest`` without image and teaser URLs that are not clean http(s) URLs."""
 
     def article(a: Article) -> Article:
-        return a if _http(a.image) == a.image else dataclasses.replace(a, image=None)
+        return a if clean_http(a.image) == a.image else dataclasses.replace(a, image=None)
 
     def teaser(t: Teaser) -> Teaser:
-        return t if _http(t.url) == t.url else dataclasses.replace(t, url=None)
+        return t if clean_http(t.url) == t.url else dataclasses.replace(t, url=None)
 
     return _edit(digest, {"lead": article, "rest": article, "also": teaser})
 

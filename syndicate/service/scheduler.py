@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from syndicate.config import Settings
+from syndicate.config.types import ON_PUBLISH
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ def list_trigger(settings: Settings, list_name: str) -> DigestTrigger:
 
 
 def next_run(settings: Settings, list_name: str, *, now: datetime) -> datetime | None:
-    """When the list's digest is next due after ``now``, in the list's time zone."""
+    """When the list's digest is next due after ``now``, in the list's time zone (None for an
+    ``on-publish`` list: it sends after each content poll, not by the clock)."""
+    if settings.mailing_list(list_name).schedule == ON_PUBLISH:
+        return None
     fire: datetime | None = list_trigger(settings, list_name).get_next_fire_time(None, now)
     return fire.astimezone(list_timezone(settings, list_name)) if fire else None
 
@@ -239,8 +243,12 @@ def install_jobs(
     planned: dict[str, datetime] = {}
     for name, cfg in lists.items():
         job_id = f"{PREFIX}{name}"
-        trigger = list_trigger(settings, name)
         old = _stored(scheduler, job_id)
+        if cfg.schedule == ON_PUBLISH:  # sent after each content poll (Work.poll), no job
+            if old is not None:
+                scheduler.remove_job(job_id, jobstore=DIGESTS)
+            continue
+        trigger = list_trigger(settings, name)
         grace = timedelta(seconds=cfg.misfire_grace)
         missed = None
         if old is not None:

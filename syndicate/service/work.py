@@ -40,9 +40,11 @@ from syndicate.feedback.summary import summary
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
+from syndicate.service import onpublish
+from syndicate.service.sendlog import describe
 from syndicate.store import sends as send_repo
 from syndicate.subscribers.tokens import Signer
-from syndicate.text import one_line, plural
+from syndicate.text import plural
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -63,22 +65,6 @@ def request_stop(sender: object) -> None:
     stop = getattr(sender, "request_stop", None)
     if callable(stop):
         stop()
-
-
-def describe(report: SendReport) -> str:
-    """One line: what a send did (and which new articles it left out, and why)."""
-    left = report.plan.left_out if report.plan is not None else ()
-    skipped = "".join(f"; left out {one_line(a.where, 300)}: {a.reason}" for a in left)
-    if report.nothing_new:
-        return "nothing new since the last digest; nothing sent" + skipped
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
-    state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
-    if report.paused is not None:
-        state = f"paused: {report.paused.sentence()}"
-    if report.error is not None:
-        state = f"stopped: {report.error}"
-    resumed = " (resumed)" if report.resumed else ""
-    return f"{report.digest_id}{resumed}: {counts} ({state}){skipped}"
 
 
 class Work:
@@ -422,6 +408,19 @@ class Work:
             log.warning("%s", problem)
         self.problems = problems
         self._rebuild_at(next_due(read))
+        for name in onpublish.on_publish_lists(self.settings):  # sent beside the next poll
+            if not self.stopped and onpublish.due(
+                self.settings, self.engine, name, read.articles, now=self.clock()
+            ):
+                what = f"posts of {name}"
+                body = self._guard(what, self._publish(name, read.articles))
+                self._spawn(self.tracked(body, what))
+
+    async def _publish(self, list_name: str, articles: Sequence[Article]) -> None:
+        if self.stopped or self._lock(list_name).locked():
+            return  # the run in progress, or the next poll, mails what is new
+        async with self._lock(list_name):
+            await self._send(list_name, articles)
 
     def _rebuild_at(self, due: datetime | None) -> None:
         """Poll again when the next scheduled article is due, not up to a poll interval late."""
@@ -435,9 +434,12 @@ class Work:
     def _poll_due(self) -> None:
         self._due = None
         if not self.stopped:
-            task = asyncio.ensure_future(self.poll())
-            self._due_polls.add(task)  # a reference, so the task is not collected mid-run
-            task.add_done_callback(self._due_polls.discard)
+            self._spawn(self.poll())
+
+    def _spawn(self, body: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(body)
+        self._due_polls.add(task)  # a reference, so the task is not collected mid-run
+        task.add_done_callback(self._due_polls.discard)
 
     def _poll_now(self) -> tuple[ReadReport, BuildReport]:
         read = read_site(self.settings, self.engine, now=self.clock())

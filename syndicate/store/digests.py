@@ -18,16 +18,67 @@ def next_issue(conn: Connection, list_name: str) -> int:
     return int(last or 0) + 1
 
 
+DIGEST = "digest"
+POST = "post"  # one article mailed on its own, in full
+
+
 def last_sent(conn: Connection, list_name: str) -> datetime | None:
     """When the list's latest digest was made (and began to be sent).
 
     Its creation, not the end of its send: an article published while a send is still
     retrying deferred copies (up to a day) is in no digest yet, so it must count as new.
+    Posts (an article mailed on its own, ``send --article``) do not count: the next digest
+    still holds what appeared since the last digest.
     """
     found: datetime | None = conn.scalar(
-        select(func.max(digests.c.created_at)).where(digests.c.list_name == list_name)
+        select(func.max(digests.c.created_at)).where(
+            digests.c.list_name == list_name, digests.c.kind == DIGEST
+        )
     )
     return found
+
+
+def post_cursor(conn: Connection, list_name: str) -> datetime | None:
+    """Where a post list's next selection starts: articles that appeared after it are new.
+
+    Set by the last post of a batch that mailed every new article there was (a batch cut
+    short by ``max_articles`` leaves it, so the rest go next time); None before any.
+    """
+    found: datetime | None = conn.scalar(
+        select(digests.c.since)
+        .where(digests.c.list_name == list_name, digests.c.since.is_not(None))
+        .order_by(digests.c.issue.desc())
+        .limit(1)
+    )
+    return found
+
+
+def posts_of(conn: Connection, list_name: str, article_id: str) -> list[tuple[str, datetime]]:
+    """Id and creation time of each post of the list that mailed ``article_id``, oldest first."""
+    stmt = (
+        select(digests.c.id, digests.c.created_at, digests.c.article_ids)
+        .where(digests.c.list_name == list_name, digests.c.kind == POST)
+        .order_by(digests.c.issue)
+    )
+    return [(i, at) for i, at, raw in conn.execute(stmt) if article_id in json.loads(raw)]
+
+
+def digest_kind(conn: Connection, digest_id: str) -> tuple[str, str | None]:
+    """Kind (``digest`` or ``post``) and a post's article title of a recorded digest."""
+    row = conn.execute(
+        select(digests.c.kind, digests.c.title).where(digests.c.id == digest_id)
+    ).first()
+    return (str(row[0]), row[1]) if row else (DIGEST, None)
+
+
+def titles(conn: Connection, digest_ids: Sequence[str]) -> dict[str, str]:
+    """The article title of each post among ``digest_ids`` (digests have none)."""
+    if not digest_ids:
+        return {}
+    stmt = select(digests.c.id, digests.c.title).where(
+        digests.c.id.in_(list(digest_ids)), digests.c.title.is_not(None)
+    )
+    return {i: t for i, t in conn.execute(stmt)}
 
 
 def sent_article_ids(conn: Connection, list_name: str) -> set[str]:
@@ -49,9 +100,13 @@ def record_digest(
     created: datetime,
     article_ids: Sequence[str],
     note: str | None = None,
+    kind: str = DIGEST,
+    title: str | None = None,
+    since: datetime | None = None,
 ) -> None:
     """Record a digest about to be sent (its issue number is taken from now on), with the
-    Markdown source of its editor's note, if any."""
+    Markdown source of its editor's note, if any; a post (``kind``) with its article's
+    ``title`` and, for the last of a batch, the list's new selection cursor ``since``."""
     conn.execute(
         digests.insert().values(
             id=digest_id,
@@ -60,6 +115,9 @@ def record_digest(
             created_at=created,
             article_ids=json.dumps(sorted(set(article_ids))),
             note=note,
+            kind=kind,
+            title=title,
+            since=since,
         )
     )
 

@@ -169,6 +169,11 @@ digests = Table(
     Column("sent_at", UTCDateTime),
     Column("article_ids", Text, nullable=False),
     Column("note", Text),  # the editor's note (Markdown source), if the issue has one
+    # "digest", or "post": one article mailed on its own (``mode = "post"``, ``--article``)
+    Column("kind", String(16), nullable=False, server_default="digest"),
+    Column("title", Text),  # a post's article title, as status, sends and report show it
+    # a post list's selection cursor: its next posts are those that appeared after this
+    Column("since", UTCDateTime),
     UniqueConstraint("list_name", "issue", name="uq_digests_list_issue"),
 )
 

@@ -1,0 +1,179 @@
+"""Full-article mails: which articles a post list mails next, and each one's mail, prepared.
+
+A post is recorded like a digest (an issue of the list, on the same ledger, so it is sent
+once and survives ``kill -9``) that carries one article, rendered with the post templates
+(:mod:`syndicate.digest.postrender`). Which articles: as for digests, those never mailed to
+the list that appeared since its *post cursor* — where the last batch that mailed every new
+article there was left off — at most ``max_articles`` a run, oldest first, so they arrive
+in order. A batch cut short by ``max_articles`` keeps the cursor where it was, so the rest
+go out next time; the first batch of a list takes the newest (an archive is not mailed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from syndicate.config import MailingList, Publication, Settings
+from syndicate.digest.assemble import EVERYTHING, ListState, matches, new_articles
+from syndicate.digest.mailable import LeftOut, split_mailable
+from syndicate.digest.prepare import Prepared, list_state
+from syndicate.errors import SyndicateError
+from syndicate.models import Article, Digest
+from syndicate.store import digests as repo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """The posts a run of a post list mails, oldest first, and what it leaves."""
+
+    articles: tuple[Article, ...]
+    cursor: datetime | None  # recorded with the last post: where the next selection starts
+    waiting: int = 0  # new articles left for a later run by ``max_articles``
+    left_out: tuple[LeftOut, ...] = ()  # new articles no mail can carry, and why
+
+
+def next_posts(
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    articles: Sequence[Article],
+    *,
+    now: datetime,
+) -> Batch:
+    """The articles the list's next run mails, each on its own (reads the store only)."""
+    cfg = settings.mailing_list(list_name)
+    state = list_state(engine, list_name, kind=repo.POST)
+    fresh, left_out = split_mailable(
+        new_articles(articles, cfg, state), settings.config.content.folder
+    )  # newest first
+    if state.last_sent is None:  # the list's first posts: the newest, not the archive
+        chosen, waiting = fresh[: cfg.max_articles], 0
+    else:
+        chosen, waiting = fresh[-cfg.max_articles :], max(0, len(fresh) - cfg.max_articles)
+    cursor = now if waiting == 0 else state.last_sent
+    return Batch(
+        articles=tuple(reversed(chosen)), cursor=cursor, waiting=waiting, left_out=left_out
+    )
+
+
+def post_digest(
+    list_name: str,
+    cfg: MailingList,
+    article: Article | None,
+    *,
+    issue: int,
+    publication: Publication,
+    now: datetime,
+) -> Digest:
+    """The post (issue ``issue`` of the list) that mails ``article`` on its own."""
+    base = publication.base_url
+    return Digest(
+        id=f"{list_name}-{issue}",
+        list_name=list_name,
+        list_title=cfg.title,
+        issue=issue,
+        created=now,
+        lead=(article,) if article is not None else (),
+        rest=(),
+        also=(),
+        more=0,
+        more_url=f"{base}/",
+        archive_url=f"{base}/archive/{list_name}/{issue}.html",
+        kind=repo.POST,
+    )
+
+
+def post_version(whole: Digest, topics: frozenset[str]) -> Digest:
+    """The post as readers of ``topics`` get it: empty (skipped) when the article is not
+    one of their topics, as a digest without a matching article is."""
+    shown = tuple(a for a in whole.lead if matches(a, topics))
+    return dataclasses.replace(whole, lead=shown, topics=topics or None)
+
+
+def _versions(whole: Digest, topic_sets: Iterable[frozenset[str]]) -> dict[frozenset[str], Digest]:
+    return {topics: post_version(whole, topics) for topics in {EVERYTHING, *topic_sets}}
+
+
+def prepare_post(
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    article: Article,
+    *,
+    now: datetime,
+    cursor: datetime | None = None,
+) -> Prepared:
+    """Every version of the post that mails ``article`` to the list next (writes nothing).
+
+    ``cursor``: recorded with it when it is the last post of a batch (else None).
+    """
+    cfg = settings.mailing_list(list_name)
+    state = list_state(engine, list_name, kind=repo.POST)
+    with engine.connect() as conn:
+        audience = repo.topic_sets(conn, list_name)
+    fresh, left_out = split_mailable([article], settings.config.content.folder)
+    if left_out:
+        raise SyndicateError(f"{left_out[0].where}: cannot be mailed: {left_out[0].reason}")
+    whole = post_digest(
+        list_name, cfg, article, issue=state.issue, publication=settings.publication, now=now
+    )
+    return Prepared(
+        state=state,
+        fresh=fresh,
+        digests=_versions(whole, audience),
+        audience=audience,
+        cursor=cursor,
+    )
+
+
+def recorded_post(
+    settings: Settings,
+    list_name: str,
+    issue: int,
+    created: datetime,
+    ids: Sequence[str],
+    articles: Sequence[Article],
+    audience: dict[frozenset[str], int],
+) -> Prepared:
+    """A post recorded earlier (a send being resumed or retried), rebuilt as it was."""
+    cfg = settings.mailing_list(list_name)
+    found = next((a for a in articles if a.id in set(ids)), None)
+    fresh, left_out = split_mailable([found] if found else [], settings.config.content.folder)
+    whole = post_digest(
+        list_name,
+        cfg,
+        fresh[0] if fresh else None,
+        issue=issue,
+        publication=settings.publication,
+        now=created,
+    )
+    return Prepared(
+        state=ListState(issue=issue, last_sent=None, sent_ids=frozenset()),
+        fresh=fresh,
+        digests=_versions(whole, audience),
+        audience=audience,
+        left_out=left_out,
+    )
+
+
+class AlreadyMailed(SyndicateError):
+    """The article was mailed to the list on its own before (``--again`` sends it again)."""
+
+
+def check_once(engine: Engine, list_name: str, article: Article, *, again: bool) -> None:
+    """Refuse to mail ``article`` to the list on its own a second time, unless ``again``."""
+    if again:
+        return
+    with engine.connect() as conn:
+        earlier = repo.posts_of(conn, list_name, article.id)
+    if earlier:
+        digest_id, at = earlier[-1]
+        raise AlreadyMailed(
+            f"{article.id} ({article.title!r}) was already mailed to {list_name} as "
+            f"{digest_id} on {at:%Y-%m-%d %H:%M} UTC; add --again to mail it to the list again"
+        )
