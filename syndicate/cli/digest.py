@@ -10,6 +10,7 @@ import click
 
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.cli.plan import plan_lines, topics_label
+from syndicate.cli.post import preview_post
 from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of, warn_unoffered
 from syndicate.content.reader import read_site
 from syndicate.digest.note import Note, load_note
@@ -56,6 +57,13 @@ SAMPLE = Reader(email="reader@example.org", name=SAMPLE_NAME, topics=frozenset()
     default=None,
     help="An editor's note (Markdown) shown at the top of the issue.",
 )
+@click.option(
+    "--article",
+    "article_id",
+    default=None,
+    metavar="ID",
+    help="Preview this article mailed on its own (as `send --article ID` sends it).",
+)
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
 @pass_ctx
 def preview(
@@ -67,6 +75,7 @@ def preview(
     topics: str,
     as_email: str | None,
     note_file: Path | None,
+    article_id: str | None,
     offline: bool,
 ) -> None:
     """Render LIST's next digest as a reader would get it. Sends nothing, records nothing.
@@ -81,6 +90,9 @@ def preview(
       syndicate preview weekly --format eml --out next.eml
       syndicate preview weekly --format text --topics trade
       syndicate preview weekly --as ada@example.org --note note.md
+      syndicate preview weekly --article kazakhstan-mediator --format text
+
+    A list with mode = "post" previews the first article its next run mails.
     """
     when = now()
     with errors():
@@ -94,10 +106,16 @@ def preview(
             reader = SAMPLE if as_email is None else reader_of(engine, list_name, as_email)
             warn_unoffered(settings, list_name, parse_topics(topics))
             wanted = parse_topics(topics) or reader.topics
-            articles = read_site(settings, engine, now=when, offline=offline).articles
-            prepared = prepare(
-                settings, engine, list_name, articles, now=when, extra_topics=[wanted]
+            read = read_site(settings, engine, now=when, offline=offline)
+            post = preview_post(
+                settings, engine, list_name, read, article_id=article_id, wanted=wanted, now=when
             )
+            said = post[1] if post is not None else None
+            prepared = post[0] if post is not None else None
+            if prepared is None:
+                prepared = prepare(
+                    settings, engine, list_name, read.articles, now=when, extra_topics=[wanted]
+                )
         finally:
             engine.dispose()
         digest = prepared.digests[wanted]
@@ -112,6 +130,8 @@ def preview(
             data = bytes(copies.message(reader.email, reader.name))  # what a send would write
     for line in plan_lines(make_plan(settings, list_name, prepared)):  # as `send --dry-run`
         err.print(line, markup=False)
+    if said is not None:
+        err.print(f"note: {said}", markup=False)
     if not digest.articles:
         err.print(
             f"note: this version has no article; {topics_label(wanted)} get nothing "

@@ -19,7 +19,7 @@ from syndicate.digest.post import Batch, next_posts, prepare_post
 from syndicate.digest.prepare import Prepared
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, ReadReport
-from syndicate.service.posts import choose_article
+from syndicate.service.posts import choose_article, find_article
 from syndicate.text import one_line, plural
 
 
@@ -93,8 +93,8 @@ class PostRun:
 
     def question(self) -> str:
         count = len(self.batch.articles)
-        each = ", each on its own" if count > 1 else " on its own"
-        return f"Mail {plural(count, 'article')}{each} to {plural(self.readers, 'subscriber')}?"
+        each = ", each on its own" if count > 1 else ", on its own"
+        return f"Mail {plural(count, 'article')} to {plural(self.readers, 'subscriber')}{each}?"
 
     def lines(self) -> list[str]:
         if self.nothing_new:
@@ -189,3 +189,35 @@ def post_run(
         max_articles=cfg.max_articles,
         timezone=cfg.timezone or settings.publication.timezone,
     )
+
+
+def preview_post(
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    read: ReadReport,
+    *,
+    article_id: str | None,
+    wanted: frozenset[str],
+    now: datetime,
+) -> tuple[Prepared, str | None] | None:
+    """The post ``preview`` shows, and a note to say: ``--article``'s, else for a post list
+    the first of its next run (or its newest article when nothing is new). None: a digest."""
+    if article_id is not None:
+        article = find_article(read, article_id)
+        note = None
+    elif settings.mailing_list(list_name).mode != "post":
+        return None
+    else:
+        batch = next_posts(settings, engine, list_name, read.articles, now=now)
+        if batch.articles:
+            article = batch.articles[0]
+            rest = len(batch.articles) - 1
+            note = f"the next run mails {plural(rest, 'more article')} after it" if rest else None
+        elif read.articles:
+            article = max(read.articles, key=lambda a: (a.published, a.id))
+            note = "nothing new since the last post; this is the newest article, as mailed"
+        else:
+            return None
+    prepared = prepare_post(settings, engine, list_name, article, now=now, extra_topics=[wanted])
+    return prepared, note

@@ -145,7 +145,8 @@ def summary_lines(report: SendReport, *, queued_only: bool) -> list[str]:
         for post in report.posts:
             lines.extend(_send_line(post, queued_only=queued_only))
     elif report.nothing_new:
-        lines.append(f"{report.list_name}: nothing new since the last digest; nothing sent")
+        last = "post" if report.mode == "post" else "digest"
+        lines.append(f"{report.list_name}: nothing new since the last {last}; nothing sent")
     else:
         lines.extend(_send_line(report, queued_only=queued_only))
     if report.plan is not None:

@@ -35,6 +35,7 @@ async def run_posts(
 ) -> None:
     """Resume the list's interrupted post, then mail each new article on its own; ``report``
     gets one entry per post in ``posts`` and sums them up."""
+    report.mode = "post"
     resumed = SendReport(list_name=list_name)
     if sender.start(list_name, articles, resumed, None, resume_only=True):
         await sender.deliver(list_name, resumed, deliver=deliver)

@@ -36,6 +36,7 @@ class SendReport:
     retried: dict[str, dict[str, int]] = field(default_factory=dict)  # older sends: counts
     # ``[smtp] daily_limit`` / ``warmup`` used up: rows stay queued; continues by itself
     paused: Allowance | None = None
+    mode: str = "digest"  # "post": a post list's run (each new article on its own)
     title: str | None = None  # a post's article title (one article mailed on its own)
     # a post list's run: each post it resumed or mailed, in order (this report sums them up)
     posts: list[SendReport] = field(default_factory=list)

@@ -107,10 +107,12 @@ def prepare_post(
     *,
     now: datetime,
     cursor: datetime | None = None,
+    extra_topics: Iterable[frozenset[str]] = (),
 ) -> Prepared:
     """Every version of the post that mails ``article`` to the list next (writes nothing).
 
-    ``cursor``: recorded with it when it is the last post of a batch (else None).
+    ``cursor``: recorded with it when it is the last post of a batch (else None);
+    ``extra_topics``: versions to make although no subscriber has them (previews).
     """
     cfg = settings.mailing_list(list_name)
     state = list_state(engine, list_name, kind=repo.POST)
@@ -125,7 +127,7 @@ def prepare_post(
     return Prepared(
         state=state,
         fresh=fresh,
-        digests=_versions(whole, audience),
+        digests=_versions(whole, [*audience, *extra_topics]),
         audience=audience,
         cursor=cursor,
     )

@@ -12,9 +12,11 @@ from datetime import datetime
 from syndicate.config import Settings
 from syndicate.digest import templating
 from syndicate.digest.assemble import ListState, assemble
+from syndicate.digest.post import post_digest
 from syndicate.digest.render import render_digest, template_env
 from syndicate.digest.testcopy import TestCopies
 from syndicate.errors import ConfigError, SyndicateError
+from syndicate.models import Article, Teaser
 
 
 def check_templates(settings: Settings, *, now: datetime) -> list[str]:
@@ -35,15 +37,45 @@ def check_templates(settings: Settings, *, now: datetime) -> list[str]:
             publication=settings.publication,
             now=now,
         )
+        # Any list may mail an article on its own (`send --article`): its post is checked too.
+        post = post_digest(
+            name, cfg, _sample(settings, now), issue=1, publication=settings.publication, now=now
+        )
         try:
-            rendered = render_digest(digest, settings)
-            TestCopies(rendered, settings, date=now).message("reader@example.org", "Reader")
+            for mail in (digest, post):
+                rendered = render_digest(mail, settings)
+                TestCopies(rendered, settings, date=now).message("reader@example.org", "Reader")
         except ConfigError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
         except SyndicateError as exc:
             if str(exc) not in problems:
                 problems.append(str(exc))
     return problems
+
+
+def _sample(settings: Settings, now: datetime) -> Article:
+    """An article with every field a post template may print, for :func:`check_templates`."""
+    base = settings.publication.base_url
+    return Article(
+        id="sample",
+        source="content",
+        key="sample.md",
+        slug="sample",
+        title="A sample article",
+        url=f"{base}/sample/",
+        published=now,
+        updated=None,
+        first_seen=now,
+        author="A. Writer",
+        author_bio="A. Writer writes about everything.",
+        teaser="What the article is about.",
+        tags=("sample",),
+        image=f"{base}/sample.png",
+        image_credit="Photo by A. Photographer",
+        html=f'<p>The body, with <a href="{base}/">a link</a>.</p>',
+        related=(Teaser(title="Another article", excerpt="What it is about…", url=f"{base}/"),),
+        content_hash="0" * 64,
+    )
 
 
 def check_page_templates(settings: Settings) -> list[str]:

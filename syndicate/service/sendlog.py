@@ -13,7 +13,8 @@ def describe(report: SendReport) -> str:
     if report.posts:  # a post list's run: each article mailed on its own
         return "; ".join(describe(p) for p in report.posts) + skipped
     if report.nothing_new:
-        return "nothing new since the last digest; nothing sent" + skipped
+        last = "post" if report.mode == "post" else "digest"
+        return f"nothing new since the last {last}; nothing sent" + skipped
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "no recipients"
     state = "finished" if report.finished else f"unfinished, next retry {report.next_retry}"
     if report.paused is not None:
