@@ -6,7 +6,8 @@ once and survives ``kill -9``) that carries one article, rendered with the post 
 the list that appeared since its *post cursor* — where the last batch that mailed every new
 article there was left off — at most ``max_articles`` a run, oldest first, so they arrive
 in order. A batch cut short by ``max_articles`` keeps the cursor where it was, so the rest
-go out next time; the first batch of a list takes the newest (an archive is not mailed).
+go out next time. A list's first run mails only the newest article: turning a list with
+``schedule = "on-publish"`` on over a folder of a hundred articles mails one, not ten.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -48,11 +49,17 @@ def next_posts(
     """The articles the list's next run mails, each on its own (reads the store only)."""
     cfg = settings.mailing_list(list_name)
     state = list_state(engine, list_name, kind=repo.POST)
+    since = state.last_sent
+    if since is not None:
+        # Appeared at the cursor counts too (first seen in the second the last batch was
+        # chosen, after it was): whole seconds both; what was mailed is in sent_ids.
+        since -= timedelta(microseconds=1)
     fresh, left_out = split_mailable(
-        new_articles(articles, cfg, state), settings.config.content.folder
+        new_articles(articles, cfg, dataclasses.replace(state, last_sent=since)),
+        settings.config.content.folder,
     )  # newest first
-    if state.last_sent is None:  # the list's first posts: the newest, not the archive
-        chosen, waiting = fresh[: cfg.max_articles], 0
+    if state.last_sent is None:  # the list's first post: the newest, never the archive
+        chosen, waiting = fresh[:1], 0
     else:
         chosen, waiting = fresh[-cfg.max_articles :], max(0, len(fresh) - cfg.max_articles)
     cursor = now if waiting == 0 else state.last_sent
