@@ -125,8 +125,7 @@ def test_each_new_article_is_mailed_on_its_own_in_full_in_date_order_once(
     doc = json.loads(stdout)
     assert [p["title"] for p in doc["posts"]] == [
         "Pipelines under the Caspian",
-        "Among Conflicts and Sanctions: Kazakhstan’s Role in Navigating Peace and Resolving "
-        "Crises",
+        "Among Conflicts and Sanctions: Kazakhstan’s Role in Navigating Peace and Resolving Crises",
     ]
     assert subjects(server)[1:] == [p["title"] for p in doc["posts"]]
     assert sorted(r for m in server.messages[2:] for r in m.recipients) == sorted(READERS * 2)
@@ -163,9 +162,7 @@ def test_each_new_article_is_mailed_on_its_own_in_full_in_date_order_once(
     assert titles["posts-1"] == "The first one"
 
 
-def test_max_articles_per_run_the_rest_next_time(
-    posts: Site, server: SmtpServer
-) -> None:
+def test_max_articles_per_run_the_rest_next_time(posts: Site, server: SmtpServer) -> None:
     posts.configure(config(server.port, lists=POSTS + "max_articles = 2\n"))
     assert cli(posts, "send", "posts", "--yes", "--offline")[0] == 0
     for n in range(1, 4):
@@ -397,3 +394,24 @@ def test_the_mail_sanitises_the_article_again_whatever_the_store_holds(site: Sit
             assert not (value or "").strip().lower().startswith(("javascript:", "vbscript:"))
     assert "alert" not in rendered.html and "alert" not in rendered.text
     assert "Hello" in rendered.text and "reader." in rendered.text
+
+
+def test_a_test_copy_of_a_post_has_inert_links_and_records_nothing(
+    posts: Site, server: SmtpServer
+) -> None:
+    code, stdout, stderr = cli(
+        posts, "send", "weekly", "--to", "desk@example.org", "--article", "first"
+    )
+    assert code == 0, stderr  # an article's slug names it too
+    assert "test copy of weekly-1" in stdout
+    (msg,) = server.messages
+    assert msg.recipients == ["desk@example.org"]
+    mail = parsed(msg.data)
+    assert str(mail["Subject"]) == "The first one"
+    assert "/test-copy/unsubscribe" in str(mail["List-Unsubscribe"])
+    text, _ = parts(msg.data)
+    assert "Older news." in text
+    code, stdout, _ = cli(posts, "sends")
+    assert code == 0 and "no sends yet" in stdout
+    code, _, stderr = cli(posts, "send", "posts", "--yes", "--note", str(posts.root / "x.md"))
+    assert code == 1 and "--note goes with digests" in stderr

@@ -31,22 +31,16 @@ class Chosen:
     again: bool
     article: Article | None = None
 
-    def check(self, *, to: tuple[str, ...], note_file: Path | None) -> None:
+    def check(self, *, post_list: bool, note_file: Path | None) -> None:
         """Refuse the options that do not go with ``--article`` (or ``--again`` alone)."""
-        if self.article_id is None:
-            if self.again:
-                raise SyndicateError(
-                    "--again goes with --article ID: it mails an article the list already "
-                    "had once more"
-                )
-            return
-        if to:
+        if self.again and self.article_id is None:
             raise SyndicateError(
-                "--article and --to do not go together: `syndicate preview LIST` shows a "
-                "list's mail, and --article sends the article to the list itself"
+                "--again goes with --article ID: it mails an article the list already had once more"
             )
-        if note_file is not None:
-            raise SyndicateError("--note goes with digests: an article mailed on its own has none")
+        if note_file is not None and (post_list or self.article_id is not None):
+            raise SyndicateError(
+                "--note goes with digests: an article mailed on its own carries none"
+            )
 
     def choose(self, engine: Engine, settings: Settings, list_name: str, read: ReadReport) -> None:
         """Find the article (an unknown id, or one the list had without --again: an error)."""
@@ -61,6 +55,20 @@ class Chosen:
         """The post of the chosen article, as the send will record it."""
         assert self.article is not None
         return prepare_post(settings, engine, list_name, self.article, now=now)
+
+    def reaches(self, plan: Plan) -> None:
+        """Refuse a post nobody would get (recording it would only use the article up)."""
+        if plan.readers or self.article is None:
+            return
+        why = "it has no active subscribers"
+        if plan.skipped_readers:
+            why = (
+                f"its {plural(plan.skipped_readers, 'subscriber')} chose topics, and the "
+                f"article's tags ({', '.join(self.article.tags) or 'none'}) are none of them"
+            )
+        raise SyndicateError(
+            f"{plan.list_name}: nobody would get {self.article.id}: {why}; nothing was recorded"
+        )
 
     def after_resume(self, list_name: str) -> None:
         """Say that a resumed send came first and the article waits for the next command."""

@@ -161,7 +161,7 @@ def _send(
                 "--topics goes with --to: it picks the version of the test copies "
                 "(a send gives every reader the version of their own topics)"
             )
-        post.check(to=to, note_file=note_file)
+        post.check(post_list=settings.mailing_list(list_name).mode == "post", note_file=note_file)
         if to:
             sys.exit(
                 send_test_copies(
@@ -172,6 +172,7 @@ def _send(
                     note_file=note_file,
                     offline=offline,
                     when=when,
+                    article_id=post.article_id,
                 )
             )
         note = None
@@ -193,6 +194,7 @@ def _send(
             if interrupted is None and post.article_id is not None:
                 upcoming = post.prepare(engine, settings, list_name, now=when)
                 plan = make_plan(settings, list_name, upcoming)
+                post.reaches(plan)
             elif interrupted is None and settings.mailing_list(list_name).mode == "post":
                 run = post_run(settings, engine, list_name, articles, now=when)
             elif interrupted is None:

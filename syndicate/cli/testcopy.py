@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from syndicate.cli.base import err, out
 from syndicate.cli.plan import topics_label
+from syndicate.cli.post import preview_post
 from syndicate.config import Settings
 from syndicate.content.reader import read_site
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -126,9 +127,10 @@ def send_test_copies(
     note_file: Path | None,
     offline: bool,
     when: datetime,
+    article_id: str | None = None,
 ) -> int:
     """Send one test copy of the list's next digest to each address; the exit status
-    (0 when every copy was accepted)."""
+    (0 when every copy was accepted). ``article_id`` (or a post list): the post instead."""
     addresses = split_addresses(to)
     wanted = parse_topics(topics)
     warn_unoffered(settings, list_name, wanted)
@@ -137,8 +139,18 @@ def send_test_copies(
         note = load_note(note_file, base_url=settings.publication.base_url)
     engine = open_store(settings.database_url)
     try:
-        articles = read_site(settings, engine, now=when, offline=offline).articles
-        prepared = prepare(settings, engine, list_name, articles, now=when, extra_topics=[wanted])
+        read = read_site(settings, engine, now=when, offline=offline)
+        post = preview_post(
+            settings, engine, list_name, read, article_id=article_id, wanted=wanted, now=when
+        )
+        if post is not None:
+            prepared, said_first = post
+            if said_first is not None:
+                err.print(f"note: {said_first}", markup=False)
+        else:
+            prepared = prepare(
+                settings, engine, list_name, read.articles, now=when, extra_topics=[wanted]
+            )
     finally:
         engine.dispose()
     digest = prepared.digests[wanted]

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import parallel
 from syndicate.config import Settings
+from syndicate.config.types import ON_PUBLISH
 from syndicate.delivery.outbox import OutboxRound, log_round
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
@@ -267,6 +268,9 @@ class Service:
         parts = []
         for name in self.settings.config.lists:
             when = self.planned.get(name) or sched.next_run(self.settings, name, now=self.clock())
+            if self.settings.mailing_list(name).schedule == ON_PUBLISH:
+                parts.append(f"{name} on publish")
+                continue
             if when is None:
                 parts.append(f"{name} never")
                 continue
