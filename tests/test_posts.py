@@ -291,7 +291,7 @@ def test_a_post_stopped_by_the_server_is_resumed_then_the_rest_go(
     code, _, stderr = cli(posts, "send", "posts", "--yes", "--offline")
     assert code == 1 and "cannot connect to 127.0.0.1" in stderr
     posts.configure(config(server.port, lists=POSTS))
-    code, stdout, stderr = cli(posts, "send", "posts", "--yes", "--offline")
+    code, _, stderr = cli(posts, "send", "posts", "--yes", "--offline")
     assert code == 0, stderr
     assert "resuming posts-2" in stderr
     assert subjects(server) == ["The first one", "Bee"]  # the resumed post only...
