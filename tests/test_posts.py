@@ -11,7 +11,12 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -23,6 +28,9 @@ import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import main
+from syndicate.digest.post import post_digest
+from syndicate.digest.postrender import render_post
+from syndicate.models import Article
 from syndicate.service.work import Work
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
@@ -349,15 +357,19 @@ def test_on_publish_needs_mode_post(site: Site) -> None:
     assert code == 2
     assert 'lists.weekly: schedule: "on-publish" mails each article as it appears' in stderr
     assert 'set mode = "post"' in stderr
+    site.configure('\n[lists.news]\ntitle = "News"\nmode = "post"\nschedule = "on-publish"\n')
+    code, stdout, stderr = cli(site, "schedule")
+    assert code == 0, stderr
+    assert (
+        stdout == "news: on-publish (UTC), next after each content poll that finds a new article\n"
+    )
+    code, stdout, _ = cli(site, "schedule", "--json")
+    assert json.loads(stdout)["lists"][0]["next_run"] is None
 
 
 def test_the_mail_sanitises_the_article_again_whatever_the_store_holds(site: Site) -> None:
     """An article whose stored HTML was never cleaned (an older version, a hand-edited
     store) is cleaned when its mail is made: both parts."""
-    from syndicate.digest.post import post_digest
-    from syndicate.digest.postrender import render_post
-    from syndicate.models import Article
-
     site.configure(config(25, lists=POSTS))
     settings = site.settings
     now = datetime(2026, 12, 1, tzinfo=UTC)
@@ -415,3 +427,45 @@ def test_a_test_copy_of_a_post_has_inert_links_and_records_nothing(
     assert code == 0 and "no sends yet" in stdout
     code, _, stderr = cli(posts, "send", "posts", "--yes", "--note", str(posts.root / "x.md"))
     assert code == 1 and "--note goes with digests" in stderr
+
+
+def test_a_post_killed_mid_send_is_resumed_and_every_reader_gets_each_article_once(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    readers = [f"r{i}@example.org" for i in range(150)]
+    site.configure(config(server.port, lists=POSTS))
+    article(site, "first.md", "The first one", "2026-10-20T08:00:00Z", "Older news.")
+    subscribe(site, "posts", readers)
+    assert cli(site, "send", "posts", "--yes", "--offline")[0] == 0
+    article(site, "b.md", "Bee", ago(2), "Body B.")
+    article(site, "c.md", "Cee", ago(1), "Body C.")
+    before = len(server.messages)
+    server.set_fault("*", "slow-rcpt", delay=0.01)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": SECRET}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "--site", str(site.root), "send", "posts", "--yes"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    limit = time.monotonic() + 60
+    while len(server.messages) < before + 20:  # the first post is going out
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < limit, "no progress within 60 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    with server.handler._lock:
+        server.handler._faults.clear()
+    for _ in range(3):  # resume the killed post, then the rest, then nothing is left
+        code, _, stderr = cli(site, "send", "posts", "--yes", "--offline")
+        assert code == 0, stderr
+    got = Counter(
+        (str(parsed(m.data)["Subject"]), r) for m in server.messages[before:] for r in m.recipients
+    )
+    for subject in ("Bee", "Cee"):
+        assert {r for s, r in got if s == subject} == set(readers)
+    assert sum(n - 1 for n in got.values()) <= 1  # at most the one copy in flight, twice
+    assert set(subjects(server, readers[0])) == {"The first one", "Bee", "Cee"}
