@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from syndicate.cli.base import emit_json, err, out
-from syndicate.cli.plan import left_out_doc, left_out_lines, render_versions
+from syndicate.cli.plan import left_out_doc, left_out_lines, plan_lines, render_versions
 from syndicate.config import Settings
 from syndicate.digest.plan import Plan, make_plan
 from syndicate.digest.post import Batch, next_posts, prepare_post
@@ -229,3 +229,12 @@ def preview_post(
             return None
     prepared = prepare_post(settings, engine, list_name, article, now=now, extra_topics=[wanted])
     return prepared, note
+
+
+def question_for(plan: Plan | None, run: PostRun | None) -> tuple[list[str], str] | None:
+    """What ``send`` shows before it asks, and the question; None when nothing is sent."""
+    if run is not None:
+        return None if run.nothing_new else (run.lines(), run.question())
+    if plan is None or plan.nothing_new:
+        return None
+    return plan_lines(plan), f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?"

@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 
 from syndicate import aio
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
-from syndicate.cli.plan import plan_lines, render_versions
-from syndicate.cli.post import Chosen, PostRun, post_run
+from syndicate.cli.plan import render_versions
+from syndicate.cli.post import Chosen, PostRun, post_run, question_for
 from syndicate.cli.send_output import dry_run as dry_run_plan
 from syndicate.cli.send_output import resuming, summary
 from syndicate.cli.testcopy import send_test_copies
@@ -217,7 +217,7 @@ def _send(
                         f"note: {note_file} is not used: a resumed send keeps its own note",
                         markup=False,
                     )
-            elif (asked := _question(plan, run)) is not None and not yes:
+            elif (asked := question_for(plan, run)) is not None and not yes:
                 shown, question = asked
                 for line in shown:
                     err.print(line, markup=False)
@@ -267,15 +267,6 @@ def _send(
         return  # in progress: `run`, `worker` or the next `send` continue it when allowed
     if not report.finished and report.send_id is not None and not for_workers:
         sys.exit(DEFERRED_LEFT)  # deferred copies remain: retried in the background
-
-
-def _question(plan: Plan | None, run: PostRun | None) -> tuple[list[str], str] | None:
-    """What to show before asking, and the question; None when nothing would be sent."""
-    if run is not None:
-        return None if run.nothing_new else (run.lines(), run.question())
-    if plan is None or plan.nothing_new:
-        return None
-    return plan_lines(plan), f"Send {plan.digest_id} to {plural(plan.readers, 'subscriber')}?"
 
 
 def _run(
