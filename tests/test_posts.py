@@ -469,3 +469,27 @@ def test_a_post_killed_mid_send_is_resumed_and_every_reader_gets_each_article_on
         assert {r for s, r in got if s == subject} == set(readers)
     assert sum(n - 1 for n in got.values()) <= 1  # at most the one copy in flight, twice
     assert set(subjects(server, readers[0])) == {"The first one", "Bee", "Cee"}
+
+
+def test_post_subject_and_the_post_templates_are_the_sites_to_change(site: Site) -> None:
+    lists = POSTS + 'post_subject = "{{ list.title }} · {{ article.title|upper }}"\n'
+    site.configure(config(25, lists=lists))
+    article(site, "first.md", "The first one", "2026-10-20T08:00:00Z", "Older news.")
+    own = site.root / "templates" / "post.txt.j2"
+    own.parent.mkdir()
+    own.write_text(
+        "{{ article.title }}\n{{ body.text }}\n{{ article.nope }}\n{{ unsubscribe_url }}\n"
+    )
+    code, _, stderr = cli(site, "check", "--offline")
+    assert code == 1
+    assert "templates/post.txt.j2:3: " in stderr and "no attribute 'nope'" in stderr
+    own.write_text("OWN TEMPLATE {{ article.title }}\n{{ body.text }}\n{{ unsubscribe_url }}\n")
+    later = own.stat().st_mtime + 10  # a new version, whatever the clock's resolution
+    os.utime(own, (later, later))
+    assert cli(site, "check", "--offline")[0] == 0
+    code, stdout, stderr = cli(site, "preview", "posts", "--format", "text", "--offline")
+    assert code == 0, stderr
+    assert stdout.startswith("OWN TEMPLATE The first one\nOlder news.")
+    code, stdout, stderr = cli(site, "preview", "posts", "--format", "eml", "--offline")
+    assert code == 0, stderr
+    assert str(parsed(stdout.encode())["Subject"]) == "Every essay · THE FIRST ONE"
