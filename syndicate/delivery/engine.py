@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
@@ -117,6 +117,8 @@ class Sender:
         prepared: Prepared | None = None,
         resume_only: bool = False,
         note: Note | None = None,
+        exact: bool = False,
+        on_record: Callable[[Connection, str], None] | None = None,
     ) -> SendReport:
         """Resume the list's interrupted send, else send its next digest; then retry what
         is due of its older sends, without waiting for them.
@@ -125,7 +127,11 @@ class Sender:
         processes to deliver. ``prepared``: the digest the caller showed (used when the
         list's state has not changed since). ``resume_only``: never start a new digest.
         ``note``: the editor's note of a new digest (a resumed one keeps the note it was
-        recorded with; a ``prepared`` digest carries its own).
+        recorded with; a ``prepared`` digest carries its own). ``exact``: send ``prepared``
+        or nothing (SyndicateError when the list sent another digest since it was
+        prepared), never a digest assembled anew. ``on_record(conn, digest_id)`` runs in
+        the transaction that records a new digest (a queued send marks itself started
+        there: both happen, or neither).
         """
         report = SendReport(list_name=list_name)
         self._lock(list_name)
@@ -133,7 +139,14 @@ class Sender:
             spread.warm_up()
         try:
             if self._start(
-                list_name, articles, report, prepared, resume_only=resume_only, note=note
+                list_name,
+                articles,
+                report,
+                prepared,
+                resume_only=resume_only,
+                note=note,
+                exact=exact,
+                on_record=on_record,
             ):
                 if deliver:
                     await self._deliver(list_name, report)
@@ -169,6 +182,8 @@ class Sender:
         *,
         resume_only: bool,
         note: Note | None = None,
+        exact: bool = False,
+        on_record: Callable[[Connection, str], None] | None = None,
     ) -> bool:
         """Find or begin the send; False when there is nothing to send."""
         now = self.clock()
@@ -190,6 +205,12 @@ class Sender:
         else:
             current = given is not None and given.state == list_state(self.engine, list_name)
             prepared = given if given is not None and current else None
+            if prepared is None and exact and given is not None:
+                whole = given.digests[EVERYTHING]
+                raise SyndicateError(
+                    f"{whole.id} cannot be sent as it was prepared: {list_name} recorded "
+                    "another digest since (`syndicate sends` lists it)"
+                )
             if prepared is None:  # what the caller showed is stale (or there was nothing)
                 prepared = prepare(
                     self.settings, self.engine, list_name, articles, now=now, note=note
@@ -209,11 +230,15 @@ class Sender:
                     digest_id=whole.id,
                     list_name=list_name,
                     issue=whole.issue,
-                    created=now,
+                    # An approved digest is dated when it was prepared: what appeared while
+                    # it waited is new for the next one.
+                    created=whole.created if exact else now,
                     article_ids=[a.id for a in prepared.fresh],
                     note=prepared.note.source if prepared.note is not None else None,
                 )
                 report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
+                if on_record is not None:
+                    on_record(conn, whole.id)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
             self._archive(archived, list_name)
