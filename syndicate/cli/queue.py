@@ -9,7 +9,7 @@ at the same moment never both win.
 from __future__ import annotations
 
 import getpass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,10 @@ def parse_at(text: str, zone: tzinfo, *, now: datetime) -> datetime:
 
 
 def local_time(moment: datetime, zone: tzinfo) -> str:
-    """``2026-12-24 08:00 CET``: a time as people of the list read it."""
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+    """``2026-12-24 08:00 CET``: a time as people of the list read it (with its seconds
+    when it has any)."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M:%S %Z}" if local.second else f"{local:%Y-%m-%d %H:%M %Z}"
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -102,7 +104,7 @@ def queued_line(settings: Settings, row: QueuedRow) -> str:
     """One waiting send in words."""
     name = row.list_name
     zone = list_timezone(settings, name) if name in settings.config.lists else UTC
-    what = f"article {row.article_id}" if row.article_id else f"{name}'s next digest"
+    what = f"article {row.article_id}" if row.article_id else f"the next digest of {name}"
     due = local_time(row.due_at, zone)
     status = row.status
     if status is QueuedStatus.QUEUED:
@@ -161,8 +163,9 @@ def queue_send(
         emit_json(queued_doc(settings, row))
         return
     when = local_time(due, zone)
-    utc = f" ({due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if zone != UTC else ""
-    out.print(f"queued {row_id}: {list_name}'s next digest at {when}{utc}", markup=False)
+    in_utc = due.astimezone(zone).utcoffset() == timedelta(0)
+    utc = "" if in_utc else f" ({due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    out.print(f"queued {row_id}: the next digest of {list_name} at {when}{utc}", markup=False)
     cfg = settings.mailing_list(list_name)
     if cfg.approve:
         err.print(

@@ -294,7 +294,7 @@ def cancel(ctx: Context, queued_id: int) -> None:
     nothing is sent. `syndicate sends` lists them with their ids."""
     with errors():
         row = cancel_queued(ctx.settings, queued_id)
-    what = row.digest_id or f"{row.list_name}'s next digest"
+    what = row.digest_id or f"the next digest of {row.list_name}"
     out.print(f"queued send {row.id} cancelled: {what} will not be sent", markup=False)
 
 
