@@ -455,3 +455,22 @@ def test_a_queued_send_of_an_approval_list_waits_for_approval(
     assert cli(site, "approve", "weekly").exit_code == 0
     run(work, sched.run_queued)
     assert got(server) == Counter(EDITORS) + Counter(READERS)
+
+
+def test_a_template_mistake_skips_the_queued_send_and_says_why(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "digest.txt.j2").write_text("{% if %}\n", encoding="utf-8")
+    due = clock.now + timedelta(minutes=1)
+    assert cli(site, "send", "weekly", "--at", due.isoformat()).exit_code == 0
+    clock.now = due
+    work = work_for(site, clock)
+    run(work, sched.run_queued)
+    run(work, sched.run_queued)  # not tried again
+    outbox_round(site, clock)
+    assert got(server) == Counter()  # no preview of a digest that cannot be rendered
+    (row,) = rows(site)
+    assert row.status is QueuedStatus.SKIPPED
+    assert row.detail is not None and "templates/digest.txt.j2:1" in row.detail

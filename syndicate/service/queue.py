@@ -204,6 +204,10 @@ class SendQueue:
                     await self.hold(row.list_name, row=row, due=row.due_at)
                 else:
                     await self._send(row)
+        except SyndicateError as exc:  # a template mistake, a note that cannot be read…:
+            # trying again every few seconds would only say it again
+            self._skip(row, f"not sent: {one_line(str(exc), 300)}", claimed=True,
+                       level=logging.ERROR)  # fmt: skip
         except Exception as exc:  # logged by the job; the claim goes back for the next tick
             self._release(row, one_line(str(exc) or type(exc).__name__, 300))
             raise
