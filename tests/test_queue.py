@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from syndicate.cli import main
@@ -303,6 +305,8 @@ def test_at_parses_the_lists_zone_and_refuses_what_cannot_be_meant() -> None:
         "2027-03-28 02:30": "does not exist in Europe/Berlin",
         "2027-10-31 02:30": "happens twice in Europe/Berlin",
         "9" * 10_000: "not a date and time",
+        "0001-01-01 00:30": "give a year between 2026 and 9000",
+        "9999-12-31T23:59-05:00": "give a year between 2026 and 9000",
     }
     for text, said in cases.items():
         with pytest.raises(SyndicateError, match=said) as caught:
@@ -474,3 +478,14 @@ def test_a_template_mistake_skips_the_queued_send_and_says_why(
     (row,) = rows(site)
     assert row.status is QueuedStatus.SKIPPED
     assert row.detail is not None and "templates/digest.txt.j2:1" in row.detail
+
+
+@given(st.text(max_size=120))
+def test_at_never_fails_but_with_a_clear_error(text: str) -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    try:
+        when = parse_at(text, BERLIN, now=now)
+    except SyndicateError as exc:
+        assert str(exc).startswith("--at ")
+    else:
+        assert when.tzinfo is not None and when > now

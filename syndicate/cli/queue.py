@@ -30,6 +30,7 @@ from syndicate.store.queued import QueuedRow, QueuedStatus
 from syndicate.text import plural
 
 MAX_AT = 64  # characters of an --at value read
+MIN_YEAR, MAX_YEAR = 1971, 9000
 EXAMPLES = "'2026-12-24 08:00' (in the list's time zone) or '2026-12-24T08:00+01:00'"
 
 
@@ -47,6 +48,8 @@ def parse_at(text: str, zone: tzinfo, *, now: datetime) -> datetime:
         raise SyndicateError(f"--at {shown}: not a date and time; give {EXAMPLES}") from None
     if "T" not in raw.upper() and " " not in raw:
         raise SyndicateError(f"--at {shown}: give a time of day as well, e.g. {EXAMPLES}")
+    if not MIN_YEAR <= when.year <= MAX_YEAR:  # beyond, a zone's offset overflows the calendar
+        raise SyndicateError(f"--at {shown}: give a year between {now.year} and {MAX_YEAR}")
     if when.tzinfo is None:
         local = when.replace(tzinfo=zone)
         if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != when:
