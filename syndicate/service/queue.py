@@ -75,15 +75,7 @@ class SendQueue:
         """Decide the approvals that timed out; start every row that is due."""
         now = self.clock()
         with self.work.engine.connect() as conn:
-            rows = repo.with_status(
-                conn,
-                (
-                    QueuedStatus.AWAITING,
-                    QueuedStatus.QUEUED,
-                    QueuedStatus.APPROVED,
-                    QueuedStatus.STARTING,
-                ),
-            )
+            rows = repo.due(conn, now=now)
         for row in rows:
             if self.work.stopped:
                 return

@@ -290,3 +290,20 @@ def frozen_of(conn: Connection, list_name: str, digest_id: str) -> str | None:
         )
     )
     return found
+
+
+def due(conn: Connection, *, now: datetime) -> list[QueuedRow]:
+    """What a look at the queue acts on: queued sends whose time came, approvals whose
+    deadline passed, approved digests, and claims (of processes that may have died)."""
+    stmt = (
+        _select()
+        .where(
+            or_(
+                (_q.status == QueuedStatus.QUEUED.value) & (_q.due_at <= now),
+                (_q.status == QueuedStatus.AWAITING.value) & (_q.wait_until <= now),
+                _q.status.in_(_values((QueuedStatus.APPROVED, QueuedStatus.STARTING))),
+            )
+        )
+        .order_by(_q.due_at, _q.id)
+    )
+    return [_row(r) for r in conn.execute(stmt)]
