@@ -165,6 +165,8 @@ COMMANDS = {
     "status": "sends",
     "sends": "sends",
     "report": "sends",
+    "approve": "queue",
+    "reject": "queue",
     "worker": "worker",
     "run": "run",
     "schedule": "run",

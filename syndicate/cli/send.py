@@ -22,6 +22,7 @@ from syndicate import aio
 from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
 from syndicate.cli.plan import render_versions
 from syndicate.cli.post import Chosen, PostRun, post_run, question_for
+from syndicate.cli.queue import no_send_while_waiting, queue_send
 from syndicate.cli.send_output import dry_run as dry_run_plan
 from syndicate.cli.send_output import resuming, summary
 from syndicate.cli.testcopy import send_test_copies
@@ -73,6 +74,14 @@ DEFERRED_LEFT = 3  # sent, but some copies were deferred: they are retried in th
     help="Mail this one article (its id, as `syndicate articles` shows it) on its own, now.",
 )
 @click.option("--again", is_flag=True, help="With --article: mail it even if the list had it.")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="Queue the next digest (or the --article) for TIME ('2026-12-24 08:00' in the "
+    "list's time zone, or ISO 8601 with an offset); `syndicate run` sends it then.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--offline", is_flag=True, help="Do not fetch remote sources; use what is stored.")
@@ -98,6 +107,7 @@ def send(
     as_json: bool,
     offline: bool,
     for_workers: bool | None,
+    at: str | None = None,
 ) -> None:
     """Send LIST's next digest, or first resume the send a crash interrupted.
 
@@ -124,8 +134,18 @@ def send(
       syndicate send weekly --yes
       syndicate send weekly --yes --workers      (then: syndicate worker)
       syndicate send weekly --article kazakhstan-mediator      (one article, in full)
+      syndicate send weekly --at "2026-12-24 08:00"   (`syndicate sends` lists it)
     """
     post = Chosen(article_id, again)
+    if at is not None:
+        with errors():
+            ctx.settings.mailing_list(list_name)
+            if to or dry_run or for_workers:
+                raise SyndicateError(
+                    "--at queues the send for later: it goes without --to, --dry-run and --workers"
+                )
+            queue_send(ctx.settings, list_name, at, note_file=note_file, as_json=as_json, post=post)
+        return
     try:
         _send(
             ctx, list_name, dry_run, to, topics, note_file, yes, as_json, offline, for_workers, post
@@ -182,6 +202,9 @@ def _send(
         signer = None if dry_run else site_signer(settings)
         engine = open_store(settings.database_url)
         try:
+            if not dry_run:
+                with engine.connect() as conn:
+                    no_send_while_waiting(conn, list_name)
             read = read_site(settings, engine, now=when, offline=offline)
             articles = read.articles
             with engine.connect() as conn:

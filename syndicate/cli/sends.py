@@ -24,6 +24,7 @@ from syndicate.cli.feedback_view import (
     reader_doc,
     reader_line,
 )
+from syndicate.cli.queue import cancel_queued, queued_doc, queued_line
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
@@ -31,6 +32,7 @@ from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history, locks, open_store
 from syndicate.store import outbox as outbox_repo
+from syndicate.store import queued as queued_repo
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
@@ -151,14 +153,18 @@ def _line(doc: dict[str, Any]) -> list[str]:
 @pass_ctx
 def status(ctx: Context, list_name: str | None, as_json: bool) -> None:
     """Recent sends: sent / deferred / failed counts, the next retry and the last error."""
-    _show_sends(ctx, list_name, STATUS_SENDS, as_json)
+    _show_sends(ctx, list_name, STATUS_SENDS, as_json, closed_too=False)
 
 
 STATUS_SENDS = 10  # how many recent sends `status` shows
 
 
-def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) -> None:
-    """The newest sends (of a list), in words or as one JSON object: `status` and `sends`."""
+def _show_sends(
+    ctx: Context, list_name: str | None, limit: int, as_json: bool, *, closed_too: bool = True
+) -> None:
+    """The newest sends (of a list), in words or as one JSON object: `status` and `sends`;
+    first the sends that wait (queued, or for approval: `status` shows only those still
+    open, `sends` those closed in the last days too)."""
     with errors():
         engine = _open(ctx, list_name)
     try:
@@ -170,6 +176,8 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
             ]
             alert = alert_doc(conn, now=wall_clock())
             failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
+            since = wall_clock() - ALERT_WINDOW if closed_too else None
+            waits = queued_repo.listed(conn, list_name, closed_since=since, limit=limit)
     finally:
         engine.dispose()
     mails = {
@@ -179,8 +187,11 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
         "last_failed_at": _when(failed.last_at),
     }
     if as_json:
-        emit_json({"sends": docs, "deliverability": alert, "outbox": mails})
+        queued = [queued_doc(ctx.settings, row) for row in waits]
+        emit_json({"sends": docs, "queued": queued, "deliverability": alert, "outbox": mails})
         return
+    for row in waits:
+        out.print(queued_line(ctx.settings, row), markup=False)
     if failed.count:
         # A server's reply: one line, bounded, no escapes reaching the terminal.
         last = one_line(failed.last_reply or "no reply", 300)
@@ -191,7 +202,7 @@ def _show_sends(ctx: Context, list_name: str | None, limit: int, as_json: bool) 
         )
     for line in alert_lines(alert):
         out.print(line, markup=False)
-    if not docs:
+    if not docs and not waits:
         out.print("no sends yet", markup=False)
     for doc in docs:
         for line in _line(doc):
@@ -218,7 +229,7 @@ class _SendsGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "[LIST] [--json] | abandon SEND")
+        formatter.write_usage(ctx.command_path, "[LIST] [--json] | abandon SEND | cancel ID")
 
 
 @main.group(cls=_SendsGroup, invoke_without_command=True)
@@ -233,10 +244,15 @@ def sends(click_ctx: click.Context, as_json: bool, limit: int) -> None:
     today: it continues by itself); retrying (deferred copies are retried in the
     background; the next digest goes out regardless); done; or abandoned.
 
+    Sends that wait come first, by id: queued for a time (`send LIST --at`), waiting
+    for approval (`approve LIST`, `reject LIST`), and those of the last days that were
+    sent, cancelled, rejected or skipped (and why).
+
     \b
     Examples:
       syndicate sends weekly
       syndicate sends abandon weekly-3
+      syndicate sends cancel 4
     """
     if click_ctx.invoked_subcommand is not None:
         return
@@ -278,6 +294,18 @@ def abandon(ctx: Context, send_name: str) -> None:
         f"(`syndicate report {sent.digest_id}` lists them)",
         markup=False,
     )
+
+
+@sends.command()
+@click.argument("queued_id", metavar="ID", type=int)
+@pass_ctx
+def cancel(ctx: Context, queued_id: int) -> None:
+    """Cancel the queued send ID (`send LIST --at`; or a digest waiting for approval):
+    nothing is sent. `syndicate sends` lists them with their ids."""
+    with errors():
+        row = cancel_queued(ctx.settings, queued_id)
+    what = row.digest_id or f"the next digest of {row.list_name}"
+    out.print(f"queued send {row.id} cancelled: {what} will not be sent", markup=False)
 
 
 def _problem_doc(p: history.Problem) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from syndicate.config.types import (
     Text,
     article_url_pattern,
     cron_expression,
+    duration,
     hex_color,
     image_url,
     jinja_template,
@@ -136,6 +137,13 @@ class MailingList(_Section):
             )
         return self
 
+    # when the schedule fires (or a `send --at` is due), prepare the digest, mail a preview
+    # to [email] editors and wait for `syndicate approve` / `syndicate reject`
+    approve: bool = False
+    # how long a prepared digest waits for an answer ("12h", "90m", "2d"), then on_timeout
+    approve_timeout: Annotated[int, BeforeValidator(duration)] = 43_200
+    on_timeout: Literal["send", "skip"] = "skip"
+
 
 class Email(_Section):
     """``[email]``: who digests come from, and what every footer says."""
@@ -152,6 +160,8 @@ class Email(_Section):
     logo_url: Annotated[str, AfterValidator(image_url)] | None = None  # absolute or base-relative
     logo_width: Annotated[int, Field(ge=16, le=600)] = DEFAULT_LOGO_WIDTH  # pixels, in the email
     accent_color: Annotated[str, AfterValidator(hex_color)] = DEFAULT_ACCENT  # links, buttons
+    # who gets the preview of a digest that waits for approval ([lists.NAME] approve = true)
+    editors: Annotated[list[Address], Field(max_length=50)] = []
 
 
 DEFAULT_MAX_CONNECTIONS = 32

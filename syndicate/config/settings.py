@@ -137,9 +137,24 @@ def parse_config(text: str, filename: str = CONFIG_NAME) -> SiteConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
     try:
-        return SiteConfig.model_validate(raw)
+        config = SiteConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(filename, exc)) from None
+    if problems := _approval_problems(config, filename):
+        raise ConfigError(problems)
+    return config
+
+
+def _approval_problems(config: SiteConfig, filename: str) -> list[str]:
+    """A list that waits for approval needs someone to mail its preview to."""
+    editors = config.email.editors if config.email is not None else []
+    return [
+        f"{filename}: lists.{name}.approve: true needs [email] editors, the addresses that "
+        f'get the preview to approve (e.g. editors = ["desk@example.org"]); add them or set '
+        "approve = false"
+        for name, cfg in config.lists.items()
+        if cfg.approve and not editors
+    ]
 
 
 def default_sqlite_url(root: Path) -> str:

@@ -183,3 +183,29 @@ def image_url(value: str) -> str:
     if scheme:
         _http_url(value)
     return value
+
+
+_DURATION = re.compile(r"(\d{1,6})\s*([dhms])")
+_UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+MAX_DURATION = 30 * 86_400
+
+
+def duration(value: object) -> int:
+    """A span of time as seconds: ``"12h"``, ``"90m"``, ``"1h30m"``, ``"2d"`` or a number of
+    seconds; between a minute and 30 days."""
+    example = "a duration such as '12h', '90m', '1h30m' or '2d' (or seconds as a number)"
+    if isinstance(value, bool):
+        raise ValueError(f"must be {example}, got {value!r}")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and len(value) <= 40:
+        text = value.strip().lower().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"must be {example}, got {value!r}")
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError(f"must be {example}, got {value!r}")
+    if not 60 <= seconds <= MAX_DURATION:
+        raise ValueError(f"must be between 1 minute and 30 days, got {value!r}")
+    return seconds

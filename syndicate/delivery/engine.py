@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
@@ -121,6 +121,8 @@ class Sender:
         note: Note | None = None,
         article: Article | None = None,
         again: bool = False,
+        exact: bool = False,
+        on_record: Callable[[Connection, str], None] | None = None,
     ) -> SendReport:
         """Resume the list's interrupted send, else send its next digest; then retry what
         is due of its older sends, without waiting for them.
@@ -133,6 +135,10 @@ class Sender:
         article on its own (a post) instead of the next digest, once per list unless
         ``again`` (:class:`~syndicate.digest.post.AlreadyMailed`). A list with
         ``mode = "post"`` mails each new article on its own (:mod:`syndicate.delivery.posts`).
+        ``exact``: send ``prepared`` or nothing (SyndicateError when the list sent another
+        digest since it was prepared), never a digest assembled anew. ``on_record(conn,
+        digest_id)`` runs in the transaction that records a new digest (a queued send marks
+        itself started there: both happen, or neither).
         """
         report = SendReport(list_name=list_name)
         self._lock(list_name)
@@ -151,6 +157,8 @@ class Sender:
                 note=note,
                 article=article,
                 again=again,
+                exact=exact,
+                on_record=on_record,
             ):
                 await self.deliver(list_name, report, deliver=deliver)
             if deliver and not self.stopping and report.error is None:
@@ -186,6 +194,8 @@ class Sender:
         article: Article | None = None,
         again: bool = False,
         cursor: datetime | None = None,
+        exact: bool = False,
+        on_record: Callable[[Connection, str], None] | None = None,
     ) -> bool:
         """Find or begin the send (under the list's lock); False when there is nothing to
         send. ``article``: a post of that article (``cursor``: recorded with it)."""
@@ -213,6 +223,12 @@ class Sender:
             state = list_state(self.engine, list_name, kind=kind)
             current = given is not None and given.state == state
             prepared = given if given is not None and current else None
+            if prepared is None and exact and given is not None:
+                whole = given.digests[EVERYTHING]
+                raise SyndicateError(
+                    f"{whole.id} cannot be sent as it was prepared: {list_name} recorded "
+                    "another digest since (`syndicate sends` lists it)"
+                )
             if prepared is None and article is not None:
                 prepared = prepare_post(
                     self.settings, self.engine, list_name, article, now=now, cursor=cursor
@@ -236,7 +252,9 @@ class Sender:
                     digest_id=whole.id,
                     list_name=list_name,
                     issue=whole.issue,
-                    created=now,
+                    # An approved digest is dated when it was prepared: what appeared while
+                    # it waited is new for the next one.
+                    created=whole.created if exact else now,
                     article_ids=[a.id for a in prepared.fresh],
                     note=prepared.note.source if prepared.note is not None else None,
                     kind=whole.kind,
@@ -244,6 +262,8 @@ class Sender:
                     since=prepared.cursor,
                 )
                 report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
+                if on_record is not None:
+                    on_record(conn, whole.id)
             report.digest_id = whole.id
             # The copy rendered for sending, reused: the archive is exactly what readers get.
             self._archive(archived, list_name)

@@ -15,6 +15,7 @@ from syndicate.digest.note import Note, parse_note
 from syndicate.digest.render import render_digest
 from syndicate.models import Article, Digest, RenderedDigest
 from syndicate.store import digests as repo
+from syndicate.store import queued as queued_repo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +117,11 @@ def prepare_recorded(
         audience = repo.topic_sets(conn, list_name)
         source = repo.digest_note(conn, digest_id)
         kind, _ = repo.digest_kind(conn, digest_id)
+        frozen = queued_repo.frozen_of(conn, list_name, digest_id)
+    if frozen is not None:  # an approved digest: resumed as the editors saw it
+        from syndicate.digest.frozen import thaw  # it builds on this module
+
+        return thaw(settings, frozen, audience, where=digest_id)
     if found is None:
         raise ValueError(f"digest {digest_id!r} is not recorded")
     issue, created, ids = found

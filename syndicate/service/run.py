@@ -172,6 +172,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.wake = Wake()
         self.outbox, self._outbox_transport = _outbox(settings, engine, clock, signer)
+        self.work.on_outbox = self.wake  # a preview to approve leaves at once
 
     @property
     def leading(self) -> bool:

@@ -34,6 +34,7 @@ LOCAL = "local"  # jobs that only make sense while this process runs
 PREFIX = "digest:"
 RETRY_EVERY = timedelta(seconds=60)
 BOUNCES_EVERY = 60  # seconds between looks into the bounce Maildir
+QUEUE_EVERY = timedelta(seconds=10)  # between looks for queued sends that are due
 # APScheduler skips a run that starts later than its grace; a busy loop delays runs a little.
 MIN_GRACE = 60
 _MAX_SKIPS = 100_000
@@ -135,6 +136,10 @@ class Jobs(Protocol):
         """Take the bounces in the ``[bounces.imap]`` mailbox."""
         ...
 
+    async def queued(self) -> None:
+        """Start queued sends that are due; decide approvals that timed out."""
+        ...
+
 
 _registered: Jobs | None = None
 
@@ -181,6 +186,11 @@ async def run_imap() -> None:
     await _quietly(_jobs().imap())
 
 
+async def run_queued() -> None:
+    """Job: queued sends that are due, approvals that timed out."""
+    await _quietly(_jobs().queued())
+
+
 async def run_retries() -> None:
     """Job: retry deferred copies that are due; resume interrupted sends."""
     await _quietly(_jobs().retries())
@@ -205,6 +215,7 @@ _RUNS = {
     "bounces": "look into the Maildir",
     "imap": "IMAP poll",
     "retries": "retry pass",
+    "queued": "look at the queued sends",
 }
 
 
@@ -285,6 +296,15 @@ def install_jobs(
             "interval",
             seconds=settings.config.content.poll_interval,
             id="poll",
+            jobstore=LOCAL,
+            replace_existing=True,
+            next_run_time=now,
+        )
+        scheduler.add_job(
+            run_queued,
+            "interval",
+            seconds=QUEUE_EVERY.total_seconds(),
+            id="queued",
             jobstore=LOCAL,
             replace_existing=True,
             next_run_time=now,

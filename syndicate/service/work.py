@@ -41,6 +41,7 @@ from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.service import onpublish
+from syndicate.service.queue import SendQueue
 from syndicate.service.sendlog import describe
 from syndicate.store import sends as send_repo
 from syndicate.subscribers.tokens import Signer
@@ -100,6 +101,8 @@ class Work:
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
+        self.sendqueue = SendQueue(self)  # `send --at` and digests waiting for approval
+        self.on_outbox: Callable[[], None] | None = None  # rings the outbox (from any thread)
 
     async def tracked(self, body: Coroutine[Any, Any, None], what: str = "job") -> None:
         """Run ``body`` as its own task (named ``what``, as the stop names it), which
@@ -113,6 +116,30 @@ class Work:
         """The list's scheduled digest (job ``digest:<list>``)."""
         what = f"digest of {list_name}"
         await self.tracked(self._guard(what, self._digest(list_name)), what)
+
+    async def queued(self) -> None:
+        """Start the queued sends that are due; decide approvals that timed out."""
+        await self.tracked(self._guard("queued sends", self.sendqueue.tick()), "queued sends")
+
+    def ring_outbox(self) -> None:
+        """Mails were queued in the outbox: send them now rather than at the next round."""
+        if self.on_outbox is not None:
+            self.on_outbox()
+
+    def lock(self, list_name: str) -> asyncio.Lock:
+        """This process's lock of a list (one send of it at a time here)."""
+        return self._lock(list_name)
+
+    async def read(self, *, offline: bool) -> ReadReport:
+        """Read the content sources (one reader at a time)."""
+        return await self._read(offline=offline)
+
+    async def send(
+        self, list_name: str, articles: Sequence[Article], **options: Any
+    ) -> SendReport | None:
+        """One send of the list (``options`` go to :meth:`Sender.run`); None when another
+        process holds the list."""
+        return await self._send(list_name, articles, **options)
 
     async def poll(self) -> None:
         """Re-read the content sources and rebuild the feeds."""
@@ -264,6 +291,10 @@ class Work:
     async def _digest(self, list_name: str) -> None:
         if self.stopped:
             return
+        if self.settings.mailing_list(list_name).approve:
+            async with self._lock(list_name):  # prepared and kept until an editor answers
+                await self.sendqueue.hold(list_name, row=None, due=self.clock())
+            return
         async with self._lock(list_name):
             articles = (await self._read(offline=False)).articles
             report = await self._send(list_name, articles)
@@ -355,7 +386,12 @@ class Work:
         return smtp is not None and smtp.workers
 
     async def _send(
-        self, list_name: str, articles: Sequence[Article], *, resume_only: bool = False
+        self,
+        list_name: str,
+        articles: Sequence[Article],
+        *,
+        resume_only: bool = False,
+        **options: Any,
     ) -> SendReport | None:
         transport = self.make_transport(self.settings)
         try:
@@ -372,7 +408,11 @@ class Work:
             try:
                 # With [smtp] workers, `syndicate worker` processes deliver (and retry).
                 report = await sender.run(
-                    list_name, articles, deliver=not self.for_workers, resume_only=resume_only
+                    list_name,
+                    articles,
+                    deliver=not self.for_workers,
+                    resume_only=resume_only,
+                    **options,
                 )
             finally:
                 self.senders.discard(sender)

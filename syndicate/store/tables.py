@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -355,4 +356,41 @@ webhook_replays = Table(
     Column("key", String(64), primary_key=True),  # sha256 hex of scope and value
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_webhook_replays_expires", "expires_at"),
+)
+
+# Sends that wait: one-off sends queued for a time (`send LIST --at`), and prepared digests
+# waiting for an editor's approval (`[lists.NAME] approve = true`). A row is claimed by one
+# conditional update (``queued`` → ``starting``), so two processes never both start it; it
+# becomes ``sent`` in the very transaction that records its digest. ``prepared`` freezes
+# what the editors were shown (the articles as they were, the note, the issue number).
+queued_sends = Table(
+    "queued_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_name", String(63), nullable=False),
+    Column("origin", String(16), nullable=False),  # at | schedule
+    # queued | starting | awaiting | approved | sent | cancelled | rejected | skipped
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("article_id", String(64)),  # `send --article ID --at`: one article, not a digest
+    Column("again", Boolean, nullable=False, server_default=false()),  # with --again
+    Column("note", Text),  # the editor's note (Markdown source) given with --note
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("claimed_by", Text),  # host:pid of the process starting it
+    Column("claimed_at", UTCDateTime),
+    Column("digest_id", String(100)),  # the digest prepared for approval, or started
+    Column("prepared", Text),  # JSON: the digest as prepared (digest/frozen.py)
+    Column("wait_until", UTCDateTime),  # an approval's deadline: then on_timeout decides
+    Column("detail", Text),  # what happened: who approved, why it was skipped
+    Index("ix_queued_sends_due", "status", "due_at"),
+    Index("ix_queued_sends_list", "list_name", "status"),
+    # At most one prepared digest per list waits for approval: `approve LIST` names it.
+    Index(
+        "uq_queued_sends_waiting",
+        "list_name",
+        unique=True,
+        postgresql_where=text("status IN ('awaiting', 'approved')"),
+        sqlite_where=text("status IN ('awaiting', 'approved')"),
+    ),
 )

@@ -1,0 +1,527 @@
+"""Issue 16: approval before a scheduled send, and one-off scheduled sends (``send --at``).
+
+Real parts: an aiosmtpd server that receives both the editors' previews (through the
+outbox) and the readers' copies, the CLI, the service's job bodies (``Work``) with an
+injected clock, SQLite and PostgreSQL. Nothing sleeps; time is moved by the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from syndicate.cli import main
+from syndicate.cli.queue import parse_at
+from syndicate.config import parse_config
+from syndicate.delivery.outbox import OutboxSender
+from syndicate.delivery.setup import make_transport
+from syndicate.errors import ConfigError, SyndicateError
+from syndicate.service import scheduler as sched
+from syndicate.service.work import Work
+from syndicate.store import open_store
+from syndicate.store import queued as queued_repo
+from syndicate.store.queued import QueuedStatus
+from syndicate.store.tables import digests, queued_sends
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from syndicate.subscribers.tokens import Signer
+from tests.conftest import Site
+from tests.smtpserver import SmtpServer, serve_smtp
+
+SECRET = "test-secret-0123456789abcdef"
+EDITORS = ("desk@news.example.org", "chief@news.example.org")
+READERS = ("ada@example.org", "grace@example.org")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def config(port: int, *, approve: bool, extra: str = "") -> str:
+    editors = ", ".join(f'"{e}"' for e in EDITORS)
+    return (
+        '\n[email]\nfrom_name = "Test Letter"\nfrom_address = "letters@news.example.org"\n'
+        f"editors = [{editors}]\n\n"
+        f'[lists.weekly]\ntitle = "Weekly"\napprove = {str(approve).lower()}\n'
+        f'timezone = "Europe/Berlin"\n{extra}\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 5\n'
+    )
+
+
+class Clock:
+    """The injected clock: starts at the wall clock (as the CLI's), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with serve_smtp() as running:
+        yield running
+
+
+def article(site: Site, name: str, title: str, published: datetime) -> None:
+    stamp = published.strftime("%Y-%m-%dT%H:%M:%SZ")
+    site.write(f"{name}.md", f"---\ntitle: {title}\ndate: {stamp}\n---\n\nText of {title}.\n")
+
+
+def setup_site(
+    site: Site,
+    server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    approve: bool,
+    extra: str = "",
+) -> Clock:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site.configure(config(server.port, approve=approve, extra=extra))
+    clock = Clock()
+    csv = "email,name\n" + "".join(f"{e},\n" for e in READERS)
+    rows = read_rows(io.BytesIO(csv.encode()), "in.csv")
+    assert not import_rows(site.engine, "weekly", rows, now=clock.now - timedelta(days=30)).problems
+    article(site, "alpha", "Alpha", clock.now - timedelta(days=1))
+    return clock
+
+
+def work_for(site: Site, clock: Clock) -> Work:
+    return Work(site.settings, site.engine, Signer(SECRET), clock=clock)
+
+
+def run(work: Work, job: Callable[[], object]) -> None:
+    async def go() -> None:
+        sched.register(work)
+        try:
+            await job()  # type: ignore[misc]
+        finally:
+            sched.register(None)
+
+    asyncio.run(go())
+
+
+def outbox_round(site: Site, clock: Clock) -> None:
+    async def go() -> None:
+        transport = make_transport(site.settings)
+        try:
+            await OutboxSender(site.engine, transport, clock=clock).run_round()
+        finally:
+            await transport.close()
+
+    asyncio.run(go())
+
+
+def got(server: SmtpServer) -> Counter[str]:
+    return Counter(r for m in server.messages for r in m.recipients)
+
+
+def mails_to(server: SmtpServer, who: str) -> list[Message]:
+    return [email.message_from_bytes(m.data) for m in server.messages if who in m.recipients]
+
+
+def body(message: Message) -> str:
+    parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+    payload = parts[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")
+
+
+def cli(site: Site, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--site", str(site.root), *args])
+
+
+def rows(site: Site) -> list[queued_repo.QueuedRow]:
+    with site.engine.connect() as conn:
+        return queued_repo.with_status(conn, list(QueuedStatus))
+
+
+# --- approval -----------------------------------------------------------------------------
+
+
+def test_editors_get_the_preview_and_readers_get_exactly_it_once_approved(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))  # the schedule fires
+    outbox_round(site, clock)
+    assert got(server) == Counter(EDITORS)  # the preview; nothing to readers
+    preview = mails_to(server, EDITORS[0])[0]
+    assert "Alpha" in preview["Subject"]
+    assert "/test-copy/unsubscribe" in body(preview)  # inert links: a test copy
+    assert preview["Message-ID"].startswith("<weekly-1.test-")  # never a reader's
+
+    status = cli(site, "status")
+    assert status.exit_code == 0, status.output
+    assert "weekly-1 waits for approval until" in status.stdout
+    assert "`syndicate approve weekly` sends it" in status.stdout
+    doc = json.loads(cli(site, "status", "--json").stdout)
+    (waiting,) = doc["queued"]
+    assert waiting["status"] == "awaiting" and waiting["digest"] == "weekly-1"
+    assert datetime.fromisoformat(waiting["waits_until"]) == clock.now + timedelta(hours=12)
+
+    # While it waits: an article is edited, another one appears. Neither reaches the
+    # approved digest: readers get what the editors saw.
+    clock.now += timedelta(minutes=30)
+    article(site, "alpha", "Alpha, edited", clock.now - timedelta(days=1))
+    article(site, "beta", "Beta", clock.now - timedelta(minutes=1))
+    run(work, sched.run_queued)  # nothing approved yet: nothing sent
+    assert got(server) == Counter(EDITORS)
+    refused = cli(site, "send", "weekly", "--yes")  # a send now would take its issue
+    assert refused.exit_code == 1 and "weekly-1 of weekly waits for approval" in refused.output
+
+    approved = cli(site, "approve", "weekly")
+    assert approved.exit_code == 0, approved.output
+    assert "weekly-1 approved" in approved.stdout
+    run(work, sched.run_queued)
+    assert got(server) == Counter(EDITORS) + Counter(READERS)
+    copy = mails_to(server, READERS[0])[0]
+    assert copy["Subject"] == preview["Subject"]
+    assert "Alpha" in body(copy) and "Alpha, edited" not in body(copy)
+    assert "Beta" not in body(copy)
+    run(work, sched.run_queued)  # once
+    assert got(server) == Counter(EDITORS) + Counter(READERS)
+    (row,) = rows(site)
+    assert row.status is QueuedStatus.SENT and row.digest_id == "weekly-1"
+
+    # What appeared while it waited is new for the next digest (the edit was mailed once).
+    clock.now += timedelta(minutes=30)
+    run(work, lambda: sched.run_digest("weekly"))
+    outbox_round(site, clock)
+    previews = mails_to(server, EDITORS[0])
+    assert len(previews) == 2 and "Beta" in previews[1]["Subject"]
+    assert "Alpha" not in body(previews[1])
+    nothing = cli(site, "approve", "daily")
+    assert nothing.exit_code == 2  # an undeclared list: a configuration error
+
+
+def test_reject_sends_nothing_and_the_articles_stay_new(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    rejected = cli(site, "reject", "weekly")
+    assert rejected.exit_code == 0, rejected.output
+    assert "weekly-1 rejected: nothing was sent" in rejected.stdout
+    clock.now += timedelta(minutes=1)
+    run(work, sched.run_queued)
+    outbox_round(site, clock)
+    assert got(server) == Counter(EDITORS)  # the preview only
+    with site.engine.connect() as conn:
+        assert conn.execute(select(digests.c.id)).all() == []  # no issue number taken
+
+    for command in ("approve", "reject"):
+        again = cli(site, command, "weekly")
+        assert again.exit_code == 1
+        assert "nothing waits for approval on weekly" in again.stderr
+
+    # The next time the schedule fires, the same articles are prepared again, as weekly-1.
+    clock.now += timedelta(minutes=1)
+    run(work, lambda: sched.run_digest("weekly"))
+    (waiting,) = [r for r in rows(site) if r.status is QueuedStatus.AWAITING]
+    assert waiting.digest_id == "weekly-1"
+    listed = cli(site, "sends", "weekly")
+    assert "rejected 1: weekly-1" in listed.stdout and "rejected by" in listed.stdout
+
+
+@pytest.mark.parametrize("on_timeout", ["skip", "send", None])
+def test_nobody_answers_the_timeout_decides(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch, on_timeout: str | None
+) -> None:
+    site = any_site
+    extra = 'approve_timeout = "2h"\n' + (f'on_timeout = "{on_timeout}"\n' if on_timeout else "")
+    clock = setup_site(site, server, monkeypatch, approve=True, extra=extra)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    clock.now += timedelta(hours=2) - timedelta(seconds=1)
+    run(work, sched.run_queued)  # a second before the deadline: still waits
+    assert rows(site)[0].status is QueuedStatus.AWAITING
+    clock.now += timedelta(seconds=1)
+    run(work, sched.run_queued)
+    (row,) = rows(site)
+    if on_timeout == "send":
+        assert row.status is QueuedStatus.SENT
+        assert got(server) == Counter(READERS)
+    else:  # "skip", the documented default
+        assert row.status is QueuedStatus.SKIPPED and "nobody approved it" in (row.detail or "")
+        assert got(server) == Counter()
+        late = cli(site, "approve", "weekly")
+        assert late.exit_code == 1 and "nothing waits for approval" in late.stderr
+        shown = cli(site, "sends", "weekly")
+        assert "skipped 1: weekly-1" in shown.stdout and "on_timeout = skip" in shown.stdout
+
+
+def test_approve_needs_editors() -> None:
+    text = (
+        '[publication]\ntitle = "T"\nbase_url = "https://x.example"\n'
+        '[email]\nfrom_name = "T"\nfrom_address = "a@x.example"\n'
+        '[lists.weekly]\ntitle = "W"\napprove = true\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        "syndicate.toml: lists.weekly.approve: true needs [email] editors, the addresses that "
+        'get the preview to approve (e.g. editors = ["desk@example.org"]); add them or set '
+        "approve = false"
+    ]
+    bad = text.replace("approve = true", 'approve = true\napprove_timeout = "soon"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(bad.replace("[lists", 'editors = ["d@x.example"]\n[lists'))
+    assert (
+        "lists.weekly.approve_timeout: must be a duration such as '12h'" in caught.value.problems[0]
+    )
+
+
+# --- one-off scheduled sends --------------------------------------------------------------
+
+
+def test_at_parses_the_lists_zone_and_refuses_what_cannot_be_meant() -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert parse_at("2026-12-24 08:00", BERLIN, now=now) == datetime(2026, 12, 24, 7, tzinfo=UTC)
+    assert parse_at("2026-12-24T08:00+00:00", BERLIN, now=now) == datetime(
+        2026, 12, 24, 8, tzinfo=UTC
+    )
+    assert parse_at("2026-12-24T08:00Z", BERLIN, now=now) == datetime(2026, 12, 24, 8, tzinfo=UTC)
+    cases = {
+        "next tuesday": "not a date and time",
+        "2026-12-24": "give a time of day as well",
+        "2026-11-30 08:00": "that time has passed",
+        "2027-03-28 02:30": "does not exist in Europe/Berlin",
+        "2027-10-31 02:30": "happens twice in Europe/Berlin",
+        "9" * 10_000: "not a date and time",
+        "0001-01-01 00:30": "give a year between 2026 and 9000",
+        "9999-12-31T23:59-05:00": "give a year between 2026 and 9000",
+    }
+    for text, said in cases.items():
+        with pytest.raises(SyndicateError, match=said) as caught:
+            parse_at(text, BERLIN, now=now)
+        assert len(str(caught.value)) < 400  # a hostile value is not echoed whole
+
+
+def test_send_at_goes_out_once_when_due_and_cancel_works(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
+    queued = cli(site, "send", "weekly", "--at", f"{due:%Y-%m-%d %H:%M}")
+    assert queued.exit_code == 0, queued.output
+    assert f"queued 1: the next digest of weekly at {due:%Y-%m-%d %H:%M} CET" in queued.stdout
+    assert "`syndicate sends cancel 1` cancels it" in queued.stderr
+    doc = json.loads(cli(site, "sends", "--json").stdout)
+    assert doc["sends"] == [] and doc["queued"][0]["status"] == "queued"
+    assert datetime.fromisoformat(doc["queued"][0]["due"]) == due.replace(second=0)
+
+    second = cli(site, "send", "weekly", "--at", f"{due:%Y-%m-%d %H:%M}", "--json")
+    assert json.loads(second.stdout)["id"] == 2
+    cancelled = cli(site, "sends", "cancel", "2")
+    assert cancelled.exit_code == 0 and "queued send 2 cancelled" in cancelled.stdout
+    assert cli(site, "sends", "cancel", "2").exit_code == 1  # nothing left to cancel
+
+    work = work_for(site, clock)
+    run(work, sched.run_queued)  # an hour early: nothing
+    assert got(server) == Counter()
+    clock.now = due.replace(second=0).astimezone(UTC)
+    run(work, sched.run_queued)
+    assert got(server) == Counter(READERS)
+    run(work, sched.run_queued)
+    assert got(server) == Counter(READERS)  # once
+    shown = cli(site, "sends", "weekly")
+    assert (
+        "sent 1: the next digest of weekly" in shown.stdout
+        and "went out as weekly-1" in shown.stdout
+    )
+    assert "cancelled 2:" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("down_for", "sent"), [(timedelta(hours=2), True), (timedelta(hours=7), False)]
+)
+def test_a_restart_spanning_the_time_sends_it_within_grace_only(
+    any_site: Site,
+    server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    down_for: timedelta,
+    sent: bool,
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=False)  # misfire_grace: 6 h
+    due = clock.now + timedelta(minutes=5)
+    assert cli(site, "send", "weekly", "--at", due.isoformat()).exit_code == 0
+    run(work_for(site, clock), sched.run_queued)  # the first run stops before it is due
+    # A new process (new engine, new Work) starts after the time passed.
+    clock.now = due + down_for
+    engine = open_store(site.settings.database_url)
+    try:
+        later = Work(site.settings, engine, Signer(SECRET), clock=clock)
+        run(later, sched.run_queued)
+        run(later, sched.run_queued)
+    finally:
+        engine.dispose()
+    (row,) = rows(site)
+    if sent:
+        assert got(server) == Counter(READERS) and row.status is QueuedStatus.SENT
+    else:
+        assert got(server) == Counter()
+        assert row.status is QueuedStatus.SKIPPED and row.detail is not None
+        assert "missed: due" in row.detail and "misfire_grace" in row.detail
+        shown = cli(site, "sends")
+        assert "skipped 1:" in shown.stdout and "missed: due" in shown.stdout
+
+
+def test_two_runs_racing_start_it_once(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    due = clock.now + timedelta(minutes=1)
+    assert cli(site, "send", "weekly", "--at", due.isoformat()).exit_code == 0
+    (row,) = rows(site)  # both runs saw it queued and due
+    clock.now = due
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        engine = open_store(site.settings.database_url)
+        try:
+            work = Work(site.settings, engine, Signer(SECRET), clock=clock)
+            barrier.wait()
+            asyncio.run(work.sendqueue.start(row))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert got(server) == Counter(READERS)  # one copy each
+    with site.engine.connect() as conn:
+        assert conn.execute(select(digests.c.id)).scalars().all() == ["weekly-1"]
+        assert conn.execute(select(queued_sends.c.status)).scalars().all() == ["sent"]
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    assert (
+        cli(
+            site, "send", "weekly", "--at", (clock.now + timedelta(minutes=1)).isoformat()
+        ).exit_code
+        == 0
+    )
+    clock.now += timedelta(minutes=2)
+    dead = f"{__import__('socket').gethostname()}:999999999"
+    with site.engine.begin() as conn:  # as if a run claimed it, then died before recording
+        conn.execute(
+            queued_sends.update().values(status="starting", claimed_by=dead, claimed_at=clock.now)
+        )
+    run(work_for(site, clock), sched.run_queued)
+    assert got(server) == Counter(READERS)
+    assert rows(site)[0].status is QueuedStatus.SENT
+
+
+def test_a_queued_send_of_an_approval_list_waits_for_approval(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    due = clock.now + timedelta(minutes=10)
+    queued = cli(site, "send", "weekly", "--at", due.isoformat())
+    assert "waits for approval: at" in queued.stderr and "2 editors" in queued.stderr
+    work = work_for(site, clock)
+    clock.now = due
+    run(work, sched.run_queued)
+    outbox_round(site, clock)
+    assert got(server) == Counter(EDITORS)
+    (row,) = rows(site)
+    assert row.status is QueuedStatus.AWAITING and row.digest_id == "weekly-1"
+    assert cli(site, "approve", "weekly").exit_code == 0
+    run(work, sched.run_queued)
+    assert got(server) == Counter(EDITORS) + Counter(READERS)
+
+
+def test_a_template_mistake_skips_the_queued_send_and_says_why(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "digest.txt.j2").write_text("{% if %}\n", encoding="utf-8")
+    due = clock.now + timedelta(minutes=1)
+    assert cli(site, "send", "weekly", "--at", due.isoformat()).exit_code == 0
+    clock.now = due
+    work = work_for(site, clock)
+    run(work, sched.run_queued)
+    run(work, sched.run_queued)  # not tried again
+    outbox_round(site, clock)
+    assert got(server) == Counter()  # no preview of a digest that cannot be rendered
+    (row,) = rows(site)
+    assert row.status is QueuedStatus.SKIPPED
+    assert row.detail is not None and "templates/digest.txt.j2:1" in row.detail
+
+
+@given(st.text(max_size=120))
+def test_at_never_fails_but_with_a_clear_error(text: str) -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    try:
+        when = parse_at(text, BERLIN, now=now)
+    except SyndicateError as exc:
+        assert str(exc).startswith("--at ")
+    else:
+        assert when.tzinfo is not None and when > now
+
+
+def test_send_at_with_article_mails_that_article_once_when_due(
+    any_site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    clock = setup_site(site, server, monkeypatch, approve=True)  # approval holds digests only
+    article(site, "beta", "Beta", clock.now - timedelta(hours=2))
+    due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
+    at = f"{due:%Y-%m-%d %H:%M}"
+    unknown = cli(site, "send", "weekly", "--at", at, "--article", "no-such-article")
+    assert unknown.exit_code != 0 and "no-such-article" in unknown.output
+    queued = cli(site, "send", "weekly", "--at", at, "--article", "alpha", "--json")
+    assert queued.exit_code == 0, queued.output
+    doc = json.loads(queued.stdout)
+    assert doc["kind"] == "article" and doc["article"] and doc["status"] == "queued"
+
+    work = work_for(site, clock)
+    clock.now = due.replace(second=0).astimezone(UTC)
+    run(work, sched.run_queued)
+    assert got(server) == Counter(READERS)  # no preview: the editor picked the article
+    subjects = {m["Subject"] for who in READERS for m in mails_to(server, who)}
+    assert subjects == {"Alpha"}
+    assert "Text of Alpha." in body(mails_to(server, READERS[0])[0])
+    run(work, sched.run_queued)
+    assert got(server) == Counter(READERS)  # once
+
+    again = cli(site, "send", "weekly", "--at", at, "--article", "alpha")
+    assert again.exit_code != 0 and "--again" in again.output  # the list had it
+    later = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
+    queued = cli(site, "send", "weekly", "--at", f"{later:%Y-%m-%d %H:%M}", "--article",
+                 "alpha", "--again")  # fmt: skip
+    assert queued.exit_code == 0, queued.output
+    clock.now = later.replace(second=0).astimezone(UTC)
+    run(work, sched.run_queued)
+    assert got(server) == Counter({r: 2 for r in READERS})
