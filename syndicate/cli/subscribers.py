@@ -71,7 +71,26 @@ def _summary(report: ImportReport) -> str:
         f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
         f"{plural(rejected, 'row')} rejected{kept}"
+        + (
+            f"; {plural(report.welcomed, 'welcome mail')} queued (`syndicate run` sends them)"
+            if report.welcomed
+            else ""
+        )
     )
+
+
+def _welcome(ctx: Context, list_name: str, wanted: bool, option: str) -> bool:
+    """Whether to queue welcomes on ``list_name``: ``wanted`` and the list has one; an
+    explicit ``--welcome`` on a list without one is an error."""
+    has = bool(ctx.settings.mailing_list(list_name).welcome)
+    if wanted and not has and option == "--welcome":
+        err.print(
+            f"error: {list_name} sends no welcome mail: set lists.{list_name}.welcome in "
+            "syndicate.toml first (or leave out --welcome)",
+            markup=False,
+        )
+        sys.exit(2)
+    return wanted and has
 
 
 def _notices(report: ImportReport, shown: str) -> None:
@@ -114,6 +133,11 @@ def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
     is_flag=True,
     help="Take cells as they are: the file was written by `export --raw` (a leading ' is kept).",
 )
+@click.option(
+    "--welcome",
+    is_flag=True,
+    help="Queue the list's welcome mail for each row made active (default: none).",
+)
 @pass_ctx
 def import_(
     ctx: Context,
@@ -124,6 +148,7 @@ def import_(
     update: bool,
     check_dns: bool,
     raw: bool,
+    welcome: bool,
 ) -> None:
     """Import FILE.csv (header email,name[,topics][,status]; - for stdin) into LIST.
 
@@ -131,7 +156,9 @@ def import_(
     every existing subscriber a row changed (or whose stored values it kept: a name is
     never overwritten without --update) as file:line: address: what. Importing the same
     file twice changes nothing; rows are committed in batches, so an interrupted import
-    can simply be re-run. Comma- and semicolon-separated files are both read.
+    can simply be re-run. Comma- and semicolon-separated files are both read. An import
+    sends no welcome mail (they are readers already, brought from elsewhere) unless
+    --welcome is given.
     """
     shown = file if file != "-" else "<stdin>"
     progress = ImportReport()
@@ -152,6 +179,7 @@ def import_(
                     resubscribe=resubscribe,
                     update=update,
                     on_batch=remember,
+                    welcome=_welcome(ctx, list_name, welcome, "--welcome"),
                 )
         except KeyboardInterrupt:
             err.print(f"interrupted: {_summary(progress)}; run the same import again to finish")
@@ -175,6 +203,7 @@ def import_(
 @click.option("--topics", default="", help="Comma-separated tags the subscriber follows on LIST.")
 @click.option("--pending", is_flag=True, help="Add as pending (to be confirmed), not active.")
 @click.option("--resubscribe", is_flag=True, help="Re-activate an address that left.")
+@click.option("--no-welcome", is_flag=True, help="Do not queue the list's welcome mail.")
 @pass_ctx
 def add(
     ctx: Context,
@@ -184,9 +213,13 @@ def add(
     topics: str,
     pending: bool,
     resubscribe: bool,
+    no_welcome: bool,
 ) -> None:
     """Add EMAIL to LIST, or set their --name and --topics on it (what you give replaces
-    what is stored: you typed it for this one person)."""
+    what is stored: you typed it for this one person).
+
+    Someone made active on a list with a welcome mail (lists.LIST.welcome) gets it once,
+    sent by `syndicate run`, unless --no-welcome is given."""
     line = io.BytesIO(_csv_line(email, name, topics.replace(",", ";")))
     with _store(ctx, list_name) as engine:
         items = list(read_rows(line, "command line"))
@@ -207,6 +240,7 @@ def add(
             default_status=Status.PENDING if pending else Status.ACTIVE,
             resubscribe=resubscribe,
             update=True,
+            welcome=_welcome(ctx, list_name, not no_welcome, "--no-welcome"),
         )
         with engine.connect() as conn:
             stored, after = _status_on(conn, row.address.key, list_name)
@@ -229,6 +263,8 @@ def add(
         out.print(f"{shown} is {state} on {list_name}{extra}", markup=False)
     else:
         out.print(f"{shown} is already {state} on {list_name}; nothing changed", markup=False)
+    if report.welcomed:
+        out.print(f"welcome mail to {shown} queued (`syndicate run` sends it)", markup=False)
 
 
 def _status_on(conn: Connection, key: str, list_name: str) -> tuple[str | None, Status | None]:

@@ -119,6 +119,10 @@ class MailingList(_Section):
     backdated_within: Annotated[int, Field(ge=0)] = 604_800
     # seconds: a digest missed while `syndicate run` was down is still sent this late
     misfire_grace: Annotated[int, Field(ge=0)] = 21_600
+    # Markdown file (relative to the site folder) mailed once to each new reader who confirms
+    welcome: (
+        Annotated[str, Field(min_length=1, max_length=500), AfterValidator(single_line)] | None
+    ) = None
 
 
 class Email(_Section):

@@ -253,6 +253,10 @@ outbox = Table(
     Column("last_code", Integer),
     Column("last_reply", Text),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("lease_owner", Text),  # the process sending it now (host:pid:stamp), else None
+    # A mail for one subscription (a welcome): sent only while that subscription is active.
+    Column("subscriber_id", Integer),
+    Column("list_name", String(63)),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "created_at"),
     Index(  # mails sent in the last 24 hours count against ``[smtp] daily_limit`` too
@@ -350,4 +354,24 @@ webhook_replays = Table(
     Column("key", String(64), primary_key=True),  # sha256 hex of scope and value
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_webhook_replays_expires", "expires_at"),
+)
+
+
+# Welcome mails: one row per subscriber and list, ever (the key), written in the transaction
+# that made the subscription active. ``waiting`` until the outbox sender builds the mail and
+# queues it in the outbox (``queued``, ``outbox_id`` names it), or ``skipped`` when the
+# subscription was no longer active or the list no longer welcomes anyone by then.
+welcomes = Table(
+    "welcomes",
+    metadata,
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("list_name", String(63), primary_key=True),
+    Column("status", String(16), nullable=False),  # waiting | queued | skipped
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("outbox_id", Integer),
+    Column("detail", Text),
+    Index("ix_welcomes_status", "status", "created_at"),
 )
