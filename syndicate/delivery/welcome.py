@@ -32,8 +32,7 @@ from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.welcome import (
-    HTML_TEMPLATE,
-    TEXT_TEMPLATE,
+    WELCOME_TEMPLATES,
     latest_issue,
     load_welcome,
     render_welcome,
@@ -140,7 +139,7 @@ class Welcomes:
             web_url=self.settings.web_url,
             signer=self.signer,
             now=now,
-            templates=(HTML_TEMPLATE, TEXT_TEMPLATE),
+            templates=WELCOME_TEMPLATES,
         )
         wire = WireTemplate(rendered, filler, settings=self.settings, list_name=list_name, date=now)
         return _Mail(rendered=rendered, wire=wire)

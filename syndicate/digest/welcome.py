@@ -39,6 +39,7 @@ from syndicate.store.tables import articles, digests
 
 HTML_TEMPLATE = "welcome.mjml.j2"
 TEXT_TEMPLATE = "welcome.txt.j2"
+WELCOME_TEMPLATES = (HTML_TEMPLATE, TEXT_TEMPLATE)
 MAX_WELCOME = 20_000  # characters of the file: a welcome, not an article
 SUBJECT_LIMIT = 200
 LATEST_ARTICLES = 10  # of the latest issue, at most
@@ -49,8 +50,8 @@ class WelcomeError(SyndicateError):
     """The welcome file cannot be used: ``path:line: reason``."""
 
     def __init__(self, path: str, line: int | None, reason: str) -> None:
-        super().__init__(f"{path}:{line or 1}: {reason}")
-        self.path, self.line, self.reason = path, line or 1, reason
+        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +101,7 @@ def load_welcome(settings: Settings, list_name: str) -> Welcome:
             "Markdown file of the welcome mail (relative to the site folder)",
         ) from None
     if len(data) > MAX_WELCOME * 4 + 3:
-        raise WelcomeError(configured, 1, f"is over {MAX_WELCOME * 4:,} bytes long")
+        raise WelcomeError(configured, None, f"is over {MAX_WELCOME * 4:,} bytes long")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
