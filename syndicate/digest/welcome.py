@@ -96,7 +96,7 @@ def load_welcome(settings: Settings, list_name: str) -> Welcome:
         reason = f"cannot be read ({exc.strerror or exc})"
         raise WelcomeError(
             configured,
-            1,
+            None,
             f"{reason}; set lists.{list_name}.welcome in {CONFIG_NAME} to the "
             "Markdown file of the welcome mail (relative to the site folder)",
         ) from None
@@ -138,6 +138,7 @@ def parse_welcome(source: str, *, where: str, base_url: str) -> Welcome:
         raise WelcomeError(where, body_line, f"holds {exc}") from None
     text = to_text(clean)
     if not text:
+        body_line = min(body_line, source.count("\n") or 1)  # not past the end of the file
         raise WelcomeError(
             where, body_line, "has no text: write the welcome under the front matter"
         )
