@@ -15,6 +15,7 @@ import click
 from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.cli.subscribers_output import import_summary, print_notices, welcome_wanted
 from syndicate.errors import SyndicateError
 from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
@@ -54,51 +55,6 @@ def _store(ctx: Context, list_name: str | None = None) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-def _summary(report: ImportReport) -> str:
-    rejected = len(report.problems)
-    # Rows that kept stored values are already counted (updated or unchanged): a remark.
-    kept = (
-        f"; in {plural(report.kept, 'row')} the stored values were kept (see above; "
-        "--update overwrites them)"
-        if report.kept
-        else ""
-    )
-    return (
-        f"{report.committed:,} of {plural(report.rows + rejected, 'row')} stored: "
-        f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
-        f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
-        f"{plural(rejected, 'row')} rejected{kept}"
-        + (
-            f"; {plural(report.welcomed, 'welcome mail')} queued (`syndicate run` sends them)"
-            if report.welcomed
-            else ""
-        )
-    )
-
-
-def _welcome(ctx: Context, list_name: str, wanted: bool, option: str) -> bool:
-    """Whether to queue welcomes on ``list_name``: ``wanted`` and the list has one; an
-    explicit ``--welcome`` on a list without one is an error."""
-    has = bool(ctx.settings.mailing_list(list_name).welcome)
-    if wanted and not has and option == "--welcome":
-        err.print(
-            f"error: {list_name} sends no welcome mail: set lists.{list_name}.welcome in "
-            "syndicate.toml first (or leave out --welcome)",
-            markup=False,
-        )
-        sys.exit(2)
-    return wanted and has
-
-
-def _notices(report: ImportReport, shown: str) -> None:
-    """Each existing subscriber a row changed, or whose stored values it kept."""
-    for notice in report.notices:
-        err.print(
-            f"{shown}:{notice.line}: {display_address(notice.email)}: {notice.text}", markup=False
-        )
 
 
 @contextmanager
@@ -179,19 +135,21 @@ def import_(
                     resubscribe=resubscribe,
                     update=update,
                     on_batch=remember,
-                    welcome=_welcome(ctx, list_name, welcome, "--welcome"),
+                    welcome=welcome_wanted(ctx.settings, list_name, welcome, "--welcome"),
                 )
         except KeyboardInterrupt:
-            err.print(f"interrupted: {_summary(progress)}; run the same import again to finish")
+            err.print(
+                f"interrupted: {import_summary(progress)}; run the same import again to finish"
+            )
             sys.exit(130)
     for problem in report.problems:
         err.print(str(problem), markup=False)
-    _notices(report, shown)
+    print_notices(report, shown)
     if report.rows == 0 and report.problems:  # a bad header, or no valid row at all
         found = plural(len(report.problems), "problem")
         out.print(f"nothing imported from {shown}: {found} (above)", markup=False)
     else:
-        out.print(_summary(report), markup=False)
+        out.print(import_summary(report), markup=False)
     if report.problems:
         sys.exit(1)
 
@@ -240,7 +198,7 @@ def add(
             default_status=Status.PENDING if pending else Status.ACTIVE,
             resubscribe=resubscribe,
             update=True,
-            welcome=_welcome(ctx, list_name, not no_welcome, "--no-welcome"),
+            welcome=welcome_wanted(ctx.settings, list_name, not no_welcome, "--no-welcome"),
         )
         with engine.connect() as conn:
             stored, after = _status_on(conn, row.address.key, list_name)
