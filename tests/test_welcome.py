@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import os
 import socket
 import subprocess
@@ -179,6 +180,12 @@ def test_confirming_sends_one_personal_welcome_once(
     # No issue was sent yet: the welcome shows none.
     assert "latest issue" not in text_of(mail).lower()
 
+    shown = CliRunner().invoke(
+        main, ["--site", str(wsite.root), "subscribers", "show", "ann@example.org", "--json"]
+    )
+    assert [(w["list"], w["status"]) for w in json.loads(shown.stdout)["welcomes"]] == [
+        ("weekly", "sent")
+    ]
     # Again and again: nothing more, and confirming a second time queues nothing.
     assert deliver(wsite, server, clock) == 0
     assert confirm(web, confirm_paths(server.messages[0].data)[0]).status_code == 200
@@ -211,6 +218,11 @@ def test_who_left_after_the_welcome_was_queued_never_gets_it(
     with wsite.engine.connect() as conn:
         statuses = [r.status for r in conn.execute(select(outbox).order_by(outbox.c.id))]
     assert statuses == ["sent", "dropped"]
+    shown = CliRunner().invoke(
+        main, ["--site", str(wsite.root), "subscribers", "show", "ann@example.org"]
+    )
+    assert "welcome mail: weekly: dropped" in shown.stdout
+    assert "(not sent: the subscription it was for is no longer active)" in shown.stdout
 
 
 def test_who_left_before_the_welcome_was_built_never_gets_it(

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import Status
 from syndicate.store.subscribers import Change
-from syndicate.store.tables import subscribers, subscriptions, welcomes
+from syndicate.store.tables import outbox, subscribers, subscriptions, welcomes
 
 _w = welcomes.c
 
@@ -160,3 +160,35 @@ def counts(conn: Connection) -> dict[WelcomeStatus, int]:
     """Number of welcomes per status."""
     stmt = select(_w.status, func.count()).group_by(_w.status)
     return {WelcomeStatus(status): int(n) for status, n in conn.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shown:
+    """One welcome of a subscriber as ``subscribers show`` tells it."""
+
+    list_name: str
+    status: str  # waiting | skipped | the outbox mail's: queued, sent, failed, dropped
+    at: datetime
+    detail: str | None  # why it was skipped, or the server's last reply
+
+
+def of_subscriber(conn: Connection, subscriber_id: int) -> list[Shown]:
+    """Every welcome of a subscriber, by list, with where its mail stands."""
+    o = outbox.c
+    stmt = (
+        select(
+            _w.list_name, _w.status, _w.updated_at, _w.detail, o.status, o.updated_at, o.last_reply
+        )
+        .outerjoin(outbox, o.id == _w.outbox_id)
+        .where(_w.subscriber_id == subscriber_id)
+        .order_by(_w.list_name)
+    )
+    return [
+        Shown(
+            list_name=name,
+            status=mail_status or status,
+            at=mail_at or at,
+            detail=reply if mail_status else detail,
+        )
+        for name, status, at, detail, mail_status, mail_at, reply in conn.execute(stmt)
+    ]
