@@ -102,29 +102,73 @@ class Welcomes:
         """Queue the welcomes of one list; (queued, left waiting)."""
         cfg = self.settings.config.lists.get(list_name)
         if cfg is None or not cfg.welcome:
-            for item in items:
-                self._skip(item, now, "the list sends no welcome (any more)")
+            self._skip(
+                list_name, [i.subscriber_id for i in items], now, "the list sends no welcome"
+            )
             return 0, 0
-        if not any(item.status is Status.ACTIVE for item in items):
-            for item in items:
-                self._skip(item, now, _left(item))
+        for item in items:
+            if item.status is not Status.ACTIVE:
+                self._skip(list_name, [item.subscriber_id], now, _left(item))
+        wanted = [item for item in items if item.status is Status.ACTIVE]
+        if not wanted:
             return 0, 0
         try:
             mail = self._mail(list_name, now)
         except (SyndicateError, jinja2.TemplateError) as exc:
             self._once(f"welcome of {list_name}: {exc}; its welcomes wait until it is fixed")
-            return 0, len(items)
+            return 0, len(wanted)
         self._said = {p for p in self._said if not p.startswith(f"welcome of {list_name}:")}
-        queued = 0
-        for item in items:
-            if item.status is not Status.ACTIVE:
-                self._skip(item, now, _left(item))
-                continue
+        built: dict[int, tuple[Waiting, str, bytes]] = {}
+        for item in wanted:
             try:
-                queued += self._queue(item, mail, now)
+                built[item.subscriber_id] = (item, *self._build(item, mail, now))
             except SyndicateError as exc:  # this reader's address or name cannot be written
-                self._skip(item, now, f"cannot be built: {exc}"[:300])
-        return queued, 0
+                self._skip(list_name, [item.subscriber_id], now, f"cannot be built: {exc}"[:300])
+        return self._queue(list_name, built, now), 0
+
+    def _build(self, item: Waiting, mail: _Mail, now: datetime) -> tuple[str, bytes]:
+        """One reader's welcome: its envelope sender and the message bytes."""
+        recipient = Recipient(subscriber_id=item.subscriber_id, email=item.email, name=item.name)
+        mid = message_id(mail.rendered.digest, item.subscriber_id, self.host)
+        data = bytes(mail.wire.message(recipient, mid))
+        if self.dkim is not None:
+            data = dkim_sign(data, self.dkim)
+        envelope = (
+            self.verp.confirmation_sender(item.subscriber_id, now)
+            if self.verp is not None
+            else self.settings.email.from_address
+        )
+        return envelope, data
+
+    def _queue(
+        self, list_name: str, built: dict[int, tuple[Waiting, str, bytes]], now: datetime
+    ) -> int:
+        """Queue the built welcomes still wanted, in one transaction: those whose reader
+        left meanwhile are skipped, those another process took are left to it."""
+        with self.engine.begin() as conn:
+            active = repo.active_among(conn, list_name, list(built))
+            gone = [sid for sid in built if sid not in active]
+            repo.take_many(
+                conn,
+                list_name,
+                gone,
+                WelcomeStatus.SKIPPED,
+                now=now,
+                detail="no longer active when it was built",
+            )
+            taken = repo.take_many(conn, list_name, sorted(active), WelcomeStatus.QUEUED, now=now)
+            for sid in sorted(taken):
+                item, envelope, data = built[sid]
+                row_id = outbox.enqueue(
+                    conn,
+                    sender=envelope,
+                    recipient=item.email,
+                    data=data,
+                    now=now,
+                    subscription=(sid, list_name),
+                )
+                repo.set_outbox(conn, sid, list_name, row_id)
+        return len(taken)
 
     def _mail(self, list_name: str, now: datetime) -> _Mail:
         welcome = load_welcome(self.settings, list_name)
@@ -144,48 +188,9 @@ class Welcomes:
         wire = WireTemplate(rendered, filler, settings=self.settings, list_name=list_name, date=now)
         return _Mail(rendered=rendered, wire=wire)
 
-    def _queue(self, item: Waiting, mail: _Mail, now: datetime) -> int:
-        recipient = Recipient(subscriber_id=item.subscriber_id, email=item.email, name=item.name)
-        mid = message_id(mail.rendered.digest, item.subscriber_id, self.host)
-        data = bytes(mail.wire.message(recipient, mid))
-        if self.dkim is not None:
-            data = dkim_sign(data, self.dkim)
-        envelope = (
-            self.verp.confirmation_sender(item.subscriber_id, now)
-            if self.verp is not None
-            else self.settings.email.from_address
-        )
+    def _skip(self, list_name: str, ids: list[int], now: datetime, why: str) -> None:
         with self.engine.begin() as conn:
-            if not repo.is_active(conn, item.subscriber_id, item.list_name):
-                repo.take(
-                    conn,
-                    item.subscriber_id,
-                    item.list_name,
-                    WelcomeStatus.SKIPPED,
-                    now=now,
-                    detail="no longer active when it was built",
-                )
-                return 0
-            if not repo.take(
-                conn, item.subscriber_id, item.list_name, WelcomeStatus.QUEUED, now=now
-            ):
-                return 0  # another process queued it
-            row_id = outbox.enqueue(
-                conn,
-                sender=envelope,
-                recipient=item.email,
-                data=data,
-                now=now,
-                subscription=(item.subscriber_id, item.list_name),
-            )
-            repo.set_outbox(conn, item.subscriber_id, item.list_name, row_id)
-        return 1
-
-    def _skip(self, item: Waiting, now: datetime, why: str) -> None:
-        with self.engine.begin() as conn:
-            repo.take(
-                conn, item.subscriber_id, item.list_name, WelcomeStatus.SKIPPED, now=now, detail=why
-            )
+            repo.take_many(conn, list_name, ids, WelcomeStatus.SKIPPED, now=now, detail=why)
 
     def _once(self, problem: str) -> None:
         if problem not in self._said:

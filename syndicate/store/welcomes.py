@@ -104,39 +104,41 @@ def waiting(conn: Connection, limit: int) -> list[Waiting]:
     ]
 
 
-def is_active(conn: Connection, subscriber_id: int, list_name: str) -> bool:
-    """Whether the subscription is active now."""
-    found = conn.scalar(
-        select(subscriptions.c.status).where(
-            subscriptions.c.subscriber_id == subscriber_id,
-            subscriptions.c.list_name == list_name,
-        )
+def active_among(conn: Connection, list_name: str, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` are active on ``list_name`` now."""
+    if not ids:
+        return set()
+    s = subscriptions.c
+    stmt = select(s.subscriber_id).where(
+        s.list_name == list_name, s.subscriber_id.in_(list(ids)), s.status == Status.ACTIVE.value
     )
-    return found == Status.ACTIVE.value
+    return set(conn.scalars(stmt))
 
 
-def take(
+def take_many(
     conn: Connection,
-    subscriber_id: int,
     list_name: str,
+    ids: Sequence[int],
     status: WelcomeStatus,
     *,
     now: datetime,
-    outbox_id: int | None = None,
     detail: str | None = None,
-) -> bool:
-    """Move a waiting welcome to ``status``; False when it was not waiting (any more):
-    another process took it, and the caller must then queue nothing."""
-    result = conn.execute(
+) -> set[int]:
+    """Move the waiting welcomes of ``ids`` on ``list_name`` to ``status``; the ids that
+    were still waiting (the others another process took: queue nothing for them)."""
+    if not ids:
+        return set()
+    stmt = (
         update(welcomes)
         .where(
-            _w.subscriber_id == subscriber_id,
             _w.list_name == list_name,
+            _w.subscriber_id.in_(list(ids)),
             _w.status == WelcomeStatus.WAITING.value,
         )
-        .values(status=status.value, outbox_id=outbox_id, detail=detail, updated_at=now)
+        .values(status=status.value, detail=detail, updated_at=now)
+        .returning(_w.subscriber_id)
     )
-    return bool(result.rowcount)
+    return set(conn.scalars(stmt))
 
 
 def set_outbox(conn: Connection, subscriber_id: int, list_name: str, outbox_id: int) -> None:
