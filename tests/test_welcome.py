@@ -38,7 +38,7 @@ from syndicate.web.render import web_env
 from tests.conftest import NOW, Site
 from tests.smtpserver import Message, SmtpServer, serve_smtp
 from tests.test_outbox import transport
-from tests.test_web import FROM, ONE_CLICK, SECRET, Clock, Web, confirm, confirm_paths
+from tests.test_web import FROM, ONE_CLICK, SECRET, Clock, Web, add, confirm, confirm_paths
 from tests.test_web import make_app as web_app
 
 CONFIG = f"""
@@ -251,6 +251,28 @@ def test_a_list_without_welcome_sends_none(
     assert len(server.messages) == 1  # the confirmation
     with any_site.engine.connect() as conn:
         assert conn.execute(select(welcomes)).all() == []
+
+
+def test_a_reader_joining_the_list_on_the_preferences_page_is_welcomed(
+    wsite: Site, web: Web, server: SmtpServer, clock: Clock
+) -> None:
+    sid = add(wsite, "ann@example.org", {"daily": Status.ACTIVE})
+    path = f"/preferences/{Signer(SECRET).make(Purpose.PREFERENCES, sid, 'daily', now=clock())}"
+    assert web.post(path, data={"list": ["daily", "weekly"]}).status_code == 200
+    assert deliver(wsite, server, clock) == 1
+    assert len(welcome_mails(server)) == 1
+    # Leaving, then coming back (their consent again: a confirmation mail): no second welcome.
+    web.post(path, data={"list": ["daily"]})
+    clock.advance(timedelta(minutes=20))
+    web.post(path, data={"list": ["daily", "weekly"]})
+    deliver(wsite, server, clock)
+    (link,) = confirm_paths(server.messages[-1].data)
+    clock.advance(timedelta(minutes=1))
+    assert confirm(web, link).status_code == 200
+    with wsite.engine.connect() as conn:
+        assert subs.subscriptions_of(conn, sid)["weekly"] is Status.ACTIVE
+    deliver(wsite, server, clock)
+    assert len(welcome_mails(server)) == 1
 
 
 def test_two_builders_queue_one_welcome(
