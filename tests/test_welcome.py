@@ -7,6 +7,7 @@ import asyncio
 import email
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import dkim  # type: ignore[import-untyped]
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -38,6 +40,7 @@ from syndicate.web.render import web_env
 from tests.conftest import NOW, Site
 from tests.smtpserver import Message, SmtpServer, serve_smtp
 from tests.test_outbox import transport
+from tests.test_send_dkim import _key
 from tests.test_web import FROM, ONE_CLICK, SECRET, Clock, Web, add, confirm, confirm_paths
 from tests.test_web import make_app as web_app
 
@@ -480,3 +483,33 @@ def test_the_leases_of_a_dead_sender_are_freed_at_once(any_site: Site, clock: Cl
 
         assert asyncio.run(go()) == 1  # the dead one's; another host's lease is waited for
         assert [m.recipients for m in server.messages] == [["a@example.org"]]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_the_welcome_is_dkim_signed_when_the_site_signs(
+    site: Site, server: SmtpServer, clock: Clock
+) -> None:
+    txt = _key(site.root)
+    dkim_lines = (
+        'dkim_domain = "news.example.org"\ndkim_selector = "s2026"\ndkim_key_file = "dkim.pem"\n'
+    )
+    site.configure(
+        CONFIG.replace(
+            'from_address = "letters@news.example.org"\n',
+            'from_address = "letters@news.example.org"\n' + dkim_lines,
+        )
+    )
+    (site.root / "welcome.md").write_text(WELCOME, encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(
+        main, ["--site", str(site.root), "subscribers", "add", "weekly", "ann@example.org"]
+    )
+    assert added.exit_code == 0, added.output
+    deliver(site, server, clock)
+    (mail,) = welcome_mails(server)
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return txt if name == b"s2026._domainkey.news.example.org." else None
+
+    assert mail.data.startswith(b"DKIM-Signature:")
+    assert dkim.verify(mail.data, dnsfunc=dnsfunc)

@@ -29,6 +29,7 @@ from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.delivery.dkim import DkimKey
 from syndicate.delivery.dkim import sign as dkim_sign
+from syndicate.delivery.setup import dkim_key
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Personalizer, Recipient
 from syndicate.digest.welcome import (
@@ -61,7 +62,9 @@ class _Mail:
 class Welcomes:
     """Builds and queues every waiting welcome; call it with the current time (in a thread).
 
-    ``dkim``: the site's DKIM key (None: not signed), loaded once by the caller.
+    The site's DKIM key (``[email] dkim_*``) is loaded at the first welcome built: a key
+    that cannot be used keeps the welcomes waiting (logged), rather than stopping ``run``
+    or sending them unsigned.
     """
 
     def __init__(
@@ -70,11 +73,12 @@ class Welcomes:
         engine: Engine,
         *,
         signer: Signer,
-        dkim: DkimKey | None = None,
         env: jinja2.Environment | None = None,
     ) -> None:
-        self.settings, self.engine, self.signer, self.dkim = settings, engine, signer, dkim
+        self.settings, self.engine, self.signer = settings, engine, signer
         self.env = env
+        self.dkim: DkimKey | None = None
+        self._dkim_loaded = False
         self.verp = site_verp(settings, signer) if settings.config.bounces else None
         self.host = mail_host(settings) if settings.config.email else ""
         self._said: set[str] = set()  # problems logged already
@@ -171,6 +175,8 @@ class Welcomes:
         return len(taken)
 
     def _mail(self, list_name: str, now: datetime) -> _Mail:
+        if not self._dkim_loaded:
+            self.dkim, self._dkim_loaded = dkim_key(self.settings), True
         welcome = load_welcome(self.settings, list_name)
         latest = None
         if welcome.latest_issue:

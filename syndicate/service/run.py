@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndicate import parallel
 from syndicate.config import Settings
 from syndicate.delivery.outbox import OutboxRound, log_round
-from syndicate.delivery.setup import dkim_key, make_transport
+from syndicate.delivery.setup import make_transport
 from syndicate.delivery.welcome import Welcomes, combined
 from syndicate.errors import SyndicateError
 from syndicate.feedback.report import Feedback
@@ -126,8 +126,7 @@ def _outbox(
         return None, None
     transport = make_transport(settings)
     signups = Signups(settings, engine, signer=signer, env=web_env(settings.root))
-    key = dkim_key(settings) if settings.config.email is not None else None
-    welcomes = Welcomes(settings, engine, signer=signer, dkim=key)
+    welcomes = Welcomes(settings, engine, signer=signer)
     prepare = combined(signups, welcomes)  # confirmations first: they were asked for
     outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=prepare)
     return outbox, transport
