@@ -15,15 +15,13 @@ List-Id…), the same footer and the same safety checks as every issue.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from syndicate.config import CONFIG_NAME, Settings
 from syndicate.content.article import to_article
@@ -35,7 +33,8 @@ from syndicate.digest.render import brand, install_helpers, template_env, to_htm
 from syndicate.digest.text import LinkRefs, shorten, single_line, tidy
 from syndicate.errors import ContentError, SyndicateError
 from syndicate.models import Article, Digest, RenderedDigest
-from syndicate.store.tables import articles, digests
+from syndicate.store import digests as digest_repo
+from syndicate.store.articles import articles_by_id
 
 HTML_TEMPLATE = "welcome.mjml.j2"
 TEXT_TEMPLATE = "welcome.txt.j2"
@@ -182,41 +181,33 @@ def _subject(where: str, fm: list[str], meta: dict[str, Any]) -> str:
 def latest_issue(conn: Connection, settings: Settings, list_name: str) -> Latest | None:
     """The list's newest recorded issue (a send started; previews and test copies record
     none) with the articles it carried that are still stored; None before the first."""
-    d = digests.c
-    row = conn.execute(
-        select(d.issue, d.created_at, d.article_ids)
-        .where(d.list_name == list_name)
-        .order_by(d.issue.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    found = digest_repo.latest_digest(conn, list_name)
+    if found is None:
         return None
-    ids = list(json.loads(row.article_ids))[:200]
-    a = articles.c
-    found = [
-        to_article(
-            id=r.id,
-            source=r.source,
-            key=r.key,
-            first_seen=r.first_seen,
-            changed_at=r.changed_at,
-            content_hash=r.content_hash,
-            payload=r.payload,
-            html="",  # the welcome shows teasers only
-        )
-        for r in conn.execute(
-            select(
-                a.id, a.source, a.key, a.first_seen, a.changed_at, a.content_hash, a.payload
-            ).where(a.id.in_(ids))
-        )
-    ]
-    found.sort(key=lambda x: (x.published, x.id), reverse=True)
+    issue, created, ids = found
+    shown = sorted(
+        (
+            to_article(
+                id=r.id,
+                source=r.source,
+                key=r.key,
+                first_seen=r.first_seen,
+                changed_at=r.changed_at,
+                content_hash=r.content_hash,
+                payload=r.payload,
+                html=r.html,
+            )
+            for r in articles_by_id(conn, ids[:1000])
+        ),
+        key=lambda a: (a.published, a.id),
+        reverse=True,
+    )
     base = settings.publication.base_url
     return Latest(
-        issue=int(row.issue),
-        created=row.created_at,
-        url=f"{base}/archive/{list_name}/{row.issue}.html",
-        articles=tuple(found[:LATEST_ARTICLES]),
+        issue=issue,
+        created=created,
+        url=f"{base}/archive/{list_name}/{issue}.html",
+        articles=tuple(shown[:LATEST_ARTICLES]),
     )
 
 
@@ -286,9 +277,3 @@ def render_welcome(
     return RenderedDigest(
         digest=digest, subject=welcome.subject, preheader=summary, html=html, text=tidy(text)
     )
-
-
-def welcome_path(settings: Settings, list_name: str) -> Path | None:
-    """Where the list's welcome file is (None: the list sends no welcome)."""
-    configured = settings.mailing_list(list_name).welcome
-    return settings.root / configured if configured else None

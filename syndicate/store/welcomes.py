@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import Status
@@ -156,12 +156,6 @@ def status_of(conn: Connection, subscriber_id: int, list_name: str) -> WelcomeSt
         select(_w.status).where(_w.subscriber_id == subscriber_id, _w.list_name == list_name)
     )
     return WelcomeStatus(found) if found else None
-
-
-def counts(conn: Connection) -> dict[WelcomeStatus, int]:
-    """Number of welcomes per status."""
-    stmt = select(_w.status, func.count()).group_by(_w.status)
-    return {WelcomeStatus(status): int(n) for status, n in conn.execute(stmt)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
