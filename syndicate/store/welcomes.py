@@ -184,7 +184,7 @@ def of_subscriber(conn: Connection, subscriber_id: int) -> list[Shown]:
             list_name=name,
             status=mail_status or status,
             at=mail_at or at,
-            detail=reply if mail_status else detail,
+            detail=(reply if mail_status != "sent" else None) if mail_status else detail,
         )
         for name, status, at, detail, mail_status, mail_at, reply in conn.execute(stmt)
     ]
