@@ -61,20 +61,25 @@ Thanks for joining us. <script>alert("no")</script>Read [how we work](/about/).
 QUIET = 7.0  # longer than one outbox interval (5 s): a second welcome would have come
 
 
-def _config(root: Path, smtp_port: int, web: str) -> str:
+def _config(root: Path, smtp_port: int, web: str, db_url: str | None = None) -> str:
     config = CONFIG.format(db=root / "state.db", smtp_port=smtp_port, web=web)
+    if db_url is not None:
+        config = re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{db_url}"', config)
     return config.replace(
         'description = "Every new essay, once a week."\n',
         'description = "Every new essay, once a week."\nwelcome = "welcome.md"\n',
     )
 
 
-def _start(root: Path, smtp_port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    root: Path, smtp_port: int, log: Path, db_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """``syndicate run`` on a free port named in ``[web] base_url`` (tried up to 3 times)."""
     for _ in range(3):
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        (root / "syndicate.toml").write_text(_config(root, smtp_port, url), encoding="utf-8")
+        config = _config(root, smtp_port, url, db_url)
+        (root / "syndicate.toml").write_text(config, encoding="utf-8")
         with log.open("ab") as err:
             proc = subprocess.Popen(
                 [
@@ -179,10 +184,18 @@ def test_a_reader_who_confirms_in_a_browser_gets_the_welcome_once(
     assert code == 0, service.log_text()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, site: Site) -> str:
+    """The kill test's store: SQLite, and PostgreSQL when one is configured."""
+    if request.param == "sqlite":
+        return f"sqlite:///{site.root / 'state.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 def test_kill_9_while_the_welcome_is_on_the_wire_then_exactly_one_after_restart(
-    browser: Browser, site: Site
+    browser: Browser, site: Site, store_url: str
 ) -> None:
-    proc, url = _start(site.root, site.smtp.port, site.log)
+    proc, url = _start(site.root, site.smtp.port, site.log, store_url)
     service = Service(root=site.root, url=url, smtp=site.smtp, proc=proc, log=site.log)
     visit = Visit(browser, service)
     try:
@@ -209,13 +222,13 @@ def test_kill_9_while_the_welcome_is_on_the_wire_then_exactly_one_after_restart(
     proc.stdout.close()
     assert not _welcomes(service)
 
-    engine = create_engine(f"sqlite:///{site.root / 'state.db'}")
+    engine = create_engine(store_url)
     with engine.connect() as conn:
         leased = conn.execute(select(outbox.c.status, outbox.c.lease_owner)).all()
     assert [status for status, owner in leased if owner] == ["queued"]  # held by the dead run
 
     site.smtp.clear_faults()
-    proc, url = _start(site.root, site.smtp.port, site.log)
+    proc, url = _start(site.root, site.smtp.port, site.log, store_url)
     service = Service(root=site.root, url=url, smtp=site.smtp, proc=proc, log=site.log)
     try:
         service.mail_to(ADDRESS, lambda m: m["Subject"] == "Welcome to the weekly")
