@@ -1,5 +1,5 @@
-"""Delivering the outbox: single queued mails (confirmation requests), each marked once the
-server answered.
+"""Delivering the outbox: single queued mails (confirmation requests, welcome mails), each
+marked once the server answered.
 
 Each due row is claimed (leased) before it is sent and its outcome written in its own
 transaction right after the answer: a crash loses at most the answers of the mails in
@@ -63,7 +63,7 @@ class OutboxSender:
     ``concurrency`` mails are in flight at once; a claimed row is left alone by other
     senders for ``lease`` (longer than any SMTP transaction takes). ``prepare``, when
     given, runs (in a thread, with the current time) before each round: it queues mails,
-    such as the confirmations of recorded subscribe requests.
+    such as the confirmations of recorded subscribe requests and the waiting welcomes.
     """
 
     def __init__(

@@ -235,7 +235,7 @@ send_locks = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
 )
 
-# Single mails that must leave even if the process dies (confirmation requests): queued in
+# Single mails that must leave even if the process dies (confirmations, welcomes): queued in
 # the same transaction as the change that needs them, delivered and marked by the outbox
 # sender. A queued row is claimed by pushing ``next_attempt_at`` ahead (a lease), so two
 # processes never send it at once and a crashed sender's rows become due again.
