@@ -45,6 +45,7 @@ FaultKind = Literal[
     "drop-data",  # receive the data, then close the connection without answering
     "slow-rcpt",  # wait ``delay`` seconds, then accept the recipient
     "slow-data",  # wait ``delay`` seconds, then accept the message
+    "hang-data",  # receive the data, then never answer (until the client goes away)
 ]
 
 REPLIES = {
@@ -90,6 +91,8 @@ class Handler:
         if kind.startswith("slow"):
             await asyncio.sleep(delay)
             return None
+        if kind.startswith("hang"):
+            await asyncio.Event().wait()  # cancelled by aiosmtpd once the connection is lost
         if kind.startswith("drop"):
             if server.transport is not None:
                 server.transport.close()
@@ -231,6 +234,11 @@ class SmtpServer:
         """Apply ``kind`` to recipients matching the glob ``pattern`` (``delay`` for slow-*)."""
         with self.handler._lock:
             self.handler._faults.append((pattern, kind, delay))
+
+    def clear_faults(self) -> None:
+        """Take every fault away: from now on the server accepts everything."""
+        with self.handler._lock:
+            self.handler._faults.clear()
 
     def _factory(self) -> SMTP:
         with self._count_lock:

@@ -161,6 +161,7 @@ COMMANDS = {
     "subscribers": "subscribers",
     "bounces": "bounces",
     "preview": "digest",
+    "welcome": "welcome",
     "send": "send",
     "status": "sends",
     "sends": "sends",

@@ -15,6 +15,7 @@ import click
 from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
+from syndicate.cli.subscribers_output import import_summary, print_notices, welcome_wanted
 from syndicate.errors import SyndicateError
 from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
@@ -56,32 +57,6 @@ def _store(ctx: Context, list_name: str | None = None) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _summary(report: ImportReport) -> str:
-    rejected = len(report.problems)
-    # Rows that kept stored values are already counted (updated or unchanged): a remark.
-    kept = (
-        f"; in {plural(report.kept, 'row')} the stored values were kept (see above; "
-        "--update overwrites them)"
-        if report.kept
-        else ""
-    )
-    return (
-        f"{report.committed:,} of {plural(report.rows + rejected, 'row')} stored: "
-        f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
-        f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
-        f"{plural(rejected, 'row')} rejected{kept}"
-    )
-
-
-def _notices(report: ImportReport, shown: str) -> None:
-    """Each existing subscriber a row changed, or whose stored values it kept."""
-    for notice in report.notices:
-        err.print(
-            f"{shown}:{notice.line}: {display_address(notice.email)}: {notice.text}", markup=False
-        )
-
-
 @contextmanager
 def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
     if file == "-":
@@ -114,6 +89,11 @@ def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
     is_flag=True,
     help="Take cells as they are: the file was written by `export --raw` (a leading ' is kept).",
 )
+@click.option(
+    "--welcome",
+    is_flag=True,
+    help="Queue the list's welcome mail for each row made active (default: none).",
+)
 @pass_ctx
 def import_(
     ctx: Context,
@@ -124,6 +104,7 @@ def import_(
     update: bool,
     check_dns: bool,
     raw: bool,
+    welcome: bool,
 ) -> None:
     """Import FILE.csv (header email,name[,topics][,status]; - for stdin) into LIST.
 
@@ -131,7 +112,9 @@ def import_(
     every existing subscriber a row changed (or whose stored values it kept: a name is
     never overwritten without --update) as file:line: address: what. Importing the same
     file twice changes nothing; rows are committed in batches, so an interrupted import
-    can simply be re-run. Comma- and semicolon-separated files are both read.
+    can simply be re-run. Comma- and semicolon-separated files are both read. An import
+    sends no welcome mail (they are readers already, brought from elsewhere) unless
+    --welcome is given.
     """
     shown = file if file != "-" else "<stdin>"
     progress = ImportReport()
@@ -152,18 +135,21 @@ def import_(
                     resubscribe=resubscribe,
                     update=update,
                     on_batch=remember,
+                    welcome=welcome_wanted(ctx.settings, list_name, welcome, "--welcome"),
                 )
         except KeyboardInterrupt:
-            err.print(f"interrupted: {_summary(progress)}; run the same import again to finish")
+            err.print(
+                f"interrupted: {import_summary(progress)}; run the same import again to finish"
+            )
             sys.exit(130)
     for problem in report.problems:
         err.print(str(problem), markup=False)
-    _notices(report, shown)
+    print_notices(report, shown)
     if report.rows == 0 and report.problems:  # a bad header, or no valid row at all
         found = plural(len(report.problems), "problem")
         out.print(f"nothing imported from {shown}: {found} (above)", markup=False)
     else:
-        out.print(_summary(report), markup=False)
+        out.print(import_summary(report), markup=False)
     if report.problems:
         sys.exit(1)
 
@@ -175,6 +161,7 @@ def import_(
 @click.option("--topics", default="", help="Comma-separated tags the subscriber follows on LIST.")
 @click.option("--pending", is_flag=True, help="Add as pending (to be confirmed), not active.")
 @click.option("--resubscribe", is_flag=True, help="Re-activate an address that left.")
+@click.option("--no-welcome", is_flag=True, help="Do not queue the list's welcome mail.")
 @pass_ctx
 def add(
     ctx: Context,
@@ -184,9 +171,13 @@ def add(
     topics: str,
     pending: bool,
     resubscribe: bool,
+    no_welcome: bool,
 ) -> None:
     """Add EMAIL to LIST, or set their --name and --topics on it (what you give replaces
-    what is stored: you typed it for this one person)."""
+    what is stored: you typed it for this one person).
+
+    Someone made active on a list with a welcome mail (lists.LIST.welcome) gets it once,
+    sent by `syndicate run`, unless --no-welcome is given."""
     line = io.BytesIO(_csv_line(email, name, topics.replace(",", ";")))
     with _store(ctx, list_name) as engine:
         items = list(read_rows(line, "command line"))
@@ -207,6 +198,7 @@ def add(
             default_status=Status.PENDING if pending else Status.ACTIVE,
             resubscribe=resubscribe,
             update=True,
+            welcome=welcome_wanted(ctx.settings, list_name, not no_welcome, "--no-welcome"),
         )
         with engine.connect() as conn:
             stored, after = _status_on(conn, row.address.key, list_name)
@@ -229,6 +221,8 @@ def add(
         out.print(f"{shown} is {state} on {list_name}{extra}", markup=False)
     else:
         out.print(f"{shown} is already {state} on {list_name}; nothing changed", markup=False)
+    if report.welcomed:
+        out.print(f"welcome mail to {shown} queued (`syndicate run` sends it)", markup=False)
 
 
 def _status_on(conn: Connection, key: str, list_name: str) -> tuple[str | None, Status | None]:

@@ -15,7 +15,7 @@ import click
 from syndicate.cli.base import Context, emit_json, emit_jsonl, err, errors, out, pass_ctx
 from syndicate.cli.subscribers import STATUSES, _store, subscribers
 from syndicate.models import SUPPRESSED, Status
-from syndicate.store import feedback_views, history
+from syndicate.store import feedback_views, history, welcomes
 from syndicate.store import subscribers as repo
 from syndicate.subscribers.address import display_address, escaped, normalize_address
 from syndicate.text import one_line, plural
@@ -78,6 +78,7 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
         trail = repo.events_of(conn, found.id)
         deliveries = history.delivery_history(conn, found.id)
         feedback = feedback_views.feedback_of(conn, found.id)
+        welcomed = welcomes.of_subscriber(conn, found.id)
     if as_json:
         emit_json(
             {
@@ -113,6 +114,15 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
                     }
                     for e in feedback
                 ],
+                "welcomes": [
+                    {
+                        "list": w.list_name,
+                        "status": w.status,
+                        "at": w.at.isoformat(),
+                        "detail": w.detail,
+                    }
+                    for w in welcomed
+                ],
             }
         )
         return
@@ -133,6 +143,11 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
             f"  {e.at:%Y-%m-%d %H:%M} {e.list_name}: {e.previous or '-'} → "
             f"{e.status.value} ({e.source.value}{', ' + e.detail if e.detail else ''})",
             markup=False,
+        )
+    for w in welcomed:
+        said = f" ({w.detail})" if w.detail else ""
+        out.print(
+            f"welcome mail: {w.list_name}: {w.status} {w.at:%Y-%m-%d %H:%M}{said}", markup=False
         )
     out.print(f"deliveries: {plural(len(deliveries), 'copy', 'copies')}", markup=False)
     for r in deliveries:

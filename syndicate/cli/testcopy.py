@@ -173,7 +173,7 @@ def send_test_copies(
     for address in addresses:
         data = copies.message(address, None)
         messages.append((address, dkim_sign(data, key) if key is not None else bytes(data)))
-    outcomes = asyncio.run(_deliver(settings, messages))
+    outcomes = asyncio.run(deliver_copies(settings, messages))
     err.print(f"subject: {rendered.subject}", markup=False)
     for address, outcome in zip(addresses, outcomes, strict=True):
         reply = " ".join(str(p) for p in (outcome.code, outcome.reply) if p)
@@ -186,7 +186,10 @@ def send_test_copies(
     return 0 if all(o.kind is Kind.SENT for o in outcomes) else 1
 
 
-async def _deliver(settings: Settings, messages: Sequence[tuple[str, bytes]]) -> list[Outcome]:
+async def deliver_copies(
+    settings: Settings, messages: Sequence[tuple[str, bytes]]
+) -> list[Outcome]:
+    """Send each (address, message) once through the site's transport; the outcomes."""
     # With [bounces], a test copy's bounce goes to the bounce address too (listed by
     # `bounces list`, unmatched: a test copy names no delivery), not the editor's inbox.
     bounces = settings.config.bounces

@@ -121,6 +121,16 @@ class MailingList(_Section):
     backdated_within: Annotated[int, Field(ge=0)] = 604_800
     # seconds: a digest missed while `syndicate run` was down is still sent this late
     misfire_grace: Annotated[int, Field(ge=0)] = 21_600
+    # Markdown file (relative to the site folder) mailed once to each new reader who confirms
+    welcome: (
+        Annotated[str, Field(min_length=1, max_length=500), AfterValidator(single_line)] | None
+    ) = None
+    # when the schedule fires (or a `send --at` is due), prepare the digest, mail a preview
+    # to [email] editors and wait for `syndicate approve` / `syndicate reject`
+    approve: bool = False
+    # how long a prepared digest waits for an answer ("12h", "90m", "2d"), then on_timeout
+    approve_timeout: Annotated[int, BeforeValidator(duration)] = 43_200
+    on_timeout: Literal["send", "skip"] = "skip"
     # "digest": new articles together; "post": each new article mailed on its own, in full
     mode: Literal["digest", "post"] = "digest"
     # a post's subject (sandboxed: ``article``, ``list``, ``publication``); default its title
@@ -136,13 +146,6 @@ class MailingList(_Section):
                 'with mode = "post" does; set mode = "post", or give a cron schedule'
             )
         return self
-
-    # when the schedule fires (or a `send --at` is due), prepare the digest, mail a preview
-    # to [email] editors and wait for `syndicate approve` / `syndicate reject`
-    approve: bool = False
-    # how long a prepared digest waits for an answer ("12h", "90m", "2d"), then on_timeout
-    approve_timeout: Annotated[int, BeforeValidator(duration)] = 43_200
-    on_timeout: Literal["send", "skip"] = "skip"
 
 
 class Email(_Section):

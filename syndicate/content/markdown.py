@@ -87,6 +87,18 @@ def _entry(path: str, meta: dict[str, Any], body: str, body_line: int, fm: list[
     )
 
 
+def front_matter(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
+    """Front matter mapping, body, the body's first line number and the front matter lines
+    of a Markdown file (other Markdown files than articles: the welcome mail); ContentError
+    names the line at fault."""
+    return _split(path, text)
+
+
+def front_matter_error(path: str, fm: list[str], key: str, expected: str) -> None:
+    """Raise ContentError at the line of front matter field ``key``: ``field `key` …``."""
+    _field_error(path, fm, key, expected)
+
+
 def _split(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:
     """Front matter mapping, body, the body's first line number, and the front matter lines."""
     if not _HANDLER.detect(text):

@@ -1,12 +1,15 @@
-"""Delivering the outbox: single queued mails (confirmation requests), each marked once the
-server answered.
+"""Delivering the outbox: single queued mails (confirmation requests, welcome mails), each
+marked once the server answered.
 
 Each due row is claimed (leased) before it is sent and its outcome written in its own
 transaction right after the answer: a crash loses at most the answers of the mails in
 flight, which are sent again once their lease runs out (the only possible duplicates).
 Outcomes follow RFC 5321 as the digest ledger does: 2xx sent; 4xx, timeouts and lost
 connections retried with exponential backoff and jitter until the mail is older than
-``retry_for``; 5xx failed with the reply kept.
+``retry_for``; 5xx failed with the reply kept. A claim names its process: the leases of a
+sender that died (``kill -9``) are freed by the next round on the same machine, not after the
+whole lease. A mail for one subscription (a welcome) whose subscription is no longer active
+when it is claimed is dropped, not sent.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from syndicate.delivery.transport import Kind, Outcome, Transport, clean_reply
+from syndicate.processes import process_alive, process_owner
 from syndicate.store import outbox as repo
 from syndicate.store.outbox import Claimed, OutboxStatus
 from syndicate.subscribers.address import display_address
@@ -59,7 +63,7 @@ class OutboxSender:
     ``concurrency`` mails are in flight at once; a claimed row is left alone by other
     senders for ``lease`` (longer than any SMTP transaction takes). ``prepare``, when
     given, runs (in a thread, with the current time) before each round: it queues mails,
-    such as the confirmations of recorded subscribe requests.
+    such as the confirmations of recorded subscribe requests and the waiting welcomes.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class OutboxSender:
         )
         self.concurrency, self.batch, self.lease = concurrency, batch, lease
         self.prepare = prepare
+        self.owner = process_owner()
 
     async def run_due(self) -> int:
         """Attempt every mail due now; how many were attempted."""
@@ -101,7 +106,8 @@ class OutboxSender:
         gate = asyncio.Semaphore(self.concurrency)
         answers: list[Answer] = []
         for _ in range(10):
-            rows = await asyncio.to_thread(self._claim, self.clock())
+            rows, dropped = await asyncio.to_thread(self._claim, self.clock())
+            answers += dropped
             results = await asyncio.gather(
                 *(self._one(row, gate) for row in rows), return_exceptions=True
             )
@@ -109,7 +115,7 @@ class OutboxSender:
                 if isinstance(result, BaseException):
                     raise result
                 answers.append(result)
-            if len(rows) < self.batch:
+            if len(rows) + len(dropped) < self.batch:
                 break
         return OutboxRound(answers=tuple(answers))
 
@@ -117,9 +123,25 @@ class OutboxSender:
         """When the earliest queued mail is due (None: the outbox is empty)."""
         return await asyncio.to_thread(self._next_due)
 
-    def _claim(self, now: datetime) -> list[Claimed]:
+    def _claim(self, now: datetime) -> tuple[list[Claimed], list[Answer]]:
+        """The due mails claimed for this round, and those dropped instead (their
+        subscription ended): in one transaction, so the check is as late as it can be."""
         with self.engine.begin() as conn:
-            return repo.claim_due(conn, now=now, lease_until=now + self.lease, limit=self.batch)
+            dead = [o for o in repo.lease_holders(conn, now=now) if process_alive(o) is False]
+            repo.release_leases(conn, dead, now=now)
+            rows = repo.claim_due(
+                conn, now=now, lease_until=now + self.lease, limit=self.batch, owner=self.owner
+            )
+            unwanted = repo.not_wanted(conn, rows)
+            reply = "not sent: the subscription it was for is no longer active"
+            for row_id in sorted(unwanted):
+                repo.record(conn, row_id, OutboxStatus.DROPPED, now=now, code=None, reply=reply)
+        dropped = [
+            Answer(recipient=r.recipient, status=OutboxStatus.DROPPED, code=None, reply=reply)
+            for r in rows
+            if r.id in unwanted
+        ]
+        return [r for r in rows if r.id not in unwanted], dropped
 
     def _next_due(self) -> datetime | None:
         with self.engine.connect() as conn:
@@ -174,9 +196,12 @@ def log_round(done: OutboxRound, log: logging.Logger) -> None:
         return
     sent, failed = done.of(OutboxStatus.SENT), done.of(OutboxStatus.FAILED)
     deferred = done.of(OutboxStatus.QUEUED)
+    dropped = done.of(OutboxStatus.DROPPED)
     parts = [f"{len(sent)} sent"]
     parts += [f"{len(failed)} failed"] if failed else []
     parts += [f"{len(deferred)} deferred"] if deferred else []
+    # A reader who left before their welcome went out: as it should be, not a problem.
+    parts += [f"{len(dropped)} dropped (unsubscribed before it left)"] if dropped else []
     level = logging.WARNING if failed or deferred else logging.INFO
     log.log(level, "outbox: %s", ", ".join(parts))
     for answer in failed + deferred:

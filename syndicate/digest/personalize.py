@@ -176,7 +176,7 @@ class Personalizer:
     links lead to the inert ``/test-copy/…`` pages and hold no token at all, whoever the
     recipient is, so a test copy can never unsubscribe anyone. Both the HTML and the text
     must hold an unsubscribe link, and no marker may have been altered by rendering: else
-    :class:`PersonalizeError`.
+    :class:`PersonalizeError` naming ``templates`` (the HTML and the text template).
     Thread-safe: ``fill`` reads shared state only.
     """
 
@@ -190,6 +190,7 @@ class Personalizer:
         web_url: str,
         signer: Signer | None,
         now: datetime,
+        templates: tuple[str, str] | None = None,
     ) -> None:
         if list_name != rendered.digest.list_name:
             raise ValueError(
@@ -199,9 +200,11 @@ class Personalizer:
         self._web_url = ascii_url(web_url).rstrip("/")
         self._signer = signer
         self._now = now
-        kind = "post" if rendered.digest.kind == "post" else "digest"
-        self._html = _Template(rendered.html, f"templates/{kind}.mjml.j2 (the HTML part)")
-        self._text = _Template(rendered.text, f"templates/{kind}.txt.j2 (the text part)")
+        if templates is None:  # a digest's or a post's own
+            kind = "post" if rendered.digest.kind == "post" else "digest"
+            templates = (f"{kind}.mjml.j2", f"{kind}.txt.j2")
+        self._html = _Template(rendered.html, f"templates/{templates[0]} (the HTML part)")
+        self._text = _Template(rendered.text, f"templates/{templates[1]} (the text part)")
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     @property

@@ -15,6 +15,13 @@ from syndicate.digest.assemble import ListState, assemble
 from syndicate.digest.post import post_digest
 from syndicate.digest.render import render_digest, template_env
 from syndicate.digest.testcopy import TestCopies
+from syndicate.digest.welcome import (
+    WELCOME_TEMPLATES,
+    Latest,
+    load_welcome,
+    render_welcome,
+    welcome_lists,
+)
 from syndicate.errors import ConfigError, SyndicateError
 from syndicate.models import Article, Teaser
 
@@ -47,6 +54,30 @@ def check_templates(settings: Settings, *, now: datetime) -> list[str]:
                 TestCopies(rendered, settings, date=now).message("reader@example.org", "Reader")
         except ConfigError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
+        except SyndicateError as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+    return problems + check_welcomes(settings, now=now)
+
+
+def check_welcomes(settings: Settings, *, now: datetime) -> list[str]:
+    """The problems of each list's welcome mail (its file, front matter and templates),
+    rendered with a latest issue when the file asks for one, and personalized once."""
+    problems: list[str] = []
+    if settings.config.email is None:
+        return problems
+    for name in sorted(welcome_lists(settings)):
+        try:
+            welcome = load_welcome(settings, name)
+            latest = None
+            if welcome.latest_issue:
+                latest = Latest(
+                    issue=1, created=now, url=settings.publication.base_url, articles=()
+                )
+            rendered = render_welcome(settings, name, welcome, latest, now=now)
+            TestCopies(rendered, settings, date=now, templates=WELCOME_TEMPLATES).message(
+                "reader@example.org", "Reader"
+            )
         except SyndicateError as exc:
             if str(exc) not in problems:
                 problems.append(str(exc))

@@ -26,11 +26,23 @@ class TestCopies:
 
     __test__ = False  # not a pytest test class, whatever its name says
 
-    def __init__(self, rendered: RenderedDigest, settings: Settings, *, date: datetime) -> None:
+    def __init__(
+        self,
+        rendered: RenderedDigest,
+        settings: Settings,
+        *,
+        date: datetime,
+        templates: tuple[str, str] = ("digest.mjml.j2", "digest.txt.j2"),
+    ) -> None:
         list_name = rendered.digest.list_name
         self.rendered = rendered
         self.filler = Personalizer(
-            rendered, list_name=list_name, web_url=settings.web_url, signer=None, now=date
+            rendered,
+            list_name=list_name,
+            web_url=settings.web_url,
+            signer=None,
+            now=date,
+            templates=templates,
         )
         self.wire = WireTemplate(
             rendered, self.filler, settings=settings, list_name=list_name, date=date

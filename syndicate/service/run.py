@@ -29,6 +29,7 @@ from syndicate.config import Settings
 from syndicate.config.types import ON_PUBLISH
 from syndicate.delivery.outbox import OutboxRound, log_round
 from syndicate.delivery.setup import make_transport
+from syndicate.delivery.welcome import Welcomes, combined
 from syndicate.errors import SyndicateError
 from syndicate.feedback.report import Feedback
 from syndicate.service import scheduler as sched
@@ -126,7 +127,9 @@ def _outbox(
         return None, None
     transport = make_transport(settings)
     signups = Signups(settings, engine, signer=signer, env=web_env(settings.root))
-    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=signups)
+    welcomes = Welcomes(settings, engine, signer=signer)
+    prepare = combined(signups, welcomes)  # confirmations first: they were asked for
+    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=prepare)
     return outbox, transport
 
 

@@ -89,6 +89,30 @@ def load_articles(conn: Connection, *, source: str | None) -> dict[str, StoredAr
     }
 
 
+def articles_by_id(conn: Connection, ids: Iterable[str]) -> list[StoredArticle]:
+    """The stored articles among ``ids`` (their HTML left out: for teasers only)."""
+    c = articles.c
+    wanted = list(ids)
+    if not wanted:
+        return []
+    stmt = select(
+        c.id, c.source, c.key, c.content_hash, c.first_seen, c.changed_at, c.payload
+    ).where(c.id.in_(wanted))
+    return [
+        StoredArticle(
+            id=r[0],
+            source=r[1],
+            key=r[2],
+            content_hash=r[3],
+            first_seen=r[4],
+            changed_at=r[5],
+            payload=r[6],
+            html="",
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
 def save_articles(conn: Connection, rows: Iterable[StoredArticle]) -> None:
     """Insert new articles and update changed ones; ``first_seen`` is never overwritten."""
     upsert(conn, articles, [_asdict(r) for r in rows], keep={"first_seen"})

@@ -168,3 +168,14 @@ def digest_note(conn: Connection, digest_id: str) -> str | None:
     """The Markdown source of a recorded digest's editor's note (None: it has none)."""
     found: str | None = conn.scalar(select(digests.c.note).where(digests.c.id == digest_id))
     return found
+
+
+def latest_digest(conn: Connection, list_name: str) -> tuple[int, datetime, list[str]] | None:
+    """Issue number, creation time and article ids of the list's newest recorded digest."""
+    row = conn.execute(
+        select(digests.c.issue, digests.c.created_at, digests.c.article_ids)
+        .where(digests.c.list_name == list_name)
+        .order_by(digests.c.issue.desc())
+        .limit(1)
+    ).first()
+    return (int(row[0]), row[1], list(json.loads(row[2]))) if row else None

@@ -2,8 +2,11 @@
 
 A row is ``queued`` until the server accepted it (``sent``) or refused it for good
 (``failed``). Whoever delivers a row first claims it by moving ``next_attempt_at`` a lease
-ahead, in one conditional update: two senders never get the same row, and the rows of a
-sender that died become due again when the lease runs out.
+ahead, in one conditional update, naming itself in ``lease_owner``: two senders never get
+the same row, and the rows of a sender that died become due again at once when it is known
+dead (a process of this machine, see :mod:`syndicate.processes`), else when the lease runs
+out. A row naming a subscription (a welcome mail) is ``dropped`` instead of sent once that
+subscription is no longer active.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
-from syndicate.store.tables import outbox
+from syndicate.models import Status
+from syndicate.store.tables import outbox, subscriptions
 
 _o = outbox.c
 
@@ -26,6 +30,7 @@ class OutboxStatus(StrEnum):
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
+    DROPPED = "dropped"  # its subscription ended before it left: never sent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,13 +43,29 @@ class Claimed:
     data: bytes
     attempts: int
     created_at: datetime
+    subscriber_id: int | None = None
+    list_name: str | None = None
 
 
-def enqueue(conn: Connection, *, sender: str, recipient: str, data: bytes, now: datetime) -> int:
-    """Queue one message for delivery as soon as possible; its row id."""
+def enqueue(
+    conn: Connection,
+    *,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    now: datetime,
+    subscription: tuple[int, str] | None = None,
+) -> int:
+    """Queue one message for delivery as soon as possible; its row id.
+
+    ``subscription`` (subscriber id, list name): the mail is only sent while that
+    subscription is active, checked as it is claimed for each attempt."""
+    subscriber_id, list_name = subscription or (None, None)
     result = conn.execute(
         outbox.insert().returning(_o.id),
         {
+            "subscriber_id": subscriber_id,
+            "list_name": list_name,
             "recipient": recipient,
             "sender": sender,
             "data": data,
@@ -59,9 +80,9 @@ def enqueue(conn: Connection, *, sender: str, recipient: str, data: bytes, now: 
 
 
 def claim_due(
-    conn: Connection, *, now: datetime, lease_until: datetime, limit: int
+    conn: Connection, *, now: datetime, lease_until: datetime, limit: int, owner: str | None = None
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due mails, oldest first, until ``lease_until``.
+    """Claim up to ``limit`` due mails, oldest first, until ``lease_until``, for ``owner``.
 
     The outer condition is checked again on each row as it is updated, so a row another
     sender claimed in the meantime is not returned here.
@@ -79,16 +100,69 @@ def claim_due(
             _o.status == OutboxStatus.QUEUED.value,
             _o.next_attempt_at <= now,
         )
-        .values(next_attempt_at=lease_until)
-        .returning(_o.id, _o.sender, _o.recipient, _o.data, _o.attempts, _o.created_at)
+        .values(next_attempt_at=lease_until, lease_owner=owner)
+        .returning(
+            _o.id,
+            _o.sender,
+            _o.recipient,
+            _o.data,
+            _o.attempts,
+            _o.created_at,
+            _o.subscriber_id,
+            _o.list_name,
+        )
     )
     rows = [
         Claimed(
-            id=r[0], sender=r[1], recipient=r[2], data=bytes(r[3]), attempts=r[4], created_at=r[5]
+            id=r[0],
+            sender=r[1],
+            recipient=r[2],
+            data=bytes(r[3]),
+            attempts=r[4],
+            created_at=r[5],
+            subscriber_id=r[6],
+            list_name=r[7],
         )
         for r in conn.execute(stmt)
     ]
     return sorted(rows, key=lambda c: c.id)
+
+
+def not_wanted(conn: Connection, rows: Sequence[Claimed]) -> set[int]:
+    """The ids of ``rows`` naming a subscription that is not active (any more)."""
+    named = [r for r in rows if r.subscriber_id is not None and r.list_name is not None]
+    if not named:
+        return set()
+    s = subscriptions.c
+    pairs = or_(
+        *(and_(s.subscriber_id == r.subscriber_id, s.list_name == r.list_name) for r in named)
+    )
+    stmt = select(s.subscriber_id, s.list_name).where(pairs, s.status == Status.ACTIVE.value)
+    active = {(sid, name) for sid, name in conn.execute(stmt)}
+    return {r.id for r in named if (r.subscriber_id, r.list_name) not in active}
+
+
+def lease_holders(conn: Connection, *, now: datetime) -> set[str]:
+    """Who holds unexpired leases on queued mails."""
+    stmt = select(_o.lease_owner).distinct()
+    stmt = stmt.where(
+        _o.status == OutboxStatus.QUEUED.value,
+        _o.lease_owner.is_not(None),
+        _o.next_attempt_at > now,
+    )
+    return {str(owner) for owner in conn.scalars(stmt) if owner is not None}
+
+
+def release_leases(conn: Connection, owners: Sequence[str], *, now: datetime) -> int:
+    """Make the mails leased by ``owners`` (processes known to be dead) due at once."""
+    if not owners:
+        return 0
+    result = conn.execute(
+        update(outbox)
+        .where(_o.status == OutboxStatus.QUEUED.value, _o.lease_owner.in_(list(owners)))
+        .values(next_attempt_at=now, lease_owner=None)
+    )
+    return int(result.rowcount or 0)
 
 
 def record(
@@ -112,6 +186,7 @@ def record(
             last_reply=reply,
             next_attempt_at=retry_at or now,
             updated_at=now,
+            lease_owner=None,
         )
     )
 

@@ -241,7 +241,7 @@ send_locks = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
 )
 
-# Single mails that must leave even if the process dies (confirmation requests): queued in
+# Single mails that must leave even if the process dies (confirmations, welcomes): queued in
 # the same transaction as the change that needs them, delivered and marked by the outbox
 # sender. A queued row is claimed by pushing ``next_attempt_at`` ahead (a lease), so two
 # processes never send it at once and a crashed sender's rows become due again.
@@ -259,6 +259,10 @@ outbox = Table(
     Column("last_code", Integer),
     Column("last_reply", Text),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("lease_owner", Text),  # the process sending it now (host:pid:stamp), else None
+    # A mail for one subscription (a welcome): sent only while that subscription is active.
+    Column("subscriber_id", Integer),
+    Column("list_name", String(63)),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "created_at"),
     Index(  # mails sent in the last 24 hours count against ``[smtp] daily_limit`` too
@@ -393,4 +397,24 @@ queued_sends = Table(
         postgresql_where=text("status IN ('awaiting', 'approved')"),
         sqlite_where=text("status IN ('awaiting', 'approved')"),
     ),
+)
+
+
+# Welcome mails: one row per subscriber and list, ever (the key), written in the transaction
+# that made the subscription active. ``waiting`` until the outbox sender builds the mail and
+# queues it in the outbox (``queued``, ``outbox_id`` names it), or ``skipped`` when the
+# subscription was no longer active or the list no longer welcomes anyone by then.
+welcomes = Table(
+    "welcomes",
+    metadata,
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("list_name", String(63), primary_key=True),
+    Column("status", String(16), nullable=False),  # waiting | queued | skipped
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("outbox_id", Integer),
+    Column("detail", Text),
+    Index("ix_welcomes_status", "status", "created_at"),
 )

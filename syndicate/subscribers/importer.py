@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
+from syndicate.store import welcomes
 from syndicate.store.subscribers import Change, NewSubscriber
 from syndicate.subscribers.address import show
 from syndicate.subscribers.csvfile import Row
@@ -51,6 +52,7 @@ class ImportReport:
     unchanged: int = 0
     kept: int = 0  # rows where a stored value differs from the file's and was kept
     kept_suppressed: int = 0
+    welcomed: int = 0  # welcome mails queued
     problems: list[Problem] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
@@ -146,14 +148,17 @@ def import_rows(
     resubscribe: bool = False,
     update: bool = False,
     on_batch: Callable[[ImportReport], None] | None = None,
+    welcome: bool = False,
 ) -> ImportReport:
     """Store ``items`` into ``list_name``; problems are collected, valid rows committed.
 
     The ``topics`` of a row are those chosen on ``list_name``. Values an existing subscriber
     already has are kept unless ``update``; every row that met an existing subscriber and
-    changed or kept something gets a :class:`Notice`.
+    changed or kept something gets a :class:`Notice`. ``welcome``: each row made active
+    gets the list's welcome mail queued, in its batch's transaction (the caller checks
+    that the list has one).
     """
-    options = _Options(source, default_status, resubscribe, update)
+    options = _Options(source, default_status, resubscribe, update, welcome)
     report = ImportReport()
     batch: list[Row] = []
     for item in items:
@@ -180,6 +185,7 @@ class _Options:
     default_status: Status
     resubscribe: bool
     update: bool
+    welcome: bool
 
 
 def _commit(
@@ -258,6 +264,8 @@ def _commit(
             elif was in SUPPRESSED and target not in SUPPRESSED:
                 report.reactivated += 1
         repo.apply_changes(conn, changes, now=now)
+        if opts.welcome:
+            report.welcomed += welcomes.queue_for(conn, changes, {list_name}, now=now)
         repo.set_topics(conn, list_name, topics)  # every subscription exists by now
     touched = {c.subscriber_id for c in changes} | {s.id for s in changed}
     touched.update(sid for sid, _ in topics)

@@ -19,7 +19,7 @@ from enum import Enum
 from sqlalchemy import Connection, Engine, select
 
 from syndicate.models import SUPPRESSED, Source, Status, Subscriber
-from syndicate.store import signups
+from syndicate.store import signups, welcomes
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change
 from syndicate.store.tables import subscribers
@@ -73,10 +73,16 @@ def subscribe(engine: Engine, request: SubscribeRequest, *, now: datetime) -> No
 
 
 def confirm(
-    engine: Engine, claims: TokenClaims, lists: Sequence[str], *, now: datetime
+    engine: Engine,
+    claims: TokenClaims,
+    lists: Sequence[str],
+    *,
+    now: datetime,
+    welcome: Collection[str] = (),
 ) -> dict[str, Confirmed]:
     """Use a confirm link for each of ``lists`` (those of the token still declared), in one
-    transaction: pending becomes active, unless they left after the link was sent."""
+    transaction: pending becomes active, unless they left after the link was sent. Each
+    list activated that is in ``welcome`` gets its welcome mail queued, in that transaction."""
     sid = claims.subscriber_id
     # Token times are whole seconds: an event in the token's own second is not "after".
     after = claims.issued_at + timedelta(seconds=1)
@@ -109,6 +115,7 @@ def confirm(
                     )
                 )
         repo.apply_changes(conn, changes, now=now)
+        welcomes.queue_for(conn, changes, welcome, now=now)
     return results
 
 
@@ -169,6 +176,7 @@ def save_preferences(
     declared: Collection[str],
     client: str,
     now: datetime,
+    welcome: Collection[str] = (),
 ) -> Preferences:
     """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
@@ -211,6 +219,7 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
+        welcomes.queue_for(conn, changes, welcome, now=now)  # a list joined at once
         if to_confirm:
             signups.add(
                 conn,

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from syndicate.config import Settings
 from syndicate.digest.personalize import preferences_url
+from syndicate.digest.welcome import welcome_lists
 from syndicate.subscribers.address import display_address
 from syndicate.subscribers.tokens import Purpose, Signer, TokenClaims, TokenError, TokenExpired
 from syndicate.web import actions
@@ -185,7 +186,14 @@ class Pages:
             return self._forbidden()
         claims, lists = found
         now = self.clock()
-        results = await run_in_threadpool(actions.confirm, self.engine, claims, lists, now=now)
+        welcome = welcome_lists(self.settings)
+        results = await run_in_threadpool(
+            actions.confirm, self.engine, claims, lists, now=now, welcome=welcome
+        )
+        if self.on_outbox is not None and any(
+            results[n] is Confirmed.ACTIVATED and n in welcome for n in lists
+        ):
+            self.on_outbox()  # their welcome mail
         good = [n for n in lists if results[n] in (Confirmed.ACTIVATED, Confirmed.ALREADY)]
         left = [n for n in lists if results[n] is Confirmed.LEFT]
         if not good and left:
@@ -317,9 +325,10 @@ class Pages:
                 declared=list(self.settings.config.lists),
                 client=client_address(request),
                 now=self.clock(),
+                welcome=welcome_lists(self.settings),
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
-        if found.to_confirm and self.on_outbox is not None:
+        if self.on_outbox is not None:  # confirmation mails, or the welcome of a list joined
             self.on_outbox()
         return self._preferences_page(found, saved=True)
