@@ -11,6 +11,7 @@ mailing while the next run resumes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
@@ -134,6 +135,9 @@ class Helpers:
 
 
 def _main(helper: Helper, lifeline: Connection) -> None:
+    # What the process server imported is shared with it page by page until written: a
+    # collection that walks those objects would copy their pages (some 7 MiB per process).
+    gc.freeze()
     aio.run(_drain(helper, lifeline))
 
 
