@@ -436,3 +436,36 @@ def test_a_cut_is_no_echo_and_the_refusals_right_after_are() -> None:
     for _ in range(2):  # this interval and the cooldown
         controller.tick(completed=10, seconds=1.0, saturated=True)
     assert not controller.echoing
+
+
+def test_a_refusal_counted_below_what_the_relay_just_carried_is_no_lower_limit() -> None:
+    """Retrial B7: a relay allowing two sessions stored a ceiling of one. The sequence: five
+    open, refused at MAIL down to two (a cut, then echoes), two carried a whole busy interval,
+    then a 421 counted at two open (the relay still counted a connection of ours that was
+    closing). Before: cut to int(2 x 0.7) = 1, and 1 stored."""
+    controller = Controller(start=5, ceiling=8)
+    cut = controller.pushback("421 Too many connections", at=5)
+    assert cut is not None and cut.after == 3
+    assert controller.pushback("421 Too many connections", at=4) is None  # an echo: 3 is <= 3
+    echo = controller.pushback("421 Too many connections", at=3)
+    assert echo is not None and echo.echo and echo.after == 2
+    for _ in range(4):  # the echo window ends; then whole busy intervals at two
+        controller.tick(completed=100, seconds=0.5, saturated=True)
+    assert controller.limit == 2
+    controller.pushback("421 Too many connections", at=2)
+    assert controller.limit == 2 and controller.tolerated == 2  # was 1, and 1 stored
+    assert controller.proven is None  # the proof lapses with the refusal
+
+
+def test_a_relay_that_lowers_its_limit_is_followed_down() -> None:
+    """What the relay carried is no floor for ever: after a cut it must be shown again."""
+    controller = Controller(start=6, ceiling=6)
+    for _ in range(3):
+        controller.tick(completed=300, seconds=0.5, saturated=True)
+    assert controller.proven == 6
+    seen = [controller.limit]
+    for at in (6, 4, 3, 2, 2):  # the relay now takes one: every new session is refused
+        controller.pushback("421 4.7.0 Too many connections", at=at)
+        seen.append(controller.limit)
+    assert seen[1] == 4  # counted at six open, read as seven: int(7 x 0.7)
+    assert controller.limit == 1 and controller.tolerated == 1
