@@ -469,3 +469,22 @@ def test_a_relay_that_lowers_its_limit_is_followed_down() -> None:
         seen.append(controller.limit)
     assert seen[1] == 4  # counted at six open, read as seven: int(7 x 0.7)
     assert controller.limit == 1 and controller.tolerated == 1
+
+
+def test_only_host_port_and_username_give_a_pool_that_adapts(site: Site) -> None:
+    """Issue 15, defaults that serve a relay far away: nothing tuned, yet the pool starts at
+    eight, may grow to 32, pipelines, and remembers the relay under host, port and user."""
+    from syndicate.config.sections import DEFAULT_MAX_CONNECTIONS
+
+    site.configure(
+        '\n[email]\nfrom_name = "Test Letter"\nfrom_address = "letters@news.example.org"\n'
+        '\n[lists.weekly]\ntitle = "Weekly"\n'
+        '\n[smtp]\nhost = "Relay.Example.net"\nport = 587\nusername = "ann"\n'
+    )
+    smtp = site.settings.config.smtp
+    assert smtp is not None and smtp.security == "starttls" and smtp.pipelining
+    policy = make_policy(site.settings)
+    assert (policy.connections, policy.max_connections) == (8, DEFAULT_MAX_CONNECTIONS)
+    assert DEFAULT_MAX_CONNECTIONS >= 32  # 32 pipelined over 50 ms: the bound is 320 msg/s
+    assert policy.relay == "relay.example.net:587 ann"
+    assert policy.quota is None and policy.max_connections > policy.connections
