@@ -328,6 +328,14 @@ class Sender:
             while helpers.running():
                 self._beat(job, report)
                 await asyncio.sleep(LEASE_POLL)
+            await asyncio.to_thread(helpers.join)
+            if adapter is not None and helpers.procs:  # what every process learned, in all
+                learned = helpers.learned()  # one that said nothing: taken as this one
+                learned += [(None, adapter.limit)] * (len(helpers.procs) - len(learned))
+                used = adapter.limit + sum(n for _, n in learned)
+                report.connections = min(used, top or used)
+                with self.engine.begin() as conn:
+                    adapter.remember(conn, now=self.clock(), others=[s for s, _ in learned])
         finally:
             if not mine.done():
                 self._courier.request_stop()
