@@ -229,11 +229,11 @@ def received(server: LimitedServer) -> Counter[str]:
     return Counter(r for m in server.messages for r in m.recipients)
 
 
-def letter(site: Site, port: int, **smtp: int) -> None:
+def letter(site: Site, port: int, readers: int = READERS, **smtp: int) -> None:
     site.configure(weekly_site_config(port, timeout=5, **smtp))
     stamp = (wall() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     site.write("alpha.md", f"---\ntitle: Alpha\ndate: {stamp}\n---\n\nText.\n")
-    csv = "email,name\n" + "".join(f"r{i}@example.org,R{i}\n" for i in range(READERS))
+    csv = "email,name\n" + "".join(f"r{i}@example.org,R{i}\n" for i in range(readers))
     rows = read_rows(io.BytesIO(csv.encode()), "in.csv")
     assert not import_rows(site.engine, "weekly", rows, now=wall() - timedelta(days=30)).problems
 
@@ -488,3 +488,22 @@ def test_only_host_port_and_username_give_a_pool_that_adapts(site: Site) -> None
     assert DEFAULT_MAX_CONNECTIONS >= 32  # 32 pipelined over 50 ms: the bound is 320 msg/s
     assert policy.relay == "relay.example.net:587 ann"
     assert policy.quota is None and policy.max_connections > policy.connections
+
+
+@pytest.mark.usefixtures("secret")
+def test_a_send_spread_over_processes_stores_what_they_learned_together(site: Site) -> None:
+    """Two processes of four connections each against a relay of two: each cuts within its
+    share; what is stored is the sum of what each learned (it was the sending process's
+    share times two: four, refused again at the next send's start)."""
+    with serve_limited_smtp(2, at="greeting") as server:
+        # A large send to a near relay: helpers start (the EHLO is timed: 64 connections
+        # spread while it takes under 32 ms).
+        letter(site, server.port, 3000, connections=8, max_connections=64, processes=2)
+        report = send(site)
+        if report.processes < 2:
+            pytest.skip("the machine is so loaded that the relay seemed far: one process")
+        assert report.finished and report.counts == {DeliveryStatus.SENT.value: 3000}
+        assert server.max_open <= 2
+        learned = stored_ceiling(site)
+        assert learned is not None and learned <= 3, (report.processes, learned)
+        assert report.connections <= 3
