@@ -64,10 +64,12 @@ def test_the_target_never_leaves_its_bounds(
             if controller.limit < before:  # a tick lowers it only to undo a useless step
                 assert change is not None and change.settled
         else:
+            proven = controller.proven
             change = controller.pushback("421 too many connections", n)
             if change is not None:  # it never grows, and cuts below what was open then
-                assert change.after <= before
-                assert change.after < max(2, n) or change.after == 1
+                assert change.after <= before  # (or what the relay carried just before)
+                seen = max(n, proven + 1) if proven is not None else n
+                assert change.after < max(2, seen) or change.after == 1
         assert 1 <= controller.limit <= ceiling
         assert change is None or change.after == controller.limit
         assert controller.tolerated is None or 1 <= controller.tolerated <= ceiling
@@ -507,3 +509,28 @@ def test_a_send_spread_over_processes_stores_what_they_learned_together(site: Si
         learned = stored_ceiling(site)
         assert learned is not None and learned <= 3, (report.processes, learned)
         assert report.connections <= 3
+
+
+def test_a_probe_refused_again_and_again_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A long send to a relay of two probes a third connection every 10 s; each refusal
+    was a warning of its own ('at 3 connections; using 2', a line per 10 s)."""
+    import logging
+
+    from syndicate.delivery.adaptive import Adapter
+
+    controller = Controller(start=2, ceiling=8, known=2, reprobe=3)
+    pool = _Pool()
+    adapter = Adapter(controller, pool, relay=None)  # type: ignore[arg-type]
+    hook = pool.on_pushback
+    assert callable(hook)  # what the transport calls
+    with caplog.at_level(logging.DEBUG, logger="syndicate.delivery"):
+        for _ in range(3):  # held at two, it probes three, and three is refused
+            while controller.limit == 2:
+                change = controller.tick(completed=100, seconds=0.5, saturated=True)
+                if change is not None:
+                    adapter._apply(change)
+            hook("421 Too many connections", 3)
+    said = [r for r in caplog.records if "pushed back" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert said[0].getMessage().endswith("at 3 connections; using 2")
+    assert controller.limit == 2

@@ -129,6 +129,7 @@ class Adapter:
         self.peak = controller.limit  # the most connections it allowed at once
         self._answered = 0
         self._echoed: Change | None = None  # the last echo of a cut, not yet said
+        self._said: tuple[int, int] | None = None  # the last cut said: (from, to)
         transport.resize(controller.limit)
         transport.on_pushback = self._pushback
 
@@ -212,7 +213,12 @@ class Adapter:
             self._echoed = change
         elif change.reason is not None:
             self._say_settled()  # an earlier burst's level, before this new cut
-            log.warning(
+            # A probe one beyond the level the relay holds us to, refused every 10 s of a
+            # long send, is the same news each time: said once, then at debug level.
+            again = self._said == (change.before, change.after)
+            self._said = (change.before, change.after)
+            log.log(
+                logging.DEBUG if again else logging.WARNING,
                 "relay pushed back (%s) at %d connections; using %d",
                 change.reason,
                 change.at or change.before,
