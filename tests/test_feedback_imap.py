@@ -162,7 +162,7 @@ def test_a_wrong_password_is_logged_once_without_the_password_and_recovers(
 
     monkeypatch.setenv("SYNDICATE_IMAP_PASSWORD", PASSWORD)
     fixed = Work(site.settings, site.engine, Signer(SECRET))
-    fixed.imap_problem = work.imap_problem
+    fixed.feedback.imap_problem = work.feedback.imap_problem
     caplog.clear()
     with caplog.at_level(logging.INFO):
         asyncio.run(fixed.imap())

@@ -38,7 +38,10 @@ CONNECTIONS = 2  # per worker
 
 
 def config(port: int) -> str:
-    return weekly_site_config(port, connections=CONNECTIONS, timeout=10, workers=True)
+    # No growth beyond CONNECTIONS: a killed worker has at most that many copies in flight.
+    return weekly_site_config(
+        port, connections=CONNECTIONS, max_connections=CONNECTIONS, timeout=10, workers=True
+    )
 
 
 def wall() -> datetime:

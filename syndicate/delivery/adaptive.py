@@ -11,10 +11,12 @@ at loopback speed a tick is hundreds of copies).
 Spread over processes (``delivery.spread``), each process adapts within its share of
 ``max_connections`` (and starts from its share of the stored ceiling): the shares add up to
 the totals, and no process needs to hear of another's pushback, since the relay pushes back
-on each of them. Only the sending process stores the ceiling, as its own share's ceiling
-times the number of processes: an estimate, exact when the shares are equal. Workers on
-other machines adapt alike, each within the whole ``max_connections``: the relay's limit is
-shared among them by its pushbacks; the last one to finish stores what it learned.
+on each of them. Only the sending process stores the ceiling: its own share times the number
+of processes when its courier ends (an estimate), then, once the helpers ended, the sum of
+what each process learned (a relay allowing two, met by two processes of four each, was
+stored as four; now two or three). Workers on other machines adapt alike, each within the
+whole ``max_connections``: the relay's limit is shared among them by its pushbacks; the last
+one to finish stores what it learned.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 
@@ -127,6 +129,7 @@ class Adapter:
         self.peak = controller.limit  # the most connections it allowed at once
         self._answered = 0
         self._echoed: Change | None = None  # the last echo of a cut, not yet said
+        self._said: tuple[int, int] | None = None  # the last cut said: (from, to)
         transport.resize(controller.limit)
         transport.on_pushback = self._pushback
 
@@ -159,18 +162,28 @@ class Adapter:
             if not self.controller.echoing:
                 self._say_settled()
 
-    def remember(self, conn: Connection, *, now: datetime) -> None:
-        """Store where the next send should start (the total across processes): what the
-        relay tolerated and was worth using, if anything was learned; call inside a
-        transaction."""
+    def learned(self) -> int | None:
+        """This process's share worth starting from next time, if anything was learned:
+        where it ended, if the relay was seen to take that (a level it took but that sent
+        no faster, undone, is no place to start from)."""
         tolerated = self.controller.tolerated
-        if self.relay is None or tolerated is None:
+        return None if tolerated is None else min(tolerated, self.controller.limit)
+
+    def remember(
+        self, conn: Connection, *, now: datetime, others: Sequence[int | None] | None = None
+    ) -> None:
+        """Store where the next send should start (the total across processes), if anything
+        was learned; call inside a transaction. ``others``: what each helper process learned,
+        once they ended (None for one that learned nothing: taken as this share); without
+        them every process is taken to have learned what this one did."""
+        share = self.learned()
+        if self.relay is None or share is None:
             return
-        # Where it ended, if the relay was seen to take that: a level it took but that sent
-        # no faster (undone) is no place to start from.
-        share = min(tolerated, self.controller.limit)
-        total = max(1, min(self.ceiling_total, share * self.parts))
-        relays.remember(conn, self.relay, total, now=now)
+        if others is None:
+            total = share * self.parts
+        else:
+            total = share + sum(share if other is None else other for other in others)
+        relays.remember(conn, self.relay, max(1, min(self.ceiling_total, total)), now=now)
 
     def detach(self) -> None:
         """Stop hearing the transport's pushbacks (the courier is done)."""
@@ -200,7 +213,12 @@ class Adapter:
             self._echoed = change
         elif change.reason is not None:
             self._say_settled()  # an earlier burst's level, before this new cut
-            log.warning(
+            # A probe one beyond the level the relay holds us to, refused every 10 s of a
+            # long send, is the same news each time: said once, then at debug level.
+            again = self._said == (change.before, change.after)
+            self._said = (change.before, change.after)
+            log.log(
+                logging.DEBUG if again else logging.WARNING,
                 "relay pushed back (%s) at %d connections; using %d",
                 change.reason,
                 change.at or change.before,

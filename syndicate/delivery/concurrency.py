@@ -16,6 +16,13 @@ and the pool stays as it started. A pushback cuts the
 target to 0.7 of the connections that were open when it came (never below one) and caps
 growth there: that is what the relay tolerated. After ``reprobe`` quiet intervals at the
 cap the controller tries one more (a limit may have been a moment's, or raised).
+
+A pushback is never read as fewer connections than the relay was just seen to carry: once a
+whole busy interval passed at N connections without one, a refusal counted at N or fewer open
+(the relay still counted a connection of ours that was closing, or one it had not yet seen
+close) is taken as a refusal at N + 1. That is retrial B7: a relay allowing two sessions, a
+421 counted at two open, and a ceiling of one stored. The proof lapses at each cut, so a relay
+that really lowered its limit is followed down.
 """
 
 from __future__ import annotations
@@ -127,6 +134,7 @@ class Controller:
         self.limit = max(1, min(start, ceiling))
         self.cap = self.limit if known is not None else ceiling
         self.tolerated: int | None = None  # what to remember: proven, or cut to
+        self.proven: int | None = None  # carried a whole busy interval, since the last cut
         self.pushbacks = 0
         self._reprobe, self._cooldown = reprobe, cooldown
         self._before: float | None = None  # rate before the increase being judged
@@ -149,15 +157,18 @@ class Controller:
         self.pushbacks += 1
         self._quiet = 0
         before = self.limit
-        if self._echo > 0:  # no second cut; but more than ``at - 1`` it does not take now
-            after = max(1, min(before, at - 1))
+        # The relay carried ``proven`` a moment ago: counted at fewer, it saw one more of ours.
+        seen = max(at, self.proven + 1) if self.proven is not None else at
+        if self._echo > 0:  # no second cut; but more than ``seen - 1`` it does not take now
+            after = max(1, min(before, seen - 1))
             if after == before:
                 return None
             self.limit = self.cap = self.tolerated = after
+            self.proven = None
             return Change(before=before, after=after, reason=reason, at=at, echo=True)
-        after = max(1, min(before, int(max(1, at) * DECREASE)))
+        after = max(1, min(before, int(max(1, seen) * DECREASE)))
         self.limit = self.cap = after
-        self.tolerated = after
+        self.tolerated, self.proven = after, None
         self._before, self._slow, self._held, self._holding = None, False, 0, False
         self._skip = 1
         self._echo = self._cooldown + 1  # this interval and ``cooldown`` more
@@ -175,8 +186,10 @@ class Controller:
             self._before = None  # a tail or a pause: nothing to judge growth by
             return None
         rate = completed / seconds
-        if self._quiet > 1 and (self.tolerated is None or self.limit > self.tolerated):
-            self.tolerated = self.limit  # a whole busy interval at this level, no pushback
+        if self._quiet > 1:  # a whole busy interval at this level, no pushback
+            if self.tolerated is None or self.limit > self.tolerated:
+                self.tolerated = self.limit
+            self.proven = max(self.proven or 0, self.limit)
         if self._before is not None:  # judge the last increase
             before, self._before = self._before, None
             wanted = (self.limit - self._from) / self._from  # the proportional gain

@@ -2,7 +2,8 @@
 
 Order of work, and why it survives ``kill -9`` anywhere:
 
-1. the digest is recorded (its issue number and articles) with a send row, in one transaction;
+1. the digest is recorded (its issue number and articles) with a send row, in one transaction
+   (``delivery.begin``, which also finds an interrupted send to resume);
 2. one ledger row per active subscriber is inserted in batches (idempotent, so an
    interrupted preparation simply runs again), then the send moves to SENDING;
 3. couriers (this process, and helper processes for a large send) claim leased batches of
@@ -38,31 +39,24 @@ from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.delivery import spread
 from syndicate.delivery.adaptive import make_adapter, starting_point
+from syndicate.delivery.begin import begin_send
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
-from syndicate.delivery.enqueue import enqueue_send
 from syndicate.delivery.policy import Policy, retry_wait
 from syndicate.delivery.posts import run_posts
 from syndicate.delivery.quota import Allowance
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
-from syndicate.digest.archive import ARCHIVE_FOLDER, write_archive
-from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.note import Note
-from syndicate.digest.plan import make_plan
-from syndicate.digest.post import check_once, prepare_post
-from syndicate.digest.prepare import Prepared, list_state, prepare, prepare_recorded
-from syndicate.errors import SyndicateError
-from syndicate.models import Article, RenderedDigest
+from syndicate.digest.prepare import Prepared
+from syndicate.models import Article
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
-from syndicate.store import digests as digest_repo
 from syndicate.store import locks
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
-from syndicate.store.sends import SendStatus
 from syndicate.subscribers.tokens import Signer
 from syndicate.subscribers.verp import site_verp
 
@@ -197,98 +191,29 @@ class Sender:
         exact: bool = False,
         on_record: Callable[[Connection, str], None] | None = None,
     ) -> bool:
-        """Find or begin the send (under the list's lock); False when there is nothing to
-        send. ``article``: a post of that article (``cursor``: recorded with it)."""
-        self.prepared, self.copies = None, None
-        now = self.clock()
-        cfg = self.settings.mailing_list(list_name)
-        with self.engine.connect() as conn:
-            interrupted = send_repo.interrupted_send(conn, list_name)
-        if interrupted is not None:
-            report.resumed, report.send_id = True, interrupted.id
-            report.digest_id, report.interrupted = interrupted.digest_id, interrupted.status
-            self.prepared = prepare_recorded(
-                self.settings, self.engine, list_name, interrupted.digest_id, articles
-            )
-            status = interrupted.status
-            if status is SendStatus.PREPARING:  # stopped before its archive copy was written?
-                self.copies = Copies(self.settings, self.signer, self.prepared)
-                self._archive(self.copies.get(variant_key(EVERYTHING))[1].rendered, list_name)
-        elif resume_only:
-            return False
-        else:
-            kind = digest_repo.DIGEST if article is None else digest_repo.POST
-            if article is not None:
-                check_once(self.engine, list_name, article, again=again)
-            state = list_state(self.engine, list_name, kind=kind)
-            current = given is not None and given.state == state
-            prepared = given if given is not None and current else None
-            if prepared is None and exact and given is not None:
-                whole = given.digests[EVERYTHING]
-                raise SyndicateError(
-                    f"{whole.id} cannot be sent as it was prepared: {list_name} recorded "
-                    "another digest since (`syndicate sends` lists it)"
-                )
-            if prepared is None and article is not None:
-                prepared = prepare_post(
-                    self.settings, self.engine, list_name, article, now=now, cursor=cursor
-                )
-            elif prepared is None:  # what the caller showed is stale (or there was nothing)
-                prepared = prepare(
-                    self.settings, self.engine, list_name, articles, now=now, note=note
-                )
-            if not prepared.fresh and not cfg.send_empty:
-                report.nothing_new = True
-                report.plan = make_plan(self.settings, list_name, prepared)
-                return False
-            self.prepared = prepared
-            whole = prepared.digests[EVERYTHING]
-            # Rendered before anything is recorded: a broken site template records no send.
-            self.copies = Copies(self.settings, self.signer, prepared)
-            archived = self.copies.get(variant_key(EVERYTHING))[1].rendered
-            with self.engine.begin() as conn:
-                digest_repo.record_digest(
-                    conn,
-                    digest_id=whole.id,
-                    list_name=list_name,
-                    issue=whole.issue,
-                    # An approved digest is dated when it was prepared: what appeared while
-                    # it waited is new for the next one.
-                    created=whole.created if exact else now,
-                    article_ids=[a.id for a in prepared.fresh],
-                    note=prepared.note.source if prepared.note is not None else None,
-                    kind=whole.kind,
-                    title=whole.lead[0].title if whole.kind == digest_repo.POST else None,
-                    since=prepared.cursor,
-                )
-                report.send_id = send_repo.create_send(conn, list_name, whole.id, now=now)
-                if on_record is not None:
-                    on_record(conn, whole.id)
-            report.digest_id = whole.id
-            # The copy rendered for sending, reused: the archive is exactly what readers get.
-            self._archive(archived, list_name)
-            status = SendStatus.PREPARING
-        report.plan = make_plan(self.settings, list_name, self.prepared)
-        if status is SendStatus.PREPARING:
-            self._enqueue(list_name, report.send_id or 0)
-        return True
-
-    def _archive(self, rendered: RenderedDigest, list_name: str) -> None:
-        """Write the digest's archive copy; a failure leaves the send to be resumed."""
-        try:
-            write_archive(rendered, self.settings)
-        except OSError as exc:
-            raise SyndicateError(
-                f"cannot write the archive copy {ARCHIVE_FOLDER}/{list_name}/"
-                f"{rendered.digest.issue}.html: {exc.strerror or exc}; {rendered.digest.id} is "
-                f"recorded: fix that, then `syndicate send {list_name}` resumes it"
-            ) from None
-
-    def _enqueue(self, list_name: str, send_id: int) -> None:
-        assert self.prepared is not None
-        enqueue_send(
-            self.engine, self.settings, self.prepared, list_name, send_id, now=self.clock()
+        """Find or begin the send; False when there is nothing to send. ``article``: a post
+        of that article (``cursor``: recorded with it); see :meth:`run`."""
+        begun = begin_send(
+            self.settings,
+            self.engine,
+            self.signer,
+            list_name,
+            articles,
+            report,
+            given,
+            clock=self.clock,
+            resume_only=resume_only,
+            note=note,
+            article=article,
+            again=again,
+            cursor=cursor,
+            exact=exact,
+            on_record=on_record,
         )
+        if begun is None:
+            return False
+        self.prepared, self.copies = begun.prepared, begun.copies
+        return True
 
     def request_stop(self) -> None:
         """Start no new message (here and in helpers); those on the wire finish."""
@@ -445,6 +370,14 @@ class Sender:
             while helpers.running():
                 self._beat(job, report)
                 await asyncio.sleep(LEASE_POLL)
+            await asyncio.to_thread(helpers.join)
+            if adapter is not None and helpers.procs:  # what every process learned, in all
+                learned = helpers.learned()  # one that said nothing: taken as this one
+                learned += [(None, adapter.limit)] * (len(helpers.procs) - len(learned))
+                used = adapter.limit + sum(n for _, n in learned)
+                report.connections = min(used, top or used)
+                with self.engine.begin() as conn:
+                    adapter.remember(conn, now=self.clock(), others=[s for s, _ in learned])
         finally:
             if not mine.done():
                 self._courier.request_stop()

@@ -231,8 +231,8 @@ class SmtpTransport:
         """Report a pushback; whether ``slot`` stays in the pool (it leaves while another
         connection is open, so the relay sees one fewer at once)."""
         others = sum(1 for s in self._slots if s is not slot and s.busy)
-        if self.on_pushback is not None:
-            self.on_pushback(reason, others + 1)
+        if self.on_pushback is not None:  # those saying QUIT are still open at the relay
+            self.on_pushback(reason, others + len(self._leaving) + 1)
         return others == 0
 
     def _give_back(self, slot: _Slot, *, stays: bool) -> None:

@@ -11,6 +11,7 @@ mailing while the next run resumes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import SimpleQueue
 
 from syndicate import aio
 from syndicate.config import Settings
@@ -104,14 +106,17 @@ class Helpers:
 
     def __init__(self, helpers: list[Helper]) -> None:
         self.procs: list[BaseProcess] = []
+        self._learned: list[tuple[int | None, int]] = []
         if not helpers:
             return
         # forkserver: a helper inherits nothing of this process (threads, locks, connections)
         ctx = _context()
         lifeline, self._keep = ctx.Pipe(duplex=False)
+        self._results: SimpleQueue[tuple[int | None, int]] = ctx.SimpleQueue()
         try:
             for helper in helpers:
-                proc = ctx.Process(target=_main, args=(helper, lifeline), daemon=True)
+                args = (helper, lifeline, self._results)
+                proc = ctx.Process(target=_main, args=args, daemon=True)
                 proc.start()
                 self.procs.append(proc)
         finally:
@@ -131,13 +136,27 @@ class Helpers:
             proc.join()
         if self.procs:
             self._keep.close()
+            while not self._results.empty():
+                self._learned.append(self._results.get())
+
+    def learned(self) -> list[tuple[int | None, int]]:
+        """After :meth:`join`: what each helper that ended learned of the relay (its share
+        to start from next time, or None) and the connections it ended with."""
+        return list(self._learned)
 
 
-def _main(helper: Helper, lifeline: Connection) -> None:
-    aio.run(_drain(helper, lifeline))
+def _main(
+    helper: Helper, lifeline: Connection, results: SimpleQueue[tuple[int | None, int]]
+) -> None:
+    # What the process server imported is shared with it page by page until written: a
+    # collection that walks those objects would copy their pages (some 7 MiB per process).
+    gc.freeze()
+    aio.run(_drain(helper, lifeline, results))
 
 
-async def _drain(helper: Helper, lifeline: Connection) -> None:
+async def _drain(
+    helper: Helper, lifeline: Connection, results: SimpleQueue[tuple[int | None, int]]
+) -> None:
     engine = open_store(helper.settings.database_url, migrate=False)
     transport = make_transport(helper.settings, connections=helper.connections)
     adapter = make_adapter(  # adapts within its share; the sending process stores
@@ -167,6 +186,8 @@ async def _drain(helper: Helper, lifeline: Connection) -> None:
     loop.add_reader(lifeline.fileno(), os._exit, 70)
     try:
         await courier.drain()
+        if adapter is not None:  # for the sending process to store (it alone does)
+            results.put((adapter.learned(), adapter.limit))
     finally:
         loop.remove_reader(lifeline.fileno())
         await transport.close()

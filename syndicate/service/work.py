@@ -30,17 +30,11 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
-from syndicate.feedback import imap as bounce_imap
-from syndicate.feedback.importer import ImportReport
-from syndicate.feedback.intake import prune as prune_feedback
-from syndicate.feedback.maildir import folder as bounce_folder
-from syndicate.feedback.maildir import poll as poll_bounces
-from syndicate.feedback.maildir import problem as maildir_problem
-from syndicate.feedback.summary import summary
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.service import onpublish
+from syndicate.service.feedbackjobs import FeedbackJobs
 from syndicate.service.queue import SendQueue
 from syndicate.service.sendlog import describe
 from syndicate.store import sends as send_repo
@@ -49,7 +43,6 @@ from syndicate.text import plural
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-PRUNE_EVERY = timedelta(hours=1)
 
 
 def _now() -> datetime:
@@ -93,11 +86,7 @@ class Work:
         self.senders: set[Sender | Worker] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.problems: set[str] = set()  # content problems already logged
-        self.imap_state = bounce_imap.ImapState()
-        self.imap_problem: str | None = None  # the IMAP problem last logged (logged once)
-        self.maildir_problem: str | None = None  # the same for [bounces] maildir
-        self.unreadable: set[str] = set()  # files in the bounce Maildir logged as unreadable
-        self.pruned_at: datetime | None = None  # feedback events last pruned (hourly)
+        self.feedback = FeedbackJobs(settings, engine, clock=clock)
         self.stopped = False
         self._due: asyncio.TimerHandle | None = None  # the rebuild when a scheduled post is due
         self._due_polls: set[asyncio.Task[None]] = set()
@@ -158,77 +147,12 @@ class Work:
         await self.tracked(self._guard("imap", self._imap()), "imap")
 
     async def _imap(self) -> None:
-        cfg = bounce_imap.config(self.settings)
-        if self.stopped or cfg is None:
-            return
-        try:
-            report = await asyncio.to_thread(
-                bounce_imap.poll,
-                self.engine,
-                self.settings,
-                now=self.clock(),
-                state=self.imap_state,
-                warn=log.warning,
-            )
-        except bounce_imap.ImapProblem as exc:
-            # Logged once; the next poll tries again, and says so when it works again.
-            if str(exc) != self.imap_problem:
-                log.error("bounces: %s; retrying every %d s", exc, cfg.poll_interval)
-            self.imap_problem = str(exc)
-            return
-        if self.imap_problem is not None:
-            log.info("bounces: %s: reading the mailbox again", bounce_imap.where(cfg))
-            self.imap_problem = None
-        self._log_bounces(report)
+        if not self.stopped:
+            await self.feedback.imap()
 
     async def _bounces(self) -> None:
-        path = bounce_folder(self.settings)
-        if self.stopped or path is None:
-            return
-        problem = maildir_problem(self.settings)
-        if problem is not None:  # logged once, and once more when it is fixed
-            if problem != self.maildir_problem:
-                log.warning("bounces: %s", problem)
-            self.maildir_problem = problem
-            return
-        if self.maildir_problem is not None:
-            log.info("bounces: %s is a Maildir now: reading it", path)
-            self.maildir_problem = None
-        now = self.clock()
-        report = await asyncio.to_thread(poll_bounces, self.engine, self.settings, path, now=now)
-        self._log_bounces(report)
-        self._log_unreadable(report)
-
-    def _log_unreadable(self, report: ImportReport) -> None:
-        """Each file the poll cannot read, once (it stays in ``new/``, so every poll meets
-        it again); once fixed and taken, it is forgotten."""
-        lines = {f"{row.name}: {row.reason}" for row in report.cannot_read}
-        for line in sorted(lines - self.unreadable):
-            log.warning("bounces: %s", line)
-        self.unreadable = lines
-
-    async def _prune(self) -> None:
-        """Forget unmatched events and old confirmed deliveries, at most once per
-        :data:`PRUNE_EVERY` (from the retry job, which every ``run`` has)."""
-        now = self.clock()
-        if self.pruned_at is not None and now - self.pruned_at < PRUNE_EVERY:
-            return
-        self.pruned_at = now
-        try:
-            gone = await asyncio.to_thread(prune_feedback, self.engine, self.settings, now=now)
-        except SQLAlchemyError as exc:  # the retries go on; the next hour tries again
-            log.warning("bounces: forgetting old feedback events failed: %s", exc)
-            return
-        if gone:
-            log.info("bounces: forgot %s", plural(gone, "unmatched event"))
-
-    def _log_bounces(self, report: ImportReport) -> None:
-        """The same counts as ``bounces import`` says (those that are not 0): they add up to
-        the messages taken, the already imported and the not-a-bounce ones included."""
-        if report.messages:
-            removed = report.counts.get("removed", 0)
-            gone = f"; {plural(removed, 'subscriber')} removed" if removed else ""
-            log.info("bounces: %s%s", summary(report.messages, report.counts, every=False), gone)
+        if not self.stopped:
+            await self.feedback.maildir()
 
     def stop(self) -> None:
         """Start no new work; ask running sends to stop."""
@@ -313,7 +237,7 @@ class Work:
                 await self._send(list_name, articles)
 
     async def _retries(self) -> None:
-        await self._prune()
+        await self.feedback.prune()
         if self.for_workers:
             return  # workers retry deferred copies themselves
         if self._used_up():
