@@ -48,7 +48,8 @@ class SmtpSettings:
     ``rate_limit`` is in messages per second across the whole pool (``None``: unlimited);
     ``timeout`` applies to connecting and to each command; a connection is closed (QUIT) and
     reopened after ``max_messages_per_connection`` messages. ``pipelining`` sends MAIL, RCPT
-    and DATA in one write where the server offers PIPELINING (RFC 2920).
+    and DATA in one write where the server offers PIPELINING (RFC 2920); ``chunking`` sends
+    the message with them (``BDAT``) where it offers CHUNKING too (RFC 3030).
     """
 
     host: str
@@ -62,6 +63,7 @@ class SmtpSettings:
     max_messages_per_connection: int = 100
     local_hostname: str | None = None
     pipelining: bool = True
+    chunking: bool = False
 
 
 class RateLimiter:
@@ -310,6 +312,7 @@ class SmtpTransport:
                 recipient,
                 data,
                 pipelining=self.settings.pipelining,
+                chunking=self.settings.chunking,
                 before_data=lambda: self._previous_recorded(slot),
             )
             keep = True
