@@ -70,8 +70,8 @@ async def transaction(
     and the end of data, which makes the server take the message, still waits for it.
 
     With ``chunking`` too and a server that offers both PIPELINING and CHUNKING, the whole
-    transaction is one write (:func:`chunked`); ``before_data`` is then awaited before it,
-    as the server takes the message as soon as it has read it.
+    transaction is one round trip (:func:`chunked`); ``before_data`` is then awaited before
+    the ``BDAT 0 LAST`` that makes the server take the message.
     """
     if client.is_ehlo_or_helo_needed:  # the extensions decide the MAIL options
         try:
@@ -92,9 +92,8 @@ async def transaction(
     piped = pipelining and isinstance(client, PipeliningSMTP) and client.pipelining
     if piped and chunking and client.supports_extension("chunking"):
         assert isinstance(client, PipeliningSMTP)
-        if before_data is not None:
-            await before_data()
-        return await chunked(client, sender, recipient, mail, rcpt, bdat_data(message))
+        body = bdat_data(message)
+        return await chunked(client, sender, recipient, mail, rcpt, body, before_data)
     payload = wire_data(message)
     if piped:
         assert isinstance(client, PipeliningSMTP)
@@ -173,14 +172,20 @@ async def chunked(
     mail: tuple[bytes, ...],
     rcpt: tuple[bytes, ...],
     body: bytes,
+    before_last: Callable[[], Awaitable[None]] | None = None,
 ) -> aiosmtplib.SMTPResponse:
-    """MAIL, RCPT and ``BDAT <size> LAST`` with the message, in one write (RFC 2920 and
-    RFC 3030); the BDAT reply, or what the unpipelined commands would have raised.
+    """MAIL, RCPT and ``BDAT <size>`` with the message in one write, then ``BDAT 0 LAST``
+    once ``before_last`` returned, without waiting for a reply in between (RFC 2920 and
+    RFC 3030): one round trip. The last chunk's reply, or what the unpipelined commands
+    would have raised for the same replies.
 
-    The server reads the whole chunk whatever it answers (RFC 3030, 2: the size says where
-    it ends, and a refused MAIL or RCPT makes the BDAT reply an error too, 503 or 554), so
-    the session stays in step for the RSET that follows; nothing was taken. Unlike DATA
-    there is no 354 to wait for, and no server can start a message we did not mean.
+    The message is taken only at ``BDAT 0 LAST``, so what ``before_last`` waits for (the
+    previous answer's commit) overlaps the round trip, as with DATA; if it raises, LAST is
+    never sent and the connection is dropped by the caller: the server discards the
+    transaction. The server reads every chunk whatever it answers (RFC 3030, 2: the size
+    says where a chunk ends; after a refused MAIL or RCPT each BDAT is refused too, 503 or
+    554), so the session stays in step for the RSET that follows. There is no 354 to wait
+    for, and no server can start a message we did not mean.
     """
     for arg in (*mail, *rcpt):  # what aiosmtplib's execute_command refuses, refused alike
         if COMMAND_INJECTION_REGEX.search(arg):
@@ -191,19 +196,23 @@ async def chunked(
     lines = (
         b" ".join(mail) + b"\r\n",
         b" ".join(rcpt) + b"\r\n",
-        b"BDAT %d LAST\r\n" % len(body) + body,
+        b"BDAT %d\r\n" % len(body) + body,
     )
     try:
-        from_reply, to_reply, reply = await protocol.pipeline(lines, timeout=client.timeout)
+        replies = await protocol.pipeline(
+            lines, timeout=client.timeout, then=(b"BDAT 0 LAST\r\n",), meanwhile=before_last
+        )
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()  # out of step, as aiosmtplib's execute_command decides
         raise
-    if 421 in (from_reply.code, to_reply.code, reply.code):
+    from_reply, to_reply, chunk, last = replies
+    if 421 in (r.code for r in replies):
         client.close()  # the server is closing (aiosmtplib closes too)
     if from_reply.code != 250:
         raise aiosmtplib.SMTPSenderRefused(from_reply.code, from_reply.message, sender)
     if to_reply.code not in (250, 251):
         raise aiosmtplib.SMTPRecipientRefused(to_reply.code, to_reply.message, recipient)
+    reply = chunk if chunk.code != 250 else last  # a refused chunk fails the transaction
     if reply.code != 250:
         raise aiosmtplib.SMTPDataError(reply.code, reply.message)
     return reply
