@@ -202,6 +202,11 @@ class _Server(SMTP):
         self._chunks.clear()
         await super().smtp_RSET(arg)
 
+    async def smtp_QUIT(self, arg: str) -> None:
+        with self.owner._count_lock:
+            self.owner.quits += 1
+        await super().smtp_QUIT(arg)
+
     async def smtp_MAIL(self, arg: str) -> None:
         if _input_waiting(self):
             if not self.owner.pipelining:
@@ -250,6 +255,7 @@ class SmtpServer:
         self.handler = Handler()
         self.chunking = chunking
         self.chunked = 0  # messages that came by BDAT
+        self.quits = 0  # sessions the client ended politely (QUIT)
         self.tls, self.implicit_tls = tls, implicit_tls
         self.credentials, self.smtputf8 = credentials, smtputf8
         self.pipelining, self.lenient_data = pipelining, lenient_data
