@@ -11,6 +11,8 @@ queue files (as a relay's would) and nothing leaves the machine.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -95,6 +97,11 @@ in_flow_delay = 0
             time.sleep(0.1)
         else:
             raise SystemExit(f"Postfix did not start: {started.stdout!r}")
+        # the smtpd and cleanup processes it forks inherit this: ahead of ordinary work,
+        # so a shared machine's load is not what the bench measures (where allowed: root)
+        master = root / "queue" / "pid" / "master.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.setpriority(os.PRIO_PROCESS, int(master.read_text().split()[0]), -10)
         yield port
     finally:
         _quiet(POSTFIX, "-c", str(etc), "stop")
