@@ -38,7 +38,11 @@ CONNECTIONS = 2  # per worker
 
 
 def config(port: int) -> str:
-    return weekly_site_config(port, connections=CONNECTIONS, timeout=10, workers=True)
+    # a fixed pool (max_connections = connections): the duplicates a kill may cause are
+    # bounded by the copies in flight, one per connection
+    return weekly_site_config(
+        port, connections=CONNECTIONS, max_connections=CONNECTIONS, timeout=10, workers=True
+    )
 
 
 def wall() -> datetime:

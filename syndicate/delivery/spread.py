@@ -66,12 +66,13 @@ async def plan(
 
     **Start**: ``start`` (``[smtp] connections``), unless the relay is far and nothing is
     known of it (``known``: the ceiling it tolerated last time, where the send starts
-    instead). A far relay needs connections from the first copy: as many as carry what the
-    processes could (:data:`ONE_PROCESS_RATE` each) at that round trip, never more than
+    instead). A far relay needs connections from the first copy: as many as carry what one
+    process could (:data:`ONE_PROCESS_RATE`) at that round trip, never more than
     ``max_connections``. To a relay 50 ms away that is ``max_connections`` at once instead
-    of a ramp of a few seconds (8, 12, 24, 32); on loopback it stays ``start``. Too many
-    for the relay costs nothing: its pushback cuts the pool, and the copies it refused are
-    retried (see ``delivery.adaptive``).
+    of a ramp of a few seconds (8, 12, 24, 32). A send that spreads has a near relay (the
+    CPU is its bound): it starts at ``start``, as on loopback, where an EHLO slowed by a
+    busy machine must not pass for distance. Too many for the relay costs nothing: its
+    pushback cuts the pool, and the copies it refused are retried (``delivery.adaptive``).
     """
     wanted = policy.processes
     spreads = due >= SPREAD_MIN and wanted > 1
@@ -84,7 +85,7 @@ async def plan(
         return Plan(wanted if spreads else 1, start)
     ceiling = max(policy.max_connections or 0, policy.connections)
     count = wanted if spreads and ceiling / (2 * rtt) > ONE_PROCESS_RATE else 1
-    if grows and policy.max_connections is not None:
+    if grows and count == 1 and policy.max_connections is not None:
         needed = math.ceil(count * ONE_PROCESS_RATE * 2 * rtt)
         start = max(start, min(needed, policy.max_connections))
     return Plan(count, start)
