@@ -63,7 +63,7 @@ class SmtpSettings:
     max_messages_per_connection: int = 100
     local_hostname: str | None = None
     pipelining: bool = True
-    chunking: bool = False
+    chunking: bool = True
 
 
 class RateLimiter:
