@@ -38,7 +38,8 @@ async def _carry(
             if wait > 0:
                 await asyncio.sleep(wait)
             if chunk is _EOF:
-                with contextlib.suppress(OSError):
+                # uvloop raises RuntimeError for a transport the other side closed already
+                with contextlib.suppress(OSError, RuntimeError):
                     if writer.can_write_eof():
                         writer.write_eof()
                 return

@@ -1,5 +1,6 @@
 """The next copy's envelope overlaps the previous answer's commit; its end of data does not
-(``SmtpTransport.send_overlapped``), against a real aiosmtpd server, pipelined or not.
+(``SmtpTransport.send_overlapped``), against a real aiosmtpd server, pipelined or not, and
+by BDAT (the envelope and the chunk go at once; ``BDAT 0 LAST`` waits).
 
 What must hold: the server takes no message on a connection while the previous answer on
 that connection is not recorded, so a crash loses at most one answer per connection.
@@ -8,6 +9,7 @@ that connection is not recorded, so a crash loses at most one answer per connect
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -17,6 +19,12 @@ from tests.smtpserver import SmtpServer, serve_smtp
 from tests.test_smtp_pipelining import MESSAGE, RUNNERS, settings
 
 SENDER = "letters@news.example.org"
+MODES = ["plain", "pipelined", "bdat"]
+
+
+def _transport(server: SmtpServer, mode: str) -> SmtpTransport:
+    config = settings(server.port, pipelining=mode != "plain", connections=1)
+    return SmtpTransport(dataclasses.replace(config, chunking=mode == "bdat"))
 
 
 async def _until_rcpt(server: SmtpServer, address: str) -> None:
@@ -32,8 +40,8 @@ def _delivered(server: SmtpServer) -> list[str]:
     return [r for m in server.messages for r in m.recipients]
 
 
-async def _second_waits_for_the_first(server: SmtpServer, pipelining: bool) -> None:
-    transport = SmtpTransport(settings(server.port, pipelining=pipelining, connections=1))
+async def _second_waits_for_the_first(server: SmtpServer, mode: str) -> None:
+    transport = _transport(server, mode)
     assert isinstance(transport, Overlapping)
     loop = asyncio.get_running_loop()
     try:
@@ -54,12 +62,13 @@ async def _second_waits_for_the_first(server: SmtpServer, pipelining: bool) -> N
         assert two.kind is Kind.SENT
         assert _delivered(server) == ["a@example.org", "b@example.org"]
         assert server.connections == 1  # the same connection carried both
+        assert server.chunked == (2 if mode == "bdat" else 0)
     finally:
         await transport.close()
 
 
-async def _nothing_after_a_failed_record(server: SmtpServer, pipelining: bool) -> None:
-    transport = SmtpTransport(settings(server.port, pipelining=pipelining, connections=1))
+async def _nothing_after_a_failed_record(server: SmtpServer, mode: str) -> None:
+    transport = _transport(server, mode)
     loop = asyncio.get_running_loop()
     try:
         first: asyncio.Future[None] = loop.create_future()
@@ -82,18 +91,16 @@ async def _nothing_after_a_failed_record(server: SmtpServer, pipelining: bool) -
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
-@pytest.mark.parametrize("pipelining", [True, False])
-def test_next_envelope_overlaps_the_commit_but_not_its_end_of_data(
-    runner: str, pipelining: bool
-) -> None:
-    with serve_smtp(pipelining=pipelining) as server:
-        RUNNERS[runner](_second_waits_for_the_first(server, pipelining))
+@pytest.mark.parametrize("mode", MODES)
+def test_next_envelope_overlaps_the_commit_but_not_its_end_of_data(runner: str, mode: str) -> None:
+    with serve_smtp(pipelining=mode != "plain", chunking=mode == "bdat") as server:
+        RUNNERS[runner](_second_waits_for_the_first(server, mode))
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
-@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize("mode", MODES)
 def test_an_answer_that_could_not_be_recorded_stops_the_next_message(
-    runner: str, pipelining: bool
+    runner: str, mode: str
 ) -> None:
-    with serve_smtp(pipelining=pipelining) as server:
-        RUNNERS[runner](_nothing_after_a_failed_record(server, pipelining))
+    with serve_smtp(pipelining=mode != "plain", chunking=mode == "bdat") as server:
+        RUNNERS[runner](_nothing_after_a_failed_record(server, mode))

@@ -78,6 +78,17 @@ def test_connections_are_recycled_after_max_messages(server: SmtpServer) -> None
     assert server.connections >= 5
 
 
+def test_a_recycled_connection_still_ends_with_quit() -> None:
+    # The QUIT of a connection that carried its share goes in the background (its round
+    # trip overlaps the next connection's opening), but it goes: close() waits for it.
+    with serve_smtp() as fresh:
+        recipients = [f"reader{i}@example.org" for i in range(30)]
+        outcomes = run(fresh, recipients, connections=1, max_messages_per_connection=10)
+        assert {o.kind for o in outcomes} == {Kind.SENT}
+        assert fresh.connections == 3
+        assert fresh.quits == 3
+
+
 @pytest.mark.parametrize(
     ("fault", "kind", "code", "text"),
     [

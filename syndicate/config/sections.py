@@ -188,6 +188,9 @@ class Smtp(_Section):
     # MAIL, RCPT and DATA in one write where the server offers PIPELINING (RFC 2920);
     # false only for a server that offers it and then mishandles it
     pipelining: bool = True
+    # the message goes with MAIL and RCPT (BDAT, RFC 3030) where the server offers CHUNKING
+    # too: one round trip a message instead of two
+    chunking: bool = True
     processes: Annotated[int, Field(ge=1, le=64)] | None = None  # default: one per core
     workers: bool = False  # sends are delivered by `syndicate worker` processes
     lease: Annotated[int, Field(ge=5, le=86_400)] = 300  # seconds a claimed ledger row is held

@@ -313,7 +313,8 @@ class Sender:
         with self.engine.connect() as conn:
             due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=spread.SPREAD_MIN)
         start, known = starting_point(self.engine, self.policy)
-        parts = spread.shares(start, await spread.processes(self.transport, self.policy, due))
+        plan = await spread.plan(self.transport, self.policy, due, start=start, known=known)
+        parts = spread.shares(plan.start, plan.processes)
         report.processes = max(report.processes, len(parts))
         top = self.policy.max_connections
         ceilings = spread.shares(max(top, start), len(parts)) if top is not None else parts

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiosmtplib
@@ -91,9 +91,17 @@ class PipeliningProtocol(SMTPProtocol):
         self,
         commands: Sequence[bytes],
         timeout: float | None = None,  # noqa: ASYNC109
+        *,
+        then: Sequence[bytes] = (),
+        meanwhile: Callable[[], Awaitable[None]] | None = None,
     ) -> list[aiosmtplib.SMTPResponse]:
         """Write ``commands`` (each a full line with its CRLF) in one write; their replies
-        in order. A lost connection or a timeout raises as aiosmtplib's reads do."""
+        in order. A lost connection or a timeout raises as aiosmtplib's reads do.
+
+        With ``then``, those commands are written once ``meanwhile`` returned (their
+        replies follow the others'), without waiting for any reply: what ``meanwhile``
+        waits for overlaps the first write's round trip. If it raises, ``then`` is not
+        written and the error propagates (the session is then out of step: close it)."""
         if self._command_lock is None:
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")
         async with self._command_lock:
@@ -106,11 +114,15 @@ class PipeliningProtocol(SMTPProtocol):
             ):
                 self._response_waiter = self._loop.create_future()  # a stale reply
             self._replies.clear()
-            self._owed = len(commands)
+            self._owed = len(commands) + len(then)
             self._response_pending = True
             self.write(b"".join(commands))
             try:
-                return [await self.read_response(timeout) for _ in commands]
+                if then:
+                    if meanwhile is not None:
+                        await meanwhile()
+                    self.write(b"".join(then))
+                return [await self.read_response(timeout) for _ in range(len(commands) + len(then))]
             finally:
                 self._owed = 0
 

@@ -41,6 +41,7 @@ def make_transport(settings: Settings, *, connections: int | None = None) -> Tra
             rate_limit=smtp.rate_limit,
             max_messages_per_connection=smtp.max_messages_per_connection,
             pipelining=smtp.pipelining,
+            chunking=smtp.chunking,
         )
     )
 

@@ -48,7 +48,8 @@ class SmtpSettings:
     ``rate_limit`` is in messages per second across the whole pool (``None``: unlimited);
     ``timeout`` applies to connecting and to each command; a connection is closed (QUIT) and
     reopened after ``max_messages_per_connection`` messages. ``pipelining`` sends MAIL, RCPT
-    and DATA in one write where the server offers PIPELINING (RFC 2920).
+    and DATA in one write where the server offers PIPELINING (RFC 2920); ``chunking`` sends
+    the message with them (``BDAT``) where it offers CHUNKING too (RFC 3030).
     """
 
     host: str
@@ -62,6 +63,7 @@ class SmtpSettings:
     max_messages_per_connection: int = 100
     local_hostname: str | None = None
     pipelining: bool = True
+    chunking: bool = True
 
 
 class RateLimiter:
@@ -171,6 +173,7 @@ class SmtpTransport:
         self._slots: list[_Slot] = []
         self._target = settings.connections
         self._leaving: set[asyncio.Task[None]] = set()
+        self._closing: list[PipeliningProtocol] = []  # retired connections still closing
         self.on_pushback: Callable[[str, int], None] | None = None  # (reason, open then)
         self.resize(settings.connections)
 
@@ -240,9 +243,18 @@ class SmtpTransport:
             self._idle.put_nowait(slot)
             return
         self._slots.remove(slot)
+        self._retire(slot)
+
+    def _retire(self, slot: _Slot) -> None:
+        """End the slot's connection (QUIT) in the background: the slot is free at once."""
         if slot.client is None:
             return
-        task = asyncio.get_running_loop().create_task(self._quit(slot))
+        leaving = _Slot()
+        leaving.client, slot.client, slot.sent = slot.client, None, 0
+        if isinstance(leaving.client.protocol, PipeliningProtocol):  # close() waits for it
+            self._closing = [p for p in self._closing if not p.gone.is_set()]
+            self._closing.append(leaving.client.protocol)
+        task = asyncio.get_running_loop().create_task(self._quit(leaving))
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
 
@@ -273,7 +285,7 @@ class SmtpTransport:
         """QUIT every idle connection (errors ignored); call after the last ``send``."""
         if self._leaving:
             await asyncio.gather(*self._leaving, return_exceptions=True)
-        closing: list[PipeliningProtocol] = []
+        closing = [p for p in self._closing if not p.gone.is_set()]
         for _ in range(len(self._slots)):
             slot = await self._idle.get()
             if slot.client is not None and isinstance(slot.client.protocol, PipeliningProtocol):
@@ -286,10 +298,10 @@ class SmtpTransport:
 
     async def _send_on(self, slot: _Slot, sender: str, recipient: str, data: bytes) -> Outcome:
         """Run one transaction on ``slot``'s connection, opening or recycling it as needed."""
-        if slot.client is not None and (
-            not slot.client.is_connected or slot.sent >= self.settings.max_messages_per_connection
-        ):
-            await self._quit(slot)
+        if slot.client is not None and not slot.client.is_connected:
+            slot.discard()
+        elif slot.client is not None and slot.sent >= self.settings.max_messages_per_connection:
+            self._retire(slot)  # its QUIT's round trip overlaps the next connection's opening
         if slot.client is None:
             slot.connecting = True
             try:
@@ -310,6 +322,7 @@ class SmtpTransport:
                 recipient,
                 data,
                 pipelining=self.settings.pipelining,
+                chunking=self.settings.chunking,
                 before_data=lambda: self._previous_recorded(slot),
             )
             keep = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
@@ -43,28 +44,58 @@ SPREAD_MIN = 2000  # due rows below which helper processes are not worth startin
 ONE_PROCESS_RATE = 1000.0
 
 
-async def processes(transport: object, policy: Policy, due: int) -> int:
-    """How many processes a send needs: one unless it is large and the CPU, not the round
-    trips, would be the bound.
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a send starts: its processes, and its connections in all."""
 
-    C connections carry at most C / (2 x RTT) copies a second (pipelined). Against a relay
-    50 ms away 32 connections make 320 a second, a fraction of one core: helpers would only
-    add a second writer on the store and start late. So the first connection's EHLO is
-    timed (``transport.round_trip``), and the send spreads only if the relay could take more
-    than :data:`ONE_PROCESS_RATE` (with 32 connections: an EHLO under 16 ms, as on loopback
-    or in the same data centre). A transport that cannot say (the Maildir) spreads as before.
+    processes: int
+    start: int
+
+
+async def plan(
+    transport: object, policy: Policy, due: int, *, start: int, known: int | None
+) -> Plan:
+    """How many processes a send needs, and how many connections it starts with.
+
+    **Processes**: one unless the send is large and the CPU, not the round trips, would be
+    the bound. C connections carry at most C / (2 x RTT) copies a second (pipelined).
+    Against a relay 50 ms away 32 connections make 320 a second, a fraction of one core:
+    helpers would only add a second writer on the store and start late. So the first
+    connection's EHLO is timed (``transport.round_trip``), and the send spreads only if the
+    relay could take more than :data:`ONE_PROCESS_RATE` (with 32 connections: an EHLO under
+    16 ms, as on loopback or in the same data centre). A transport that cannot say (the
+    Maildir) spreads as before.
+
+    **Start**: ``start`` (``[smtp] connections``), unless the relay is far and nothing is
+    known of it (``known``: the ceiling it tolerated last time, where the send starts
+    instead). A far relay needs connections from the first copy: as many as carry what one
+    process could (:data:`ONE_PROCESS_RATE`) at that round trip, never more than
+    ``max_connections``. To a relay 50 ms away that is ``max_connections`` at once instead
+    of a ramp of a few seconds (8, 12, 24, 32). A send that spreads has a near relay (the
+    CPU is its bound): it starts at ``start``, as on loopback, where an EHLO slowed by a
+    busy machine must not pass for distance. Too many for the relay costs nothing: its
+    pushback cuts the pool, and the copies it refused are retried (``delivery.adaptive``).
     """
     wanted = policy.processes
-    if due < SPREAD_MIN or wanted <= 1:
-        return 1
+    spreads = due >= SPREAD_MIN and wanted > 1
+    grows = policy.max_connections is not None and known is None
     probe = getattr(transport, "round_trip", None)
-    if probe is None:
-        return wanted
+    if not (spreads or grows) or probe is None:
+        return Plan(wanted if spreads else 1, start)
     rtt = await probe()
     if rtt is None or rtt <= 0:
-        return wanted
-    connections = max(policy.max_connections or 0, policy.connections)
-    return wanted if connections / (2 * rtt) > ONE_PROCESS_RATE else 1
+        return Plan(wanted if spreads else 1, start)
+    ceiling = max(policy.max_connections or 0, policy.connections)
+    count = wanted if spreads and ceiling / (2 * rtt) > ONE_PROCESS_RATE else 1
+    if grows and count == 1 and policy.max_connections is not None:
+        needed = math.ceil(count * ONE_PROCESS_RATE * 2 * rtt)
+        start = max(start, min(needed, policy.max_connections))
+    return Plan(count, start)
+
+
+async def processes(transport: object, policy: Policy, due: int) -> int:
+    """How many processes a send needs (see :func:`plan`)."""
+    return (await plan(transport, policy, due, start=policy.connections, known=0)).processes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
