@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -391,7 +392,11 @@ def test_send_says_once_when_the_relay_pushed_back(
     assert result.exit_code == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if "pushed back" in line]
     assert lines and lines[0].startswith("relay pushed back (421 Too many connections")
-    assert "at 6 connections; using 4" in lines[0]
+    # Cut where it started (6), or, on a loaded machine whose first refusal came late,
+    # after a growth step (8 at most): always below where it was refused.
+    cut = re.search(r"at (\d+) connections; using (\d+)", lines[0])
+    assert cut is not None, lines[0]
+    assert 6 <= int(cut[1]) <= 8 and int(cut[2]) < int(cut[1]), lines[0]
     assert len(lines) <= 3  # once per change of the target, not once per refusal
     assert received(greeting_limit) == {f"r{i}@example.org": 1 for i in range(READERS)}
 
