@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.errors import SyndicateError
+from syndicate.events import record_changes
 from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as repo
@@ -152,6 +153,7 @@ def import_(
                     resubscribe=resubscribe,
                     update=update,
                     on_batch=remember,
+                    hooks=ctx.settings.config.webhooks,
                 )
         except KeyboardInterrupt:
             err.print(f"interrupted: {_summary(progress)}; run the same import again to finish")
@@ -207,6 +209,7 @@ def add(
             default_status=Status.PENDING if pending else Status.ACTIVE,
             resubscribe=resubscribe,
             update=True,
+            hooks=ctx.settings.config.webhooks,
         )
         with engine.connect() as conn:
             stored, after = _status_on(conn, row.address.key, list_name)
@@ -274,19 +277,16 @@ def remove(ctx: Context, list_name: str, email: str) -> None:
                 sys.exit(1)
             target = decide(current, Status.UNSUBSCRIBED, resubscribe=False)
             if target is not None:
-                repo.apply_changes(
-                    conn,
-                    [
-                        Change(
-                            subscriber_id=found.id,
-                            list_name=list_name,
-                            status=target,
-                            previous=current,
-                            source=Source.CLI,
-                        )
-                    ],
-                    now=now(),
+                change = Change(
+                    subscriber_id=found.id,
+                    list_name=list_name,
+                    status=target,
+                    previous=current,
+                    source=Source.CLI,
                 )
+                when = now()
+                repo.apply_changes(conn, [change], now=when)
+                record_changes(conn, ctx.settings.config.webhooks, [change], now=when)
     shown = display_address(found.email)
     out.print(
         f"{shown}: {current.value} → unsubscribed on {list_name}"

@@ -29,6 +29,7 @@ from syndicate.config import Settings
 from syndicate.delivery.outbox import OutboxRound, log_round
 from syndicate.delivery.setup import make_transport
 from syndicate.errors import SyndicateError
+from syndicate.events.sender import sender_for
 from syndicate.feedback.report import Feedback
 from syndicate.service import scheduler as sched
 from syndicate.service.http import server_config
@@ -324,6 +325,7 @@ async def serve(
     """Run until SIGTERM or SIGINT; the exit status."""
     engine = open_store(settings.database_url)
     signer = site_signer(settings)
+    hooks = sender_for(settings, engine)  # a missing or bad secret stops here, before listening
     sock = bind(host, port)
     service = Service(settings, engine, signer=signer)
     sched.register(service.work)
@@ -359,6 +361,8 @@ async def serve(
             asyncio.create_task(service.keep_leading()),
             asyncio.create_task(service.outbox_loop()),
         ]
+        if hooks is not None:
+            background.append(asyncio.create_task(hooks.serve(service.stopping)))
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([web, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -374,9 +378,13 @@ async def serve(
             bounce_server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(web, 15)
+        if hooks is not None:  # its round in flight ends within the endpoints' timeouts
+            await asyncio.wait(background[2:], timeout=DRAIN_TIMEOUT.total_seconds())
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if hooks is not None:
+            await hooks.aclose()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         sched.register(None)

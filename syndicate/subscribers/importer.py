@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change, NewSubscriber
@@ -146,14 +147,16 @@ def import_rows(
     resubscribe: bool = False,
     update: bool = False,
     on_batch: Callable[[ImportReport], None] | None = None,
+    hooks: Hooks = (),
 ) -> ImportReport:
     """Store ``items`` into ``list_name``; problems are collected, valid rows committed.
 
     The ``topics`` of a row are those chosen on ``list_name``. Values an existing subscriber
     already has are kept unless ``update``; every row that met an existing subscriber and
-    changed or kept something gets a :class:`Notice`.
+    changed or kept something gets a :class:`Notice`. ``hooks``: the ``[[webhooks]]`` told
+    about the subscriptions created and changed (recorded in each batch's transaction).
     """
-    options = _Options(source, default_status, resubscribe, update)
+    options = _Options(source, default_status, resubscribe, update, tuple(hooks))
     report = ImportReport()
     batch: list[Row] = []
     for item in items:
@@ -180,6 +183,7 @@ class _Options:
     default_status: Status
     resubscribe: bool
     update: bool
+    hooks: Hooks
 
 
 def _commit(
@@ -258,6 +262,7 @@ def _commit(
             elif was in SUPPRESSED and target not in SUPPRESSED:
                 report.reactivated += 1
         repo.apply_changes(conn, changes, now=now)
+        record_changes(conn, opts.hooks, changes, now=now)
         repo.set_topics(conn, list_name, topics)  # every subscription exists by now
     touched = {c.subscriber_id for c in changes} | {s.id for s in changed}
     touched.update(sid for sid, _ in topics)

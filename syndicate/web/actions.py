@@ -18,6 +18,7 @@ from enum import Enum
 
 from sqlalchemy import Connection, Engine, select
 
+from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Source, Status, Subscriber
 from syndicate.store import signups
 from syndicate.store import subscribers as repo
@@ -73,7 +74,12 @@ def subscribe(engine: Engine, request: SubscribeRequest, *, now: datetime) -> No
 
 
 def confirm(
-    engine: Engine, claims: TokenClaims, lists: Sequence[str], *, now: datetime
+    engine: Engine,
+    claims: TokenClaims,
+    lists: Sequence[str],
+    *,
+    now: datetime,
+    hooks: Hooks = (),
 ) -> dict[str, Confirmed]:
     """Use a confirm link for each of ``lists`` (those of the token still declared), in one
     transaction: pending becomes active, unless they left after the link was sent."""
@@ -109,10 +115,13 @@ def confirm(
                     )
                 )
         repo.apply_changes(conn, changes, now=now)
+        record_changes(conn, hooks, changes, now=now)
     return results
 
 
-def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: str) -> bool:
+def unsubscribe(
+    engine: Engine, claims: TokenClaims, *, now: datetime, detail: str, hooks: Hooks = ()
+) -> bool:
     """Leave the token's list (any status; suppressed ones stay as they are).
 
     False when the subscriber does not exist; repeats change nothing and return True.
@@ -133,6 +142,7 @@ def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: s
             detail=detail,
         )
         repo.apply_changes(conn, [change], now=now)
+        record_changes(conn, hooks, [change], now=now)
     return True
 
 
@@ -169,6 +179,7 @@ def save_preferences(
     declared: Collection[str],
     client: str,
     now: datetime,
+    hooks: Hooks = (),
 ) -> Preferences:
     """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
@@ -211,6 +222,7 @@ def save_preferences(
                 )
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
+        record_changes(conn, hooks, changes, now=now)
         if to_confirm:
             signups.add(
                 conn,

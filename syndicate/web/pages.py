@@ -185,7 +185,10 @@ class Pages:
             return self._forbidden()
         claims, lists = found
         now = self.clock()
-        results = await run_in_threadpool(actions.confirm, self.engine, claims, lists, now=now)
+        hooks = self.settings.config.webhooks
+        results = await run_in_threadpool(
+            actions.confirm, self.engine, claims, lists, now=now, hooks=hooks
+        )
         good = [n for n in lists if results[n] in (Confirmed.ACTIVATED, Confirmed.ALREADY)]
         left = [n for n in lists if results[n] is Confirmed.LEFT]
         if not good and left:
@@ -234,6 +237,7 @@ class Pages:
             claims,
             now=self.clock(),
             detail=f"unsubscribe ({how})",
+            hooks=self.settings.config.webhooks,
         )
         if not done:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
@@ -317,6 +321,7 @@ class Pages:
                 declared=list(self.settings.config.lists),
                 client=client_address(request),
                 now=self.clock(),
+                hooks=self.settings.config.webhooks,
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
