@@ -168,6 +168,7 @@ COMMANDS = {
     "worker": "worker",
     "run": "run",
     "schedule": "run",
+    "webhooks": "webhooks",
 }
 
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from syndicate import parallel
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
+from syndicate.config.webhooks import secret_problems
 from syndicate.content.reader import read_site
 from syndicate.events import announce_articles
 from syndicate.feeds.build import build_feeds
@@ -98,6 +99,7 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
 
         if found := maildir_problem(ctx.settings):
             broken.append(found)
+        broken += secret_problems(ctx.settings.config.webhooks)
     problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(

@@ -13,7 +13,7 @@ import base64
 import binascii
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -141,6 +141,14 @@ def secret_problem(hook: Webhook, environ: Mapping[str, str]) -> str | None:
     if not SECRET_BYTES[0] <= len(raw) <= SECRET_BYTES[1]:
         return f"{where} holds {len(raw)} bytes; {how}"
     return None
+
+
+def secret_problems(
+    hooks: Sequence[Webhook], environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """What is wrong with any endpoint's secret (``syndicate check``)."""
+    env = os.environ if environ is None else environ
+    return [p for hook in hooks if (p := secret_problem(hook, env)) is not None]
 
 
 def webhook_secret(hook: Webhook, environ: Mapping[str, str] | None = None) -> str:

@@ -1,12 +1,12 @@
 """``article.published``: the articles that became visible since the last look.
 
 An article is published when it first appears in what the content reader publishes: a new
-file (or remote entry), or a scheduled one whose date arrived. Which ones are new is
-decided against a watermark in the store (``webhook_marks``), moved forward in the same
-transaction as the events, compare-and-swap: two polls (``run``'s and a ``build``) never
-announce one article twice, and a crash between reading and announcing loses nothing (the
-next look still finds them past the mark). The first look after webhooks are configured only
-sets the mark: the articles already there are not news.
+file (or remote entry), or a scheduled one whose date arrived. Each announced article gets a
+mark in the store (``webhook_marks``, ``article:<id>``), set in the same transaction as its
+event and only by the caller that set it first: two looks (``run``'s poll and a ``build``)
+never announce one article twice, and a crash between reading and announcing loses nothing
+(the next look finds it unmarked). The first look after ``article.published`` is configured
+marks what is there without announcing it: those articles are not news.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from syndicate.events.record import Hooks, iso, record_many, wanted_by
 from syndicate.models import Article
 from syndicate.store import webhooks as repo
 
-MARK = "article.published"
-# An article dated earlier than this before it appeared (an imported archive, a new remote
-# feed's backlog) is not announced, as a digest would not count it as new either.
+EVENT = "article.published"
+STARTED = "article.published:started"  # the mark of the first look
+# Only articles that appeared or came due this recently are looked at (older ones were
+# marked, or predate the webhooks); one dated earlier than this before it appeared (an
+# imported archive, a new remote feed's backlog) is no news, as for a digest.
 RECENT = timedelta(days=7)
 
 
@@ -43,16 +44,19 @@ def _data(article: Article) -> dict[str, Any]:
     }
 
 
-def newly_published(
-    articles: Sequence[Article], *, since: datetime, now: datetime
-) -> list[Article]:
-    """Those of ``articles`` (the published ones) that became visible after ``since``,
-    oldest first."""
+def _mark(article: Article) -> str:
+    return f"article:{article.id}"
+
+
+def candidates(articles: Sequence[Article], *, now: datetime) -> list[Article]:
+    """Those of ``articles`` (the published ones) that may be news: visible, appeared or
+    due within :data:`RECENT`, not backdated by more than that; oldest first."""
+    since = now - RECENT
     fresh = [
         a
         for a in articles
         if a.published <= now
-        and (a.published > since or a.first_seen > since)
+        and max(a.published, a.first_seen) >= since
         and a.published >= a.first_seen - RECENT
     ]
     return sorted(fresh, key=lambda a: (a.published, a.id))
@@ -61,22 +65,19 @@ def newly_published(
 def announce_articles(
     engine: Engine, hooks: Hooks, articles: Sequence[Article], *, now: datetime
 ) -> int:
-    """Record ``article.published`` for each article published since the last call; how
-    many. ``articles`` are the reader's published ones (``ReadReport.articles``)."""
-    if not wanted_by(hooks, MARK):
+    """Record ``article.published`` for each of ``articles`` (the reader's published ones,
+    ``ReadReport.articles``) not announced before; how many."""
+    if not wanted_by(hooks, EVENT):
         return 0
-    try:
-        with engine.begin() as conn:
-            since = repo.mark(conn, MARK)
-            fresh = [] if since is None else newly_published(articles, since=since, now=now)
-            if not repo.move_mark(conn, MARK, was=since, to=max(now, since or now)):
-                raise _Taken  # another look took these, and announces them
-            events = [(MARK, _data(a), f"article:{a.id}") for a in fresh]
-            record_many(conn, hooks, events, now=now)
-    except (_Taken, IntegrityError):  # IntegrityError: two first looks at once
-        return 0
+    with engine.begin() as conn:
+        if repo.set_marks(conn, [STARTED], now=now):  # the first look: mark, do not announce
+            repo.set_marks(conn, [_mark(a) for a in articles if a.published <= now], now=now)
+            return 0
+        maybe = candidates(articles, now=now)
+        unmarked = {_mark(a) for a in maybe} - repo.marked(conn, [_mark(a) for a in maybe])
+        if not unmarked:
+            return 0
+        ours = repo.set_marks(conn, unmarked, now=now)
+        fresh = [a for a in maybe if _mark(a) in ours]
+        record_many(conn, hooks, [(EVENT, _data(a), _mark(a)) for a in fresh], now=now)
     return len(fresh)
-
-
-class _Taken(Exception):
-    """The watermark moved under us: roll back."""

@@ -109,8 +109,9 @@ async def _read_some(response: httpx.Response, limit: int) -> bytes:
     return head[:limit]
 
 
-class WebhookSender:
-    """The outbox's sender for one site's ``[[webhooks]]`` endpoints.
+class Poster:
+    """POSTs signed bodies to endpoints: the HTTP half of the sender (``webhooks test`` uses
+    it alone).
 
     Reads every endpoint's secret at once: a missing or malformed one is a ConfigError
     naming the endpoint and the variable, before anything is sent.
@@ -119,28 +120,20 @@ class WebhookSender:
     def __init__(
         self,
         hooks: Sequence[Webhook],
-        engine: Engine,
         *,
         clock: Clock = _now,
         environ: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        draw: Callable[[], float] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.hooks = {h.key: h for h in hooks}
         self.signers = {h.key: Signer(webhook_secret(h, env)) for h in hooks}
-        self.engine, self.clock = engine, clock
-        self.draw = draw
-        waves = math.ceil(BATCH / CONCURRENCY)
-        longest = max((h.timeout for h in hooks), default=10.0)
-        self.lease = timedelta(seconds=waves * longest) + LEASE_MARGIN
+        self.clock = clock
         self.client = httpx.AsyncClient(
             follow_redirects=False,
             transport=transport,
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
             limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
         )
-        self._gate = asyncio.Semaphore(CONCURRENCY)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -171,6 +164,32 @@ class WebhookSender:
             )
         return Answer(code=code, error=_reason(code, head))
 
+
+class WebhookSender:
+    """The outbox's sender for one site's ``[[webhooks]]`` endpoints (see the module)."""
+
+    def __init__(
+        self,
+        hooks: Sequence[Webhook],
+        engine: Engine,
+        *,
+        clock: Clock = _now,
+        environ: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        draw: Callable[[], float] | None = None,
+    ) -> None:
+        self.hooks = {h.key: h for h in hooks}
+        self.poster = Poster(hooks, clock=clock, environ=environ, transport=transport)
+        self.engine, self.clock = engine, clock
+        self.draw = draw
+        waves = math.ceil(BATCH / CONCURRENCY)
+        longest = max((h.timeout for h in hooks), default=10.0)
+        self.lease = timedelta(seconds=waves * longest) + LEASE_MARGIN
+        self._gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def aclose(self) -> None:
+        await self.poster.aclose()
+
     async def run_round(self) -> RoundReport:
         """Claim what is due and deliver it; what happened."""
         report = RoundReport()
@@ -188,7 +207,9 @@ class WebhookSender:
                 if row.endpoint in down:
                     outcomes.append((row, None))  # not tried: its endpoint is not answering
                     return
-                answer = await self.attempt(self.hooks[row.endpoint], row.message_id, row.body)
+                answer = await self.poster.attempt(
+                    self.hooks[row.endpoint], row.message_id, row.body
+                )
                 outcomes.append((row, answer))
                 if answer.code is None:
                     down.setdefault(row.endpoint, self._retry_time(row, self.clock()) or now)
@@ -238,7 +259,9 @@ class WebhookSender:
                     code = answer.code or 0
                     repo.delivered(conn, row.id, token, now=now, code=code)
                     report.count(report.delivered, row.endpoint)
-                    log.debug("webhooks: %s: %s %s: %d", where, row.message_id, row.type, code)
+                    log.debug(
+                        "outgoing webhooks: %s: %s %s: %d", where, row.message_id, row.type, code
+                    )
                     continue
                 again = self._retry_time(row, now)
                 error = answer.error or "failed"
@@ -248,7 +271,7 @@ class WebhookSender:
                 if again is None:
                     report.count(report.given_up, row.endpoint)
                     log.error(
-                        "webhooks: %s: %s %s given up after %d attempts: %s",
+                        "outgoing webhooks: %s: %s %s given up after %d attempts: %s",
                         where,
                         row.message_id,
                         row.type,
@@ -258,7 +281,7 @@ class WebhookSender:
                 else:
                     report.count(report.retrying, row.endpoint)
                     log.warning(
-                        "webhooks: %s: %s %s: %s (attempt %d; again at %s)",
+                        "outgoing webhooks: %s: %s %s: %s (attempt %d; again at %s)",
                         where,
                         row.message_id,
                         row.type,
@@ -293,10 +316,10 @@ class WebhookSender:
                 done = RoundReport()
                 due = await asyncio.to_thread(self.next_due)
             except (SQLAlchemyError, SyndicateError) as exc:
-                log.error("webhooks: %s", exc)
+                log.error("outgoing webhooks: %s", exc)
                 due = None
             except Exception:  # the loop must outlive any one round's surprise
-                log.exception("webhooks")
+                log.exception("outgoing webhooks")
                 due = None
             wait = poll.total_seconds()
             if due is not None:
@@ -309,7 +332,9 @@ class WebhookSender:
         with self.engine.begin() as conn:
             gone = repo.prune(conn, before=now - KEEP)
         if gone:
-            log.info("webhooks: forgot %s older than %d days", plural(gone, "event"), KEEP.days)
+            log.info(
+                "outgoing webhooks: forgot %s older than %d days", plural(gone, "event"), KEEP.days
+            )
 
 
 def sender_for(settings: Settings, engine: Engine) -> WebhookSender | None:
@@ -318,7 +343,7 @@ def sender_for(settings: Settings, engine: Engine) -> WebhookSender | None:
         return None
     sender = WebhookSender(settings.config.webhooks, engine)
     names = ", ".join(f"{h.key} ({h.host})" for h in settings.config.webhooks)
-    log.info("webhooks: sending events to %s", names)
+    log.info("outgoing webhooks: sending events to %s", names)
     return sender
 
 
@@ -326,4 +351,4 @@ def _log_summary(hooks: Mapping[str, Webhook], done: RoundReport) -> None:
     """One INFO line per endpoint for what was delivered since the last line."""
     for key, n in sorted(done.delivered.items()):
         hook = hooks[key]
-        log.info("webhooks: %s (%s): %s delivered", key, hook.host, plural(n, "event"))
+        log.info("outgoing webhooks: %s (%s): %s delivered", key, hook.host, plural(n, "event"))

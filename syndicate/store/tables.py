@@ -380,8 +380,9 @@ webhook_events = Table(
     Index("ix_webhook_events_order", "endpoint", "order_key", "status", "id"),
 )
 
-# Watermarks of events derived from a scan rather than a change (``article.published``: the
-# articles that became visible since the last poll); moved forward compare-and-swap style.
+# Events derived from a look rather than a change: one mark per thing announced
+# (``article:<id>`` for ``article.published``), set in the event's transaction by whoever
+# inserts it first, so two looks never announce one thing twice.
 webhook_marks = Table(
     "webhook_marks",
     metadata,

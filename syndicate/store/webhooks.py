@@ -10,14 +10,16 @@ events arrive in the order they happened).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from syndicate.store.sql import BATCH
 from syndicate.store.tables import webhook_events, webhook_marks
 
 _w = webhook_events.c
@@ -341,28 +343,28 @@ def prune(conn: Connection, *, before: datetime) -> int:
     return int(done.rowcount or 0)
 
 
-def mark(conn: Connection, name: str) -> datetime | None:
-    """The watermark ``name`` (None: never set)."""
-    found: datetime | None = conn.execute(
-        select(webhook_marks.c.at).where(webhook_marks.c.name == name)
-    ).scalar()
+def marked(conn: Connection, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` are marks already set."""
+    wanted, found = sorted(set(names)), set[str]()
+    for start in range(0, len(wanted), BATCH):
+        stmt = select(webhook_marks.c.name).where(
+            webhook_marks.c.name.in_(wanted[start : start + BATCH])
+        )
+        found.update(conn.scalars(stmt))
     return found
 
 
-def move_mark(conn: Connection, name: str, *, was: datetime | None, to: datetime) -> bool:
-    """Move the watermark from ``was`` to ``to``; False when someone else moved it first
-    (the caller then rolls back what it derived from ``was``)."""
-    if was is None:
-        exists_now = conn.execute(
-            select(webhook_marks.c.name).where(webhook_marks.c.name == name)
-        ).first()
-        if exists_now is not None:
-            return False
-        conn.execute(webhook_marks.insert(), {"name": name, "at": to})
-        return True
-    done = conn.execute(
-        update(webhook_marks)
-        .where(webhook_marks.c.name == name, webhook_marks.c.at == was)
-        .values(at=to)
-    )
-    return bool(done.rowcount)
+def set_marks(conn: Connection, names: Iterable[str], *, now: datetime) -> set[str]:
+    """Set the marks ``names``; those this call set (not set before, by anyone: a
+    concurrent caller waits for this transaction, then finds them set)."""
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    wanted, done = sorted(set(names)), set[str]()
+    for start in range(0, len(wanted), BATCH):
+        stmt = (
+            insert_(webhook_marks)
+            .values([{"name": n, "at": now} for n in wanted[start : start + BATCH]])
+            .on_conflict_do_nothing()
+            .returning(webhook_marks.c.name)
+        )
+        done.update(conn.scalars(stmt))
+    return done

@@ -1,4 +1,4 @@
-"""Outgoing webhooks: the webhook_events outbox and the webhook_marks watermarks.
+"""Outgoing webhooks: the webhook_events outbox and the webhook_marks of things announced.
 
 Revision ID: 0018
 Revises: 0017
