@@ -134,6 +134,17 @@ def insert(conn: Connection, events: Sequence[NewEvent], *, now: datetime) -> No
     )
 
 
+def _first_in_line() -> ColumnElement[bool]:
+    """No earlier row of the same endpoint and order key is still pending."""
+    earlier = webhook_events.alias("earlier")
+    return ~exists().where(
+        earlier.c.endpoint == _w.endpoint,
+        earlier.c.order_key == _w.order_key,
+        earlier.c.status == EventStatus.PENDING.value,
+        earlier.c.id < _w.id,
+    )
+
+
 def claim(
     conn: Connection,
     endpoints: Sequence[str],
@@ -151,17 +162,10 @@ def claim(
     """
     if not endpoints:
         return []
-    earlier = webhook_events.alias("earlier")
-    waits = exists().where(
-        earlier.c.endpoint == _w.endpoint,
-        earlier.c.order_key == _w.order_key,
-        earlier.c.status == EventStatus.PENDING.value,
-        earlier.c.id < _w.id,
-    )
     due = and_(_w.status == EventStatus.PENDING.value, _w.next_attempt_at <= now)
     ids = (
         select(_w.id)
-        .where(due, _w.endpoint.in_(list(endpoints)), ~waits)
+        .where(due, _w.endpoint.in_(list(endpoints)), _first_in_line())
         .order_by(_w.id)
         .limit(limit)
         .scalar_subquery()
@@ -232,12 +236,15 @@ def release(conn: Connection, row_id: int, token: str, *, at: datetime) -> None:
 
 
 def next_due(conn: Connection, endpoints: Sequence[str]) -> datetime | None:
-    """When the earliest pending row of ``endpoints`` is due (None: nothing pending)."""
+    """When the earliest pending row of ``endpoints`` that is first in line is due (None:
+    nothing pending; rows waiting behind an earlier one are due when it is done)."""
     if not endpoints:
         return None
     found: datetime | None = conn.execute(
         select(func.min(_w.next_attempt_at)).where(
-            _w.status == EventStatus.PENDING.value, _w.endpoint.in_(list(endpoints))
+            _w.status == EventStatus.PENDING.value,
+            _w.endpoint.in_(list(endpoints)),
+            _first_in_line(),
         )
     ).scalar()
     return found
