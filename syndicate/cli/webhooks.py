@@ -59,7 +59,7 @@ def _endpoint_doc(key: str, hook: Webhook | None, found: EndpointSummary | None)
 def _lines(doc: dict[str, Any]) -> Iterator[str]:
     counts = doc["counts"]
     if doc["configured"]:
-        events = ", ".join(doc["events"])
+        events = "all events" if "*" in doc["events"] else ", ".join(doc["events"])
         yield f"{doc['name']}: {doc['origin']} ({events})"
     else:
         yield f"{doc['name']}: no longer in {CONFIG_NAME}; its events are not sent"
