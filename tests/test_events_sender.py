@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook as ReferenceWebhook
 
 from syndicate.config.webhooks import new_secret
@@ -376,3 +380,42 @@ def test_the_service_loop_delivers_what_is_recorded_and_stops(
 
     asyncio.run(go())
     assert [d.event["data"]["n"] for d in receiver.accepted] == [1, 2]
+
+
+def test_on_postgresql_one_keys_events_are_sent_in_commit_order(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two transactions recording for one subscriber at once: the later one waits for the
+    earlier one's commit, so a sender never sees (and sends) its event first."""
+    site = Site(tmp_path / "site", pg_url)
+    site.configure(hook_config("crm", "https://hooks.example.com/x"))
+    hooks = site.settings.config.webhooks
+    data = {"subscriber": {"id": "ann"}}
+    first = site.engine.connect()
+    try:
+        outer = first.begin()
+        record(first, hooks, "subscriber.created", data, key="subscriber:ann", now=NOW)
+        second = threading.Thread(target=confirmed, args=(site, "ann", 2))
+        second.start()
+        with site.engine.connect() as watcher:  # wait until it waits for the key's lock
+            for _ in range(200):
+                waiting = watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
+                )
+                watcher.rollback()
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting == 1
+        with site.engine.begin() as conn:  # the second has not written its event yet
+            claimed = repo.claim(conn, ["crm"], now=NOW, lease_until=NOW, token="t", limit=5)
+        assert claimed == []
+        outer.commit()
+        second.join(timeout=30)
+        found = rows(site)
+        assert [r.type for r in found] == ["subscriber.created", "subscriber.confirmed"]
+    finally:
+        first.close()  # a failed test must not leave its transaction holding the schema
+        site.close()
