@@ -343,6 +343,7 @@ async def serve(
     server = _Server(server_config(app, settings.config.web, host=host, port=port))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     background: list[asyncio.Task[None]] = []
+    hooks_task: asyncio.Task[None] | None = None  # the [[webhooks]] sender's
     bounce_server: asyncio.Server | None = None
     try:
         bounce_server = await _bounce_listener(settings, engine)
@@ -362,7 +363,7 @@ async def serve(
             asyncio.create_task(service.outbox_loop()),
         ]
         if hooks is not None:
-            background.append(asyncio.create_task(hooks.serve(service.stopping)))
+            hooks_task = asyncio.create_task(hooks.serve(service.stopping))
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([web, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -378,8 +379,10 @@ async def serve(
             bounce_server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(web, 15)
-        if hooks is not None:  # its round in flight ends within the endpoints' timeouts
-            await asyncio.wait(background[2:], timeout=DRAIN_TIMEOUT.total_seconds())
+        if hooks_task is not None:  # its round in flight ends within the endpoints' timeouts
+            service.stopping.set()
+            await asyncio.wait([hooks_task], timeout=DRAIN_TIMEOUT.total_seconds())
+            background.append(hooks_task)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
