@@ -1,12 +1,13 @@
 """Delivering the webhooks' outbox: claim due events, POST them signed, record the answers.
 
 Each round claims at most :data:`BATCH` rows (leased, so two ``run`` processes never send one
-event at once) and POSTs them, at most :data:`CONCURRENCY` at a time, with httpx: a whole
-attempt (connect, send, answer) has the endpoint's ``timeout``, redirects are not followed,
-and at most :data:`READ_LIMIT` bytes of an answer are read. 2xx delivers the event; anything
-else is retried (``retry.py``). When an endpoint cannot be reached at all, its other rows of
-the round are given back untried, due when the failed one is: a dead endpoint is probed on
-the backoff schedule, not hammered once per event. The store is only touched from a worker
+event at once) and POSTs them, at most :data:`CONCURRENCY` at a time per endpoint, with
+httpx: a whole attempt (connect, send, answer) has the endpoint's ``timeout``, redirects are
+not followed, and at most :data:`READ_LIMIT` bytes of an answer are read. 2xx delivers the
+event; anything else is retried (``retry.py``). When an endpoint gives no answer at all
+(refused, timed out), its other rows of the round are given back untried, due when the
+failed one is: a dead or stuck endpoint is probed on the backoff schedule, not hammered once
+per event, and costs a round at most one ``timeout``. The store is only touched from a worker
 thread, so the event loop (pages, sends) never waits for it.
 
 Log lines name the endpoint by its key and host (a URL's path or query may hold a token),
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import __version__
@@ -132,7 +133,7 @@ class Poster:
             follow_redirects=False,
             transport=transport,
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
-            limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
+            limits=httpx.Limits(max_connections=CONCURRENCY * max(1, len(hooks))),
         )
 
     async def aclose(self) -> None:
@@ -185,7 +186,8 @@ class WebhookSender:
         waves = math.ceil(BATCH / CONCURRENCY)
         longest = max((h.timeout for h in hooks), default=10.0)
         self.lease = timedelta(seconds=waves * longest) + LEASE_MARGIN
-        self._gate = asyncio.Semaphore(CONCURRENCY)
+        # Per endpoint: a slow one holds its own requests back, not another endpoint's.
+        self._gates = {key: asyncio.Semaphore(CONCURRENCY) for key in self.hooks}
 
     async def aclose(self) -> None:
         await self.poster.aclose()
@@ -199,23 +201,22 @@ class WebhookSender:
         report.claimed = len(rows)
         if not rows:
             return report
-        down: dict[str, datetime] = {}  # endpoints that gave no answer: when to try again
+        down: set[str] = set()  # endpoints that gave no answer this round
         outcomes: list[tuple[EventRow, Answer | None]] = []
 
         async def one(row: EventRow) -> None:
-            async with self._gate:
+            async with self._gates[row.endpoint]:
                 if row.endpoint in down:
                     outcomes.append((row, None))  # not tried: its endpoint is not answering
                     return
-                answer = await self.poster.attempt(
-                    self.hooks[row.endpoint], row.message_id, row.body
-                )
+                hook = self.hooks[row.endpoint]
+                answer = await self.poster.attempt(hook, row.message_id, row.body)
                 outcomes.append((row, answer))
                 if answer.code is None:
-                    down.setdefault(row.endpoint, self._retry_time(row, self.clock()) or now)
+                    down.add(row.endpoint)
 
         await asyncio.gather(*(one(r) for r in rows))
-        await asyncio.to_thread(self._settle, token, outcomes, down, report)
+        await asyncio.to_thread(self._settle, token, outcomes, report)
         return report
 
     def _claim(self, token: str, now: datetime) -> list[EventRow]:
@@ -241,54 +242,60 @@ class WebhookSender:
         )
 
     def _settle(
-        self,
-        token: str,
-        outcomes: list[tuple[EventRow, Answer | None]],
-        down: dict[str, datetime],
-        report: RoundReport,
+        self, token: str, outcomes: list[tuple[EventRow, Answer | None]], report: RoundReport
     ) -> None:
         now = self.clock()
+        # An endpoint that did not answer: the rows not tried wait for its next attempt.
+        resume: dict[str, datetime] = {}
         with self.engine.begin() as conn:
             for row, answer in outcomes:
-                hook = self.hooks[row.endpoint]
-                where = f"{hook.key} ({hook.host})"
+                if answer is not None:
+                    again = self._record(conn, token, row, answer, report, now=now)
+                    if answer.code is None:
+                        resume.setdefault(row.endpoint, again or now)
+            for row, answer in outcomes:
                 if answer is None:
-                    repo.release(conn, row.id, token, at=down[row.endpoint])
-                    continue
-                if answer.ok:
-                    code = answer.code or 0
-                    repo.delivered(conn, row.id, token, now=now, code=code)
-                    report.count(report.delivered, row.endpoint)
-                    log.debug(
-                        "outgoing webhooks: %s: %s %s: %d", where, row.message_id, row.type, code
-                    )
-                    continue
-                again = self._retry_time(row, now)
-                error = answer.error or "failed"
-                repo.attempt_failed(
-                    conn, row.id, token, now=now, code=answer.code, error=error, retry_at=again
-                )
-                if again is None:
-                    report.count(report.given_up, row.endpoint)
-                    log.error(
-                        "outgoing webhooks: %s: %s %s given up after %d attempts: %s",
-                        where,
-                        row.message_id,
-                        row.type,
-                        row.attempts + 1,
-                        error,
-                    )
-                else:
-                    report.count(report.retrying, row.endpoint)
-                    log.warning(
-                        "outgoing webhooks: %s: %s %s: %s (attempt %d; again at %s)",
-                        where,
-                        row.message_id,
-                        row.type,
-                        error,
-                        row.attempts + 1,
-                        f"{again:%Y-%m-%d %H:%M:%S} UTC",
-                    )
+                    repo.release(conn, row.id, token, at=resume.get(row.endpoint, now))
+
+    def _record(
+        self,
+        conn: Connection,
+        token: str,
+        row: EventRow,
+        answer: Answer,
+        report: RoundReport,
+        *,
+        now: datetime,
+    ) -> datetime | None:
+        """Write one attempt's outcome (and log it); when the row is tried again."""
+        hook = self.hooks[row.endpoint]
+        where = f"{hook.key} ({hook.host})"
+        if answer.ok:
+            code = answer.code or 0
+            repo.delivered(conn, row.id, token, now=now, code=code)
+            report.count(report.delivered, row.endpoint)
+            log.debug("outgoing webhooks: %s: %s %s: %d", where, row.message_id, row.type, code)
+            return None
+        again = self._retry_time(row, now)
+        error = answer.error or "failed"
+        repo.attempt_failed(
+            conn, row.id, token, now=now, code=answer.code, error=error, retry_at=again
+        )
+        attempt = row.attempts + 1
+        if again is None:
+            report.count(report.given_up, row.endpoint)
+            log.error(
+                "outgoing webhooks: %s: %s %s given up after %d attempts: %s",
+                *(where, row.message_id, row.type, attempt, error),
+            )
+        else:
+            report.count(report.retrying, row.endpoint)
+            log.warning(
+                "outgoing webhooks: %s: %s %s: %s (attempt %d; again at %s)",
+                *(where, row.message_id, row.type, error, attempt),
+                f"{again:%Y-%m-%d %H:%M:%S} UTC",
+            )
+        return again
 
     def next_due(self) -> datetime | None:
         """When the earliest pending event is due."""
