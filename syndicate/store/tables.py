@@ -376,7 +376,7 @@ webhook_events = Table(
     Column("last_code", Integer),  # the receiver's HTTP status (None: no answer)
     Column("last_error", Text),
     UniqueConstraint("message_id", "endpoint", name="uq_webhook_events_message"),
-    Index("ix_webhook_events_due", "status", "next_attempt_at"),
+    Index("ix_webhook_events_due", "status", "next_attempt_at", "id"),
     Index("ix_webhook_events_order", "endpoint", "order_key", "status", "id"),
 )
 

@@ -154,7 +154,7 @@ def claim(
     token: str,
     limit: int,
 ) -> list[EventRow]:
-    """Claim up to ``limit`` due rows of ``endpoints``, oldest first, each the earliest
+    """Claim up to ``limit`` due rows of ``endpoints``, longest due first, each the earliest
     pending row of its endpoint and order key; held until ``lease_until`` under ``token``.
 
     The outer conditions are checked again on each row as it is updated, so a row another
@@ -166,7 +166,7 @@ def claim(
     ids = (
         select(_w.id)
         .where(due, _w.endpoint.in_(list(endpoints)), _first_in_line())
-        .order_by(_w.id)
+        .order_by(_w.next_attempt_at, _w.id)  # the due index's order: the scan stops early
         .limit(limit)
         .scalar_subquery()
     )

@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text),
         sa.UniqueConstraint("message_id", "endpoint", name="uq_webhook_events_message"),
     )
-    op.create_index("ix_webhook_events_due", "webhook_events", ["status", "next_attempt_at"])
+    op.create_index("ix_webhook_events_due", "webhook_events", ["status", "next_attempt_at", "id"])
     op.create_index(
         "ix_webhook_events_order", "webhook_events", ["endpoint", "order_key", "status", "id"]
     )
