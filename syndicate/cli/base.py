@@ -171,6 +171,7 @@ COMMANDS = {
     "worker": "worker",
     "run": "run",
     "schedule": "run",
+    "webhooks": "webhooks",
 }
 
 

@@ -12,7 +12,9 @@ from rich.markup import escape
 
 from syndicate import parallel
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
+from syndicate.config.webhooks import secret_problems
 from syndicate.content.reader import read_site
+from syndicate.events import announce_articles
 from syndicate.feeds.build import build_feeds
 from syndicate.feeds.websub import PingReport, queue_pings, send_pings
 from syndicate.models import Article, Problem, ReadReport
@@ -97,6 +99,7 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
 
         if found := maildir_problem(ctx.settings):
             broken.append(found)
+        broken += secret_problems(ctx.settings.config.webhooks)
     problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(
@@ -219,6 +222,7 @@ def build(ctx: Context, as_json: bool, offline: bool) -> None:
         engine = open_store(settings.database_url)
         try:
             report = read_site(settings, engine, now=now(), offline=offline)
+            announce_articles(engine, settings.config.webhooks, report.articles, now=now())
             built = build_feeds(settings, engine, report.articles)
             pinged = None
             if settings.config.feeds.hub:

@@ -28,6 +28,7 @@ from syndicate.cli.queue import cancel_queued, queued_doc, queued_line
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
+from syndicate.events import send_finished
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history, locks, open_store
@@ -286,7 +287,9 @@ def abandon(ctx: Context, send_name: str) -> None:
                     raise SyndicateError(
                         f"{sent.digest_id} is {sent.status.value}: nothing to stop"
                     )
-                count = send_repo.abandon(conn, sent.id, now=wall_clock())
+                when = wall_clock()
+                count = send_repo.abandon(conn, sent.id, now=when)
+                send_finished(conn, ctx.settings.config.webhooks, sent.id, now=when)
         finally:
             engine.dispose()
     out.print(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.cli.subscribers_output import import_summary, print_notices, welcome_wanted
 from syndicate.errors import SyndicateError
+from syndicate.events import record_changes
 from syndicate.models import Problem, Source, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as repo
@@ -136,6 +137,7 @@ def import_(
                     update=update,
                     on_batch=remember,
                     welcome=welcome_wanted(ctx.settings, list_name, welcome, "--welcome"),
+                    hooks=ctx.settings.config.webhooks,
                 )
         except KeyboardInterrupt:
             err.print(
@@ -199,6 +201,7 @@ def add(
             resubscribe=resubscribe,
             update=True,
             welcome=welcome_wanted(ctx.settings, list_name, not no_welcome, "--no-welcome"),
+            hooks=ctx.settings.config.webhooks,
         )
         with engine.connect() as conn:
             stored, after = _status_on(conn, row.address.key, list_name)
@@ -268,19 +271,16 @@ def remove(ctx: Context, list_name: str, email: str) -> None:
                 sys.exit(1)
             target = decide(current, Status.UNSUBSCRIBED, resubscribe=False)
             if target is not None:
-                repo.apply_changes(
-                    conn,
-                    [
-                        Change(
-                            subscriber_id=found.id,
-                            list_name=list_name,
-                            status=target,
-                            previous=current,
-                            source=Source.CLI,
-                        )
-                    ],
-                    now=now(),
+                change = Change(
+                    subscriber_id=found.id,
+                    list_name=list_name,
+                    status=target,
+                    previous=current,
+                    source=Source.CLI,
                 )
+                when = now()
+                repo.apply_changes(conn, [change], now=when)
+                record_changes(conn, ctx.settings.config.webhooks, [change], now=when)
     shown = display_address(found.email)
     out.print(
         f"{shown}: {current.value} → unsubscribed on {list_name}"

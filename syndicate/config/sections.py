@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -22,12 +21,14 @@ from syndicate.config.types import (
     duration,
     hex_color,
     image_url,
+    is_loopback,
     jinja_template,
     no_encoded_words,
     single_line,
     timezone_name,
 )
 from syndicate.config.warmup import Warmup, parse_warmup
+from syndicate.config.webhooks import Webhooks
 
 DEFAULT_ACCENT = "#0b57d0"
 DEFAULT_LOGO_WIDTH = 160
@@ -250,16 +251,6 @@ def _host_port(value: str) -> str:
     return value
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (where a plain-text connection is safe)."""
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _verp_base(value: str) -> str:
     if "+" in value.partition("@")[0]:
         raise ValueError(
@@ -364,3 +355,4 @@ class SiteConfig(_Section):
     web: Web = Web()
     bounces: Bounces | None = None
     lists: dict[ListName, MailingList] = {}
+    webhooks: Webhooks = []  # [[webhooks]]: see config/webhooks.py

@@ -103,6 +103,16 @@ def ip_network(value: str) -> str:
         ) from None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (where a plain-text connection is safe)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Origin = Annotated[str, AfterValidator(web_origin)]
 IpNetwork = Annotated[str, AfterValidator(ip_network)]

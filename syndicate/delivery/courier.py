@@ -39,6 +39,7 @@ from syndicate.delivery.transport import Kind, Outcome, Overlapping, Transport, 
 from syndicate.digest.message import message_id
 from syndicate.digest.personalize import Recipient
 from syndicate.errors import SyndicateError
+from syndicate.events import Hooks, record_changes
 from syndicate.models import Source, Status
 from syndicate.processes import process_alive
 from syndicate.store import deliveries as ledger
@@ -116,6 +117,7 @@ class Job:
     sender: str  # the envelope sender
     host: str  # for Message-IDs
     verp: Verp | None = None  # each copy's own return path (``[bounces]``), else ``sender``
+    hooks: Hooks = ()  # [[webhooks]]: told when an address bounced (``subscriber.bounced``)
 
 
 class Courier:
@@ -371,3 +373,4 @@ class Courier:
                 detail=(answer.reply or "")[:200],
             )
             subscriber_repo.apply_changes(conn, [change], now=self.clock())
+            record_changes(conn, self.job.hooks, [change], now=self.clock())

@@ -51,6 +51,7 @@ from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
 from syndicate.digest.note import Note
 from syndicate.digest.prepare import Prepared
+from syndicate.events import finish_send
 from syndicate.models import Article
 from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
@@ -250,6 +251,7 @@ class Sender:
             sender=self.settings.email.from_address,
             verp=site_verp(self.settings, self.signer),
             host=self.host,
+            hooks=tuple(self.settings.config.webhooks),
         )
         deadline = self.clock() + self.policy.wait_for_retries
         waited_for: datetime | None = None  # the retry the last wait was for
@@ -265,7 +267,7 @@ class Sender:
                 held = ledger.lease_holders(conn, send_id, now=now)
             if not counts.get(DeliveryStatus.QUEUED) and not counts.get(DeliveryStatus.DEFERRED):
                 with self.engine.begin() as conn:
-                    report.finished = send_repo.finish_if_done(conn, send_id, now=now)
+                    report.finished = finish_send(conn, job.hooks, send_id, now=now)
                 break
             if paused is not None and (paused.resumes_at is None or paused.resumes_at > now):
                 report.paused = paused  # the day's allowance is used up: continues later

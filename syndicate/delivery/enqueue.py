@@ -12,6 +12,7 @@ from syndicate.delivery.copies import variant_key
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.plan import skips
 from syndicate.digest.prepare import Prepared
+from syndicate.events import send_started
 from syndicate.models import Status
 from syndicate.store import deliveries as ledger
 from syndicate.store import sends as send_repo
@@ -57,3 +58,4 @@ def enqueue_send(
     with engine.begin() as conn:
         ledger.enqueue(conn, send_id, batch, now=now)
         send_repo.set_send_status(conn, send_id, SendStatus.SENDING, now=now)
+        send_started(conn, settings.config.webhooks, send_id, now=now)

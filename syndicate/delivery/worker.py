@@ -36,6 +36,7 @@ from syndicate.delivery.policy import Policy
 from syndicate.delivery.quota import Allowance
 from syndicate.delivery.transport import Transport
 from syndicate.digest.prepare import prepare_recorded
+from syndicate.events import finish_send
 from syndicate.processes import process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import sends as send_repo
@@ -182,6 +183,7 @@ class Worker:
             sender=self.settings.email.from_address,
             verp=site_verp(self.settings, self.signer),
             host=mail_host(self.settings),
+            hooks=tuple(self.settings.config.webhooks),
         )
         start, known = starting_point(self.engine, self.policy)
         self._courier = Courier(
@@ -210,7 +212,7 @@ class Worker:
             self.report.error = courier.fatal
             return answered
         with self.engine.begin() as conn:
-            done = send_repo.finish_if_done(conn, send.id, now=self.clock())
+            done = finish_send(conn, job.hooks, send.id, now=self.clock())
         if done and answered:
             self.report.finished_sends += 1
             self.report.finished.append(send.digest_id)

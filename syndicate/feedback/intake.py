@@ -136,7 +136,7 @@ def take(
             slots.append(None)
         matches = found.match_all(conn, [item for _, item in fresh], trusted=trusted)
         segment: list[tuple[int, Feedback, Match, dict[str, Any], str | None]] = []
-        subs = policy.Subscriptions(conn)
+        subs = policy.Subscriptions(conn, settings.config.webhooks)
         marks: list[tuple[int, str]] = []
 
         def flush() -> None:

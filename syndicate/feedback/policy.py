@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from syndicate.config import Bounces
+from syndicate.events import Hooks, record_changes
 from syndicate.feedback.match import CONFIRMATION
 from syndicate.feedback.report import Outcome
 from syndicate.models import Source, Status
@@ -37,12 +38,12 @@ from syndicate.store.subscribers import Change
 
 class Subscriptions:
     """Subscribers' lists as judging sees them during one intake: read in one query,
-    changed here, written in one go (:meth:`write`, in the same transaction). Judging a
-    later bounce of the same reader sees what an earlier one changed, as if each change
-    were written at once."""
+    changed here, written in one go (:meth:`write`, in the same transaction, with the
+    webhook events of ``hooks``). Judging a later bounce of the same reader sees what an
+    earlier one changed, as if each change were written at once."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, hooks: Hooks = ()) -> None:
+        self._conn, self._hooks = conn, hooks
         self._lists: dict[int, dict[str, Status]] = {}
         self._changes: list[Change] = []
 
@@ -65,6 +66,7 @@ class Subscriptions:
     def write(self, *, now: datetime) -> None:
         """Store the changes (statuses and the consent trail), in the order made."""
         subscriber_repo.apply_changes(self._conn, self._changes, now=now)
+        record_changes(self._conn, self._hooks, self._changes, now=now)
         self._changes = []
 
 

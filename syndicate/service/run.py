@@ -31,6 +31,7 @@ from syndicate.delivery.outbox import OutboxRound, log_round
 from syndicate.delivery.setup import make_transport
 from syndicate.delivery.welcome import Welcomes, combined
 from syndicate.errors import SyndicateError
+from syndicate.events.sender import sender_for
 from syndicate.feedback.report import Feedback
 from syndicate.service import scheduler as sched
 from syndicate.service.http import server_config
@@ -332,6 +333,7 @@ async def serve(
     """Run until SIGTERM or SIGINT; the exit status."""
     engine = open_store(settings.database_url)
     signer = site_signer(settings)
+    hooks = sender_for(settings, engine)  # a missing or bad secret stops here, before listening
     sock = bind(host, port)
     service = Service(settings, engine, signer=signer)
     sched.register(service.work)
@@ -349,6 +351,7 @@ async def serve(
     server = _Server(server_config(app, settings.config.web, host=host, port=port))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     background: list[asyncio.Task[None]] = []
+    hooks_task: asyncio.Task[None] | None = None  # the [[webhooks]] sender's
     bounce_server: asyncio.Server | None = None
     try:
         bounce_server = await _bounce_listener(settings, engine)
@@ -367,6 +370,8 @@ async def serve(
             asyncio.create_task(service.keep_leading()),
             asyncio.create_task(service.outbox_loop()),
         ]
+        if hooks is not None:
+            hooks_task = asyncio.create_task(hooks.serve(service.stopping))
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([web, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -382,9 +387,15 @@ async def serve(
             bounce_server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(web, 15)
+        if hooks_task is not None:  # its round in flight ends within the endpoints' timeouts
+            service.stopping.set()
+            await asyncio.wait([hooks_task], timeout=DRAIN_TIMEOUT.total_seconds())
+            background.append(hooks_task)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if hooks is not None:
+            await hooks.aclose()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         sched.register(None)

@@ -30,6 +30,7 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
+from syndicate.events import announce_articles
 from syndicate.feeds.build import BuildReport, build_feeds
 from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
@@ -407,6 +408,9 @@ class Work:
 
     def _poll_now(self) -> tuple[ReadReport, BuildReport]:
         read = read_site(self.settings, self.engine, now=self.clock())
+        announce_articles(
+            self.engine, self.settings.config.webhooks, read.articles, now=self.clock()
+        )
         built = build_feeds(self.settings, self.engine, read.articles)
         if self.settings.config.feeds.hub:
             # Tell the hub what changed; pings it did not take are retried on later polls.

@@ -129,6 +129,12 @@ def sends_in(conn: Connection, status: SendStatus) -> list[SendRow]:
     return [_row(r) for r in conn.execute(stmt)]
 
 
+def send_by_id(conn: Connection, send_id: int) -> SendRow | None:
+    """One send by its row id."""
+    row = conn.execute(_select().where(_s.id == send_id)).first()
+    return _row(row) if row is not None else None
+
+
 def find_send(conn: Connection, digest_id: str) -> SendRow | None:
     """The send of a digest (``weekly-3``), as people name it."""
     row = conn.execute(
@@ -156,10 +162,16 @@ def recent_sends(conn: Connection, list_name: str | None, limit: int = 10) -> li
 
 def finish_if_done(conn: Connection, send_id: int, *, now: datetime) -> bool:
     """Mark a send DONE (and its digest sent) once no row is queued or deferred."""
+    return close_if_done(conn, send_id, now=now)[0]
+
+
+def close_if_done(conn: Connection, send_id: int, *, now: datetime) -> tuple[bool, bool]:
+    """:func:`finish_if_done`, and whether this call is the one that finished the send
+    (what a ``send.finished`` event is recorded on, once)."""
     d = deliveries.c
     left = conn.scalar(select(func.count()).where(d.send_id == send_id, d.status.in_(UNFINISHED)))
     if left:
-        return False
+        return False, False
     changed = conn.execute(
         update(sends)
         .where(_s.id == send_id, _s.status.in_(_OPEN))
@@ -168,7 +180,7 @@ def finish_if_done(conn: Connection, send_id: int, *, now: datetime) -> bool:
     ).first()
     if changed is not None:
         conn.execute(digests.update().where(digests.c.id == changed[0]).values(sent_at=now))
-    return True
+    return True, changed is not None
 
 
 def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: datetime) -> None:

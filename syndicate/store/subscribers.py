@@ -303,3 +303,15 @@ def counts(conn: Connection, list_name: str | None = None) -> dict[str, dict[Sta
     for name, status, n in conn.execute(stmt):
         out.setdefault(name, {})[Status(status)] = int(n)
     return out
+
+
+def contacts(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """Address and name of each subscriber id (what a webhook payload names them by)."""
+    wanted = sorted(set(ids))
+    found: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(wanted), BATCH):
+        stmt = select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
+            subscribers.c.id.in_(wanted[start : start + BATCH])
+        )
+        found.update((r[0], (r[1], r[2])) for r in conn.execute(stmt))
+    return found

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
 from syndicate.store import welcomes
@@ -149,6 +150,7 @@ def import_rows(
     update: bool = False,
     on_batch: Callable[[ImportReport], None] | None = None,
     welcome: bool = False,
+    hooks: Hooks = (),
 ) -> ImportReport:
     """Store ``items`` into ``list_name``; problems are collected, valid rows committed.
 
@@ -156,9 +158,10 @@ def import_rows(
     already has are kept unless ``update``; every row that met an existing subscriber and
     changed or kept something gets a :class:`Notice`. ``welcome``: each row made active
     gets the list's welcome mail queued, in its batch's transaction (the caller checks
-    that the list has one).
+    that the list has one). ``hooks``: the ``[[webhooks]]`` told about the subscriptions
+    created and changed (recorded in each batch's transaction).
     """
-    options = _Options(source, default_status, resubscribe, update, welcome)
+    options = _Options(source, default_status, resubscribe, update, welcome, tuple(hooks))
     report = ImportReport()
     batch: list[Row] = []
     for item in items:
@@ -186,6 +189,7 @@ class _Options:
     resubscribe: bool
     update: bool
     welcome: bool
+    hooks: Hooks
 
 
 def _commit(
@@ -266,6 +270,7 @@ def _commit(
         repo.apply_changes(conn, changes, now=now)
         if opts.welcome:
             report.welcomed += welcomes.queue_for(conn, changes, {list_name}, now=now)
+        record_changes(conn, opts.hooks, changes, now=now)
         repo.set_topics(conn, list_name, topics)  # every subscription exists by now
     touched = {c.subscriber_id for c in changes} | {s.id for s in changed}
     touched.update(sid for sid, _ in topics)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from syndicate.config import Settings
 from syndicate.errors import SyndicateError
+from syndicate.events import record_changes
 from syndicate.models import Source, Status
 from syndicate.store import outbox
 from syndicate.store import signups as requests
@@ -149,6 +150,7 @@ def subscribe(
         if last is not None and now - last < RESEND_AFTER:
             return False
     repo.apply_changes(conn, changes, now=now)
+    record_changes(conn, settings.config.webhooks, changes, now=now)
     mail = build_confirmation(
         settings,
         subscriber_id=subscriber_id,

@@ -18,6 +18,7 @@ from enum import Enum
 
 from sqlalchemy import Connection, Engine, select
 
+from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Source, Status, Subscriber
 from syndicate.store import signups, welcomes
 from syndicate.store import subscribers as repo
@@ -79,6 +80,7 @@ def confirm(
     *,
     now: datetime,
     welcome: Collection[str] = (),
+    hooks: Hooks = (),
 ) -> dict[str, Confirmed]:
     """Use a confirm link for each of ``lists`` (those of the token still declared), in one
     transaction: pending becomes active, unless they left after the link was sent. Each
@@ -116,10 +118,13 @@ def confirm(
                 )
         repo.apply_changes(conn, changes, now=now)
         welcomes.queue_for(conn, changes, welcome, now=now)
+        record_changes(conn, hooks, changes, now=now)
     return results
 
 
-def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: str) -> bool:
+def unsubscribe(
+    engine: Engine, claims: TokenClaims, *, now: datetime, detail: str, hooks: Hooks = ()
+) -> bool:
     """Leave the token's list (any status; suppressed ones stay as they are).
 
     False when the subscriber does not exist; repeats change nothing and return True.
@@ -140,6 +145,7 @@ def unsubscribe(engine: Engine, claims: TokenClaims, *, now: datetime, detail: s
             detail=detail,
         )
         repo.apply_changes(conn, [change], now=now)
+        record_changes(conn, hooks, [change], now=now)
     return True
 
 
@@ -177,6 +183,7 @@ def save_preferences(
     client: str,
     now: datetime,
     welcome: Collection[str] = (),
+    hooks: Hooks = (),
 ) -> Preferences:
     """Store list choices and each list's topics (of the ``declared`` lists); the result.
 
@@ -220,6 +227,7 @@ def save_preferences(
                 current[list_name] = wanted
         repo.apply_changes(conn, changes, now=now)
         welcomes.queue_for(conn, changes, welcome, now=now)  # a list joined at once
+        record_changes(conn, hooks, changes, now=now)
         if to_confirm:
             signups.add(
                 conn,

@@ -187,8 +187,9 @@ class Pages:
         claims, lists = found
         now = self.clock()
         welcome = welcome_lists(self.settings)
+        hooks = self.settings.config.webhooks
         results = await run_in_threadpool(
-            actions.confirm, self.engine, claims, lists, now=now, welcome=welcome
+            actions.confirm, self.engine, claims, lists, now=now, welcome=welcome, hooks=hooks
         )
         if self.on_outbox is not None and any(
             results[n] is Confirmed.ACTIVATED and n in welcome for n in lists
@@ -242,6 +243,7 @@ class Pages:
             claims,
             now=self.clock(),
             detail=f"unsubscribe ({how})",
+            hooks=self.settings.config.webhooks,
         )
         if not done:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
@@ -326,6 +328,7 @@ class Pages:
                 client=client_address(request),
                 now=self.clock(),
                 welcome=welcome_lists(self.settings),
+                hooks=self.settings.config.webhooks,
             )
         except LookupError:
             return self.render.error(400, "This link is not valid", "Nothing was changed.")
