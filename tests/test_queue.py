@@ -525,3 +525,19 @@ def test_send_at_with_article_mails_that_article_once_when_due(
     clock.now = later.replace(second=0).astimezone(UTC)
     run(work, sched.run_queued)
     assert got(server) == Counter({r: 2 for r in READERS})
+
+
+def test_reject_after_approve_refuses_and_the_digest_goes_out(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    assert cli(site, "approve", "weekly").exit_code == 0
+    late = cli(site, "reject", "weekly")
+    assert late.exit_code == 1
+    assert "weekly-1 is approved already and about to go out" in late.stderr
+    run(work, sched.run_queued)
+    outbox_round(site, clock)
+    assert got(server) == Counter(EDITORS) + Counter(READERS)
+    assert rows(site)[0].status is QueuedStatus.SENT

@@ -282,7 +282,8 @@ def approve(ctx: Context, list_name: str) -> None:
 @pass_ctx
 def reject(ctx: Context, list_name: str) -> None:
     """Drop LIST's digest that waits for approval: nothing is sent, and its articles stay
-    new for the list's next digest. Exit status 1 when nothing waits."""
+    new for the list's next digest. Exit status 1 when nothing waits, or when the digest
+    was approved already (it is about to go out)."""
     with errors():
         settings = ctx.settings
         settings.mailing_list(list_name)
@@ -290,13 +291,18 @@ def reject(ctx: Context, list_name: str) -> None:
         try:
             with engine.begin() as conn:
                 row = _waiting(conn, list_name)
+                if row.status is QueuedStatus.APPROVED:
+                    raise SyndicateError(
+                        f"{row.digest_id} is approved already and about to go out: "
+                        "`syndicate run` starts it within seconds; nothing rejected"
+                    )
                 moved = repo.move(
-                    conn, row.id, from_=(QueuedStatus.AWAITING, QueuedStatus.APPROVED),
+                    conn, row.id, from_=QueuedStatus.AWAITING,
                     to=QueuedStatus.REJECTED, now=now(), detail=f"rejected by {_who()}",
                 )  # fmt: skip
                 if not moved:
                     raise SyndicateError(
-                        f"{row.digest_id} was started meanwhile (`syndicate sends {list_name}`)"
+                        f"{row.digest_id} was decided meanwhile (`syndicate sends {list_name}`)"
                     )
         finally:
             engine.dispose()
