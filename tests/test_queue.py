@@ -541,3 +541,15 @@ def test_reject_after_approve_refuses_and_the_digest_goes_out(
     outbox_round(site, clock)
     assert got(server) == Counter(EDITORS) + Counter(READERS)
     assert rows(site)[0].status is QueuedStatus.SENT
+
+
+def test_approve_with_post_mode_is_a_config_error() -> None:
+    text = (
+        '[publication]\ntitle = "T"\nbase_url = "https://x.example"\n'
+        '[email]\nfrom_name = "T"\nfrom_address = "a@x.example"\neditors = ["d@x.example"]\n'
+        '[lists.posts]\ntitle = "P"\napprove = true\nmode = "post"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    (problem,) = caught.value.problems
+    assert "lists.posts" in problem and 'mode = "post" mails no digests' in problem

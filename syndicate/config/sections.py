@@ -146,6 +146,11 @@ class MailingList(_Section):
                 'schedule: "on-publish" mails each article as it appears, which only a list '
                 'with mode = "post" does; set mode = "post", or give a cron schedule'
             )
+        if self.approve and self.mode == "post":
+            raise ValueError(
+                'approve: true holds digests for the editors, and a list with mode = "post" '
+                'mails no digests; set approve = false, or mode = "digest"'
+            )
         return self
 
 
