@@ -328,10 +328,11 @@ def test_send_at_goes_out_once_when_due_and_cancel_works(
     assert doc["sends"] == [] and doc["queued"][0]["status"] == "queued"
     assert datetime.fromisoformat(doc["queued"][0]["due"]) == due.replace(second=0)
 
-    second = cli(site, "send", "weekly", "--at", f"{due:%Y-%m-%d %H:%M}", "--json")
+    apart = due + timedelta(minutes=2)  # the same time is refused: see below
+    second = cli(site, "send", "weekly", "--at", f"{apart:%Y-%m-%d %H:%M}", "--json")
     assert json.loads(second.stdout)["id"] == 2
     cancelled = cli(site, "sends", "cancel", "2")
-    assert cancelled.exit_code == 0 and "queued send 2 cancelled" in cancelled.stdout
+    assert cancelled.exit_code == 0 and "queued send 2 (the next digest" in cancelled.stdout
     assert cli(site, "sends", "cancel", "2").exit_code == 1  # nothing left to cancel
 
     work = work_for(site, clock)
@@ -344,7 +345,7 @@ def test_send_at_goes_out_once_when_due_and_cancel_works(
     assert got(server) == Counter(READERS)  # once
     shown = cli(site, "sends", "weekly")
     assert (
-        "sent 1: the next digest of weekly" in shown.stdout
+        "sent 1: the next digest of weekly, due" in shown.stdout
         and "went out as weekly-1" in shown.stdout
     )
     assert "cancelled 2:" in shown.stdout
@@ -553,3 +554,112 @@ def test_approve_with_post_mode_is_a_config_error() -> None:
         parse_config(text)
     (problem,) = caught.value.problems
     assert "lists.posts" in problem and 'mode = "post" mails no digests' in problem
+
+
+def test_post_list_queue_says_articles_cancel_keeps_the_schedule_and_note_refused(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=False, extra='mode = "post"\n')
+    due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
+    at = f"{due:%Y-%m-%d %H:%M}"
+    queued = cli(site, "send", "weekly", "--at", at)
+    assert queued.exit_code == 0, queued.output
+    assert "queued 1: the new articles of weekly at" in queued.stdout
+    assert "digest" not in queued.output
+    assert "the new articles of weekly, due" in cli(site, "sends").stdout
+    note = site.root / "note.md"
+    note.write_text("A note.\n", encoding="utf-8")
+    later = f"{due + timedelta(hours=1):%Y-%m-%d %H:%M}"
+    refused = cli(site, "send", "weekly", "--at", later, "--note", str(note))
+    assert refused.exit_code == 1 and "--note goes with digests" in refused.stderr
+    cancelled = cli(site, "sends", "cancel", "1")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert cancelled.stdout.startswith(f"queued send 1 (the new articles of weekly, due {at} CET)")
+    assert "the list's schedule is unchanged" in cancelled.stdout
+    assert "will not be sent" not in cancelled.stdout
+    # Due with nothing new: the skip says "post", not "digest".
+    assert cli(site, "send", "weekly", "--at", later).exit_code == 0
+    work = work_for(site, clock)
+    clock.now = (due + timedelta(hours=1)).replace(second=0).astimezone(UTC)
+    run(work, sched.run_queued)
+    run(work, sched.run_queued)
+    clock.now += timedelta(minutes=1)
+    assert (
+        cli(
+            site, "send", "weekly", "--at", (clock.now + timedelta(minutes=5)).isoformat()
+        ).exit_code
+        == 0
+    )
+    clock.now += timedelta(minutes=5)
+    run(work, sched.run_queued)
+    skipped = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
+    assert [r.detail for r in skipped] == ["nothing new since the last post; nothing sent"]
+
+
+def test_a_second_send_queued_for_the_same_time_is_refused_naming_the_first(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
+    at = f"{due:%Y-%m-%d %H:%M}"
+    assert cli(site, "send", "weekly", "--at", at).exit_code == 0
+    second = cli(site, "send", "weekly", "--at", at, "--article", "alpha")
+    assert second.exit_code == 1
+    assert f"queued send 1 (the next digest of weekly at {at} CET)" in second.stderr
+    assert "`syndicate sends cancel 1`" in second.stderr
+    apart = f"{due + timedelta(minutes=1):%Y-%m-%d %H:%M}"
+    third = cli(site, "send", "weekly", "--at", apart, "--article", "alpha")
+    assert third.exit_code == 0, third.output
+    assert f"not held for approval: an article queued on its own goes to readers at {apart}" in (
+        third.stderr
+    )
+    assert [r.status for r in rows(site)] == [QueuedStatus.QUEUED, QueuedStatus.QUEUED]
+
+
+def test_a_queued_article_waits_for_no_digest_held_for_approval(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    at = clock.now + timedelta(minutes=5)
+    queued = cli(site, "send", "weekly", "--at", at.isoformat(), "--article", "alpha")
+    assert queued.exit_code == 0, queued.output
+    run(work, lambda: sched.run_digest("weekly"))  # weekly-1 waits for approval
+    clock.now = at
+    run(work, sched.run_queued)
+    outbox_round(site, clock)
+    assert got(server) == Counter(EDITORS)  # the preview only: the article waited for it
+    by_status = {r.status: r for r in rows(site)}
+    assert by_status[QueuedStatus.AWAITING].digest_id == "weekly-1"  # not made stale
+    detail = by_status[QueuedStatus.SKIPPED].detail or ""
+    assert "weekly-1 of weekly waited for approval" in detail
+    assert cli(site, "approve", "weekly").exit_code == 0
+    run(work, sched.run_queued)
+    assert got(server) == Counter(EDITORS) + Counter(READERS)
+
+
+def test_approve_and_reject_on_a_list_without_approval_say_so(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_site(site, server, monkeypatch, approve=False)
+    for command in ("approve", "reject"):
+        said = cli(site, command, "weekly")
+        assert said.exit_code == 1
+        assert "weekly does not ask for approval (approve = true is not set" in said.stderr
+
+
+def test_sends_lists_what_waits_first_and_shows_again(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    soon = clock.now + timedelta(minutes=5)
+    assert cli(site, "send", "weekly", "--at", soon.isoformat()).exit_code == 0
+    late = clock.now + timedelta(hours=3)
+    assert cli(site, "send", "weekly", "--at", late.isoformat(), "--article", "alpha",
+               "--again").exit_code == 0  # fmt: skip
+    clock.now = soon
+    run(work_for(site, clock), sched.run_queued)  # 1 is sent, 2 still queued
+    lines = cli(site, "sends").stdout.splitlines()
+    assert lines[0].startswith("queued 2: article ") and " (--again), due " in lines[0]
+    assert lines[1].startswith("sent 1: the next digest of weekly, due ")
+    assert lines[1].endswith(", went out as weekly-1")

@@ -105,15 +105,28 @@ def queued_doc(settings: Settings, row: QueuedRow) -> dict[str, Any]:
     }
 
 
+def what_of(settings: Settings, list_name: str, article_id: str | None) -> str:
+    """What a queued send mails: one article, the list's next digest, or (a post list)
+    its new articles."""
+    if article_id is not None:
+        return f"article {article_id}"
+    cfg = settings.config.lists.get(list_name)
+    if cfg is not None and cfg.mode == "post":
+        return f"the new articles of {list_name}"
+    return f"the next digest of {list_name}"
+
+
 def queued_line(settings: Settings, row: QueuedRow) -> str:
     """One waiting send in words."""
     name = row.list_name
     zone = list_timezone(settings, name) if name in settings.config.lists else UTC
-    what = f"article {row.article_id}" if row.article_id else f"the next digest of {name}"
+    what = what_of(settings, name, row.article_id)
+    if row.again:
+        what += " (--again)"
     due = local_time(row.due_at, zone)
     status = row.status
     if status is QueuedStatus.QUEUED:
-        return f"queued {row.id}: {what} at {due} (`syndicate sends cancel {row.id}` cancels it)"
+        return f"queued {row.id}: {what}, due {due} (`syndicate sends cancel {row.id}` cancels it)"
     if status is QueuedStatus.AWAITING:
         cfg = settings.config.lists.get(name)
         then = "sent" if cfg is not None and cfg.on_timeout == "send" else "skipped"
@@ -123,11 +136,11 @@ def queued_line(settings: Settings, row: QueuedRow) -> str:
             f"{then}): `syndicate approve {name}` sends it, `syndicate reject {name}` drops it"
         )
     if status is QueuedStatus.APPROVED:
-        return f"approved {row.id}: {row.digest_id}; `syndicate run` starts it"
+        return f"approved {row.id}: {row.digest_id}, `syndicate run` starts it"
     if status is QueuedStatus.STARTING:
         return f"starting {row.id}: {row.digest_id or what}, due {due}"
     if status is QueuedStatus.SENT:
-        return f"sent {row.id}: {what} due {due} went out as {row.digest_id}"
+        return f"sent {row.id}: {what}, due {due}, went out as {row.digest_id}"
     label = row.digest_id or what
     return f"{status.value} {row.id}: {label}, due {due}" + (
         f": {row.detail}" if row.detail else ""
@@ -157,8 +170,9 @@ def queue_send(
     moment = now()
     due = parse_at(at, zone, now=moment)
     article_id = None if post is None else post.article_id
+    cfg = settings.mailing_list(list_name)
     if post is not None:
-        post.check(post_list=False, note_file=note_file)
+        post.check(post_list=cfg.mode == "post", note_file=note_file)
     note = None
     if note_file is not None:  # read now: the file may be gone by then
         note = load_note(note_file, base_url=settings.publication.base_url).source
@@ -169,6 +183,7 @@ def queue_send(
             assert post.article is not None
             article_id = post.article.id
         with engine.begin() as conn:
+            _no_second_send(settings, conn, list_name, due)
             row_id = repo.queue(
                 conn,
                 list_name,
@@ -188,14 +203,20 @@ def queue_send(
     when = local_time(due, zone)
     in_utc = due.astimezone(zone).utcoffset() == timedelta(0)
     utc = "" if in_utc else f" ({due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
-    what = f"article {article_id}" if article_id else f"the next digest of {list_name}"
+    what = what_of(settings, list_name, article_id)
     out.print(f"queued {row_id}: {what} at {when}{utc}", markup=False)
-    cfg = settings.mailing_list(list_name)
     if cfg.approve and article_id is None:
         err.print(
-            f"{list_name} waits for approval: at {when} the digest is prepared and a preview "
-            f"goes to {plural(len(settings.email.editors), 'editor')}; it is sent once "
-            f"approved (`syndicate approve {list_name}`)",
+            f"{list_name} waits for approval: at {when} `syndicate run` prepares the digest "
+            f"and mails a preview to {plural(len(settings.email.editors), 'editor')}; it is "
+            f"sent once approved (`syndicate approve {list_name}`); "
+            f"`syndicate sends cancel {row_id}` cancels it",
+            markup=False,
+        )
+        return
+    if cfg.approve:
+        err.print(
+            f"not held for approval: an article queued on its own goes to readers at {when}",
             markup=False,
         )
     err.print(
@@ -204,8 +225,31 @@ def queue_send(
     )
 
 
-def _waiting(conn: Connection, list_name: str) -> QueuedRow:
+SAME_TIME = timedelta(minutes=1)
+
+
+def _no_second_send(settings: Settings, conn: Connection, list_name: str, due: datetime) -> None:
+    """Refuse a second send of the list queued for (nearly) the same time: when both come
+    due in one look at the queue, only the first could go (the second would find nothing
+    new, or the first still waiting for approval)."""
+    other = repo.queued_near(conn, list_name, due, within=SAME_TIME)
+    if other is None:
+        return
+    zone = list_timezone(settings, list_name)
+    raise SyndicateError(
+        f"queued send {other.id} ({what_of(settings, list_name, other.article_id)} at "
+        f"{local_time(other.due_at, zone)}) is due within a minute of that; give a time "
+        f"at least a minute apart, or `syndicate sends cancel {other.id}` and queue again"
+    )
+
+
+def _waiting(settings: Settings, conn: Connection, list_name: str) -> QueuedRow:
     row = repo.waiting(conn, list_name)
+    if row is None and not settings.mailing_list(list_name).approve:
+        raise SyndicateError(
+            f"{list_name} does not ask for approval (approve = true is not set in "
+            f"[lists.{list_name}]): its digests go out without one"
+        )
     if row is None:
         raise SyndicateError(
             f"nothing waits for approval on {list_name} "
@@ -236,7 +280,7 @@ def approve(ctx: Context, list_name: str) -> None:
         try:
             moment = now()
             with engine.begin() as conn:
-                row = _waiting(conn, list_name)
+                row = _waiting(settings, conn, list_name)
                 if row.status is QueuedStatus.APPROVED:
                     raise SyndicateError(
                         f"{row.digest_id} is approved already; `syndicate run` starts it"
@@ -290,7 +334,7 @@ def reject(ctx: Context, list_name: str) -> None:
         engine = open_store(settings.database_url)
         try:
             with engine.begin() as conn:
-                row = _waiting(conn, list_name)
+                row = _waiting(settings, conn, list_name)
                 if row.status is QueuedStatus.APPROVED:
                     raise SyndicateError(
                         f"{row.digest_id} is approved already and about to go out: "

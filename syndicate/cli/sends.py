@@ -24,11 +24,12 @@ from syndicate.cli.feedback_view import (
     reader_doc,
     reader_line,
 )
-from syndicate.cli.queue import cancel_queued, queued_doc, queued_line
+from syndicate.cli.queue import cancel_queued, local_time, queued_doc, queued_line, what_of
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
 from syndicate.events import send_finished
+from syndicate.service.scheduler import list_timezone
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history, locks, open_store
@@ -307,8 +308,15 @@ def cancel(ctx: Context, queued_id: int) -> None:
     nothing is sent. `syndicate sends` lists them with their ids."""
     with errors():
         row = cancel_queued(ctx.settings, queued_id)
-    what = row.digest_id or f"the next digest of {row.list_name}"
-    out.print(f"queued send {row.id} cancelled: {what} will not be sent", markup=False)
+    settings = ctx.settings
+    name = row.list_name
+    zone = list_timezone(settings, name) if name in settings.config.lists else UTC
+    what = row.digest_id or what_of(settings, name, row.article_id)
+    out.print(
+        f"queued send {row.id} ({what}, due {local_time(row.due_at, zone)}) cancelled; "
+        "only this one-off send: the list's schedule is unchanged",
+        markup=False,
+    )
 
 
 def _problem_doc(p: history.Problem) -> dict[str, Any]:

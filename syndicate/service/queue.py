@@ -28,6 +28,7 @@ from syndicate.delivery.setup import dkim_key
 from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.frozen import freeze, thaw
 from syndicate.digest.note import Note, parse_note
+from syndicate.digest.post import AlreadyMailed
 from syndicate.digest.prepare import Prepared, list_state, prepare
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import TestCopies
@@ -222,10 +223,28 @@ class SendQueue:
                 return
         note = self._note(row)
         if row.article_id is not None:  # `send LIST --at … --article ID [--again]`
+            with engine.connect() as conn:
+                held = repo.waiting(conn, row.list_name)
+            if held is not None:  # it would take the waiting digest's issue number
+                detail = (
+                    f"{held.digest_id} of {row.list_name} waited for approval when it came "
+                    f"due; not sent (queue it again once `syndicate approve {row.list_name}` "
+                    f"or `syndicate reject {row.list_name}` decided it)"
+                )
+                self._skip(row, detail, claimed=True, level=logging.WARNING)
+                return
             read = ReadReport(articles=tuple(articles))
-            article = choose_article(
-                engine, settings, row.list_name, read, row.article_id, again=row.again
-            )
+            try:
+                article = choose_article(
+                    engine, settings, row.list_name, read, row.article_id, again=row.again
+                )
+            except AlreadyMailed as exc:  # its advice is for the command line
+                raise SyndicateError(
+                    str(exc).replace(
+                        "add --again to mail it to the list again",
+                        "queue it again with --again to mail it once more",
+                    )
+                ) from None
 
         def started(conn: Connection, digest_id: str) -> None:
             moved = repo.move(
@@ -247,8 +266,9 @@ class SendQueue:
         if report is None or report.resumed:
             self._release(row, "the list was busy; trying again")
         elif report.nothing_new:
+            last = "post" if settings.mailing_list(row.list_name).mode == "post" else "digest"
             self._skip(
-                row, "nothing new since the last digest; nothing sent", claimed=True,
+                row, f"nothing new since the last {last}; nothing sent", claimed=True,
                 level=logging.INFO,
             )  # fmt: skip
         elif report.send_id is None and report.error is not None:

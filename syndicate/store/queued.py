@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -170,6 +170,20 @@ def waiting(conn: Connection, list_name: str) -> QueuedRow | None:
     return _row(found) if found else None
 
 
+def queued_near(
+    conn: Connection, list_name: str, due: datetime, *, within: timedelta
+) -> QueuedRow | None:
+    """A send of the list queued for a time less than ``within`` from ``due``, if any."""
+    stmt = _select().where(
+        _q.list_name == list_name,
+        _q.status == QueuedStatus.QUEUED.value,
+        _q.due_at > due - within,
+        _q.due_at < due + within,
+    )
+    found = conn.execute(stmt.order_by(_q.due_at, _q.id)).first()
+    return _row(found) if found else None
+
+
 def with_status(
     conn: Connection, statuses: QueuedStatus | Iterable[QueuedStatus]
 ) -> list[QueuedRow]:
@@ -182,7 +196,8 @@ def listed(
     conn: Connection, list_name: str | None, *, closed_since: datetime | None, limit: int
 ) -> list[QueuedRow]:
     """What ``sends`` shows: every open row, and rows closed since ``closed_since`` (None:
-    none), at most ``limit`` in all (the latest due), due first."""
+    none), at most ``limit`` in all (the latest due): the open ones first, each group due
+    first."""
     shown: ColumnElement[bool] = _q.status.in_(_values(OPEN))
     if closed_since is not None:
         shown = or_(shown, _q.updated_at >= closed_since)
@@ -190,7 +205,8 @@ def listed(
     if list_name is not None:
         stmt = stmt.where(_q.list_name == list_name)
     stmt = stmt.order_by(_q.due_at.desc(), _q.id.desc()).limit(limit)
-    return list(reversed([_row(r) for r in conn.execute(stmt)]))
+    found = list(reversed([_row(r) for r in conn.execute(stmt)]))
+    return [r for r in found if r.is_open] + [r for r in found if not r.is_open]
 
 
 def move(
