@@ -190,7 +190,7 @@ def test_editors_get_the_preview_and_readers_get_exactly_it_once_approved(
     run(work, sched.run_queued)
     assert got(server) == Counter(EDITORS) + Counter(READERS)
     copy = mails_to(server, READERS[0])[0]
-    assert copy["Subject"] == preview["Subject"]
+    assert copy["Subject"] == preview["Subject"].removeprefix("[for approval] ")
     assert "Alpha" in body(copy) and "Alpha, edited" not in body(copy)
     assert "Beta" not in body(copy)
     run(work, sched.run_queued)  # once
@@ -663,3 +663,36 @@ def test_sends_lists_what_waits_first_and_shows_again(
     assert lines[0].startswith("queued 2: article ") and " (--again), due " in lines[0]
     assert lines[1].startswith("sent 1: the next digest of weekly, due ")
     assert lines[1].endswith(", went out as weekly-1")
+
+
+def html_of(message: Message) -> str:
+    parts = [p for p in message.walk() if p.get_content_type() == "text/html"]
+    payload = parts[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")
+
+
+def test_the_preview_says_it_waits_for_approval_and_has_no_archive_link(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True, extra='approve_timeout = "2h"\n')
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    outbox_round(site, clock)
+    preview = mails_to(server, EDITORS[0])[0]
+    assert preview["Subject"].startswith("[for approval] ")
+    until = f"{(clock.now + timedelta(hours=2)).astimezone(BERLIN):%Y-%m-%d %H:%M} CET"
+    text, page = body(preview), html_of(preview)
+    first = text.split("\n\n")[0]
+    assert f"waits until {until}, then it is skipped" in " ".join(first.split())
+    for part in (" ".join(text.split()), page):
+        assert "`syndicate approve weekly`" in part and "`syndicate reject weekly`" in part
+        assert "/archive/weekly/1.html" not in part and "in your browser" not in part
+    assert (
+        page.index("<body") < page.index("For approval:") < page.index("Alpha", page.index("<body"))
+    )
+    assert cli(site, "approve", "weekly").exit_code == 0
+    run(work, sched.run_queued)
+    copy = mails_to(server, READERS[0])[0]  # the readers' copy is the digest as it was
+    assert copy["Subject"] == preview["Subject"].removeprefix("[for approval] ")
+    assert "/archive/weekly/1.html" in body(copy) and "For approval" not in body(copy)

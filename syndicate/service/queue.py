@@ -30,12 +30,14 @@ from syndicate.digest.frozen import freeze, thaw
 from syndicate.digest.note import Note, parse_note
 from syndicate.digest.post import AlreadyMailed
 from syndicate.digest.prepare import Prepared, list_state, prepare
+from syndicate.digest.preview import for_approval
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import TestCopies
 from syndicate.errors import SyndicateError
 from syndicate.models import ReadReport
 from syndicate.processes import process_alive, process_owner
 from syndicate.service.posts import choose_article
+from syndicate.service.scheduler import list_timezone
 from syndicate.store import digests as digest_repo
 from syndicate.store import outbox as outbox_repo
 from syndicate.store import queued as repo
@@ -323,7 +325,12 @@ class SendQueue:
             return None
         whole = prepared.digests[EVERYTHING]
         rendered = render_digest(whole, settings, note=note)  # a template mistake: said now
-        copies = TestCopies(rendered, settings, date=now)
+        until = now + timedelta(seconds=cfg.approve_timeout)
+        local = until.astimezone(list_timezone(settings, list_name))
+        preview = for_approval(
+            rendered, list_name, until=f"{local:%Y-%m-%d %H:%M %Z}", on_timeout=cfg.on_timeout
+        )
+        copies = TestCopies(preview, settings, date=now)
         key = dkim_key(settings)
         editors = settings.email.editors
         mails: list[tuple[str, bytes]] = []
@@ -335,7 +342,6 @@ class SendQueue:
         frozen = freeze(
             prepared, list_name=list_name, known_urls=frozenset(a.url for a in articles)
         )
-        until = now + timedelta(seconds=cfg.approve_timeout)
         with engine.begin() as conn:
             held = repo.hold_for_approval(
                 conn,

@@ -1,0 +1,66 @@
+"""The editors' preview of a digest that waits for approval (``approve = true``).
+
+It is the readers' version with three changes, so that nobody takes it for an issue that
+went out: the subject starts with ``[for approval]``; a short note at the top of both parts
+says until when it waits, what happens then, and the two commands that decide it; and the
+"View this email in your browser" line is left out (its archive page exists only once the
+digest is sent, and never if it is rejected). The links stay the inert test-copy ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+
+from syndicate.digest.archive import MAIL_ONLY
+from syndicate.models import RenderedDigest
+
+SUBJECT_PREFIX = "[for approval] "
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+_BLANK = re.compile(r"\n[ \t]*\n")
+
+
+def preview_note(list_name: str, *, until: str, on_timeout: str) -> str:
+    """The note at the top of a preview, in one paragraph."""
+    then = "sent to the readers" if on_timeout == "send" else "skipped (not sent)"
+    return (
+        f"For approval: this digest has not been sent. It waits until {until}, then it is "
+        f"{then}. `syndicate approve {list_name}` sends it to the readers exactly as shown "
+        f"here; `syndicate reject {list_name}` drops it."
+    )
+
+
+def _text(text: str, archive_url: str, note: str) -> str:
+    """The text part: the note first; the paragraph naming the archive page left out."""
+    paragraphs = _BLANK.split(text)
+    kept = [p for p in paragraphs if archive_url not in "".join(p.split())]
+    return "\n\n".join([note, *kept])
+
+
+def _html(page: str, note: str) -> str:
+    """The HTML part: the mail-only stretch (the browser link) out, the note after <body>."""
+    page = MAIL_ONLY.sub("", page)
+    banner = (
+        '<div style="margin:0;padding:12px 16px;background:#fff4d6;color:#3d3000;'
+        'font:14px/1.4 sans-serif;border-bottom:2px solid #e0b000">'
+        f"{html.escape(note)}</div>"
+    )
+    found = _BODY_OPEN.search(page)
+    if found is None:
+        return banner + page
+    return page[: found.end()] + banner + page[found.end() :]
+
+
+def for_approval(
+    rendered: RenderedDigest, list_name: str, *, until: str, on_timeout: str
+) -> RenderedDigest:
+    """The preview version of ``rendered`` (the readers' version is left as it is)."""
+    note = preview_note(list_name, until=until, on_timeout=on_timeout)
+    url = rendered.digest.archive_url
+    return dataclasses.replace(
+        rendered,
+        subject=SUBJECT_PREFIX + rendered.subject,
+        html=_html(rendered.html, note),
+        text=_text(rendered.text, url, note),
+    )
