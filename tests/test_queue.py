@@ -696,3 +696,18 @@ def test_the_preview_says_it_waits_for_approval_and_has_no_archive_link(
     copy = mails_to(server, READERS[0])[0]  # the readers' copy is the digest as it was
     assert copy["Subject"] == preview["Subject"].removeprefix("[for approval] ")
     assert "/archive/weekly/1.html" in body(copy) and "For approval" not in body(copy)
+
+
+def test_a_queued_article_mailed_meanwhile_says_to_queue_it_again(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    at = clock.now + timedelta(minutes=5)
+    assert cli(site, "send", "weekly", "--at", at.isoformat(), "--article", "alpha").exit_code == 0
+    now = cli(site, "send", "weekly", "--article", "alpha", "--yes")
+    assert now.exit_code == 0, now.output
+    clock.now = at
+    run(work_for(site, clock), sched.run_queued)
+    (row,) = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
+    assert row.detail is not None and "queue it again with --again" in row.detail
+    assert "add --again" not in row.detail
