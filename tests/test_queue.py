@@ -450,6 +450,7 @@ def test_a_queued_send_of_an_approval_list_waits_for_approval(
     due = clock.now + timedelta(minutes=10)
     queued = cli(site, "send", "weekly", "--at", due.isoformat())
     assert "waits for approval: at" in queued.stderr and "2 editors" in queued.stderr
+    assert "sends it then" not in queued.stderr  # it is sent once approved, not then
     work = work_for(site, clock)
     clock.now = due
     run(work, sched.run_queued)

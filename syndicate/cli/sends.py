@@ -305,7 +305,8 @@ def abandon(ctx: Context, send_name: str) -> None:
 @pass_ctx
 def cancel(ctx: Context, queued_id: int) -> None:
     """Cancel the queued send ID (`send LIST --at`; or a digest waiting for approval):
-    nothing is sent. `syndicate sends` lists them with their ids."""
+    only that one-off send, the list's schedule is unchanged. `syndicate sends` lists them
+    with their ids."""
     with errors():
         row = cancel_queued(ctx.settings, queued_id)
     settings = ctx.settings
