@@ -664,6 +664,8 @@ def test_sends_lists_what_waits_first_and_shows_again(
     assert lines[0].startswith("queued 2: article ") and " (--again), due " in lines[0]
     assert lines[1].startswith("sent 1: the next digest of weekly, due ")
     assert lines[1].endswith(", went out as weekly-1")
+    docs = json.loads(cli(site, "sends", "--json").stdout)["queued"]
+    assert [(d["id"], d["again"]) for d in docs] == [(2, True), (1, False)]
 
 
 def html_of(message: Message) -> str:

@@ -93,6 +93,7 @@ def queued_doc(settings: Settings, row: QueuedRow) -> dict[str, Any]:
         "list": row.list_name,
         "kind": "article" if row.article_id is not None else "digest",
         "article": row.article_id,
+        "again": row.again,
         "origin": row.origin.value,
         "status": row.status.value,
         "due": _when(row.due_at),
@@ -207,7 +208,7 @@ def queue_send(
     out.print(f"queued {row_id}: {what} at {when}{utc}", markup=False)
     if cfg.approve and article_id is None:
         err.print(
-            f"{list_name} waits for approval: at {when} `syndicate run` prepares the digest "
+            f"{list_name} waits for approval: at {when}, `syndicate run` prepares the digest "
             f"and mails a preview to {plural(len(settings.email.editors), 'editor')}; it is "
             f"sent once approved (`syndicate approve {list_name}`); "
             f"`syndicate sends cancel {row_id}` cancels it",
