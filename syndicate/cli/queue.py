@@ -249,7 +249,7 @@ def _waiting(settings: Settings, conn: Connection, list_name: str) -> QueuedRow:
     if row is None and not settings.mailing_list(list_name).approve:
         raise SyndicateError(
             f"{list_name} does not ask for approval (approve = true is not set in "
-            f"[lists.{list_name}]): its digests go out without one"
+            f"[lists.{list_name}]): it sends without one"
         )
     if row is None:
         raise SyndicateError(
