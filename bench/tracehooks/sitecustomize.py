@@ -12,8 +12,10 @@ traced too. Each process that drains writes ``DIR/<pid>.json`` when its courier 
 - event-loop lag: a task asking for 1 ms sleeps, and how much later it woke;
 - the process's CPU seconds over the drain.
 
-``SYNDICATE_TRACE_PROCESSES=N`` (and ``SYNDICATE_TRACE_START=C``) override what
-``spread.plan`` decides, to compare one process with two at the same round trip.
+``SYNDICATE_TRACE_NO_OVERLAP=1``: each copy's connection waits for its answer's commit (the
+overlapped commit off). ``SYNDICATE_TRACE_PROCESSES=N`` (and ``SYNDICATE_TRACE_START=C``)
+override what ``spread.plan`` decides, to compare one process with two at the same round
+trip.
 """
 
 from __future__ import annotations
@@ -125,6 +127,15 @@ def _install(folder: str) -> None:
                 json.dump(info, out)
 
     courier.Courier.drain = traced_drain  # type: ignore[method-assign]
+
+    if os.environ.get("SYNDICATE_TRACE_NO_OVERLAP"):  # each copy waits for its commit
+        init = courier.Courier.__init__
+
+        def plain_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            self._overlapping = None
+
+        courier.Courier.__init__ = plain_init  # type: ignore[method-assign]
 
     forced = os.environ.get("SYNDICATE_TRACE_PROCESSES")
     if forced:
