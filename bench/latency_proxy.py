@@ -26,8 +26,12 @@ async def _carry(
     writer: asyncio.StreamWriter,
     delay: float,
     seen: Callable[[float], None],
+    late: list[float] | None = None,
+    mark: Callable[[bool], None] | None = None,
 ) -> None:
-    """Copy ``reader`` to ``writer``, each chunk ``delay`` seconds after it arrived."""
+    """Copy ``reader`` to ``writer``, each chunk ``delay`` seconds after it arrived
+    (``late``: keep how late each went on; ``mark(True)`` when a chunk went on,
+    ``mark(False)`` when one arrived)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -37,6 +41,8 @@ async def _carry(
             wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if late is not None:  # how long after its due time the chunk went on
+                late.append(loop.time() - due)
             if chunk is _EOF:
                 # uvloop raises RuntimeError for a transport the other side closed already
                 with contextlib.suppress(OSError, RuntimeError):
@@ -44,6 +50,8 @@ async def _carry(
                         writer.write_eof()
                 return
             writer.write(chunk)
+            if mark is not None:
+                mark(True)
             await writer.drain()
 
     releaser = asyncio.create_task(release())
@@ -52,6 +60,8 @@ async def _carry(
             chunk = await reader.read(256 * 1024)
             now = loop.time()
             seen(now)
+            if mark is not None:
+                mark(False)
             queue.put_nowait((now + delay, chunk))
             if not chunk:
                 break
@@ -76,6 +86,9 @@ class LatencyProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self.first: float | None = None  # perf_counter() of the first and last chunk seen
         self.last: float | None = None
+        self.late: list[float] | None = None  # a list: each chunk's lateness is kept there
+        # a list: the relay's turnaround (last chunk handed to it -> its next reply arrived)
+        self.turnaround: list[float] | None = None
 
     def _seen(self, _loop_time: float) -> None:
         now = time.perf_counter()
@@ -97,10 +110,22 @@ class LatencyProxy:
             return
         # connecting takes a round trip too: SYN out, SYN-ACK back (the greeting follows)
         await asyncio.sleep(2 * self.delay)
+        handed: list[float] = []  # when the last chunk went to the relay, unanswered
+
+        def to_relay(_went: bool) -> None:
+            if _went:
+                handed[:] = [time.perf_counter()]
+
+        def from_relay(went: bool) -> None:
+            if not went and handed and self.turnaround is not None:
+                self.turnaround.append(time.perf_counter() - handed.pop())
+
+        up = to_relay if self.turnaround is not None else None
+        down = from_relay if self.turnaround is not None else None
         try:
             await asyncio.gather(
-                _carry(client_r, server_w, self.delay, self._seen),
-                _carry(server_r, client_w, self.delay, self._seen),
+                _carry(client_r, server_w, self.delay, self._seen, self.late, up),
+                _carry(server_r, client_w, self.delay, self._seen, self.late, down),
             )
         finally:
             for w in (client_w, server_w):

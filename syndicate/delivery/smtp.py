@@ -356,6 +356,11 @@ class SmtpTransport:
         previous, slot.recorded = slot.recorded, None
         if previous is None:
             return
+        if previous.done() and not previous.cancelled():  # as good as always: the commit
+            # beat the envelope's round trip (no wait_for, shield and timer a copy then)
+            if (exc := previous.exception()) is not None:
+                raise _NotRecorded("the previous answer could not be recorded") from exc
+            return
         try:
             await asyncio.wait_for(asyncio.shield(previous), self.settings.timeout)
         except TimeoutError:
