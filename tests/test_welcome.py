@@ -409,6 +409,13 @@ def test_cli_add_welcomes_unless_told_not_to_and_import_only_when_asked(
         ),
         ("---\nsubject: Hi\n---\n\n", "welcome.md:4: has no text"),
         ("---\nsubject: Hi\n---\nA\x00B\n", "welcome.md:4: holds NUL"),
+        *(
+            (
+                f'---\nsubject: "Hi{escape}Bcc: x@evil.example"\n---\n\nHi\n',
+                "welcome.md:2: front matter field `subject` must be a single line",
+            )
+            for escape in ("\\r\\n", "\\n", "\\u2028", "\\x85", "\\0", "\\t")
+        ),
     ],
 )
 def test_bad_welcome_files_are_named_with_their_line(text: str, expected: str) -> None:

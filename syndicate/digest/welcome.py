@@ -15,6 +15,7 @@ List-Id…), the same footer and the same safety checks as every issue.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ MAX_WELCOME = 20_000  # characters of the file: a welcome, not an article
 SUBJECT_LIMIT = 200
 LATEST_ARTICLES = 10  # of the latest issue, at most
 _FIELDS = ("subject", "preheader", "latest_issue")
+_BREAKS = frozenset({"Cc", "Zl", "Zp"})  # CR, LF, NUL, tab, U+0085, U+2028, U+2029…
 
 
 class WelcomeError(SyndicateError):
@@ -172,6 +174,12 @@ def _subject(where: str, fm: list[str], meta: dict[str, Any]) -> str:
     if not isinstance(value, str) or not value.strip():
         front_matter_error(where, fm, "subject", "must be a line of text")
     assert isinstance(value, str)
+    broken = next((c for c in value if unicodedata.category(c) in _BREAKS), None)
+    if broken is not None:  # a header is one line: say so, rather than mend it in silence
+        front_matter_error(
+            where, fm, "subject",
+            f"must be a single line (it holds {broken!r}: no line breaks or control characters)",
+        )  # fmt: skip
     subject = single_line(value)
     if len(subject) > SUBJECT_LIMIT:
         front_matter_error(where, fm, "subject", f"must be at most {SUBJECT_LIMIT} characters")
