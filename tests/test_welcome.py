@@ -520,3 +520,44 @@ def test_the_welcome_is_dkim_signed_when_the_site_signs(
 
     assert mail.data.startswith(b"DKIM-Signature:")
     assert dkim.verify(mail.data, dnsfunc=dnsfunc)
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink-out", "fifo", "folder"])
+def test_the_welcome_file_must_be_a_regular_file_inside_the_site(
+    site: Site, tmp_path_factory: pytest.TempPathFactory, case: str
+) -> None:
+    """`lists.NAME.welcome` names a file of the site: never /etc/passwd, another site's file
+    through `..` or a symlink, and a FIFO is refused rather than waited on (the check runs
+    in a child process with a timeout: a hang fails the test instead of stalling it)."""
+    outside = tmp_path_factory.mktemp("elsewhere") / "welcome.md"
+    outside.write_text(WELCOME, encoding="utf-8")
+    depth = len(site.root.resolve().parts) - 1
+    configured = {
+        "dotdot": "../" * depth + "etc/passwd",
+        "absolute": "/etc/passwd",
+        "symlink-out": "linked.md",
+        "fifo": "fifo.md",
+        "folder": "folder.md",
+    }[case]
+    if case == "symlink-out":
+        (site.root / "linked.md").symlink_to(outside)
+    elif case == "fifo":
+        os.mkfifo(site.root / "fifo.md")
+    elif case == "folder":
+        (site.root / "folder.md").mkdir()
+    site.configure(CONFIG.replace('welcome = "welcome.md"', f'welcome = "{configured}"'))
+    code = "from syndicate.cli import main; main()"
+    args = [sys.executable, "-c", code, "--site", str(site.root), "check", "--offline"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 1, shown
+    expected = {
+        "dotdot": "is outside the site folder",
+        "absolute": "is outside the site folder",
+        "symlink-out": "is outside the site folder",
+        "fifo": "is not a regular file",
+        "folder": "is a folder",
+    }[case]
+    assert f"{configured}: {expected}" in shown, shown
+    assert "lists.weekly.welcome" in shown
+    assert "root:" not in shown  # nothing of /etc/passwd is read out
