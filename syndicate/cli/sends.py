@@ -197,8 +197,8 @@ def _show_sends(
         # A server's reply: one line, bounded, no escapes reaching the terminal.
         last = one_line(failed.last_reply or "no reply", 300)
         out.print(
-            f"outbox: {plural(failed.count, 'confirmation mail')} failed in the last "
-            f"{ALERT_WINDOW.days} days (last: {last})",
+            f"outbox: {plural(failed.count, 'mail')} failed in the last "
+            f"{ALERT_WINDOW.days} days (confirmations, welcomes, editors' previews; last: {last})",
             markup=False,
         )
     for line in alert_lines(alert):
