@@ -561,3 +561,25 @@ def test_the_welcome_file_must_be_a_regular_file_inside_the_site(
     assert f"{configured}: {expected}" in shown, shown
     assert "lists.weekly.welcome" in shown
     assert "root:" not in shown  # nothing of /etc/passwd is read out
+
+
+def test_status_shows_welcomes_stuck_behind_a_broken_file_and_add_warns(wsite: Site) -> None:
+    runner = CliRunner()
+    root = ["--site", str(wsite.root)]
+    (wsite.root / "welcome.md").write_text("---\nsubject: [bad\n---\n\nHi\n", encoding="utf-8")
+    added = runner.invoke(main, [*root, "subscribers", "add", "weekly", "gina@example.org"])
+    assert added.exit_code == 0, added.output
+    assert "welcome mail to gina@example.org queued" in added.stdout
+    assert "warning: the welcome of weekly cannot be rendered: welcome.md:2: " in added.stderr
+    shown = runner.invoke(main, [*root, "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "welcome: 1 welcome mail of weekly waits: welcome.md:2: front matter" in shown.stdout
+    doc = json.loads(runner.invoke(main, [*root, "status", "--json"]).stdout)
+    (stuck,) = doc["welcomes_waiting"]
+    assert stuck["list"] == "weekly" and stuck["waiting"] == 1
+    assert stuck["error"].startswith("welcome.md:2: ")
+
+    (wsite.root / "welcome.md").write_text(WELCOME, encoding="utf-8")  # fixed: nothing said
+    assert "welcome:" not in runner.invoke(main, [*root, "status"]).stdout
+    fine = runner.invoke(main, [*root, "subscribers", "add", "weekly", "hal@example.org"])
+    assert fine.exit_code == 0 and "warning" not in fine.stderr
