@@ -337,8 +337,9 @@ def test_the_latest_issue_follows_the_welcome(
 def test_a_hostile_welcome_is_sanitized(
     wsite: Site, web: Web, server: SmtpServer, clock: Clock
 ) -> None:
+    # (A subject with CR/LF is refused by `check`: test_bad_welcome_files_are_named_…)
     hostile = (
-        '---\nsubject: "Hi\\r\\nBcc: victim@example.net"\n---\n\n'
+        '---\nsubject: "Hi <b>Bcc: victim@example.net"\n---\n\n'
         "Hello <script>alert(1)</script><style>body{display:none}</style>"
         '<img src="x" onerror="alert(2)"> <a href="javascript:alert(3)">click</a> '
         '<iframe src="https://evil.example"></iframe>\n'
@@ -346,7 +347,9 @@ def test_a_hostile_welcome_is_sanitized(
     (wsite.root / "welcome.md").write_text(hostile, encoding="utf-8")
     subscribe_and_confirm(wsite, web, server, clock)
     deliver(wsite, server, clock)
-    (mail,) = [m for m in server.messages if parsed(m)["Subject"] == "Hi Bcc: victim@example.net"]
+    (mail,) = [
+        m for m in server.messages if parsed(m)["Subject"] == "Hi <b>Bcc: victim@example.net"
+    ]
     assert mail.recipients == ["ann@example.org"]
     assert b"\r\nBcc:" not in mail.data.split(b"\r\n\r\n", 1)[0]
     html = html_of(mail).lower()
