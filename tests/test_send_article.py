@@ -125,6 +125,10 @@ def test_a_chosen_article_skips_readers_as_not_their_topics_in_summary_and_log(
     clock = setup_site(site, server, monkeypatch, approve=False)
     rows = read_rows(io.BytesIO(TOPICS.encode()), "in.csv")
     assert not import_rows(site.engine, "weekly", rows, now=clock.now - timedelta(days=3)).problems
+    dry = cli(site, "send", "weekly", "--article", "alpha", "--dry-run", "--offline")
+    assert "'Alpha' on its own, 2 recipients (1 subscriber skipped: not their topics)" in (
+        dry.stdout
+    )
     sent = cli(site, "send", "weekly", "--article", "alpha", "--yes", "--offline")
     assert sent.exit_code == 0, sent.output
     assert "(1 subscriber skipped: not their topics)" in sent.stdout
