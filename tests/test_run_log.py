@@ -89,8 +89,8 @@ def test_failed_confirmation_mails_are_logged_as_failures_and_shown_by_status(
     shown = CliRunner().invoke(main, ["--site", str(site.root), "status"])
     assert shown.exit_code == 0, shown.output
     assert (
-        "outbox: 1 confirmation mail failed in the last 7 days "
-        "(last: refused: SMTPUTF8 is not supported by this server)" in shown.output
+        "outbox: 1 mail failed in the last 7 days (confirmations, welcomes, editors' "
+        "previews; last: refused: SMTPUTF8 is not supported by this server)" in shown.output
     ), shown.output
     as_json = CliRunner().invoke(main, ["--site", str(site.root), "status", "--json"])
     assert as_json.exit_code == 0, as_json.output

@@ -337,8 +337,9 @@ def test_the_latest_issue_follows_the_welcome(
 def test_a_hostile_welcome_is_sanitized(
     wsite: Site, web: Web, server: SmtpServer, clock: Clock
 ) -> None:
+    # (A subject with CR/LF is refused by `check`: test_bad_welcome_files_are_named_…)
     hostile = (
-        '---\nsubject: "Hi\\r\\nBcc: victim@example.net"\n---\n\n'
+        '---\nsubject: "Hi <b>Bcc: victim@example.net"\n---\n\n'
         "Hello <script>alert(1)</script><style>body{display:none}</style>"
         '<img src="x" onerror="alert(2)"> <a href="javascript:alert(3)">click</a> '
         '<iframe src="https://evil.example"></iframe>\n'
@@ -346,7 +347,9 @@ def test_a_hostile_welcome_is_sanitized(
     (wsite.root / "welcome.md").write_text(hostile, encoding="utf-8")
     subscribe_and_confirm(wsite, web, server, clock)
     deliver(wsite, server, clock)
-    (mail,) = [m for m in server.messages if parsed(m)["Subject"] == "Hi Bcc: victim@example.net"]
+    (mail,) = [
+        m for m in server.messages if parsed(m)["Subject"] == "Hi <b>Bcc: victim@example.net"
+    ]
     assert mail.recipients == ["ann@example.org"]
     assert b"\r\nBcc:" not in mail.data.split(b"\r\n\r\n", 1)[0]
     html = html_of(mail).lower()
@@ -409,6 +412,13 @@ def test_cli_add_welcomes_unless_told_not_to_and_import_only_when_asked(
         ),
         ("---\nsubject: Hi\n---\n\n", "welcome.md:4: has no text"),
         ("---\nsubject: Hi\n---\nA\x00B\n", "welcome.md:4: holds NUL"),
+        *(
+            (
+                f'---\nsubject: "Hi{escape}Bcc: x@evil.example"\n---\n\nHi\n',
+                "welcome.md:2: front matter field `subject` must be a single line",
+            )
+            for escape in ("\\r\\n", "\\n", "\\u2028", "\\x85", "\\0", "\\t")
+        ),
     ],
 )
 def test_bad_welcome_files_are_named_with_their_line(text: str, expected: str) -> None:
@@ -513,3 +523,66 @@ def test_the_welcome_is_dkim_signed_when_the_site_signs(
 
     assert mail.data.startswith(b"DKIM-Signature:")
     assert dkim.verify(mail.data, dnsfunc=dnsfunc)
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink-out", "fifo", "folder"])
+def test_the_welcome_file_must_be_a_regular_file_inside_the_site(
+    site: Site, tmp_path_factory: pytest.TempPathFactory, case: str
+) -> None:
+    """`lists.NAME.welcome` names a file of the site: never /etc/passwd, another site's file
+    through `..` or a symlink, and a FIFO is refused rather than waited on (the check runs
+    in a child process with a timeout: a hang fails the test instead of stalling it)."""
+    outside = tmp_path_factory.mktemp("elsewhere") / "welcome.md"
+    outside.write_text(WELCOME, encoding="utf-8")
+    depth = len(site.root.resolve().parts) - 1
+    configured = {
+        "dotdot": "../" * depth + "etc/passwd",
+        "absolute": "/etc/passwd",
+        "symlink-out": "linked.md",
+        "fifo": "fifo.md",
+        "folder": "folder.md",
+    }[case]
+    if case == "symlink-out":
+        (site.root / "linked.md").symlink_to(outside)
+    elif case == "fifo":
+        os.mkfifo(site.root / "fifo.md")
+    elif case == "folder":
+        (site.root / "folder.md").mkdir()
+    site.configure(CONFIG.replace('welcome = "welcome.md"', f'welcome = "{configured}"'))
+    code = "from syndicate.cli import main; main()"
+    args = [sys.executable, "-c", code, "--site", str(site.root), "check", "--offline"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 1, shown
+    expected = {
+        "dotdot": "is outside the site folder",
+        "absolute": "is outside the site folder",
+        "symlink-out": "is outside the site folder",
+        "fifo": "is not a regular file",
+        "folder": "is a folder",
+    }[case]
+    assert f"{configured}: {expected}" in shown, shown
+    assert "lists.weekly.welcome" in shown
+    assert "root:" not in shown  # nothing of /etc/passwd is read out
+
+
+def test_status_shows_welcomes_stuck_behind_a_broken_file_and_add_warns(wsite: Site) -> None:
+    runner = CliRunner()
+    root = ["--site", str(wsite.root)]
+    (wsite.root / "welcome.md").write_text("---\nsubject: [bad\n---\n\nHi\n", encoding="utf-8")
+    added = runner.invoke(main, [*root, "subscribers", "add", "weekly", "gina@example.org"])
+    assert added.exit_code == 0, added.output
+    assert "welcome mail to gina@example.org queued" in added.stdout
+    assert "warning: the welcome of weekly cannot be rendered: welcome.md:2: " in added.stderr
+    shown = runner.invoke(main, [*root, "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "welcome: 1 welcome mail of weekly waits: welcome.md:2: front matter" in shown.stdout
+    doc = json.loads(runner.invoke(main, [*root, "status", "--json"]).stdout)
+    (stuck,) = doc["welcomes_waiting"]
+    assert stuck["list"] == "weekly" and stuck["waiting"] == 1
+    assert stuck["error"].startswith("welcome.md:2: ")
+
+    (wsite.root / "welcome.md").write_text(WELCOME, encoding="utf-8")  # fixed: nothing said
+    assert "welcome:" not in runner.invoke(main, [*root, "status"]).stdout
+    fine = runner.invoke(main, [*root, "subscribers", "add", "weekly", "hal@example.org"])
+    assert fine.exit_code == 0 and "warning" not in fine.stderr

@@ -54,7 +54,8 @@ def plan_lines(plan: Plan) -> list[str]:
             f"{plural(plan.readers, 'recipient')}"
         )
     if plan.skipped_readers:
-        head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: nothing for their topics)"
+        why = "not their topics" if plan.title is not None else "nothing for their topics"
+        head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: {why})"
     return [head, *(f"  {version_line(v)}" for v in plan.versions), *left_out_lines(plan)]
 
 

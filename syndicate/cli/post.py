@@ -15,7 +15,7 @@ from syndicate.cli.base import emit_json, err, out
 from syndicate.cli.plan import left_out_doc, left_out_lines, plan_lines, render_versions
 from syndicate.config import Settings
 from syndicate.digest.plan import Plan, make_plan
-from syndicate.digest.post import Batch, next_posts, prepare_post
+from syndicate.digest.post import Batch, mailed_before, next_posts, prepare_post
 from syndicate.digest.prepare import Prepared
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, ReadReport
@@ -30,6 +30,7 @@ class Chosen:
     article_id: str | None
     again: bool
     article: Article | None = None
+    earlier: str | None = None  # "already in news-2 on …" (sent again with --again)
 
     def check(self, *, post_list: bool, note_file: Path | None) -> None:
         """Refuse the options that do not go with ``--article`` (or ``--again`` alone)."""
@@ -42,12 +43,27 @@ class Chosen:
                 "--note goes with digests: an article mailed on its own carries none"
             )
 
-    def choose(self, engine: Engine, settings: Settings, list_name: str, read: ReadReport) -> None:
-        """Find the article (an unknown id, or one the list had without --again: an error)."""
+    def choose(
+        self,
+        engine: Engine,
+        settings: Settings,
+        list_name: str,
+        read: ReadReport,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Find the article (an unknown id, or one the list had without --again: an error;
+        ``at``: when a queued send is due, so an article scheduled by then is taken)."""
         assert self.article_id is not None
         self.article = choose_article(
-            engine, settings, list_name, read, self.article_id, again=self.again
+            engine, settings, list_name, read, self.article_id, again=self.again, at=at
         )
+        self.earlier = mailed_before(engine, list_name, self.article)
+
+    def say_earlier(self) -> None:
+        """Before a dry run or the prompt: where the list had the article already (--again)."""
+        if self.earlier:
+            err.print(f"note: {self.earlier}; --again mails it once more", markup=False)
 
     def prepare(
         self, engine: Engine, settings: Settings, list_name: str, *, now: datetime

@@ -180,7 +180,9 @@ def queue_send(
     engine = open_store(settings.database_url)
     try:
         if post is not None and article_id is not None:
-            post.choose(engine, settings, list_name, read_site(settings, engine, now=moment))
+            read = read_site(settings, engine, now=moment)
+            post.choose(engine, settings, list_name, read, at=due)
+            post.say_earlier()
             assert post.article is not None
             article_id = post.article.id
         with engine.begin() as conn:

@@ -214,6 +214,7 @@ def _send(
             run: PostRun | None = None
             if post.article_id is not None:  # checked even when a resume comes first
                 post.choose(engine, settings, list_name, read)
+                post.say_earlier()  # before the dry run and the prompt
             if interrupted is None and post.article_id is not None:
                 upcoming = post.prepare(engine, settings, list_name, now=when)
                 plan = make_plan(settings, list_name, upcoming)

@@ -13,6 +13,7 @@ from syndicate.delivery.engine import SendReport, variant_key
 from syndicate.delivery.worker import retries_due
 from syndicate.digest.plan import Plan
 from syndicate.models import Status
+from syndicate.service.sendlog import skipped_words
 from syndicate.store import deliveries as ledger
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -166,12 +167,7 @@ def _send_line(report: SendReport, *, queued_only: bool) -> list[str]:
         name = f"resumed {report.digest_id}" if report.resumed else report.digest_id
         if report.title is not None:
             name += f" {one_line(report.title, 120)!r}"
-        plan = report.plan
-        if plan is not None and plan.skipped_readers:
-            counts += (
-                f" ({plural(plan.skipped_readers, 'subscriber')} skipped: "
-                "nothing new for their topics)"
-            )
+        counts += skipped_words(report)
         if queued_only:
             lines.append(f"{name}: {counts}; `syndicate worker` delivers it")
         elif report.finished:

@@ -25,6 +25,7 @@ from syndicate.cli.feedback_view import (
     reader_line,
 )
 from syndicate.cli.queue import cancel_queued, local_time, queued_doc, queued_line, what_of
+from syndicate.cli.welcome import stuck_line, stuck_welcomes
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
@@ -180,6 +181,7 @@ def _show_sends(
             failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
             since = wall_clock() - ALERT_WINDOW if closed_too else None
             waits = queued_repo.listed(conn, list_name, closed_since=since, limit=limit)
+            stuck = [] if closed_too else stuck_welcomes(conn, ctx.settings, list_name)
     finally:
         engine.dispose()
     mails = {
@@ -190,7 +192,10 @@ def _show_sends(
     }
     if as_json:
         queued = [queued_doc(ctx.settings, row) for row in waits]
-        emit_json({"sends": docs, "queued": queued, "deliverability": alert, "outbox": mails})
+        found = {"sends": docs, "queued": queued, "deliverability": alert, "outbox": mails}
+        if not closed_too:  # `status`
+            found["welcomes_waiting"] = stuck
+        emit_json(found)
         return
     for row in waits:
         out.print(queued_line(ctx.settings, row), markup=False)
@@ -198,13 +203,15 @@ def _show_sends(
         # A server's reply: one line, bounded, no escapes reaching the terminal.
         last = one_line(failed.last_reply or "no reply", 300)
         out.print(
-            f"outbox: {plural(failed.count, 'confirmation mail')} failed in the last "
-            f"{ALERT_WINDOW.days} days (last: {last})",
+            f"outbox: {plural(failed.count, 'mail')} failed in the last "
+            f"{ALERT_WINDOW.days} days (confirmations, welcomes, editors' previews; last: {last})",
             markup=False,
         )
+    for entry in stuck:
+        out.print(stuck_line(entry), markup=False)
     for line in alert_lines(alert):
         out.print(line, markup=False)
-    if not docs and not waits:
+    if not docs and not waits and not stuck:
         out.print("no sends yet", markup=False)
     for doc in docs:
         for line in _line(doc):

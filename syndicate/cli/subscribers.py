@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, err, errors, main, now, out, pass_ctx
 from syndicate.cli.subscribers_output import import_summary, print_notices, welcome_wanted
+from syndicate.cli.welcome import welcome_problem
 from syndicate.errors import SyndicateError
 from syndicate.events import record_changes
 from syndicate.models import Problem, Source, Status
@@ -226,6 +227,12 @@ def add(
         out.print(f"{shown} is already {state} on {list_name}; nothing changed", markup=False)
     if report.welcomed:
         out.print(f"welcome mail to {shown} queued (`syndicate run` sends it)", markup=False)
+        if (problem := welcome_problem(ctx.settings, list_name)) is not None:
+            err.print(
+                f"warning: the welcome of {list_name} cannot be rendered: {problem}; the "
+                "welcome waits until the file is fixed (`syndicate check`, `syndicate status`)",
+                markup=False,
+            )
 
 
 def _status_on(conn: Connection, key: str, list_name: str) -> tuple[str | None, Status | None]:

@@ -10,12 +10,14 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
+from sqlalchemy import Connection
 
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
 from syndicate.cli.testcopy import deliver_copies, split_addresses
-from syndicate.config import CONFIG_NAME
+from syndicate.config import CONFIG_NAME, Settings
 from syndicate.delivery.dkim import sign as dkim_sign
 from syndicate.delivery.setup import dkim_key
 from syndicate.delivery.transport import Kind
@@ -28,9 +30,47 @@ from syndicate.digest.welcome import (
 )
 from syndicate.errors import SyndicateError
 from syndicate.store import open_store
+from syndicate.store import welcomes as welcome_repo
 from syndicate.subscribers.address import display_address
+from syndicate.text import plural
 
 SAMPLE_EMAIL = "reader@example.org"
+
+
+def welcome_problem(settings: Settings, list_name: str) -> str | None:
+    """Why the list's welcome file cannot be used now (``file:line: reason``), or None
+    (also for a list without a welcome)."""
+    if not settings.mailing_list(list_name).welcome:
+        return None
+    try:
+        load_welcome(settings, list_name)
+    except SyndicateError as exc:
+        return str(exc)
+    return None
+
+
+def stuck_welcomes(
+    conn: Connection, settings: Settings, list_name: str | None
+) -> list[dict[str, Any]]:
+    """The lists whose welcomes wait behind a broken welcome file: how many, and why."""
+    found = []
+    for name, count in sorted(welcome_repo.waiting_counts(conn).items()):
+        if list_name not in (None, name) or name not in settings.config.lists:
+            continue
+        problem = welcome_problem(settings, name)
+        if problem is not None:
+            found.append({"list": name, "waiting": count, "error": problem})
+    return found
+
+
+def stuck_line(doc: dict[str, Any]) -> str:
+    """``status``'s line for :func:`stuck_welcomes`' entry ``doc``."""
+    count = doc["waiting"]
+    verb = "waits" if count == 1 else "wait"
+    return (
+        f"welcome: {plural(count, 'welcome mail')} of {doc['list']} {verb}: {doc['error']}; "
+        "once the file is fixed `syndicate run` sends them (`syndicate check`)"
+    )
 
 
 @main.command()

@@ -3,8 +3,9 @@
 Kept apart from the pool (``delivery.smtp``): this is the part that speaks the protocol,
 pipelined (RFC 2920) where the server offers it, and writes DATA with byte replaces instead
 of aiosmtplib's regular expressions. Where the server offers CHUNKING too (RFC 3030), the
-message goes as ``BDAT <size> LAST`` in the same write as MAIL and RCPT: one round trip a
-message instead of two (see :func:`chunked`).
+message goes as ``BDAT <size>`` in the same write as MAIL and RCPT, then ``BDAT 0 LAST``
+once their replies are read: the server takes the message only at that last chunk, so a
+refused MAIL or RCPT never leaves a half-sent transaction (see :func:`chunked`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from syndicate.digest.prepare import Prepared, list_state
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, Digest
 from syndicate.store import digests as repo
+from syndicate.text import one_line
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,15 +175,26 @@ class AlreadyMailed(SyndicateError):
     """The article was mailed to the list on its own before (``--again`` sends it again)."""
 
 
+def mailed_before(engine: Engine, list_name: str, article: Article) -> str | None:
+    """Where the list had ``article`` last (a post, or a digest that carried it), in words
+    ("… was already mailed to news in the digest news-2 on …"); None when it never did."""
+    with engine.connect() as conn:
+        earlier = repo.mailings_of(conn, list_name, article.id)
+    if not earlier:
+        return None
+    digest_id, at, kind = earlier[-1]
+    how = "as" if kind == repo.POST else "in the digest"
+    return (
+        f"{article.id} ({one_line(article.title, 120)!r}) was already mailed to {list_name} "
+        f"{how} {digest_id} on {at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
 def check_once(engine: Engine, list_name: str, article: Article, *, again: bool) -> None:
-    """Refuse to mail ``article`` to the list on its own a second time, unless ``again``."""
+    """Refuse to mail ``article`` to the list on its own when the list had it already (on
+    its own or in a digest), unless ``again``."""
     if again:
         return
-    with engine.connect() as conn:
-        earlier = repo.posts_of(conn, list_name, article.id)
-    if earlier:
-        digest_id, at = earlier[-1]
-        raise AlreadyMailed(
-            f"{article.id} ({article.title!r}) was already mailed to {list_name} as "
-            f"{digest_id} on {at:%Y-%m-%d %H:%M} UTC; add --again to mail it to the list again"
-        )
+    earlier = mailed_before(engine, list_name, article)
+    if earlier is not None:
+        raise AlreadyMailed(f"{earlier}; add --again to mail it to the list again")

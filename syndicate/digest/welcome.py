@@ -15,8 +15,12 @@ List-Id…), the same footer and the same safety checks as every issue.
 
 from __future__ import annotations
 
+import os
+import stat
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -43,6 +47,7 @@ MAX_WELCOME = 20_000  # characters of the file: a welcome, not an article
 SUBJECT_LIMIT = 200
 LATEST_ARTICLES = 10  # of the latest issue, at most
 _FIELDS = ("subject", "preheader", "latest_issue")
+_BREAKS = frozenset({"Cc", "Zl", "Zp"})  # CR, LF, NUL, tab, U+0085, U+2028, U+2029…
 
 
 class WelcomeError(SyndicateError):
@@ -86,11 +91,8 @@ def load_welcome(settings: Settings, list_name: str) -> Welcome:
     configured = settings.mailing_list(list_name).welcome
     if not configured:
         raise SyndicateError(f"{CONFIG_NAME}: lists.{list_name}.welcome: not set")
-    path = settings.root / configured
     try:
-        # At most what the longest welcome can take, and one byte more to tell a longer one.
-        with path.open("rb") as fh:
-            data = fh.read(MAX_WELCOME * 4 + 4)
+        data = _read_contained(settings.root, configured, list_name)
     except OSError as exc:
         reason = f"cannot be read ({exc.strerror or exc})"
         raise WelcomeError(
@@ -109,6 +111,31 @@ def load_welcome(settings: Settings, list_name: str) -> Welcome:
             configured, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})"
         ) from None
     return parse_welcome(text, where=configured, base_url=settings.publication.base_url)
+
+
+def _read_contained(root: Path, configured: str, list_name: str) -> bytes:
+    """The welcome file's bytes (at most the longest welcome and one byte more): a regular
+    file inside the site folder, its symlinks resolved; opened without blocking (a FIFO
+    or device is refused, never waited on)."""
+    field = f"lists.{list_name}.welcome in {CONFIG_NAME}"
+    site = root.resolve()
+    path = (root / configured).resolve()  # OSError: a symlink loop
+    if not path.is_relative_to(site):
+        raise WelcomeError(
+            configured, None, f"is outside the site folder ({site}); set {field} to a "
+            "Markdown file inside it (relative to the site folder)",
+        )  # fmt: skip
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)  # resolved: no symlink left to follow
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise WelcomeError(configured, None, f"is {kind}; set {field} to a Markdown file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_WELCOME * 4 + 4)
+    finally:
+        os.close(fd)
 
 
 def parse_welcome(source: str, *, where: str, base_url: str) -> Welcome:
@@ -172,6 +199,12 @@ def _subject(where: str, fm: list[str], meta: dict[str, Any]) -> str:
     if not isinstance(value, str) or not value.strip():
         front_matter_error(where, fm, "subject", "must be a line of text")
     assert isinstance(value, str)
+    broken = next((c for c in value if unicodedata.category(c) in _BREAKS), None)
+    if broken is not None:  # a header is one line: say so, rather than mend it in silence
+        front_matter_error(
+            where, fm, "subject",
+            f"must be a single line (it holds {broken!r}: no line breaks or control characters)",
+        )  # fmt: skip
     subject = single_line(value)
     if len(subject) > SUBJECT_LIMIT:
         front_matter_error(where, fm, "subject", f"must be at most {SUBJECT_LIMIT} characters")

@@ -32,8 +32,13 @@ class UnknownArticle(SyndicateError):
     """No published article has that id."""
 
 
-def find_article(read: ReadReport, article_id: str) -> Article:
-    """The published article whose id (or, failing that, slug) is ``article_id``."""
+def find_article(read: ReadReport, article_id: str, *, at: datetime | None = None) -> Article:
+    """The published article whose id (or, failing that, slug) is ``article_id``.
+
+    ``at``: when the send is due (``--at``); an article scheduled for then or earlier is
+    taken too (the check is made again when the send comes due, on the articles published
+    by then).
+    """
     wanted = article_id.strip()
     for article in read.articles:
         if article.id == wanted:
@@ -44,11 +49,15 @@ def find_article(read: ReadReport, article_id: str) -> Article:
     shown = one_line(article_id, 100)
     for article in read.scheduled:
         if wanted in (article.id, article.slug):
+            if at is not None and article.published <= at:
+                return article
             raise UnknownArticle(
                 f"article {shown!r} is scheduled for {article.published:%Y-%m-%d %H:%M} UTC; "
                 "it can be mailed once it is published"
             )
-    close = difflib.get_close_matches(wanted, [a.id for a in read.articles], n=1)
+    known = [*read.articles, *(read.scheduled if at is not None else ())]
+    names = [a.id for a in known] + [a.slug for a in known if a.slug]  # slugs: what people type
+    close = difflib.get_close_matches(wanted, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UnknownArticle(
         f"no article with id {shown!r}{hint}; `syndicate articles` lists each article's id "
@@ -64,10 +73,12 @@ def choose_article(
     article_id: str,
     *,
     again: bool,
+    at: datetime | None = None,
 ) -> Article:
-    """The article ``send --article`` would mail to the list, or the error saying why not."""
+    """The article ``send --article`` would mail to the list, or the error saying why not
+    (``at``: when a queued send is due, see :func:`find_article`)."""
     settings.mailing_list(list_name)
-    article = find_article(read, article_id)
+    article = find_article(read, article_id, at=at)
     _, left_out = split_mailable([article], settings.config.content.folder)
     if left_out:
         raise SyndicateError(f"{left_out[0].where}: cannot be mailed: {left_out[0].reason}")

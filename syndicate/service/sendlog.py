@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from syndicate.delivery.report import SendReport
-from syndicate.text import one_line
+from syndicate.text import one_line, plural
+
+
+def skipped_words(report: SendReport) -> str:
+    """ " (1 subscriber skipped: …)" for the readers a send left out by their topics, or "".
+    A post (one chosen article) is simply not their topics; a digest had nothing new
+    for them."""
+    plan = report.plan
+    if plan is None or not plan.skipped_readers:
+        return ""
+    why = "not their topics" if report.title is not None else "nothing new for their topics"
+    return f" ({plural(plan.skipped_readers, 'subscriber')} skipped: {why})"
 
 
 def describe(report: SendReport) -> str:
@@ -23,4 +34,4 @@ def describe(report: SendReport) -> str:
         state = f"stopped: {report.error}"
     resumed = " (resumed)" if report.resumed else ""
     title = f" {one_line(report.title, 120)!r}" if report.title else ""
-    return f"{report.digest_id}{title}{resumed}: {counts} ({state}){skipped}"
+    return f"{report.digest_id}{title}{resumed}: {counts}{skipped_words(report)} ({state}){skipped}"

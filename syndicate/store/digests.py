@@ -53,14 +53,17 @@ def post_cursor(conn: Connection, list_name: str) -> datetime | None:
     return found
 
 
-def posts_of(conn: Connection, list_name: str, article_id: str) -> list[tuple[str, datetime]]:
-    """Id and creation time of each post of the list that mailed ``article_id``, oldest first."""
+def mailings_of(
+    conn: Connection, list_name: str, article_id: str
+) -> list[tuple[str, datetime, str]]:
+    """Id, creation time and kind of each digest or post of the list that carried
+    ``article_id``, oldest first."""
     stmt = (
-        select(digests.c.id, digests.c.created_at, digests.c.article_ids)
-        .where(digests.c.list_name == list_name, digests.c.kind == POST)
+        select(digests.c.id, digests.c.created_at, digests.c.article_ids, digests.c.kind)
+        .where(digests.c.list_name == list_name)
         .order_by(digests.c.issue)
     )
-    return [(i, at) for i, at, raw in conn.execute(stmt) if article_id in json.loads(raw)]
+    return [(i, at, k) for i, at, raw, k in conn.execute(stmt) if article_id in json.loads(raw)]
 
 
 def digest_kind(conn: Connection, digest_id: str) -> tuple[str, str | None]:

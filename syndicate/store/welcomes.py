@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import Status
@@ -188,3 +188,13 @@ def of_subscriber(conn: Connection, subscriber_id: int) -> list[Shown]:
         )
         for name, status, at, detail, mail_status, mail_at, reply in conn.execute(stmt)
     ]
+
+
+def waiting_counts(conn: Connection) -> dict[str, int]:
+    """How many welcomes wait to be built, per list."""
+    stmt = (
+        select(_w.list_name, func.count())
+        .where(_w.status == WelcomeStatus.WAITING.value)
+        .group_by(_w.list_name)
+    )
+    return {str(name): int(n) for name, n in conn.execute(stmt)}
