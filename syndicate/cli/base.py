@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -144,6 +145,34 @@ class Context:
         if self._settings is None:
             self._settings = load_settings(self.site)
         return self._settings
+
+
+def preview_output(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format html|text|eml``, ``--out FILE`` and ``--open``: the options of every
+    command that shows a mail (``preview``, ``welcome``)."""
+    options = (
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["html", "text", "eml"]),
+            default="html",
+            show_default=True,
+            help="HTML part, text part, or the whole RFC 5322 message.",
+        ),
+        click.option(
+            "--out",
+            "out_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write to this file instead of stdout.",
+        ),
+        click.option(
+            "--open", "open_it", is_flag=True, help="Open the result in a browser / mail app."
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def now() -> datetime:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from syndicate.cli.base import Context, err, errors, main, now, pass_ctx
+from syndicate.cli.base import Context, err, errors, main, now, pass_ctx, preview_output
 from syndicate.cli.plan import plan_lines, topics_label
 from syndicate.cli.post import preview_post
 from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of, warn_unoffered
@@ -26,22 +26,7 @@ SAMPLE = Reader(email="reader@example.org", name=SAMPLE_NAME, topics=frozenset()
 
 @main.command()
 @click.argument("list_name", metavar="LIST")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["html", "text", "eml"]),
-    default="html",
-    show_default=True,
-    help="HTML part, text part, or the whole RFC 5322 message.",
-)
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to this file instead of stdout.",
-)
-@click.option("--open", "open_it", is_flag=True, help="Open the result in a browser / mail app.")
+@preview_output
 @click.option("--topics", default="", help="Preview the version for these topics (a,b).")
 @click.option(
     "--as",

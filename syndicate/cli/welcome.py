@@ -15,7 +15,17 @@ from typing import Any
 import click
 from sqlalchemy import Connection
 
-from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
+from syndicate.cli.base import (
+    Context,
+    emit_json,
+    err,
+    errors,
+    main,
+    now,
+    out,
+    pass_ctx,
+    preview_output,
+)
 from syndicate.cli.testcopy import deliver_copies, split_addresses
 from syndicate.config import CONFIG_NAME, Settings
 from syndicate.delivery.dkim import sign as dkim_sign
@@ -75,22 +85,7 @@ def stuck_line(doc: dict[str, Any]) -> str:
 
 @main.command()
 @click.argument("list_name", metavar="LIST")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["html", "text", "eml"]),
-    default="html",
-    show_default=True,
-    help="HTML part, text part, or the whole RFC 5322 message.",
-)
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to this file instead of stdout.",
-)
-@click.option("--open", "open_it", is_flag=True, help="Open the result in a browser / mail app.")
+@preview_output
 @click.option(
     "--to",
     "to",

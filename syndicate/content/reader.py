@@ -63,20 +63,22 @@ def stored_articles(settings: Settings, engine: Engine) -> list[Article]:
     return _link_related(articles)
 
 
+def stored_article(r: StoredArticle) -> Article:
+    """The Article of a stored row."""
+    return to_article(
+        id=r.id,
+        source=r.source,
+        key=r.key,
+        first_seen=r.first_seen,
+        changed_at=r.changed_at,
+        content_hash=r.content_hash,
+        payload=r.payload,
+        html=r.html,
+    )
+
+
 def _articles(rows: Iterable[StoredArticle]) -> list[Article]:
-    return [
-        to_article(
-            id=r.id,
-            source=r.source,
-            key=r.key,
-            first_seen=r.first_seen,
-            changed_at=r.changed_at,
-            content_hash=r.content_hash,
-            payload=r.payload,
-            html=r.html,
-        )
-        for r in rows
-    ]
+    return [stored_article(r) for r in rows]
 
 
 def _unique_urls(articles: list[Article], folder: str) -> tuple[list[Article], list[Problem]]:

@@ -28,9 +28,9 @@ import markupsafe
 from sqlalchemy import Connection
 
 from syndicate.config import CONFIG_NAME, Settings
-from syndicate.content.article import to_article
 from syndicate.content.html import MarkupError, sanitize
 from syndicate.content.markdown import front_matter, front_matter_error
+from syndicate.content.reader import stored_article
 from syndicate.digest import markers, templating
 from syndicate.digest.note import to_text
 from syndicate.digest.render import brand, install_helpers, template_env, to_html
@@ -219,19 +219,7 @@ def latest_issue(conn: Connection, settings: Settings, list_name: str) -> Latest
         return None
     issue, created, ids = found
     shown = sorted(
-        (
-            to_article(
-                id=r.id,
-                source=r.source,
-                key=r.key,
-                first_seen=r.first_seen,
-                changed_at=r.changed_at,
-                content_hash=r.content_hash,
-                payload=r.payload,
-                html=r.html,
-            )
-            for r in articles_by_id(conn, ids[:1000])
-        ),
+        (stored_article(r) for r in articles_by_id(conn, ids[:1000])),
         key=lambda a: (a.published, a.id),
         reverse=True,
     )
