@@ -419,3 +419,25 @@ def test_on_postgresql_one_keys_events_are_sent_in_commit_order(
     finally:
         first.close()  # a failed test must not leave its transaction holding the schema
         site.close()
+
+
+def test_an_endpoint_slower_than_httpx_default_but_within_its_timeout_is_delivered(
+    site: Site,
+) -> None:
+    """Retrial: the client's own 5-s default cut every attempt of an endpoint given 8 s."""
+    with Receiver(SECRET) as slowish:
+        slowish.mode, slowish.delay = "slow", 5.5
+        site.configure(hook_config("slowish", slowish.url, timeout=8))
+        confirmed(site, "ann", 1)
+
+        async def one_round() -> None:
+            send = sender(site, Clock())
+            try:
+                await send.run_round()
+            finally:
+                await send.aclose()
+
+        asyncio.run(one_round())
+        (row,) = rows(site)
+        assert row.status is EventStatus.DELIVERED, row.last_error
+        assert len(slowish.accepted) == 1

@@ -144,16 +144,21 @@ class Poster:
         headers = self.signers[hook.key].headers(message_id, body, at=self.clock())
         try:
             async with asyncio.timeout(hook.timeout):
-                request = self.client.stream(
-                    "POST", hook.url, content=body.encode("utf-8"), headers=headers
+                request = self.client.stream(  # the endpoint's timeout, not httpx's 5 s
+                    "POST",
+                    hook.url,
+                    content=body.encode("utf-8"),
+                    headers=headers,
+                    timeout=hook.timeout,
                 )
                 async with request as response:
                     head = await _read_some(response, READ_LIMIT)
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):
             return Answer(code=None, error=f"no answer within {hook.timeout:g} s")
         except httpx.HTTPError as exc:
             kind = type(exc).__name__
-            return Answer(code=None, error=printable(f"{kind}: {exc}")[:200] or kind)
+            said = printable(str(exc)).strip()
+            return Answer(code=None, error=(f"{kind}: {said}" if said else kind)[:200])
         code = response.status_code
         if 200 <= code < 300:
             return Answer(code=code)
