@@ -156,14 +156,14 @@ def test_the_webhooks_commands(hooked: Site, receiver: Receiver) -> None:
     assert "  0 delivered, 1 pending, 1 failed; oldest pending since " in out
     assert "  last error (2026-11-30 09:00:00 UTC): HTTP 500: down" in out
     assert err.strip() == (
-        "1 event given up: `syndicate webhooks list --failed` lists them, "
-        "`syndicate webhooks retry` sends them again"
+        "1 event given up: `syndicate webhooks list --failed` lists it, "
+        "`syndicate webhooks retry` sends it again"
     )
     code, out, _ = cli(hooked, "webhooks", "list", "--failed")
     assert code == 0 and len(out.splitlines()) == 1
     assert "subscriber.created" in out and "failed, 26 attempts; last: HTTP 500: down" in out
     code, out, _ = cli(hooked, "webhooks", "retry")
-    assert (code, out.strip()) == (0, "1 event queued again: `syndicate run` sends them")
+    assert (code, out.strip()) == (0, "1 event queued again: `syndicate run` sends it")
     code, _, err = cli(hooked, "webhooks", "retry")
     assert (code, err.strip()) == (1, "no failed events to retry")
     assert pending(hooked) == 2

@@ -29,7 +29,8 @@ def import_summary(report: ImportReport) -> str:
         f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
         f"{plural(rejected, 'row')} rejected{kept}"
         + (
-            f"; {plural(report.welcomed, 'welcome mail')} queued (`syndicate run` sends them)"
+            f"; {plural(report.welcomed, 'welcome mail')} queued (`syndicate run` sends "
+            f"{'it' if report.welcomed == 1 else 'them'})"
             if report.welcomed
             else ""
         )

@@ -105,9 +105,10 @@ def status(ctx: Context, as_json: bool) -> None:
             for line in _lines(doc):
                 out.print(line, markup=False)
         if failed:
+            them = "it" if failed == 1 else "them"
             err.print(
                 f"{plural(failed, 'event')} given up: `syndicate webhooks list --failed` lists "
-                "them, `syndicate webhooks retry` sends them again",
+                f"{them}, `syndicate webhooks retry` sends {them} again",
                 markup=False,
             )
     sys.exit(1 if failed else 0)
@@ -192,7 +193,8 @@ def retry(ctx: Context, name: str | None, row_id: int | None) -> None:
     if not count:
         err.print("no failed events to retry", markup=False)
         sys.exit(1)
-    out.print(f"{plural(count, 'event')} queued again: `syndicate run` sends them", markup=False)
+    them = "it" if count == 1 else "them"
+    out.print(f"{plural(count, 'event')} queued again: `syndicate run` sends {them}", markup=False)
 
 
 def _hook(settings: Settings, name: str) -> Webhook:

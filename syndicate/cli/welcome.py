@@ -79,7 +79,8 @@ def stuck_line(doc: dict[str, Any]) -> str:
     verb = "waits" if count == 1 else "wait"
     return (
         f"welcome: {plural(count, 'welcome mail')} of {doc['list']} {verb}: {doc['error']}; "
-        "once the file is fixed `syndicate run` sends them (`syndicate check`)"
+        f"once the file is fixed `syndicate run` sends {'it' if count == 1 else 'them'} "
+        "(`syndicate check`)"
     )
 
 
