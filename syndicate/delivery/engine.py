@@ -340,6 +340,8 @@ class Sender:
             dkim=self.dkim,
             adapter=adapter,
         )
+        if self.stopping:  # Ctrl-C came while the send was being set up: start nothing
+            self._courier.request_stop()
         # This process starts delivering at once; helpers join as soon as they are up.
         mine = asyncio.create_task(self._courier.drain(on_batch=lambda: self._beat(job, report)))
         helpers = spread.Helpers([])
