@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -173,6 +174,23 @@ def preview_output(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def write_preview(
+    data: bytes, fmt: str, out_file: Path | None, *, open_it: bool, prefix: str
+) -> None:
+    """Where :func:`preview_output`'s options send a mail shown: stdout, ``--out FILE``, or
+    (``--open`` without ``--out``) a temporary file opened in a browser / mail app."""
+    if out_file is None and open_it:
+        suffix = {"html": ".html", "text": ".txt", "eml": ".eml"}[fmt]
+        out_file = Path(tempfile.mkstemp(prefix=prefix, suffix=suffix)[1])
+    if out_file is None:
+        sys.stdout.buffer.write(data)
+        return
+    out_file.write_bytes(data)
+    err.print(f"wrote {out_file}", markup=False)
+    if open_it:
+        click.launch(str(out_file))
 
 
 def now() -> datetime:

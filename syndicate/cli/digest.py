@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
 import click
 
-from syndicate.cli.base import Context, err, errors, main, now, pass_ctx, preview_output
+from syndicate.cli.base import (
+    Context,
+    err,
+    errors,
+    main,
+    now,
+    pass_ctx,
+    preview_output,
+    write_preview,
+)
 from syndicate.cli.plan import plan_lines, topics_label
 from syndicate.cli.post import preview_post
 from syndicate.cli.testcopy import Reader, describe, parse_topics, reader_of, warn_unoffered
@@ -129,13 +136,4 @@ def preview(
     err.print(
         f"version: {describe(digest, wanted)} as {display_address(reader.email)}", markup=False
     )
-    if out_file is None and open_it:
-        suffix = {"html": ".html", "text": ".txt", "eml": ".eml"}[fmt]
-        out_file = Path(tempfile.mkstemp(prefix="syndicate-preview-", suffix=suffix)[1])
-    if out_file is None:
-        sys.stdout.buffer.write(data)
-        return
-    out_file.write_bytes(data)
-    err.print(f"wrote {out_file}", markup=False)
-    if open_it:
-        click.launch(str(out_file))
+    write_preview(data, fmt, out_file, open_it=open_it, prefix="syndicate-preview-")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from syndicate.cli.base import (
     out,
     pass_ctx,
     preview_output,
+    write_preview,
 )
 from syndicate.cli.testcopy import deliver_copies, split_addresses
 from syndicate.config import CONFIG_NAME, Settings
@@ -174,13 +174,4 @@ def welcome(
         data = personal.text.encode("utf-8")
     else:
         data = bytes(copies.message(SAMPLE_EMAIL, SAMPLE_NAME))
-    if out_file is None and open_it:
-        suffix = {"html": ".html", "text": ".txt", "eml": ".eml"}[fmt]
-        out_file = Path(tempfile.mkstemp(prefix="syndicate-welcome-", suffix=suffix)[1])
-    if out_file is None:
-        sys.stdout.buffer.write(data)
-        return
-    out_file.write_bytes(data)
-    err.print(f"wrote {out_file}", markup=False)
-    if open_it:
-        click.launch(str(out_file))
+    write_preview(data, fmt, out_file, open_it=open_it, prefix="syndicate-welcome-")
