@@ -219,6 +219,7 @@ COMMANDS = {
     "run": "run",
     "schedule": "run",
     "webhooks": "webhooks",
+    "admin": "admin",
 }
 
 
