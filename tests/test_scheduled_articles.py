@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import main
@@ -91,7 +92,8 @@ def test_articles_command_shows_scheduled(site: Site) -> None:
 
 def test_run_rebuilds_when_a_scheduled_article_falls_due(site: Site) -> None:
     wall = datetime.now(UTC).replace(microsecond=0)
-    post(site, "soon", wall + timedelta(seconds=2))
+    due = wall + timedelta(seconds=4)
+    post(site, "soon", due)
     post(site, "before", wall - timedelta(days=1))
     rss = site.settings.feeds_dir / "rss.xml"
 
@@ -101,7 +103,10 @@ def test_run_rebuilds_when_a_scheduled_article_falls_due(site: Site) -> None:
     async def go() -> list[str]:
         work = Work(site.settings, site.engine, Signer("test-secret-0123456789abcdef"))
         await work.poll()
-        assert titles() == ["before"]
+        if datetime.now(UTC) < due:  # a loaded machine may take longer than that to poll
+            assert titles() == ["before"]
+        else:
+            pytest.skip("the first poll took until the article was due; nothing left to test")
         # No further poll is due for minutes: only the one-off rebuild can publish it.
         for _ in range(300):
             await asyncio.sleep(0.1)
