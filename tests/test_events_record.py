@@ -84,7 +84,10 @@ def test_webhook_config_errors_name_the_field_and_what_to_do() -> None:
         return found[0]
 
     plain = one(url="http://hooks.example.com/x")
-    assert plain.startswith("syndicate.toml: webhooks[0]: url: plain http:// is allowed only")
+    assert plain.startswith(
+        'syndicate.toml: [[webhooks]] #1 (host "hooks.example.com"): url: plain http:// is '
+        "allowed only"
+    )
     assert "allow_http = true" in plain
     assert "unknown event 'subscriber.deleted'" in one(events='["subscriber.deleted"]')
     assert "at least one event" in one(events="[]")
@@ -97,9 +100,43 @@ def test_webhook_config_errors_name_the_field_and_what_to_do() -> None:
         '[[webhooks]]\nurl = "https://h.test/b"\nevents = ["*"]\nsecret_env = "S"\n'
     )
     assert twice == [
-        "syndicate.toml: webhooks: [0] and [1] are both named 'h.test': give each a "
+        "syndicate.toml: [[webhooks]]: #1 and #2 are both named 'h.test': give each a "
         'different name = "…" (the name defaults to the URL\'s host)'
     ]
+
+
+def test_every_webhook_message_names_the_endpoint_one_way(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[[webhooks]] #N (name "…")`` and the field, whether pydantic, the duplicate check or
+    the secret check found it; ``check`` exits 2 for a syndicate.toml that does not validate
+    (as for any section) and 1 for a valid one whose secret is missing from the environment
+    (as for the IMAP password)."""
+    first = '[[webhooks]]\nurl = "https://a.test/x"\nevents = ["*"]\nsecret_env = "A"\n'
+    crm = '[[webhooks]]\nname = "crm"\nurl = "https://h.test/x"\nevents = ["*"]\nsecret_env = "S"\n'
+    assert problems(first + crm + "timeout = 0\n") == [
+        'syndicate.toml: [[webhooks]] #2 (name "crm"): timeout: input should be greater than 0, '
+        "got 0"
+    ]
+    assert problems(first + crm.replace('"*"', '"nope"'))[0].startswith(
+        "syndicate.toml: [[webhooks]] #2 (name \"crm\"): events: unknown event 'nope'"
+    )
+    assert problems(first + crm.replace('url = "https://h.test/x"\n', ""))[0] == (
+        'syndicate.toml: [[webhooks]] #2 (name "crm"): url: is required but missing'
+    )
+    _, hook = parse_config(BASE + first + crm).webhooks
+    assert secret_problem(hook, {}) is not None
+    assert str(secret_problem(hook, {})).startswith(
+        'syndicate.toml: [[webhooks]] #2 (name "crm"): secret_env: S is not set'
+    )
+    monkeypatch.setenv("A", new_secret())
+    monkeypatch.delenv("S", raising=False)
+    site.configure(first + crm + "timeout = 0\n")
+    code, _, err = cli(site, "check", "--offline")
+    assert code == 2 and '[[webhooks]] #2 (name "crm"): timeout:' in err
+    site.configure(first + crm)
+    code, _, err = cli(site, "check", "--offline")
+    assert code == 1 and '[[webhooks]] #2 (name "crm"): secret_env: S is not set' in err
 
 
 def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
@@ -115,7 +152,7 @@ def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
 
 def test_secret_problems_name_the_webhook_and_the_variable() -> None:
     (hook,) = parse_config(BASE + ALL).webhooks
-    where = "syndicate.toml: webhooks.crm: secret_env: TEST_CRM_SECRET"
+    where = 'syndicate.toml: [[webhooks]] #1 (name "crm"): secret_env: TEST_CRM_SECRET'
     assert secret_problem(hook, {}) == (
         f"{where} is not set; set it to the endpoint's signing secret: whsec_ followed by the "
         "base64 of 24 to 64 random bytes (`syndicate webhooks secret` prints a new one)"
@@ -140,7 +177,7 @@ def test_check_reports_a_missing_secret(site: Site, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("TEST_CRM_SECRET", raising=False)
     code, _, err = cli(site, "check", "--offline")
     assert code == 1
-    assert "webhooks.crm: secret_env: TEST_CRM_SECRET is not set" in err
+    assert '[[webhooks]] #1 (name "crm"): secret_env: TEST_CRM_SECRET is not set' in err
     monkeypatch.setenv("TEST_CRM_SECRET", new_secret())
     code, out, _ = cli(site, "check", "--offline")
     assert code == 0, out
