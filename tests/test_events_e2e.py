@@ -95,7 +95,7 @@ def test_bounces_and_complaints_become_events(
         assert (data["list"], data["status"], data["previous"]) == ("weekly", status, "active")
         assert set(data) == {"subscriber", "list", "status", "previous", "source", "reason"}
         assert isinstance(data["reason"], str)
-    assert bounced["data"]["source"] != "cli"  # it came from the intake, not a command
+    assert bounced["data"]["source"] == complained["data"]["source"] == "postmark"  # the intake
 
 
 def test_an_event_given_up_is_delivered_once_after_retry(

@@ -11,7 +11,7 @@ import click
 from syndicate.cli.base import Context, err, errors, out, pass_ctx
 from syndicate.cli.webhooks import configured_names, webhooks
 from syndicate.config import CONFIG_NAME, Settings
-from syndicate.config.webhooks import EVENT_TYPES, Webhook
+from syndicate.config.webhooks import ALL_EVENTS, EVENT_TYPES, Webhook
 from syndicate.store import open_store
 from syndicate.store import webhook_outbox as repo
 from syndicate.store.webhooks import EventStatus
@@ -81,7 +81,9 @@ def move(ctx: Context, old: str, new: str, yes: bool) -> None:
             if not waiting:
                 out.print(f"nothing to move: {old} has no pending or given-up events", markup=False)
                 return
-            _agreed(f"move up to {plural(waiting, 'event')} of {old} to {new}?", yes)
+            some = "" if ALL_EVENTS in target.events else "up to "  # only the types it wants
+            _agreed(f"move {some}{plural(waiting, 'event')} of {old} to {new}?", yes)
+            given_up = counts.get(EventStatus.FAILED, 0)
             types = [t for t in EVENT_TYPES if target.wants(t)]
             with engine.begin() as conn:
                 moved = repo.move(conn, old, new, types=types)
@@ -89,11 +91,10 @@ def move(ctx: Context, old: str, new: str, yes: bool) -> None:
         finally:
             engine.dispose()
     them = "it" if moved == 1 else "them"
-    out.print(
-        f"moved {plural(moved, 'event')} from {old} to {new}: `syndicate run` sends {them} "
-        "(given-up ones after `syndicate webhooks retry`)",
-        markup=False,
-    )
+    line = f"moved {plural(moved, 'event')} from {old} to {new}: `syndicate run` sends {them}"
+    if given_up:
+        line += f" (given-up ones after `syndicate webhooks retry {new}`)"
+    out.print(line, markup=False)
     if left is not None:
         stuck = left.counts.get(EventStatus.PENDING, 0) + left.counts.get(EventStatus.FAILED, 0)
         if stuck:

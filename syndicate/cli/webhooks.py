@@ -85,17 +85,19 @@ def _lines(doc: dict[str, Any], hooks: list[Webhook]) -> Iterator[str]:
     line = "  " + ", ".join(parts)
     if doc["oldest_pending"]:
         line += f"; oldest pending since {shown_time(doc['oldest_pending'])}"
-        if doc["configured"] and doc["due_now"]:
-            line += f", due since {shown_time(doc['next_attempt'])} (`syndicate run` sends it)"
-        elif doc["configured"]:
-            line += f", next attempt {shown_time(doc['next_attempt'])}"
-        if doc["waiting"]:
-            line += (
-                f"; {doc['waiting']:,} of them "
-                f"{'waits' if doc['waiting'] == 1 else 'wait'} behind an earlier event of "
-                "the same subscriber or send"
-            )
     yield line
+    if doc["oldest_pending"] and doc["configured"]:
+        when = shown_time(doc["next_attempt"])
+        if doc["due_now"]:
+            yield f"  next attempt: due since {when} (`syndicate run` sends it)"
+        else:
+            yield f"  next attempt: {when}"
+    if waiting := doc["waiting"]:
+        verb = "waits" if waiting == 1 else "wait"
+        yield (
+            f"  {plural(waiting, 'event')} {verb} behind an earlier one of the same "
+            "subscriber or send"
+        )
     if doc["last_error"]:
         error = one_line(doc["last_error"], 200)
         yield f"  last error ({shown_time(doc['last_error_at'])}): {error}"
