@@ -121,7 +121,10 @@ def test_run_refuses_to_start_without_the_secret(hooked: Site, tmp_path: Path) -
     )
     assert done.returncode == 2
     err = done.stderr.decode()
-    assert "error: syndicate.toml: webhooks.crm: secret_env: TEST_HOOK_SECRET is not set" in err
+    assert (
+        'error: syndicate.toml: [[webhooks]] #1 (name "crm"): secret_env: TEST_HOOK_SECRET is '
+        "not set"
+    ) in err
     assert "listening" not in done.stdout.decode()
 
 
@@ -141,7 +144,7 @@ def test_the_webhooks_commands(hooked: Site, receiver: Receiver) -> None:
     assert all(d["status"] == "pending" and d["endpoint"] == "crm" for d in lines)
     assert set(lines[0]) == {
         "id", "message_id", "endpoint", "type", "key", "status", "attempts", "created",
-        "next_attempt", "last_attempt", "last_code", "last_error",
+        "next_attempt", "waits_behind", "last_attempt", "last_code", "last_error",
     }  # fmt: skip
     # One given up (as after retry_for of failures): status says so and exits 1.
     with hooked.engine.begin() as conn:
@@ -168,7 +171,7 @@ def test_the_webhooks_commands(hooked: Site, receiver: Receiver) -> None:
     assert (code, err.strip()) == (1, "no failed events to retry")
     assert pending(hooked) == 2
     code, _, err = cli(hooked, "webhooks", "retry", "nosuch")
-    assert code == 2 and "no webhook named 'nosuch'; declared: crm" in err
+    assert code == 2 and "no webhook named 'nosuch' in syndicate.toml; configured: crm" in err
 
 
 def test_webhooks_test_pings_the_endpoint(hooked: Site, receiver: Receiver) -> None:

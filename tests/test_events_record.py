@@ -84,7 +84,10 @@ def test_webhook_config_errors_name_the_field_and_what_to_do() -> None:
         return found[0]
 
     plain = one(url="http://hooks.example.com/x")
-    assert plain.startswith("syndicate.toml: webhooks[0]: url: plain http:// is allowed only")
+    assert plain.startswith(
+        'syndicate.toml: [[webhooks]] #1 (host "hooks.example.com"): url: plain http:// is '
+        "allowed only"
+    )
     assert "allow_http = true" in plain
     assert "unknown event 'subscriber.deleted'" in one(events='["subscriber.deleted"]')
     assert "at least one event" in one(events="[]")
@@ -97,7 +100,7 @@ def test_webhook_config_errors_name_the_field_and_what_to_do() -> None:
         '[[webhooks]]\nurl = "https://h.test/b"\nevents = ["*"]\nsecret_env = "S"\n'
     )
     assert twice == [
-        "syndicate.toml: webhooks: [0] and [1] are both named 'h.test': give each a "
+        "syndicate.toml: [[webhooks]]: #1 and #2 are both named 'h.test': give each a "
         'different name = "…" (the name defaults to the URL\'s host)'
     ]
 
@@ -115,7 +118,7 @@ def test_plain_http_is_allowed_to_loopback_or_when_asked() -> None:
 
 def test_secret_problems_name_the_webhook_and_the_variable() -> None:
     (hook,) = parse_config(BASE + ALL).webhooks
-    where = "syndicate.toml: webhooks.crm: secret_env: TEST_CRM_SECRET"
+    where = 'syndicate.toml: [[webhooks]] #1 (name "crm"): secret_env: TEST_CRM_SECRET'
     assert secret_problem(hook, {}) == (
         f"{where} is not set; set it to the endpoint's signing secret: whsec_ followed by the "
         "base64 of 24 to 64 random bytes (`syndicate webhooks secret` prints a new one)"
@@ -140,7 +143,7 @@ def test_check_reports_a_missing_secret(site: Site, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("TEST_CRM_SECRET", raising=False)
     code, _, err = cli(site, "check", "--offline")
     assert code == 1
-    assert "webhooks.crm: secret_env: TEST_CRM_SECRET is not set" in err
+    assert '[[webhooks]] #1 (name "crm"): secret_env: TEST_CRM_SECRET is not set' in err
     monkeypatch.setenv("TEST_CRM_SECRET", new_secret())
     code, out, _ = cli(site, "check", "--offline")
     assert code == 0, out

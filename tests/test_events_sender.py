@@ -25,6 +25,7 @@ from syndicate.events.retry import backoff, retry_at
 from syndicate.events.sender import READ_LIMIT, WebhookSender
 from syndicate.events.signing import Signer
 from syndicate.store import open_store
+from syndicate.store import webhook_outbox as outbox
 from syndicate.store import webhooks as repo
 from syndicate.store.webhooks import EventStatus
 from tests.conftest import NOW, Site
@@ -97,13 +98,13 @@ def drain(site: Site, clock: Clock, *, rounds: int = 200, until: datetime | None
 
 def statuses(site: Site) -> list[tuple[str, EventStatus, int]]:
     with site.engine.connect() as conn:
-        found = repo.iter_events(conn)
+        found = outbox.iter_events(conn)
         return sorted((json.loads(r.body)["data"]["n"], r.status, r.attempts) for r in found)  # type: ignore[misc]
 
 
 def rows(site: Site) -> list[repo.EventRow]:
     with site.engine.connect() as conn:
-        return sorted(repo.iter_events(conn), key=lambda r: r.id)
+        return sorted(outbox.iter_events(conn), key=lambda r: r.id)
 
 
 # --- signing ------------------------------------------------------------------------------------

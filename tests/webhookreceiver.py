@@ -9,8 +9,11 @@ specification (not syndicate's signing code, nor the ``standardwebhooks`` packag
 ``mode`` decides the answer: ``"ok"`` (204), ``"fail"`` (500), ``"fail-for"`` (500 only for
 bodies that contain ``fail_for``, 200 otherwise), ``"slow"`` (answers after ``delay``
 seconds), ``"huge"`` (a 500 with a huge body), ``"redirect"`` (302 to ``/elsewhere``).
-``down()`` stops listening (connections are refused) and ``up()`` listens again on the same
-port. ``accepted`` holds what was taken (2xx), in arrival order.
+With ``hang_after = N``, every event taken after the first N is taken (it counts as
+arrived) but answered only after ``delay`` seconds (or on ``release``): a sender killed
+meanwhile never learns it arrived. ``down()`` stops listening (connections are refused)
+and ``up()`` listens again on the same port. ``accepted`` holds what was taken (2xx), in
+arrival order.
 """
 
 from __future__ import annotations
@@ -64,8 +67,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server.owner
-        body = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 1 << 20))
+        length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+        body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if len(body) < length:  # the sender went away mid-request: nothing arrived
+            owner.cut.append(headers.get("webhook-id", ""))
+            self.close_connection = True
+            return
         owner.seen(headers, body)
         mode = owner.mode
         if mode == "slow":
@@ -86,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             owner.bad.append(repr(exc))
             self._answer(401, b"bad signature")
             return
-        owner.take(Delivery(headers["webhook-id"], stamp, body, headers))
+        taken = owner.take(Delivery(headers["webhook-id"], stamp, body, headers))
+        if owner.hang_after is not None and taken > owner.hang_after:
+            owner.release.wait(owner.delay)
         self._answer(204, b"")
 
     def _answer(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -136,10 +146,12 @@ class Receiver:
         self.mode = "ok"
         self.fail_for = ""
         self.delay = 0.0
+        self.hang_after: int | None = None
         self.release = threading.Event()  # ends a "slow" wait early (on stop)
         self.accepted: list[Delivery] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.bad: list[str] = []
+        self.cut: list[str] = []  # requests whose body never fully arrived
         self.port = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -153,9 +165,11 @@ class Receiver:
         with self._lock:
             self.requests.append((headers, body))
 
-    def take(self, delivery: Delivery) -> None:
+    def take(self, delivery: Delivery) -> int:
+        """Keep ``delivery``; how many are kept now."""
         with self._lock:
             self.accepted.append(delivery)
+            return len(self.accepted)
 
     def up(self) -> Receiver:
         self._server = _Server(self, self.port)

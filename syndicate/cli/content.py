@@ -33,6 +33,18 @@ def _read(ctx: Context, *, offline: bool) -> ReadReport:
         parallel.shutdown()  # the parse pool's processes end before the command does
 
 
+def _orphaned_webhooks(ctx: Context) -> list[str]:
+    """Events the outbox holds for a [[webhooks]] endpoint no longer configured."""
+    from syndicate.events.orphans import orphan_problems
+
+    engine = open_store(ctx.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return orphan_problems(conn, ctx.settings.config.webhooks)
+    finally:
+        engine.dispose()
+
+
 def _problem_json(p: Problem | str) -> dict[str, Any]:
     if isinstance(p, str):  # a template problem, already "path:line: reason" (or free text)
         path, line, reason = [*p.split(":", 2), "", ""][:3]
@@ -100,6 +112,7 @@ def check(ctx: Context, as_json: bool, offline: bool) -> None:
         if found := maildir_problem(ctx.settings):
             broken.append(found)
         broken += secret_problems(ctx.settings.config.webhooks)
+        broken += _orphaned_webhooks(ctx)
     problems: tuple[Problem | str, ...] = (*report.problems, *broken)
     if as_json:
         emit_json(

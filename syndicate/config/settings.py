@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from syndicate.config.paths import CONFIG_NAME, STATE_FOLDER, published_folder_problems
 from syndicate.config.sections import Email, MailingList, Publication, SiteConfig
+from syndicate.config.webhooks import label as webhook_label
 from syndicate.errors import ConfigError
 
 DEFAULT_DB_PATH = Path(STATE_FOLDER) / "state.db"
@@ -118,15 +120,31 @@ def _describe(err: Any) -> str:
     return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
 
 
-def format_validation_error(filename: str, exc: ValidationError) -> list[str]:
-    """Turn pydantic's errors into ``file: key.path: what is expected`` lines."""
+def _where(loc: tuple[int | str, ...], raw: Mapping[str, Any] | None) -> str:
+    """The key path; a ``[[webhooks]]`` table named by number and name, as the rest of the
+    webhooks' messages do (``[[webhooks]] #2 (name "crm"): url``)."""
+    if loc and loc[0] == "webhooks":
+        tables = (raw or {}).get("webhooks")
+        if len(loc) > 1 and isinstance(loc[1], int):
+            table = tables[loc[1]] if isinstance(tables, list) and loc[1] < len(tables) else None
+            rest = _loc(loc[2:])
+            return webhook_label(loc[1] + 1, table) + (f": {rest}" if rest else "")
+        return webhook_label(0, None)
+    return _loc(loc)
+
+
+def format_validation_error(
+    filename: str, exc: ValidationError, raw: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Turn pydantic's errors into ``file: key.path: what is expected`` lines (``raw``, the
+    data validated, lets a [[webhooks]] table be named by its name)."""
     lines = []
     for err in exc.errors(include_url=False):
         loc, why = err["loc"], _describe(err)
         if loc and loc[-1] == "[key]":  # a table name, e.g. [lists.Bad]
             loc = loc[:-1]
             why = "is not a valid name: use lowercase letters, digits, '-' and '_'"
-        lines.append(f"{filename}: {_loc(loc) or '(top level)'}: {why}")
+        lines.append(f"{filename}: {_where(loc, raw) or '(top level)'}: {why}")
     return lines
 
 
@@ -139,7 +157,7 @@ def parse_config(text: str, filename: str = CONFIG_NAME) -> SiteConfig:
     try:
         config = SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(filename, exc)) from None
+        raise ConfigError(format_validation_error(filename, exc, raw)) from None
     if problems := _approval_problems(config, filename):
         raise ConfigError(problems)
     return config

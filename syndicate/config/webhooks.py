@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from syndicate.config.types import HttpUrl, is_loopback
 from syndicate.errors import ConfigError
@@ -67,6 +67,7 @@ class Webhook(BaseModel):
     # seconds from the first attempt: then an event that still fails is given up
     retry_for: Annotated[int, Field(ge=3_600, le=30 * 86_400)] = 3 * 86_400
     allow_http: bool = False  # plain http:// to a host that is not this machine
+    _number: int = PrivateAttr(default=0)  # its place among the [[webhooks]] tables, from 1
 
     @model_validator(mode="before")
     @classmethod
@@ -99,17 +100,37 @@ class Webhook(BaseModel):
         """Stable name of this endpoint in the store and on the command line."""
         return self.name or self.host
 
+    @property
+    def where(self) -> str:
+        """How every message names this endpoint: ``[[webhooks]] #2 (name "crm")``."""
+        return label(self._number, {"name": self.name, "url": self.url})
+
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint subscribed to ``event_type``."""
         return event_type in self.events or ALL_EVENTS in self.events
 
 
+def label(number: int, table: Any) -> str:
+    """``[[webhooks]] #N`` (counted from 1, as the tables stand in the file) and its name
+    (``name``, else the URL's host, which the name defaults to), from the raw table."""
+    where = f"[[webhooks]] #{number}" if number else "[[webhooks]]"
+    if not isinstance(table, Mapping):
+        return where
+    name = table.get("name")
+    if isinstance(name, str) and name:
+        return f'{where} (name "{name}")'
+    url = table.get("url")
+    host = urlsplit(url).hostname if isinstance(url, str) else None
+    return f'{where} (host "{host}")' if host else where
+
+
 def _unique_keys(hooks: list[Webhook]) -> list[Webhook]:
     seen: dict[str, int] = {}
-    for i, hook in enumerate(hooks):
+    for i, hook in enumerate(hooks, start=1):
+        hook._number = i
         if hook.key in seen:
             raise ValueError(
-                f"[{seen[hook.key]}] and [{i}] are both named {hook.key!r}: give each a "
+                f"#{seen[hook.key]} and #{i} are both named {hook.key!r}: give each a "
                 'different name = "…" (the name defaults to the URL\'s host)'
             )
         seen[hook.key] = i
@@ -123,7 +144,7 @@ def secret_problem(hook: Webhook, environ: Mapping[str, str]) -> str | None:
     """What is wrong with the endpoint's secret in ``environ`` (None: nothing)."""
     from syndicate.config.paths import CONFIG_NAME  # paths imports the sections, and so this
 
-    where = f"{CONFIG_NAME}: webhooks.{hook.key}: secret_env: {hook.secret_env}"
+    where = f"{CONFIG_NAME}: {hook.where}: secret_env: {hook.secret_env}"
     how = (
         f"set it to the endpoint's signing secret: {SECRET_PREFIX} followed by the base64 of "
         f"{SECRET_BYTES[0]} to {SECRET_BYTES[1]} random bytes (`syndicate webhooks secret` "

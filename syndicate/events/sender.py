@@ -4,11 +4,13 @@ Each round claims at most :data:`BATCH` rows (leased, so two ``run`` processes n
 event at once) and POSTs them, at most :data:`CONCURRENCY` at a time per endpoint, with
 httpx: a whole attempt (connect, send, answer) has the endpoint's ``timeout``, redirects are
 not followed, and at most :data:`READ_LIMIT` bytes of an answer are read. 2xx delivers the
-event; anything else is retried (``retry.py``). When an endpoint gives no answer at all
-(refused, timed out), its other rows of the round are given back untried, due when the
-failed one is: a dead or stuck endpoint is probed on the backoff schedule, not hammered once
-per event, and costs a round at most one ``timeout``. The store is only touched from a worker
-thread, so the event loop (pages, sends) never waits for it.
+event, recorded as soon as it came (a crash later in the round does not send it again);
+anything else is retried (``retry.py``), recorded when the round ends. When an endpoint
+gives no answer at all (refused, timed out), its other rows of the round are given back
+untried, due when the failed one is: a dead or stuck endpoint is probed on the backoff
+schedule, not hammered once per event, and costs a round at most one ``timeout``. The
+store is only touched from a worker thread, so the event loop (pages, sends) never waits
+for it.
 
 Log lines name the endpoint by its key and host (a URL's path or query may hold a token),
 the event by its ``webhook-id`` and type, and the answer's status; never a payload or the
@@ -208,6 +210,7 @@ class WebhookSender:
             return report
         down: set[str] = set()  # endpoints that gave no answer this round
         outcomes: list[tuple[EventRow, Answer | None]] = []
+        recording = asyncio.Lock()
 
         async def one(row: EventRow) -> None:
             async with self._gates[row.endpoint]:
@@ -216,12 +219,17 @@ class WebhookSender:
                     return
                 hook = self.hooks[row.endpoint]
                 answer = await self.poster.attempt(hook, row.message_id, row.body)
-                outcomes.append((row, answer))
                 if answer.code is None:
                     down.add(row.endpoint)
+            if answer.ok:  # recorded at once: a crash later in the round cannot repeat it
+                async with recording:  # one at a time: the report is counted in the thread
+                    await asyncio.to_thread(self._settle, token, [(row, answer)], report)
+            else:
+                outcomes.append((row, answer))
 
         await asyncio.gather(*(one(r) for r in rows))
-        await asyncio.to_thread(self._settle, token, outcomes, report)
+        if outcomes:
+            await asyncio.to_thread(self._settle, token, outcomes, report)
         return report
 
     def _claim(self, token: str, now: datetime) -> list[EventRow]:

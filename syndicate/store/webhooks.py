@@ -10,13 +10,24 @@ events arrive in the order they happened).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    and_,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.sql import BATCH
@@ -63,9 +74,12 @@ class EventRow:
     last_attempt_at: datetime | None
     last_code: int | None
     last_error: str | None
+    # pending only: the earliest earlier pending row of its endpoint and order key, which
+    # must be done (delivered or given up) before this one is sent; None: first in line
+    waits_behind: int | None = None
 
 
-_COLUMNS = (
+COLUMNS = (
     _w.id,
     _w.message_id,
     _w.endpoint,
@@ -83,7 +97,7 @@ _COLUMNS = (
 )
 
 
-def _row(r: Any) -> EventRow:
+def to_row(r: Any) -> EventRow:
     return EventRow(
         id=r[0],
         message_id=r[1],
@@ -99,6 +113,7 @@ def _row(r: Any) -> EventRow:
         last_attempt_at=r[11],
         last_code=r[12],
         last_error=r[13],
+        waits_behind=r[14] if len(r) > 14 else None,
     )
 
 
@@ -134,15 +149,28 @@ def insert(conn: Connection, events: Sequence[NewEvent], *, now: datetime) -> No
     )
 
 
-def _first_in_line() -> ColumnElement[bool]:
-    """No earlier row of the same endpoint and order key is still pending."""
+def _earlier_pending() -> tuple[ColumnElement[int], list[ColumnElement[bool]]]:
+    """An earlier row's id, and what makes it an earlier pending row of the same endpoint
+    and order key as the outer row."""
     earlier = webhook_events.alias("earlier")
-    return ~exists().where(
+    return earlier.c.id, [
         earlier.c.endpoint == _w.endpoint,
         earlier.c.order_key == _w.order_key,
         earlier.c.status == EventStatus.PENDING.value,
         earlier.c.id < _w.id,
-    )
+    ]
+
+
+def first_in_line() -> ColumnElement[bool]:
+    """No earlier row of the same endpoint and order key is still pending."""
+    _, where = _earlier_pending()
+    return ~exists().where(*where)
+
+
+def blocker() -> ScalarSelect[int | None]:
+    """The earliest earlier pending row of the same endpoint and order key (NULL: none)."""
+    earlier_id, where = _earlier_pending()
+    return select(func.min(earlier_id)).where(*where).scalar_subquery()
 
 
 def claim(
@@ -165,7 +193,7 @@ def claim(
     due = and_(_w.status == EventStatus.PENDING.value, _w.next_attempt_at <= now)
     ids = (
         select(_w.id)
-        .where(due, _w.endpoint.in_(list(endpoints)), _first_in_line())
+        .where(due, _w.endpoint.in_(list(endpoints)), first_in_line())
         .order_by(_w.next_attempt_at, _w.id)  # the due index's order: the scan stops early
         .limit(limit)
         .scalar_subquery()
@@ -174,9 +202,9 @@ def claim(
         update(webhook_events)
         .where(_w.id.in_(ids), due)
         .values(next_attempt_at=lease_until, lease=token)
-        .returning(*_COLUMNS)
+        .returning(*COLUMNS)
     )
-    return sorted((_row(r) for r in conn.execute(stmt)), key=lambda e: e.id)
+    return sorted((to_row(r) for r in conn.execute(stmt)), key=lambda e: e.id)
 
 
 def _held(row_id: int, token: str) -> ColumnElement[bool]:
@@ -244,99 +272,10 @@ def next_due(conn: Connection, endpoints: Sequence[str]) -> datetime | None:
         select(func.min(_w.next_attempt_at)).where(
             _w.status == EventStatus.PENDING.value,
             _w.endpoint.in_(list(endpoints)),
-            _first_in_line(),
+            first_in_line(),
         )
     ).scalar()
     return found
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndpointSummary:
-    """What the outbox holds for one endpoint."""
-
-    endpoint: str
-    counts: dict[EventStatus, int]
-    oldest_pending: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-
-
-def summaries(conn: Connection) -> dict[str, EndpointSummary]:
-    """Per endpoint named in the outbox: counts per status, the oldest pending event, its
-    next attempt and the newest error."""
-    counts: dict[str, dict[EventStatus, int]] = {}
-    for endpoint, status, n in conn.execute(
-        select(_w.endpoint, _w.status, func.count()).group_by(_w.endpoint, _w.status)
-    ):
-        counts.setdefault(endpoint, {})[EventStatus(status)] = int(n)
-    pending = {
-        r[0]: (r[1], r[2])
-        for r in conn.execute(
-            select(_w.endpoint, func.min(_w.created_at), func.min(_w.next_attempt_at))
-            .where(_w.status == EventStatus.PENDING.value)
-            .group_by(_w.endpoint)
-        )
-    }
-    out = {}
-    for endpoint, by_status in counts.items():
-        last = conn.execute(
-            select(_w.last_error, _w.last_attempt_at)
-            .where(_w.endpoint == endpoint, _w.last_error.is_not(None))
-            .order_by(_w.last_attempt_at.desc(), _w.id.desc())
-            .limit(1)
-        ).first()
-        oldest, due = pending.get(endpoint, (None, None))
-        out[endpoint] = EndpointSummary(
-            endpoint=endpoint,
-            counts=by_status,
-            oldest_pending=oldest,
-            next_attempt_at=due,
-            last_error=last[0] if last else None,
-            last_error_at=last[1] if last else None,
-        )
-    return out
-
-
-def iter_events(
-    conn: Connection,
-    *,
-    status: EventStatus | None = None,
-    endpoint: str | None = None,
-    limit: int | None = None,
-) -> Iterator[EventRow]:
-    """Rows of the outbox, newest first, optionally of one status or endpoint."""
-    stmt = select(*_COLUMNS).order_by(_w.id.desc())
-    if status is not None:
-        stmt = stmt.where(_w.status == status.value)
-    if endpoint is not None:
-        stmt = stmt.where(_w.endpoint == endpoint)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    for r in conn.execute(stmt):
-        yield _row(r)
-
-
-def requeue_failed(
-    conn: Connection, *, now: datetime, endpoint: str | None = None, row_id: int | None = None
-) -> int:
-    """Make given-up rows pending again, due now, with a fresh retry window; how many."""
-    where = [_w.status == EventStatus.FAILED.value]
-    if endpoint is not None:
-        where.append(_w.endpoint == endpoint)
-    if row_id is not None:
-        where.append(_w.id == row_id)
-    done = conn.execute(
-        update(webhook_events)
-        .where(*where)
-        .values(
-            status=EventStatus.PENDING.value,
-            next_attempt_at=now,
-            first_attempt_at=None,
-            lease=None,
-        )
-    )
-    return int(done.rowcount or 0)
 
 
 def prune(conn: Connection, *, before: datetime) -> int:
