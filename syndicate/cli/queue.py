@@ -9,31 +9,35 @@ at the same moment never both win.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from syndicate.cli.base import Context, emit_json, err, errors, main, now, out, pass_ctx
 from syndicate.cli.post import Chosen
 from syndicate.config import Settings
-from syndicate.content.reader import read_site
+from syndicate.content.reader import read_site, stored_article
 from syndicate.digest.assemble import ListState
 from syndicate.digest.frozen import read as read_frozen
 from syndicate.digest.note import load_note
 from syndicate.digest.prepare import list_state
 from syndicate.errors import SyndicateError
+from syndicate.models import Article
+from syndicate.service.clash import find_clash
 from syndicate.service.scheduler import QUEUE_EVERY, list_timezone
 from syndicate.store import open_store
 from syndicate.store import queued as repo
+from syndicate.store.articles import articles_by_id
 from syndicate.store.queued import QueuedRow, QueuedStatus
-from syndicate.text import plural
+from syndicate.text import one_line, plural
 
 MAX_AT = 64  # characters of an --at value read
 MIN_YEAR, MAX_YEAR = 1971, 9000
-EXAMPLES = "'2026-12-24 08:00' (in the list's time zone) or '2026-12-24T08:00+01:00'"
+EXAMPLES = "'2026-12-24 08:00' (in the list's time zone{zone}) or '2026-12-24T08:00+01:00'"
 
 
 def parse_at(text: str, zone: tzinfo, *, now: datetime) -> datetime:
@@ -42,14 +46,15 @@ def parse_at(text: str, zone: tzinfo, *, now: datetime) -> datetime:
     happens twice (clocks changing), or a time that has passed."""
     raw = text.strip()
     shown = repr(raw[:MAX_AT] + ("…" if len(raw) > MAX_AT else ""))
+    forms = EXAMPLES.format(zone=f", {zone}")
     try:
         if len(raw) > MAX_AT:
             raise ValueError
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise SyndicateError(f"--at {shown}: not a date and time; give {EXAMPLES}") from None
+        raise SyndicateError(f"--at {shown}: not a date and time; give {forms}") from None
     if "T" not in raw.upper() and " " not in raw:
-        raise SyndicateError(f"--at {shown}: give a time of day as well, e.g. {EXAMPLES}")
+        raise SyndicateError(f"--at {shown}: give a time of day as well, e.g. {forms}")
     if not MIN_YEAR <= when.year <= MAX_YEAR:  # beyond, a zone's offset overflows the calendar
         raise SyndicateError(f"--at {shown}: give a year between {now.year} and {MAX_YEAR}")
     if when.tzinfo is None:
@@ -85,14 +90,23 @@ def _when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def queued_doc(settings: Settings, row: QueuedRow) -> dict[str, Any]:
-    """One waiting (or once waiting) send as ``sends --json`` and ``status --json`` show it."""
+def queued_titles(conn: Connection, rows: Iterable[QueuedRow]) -> dict[str, str]:
+    """The title of each article queued on its own among ``rows`` (as the store last read
+    it; an article gone since has none)."""
+    ids = {r.article_id for r in rows if r.article_id is not None}
+    return {r.id: stored_article(r).title for r in articles_by_id(conn, ids)} if ids else {}
+
+
+def queued_doc(settings: Settings, row: QueuedRow, title: str | None = None) -> dict[str, Any]:
+    """One waiting (or once waiting) send as ``sends --json`` and ``status --json`` show it
+    (``title``: the queued article's)."""
     cfg = settings.config.lists.get(row.list_name)
     return {
         "id": row.id,
         "list": row.list_name,
         "kind": "article" if row.article_id is not None else "digest",
         "article": row.article_id,
+        "title": title if row.article_id is not None else None,
         "again": row.again,
         "origin": row.origin.value,
         "status": row.status.value,
@@ -106,9 +120,13 @@ def queued_doc(settings: Settings, row: QueuedRow) -> dict[str, Any]:
     }
 
 
-def what_of(settings: Settings, list_name: str, article_id: str | None) -> str:
-    """What a queued send mails: one article, the list's next digest, or (a post list)
-    its new articles."""
+def what_of(
+    settings: Settings, list_name: str, article_id: str | None, title: str | None = None
+) -> str:
+    """What a queued send mails: one article (with its title when known), the list's next
+    digest, or (a post list) its new articles."""
+    if article_id is not None and title is not None:
+        return f"article {article_id} {one_line(title, 120)!r}"
     if article_id is not None:
         return f"article {article_id}"
     cfg = settings.config.lists.get(list_name)
@@ -117,11 +135,11 @@ def what_of(settings: Settings, list_name: str, article_id: str | None) -> str:
     return f"the next digest of {list_name}"
 
 
-def queued_line(settings: Settings, row: QueuedRow) -> str:
-    """One waiting send in words."""
+def queued_line(settings: Settings, row: QueuedRow, title: str | None = None) -> str:
+    """One waiting send in words (``title``: the queued article's)."""
     name = row.list_name
     zone = list_timezone(settings, name) if name in settings.config.lists else UTC
-    what = what_of(settings, name, row.article_id)
+    what = what_of(settings, name, row.article_id, title)
     if row.again:
         what += " (--again)"
     due = local_time(row.due_at, zone)
@@ -169,7 +187,10 @@ def queue_send(
     had without --again: an error) and again when it is due."""
     zone = list_timezone(settings, list_name)
     moment = now()
-    due = parse_at(at, zone, now=moment)
+    try:
+        due = parse_at(at, zone, now=moment)
+    except SyndicateError as exc:  # a usage error, exit status 2 (click's convention)
+        raise click.UsageError(str(exc)) from None
     article_id = None if post is None else post.article_id
     cfg = settings.mailing_list(list_name)
     if post is not None:
@@ -187,6 +208,8 @@ def queue_send(
             article_id = post.article.id
         with engine.begin() as conn:
             _no_second_send(settings, conn, list_name, due)
+            if post is not None and post.article is not None and not post.again:
+                _not_twice(settings, engine, conn, list_name, post.article, due)
             row_id = repo.queue(
                 conn,
                 list_name,
@@ -200,13 +223,14 @@ def queue_send(
     finally:
         engine.dispose()
     assert row is not None
+    title = post.article.title if post is not None and post.article is not None else None
     if as_json:
-        emit_json(queued_doc(settings, row))
+        emit_json(queued_doc(settings, row, title))
         return
     when = local_time(due, zone)
     in_utc = due.astimezone(zone).utcoffset() == timedelta(0)
     utc = "" if in_utc else f" ({due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
-    what = what_of(settings, list_name, article_id)
+    what = what_of(settings, list_name, article_id, title)
     out.print(f"queued {row_id}: {what} at {when}{utc}", markup=False)
     if cfg.approve and article_id is None:
         err.print(
@@ -243,6 +267,40 @@ def _no_second_send(settings: Settings, conn: Connection, list_name: str, due: d
         f"queued send {other.id} ({what_of(settings, list_name, other.article_id)} at "
         f"{local_time(other.due_at, zone)}) is due within a minute of that; give a time "
         f"at least a minute apart, or `syndicate sends cancel {other.id}` and queue again"
+    )
+
+
+def _not_twice(
+    settings: Settings,
+    engine: Engine,
+    conn: Connection,
+    list_name: str,
+    article: Article,
+    due: datetime,
+) -> None:
+    """Refuse to queue an article that a send which waits holds already (or will carry
+    first): the list would get it twice. Says what waits, and how to go on."""
+    clash = find_clash(settings, engine, conn, list_name, article, due=due)
+    if clash is None:
+        return
+    row, zone = clash.row, list_timezone(settings, list_name)
+    named = f"{article.id} ({one_line(article.title, 120)!r})"
+    if clash.how == "holds":
+        waits = (
+            f"{row.digest_id} of {list_name} waits for approval (queued send {row.id}) "
+            f"and holds {named}"
+        )
+    elif clash.how == "same":
+        when = local_time(row.due_at, zone)
+        waits = f"queued send {row.id} mails {named} to {list_name} at {when}"
+    else:
+        waits = (
+            f"queued send {row.id} ({what_of(settings, list_name, None)} at "
+            f"{local_time(row.due_at, zone)}) comes first and would carry {named}"
+        )
+    raise SyndicateError(
+        f"{waits}: the article would go to {list_name} twice; add --again to queue it "
+        f"anyway, or `syndicate sends cancel {row.id}` and queue it again; nothing was queued"
     )
 
 

@@ -231,7 +231,7 @@ def _send(
                 run.show(as_json)
                 return
             if signer is None:  # a dry run
-                dry_run_plan(engine, list_name, interrupted, plan, as_json)
+                dry_run_plan(engine, list_name, interrupted, plan, as_json, post.article)
                 return
             if interrupted is not None:
                 err.print(resuming(interrupted), markup=False)

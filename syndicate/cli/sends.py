@@ -24,7 +24,14 @@ from syndicate.cli.feedback_view import (
     reader_doc,
     reader_line,
 )
-from syndicate.cli.queue import cancel_queued, local_time, queued_doc, queued_line, what_of
+from syndicate.cli.queue import (
+    cancel_queued,
+    local_time,
+    queued_doc,
+    queued_line,
+    queued_titles,
+    what_of,
+)
 from syndicate.cli.welcome import stuck_line, stuck_welcomes
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
@@ -181,6 +188,7 @@ def _show_sends(
             failed = outbox_repo.failures_since(conn, wall_clock() - ALERT_WINDOW)
             since = wall_clock() - ALERT_WINDOW if closed_too else None
             waits = queued_repo.listed(conn, list_name, closed_since=since, limit=limit)
+            titles = queued_titles(conn, waits)
             stuck = [] if closed_too else stuck_welcomes(conn, ctx.settings, list_name)
     finally:
         engine.dispose()
@@ -191,14 +199,14 @@ def _show_sends(
         "last_failed_at": _when(failed.last_at),
     }
     if as_json:
-        queued = [queued_doc(ctx.settings, row) for row in waits]
+        queued = [queued_doc(ctx.settings, r, titles.get(r.article_id or "")) for r in waits]
         found = {"sends": docs, "queued": queued, "deliverability": alert, "outbox": mails}
         if not closed_too:  # `status`
             found["welcomes_waiting"] = stuck
         emit_json(found)
         return
     for row in waits:
-        out.print(queued_line(ctx.settings, row), markup=False)
+        out.print(queued_line(ctx.settings, row, titles.get(row.article_id or "")), markup=False)
     if failed.count:
         # A server's reply: one line, bounded, no escapes reaching the terminal.
         last = one_line(failed.last_reply or "no reply", 300)
