@@ -179,6 +179,8 @@ def test_the_dry_runs_json_names_the_article_and_sends_shows_its_title(
     assert listed.stdout.startswith(f"queued 1: article {doc['article']} 'Alpha', due ")
     (shown,) = json.loads(cli(site, "sends", "--json").stdout)["queued"]
     assert shown["title"] == "Alpha"
+    cancelled = cli(site, "sends", "cancel", "1")
+    assert cancelled.stdout.startswith(f"queued send 1 (article {doc['article']} 'Alpha', due ")
     # A digest's plan names no article.
     digest = json.loads(cli(site, "send", "weekly", "--dry-run", "--json", "--offline").stdout)
     assert "article" not in digest and "title" not in digest
