@@ -21,9 +21,14 @@ def topics_label(topics: frozenset[str]) -> str:
     return f"topics {', '.join(sorted(topics))}" if topics else "readers without topics"
 
 
-def version_line(v: Version) -> str:
-    """One version: who, how many articles, and the subject (or why it is skipped)."""
+def version_line(v: Version, *, post: bool = False) -> str:
+    """One version: who, how many articles, and the subject (or why it is skipped).
+    ``post``: the version of one article mailed on its own, in the words its send uses."""
     who = f"{topics_label(v.topics)}: {plural(v.readers, 'subscriber')}"
+    if post and v.skipped:
+        return f"{who} · skipped: not their topics (they get nothing)"
+    if post:
+        return f"{who} · the article in full · subject {v.subject!r}"
     if v.skipped:
         return f"{who} · no new article for these topics: skipped (send_empty = false)"
     return f"{who} · {plural(v.articles, 'article')} · subject {v.subject!r}"
@@ -56,7 +61,9 @@ def plan_lines(plan: Plan) -> list[str]:
     if plan.skipped_readers:
         why = "not their topics" if plan.title is not None else "nothing for their topics"
         head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: {why})"
-    return [head, *(f"  {version_line(v)}" for v in plan.versions), *left_out_lines(plan)]
+    post = plan.title is not None
+    lines = [f"  {version_line(v, post=post)}" for v in plan.versions]
+    return [head, *lines, *left_out_lines(plan)]
 
 
 def version_doc(v: Version) -> dict[str, Any]:

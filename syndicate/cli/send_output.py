@@ -12,7 +12,7 @@ from syndicate.cli.plan import left_out_doc, left_out_lines, plan_doc, plan_line
 from syndicate.delivery.engine import SendReport, variant_key
 from syndicate.delivery.worker import retries_due
 from syndicate.digest.plan import Plan
-from syndicate.models import Status
+from syndicate.models import Article, Status
 from syndicate.service.sendlog import skipped_words
 from syndicate.store import deliveries as ledger
 from syndicate.store import subscribers as subscriber_repo
@@ -36,9 +36,11 @@ def dry_run(
     interrupted: SendRow | None,
     plan: Plan | None,
     as_json: bool,
+    article: Article | None = None,
 ) -> None:
     """What ``send`` would do: resume an interrupted send, or the plan of the next digest
-    (text: per version; JSON: also every address)."""
+    or of ``article`` on its own (``--article``; text: per version; JSON: also every
+    address, and the article's id and title)."""
     if interrupted is not None:
         with engine.connect() as conn:
             left = ledger.counts(conn, interrupted.id).get(DeliveryStatus.QUEUED, 0)
@@ -73,6 +75,8 @@ def dry_run(
             chosen = frozenset(t.casefold() for t in sub.topics)
             emails.setdefault(variant_key(chosen), []).append(sub.email)
     doc = plan_doc(plan)
+    if article is not None:
+        doc["article"], doc["title"] = article.id, article.title
     doc["retries"] = retrying
     doc["versions"] = [
         {**version_doc(v), "emails": emails.get(variant_key(v.topics), [])} for v in plan.versions

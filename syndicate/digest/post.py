@@ -26,6 +26,8 @@ from syndicate.digest.prepare import Prepared, list_state
 from syndicate.errors import SyndicateError
 from syndicate.models import Article, Digest
 from syndicate.store import digests as repo
+from syndicate.store import sends as send_repo
+from syndicate.store.sends import SendStatus
 from syndicate.text import one_line
 
 
@@ -177,16 +179,30 @@ class AlreadyMailed(SyndicateError):
 
 def mailed_before(engine: Engine, list_name: str, article: Article) -> str | None:
     """Where the list had ``article`` last (a post, or a digest that carried it), in words
-    ("… was already mailed to news in the digest news-2 on …"); None when it never did."""
+    ("… was already mailed to news in the digest news-2 on …", the time its send
+    finished; or that its send is still in progress); None when it never did."""
     with engine.connect() as conn:
         earlier = repo.mailings_of(conn, list_name, article.id)
-    if not earlier:
-        return None
-    digest_id, at, kind = earlier[-1]
+        if not earlier:
+            return None
+        digest_id, created, kind, sent_at = earlier[-1]
+        send = send_repo.find_send(conn, digest_id)
     how = "as" if kind == repo.POST else "in the digest"
+    named = f"{article.id} ({one_line(article.title, 120)!r})"
+    finished = send.finished_at if send is not None else None
+    if send is not None and send.status is SendStatus.ABANDONED:
+        when = f" (its send was abandoned on {finished:%Y-%m-%d %H:%M} UTC)" if finished else ""
+        return f"{named} was already mailed to {list_name} {how} {digest_id}{when}"
+    finished = finished or sent_at
+    if finished is not None:
+        return (
+            f"{named} was already mailed to {list_name} {how} {digest_id} "
+            f"on {finished:%Y-%m-%d %H:%M} UTC"
+        )
+    started = send.created_at if send is not None else created
     return (
-        f"{article.id} ({one_line(article.title, 120)!r}) was already mailed to {list_name} "
-        f"{how} {digest_id} on {at:%Y-%m-%d %H:%M} UTC"
+        f"{named} is being mailed to {list_name} {how} {digest_id}: its send is in progress "
+        f"(started {started:%Y-%m-%d %H:%M} UTC; `syndicate sends {list_name}` shows it)"
     )
 
 

@@ -1,4 +1,5 @@
-"""``syndicate run``: one asyncio process serving the web app and, when it leads, scheduling.
+"""``syndicate run``: one asyncio process serving the web app and, when it leads, scheduling
+(what the process is assembled from, the web app, outbox sender, sockets: ``parts.py``).
 
 The leader (see ``leader.py``: an advisory lock on PostgreSQL, a heartbeat row elsewhere) runs
 the scheduler; every process serves the web app and sends the outbox (its rows are leased, so
@@ -10,37 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
-import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import parallel
 from syndicate.config import Settings
 from syndicate.config.types import ON_PUBLISH
-from syndicate.delivery.outbox import OutboxRound, log_round
-from syndicate.delivery.setup import make_transport
-from syndicate.delivery.welcome import Welcomes, combined
+from syndicate.delivery.outbox import log_round
 from syndicate.errors import SyndicateError
 from syndicate.events.sender import sender_for
-from syndicate.feedback.report import Feedback
 from syndicate.service import scheduler as sched
 from syndicate.service.http import server_config
 from syndicate.service.leader import Leader, leader_for
+from syndicate.service.parts import (
+    Clock,
+    OutboxLike,
+    QuietServer,
+    bounce_listener,
+    outbox_sender,
+    url_of,
+    web_app,
+)
+from syndicate.service.parts import Wake as Wake
+from syndicate.service.parts import bind as bind
 from syndicate.service.work import Work
 from syndicate.store import open_store
-from syndicate.subscribers.signup import Signups
 from syndicate.subscribers.tokens import Signer, site_signer
-from syndicate.web.render import web_env
 
 log = logging.getLogger(__name__)
 
@@ -50,105 +54,10 @@ OUTBOX_EVERY = timedelta(seconds=5)
 # once: when the outbox does its work (more for a new address than a known one) then says
 # nothing about which request rang, so requests that follow a probe are not slowed by it.
 OUTBOX_GRID = 1.0
-Clock = Callable[[], datetime]
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-class Wake(asyncio.Event):
-    """The outbox's doorbell: an Event that can also be called, from any thread."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._loop = asyncio.get_running_loop()
-
-    def __call__(self) -> None:
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if here is self._loop:
-            self.set()
-        else:
-            self._loop.call_soon_threadsafe(self.set)
-
-
-class _Outbox(Protocol):
-    async def run_round(self) -> OutboxRound: ...
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: this process decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _app(settings: Settings, engine: Engine, signer: Signer, clock: Clock, wake: Wake) -> Any:
-    """The web app of ``syndicate.web``; the feeds folder alone until that package exists."""
-    try:
-        module = importlib.import_module("syndicate.web.app")
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("syndicate.web"):
-            raise
-        from starlette.applications import Starlette
-        from starlette.routing import Mount
-        from starlette.staticfiles import StaticFiles
-
-        log.warning("syndicate.web is not installed; serving the feeds folder only")
-        folder = StaticFiles(directory=settings.feeds_dir, check_dir=False)
-        return Starlette(routes=[Mount("/feeds", app=folder)])
-    from syndicate.feedback.intake import take
-    from syndicate.feedback.loglines import webhook_line
-
-    def feedback(items: Sequence[Feedback], provider: str) -> None:
-        """A provider's events, their signature verified: they act on the address they name."""
-        log.info(
-            "webhooks: %s", webhook_line(provider, take(engine, settings, items, trusted=True))
-        )
-
-    return module.create_app(
-        settings, engine, signer=signer, clock=clock, on_outbox=wake, feedback_sink=feedback
-    )
-
-
-def _outbox(
-    settings: Settings, engine: Engine, clock: Clock, signer: Signer
-) -> tuple[_Outbox | None, Any]:
-    """The outbox sender and its transport, when ``syndicate.delivery.outbox`` exists; it
-    carries out the subscribe requests the web app recorded before each round."""
-    try:
-        module = importlib.import_module("syndicate.delivery.outbox")
-    except ModuleNotFoundError as exc:
-        if exc.name != "syndicate.delivery.outbox":
-            raise
-        return None, None
-    transport = make_transport(settings)
-    signups = Signups(settings, engine, signer=signer, env=web_env(settings.root))
-    welcomes = Welcomes(settings, engine, signer=signer)
-    prepare = combined(signups, welcomes)  # confirmations first: they were asked for
-    outbox: _Outbox = module.OutboxSender(engine, transport, clock=clock, prepare=prepare)
-    return outbox, transport
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket for ``host:port`` (port 0: any free port)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        # Listen now: "listening on" is announced before uvicorn starts, and a client that
-        # connects in between must queue, not be refused.
-        sock.listen(2048)
-    except OSError as exc:
-        raise SyndicateError(f"cannot listen on {host}:{port}: {exc}") from None
-    return sock
 
 
 class Service:
@@ -175,7 +84,7 @@ class Service:
         self.planned: dict[str, datetime] = {}
         self.stopping = asyncio.Event()
         self.wake = Wake()
-        self.outbox, self._outbox_transport = _outbox(settings, engine, clock, signer)
+        self.outbox, self._outbox_transport = outbox_sender(settings, engine, clock, signer)
         self.work.on_outbox = self.wake  # a preview to approve leaves at once
 
     @property
@@ -260,7 +169,7 @@ class Service:
                 continue
             await self.work.tracked(self._outbox_once(self.outbox), "outbox")
 
-    async def _outbox_once(self, outbox: _Outbox) -> None:
+    async def _outbox_once(self, outbox: OutboxLike) -> None:
         try:
             done = await outbox.run_round()
         except (SQLAlchemyError, SyndicateError) as exc:
@@ -303,30 +212,6 @@ async def _wait(event: asyncio.Event, within: timedelta) -> bool:
     return event.is_set()
 
 
-async def _bounce_listener(settings: Settings, engine: Engine) -> asyncio.Server | None:
-    """The SMTP or LMTP listener for bounces, when ``[bounces] listen`` asks for one."""
-    from syndicate.feedback import inbound  # aiosmtpd only where bounces come in by SMTP
-
-    where = inbound.listen_address(settings)
-    if where is None:
-        return None
-    protocol = inbound.listen_protocol(settings)
-    try:
-        listener = await inbound.start(engine, settings, *where, protocol=protocol)
-    except OSError as exc:
-        host, port = where
-        raise SyndicateError(
-            f"[bounces] listen: cannot listen on {host}:{port}: {exc.strerror or exc}"
-        ) from None
-    port = listener.sockets[0].getsockname()[1]
-    log.info("taking bounces by %s on %s:%d", protocol.upper(), where[0], port)
-    return listener
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 async def serve(
     settings: Settings, *, host: str, port: int, announce: Callable[[str], None] = print
 ) -> int:
@@ -345,18 +230,18 @@ async def serve(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
-    app = _app(settings, engine, signer, service.clock, service.wake)
+    app = web_app(settings, engine, signer, service.clock, service.wake)
     if os.environ.get("FORWARDED_ALLOW_IPS"):
         log.warning("FORWARDED_ALLOW_IPS is not read: name the proxies in [web] trusted_proxies")
-    server = _Server(server_config(app, settings.config.web, host=host, port=port))
+    server = QuietServer(server_config(app, settings.config.web, host=host, port=port))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     background: list[asyncio.Task[None]] = []
     hooks_task: asyncio.Task[None] | None = None  # the [[webhooks]] sender's
     bounce_server: asyncio.Server | None = None
     try:
-        bounce_server = await _bounce_listener(settings, engine)
+        bounce_server = await bounce_listener(settings, engine)
         leads = service.try_lead()
-        where = _url(host, sock.getsockname()[1])
+        where = url_of(host, sock.getsockname()[1])
         if leads:
             role = f"scheduling: {service.describe_runs()}"
         else:

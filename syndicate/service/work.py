@@ -1,4 +1,5 @@
-"""What the scheduled jobs do: send a list's digest, poll content, retry deferred copies.
+"""What the scheduled jobs do: send a list's digest, poll content (what one poll does:
+``polling.py``), retry deferred copies.
 
 A digest never waits for the retries of an older send: deferred copies are retried by the
 retry job (one pass over every send whose retries are due, without any list's lock), while
@@ -30,12 +31,10 @@ from syndicate.delivery.setup import dkim_key, make_policy, make_transport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, retries_due
 from syndicate.errors import SyndicateError
-from syndicate.events import announce_articles
-from syndicate.feeds.build import BuildReport, build_feeds
-from syndicate.feeds.websub import queue_pings, send_pings
 from syndicate.models import Article, ReadReport
 from syndicate.service import onpublish
 from syndicate.service.feedbackjobs import FeedbackJobs
+from syndicate.service.polling import log_poll, poll_content
 from syndicate.service.queue import SendQueue
 from syndicate.service.sendlog import describe
 from syndicate.store import sends as send_repo
@@ -356,18 +355,10 @@ class Work:
         if self.stopped:
             return
         async with self.content:
-            read, built = await asyncio.to_thread(self._poll_now)
-        changed = bool(built.written or built.removed or read.problems)
-        # A poll that changed nothing says so only at debug level: every 5 minutes for a year
-        # of the same line would bury what the log is for.
-        log.log(
-            logging.INFO if changed else logging.DEBUG,
-            "poll: %s, %s written, %d removed, %s",
-            plural(len(read.articles), "article"),
-            plural(len(built.written), "feed file"),
-            len(built.removed),
-            plural(len(read.problems), "problem"),
-        )
+            read, built = await asyncio.to_thread(
+                poll_content, self.settings, self.engine, self.clock
+            )
+        log_poll(read, built)
         problems = {str(p) for p in read.problems}
         for problem in sorted(problems - self.problems):  # each once, not every poll
             log.warning("%s", problem)
@@ -405,16 +396,3 @@ class Work:
         task = asyncio.ensure_future(body)
         self._due_polls.add(task)  # a reference, so the task is not collected mid-run
         task.add_done_callback(self._due_polls.discard)
-
-    def _poll_now(self) -> tuple[ReadReport, BuildReport]:
-        read = read_site(self.settings, self.engine, now=self.clock())
-        announce_articles(
-            self.engine, self.settings.config.webhooks, read.articles, now=self.clock()
-        )
-        built = build_feeds(self.settings, self.engine, read.articles)
-        if self.settings.config.feeds.hub:
-            # Tell the hub what changed; pings it did not take are retried on later polls.
-            queue_pings(self.settings, self.engine, built.written, now=self.clock())
-            for failure in send_pings(self.settings, self.engine, now=self.clock()).failed:
-                log.warning("%s", failure)
-        return read, built

@@ -55,15 +55,20 @@ def post_cursor(conn: Connection, list_name: str) -> datetime | None:
 
 def mailings_of(
     conn: Connection, list_name: str, article_id: str
-) -> list[tuple[str, datetime, str]]:
-    """Id, creation time and kind of each digest or post of the list that carried
-    ``article_id``, oldest first."""
+) -> list[tuple[str, datetime, str, datetime | None]]:
+    """Id, creation time, kind and ``sent_at`` of each digest or post of the list that
+    carried ``article_id``, oldest first."""
+    c = digests.c
     stmt = (
-        select(digests.c.id, digests.c.created_at, digests.c.article_ids, digests.c.kind)
-        .where(digests.c.list_name == list_name)
-        .order_by(digests.c.issue)
+        select(c.id, c.created_at, c.article_ids, c.kind, c.sent_at)
+        .where(c.list_name == list_name)
+        .order_by(c.issue)
     )
-    return [(i, at, k) for i, at, raw, k in conn.execute(stmt) if article_id in json.loads(raw)]
+    return [
+        (i, at, k, sent)
+        for i, at, raw, k, sent in conn.execute(stmt)
+        if article_id in json.loads(raw)
+    ]
 
 
 def digest_kind(conn: Connection, digest_id: str) -> tuple[str, str | None]:
