@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicate.models import Source, Status, Subscriber
+from syndicate.store.rollups import count_changes
 from syndicate.store.sql import BATCH, upsert
 from syndicate.store.tables import subscribers, subscription_events, subscriptions
 
@@ -193,6 +194,11 @@ def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime)
         subscriptions,
         list(final.values()),
         keep={"created_at", "topics"},  # a status change keeps the topics; new rows get []
+    )
+    count_changes(
+        conn,
+        ((c.list_name, c.status.value, c.previous.value if c.previous else None) for c in changes),
+        now=now,
     )
     conn.execute(
         subscription_events.insert(),

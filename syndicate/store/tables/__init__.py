@@ -16,6 +16,7 @@ from syndicate.store.tables.content import (
     remote_sources,
     websub_pings,
 )
+from syndicate.store.tables.desk import list_daily, send_totals
 from syndicate.store.tables.events import webhook_events, webhook_marks
 from syndicate.store.tables.feedback import feedback_events, webhook_replays
 from syndicate.store.tables.sending import (
@@ -37,6 +38,7 @@ __all__ = [
     "digests",
     "feed_files",
     "feedback_events",
+    "list_daily",
     "metadata",
     "outbox",
     "queued_sends",
@@ -44,6 +46,7 @@ __all__ = [
     "remote_sources",
     "send_locks",
     "send_quota",
+    "send_totals",
     "sends",
     "signups",
     "subscribers",
