@@ -9,12 +9,22 @@ readable in dark mode and under a strict CSP (no inline style).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from markupsafe import escape as _escape
+
+# Characters XML 1.0 cannot hold at all (escaped or not): shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 40  # room for the axes' labels
+
+
+def escape(text: str) -> Markup:
+    """Text for an SVG element: escaped, and without characters XML cannot carry."""
+    return _escape(_NOT_XML.sub("\ufffd", text))
 
 
 def short(value: float) -> str:
