@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, select
 
 from syndicate.store.rollups import TOTALS as _TOTALS
-from syndicate.store.rollups import ledger_counts
-from syndicate.store.tables import feedback_events, list_daily, send_totals, sends
+from syndicate.store.tables import deliveries, feedback_events, list_daily, send_totals, sends
 
 OPEN = ("preparing", "sending")
 BOUNCES = ("hard", "soft")
@@ -109,9 +108,19 @@ def days(conn: Connection, list_name: str) -> list[Day]:
 
 
 def live_totals(conn: Connection, send_id: int) -> Totals:
-    """A send's ledger counted now (one index range: for a send in progress)."""
-    row = conn.execute(ledger_counts(send_id)).one()
-    return Totals(**dict(zip(_TOTALS, (int(v) for v in row), strict=True)))
+    """A send's ledger counted now, by status: one range of the ledger's due index, read
+    from the index alone (for a send in progress; ``deferred`` is those waiting to retry)."""
+    d = deliveries.c
+    stmt = select(d.status, func.count()).where(d.send_id == send_id).group_by(d.status)
+    found = {status: int(n) for status, n in conn.execute(stmt)}
+    return Totals(
+        recipients=sum(found.values()),
+        sent=found.get("sent", 0),
+        deferred=found.get("deferred", 0),
+        failed=found.get("failed", 0),
+        skipped=found.get("skipped", 0),
+        abandoned=found.get("abandoned", 0),
+    )
 
 
 def feedback_of(conn: Connection, send_ids: Sequence[int]) -> dict[int, Feedback]:
@@ -200,15 +209,15 @@ def last_sends(
     return found
 
 
+def running_ids(conn: Connection) -> list[int]:
+    """Sends still preparing or sending, oldest first."""
+    stmt = select(sends.c.id).where(sends.c.status.in_(OPEN)).order_by(sends.c.id)
+    return [r[0] for r in conn.execute(stmt)]
+
+
 def running_sends(conn: Connection) -> list[SendSummary]:
     """Sends still preparing or sending, oldest first, with their progress counted now."""
-    ids = [r[0] for r in conn.execute(select(sends.c.id).where(sends.c.status.in_(OPEN)))]
-    if not ids:
-        return []
-    return sorted(
-        (one for i in ids for one in last_sends(conn, limit=1, before=i + 1)),
-        key=lambda one: one.id,
-    )
+    return [s for i in running_ids(conn) if (s := send_summary(conn, i)) is not None]
 
 
 def send_summary(conn: Connection, send_id: int) -> SendSummary | None:

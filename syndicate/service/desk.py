@@ -1,0 +1,187 @@
+"""The admin dashboard's figures, shaped from the store's rollups: per list an active-readers
+series and weekly changes, the last sends with their rates, the sends in progress.
+
+Pure shaping over :mod:`syndicate.store.desk`; the pages only render what this returns.
+Click counts come from ``syndicate.store.clicks`` when that module is there (issue 17's
+click counting, off by default): :func:`click_counter` is the one hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from syndicate.store import desk
+from syndicate.store.desk import Day, SendSummary
+
+SERIES_DAYS = 90  # the active-readers chart: the last 90 days
+WEEKS = 12  # the weekly changes chart: the last 12 weeks
+SENDS_SHOWN = 10
+
+ClickCounter = Callable[[Connection, int], list[tuple[str, int]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Week:
+    """One list's changes in one week (Monday to Sunday, UTC)."""
+
+    start: str  # YYYY-MM-DD, a Monday
+    subscribed: int
+    unsubscribed: int
+    bounced: int
+    complained: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListView:
+    """One list on the dashboard."""
+
+    name: str
+    title: str
+    active: int
+    series: list[tuple[str, int]]  # (day, active readers at its end), a point per day
+    weeks: list[Week]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendView:
+    """One send with its rates (fractions of 1; None where nothing can be counted yet)."""
+
+    send: SendSummary
+    delivered: float | None
+    deferred: float | None
+    failed: float | None
+    bounced: float | None
+    complained: float | None
+    clicks: int | None  # total clicks, None when click counting is not there
+    click_rate: float | None  # clicks per delivered copy
+    progress: float | None  # a running send: share of copies with a final answer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dashboard:
+    """Everything the dashboard shows."""
+
+    lists: list[ListView]
+    sends: list[SendView]
+    running: list[SendView]
+
+
+def click_counter() -> ClickCounter | None:
+    """Clicks per link of a send, if click counting (``syndicate.store.clicks``) is there."""
+    try:
+        module = importlib.import_module("syndicate.store.clicks")
+    except ModuleNotFoundError:
+        return None
+    counts = getattr(module, "click_counts", None)
+    if counts is None:
+        return None
+
+    def count(conn: Connection, send_id: int) -> list[tuple[str, int]]:
+        return [(str(row.url), int(row.clicks)) for row in counts(conn, send_id)]
+
+    return count
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+def send_view(conn: Connection, send: SendSummary, clicks: ClickCounter | None) -> SendView:
+    """A send's rates: delivery outcomes over the copies tried (skipped ones left out),
+    bounces, complaints and clicks over the copies delivered."""
+    t, f = send.totals, send.feedback
+    tried = t.recipients - t.skipped
+    total = sum(n for _, n in clicks(conn, send.id)) if clicks is not None else None
+    return SendView(
+        send=send,
+        delivered=_share(t.sent, tried),
+        deferred=_share(t.deferred, tried),
+        failed=_share(t.failed, tried),
+        bounced=_share(f.bounced, t.sent),
+        complained=_share(f.complained, t.sent),
+        clicks=total,
+        click_rate=_share(total, t.sent) if total is not None else None,
+        progress=_share(t.settled, t.recipients) if send.running else None,
+    )
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def series(days: Sequence[Day], *, today: date, length: int = SERIES_DAYS) -> list[tuple[str, int]]:
+    """Active readers at the end of each of the last ``length`` days (gaps carried over)."""
+    start = today - timedelta(days=length - 1)
+    active = 0
+    found: list[tuple[str, int]] = []
+    by_day = iter(days)
+    nxt = next(by_day, None)
+    for n in range(length):
+        day = start + timedelta(days=n)
+        key = day.isoformat()
+        while nxt is not None and nxt.day <= key:
+            active = nxt.active
+            nxt = next(by_day, None)
+        found.append((key, active))
+    return found
+
+
+def weeks(days: Sequence[Day], *, today: date, count: int = WEEKS) -> list[Week]:
+    """Subscribes, unsubscribes, bounces and complaints per week, the last ``count`` weeks."""
+    first = _monday(today) - timedelta(weeks=count - 1)
+    sums: dict[str, list[int]] = {
+        (first + timedelta(weeks=n)).isoformat(): [0, 0, 0, 0] for n in range(count)
+    }
+    for d in days:
+        key = _monday(date.fromisoformat(d.day)).isoformat()
+        if key in sums:
+            row = sums[key]
+            row[0] += d.subscribed
+            row[1] += d.unsubscribed
+            row[2] += d.bounced
+            row[3] += d.complained
+    return [
+        Week(start=k, subscribed=v[0], unsubscribed=v[1], bounced=v[2], complained=v[3])
+        for k, v in sums.items()
+    ]
+
+
+def list_view(conn: Connection, name: str, title: str, *, now: datetime) -> ListView:
+    """One list's figures."""
+    days = desk.days(conn, name)
+    today = now.astimezone(UTC).date()
+    return ListView(
+        name=name,
+        title=title,
+        active=days[-1].active if days else 0,
+        series=series(days, today=today),
+        weeks=weeks(days, today=today),
+    )
+
+
+def dashboard(
+    conn: Connection, titles: dict[str, str], *, now: datetime, sends: int = SENDS_SHOWN
+) -> Dashboard:
+    """The dashboard: every declared list (``titles``: name → title) and every list the
+    store knows, the last ``sends`` sends, and the sends in progress."""
+    names = sorted(set(titles) | set(desk.list_names(conn)))
+    clicks = click_counter()
+    recent = [send_view(conn, s, clicks) for s in desk.last_sends(conn, limit=sends)]
+    shown = {v.send.id: v for v in recent}
+    running: list[SendView] = []
+    for send_id in desk.running_ids(conn):
+        found = shown.get(send_id)
+        if found is None and (summary := desk.send_summary(conn, send_id)) is not None:
+            found = send_view(conn, summary, clicks)
+        if found is not None:
+            running.append(found)
+    return Dashboard(
+        lists=[list_view(conn, n, titles.get(n, n), now=now) for n in names],
+        sends=recent,
+        running=running,
+    )
