@@ -9,6 +9,8 @@ click counting, off by default): :func:`click_counter` is the one hook.
 from __future__ import annotations
 
 import importlib
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +23,7 @@ from syndicate.store.desk import Day, SendSummary
 SERIES_DAYS = 90  # the active-readers chart: the last 90 days
 WEEKS = 12  # the weekly changes chart: the last 12 weeks
 SENDS_SHOWN = 10
+LIVE_SECONDS = 5.0  # a running send's progress is recounted at most this often
 
 ClickCounter = Callable[[Connection, int], list[tuple[str, int]]]
 
@@ -85,6 +88,33 @@ def click_counter() -> ClickCounter | None:
         return [(str(row.url), int(row.clicks)) for row in counts(conn, send_id)]
 
     return count
+
+
+class LiveCounts:
+    """A running send's ledger counted at most every ``seconds`` per process: counting it is
+    one range of an index, but a send to half a million readers is half a million entries,
+    and the dashboard refreshes itself while a send runs (progress is for the eye)."""
+
+    def __init__(self, seconds: float = LIVE_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int], tuple[float, desk.Totals]] = {}
+
+    def __call__(self, conn: Connection, send_id: int) -> desk.Totals:
+        key = (str(conn.engine.url), send_id)
+        moment = time.monotonic()
+        with self._lock:
+            found = self._seen.get(key)
+        if found is not None and moment - found[0] < self.seconds:
+            return found[1]
+        totals = desk.live_totals(conn, send_id)
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items() if moment - v[0] < self.seconds}
+            self._seen[key] = (moment, totals)
+        return totals
+
+
+LIVE = LiveCounts()
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -165,18 +195,23 @@ def list_view(conn: Connection, name: str, title: str, *, now: datetime) -> List
 
 
 def dashboard(
-    conn: Connection, titles: dict[str, str], *, now: datetime, sends: int = SENDS_SHOWN
+    conn: Connection,
+    titles: dict[str, str],
+    *,
+    now: datetime,
+    sends: int = SENDS_SHOWN,
+    live: desk.LiveCount = LIVE,
 ) -> Dashboard:
     """The dashboard: every declared list (``titles``: name → title) and every list the
     store knows, the last ``sends`` sends, and the sends in progress."""
     names = sorted(set(titles) | set(desk.list_names(conn)))
     clicks = click_counter()
-    recent = [send_view(conn, s, clicks) for s in desk.last_sends(conn, limit=sends)]
+    recent = [send_view(conn, s, clicks) for s in desk.last_sends(conn, limit=sends, live=live)]
     shown = {v.send.id: v for v in recent}
     running: list[SendView] = []
     for send_id in desk.running_ids(conn):
         found = shown.get(send_id)
-        if found is None and (summary := desk.send_summary(conn, send_id)) is not None:
+        if found is None and (summary := desk.send_summary(conn, send_id, live=live)) is not None:
             found = send_view(conn, summary, clicks)
         if found is not None:
             running.append(found)

@@ -5,7 +5,7 @@ subscribers and hundreds of sends."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -159,11 +159,20 @@ def feedback_of(conn: Connection, send_ids: Sequence[int]) -> dict[int, Feedback
     }
 
 
+LiveCount = Callable[[Connection, int], "Totals"]
+
+
 def last_sends(
-    conn: Connection, *, limit: int, list_name: str | None = None, before: int | None = None
+    conn: Connection,
+    *,
+    limit: int,
+    list_name: str | None = None,
+    before: int | None = None,
+    live: LiveCount | None = None,
 ) -> list[SendSummary]:
     """The latest sends, newest first, with their totals (frozen, or counted live while the
-    send runs) and feedback. ``before``: only sends with a smaller id (the next page)."""
+    send runs, by ``live``: :func:`live_totals` unless given) and feedback. ``before``: only
+    sends with a smaller id (the next page)."""
     s, t = sends.c, send_totals.c
     stmt = (
         select(
@@ -192,7 +201,7 @@ def last_sends(
         if r[-1] is not None:
             totals = Totals(**dict(zip(_TOTALS, r[7:13], strict=True)))
         else:  # running, or finished before totals were kept and not backfilled
-            totals = live_totals(conn, r[0])
+            totals = (live or live_totals)(conn, r[0])
         found.append(
             SendSummary(
                 id=r[0],
@@ -215,14 +224,16 @@ def running_ids(conn: Connection) -> list[int]:
     return [r[0] for r in conn.execute(stmt)]
 
 
-def running_sends(conn: Connection) -> list[SendSummary]:
+def running_sends(conn: Connection, *, live: LiveCount | None = None) -> list[SendSummary]:
     """Sends still preparing or sending, oldest first, with their progress counted now."""
-    return [s for i in running_ids(conn) if (s := send_summary(conn, i)) is not None]
+    return [s for i in running_ids(conn) if (s := send_summary(conn, i, live=live)) is not None]
 
 
-def send_summary(conn: Connection, send_id: int) -> SendSummary | None:
+def send_summary(
+    conn: Connection, send_id: int, *, live: LiveCount | None = None
+) -> SendSummary | None:
     """One send's summary by id."""
-    found = last_sends(conn, limit=1, before=send_id + 1)
+    found = last_sends(conn, limit=1, before=send_id + 1, live=live)
     return found[0] if found and found[0].id == send_id else None
 
 

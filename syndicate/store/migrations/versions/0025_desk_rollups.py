@@ -1,6 +1,6 @@
 """The admin pages' rollups: ``list_daily`` (status changes per list and UTC day) and
 ``send_totals`` (a finished send's ledger, counted once), backfilled from the consent trail
-and the ledgers already stored.
+and the ledgers already stored; an index counting a send's readers with feedback.
 
 Revision ID: 0025
 Revises: 0021
@@ -71,6 +71,11 @@ def upgrade() -> None:
         ),
         sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index(
+        "ix_feedback_send_readers",
+        "feedback_events",
+        ["send_id", "outcome", "counts", "subscriber_id"],
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     day = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if postgres else "substr(at, 1, 10)"
     op.execute(_LIST_DAILY.format(day=day))
@@ -78,5 +83,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_send_readers", table_name="feedback_events")
     op.drop_table("send_totals")
     op.drop_table("list_daily")
