@@ -30,11 +30,17 @@ class TotpSetup:
     uri: str
 
 
-def check_new(name: str, password: str) -> str:
-    """The normalized name, after checking it and the password (:class:`AccountError`)."""
+def check_name(name: str) -> str:
+    """The normalized name, after checking it (:class:`AccountError`)."""
     name = normalize_name(name)
     if problem := name_problem(name):
         raise AccountError(problem)
+    return name
+
+
+def check_new(name: str, password: str) -> str:
+    """The normalized name, after checking it and the password (:class:`AccountError`)."""
+    name = check_name(name)
     if problem := passwords.password_problem(name, password):
         raise AccountError(problem)
     return name
