@@ -1,6 +1,7 @@
 """Table definitions (SQLAlchemy Core), one module per area. Migrations in ``migrations/``
 must match these; a new area gets a module here and one import line below."""
 
+from syndicate.store.tables.admin import admin_sessions, admin_users
 from syndicate.store.tables.audience import (
     signups,
     subscribers,
@@ -32,6 +33,8 @@ from syndicate.store.tables.sending import (
 
 __all__ = [
     "UTCDateTime",
+    "admin_sessions",
+    "admin_users",
     "articles",
     "content_files",
     "deliveries",

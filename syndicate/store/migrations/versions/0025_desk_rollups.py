@@ -3,7 +3,7 @@
 and the ledgers already stored; an index counting a send's readers with feedback.
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0021"
+down_revision = "0022"  # 0021 in the contract; chained after auth17's 0022 here
 branch_labels = None
 depends_on = None
 
