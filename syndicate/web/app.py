@@ -37,6 +37,7 @@ from syndicate.feedback.providers.base import Fetcher
 from syndicate.feedback.providers.registry import readers
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.admin import admin_routes
+from syndicate.web.admin.desk import desk_pages
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.logs import redact, redact_logs
@@ -183,7 +184,9 @@ def create_app(
             env=os.environ if webhook_env is None else webhook_env,
             clock=clock or _utc_now,
         )
-    routes += admin_routes(settings, engine, clock=clock or _utc_now, pages=admin_pages or [])
+    if admin_pages is None:  # the desk's own pages (web/admin/desk.py)
+        admin_pages = desk_pages(settings, engine, clock=clock or _utc_now)
+    routes += admin_routes(settings, engine, clock=clock or _utc_now, pages=admin_pages)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(ProxyHeaders, trusted=settings.config.web.trusted_proxies)],
