@@ -1,6 +1,7 @@
 """Table definitions (SQLAlchemy Core), one module per area. Migrations in ``migrations/``
 must match these; a new area gets a module here and one import line below."""
 
+from syndicate.store.tables.api import api_tokens
 from syndicate.store.tables.audience import (
     signups,
     subscribers,
@@ -31,6 +32,7 @@ from syndicate.store.tables.sending import (
 
 __all__ = [
     "UTCDateTime",
+    "api_tokens",
     "articles",
     "content_files",
     "deliveries",
