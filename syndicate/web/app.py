@@ -11,6 +11,7 @@ Routes::
     GET  /preferences/{token}  POST     topics and lists
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
     POST /webhooks/{provider}           SES (via SNS), Postmark, Mailgun, SendGrid events
+    /api/v1/...                         the HTTP API (web/api/; bearer tokens, JSON)
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.feedback.providers.base import Fetcher
 from syndicate.feedback.providers.registry import readers
 from syndicate.subscribers.tokens import Signer
+from syndicate.web.api import api_mount
+from syndicate.web.api.auth import default_limiter
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.logs import redact, redact_logs
@@ -82,6 +85,7 @@ def create_app(
     feedback_sink: FeedbackSink | None = None,
     webhook_env: Mapping[str, str] | None = None,
     webhook_fetch: Fetcher | None = None,
+    api_limiter: RateLimiter | None = None,
 ) -> Starlette:
     """The ASGI app of one site.
 
@@ -92,6 +96,7 @@ def create_app(
     ``feedback_sink`` receives verified provider webhook events (without it there are no
     webhook routes); their secrets come from ``webhook_env`` (default: the environment)
     and ``webhook_fetch`` gets SNS certificates (default: an HTTPS GET).
+    ``api_limiter`` limits requests per API token (default: web/api/auth.py's).
     """
     redact_logs()  # this app's loggers and uvicorn's: no token is ever written
     renderer = Renderer(settings)
@@ -171,6 +176,13 @@ def create_app(
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
+        api_mount(
+            settings,
+            engine,
+            clock=clock or _utc_now,
+            on_outbox=on_outbox,
+            limiter=api_limiter or default_limiter(),
+        ),
     ]
     if feedback_sink is not None:
         routes += webhook_routes(
