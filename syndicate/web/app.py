@@ -12,6 +12,7 @@ Routes::
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
     POST /webhooks/{provider}           SES (via SNS), Postmark, Mailgun, SendGrid events
     /admin/...                          the editor's desk, behind the sign-in gate (web/admin/)
+    /api/v1/...                         the HTTP API (web/api/; bearer tokens, JSON)
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from syndicate.feedback.providers.registry import readers
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.admin import admin_routes
 from syndicate.web.admin.desk import desk_pages
+from syndicate.web.api import api_mount
+from syndicate.web.api.auth import default_limiter
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.logs import redact, redact_logs
@@ -86,6 +89,7 @@ def create_app(
     webhook_env: Mapping[str, str] | None = None,
     webhook_fetch: Fetcher | None = None,
     admin_pages: list[BaseRoute] | None = None,
+    api_limiter: RateLimiter | None = None,
 ) -> Starlette:
     """The ASGI app of one site.
 
@@ -97,6 +101,7 @@ def create_app(
     webhook routes); their secrets come from ``webhook_env`` (default: the environment)
     and ``webhook_fetch`` gets SNS certificates (default: an HTTPS GET).
     ``admin_pages`` are the desk's page routes (``/admin/...``), all behind the sign-in gate.
+    ``api_limiter`` limits requests per API token (default: web/api/auth.py's).
     """
     redact_logs()  # this app's loggers and uvicorn's: no token is ever written
     renderer = Renderer(settings)
@@ -176,6 +181,13 @@ def create_app(
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
+        api_mount(
+            settings,
+            engine,
+            clock=clock or _utc_now,
+            on_outbox=on_outbox,
+            limiter=api_limiter or default_limiter(),
+        ),
     ]
     if feedback_sink is not None:
         routes += webhook_routes(

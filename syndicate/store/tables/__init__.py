@@ -2,6 +2,7 @@
 must match these; a new area gets a module here and one import line below."""
 
 from syndicate.store.tables.admin import admin_sessions, admin_users
+from syndicate.store.tables.api import api_tokens
 from syndicate.store.tables.audience import (
     signups,
     subscribers,
@@ -35,6 +36,7 @@ __all__ = [
     "UTCDateTime",
     "admin_sessions",
     "admin_users",
+    "api_tokens",
     "articles",
     "content_files",
     "deliveries",
