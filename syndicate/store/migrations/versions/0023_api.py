@@ -3,7 +3,7 @@ rows: a case-folded name, byte-ordered indexes for address and name prefixes, an
 for keyset pages of one list and status.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-01
 """
 
