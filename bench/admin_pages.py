@@ -28,18 +28,25 @@ pages are there; else the store and shaping calls the pages make.
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
+import logging
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+import uvicorn
 from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,6 +94,95 @@ def query_level(engine: Engine, seeded: Seeded, runs: int, now: datetime) -> dic
     return found
 
 
+CONFIG = """[publication]
+title = "Bench Letter"
+base_url = "https://news.example.org"
+
+[database]
+url = "{url}"
+
+[web]
+base_url = "http://127.0.0.1"
+
+{lists}
+"""
+SECRET = "bench-secret-0123456789-abcdefghijklmnop"
+_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+@contextmanager
+def serving(app: object) -> Iterator[str]:
+    """The app under uvicorn on a free port, in a thread; its base URL."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+def over_http(url: str, seeded: Seeded, runs: int, tmp: Path) -> dict[str, float]:
+    """The pages over HTTP, signed in as an editor, against ``create_app`` of a real site."""
+    from syndicate.accounts import users
+    from syndicate.config import load_settings
+    from syndicate.subscribers.tokens import Signer
+    from syndicate.web import create_app
+
+    os.environ["SYNDICATE_SECRET"] = SECRET
+    lists = "\n".join(f'[lists.{n}]\ntitle = "{t}"\n' for n, t in seeded.titles.items())
+    root = tmp / "site"
+    (root / "content").mkdir(parents=True)
+    (root / "syndicate.toml").write_text(CONFIG.format(url=url, lists=lists), encoding="utf-8")
+    settings = load_settings(root)
+    engine = open_store(settings.database_url)
+    users.add_user(engine, "bench", "correct horse battery staple", now=datetime.now(UTC))
+    app = create_app(settings, engine, signer=Signer(SECRET))
+    found: dict[str, float] = {}
+    try:
+        with serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+            form = client.get("/admin/sign-in")
+            token = html.unescape(_CSRF.findall(form.text)[0])
+            signed = client.post(
+                "/admin/sign-in",
+                data={"csrf": token, "name": "bench", "password": "correct horse battery staple",
+                      "code": "", "next": "/admin/"},
+            )  # fmt: skip
+            assert signed.status_code in (200, 303), signed.text[:500]
+            pages = {
+                "GET /admin/ (dashboard)": "/admin/",
+                "GET /admin/subscribers?q=reader12345": "/admin/subscribers?q=reader12345",
+                "GET /admin/subscribers?list=daily&status=active":
+                    "/admin/subscribers?list=daily&status=active",
+                "GET /admin/sends": "/admin/sends",
+                "GET /admin/deliverability": "/admin/deliverability",
+            }  # fmt: skip
+            for label, path in pages.items():
+                answer = client.get(path)
+                if answer.status_code == 404:
+                    continue  # a page not built (yet)
+                assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+                assert "Signed in as" in answer.text, path
+
+                def get(p: str = path) -> object:
+                    reply = client.get(p)
+                    assert reply.status_code == 200
+                    return reply
+
+                found[label] = median_ms(get, runs)
+    finally:
+        engine.dispose()
+    return found
+
+
 def run(db: str, subscribers: int, runs: int) -> None:
     now = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="desk-bench-"))
@@ -111,10 +207,13 @@ def run(db: str, subscribers: int, runs: int) -> None:
             f"{db}: seeded {seeded.subscribers:,} subscribers, {seeded.subscriptions:,} "
             f"subscriptions, {seeded.events:,} trail events, {seeded.sends} sends, "
             f"{seeded.deliveries:,} ledger rows, {seeded.feedback:,} feedback events in "
-            f"{seeded.seconds:.0f} s; migration 0025's backfill {seeded.backfill_seconds:.1f} s"
+            f"{seeded.seconds:.0f} s; migration 0025's backfill {seeded.backfill_seconds:.1f} s",
+            flush=True,
         )
         for label, ms in query_level(engine, seeded, runs, now).items():
-            print(f"{db}: {label}: median {ms:.1f} ms of {runs}")
+            print(f"{db}: {label}: median {ms:.1f} ms of {runs}", flush=True)
+        for label, ms in over_http(url, seeded, runs, tmp).items():
+            print(f"{db}: HTTP {label}: median {ms:.1f} ms of {runs}", flush=True)
     finally:
         engine.dispose()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -125,6 +224,7 @@ def run(db: str, subscribers: int, runs: int) -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=21)

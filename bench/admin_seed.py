@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from syndicate.store.subscribers import name_key
+
 LISTS = {"weekly": 0.5, "daily": 0.3, "monthly": 0.15, "offers": 0.05}
 SENDS = {"weekly": 52, "daily": 104, "monthly": 12, "offers": 32}  # 200 in a year
 FULL_LEDGERS = 10  # the newest finished sends get a copy per reader; older ones a sample
@@ -101,10 +103,12 @@ def seed(engine: Engine, *, subscribers: int, now: datetime, seed_value: int = 1
         for i in range(subscribers):
             email = f"reader{i + 1}@mail{i % 97}.example.org"
             name = f"Reader {i + 1}" if i % 3 else None
-            yield i + 1, email, email, name, _stamp(created[i], sq), "{}"
+            yield i + 1, email, email, name, name_key(name), _stamp(created[i], sq), "{}"
 
     out.subscribers = load.load(
-        "subscribers", ("id", "email", "email_key", "name", "created_at", "attributes"), people()
+        "subscribers",
+        ("id", "email", "email_key", "name", "name_key", "created_at", "attributes"),
+        people(),
     )
     subs: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []

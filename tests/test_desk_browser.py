@@ -235,3 +235,26 @@ def test_dashboard_charts_approve_and_report(
         context.close()
     in_thread(work, sched.run_queued)  # `run` sends what the desk approved, to the readers
     assert got(server) - Counter(e for e in got(server) if e not in READERS) == Counter(READERS)
+
+    # A send in progress: the dashboard shows it with its progress and refreshes itself.
+    with site.engine.connect() as conn:
+        ada, grace = (s.id for s, _ in repo.iter_list(conn, "weekly"))
+    with site.engine.begin() as conn:
+        running = send_repo.create_send(conn, "weekly", "weekly-9", now=clock.now)
+        ledger.enqueue(conn, running, [(ada, "[]"), (grace, "[]")], now=clock.now)
+        ledger.record(conn, running, ada, DeliveryStatus.SENT, now=clock.now, code=250)
+    with live_server(app) as live, httpx.Client(base_url=live.url) as client:
+        assert sign_in(client, "ed").status_code == 303
+        board = client.get("/admin/")
+        assert board.status_code == 200 and board.headers["refresh"] == "10"
+        words = " ".join(board.text.split())
+        assert "Sending now" in words and "1 of 2 copies answered (50 %): 1 delivered" in words
+        report = client.get(f"/admin/sends/{running}")
+        assert report.status_code == 200 and report.headers["refresh"] == "10"
+        assert '<progress max="100" value="50.0">' in report.text
+        found = client.get("/admin/subscribers", params={"q": "ADA@", "status": "active"})
+        assert found.status_code == 200 and "ada@example.org" in found.text
+        assert "grace@example.org" not in found.text
+        odd = client.get("/admin/subscribers", params={"q": HOSTILE, "after": "forged"})
+        assert odd.status_code == 200 and HOSTILE not in odd.text and "Nobody matches" in odd.text
+        assert "not valid any more" in odd.text

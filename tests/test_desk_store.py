@@ -183,7 +183,7 @@ def test_the_migration_backfills_a_store_that_holds_data(desk_site: Site) -> Non
             desk.last_sends(conn, limit=9),
         )
     # As if made by the release before: the real downgrade drops the rollups, with the data kept.
-    command.downgrade(_alembic_config(desk_site.engine), "0021")
+    command.downgrade(_alembic_config(desk_site.engine), "-1")  # 0025, the newest
     desk_site.engine.dispose()
     engine = open_store(desk_site.db_url)
     try:
@@ -199,3 +199,26 @@ def test_the_migration_backfills_a_store_that_holds_data(desk_site: Site) -> Non
     assert after == before
     assert before[0] and before[2][0].totals.abandoned == 3
     assert frozen == 1
+
+
+def test_the_dashboard_counts_readers_from_before_its_window(desk_site: Site) -> None:
+    from syndicate.service import desk as desk_service
+
+    changes_made(desk_site)  # all within the first 8 days
+    send_id = make_send(desk_site)  # still running
+    later = NOW + 200 * DAY
+    with desk_site.engine.connect() as conn:
+        board = desk_service.dashboard(conn, {"weekly": "Weekly", "none": "None"}, now=later)
+        since = desk.days(conn, "weekly", since="2026-11-28")
+    weekly, daily, none = sorted(board.lists, key=lambda v: v.name != "weekly")[:1] + sorted(
+        (v for v in board.lists if v.name != "weekly"), key=lambda v: v.name
+    )
+    assert (weekly.name, daily.name, none.name) == ("weekly", "daily", "none")
+    assert weekly.active == 5 and {n for _, n in weekly.series} == {5}  # no change in 90 days
+    assert len(weekly.series) == 90 and weekly.series[-1][0] == "2027-06-15"
+    assert sum(w.subscribed for w in weekly.weeks) == 0
+    assert daily.active == 2 and none.active == 0 and none.series[0][1] == 0
+    assert [d.active for d in since] == [5, 5]  # the day before counted in SQL
+    (running,) = board.running
+    assert running.send.id == send_id and running.progress == 0.5  # 3 of 6 answered
+    assert board.sends[0] is running and running.delivered == 0.2  # 1 sent of 5 tried

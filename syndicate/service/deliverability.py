@@ -62,7 +62,10 @@ def deliverability(conn: Connection, lists: list[str], *, now: datetime) -> Deli
     views = [desk.send_view(conn, s, None) for s in reversed(recent) if not s.running]
     today = now.date()
     names = sorted(set(lists) | set(desk_store.list_names(conn)))
-    per_list = [desk.weeks(desk_store.days(conn, n), today=today, count=26) for n in names]
+    since = (today - timedelta(weeks=27)).isoformat()
+    per_list = [
+        desk.weeks(desk_store.days(conn, n, since=since), today=today, count=26) for n in names
+    ]
     weeks = [
         desk.Week(
             start=group[0].start,

@@ -144,10 +144,13 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def series(days: Sequence[Day], *, today: date, length: int = SERIES_DAYS) -> list[tuple[str, int]]:
-    """Active readers at the end of each of the last ``length`` days (gaps carried over)."""
+def series(
+    days: Sequence[Day], *, today: date, length: int = SERIES_DAYS, base: int | None = None
+) -> list[tuple[str, int]]:
+    """Active readers at the end of each of the last ``length`` days (gaps carried over);
+    ``base``: the number before the first of ``days`` (default: worked out from it)."""
     start = today - timedelta(days=length - 1)
-    active = 0
+    active = base if base is not None else (days[0].active - days[0].net if days else 0)
     found: list[tuple[str, int]] = []
     by_day = iter(days)
     nxt = next(by_day, None)
@@ -183,13 +186,15 @@ def weeks(days: Sequence[Day], *, today: date, count: int = WEEKS) -> list[Week]
 
 def list_view(conn: Connection, name: str, title: str, *, now: datetime) -> ListView:
     """One list's figures."""
-    days = desk.days(conn, name)
     today = now.astimezone(UTC).date()
+    first = min(today - timedelta(days=SERIES_DAYS - 1), _monday(today) - timedelta(weeks=WEEKS))
+    days = desk.days(conn, name, since=first.isoformat())
+    total = 0 if days else desk.days_active(conn, name)
     return ListView(
         name=name,
         title=title,
-        active=days[-1].active if days else 0,
-        series=series(days, today=today),
+        active=days[-1].active if days else total,
+        series=series(days, today=today, base=None if days else total),
         weeks=weeks(days, today=today),
     )
 

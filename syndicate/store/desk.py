@@ -27,6 +27,7 @@ class Day:
     unsubscribed: int
     bounced: int
     complained: int
+    net: int  # the change in active subscribers that day
     active: int
 
 
@@ -82,16 +83,23 @@ def list_names(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute(stmt)]
 
 
-def days(conn: Connection, list_name: str) -> list[Day]:
-    """Every day a list changed, oldest first, with its active subscribers at the day's end."""
+def days(conn: Connection, list_name: str, *, since: str | None = None) -> list[Day]:
+    """The days a list changed, oldest first (from ``since``, YYYY-MM-DD, if given), each
+    with its active subscribers at the day's end (the days before ``since`` summed in SQL)."""
     c = list_daily.c
     stmt = (
         select(c.day, c.subscribed, c.unsubscribed, c.bounced, c.complained, c.net)
         .where(c.list_name == list_name)
         .order_by(c.day)
     )
-    found: list[Day] = []
     active = 0
+    if since is not None:
+        stmt = stmt.where(c.day >= since)
+        before = select(func.coalesce(func.sum(c.net), 0)).where(
+            c.list_name == list_name, c.day < since
+        )
+        active = int(conn.scalar(before) or 0)
+    found: list[Day] = []
     for day, sub, unsub, bounced, complained, net in conn.execute(stmt):
         active += net
         found.append(
@@ -101,10 +109,18 @@ def days(conn: Connection, list_name: str) -> list[Day]:
                 unsubscribed=unsub,
                 bounced=bounced,
                 complained=complained,
+                net=net,
                 active=active,
             )
         )
     return found
+
+
+def days_active(conn: Connection, list_name: str) -> int:
+    """A list's active subscribers now, by the rollup."""
+    c = list_daily.c
+    stmt = select(func.coalesce(func.sum(c.net), 0)).where(c.list_name == list_name)
+    return int(conn.scalar(stmt) or 0)
 
 
 def live_totals(conn: Connection, send_id: int) -> Totals:

@@ -13,17 +13,19 @@ from syndicate.web.admin import format as formats
 from syndicate.web.admin.pages_dashboard import dashboard_routes
 from syndicate.web.admin.pages_deliverability import deliverability_routes
 from syndicate.web.admin.pages_sends import sends_routes
+from syndicate.web.admin.pages_subscribers import subscribers_routes
 from syndicate.web.admin.render import AdminRenderer
 
 
 def desk_pages(
     settings: Settings, engine: Engine, *, clock: Callable[[], datetime]
 ) -> list[BaseRoute]:
-    """Every desk page's routes (dashboard, sends, deliverability)."""
+    """Every desk page's routes (dashboard, sends, deliverability, subscribers)."""
     renderer = AdminRenderer(settings)
     formats.register(renderer.env)
     return [
         *dashboard_routes(settings, engine, renderer, clock=clock),
         *sends_routes(settings, engine, renderer, clock=clock),
         *deliverability_routes(settings, engine, renderer, clock=clock),
+        *subscribers_routes(settings, engine, renderer),
     ]

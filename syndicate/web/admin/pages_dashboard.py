@@ -1,7 +1,7 @@
 """``/admin/``: the dashboard. Per list, its active readers over 90 days and its weekly
 changes (SVG charts), the last sends with their rates, and the sends in progress; while one
-runs the page refreshes itself every few seconds (a ``<meta http-equiv="refresh">``, no
-script), and stops once none does."""
+runs the page refreshes itself every few seconds (a ``Refresh`` header, no script), and
+stops once none does."""
 
 from __future__ import annotations
 
@@ -70,11 +70,12 @@ def dashboard_routes(
         found = await run_in_threadpool(figures)
         return renderer.page(
             request,
-            "admin/dashboard.html.j2",
+            "admin/desk_dashboard.html.j2",
             board=found,
             panels=[panel(v) for v in found.lists],
             refresh=REFRESH_SECONDS if found.running else None,
             approvals=settings_approvals(settings),
+            headers={"Refresh": str(REFRESH_SECONDS)} if found.running else None,
         )
 
     return [Route("/admin/", dashboard, methods=["GET"], name="admin_dashboard")]
