@@ -8,6 +8,7 @@ click counting, off by default): :func:`click_counter` is the one hook.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time
@@ -74,8 +75,10 @@ class Dashboard:
     running: list[SendView]
 
 
+@functools.cache
 def click_counter() -> ClickCounter | None:
-    """Clicks per link of a send, if click counting (``syndicate.store.clicks``) is there."""
+    """Clicks per link of a send, if click counting (``syndicate.store.clicks``) is there
+    (looked up once: a missing module is searched for on every path entry)."""
     try:
         module = importlib.import_module("syndicate.store.clicks")
     except ModuleNotFoundError:
@@ -184,11 +187,13 @@ def weeks(days: Sequence[Day], *, today: date, count: int = WEEKS) -> list[Week]
     ]
 
 
-def list_view(conn: Connection, name: str, title: str, *, now: datetime) -> ListView:
-    """One list's figures."""
+def list_view(
+    conn: Connection, name: str, title: str, *, now: datetime, days: Sequence[Day] | None = None
+) -> ListView:
+    """One list's figures (``days``: its days of the window, when read already)."""
     today = now.astimezone(UTC).date()
-    first = min(today - timedelta(days=SERIES_DAYS - 1), _monday(today) - timedelta(weeks=WEEKS))
-    days = desk.days(conn, name, since=first.isoformat())
+    if days is None:
+        days = desk.days(conn, name, since=window_start(today).isoformat())
     total = 0 if days else desk.days_active(conn, name)
     return ListView(
         name=name,
@@ -197,6 +202,11 @@ def list_view(conn: Connection, name: str, title: str, *, now: datetime) -> List
         series=series(days, today=today, base=None if days else total),
         weeks=weeks(days, today=today),
     )
+
+
+def window_start(today: date) -> date:
+    """The first day the dashboard's two charts need."""
+    return min(today - timedelta(days=SERIES_DAYS - 1), _monday(today) - timedelta(weeks=WEEKS))
 
 
 def dashboard(
@@ -209,6 +219,8 @@ def dashboard(
 ) -> Dashboard:
     """The dashboard: every declared list (``titles``: name → title) and every list the
     store knows, the last ``sends`` sends, and the sends in progress."""
+    today = now.astimezone(UTC).date()
+    by_list = desk.days_of_lists(conn, since=window_start(today).isoformat())
     names = sorted(set(titles) | set(desk.list_names(conn)))
     clicks = click_counter()
     recent = [send_view(conn, s, clicks) for s in desk.last_sends(conn, limit=sends, live=live)]
@@ -221,7 +233,7 @@ def dashboard(
         if found is not None:
             running.append(found)
     return Dashboard(
-        lists=[list_view(conn, n, titles.get(n, n), now=now) for n in names],
+        lists=[list_view(conn, n, titles.get(n, n), now=now, days=by_list.get(n)) for n in names],
         sends=recent,
         running=running,
     )

@@ -116,6 +116,37 @@ def days(conn: Connection, list_name: str, *, since: str | None = None) -> list[
     return found
 
 
+def days_of_lists(conn: Connection, *, since: str) -> dict[str, list[Day]]:
+    """:func:`days` of every list that changed since ``since``, in two queries."""
+    c = list_daily.c
+    base = dict(
+        conn.execute(
+            select(c.list_name, func.sum(c.net)).where(c.day < since).group_by(c.list_name)
+        ).all()
+    )
+    stmt = (
+        select(c.list_name, c.day, c.subscribed, c.unsubscribed, c.bounced, c.complained, c.net)
+        .where(c.day >= since)
+        .order_by(c.list_name, c.day)
+    )
+    found: dict[str, list[Day]] = {}
+    active: dict[str, int] = {}
+    for name, day, sub, unsub, bounced, complained, net in conn.execute(stmt):
+        active[name] = active.get(name, int(base.get(name) or 0)) + net
+        found.setdefault(name, []).append(
+            Day(
+                day=day,
+                subscribed=sub,
+                unsubscribed=unsub,
+                bounced=bounced,
+                complained=complained,
+                net=net,
+                active=active[name],
+            )
+        )
+    return found
+
+
 def days_active(conn: Connection, list_name: str) -> int:
     """A list's active subscribers now, by the rollup."""
     c = list_daily.c
