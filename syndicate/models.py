@@ -138,6 +138,7 @@ class Source(StrEnum):
     CLI = "cli"
     IMPORT = "import"
     WEB = "web"
+    API = "api"  # the HTTP API (web/api/), with the token's name in the detail
     BOUNCE = "bounce"
     COMPLAINT = "complaint"  # a feedback-loop report (ARF)
     # Provider webhooks (their events say bounce or complaint; the provider is the source).

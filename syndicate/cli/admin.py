@@ -12,3 +12,4 @@ def admin() -> None:
 
 
 # Subcommand modules (imported last: they register on ``admin``).
+from syndicate.cli import admin_tokens, admin_users  # noqa: E402,F401

@@ -8,18 +8,14 @@ the same moment never both win.
 from __future__ import annotations
 
 import getpass
-from datetime import UTC
 
 import click
 from sqlalchemy import Connection
 
 from syndicate.cli.base import Context, errors, main, now, out, pass_ctx
-from syndicate.cli.queued_view import local_time
 from syndicate.config import Settings
-from syndicate.digest.assemble import ListState
-from syndicate.digest.frozen import read as read_frozen
-from syndicate.digest.prepare import list_state
 from syndicate.errors import SyndicateError
+from syndicate.service import approval
 from syndicate.service.scheduler import QUEUE_EVERY
 from syndicate.store import open_store
 from syndicate.store import queued as repo
@@ -31,28 +27,6 @@ def _who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         return "an editor"
-
-
-def _waiting(settings: Settings, conn: Connection, list_name: str) -> QueuedRow:
-    row = repo.waiting(conn, list_name)
-    if row is None and not settings.mailing_list(list_name).approve:
-        raise SyndicateError(
-            f"{list_name} does not ask for approval (approve = true is not set in "
-            f"[lists.{list_name}]): it sends without one"
-        )
-    if row is None:
-        raise SyndicateError(
-            f"nothing waits for approval on {list_name} "
-            f"(`syndicate sends {list_name}` shows its sends)"
-        )
-    return row
-
-
-def _frozen_state(row: QueuedRow) -> ListState:
-    frozen = read_frozen(row.prepared or "", where=f"queued send {row.id}")
-    return ListState(
-        issue=frozen.issue, last_sent=frozen.last_sent, sent_ids=frozenset(frozen.sent_ids)
-    )
 
 
 @main.command()
@@ -68,39 +42,7 @@ def approve(ctx: Context, list_name: str) -> None:
         settings.mailing_list(list_name)
         engine = open_store(settings.database_url)
         try:
-            moment = now()
-            with engine.begin() as conn:
-                row = _waiting(settings, conn, list_name)
-                if row.status is QueuedStatus.APPROVED:
-                    raise SyndicateError(
-                        f"{row.digest_id} is approved already; `syndicate run` starts it"
-                    )
-                if row.wait_until is not None and row.wait_until <= moment:
-                    cfg = settings.mailing_list(list_name)
-                    raise SyndicateError(
-                        f"{row.digest_id} waited until {local_time(row.wait_until, UTC)}: "
-                        f"on_timeout = {cfg.on_timeout} decides it"
-                    )
-            stale = _frozen_state(row) != list_state(engine, list_name)
-            with engine.begin() as conn:
-                if stale:
-                    repo.move(
-                        conn, row.id, from_=QueuedStatus.AWAITING, to=QueuedStatus.SKIPPED,
-                        now=moment, detail="another digest of the list was recorded since",
-                    )  # fmt: skip
-                    raise SyndicateError(
-                        f"{row.digest_id} cannot be sent as it was prepared: {list_name} "
-                        "recorded another digest since; it is dropped, and its articles go "
-                        "in the next digest"
-                    )
-                moved = repo.move(
-                    conn, row.id, from_=QueuedStatus.AWAITING, to=QueuedStatus.APPROVED,
-                    now=moment, detail=f"approved by {_who()}",
-                )  # fmt: skip
-                if not moved:
-                    raise SyndicateError(
-                        f"{row.digest_id} was decided meanwhile (`syndicate sends {list_name}`)"
-                    )
+            row = approval.approve(settings, engine, list_name, who=_who(), now=now())
         finally:
             engine.dispose()
     seconds = int(QUEUE_EVERY.total_seconds())
@@ -123,21 +65,7 @@ def reject(ctx: Context, list_name: str) -> None:
         settings.mailing_list(list_name)
         engine = open_store(settings.database_url)
         try:
-            with engine.begin() as conn:
-                row = _waiting(settings, conn, list_name)
-                if row.status is QueuedStatus.APPROVED:
-                    raise SyndicateError(
-                        f"{row.digest_id} is approved already and about to go out: "
-                        "`syndicate run` starts it within seconds; nothing rejected"
-                    )
-                moved = repo.move(
-                    conn, row.id, from_=QueuedStatus.AWAITING,
-                    to=QueuedStatus.REJECTED, now=now(), detail=f"rejected by {_who()}",
-                )  # fmt: skip
-                if not moved:
-                    raise SyndicateError(
-                        f"{row.digest_id} was decided meanwhile (`syndicate sends {list_name}`)"
-                    )
+            row = approval.reject(settings, engine, list_name, who=_who(), now=now())
         finally:
             engine.dispose()
     out.print(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, exists, func, or_, select, update
 
 from syndicate.store.deliveries import UNFINISHED, DeliveryStatus
+from syndicate.store.rollups import count_send
 from syndicate.store.tables import deliveries, digests, sends
 
 ERROR_LIMIT = 500  # characters of a send's last error kept
@@ -180,6 +181,7 @@ def close_if_done(conn: Connection, send_id: int, *, now: datetime) -> tuple[boo
     ).first()
     if changed is not None:
         conn.execute(digests.update().where(digests.c.id == changed[0]).values(sent_at=now))
+        count_send(conn, send_id, now=now)
     return True, changed is not None
 
 
@@ -189,6 +191,8 @@ def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: 
     if status is SendStatus.DONE:
         values["finished_at"] = now
     conn.execute(update(sends).where(_s.id == send_id).values(**values))
+    if status in (SendStatus.DONE, SendStatus.ABANDONED):
+        count_send(conn, send_id, now=now)
 
 
 def send_started(conn: Connection, send_id: int) -> datetime | None:
@@ -233,4 +237,5 @@ def abandon(conn: Connection, send_id: int, *, now: datetime) -> int:
         .where(_s.id == send_id)
         .values(status=SendStatus.ABANDONED.value, finished_at=now)
     )
+    count_send(conn, send_id, now=now)
     return int(changed.rowcount or 0)

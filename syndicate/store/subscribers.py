@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from syndicate.models import Source, Status, Subscriber
+from syndicate.store.rollups import count_changes
 from syndicate.store.sql import BATCH, upsert
 from syndicate.store.tables import subscribers, subscription_events, subscriptions
 
@@ -74,6 +75,11 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def name_key(name: str | None) -> str | None:
+    """What subscriber search matches a name by (store/search.py): the name case-folded."""
+    return None if name is None else name.casefold()
+
+
 def _from(list_name: str | None) -> Any:
     """``subscribers`` with the subscription to ``list_name`` (if any) alongside."""
     return subscribers.outerjoin(
@@ -108,6 +114,7 @@ def insert_subscribers(
             "email": r.email,
             "email_key": r.key,
             "name": r.name,
+            "name_key": name_key(r.name),
             "created_at": now,
             "attributes": _json([list(p) for p in r.attributes]),
         }
@@ -124,12 +131,17 @@ def update_subscribers(conn: Connection, rows: Sequence[Subscriber]) -> None:
     stmt = (
         update(subscribers)
         .where(subscribers.c.id == bindparam("sid"))
-        .values(name=bindparam("name"), attributes=bindparam("attrs"))
+        .values(name=bindparam("name"), name_key=bindparam("nkey"), attributes=bindparam("attrs"))
     )
     conn.execute(
         stmt,
         [
-            {"sid": r.id, "name": r.name, "attrs": _json([list(p) for p in r.attributes])}
+            {
+                "sid": r.id,
+                "name": r.name,
+                "nkey": name_key(r.name),
+                "attrs": _json([list(p) for p in r.attributes]),
+            }
             for r in rows
         ],
     )
@@ -193,6 +205,11 @@ def apply_changes(conn: Connection, changes: Sequence[Change], *, now: datetime)
         subscriptions,
         list(final.values()),
         keep={"created_at", "topics"},  # a status change keeps the topics; new rows get []
+    )
+    count_changes(
+        conn,
+        ((c.list_name, c.status.value, c.previous.value if c.previous else None) for c in changes),
+        now=now,
     )
     conn.execute(
         subscription_events.insert(),

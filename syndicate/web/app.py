@@ -11,6 +11,8 @@ Routes::
     GET  /preferences/{token}  POST     topics and lists
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
     POST /webhooks/{provider}           SES (via SNS), Postmark, Mailgun, SendGrid events
+    /admin/...                          the editor's desk, behind the sign-in gate (web/admin/)
+    /api/v1/...                         the HTTP API (web/api/; bearer tokens, JSON)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from syndicate import config
 from syndicate.config import Settings
@@ -35,6 +37,10 @@ from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.feedback.providers.base import Fetcher
 from syndicate.feedback.providers.registry import readers
 from syndicate.subscribers.tokens import Signer
+from syndicate.web.admin import admin_routes
+from syndicate.web.admin.desk import desk_pages
+from syndicate.web.api import api_mount
+from syndicate.web.api.auth import default_limiter
 from syndicate.web.archive import ArchiveIndex
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.logs import redact, redact_logs
@@ -82,6 +88,8 @@ def create_app(
     feedback_sink: FeedbackSink | None = None,
     webhook_env: Mapping[str, str] | None = None,
     webhook_fetch: Fetcher | None = None,
+    admin_pages: list[BaseRoute] | None = None,
+    api_limiter: RateLimiter | None = None,
 ) -> Starlette:
     """The ASGI app of one site.
 
@@ -92,6 +100,8 @@ def create_app(
     ``feedback_sink`` receives verified provider webhook events (without it there are no
     webhook routes); their secrets come from ``webhook_env`` (default: the environment)
     and ``webhook_fetch`` gets SNS certificates (default: an HTTPS GET).
+    ``admin_pages`` are the desk's page routes (``/admin/...``), all behind the sign-in gate.
+    ``api_limiter`` limits requests per API token (default: web/api/auth.py's).
     """
     redact_logs()  # this app's loggers and uvicorn's: no token is ever written
     renderer = Renderer(settings)
@@ -155,7 +165,7 @@ def create_app(
         # reads the answer, and it is not an error of ours.
         return Response(status_code=400)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/feeds/{path:path}", feeds),
         Route("/archive/{list_name}/", archive_index.index, methods=["GET"]),
         Route("/archive/{list_name}", archive_index.redirect, methods=["GET"]),
@@ -171,6 +181,13 @@ def create_app(
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
+        api_mount(
+            settings,
+            engine,
+            clock=clock or _utc_now,
+            on_outbox=on_outbox,
+            limiter=api_limiter or default_limiter(),
+        ),
     ]
     if feedback_sink is not None:
         routes += webhook_routes(
@@ -179,6 +196,9 @@ def create_app(
             env=os.environ if webhook_env is None else webhook_env,
             clock=clock or _utc_now,
         )
+    if admin_pages is None:  # the desk's own pages (web/admin/desk.py)
+        admin_pages = desk_pages(settings, engine, clock=clock or _utc_now)
+    routes += admin_routes(settings, engine, clock=clock or _utc_now, pages=admin_pages)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(ProxyHeaders, trusted=settings.config.web.trusted_proxies)],

@@ -1,6 +1,8 @@
 """Table definitions (SQLAlchemy Core), one module per area. Migrations in ``migrations/``
 must match these; a new area gets a module here and one import line below."""
 
+from syndicate.store.tables.admin import admin_sessions, admin_users
+from syndicate.store.tables.api import api_tokens
 from syndicate.store.tables.audience import (
     signups,
     subscribers,
@@ -16,6 +18,7 @@ from syndicate.store.tables.content import (
     remote_sources,
     websub_pings,
 )
+from syndicate.store.tables.desk import list_daily, send_totals
 from syndicate.store.tables.events import webhook_events, webhook_marks
 from syndicate.store.tables.feedback import feedback_events, webhook_replays
 from syndicate.store.tables.sending import (
@@ -31,12 +34,16 @@ from syndicate.store.tables.sending import (
 
 __all__ = [
     "UTCDateTime",
+    "admin_sessions",
+    "admin_users",
+    "api_tokens",
     "articles",
     "content_files",
     "deliveries",
     "digests",
     "feed_files",
     "feedback_events",
+    "list_daily",
     "metadata",
     "outbox",
     "queued_sends",
@@ -44,6 +51,7 @@ __all__ = [
     "remote_sources",
     "send_locks",
     "send_quota",
+    "send_totals",
     "sends",
     "signups",
     "subscribers",

@@ -25,6 +25,9 @@ subscribers = Table(
     Column("name", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("attributes", Text, nullable=False),  # JSON object
+    # The name case-folded, for search (store/search.py); indexed, as ``email_key`` is, with
+    # byte order ("C" collation on PostgreSQL) so a prefix is one index range: migration 0023.
+    Column("name_key", Text),
 )
 
 # One row per subscriber and list: the current status, and the topics chosen on that list.
@@ -44,6 +47,8 @@ subscriptions = Table(
     # JSON array of tags; [] (the default) means "everything the list sends".
     Column("topics", Text, nullable=False, server_default="[]"),
     Index("ix_subscriptions_list_status", "list_name", "status"),
+    # Keyset pages of one list and status, in subscriber order (store/search.py).
+    Index("ix_subscriptions_list_status_sub", "list_name", "status", "subscriber_id"),
 )
 
 # The consent trail: every status change, when, and where it came from.

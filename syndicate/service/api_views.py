@@ -1,0 +1,230 @@
+"""What the HTTP API reads (web/api/): lists with counts, sends and their reports, articles.
+
+Plain frozen dataclasses built from the same store queries ``syndicate status``, ``sends``
+and ``report`` use, so the API and the CLI cannot tell different stories.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+from sqlalchemy import Connection, select
+
+from syndicate.config import Settings
+from syndicate.models import Status
+from syndicate.store import deliveries as ledger
+from syndicate.store import digests as digest_repo
+from syndicate.store import feedback_views, history, locks
+from syndicate.store import sends as send_repo
+from syndicate.store import subscribers as subscriber_repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.sends import SendRow, SendStatus
+from syndicate.store.tables import articles, sends
+
+MAX_FAILURES = 500  # recipients listed in one report (``failures_truncated`` says there are more)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListView:
+    """A declared list and how many subscribers it has in each status."""
+
+    name: str
+    title: str
+    description: str | None
+    counts: dict[str, int]  # every status, 0 included
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendView:
+    """One send and where it stands."""
+
+    id: int
+    digest: str
+    list_name: str
+    title: str | None
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """A recipient who has not (yet) got a send, with the server's last reply."""
+
+    email: str
+    status: str
+    code: int | None
+    reply: str | None
+    attempts: int
+    at: datetime
+    next_attempt: datetime | None
+    bounced: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feedback:
+    """One reader's bounce, complaint or refusal after the server took the copy."""
+
+    email: str
+    outcome: str
+    diagnostic: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendReport:
+    """``syndicate report``: the send, its outcome counts, who did not get it and why."""
+
+    send: SendView
+    delivered: int
+    deferred: int
+    failed: int
+    bounced: int
+    complaints: int
+    failures: tuple[Failure, ...]
+    failures_truncated: bool
+    feedback: tuple[Feedback, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleView:
+    """An article as the store keeps it: the metadata, not the body."""
+
+    id: str
+    title: str
+    url: str | None
+    date: str | None
+    author: str | None
+    tags: tuple[str, ...]
+    first_seen: datetime
+
+
+def lists(conn: Connection, settings: Settings) -> list[ListView]:
+    """Every declared list with its counts per status."""
+    found = subscriber_repo.counts(conn)
+    return [
+        ListView(
+            name=name,
+            title=declared.title,
+            description=declared.description,
+            counts={s.value: found.get(name, {}).get(s, 0) for s in Status},
+        )
+        for name, declared in settings.config.lists.items()
+    ]
+
+
+def state(
+    conn: Connection, sent: SendRow, counts: dict[DeliveryStatus, int], *, now: datetime
+) -> str:
+    """Where a send stands, in the words ``syndicate sends`` uses (cli/sends.py state_of)."""
+    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
+        return sent.status.value
+    if sent.status is SendStatus.SENDING and not counts.get(DeliveryStatus.QUEUED):
+        return "retrying" if counts.get(DeliveryStatus.DEFERRED) else "sending"
+    busy = bool(ledger.lease_holders(conn, sent.id, now=now))
+    busy = busy or locks.lock_owner(conn, sent.list_name) is not None
+    return sent.status.value if busy else "interrupted"
+
+
+def _view(conn: Connection, sent: SendRow, now: datetime) -> SendView:
+    counts = ledger.counts(conn, sent.id)
+    return SendView(
+        id=sent.id,
+        digest=sent.digest_id,
+        list_name=sent.list_name,
+        title=digest_repo.digest_kind(conn, sent.digest_id)[1],
+        state=state(conn, sent, counts, now=now),
+        created_at=sent.created_at,
+        finished_at=sent.finished_at,
+        counts={k.value: v for k, v in sorted(counts.items())},
+    )
+
+
+def recent_sends(
+    conn: Connection, *, list_name: str | None, before: int | None, limit: int, now: datetime
+) -> tuple[list[SendView], int | None]:
+    """Sends newest first (ids below ``before``), and the id to continue before (or None)."""
+    stmt = select(sends.c.id).order_by(sends.c.id.desc()).limit(limit + 1)
+    if list_name is not None:
+        stmt = stmt.where(sends.c.list_name == list_name)
+    if before is not None:
+        stmt = stmt.where(sends.c.id < before)
+    ids = list(conn.execute(stmt).scalars())
+    rows = [send_repo.send_by_id(conn, i) for i in ids[:limit]]
+    found = [_view(conn, r, now) for r in rows if r is not None]
+    return found, (ids[limit - 1] if len(ids) > limit else None)
+
+
+def find_send(conn: Connection, name: str) -> SendRow | None:
+    """A send by its id (digits) or its digest id (``weekly-3``)."""
+    if name.isdigit() and len(name) < 19:
+        return send_repo.send_by_id(conn, int(name))
+    return send_repo.find_send(conn, name)
+
+
+def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
+    """The report of one send (what ``syndicate report SEND`` prints)."""
+    view = _view(conn, sent, now)
+    counts = view.counts
+    found = feedback_views.per_send(conn, sent.id)
+    problems = history.problems(conn, sent.id, sent.list_name)
+    listed = list(islice(problems, MAX_FAILURES + 1))
+    failures = tuple(
+        Failure(
+            email=p.email,
+            status=p.status.value,
+            code=p.code,
+            reply=p.reply,
+            attempts=p.attempts,
+            at=p.at,
+            next_attempt=p.next_attempt,
+            bounced=p.bounced,
+        )
+        for p in listed[:MAX_FAILURES]
+    )
+    readers = tuple(
+        Feedback(email=r.email, outcome=r.outcome, diagnostic=r.diagnostic, at=r.received_at)
+        for r in feedback_views.readers_of_send(conn, sent.id)[:MAX_FAILURES]
+    )
+    return SendReport(
+        send=view,
+        delivered=counts.get(DeliveryStatus.SENT.value, 0),
+        deferred=counts.get(DeliveryStatus.DEFERRED.value, 0),
+        failed=counts.get(DeliveryStatus.FAILED.value, 0),
+        bounced=found.bounced,
+        complaints=found.complained,
+        failures=failures,
+        failures_truncated=len(listed) > MAX_FAILURES,
+        feedback=readers,
+    )
+
+
+def recent_articles(conn: Connection, *, since: datetime | None, limit: int) -> list[ArticleView]:
+    """Articles newest first (first seen after ``since``, if given)."""
+    a = articles.c
+    stmt = (
+        select(a.id, a.payload, a.link, a.first_seen)
+        .order_by(a.first_seen.desc(), a.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(a.first_seen > since)
+    out = []
+    for id_, payload, link, first_seen in conn.execute(stmt):
+        meta = json.loads(payload)
+        out.append(
+            ArticleView(
+                id=id_,
+                title=str(meta.get("title") or ""),
+                url=meta.get("url") or link,
+                date=meta.get("date"),
+                author=meta.get("author"),
+                tags=tuple(str(t) for t in meta.get("tags") or ()),
+                first_seen=first_seen,
+            )
+        )
+    return out

@@ -1,0 +1,144 @@
+"""Subscriber search for the HTTP API and the admin pages: a prefix of the address or of the
+name, a list and a status, one keyset page at a time (in id order: a walk sees every row once,
+and rows added meanwhile come at its end).
+
+Fast at a million subscribers on SQLite and PostgreSQL because every filter is one index
+range (migration 0023): a prefix is ``key >= p AND key < p + U+10FFFF`` in byte order (the
+"C" collation on PostgreSQL), a list and status page is a range of
+``ix_subscriptions_list_status_sub``. No ``LIKE '%…%'``: a substring needs a full scan.
+``bench/subscriber_search.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select
+
+from syndicate.models import Status
+from syndicate.store.subscribers import subscriptions_of_many
+from syndicate.store.tables import subscribers, subscriptions
+
+MAX_LIMIT = 100
+MAX_TEXT = 254  # the longest address; anything longer matches nothing anyway
+_TOP = "\U0010ffff"  # the greatest code point: every string that starts with p is < p + it
+_CURSOR_PREFIX = "s1."
+
+
+class CursorError(ValueError):
+    """A cursor that this module did not make (cut off, edited, or from another version)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cursor:
+    """Where the next page starts: after subscriber ``after_id``."""
+
+    after_id: int
+
+    def encode(self) -> str:
+        """The opaque text form (for a ``cursor=`` query parameter)."""
+        raw = str(self.after_id).encode("ascii")
+        return _CURSOR_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor :meth:`encode` made; :class:`CursorError` for anything else."""
+        if not text.startswith(_CURSOR_PREFIX) or len(text) > 40:
+            raise CursorError("not a cursor from this API")
+        body = text.removeprefix(_CURSOR_PREFIX)
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise CursorError("not a cursor from this API") from None
+        if not raw.isdigit() or raw.startswith("0") or len(raw) > 18:
+            raise CursorError("not a cursor from this API")
+        return cls(after_id=int(raw))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberRow:
+    """One subscriber found, with their status on each list they are on."""
+
+    id: int
+    email: str
+    name: str | None
+    created_at: datetime
+    lists: tuple[tuple[str, Status], ...]  # by list name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberPage:
+    """One page of results; ``next`` is None on the last page."""
+
+    items: tuple[SubscriberRow, ...]
+    next: Cursor | None
+
+
+def search_key(text: str) -> str:
+    """What a search text is compared with: case-folded like ``email_key`` and ``name_key``."""
+    return text.strip().casefold()
+
+
+def _prefix(column: Any, key: str, postgres: bool) -> ColumnElement[bool]:
+    col = column.collate("C") if postgres else column
+    return and_(col >= key, col < key + _TOP)
+
+
+def search_subscribers(
+    conn: Connection,
+    *,
+    text: str | None,
+    list_name: str | None,
+    status: str | None,
+    after: Cursor | None,
+    limit: int,
+) -> SubscriberPage:
+    """Subscribers whose address or name starts with ``text`` (case-insensitive), on
+    ``list_name`` and/or in ``status`` there (without a list: on any list), after ``after``;
+    at most ``limit`` (1..:data:`MAX_LIMIT`)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1 to {MAX_LIMIT}, not {limit}")
+    s, sub = subscribers.c, subscriptions.c
+    postgres = conn.dialect.name == "postgresql"
+    if list_name is not None:
+        # One subscription per subscriber and list: the join adds no duplicates, and the
+        # (list, status, subscriber) index gives the rows in page order.
+        order: Any = sub.subscriber_id
+        stmt = select(s.id, s.email, s.name, s.created_at).join(
+            subscriptions, sub.subscriber_id == s.id
+        )
+        stmt = stmt.where(sub.list_name == list_name)
+        if status is not None:
+            stmt = stmt.where(sub.status == status)
+    else:
+        order = s.id
+        stmt = select(s.id, s.email, s.name, s.created_at)
+        if status is not None:
+            stmt = stmt.where(exists().where(sub.subscriber_id == s.id, sub.status == status))
+    if text is not None and (key := search_key(text)):
+        if len(key) > MAX_TEXT:
+            return SubscriberPage(items=(), next=None)
+        stmt = stmt.where(
+            or_(_prefix(s.email_key, key, postgres), _prefix(s.name_key, key, postgres))
+        )
+    if after is not None:
+        stmt = stmt.where(order > after.after_id)
+    rows = conn.execute(stmt.order_by(order).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    lists = subscriptions_of_many(conn, [r[0] for r in rows])
+    items = tuple(
+        SubscriberRow(
+            id=r[0],
+            email=r[1],
+            name=r[2],
+            created_at=r[3],
+            lists=tuple(sorted(lists[r[0]].items())),
+        )
+        for r in rows
+    )
+    return SubscriberPage(items=items, next=Cursor(after_id=rows[-1][0]) if more else None)

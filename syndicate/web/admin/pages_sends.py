@@ -1,0 +1,162 @@
+"""``/admin/sends``: every send with its rates (newest first, 50 a page), the digests that
+wait for approval with their previews and the approve / reject buttons, and each send's
+report at ``/admin/sends/{id}`` (failures and deferrals with the server's reply, bounces,
+complaints, clicks per link when click counting is there)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from syndicate.config import Settings
+from syndicate.errors import SyndicateError
+from syndicate.service import approval, desk, desk_preview
+from syndicate.store import desk as desk_store
+from syndicate.store import feedback_views, history
+from syndicate.store import queued as queued_repo
+from syndicate.store.queued import QueuedRow
+from syndicate.web.admin.gate import admin_form, signed_in
+from syndicate.web.admin.render import AdminRenderer
+
+PAGE = 50  # sends per page
+SHOWN = 200  # problems and feedback rows shown on a report (the CLI `report` has them all)
+PREVIEW_HEADERS = {  # a mail's HTML: its own inline styles and remote images, never a script
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
+        "frame-ancestors 'none'; form-action 'none'; base-uri 'none'; sandbox"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+DONE = {"approved": "approved: `syndicate run` sends it within seconds", "rejected":
+        "rejected: nothing was sent; its articles go in the next digest"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting:
+    """A list that asks for approval, and what waits on it."""
+
+    list_name: str
+    title: str
+    row: QueuedRow | None
+
+
+def sends_routes(
+    settings: Settings, engine: Engine, renderer: AdminRenderer, *, clock: Callable[[], datetime]
+) -> list[BaseRoute]:
+    """The sends list, a send's report, previews, approve and reject."""
+    lists = settings.config.lists
+
+    def listing(before: int | None) -> tuple[list[desk.SendView], list[Waiting]]:
+        clicks = desk.click_counter()
+        with engine.connect() as conn:
+            found = desk_store.last_sends(conn, limit=PAGE, before=before, live=desk.LIVE)
+            views = [desk.send_view(conn, s, clicks) for s in found]
+            waiting = [
+                Waiting(list_name=n, title=c.title, row=queued_repo.waiting(conn, n))
+                for n, c in sorted(lists.items())
+                if c.approve
+            ]
+        return views, waiting
+
+    async def sends_page(
+        request: Request, *, status: int = 200, problem: str | None = None
+    ) -> Response:
+        raw = request.query_params.get("before", "")
+        before = int(raw) if raw.isdigit() and len(raw) < 12 else None
+        views, waiting = await run_in_threadpool(listing, before)
+        done = request.query_params.get("done", "")
+        digest = request.query_params.get("digest", "")[:100]
+        return renderer.page(
+            request,
+            "admin/sends.html.j2",
+            status=status,
+            rows=views,
+            waits={w.list_name: w for w in waiting},
+            lists=sorted(lists.items()),
+            more=views[-1].send.id if len(views) == PAGE else None,
+            notice=f"{digest} {DONE[done]}" if done in DONE and digest else None,
+            problem=problem,
+        )
+
+    async def sends(request: Request) -> Response:
+        return await sends_page(request)
+
+    def report(send_id: int) -> dict[str, Any] | None:
+        clicks = desk.click_counter()
+        with engine.connect() as conn:
+            summary = desk_store.send_summary(conn, send_id, live=desk.LIVE)
+            if summary is None:
+                return None
+            problems = list(
+                itertools.islice(history.problems(conn, send_id, summary.list_name), SHOWN + 1)
+            )
+            readers = feedback_views.readers_of_send(conn, send_id)
+            links = clicks(conn, send_id) if clicks is not None else None
+            view = desk.send_view(conn, summary, clicks)
+        return {"view": view, "problems": problems, "readers": readers, "links": links}
+
+    async def send_report(request: Request) -> Response:
+        found = await run_in_threadpool(report, int(request.path_params["send_id"]))
+        if found is None:
+            raise HTTPException(404, "There is no such send.")
+        headers = {"Refresh": "10"} if found["view"].send.running else None
+        return renderer.page(request, "admin/send.html.j2", headers=headers, shown=SHOWN, **found)
+
+    def known(request: Request) -> str:
+        name = str(request.path_params["list_name"])
+        if name not in lists:
+            raise HTTPException(404, "There is no such list.")
+        return name
+
+    async def preview(request: Request) -> Response:
+        name = known(request)
+        try:
+            found = await run_in_threadpool(
+                desk_preview.preview, settings, engine, name, now=clock()
+            )
+        except SyndicateError as exc:
+            return renderer.error(request, 409, "No preview", str(exc))
+        return HTMLResponse(found.html, headers=PREVIEW_HEADERS)
+
+    def decide(action: str, request: Request) -> Callable[[], QueuedRow]:
+        name = known(request)
+        who = f"{signed_in(request).user} (admin desk)"
+        decide_fn = approval.approve if action == "approved" else approval.reject
+        return lambda: decide_fn(settings, engine, name, who=who, now=clock())
+
+    async def decided(request: Request, action: str) -> Response:
+        await admin_form(request)
+        try:
+            row = await run_in_threadpool(decide(action, request))
+        except SyndicateError as exc:
+            return await sends_page(request, status=409, problem=str(exc))
+        query = urlencode({"done": action, "digest": row.digest_id or ""})
+        target = f"{renderer.root}/admin/sends?{query}"
+        return RedirectResponse(target + "#approval", status_code=303)
+
+    async def approve(request: Request) -> Response:
+        return await decided(request, "approved")
+
+    async def reject(request: Request) -> Response:
+        return await decided(request, "rejected")
+
+    return [
+        Route("/admin/sends", sends, methods=["GET"], name="admin_sends"),
+        Route("/admin/sends/{send_id:int}", send_report, methods=["GET"], name="admin_send"),
+        Route("/admin/previews/{list_name}", preview, methods=["GET"], name="admin_preview"),
+        Route("/admin/approve/{list_name}", approve, methods=["POST"], name="admin_approve"),
+        Route("/admin/reject/{list_name}", reject, methods=["POST"], name="admin_reject"),
+    ]

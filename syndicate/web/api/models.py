@@ -1,0 +1,301 @@
+"""The HTTP API's request and response shapes (pydantic): input is validated by them, and the
+OpenAPI document (web/api/openapi.py) is generated from them, so the two cannot drift."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import model_validator as _model_validator
+
+from syndicate.config import LIST_NAME
+from syndicate.errors import SyndicateError
+from syndicate.store.search import MAX_LIMIT
+from syndicate.subscribers.address import normalize_address
+
+StatusName = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
+# Printable, one line: names and consent sources end up in mails and in the consent trail.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+Line = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
+ListName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=LIST_NAME)]
+Topic = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_PRINTABLE)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+def _checked_address(value: str) -> str:
+    try:
+        return normalize_address(value).email
+    except SyndicateError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class ErrorBody(_Out):
+    """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
+
+    code: str
+    message: str
+
+
+class ErrorOut(_Out):
+    """Every failure answers with this body."""
+
+    error: ErrorBody
+
+
+# -- subscribers -----------------------------------------------------------------------------
+
+
+class SubscriberQuery(_In):
+    """Query of ``GET /subscribers``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    q: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, description="A prefix of the address or of the name (case-insensitive)."
+    )
+    list: ListName | None = Field(None, description="Only subscribers of this list.")
+    status: StatusName | None = Field(
+        None, description="Only this status (on `list`, or on any list without one)."
+    )
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMIT}.")
+    cursor: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="The `cursor` of the previous page (opaque)."
+    )
+
+
+class Membership(_Out):
+    """One list a subscriber is on."""
+
+    list_name: str = Field(serialization_alias="list")
+    status: StatusName
+    topics: list[str] = Field(description="Topics chosen on this list; empty: everything.")
+
+
+class ConsentEvent(_Out):
+    """One status change of the consent trail."""
+
+    list_name: str = Field(serialization_alias="list")
+    status: StatusName
+    previous: StatusName | None
+    at: datetime
+    source: str
+    detail: str | None
+
+
+class SubscriberOut(_Out):
+    """A subscriber (in search results: without the trail or topics)."""
+
+    id: int
+    email: str
+    name: str | None
+    created_at: datetime
+    lists: list[Membership]
+
+
+class SubscriberDetail(SubscriberOut):
+    """A subscriber with their consent trail."""
+
+    consent: list[ConsentEvent]
+
+
+class SubscriberPage(_Out):
+    """One page of subscribers; ``next`` is the URL of the next page (null on the last)."""
+
+    items: list[SubscriberOut]
+    cursor: str | None
+    next: str | None
+
+
+class SubscribeIn(_In):
+    """``POST /subscribers``: double opt-in (``pending``, the default: a confirmation mail is
+    sent, as by the subscribe form) or ``confirmed`` (consent given elsewhere: ``source``
+    says where, and it is kept in the consent trail)."""
+
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    name: Line | None = None
+    lists: list[ListName] = Field(min_length=1, max_length=50)
+    status: Literal["pending", "confirmed"] = "pending"
+    source: Line | None = Field(
+        None, description="Required with `confirmed`: where and how consent was given."
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _checked_address(value)
+
+    @_model_validator(mode="after")
+    def _consent(self) -> SubscribeIn:
+        if self.status == "confirmed" and not self.source:
+            raise ValueError("status confirmed needs a consent source (field `source`)")
+        return self
+
+
+class SubscribeAccepted(_Out):
+    """A double opt-in request was recorded (the same answer for every address)."""
+
+    status: Literal["pending"]
+    message: str
+
+
+class PatchIn(_In):
+    """``PATCH /subscribers/{email}``: only the fields given change."""
+
+    name: Line | None = None
+    topics: dict[ListName, list[Topic]] | None = Field(
+        None, description="Per list they are on: the topics chosen (empty: everything)."
+    )
+    lists: list[ListName] | None = Field(
+        None,
+        max_length=50,
+        description="The lists they should be on: others are unsubscribed; new ones get a "
+        "confirmation mail (double opt-in).",
+    )
+
+
+class ChangeOut(_Out):
+    """What a write did, per list, and the subscriber now."""
+
+    subscriber: SubscriberDetail
+    results: dict[str, str] = Field(
+        description="Per list: active, already, pending, suppressed or unsubscribed."
+    )
+    to_confirm: list[str] = Field(description="Lists that wait for a confirmation mail.")
+
+
+class DeleteQuery(_In):
+    """Query of ``DELETE /subscribers/{email}``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    list: ListName | None = Field(None, description="Only this list (default: every list).")
+
+
+# -- lists, sends, articles ------------------------------------------------------------------
+
+
+class ListOut(_Out):
+    """A declared list and its subscribers per status."""
+
+    name: str
+    title: str
+    description: str | None
+    counts: dict[str, int]
+
+
+class ListsOut(_Out):
+    """Every declared list."""
+
+    lists: list[ListOut]
+
+
+class SendsQuery(_In):
+    """Query of ``GET /sends``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    list: ListName | None = None
+    limit: int = Field(20, ge=1, le=MAX_LIMIT)
+    before: int | None = Field(None, ge=1, le=2**53, description="The `before` of the last page.")
+
+
+class SendOut(_Out):
+    """One send of one digest (or post) to one list."""
+
+    id: int
+    digest: str
+    list_name: str = Field(serialization_alias="list")
+    title: str | None
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+
+
+class SendsOut(_Out):
+    """Sends, newest first."""
+
+    items: list[SendOut]
+    before: int | None
+    next: str | None
+
+
+class FailureOut(_Out):
+    """A recipient who did not (yet) get the send, with the server's reply."""
+
+    email: str
+    status: str
+    code: int | None
+    reply: str | None
+    attempts: int
+    at: datetime
+    next_attempt: datetime | None
+    bounced: bool
+
+
+class FeedbackOut(_Out):
+    """A bounce, complaint or refusal after the server took the copy."""
+
+    email: str
+    outcome: str
+    diagnostic: str
+    at: datetime
+
+
+class ReportOut(_Out):
+    """``syndicate report``: outcome counts, failures with the server's reply, feedback."""
+
+    send: SendOut
+    delivered: int
+    deferred: int
+    failed: int
+    bounced: int
+    complaints: int
+    failures: list[FailureOut]
+    failures_truncated: bool
+    feedback: list[FeedbackOut]
+
+
+class ArticlesQuery(_In):
+    """Query of ``GET /articles``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    limit: int = Field(20, ge=1, le=MAX_LIMIT)
+    since: datetime | None = Field(None, description="Only articles first seen after this.")
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone offset (e.g. 2026-12-01T09:00:00Z)")
+        return value
+
+
+class ArticleOut(_Out):
+    """An article's metadata."""
+
+    id: str
+    title: str
+    url: str | None
+    date: str | None
+    author: str | None
+    tags: list[str]
+    first_seen: datetime
+
+
+class ArticlesOut(_Out):
+    """Articles, newest first."""
+
+    items: list[ArticleOut]

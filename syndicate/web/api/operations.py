@@ -1,0 +1,127 @@
+"""One table of the API's operations: the routes are built from it, and so is the OpenAPI
+document (web/api/openapi.py). Each operation names its scope, its query and body models
+and its success answers; the wrapper here checks the token, parses and validates the input
+and turns every failure into the JSON error shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from syndicate.store.api_tokens import ApiToken
+from syndicate.web.api.auth import SECURITY_HEADERS, ApiError, Authority, error_response
+
+MAX_JSON = 16 * 1024  # far above any valid body (50 lists, a name, a source)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """What a handler gets: the request, the token, the validated query and body."""
+
+    request: Request
+    token: ApiToken
+    query: Any
+    body: Any
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One method on one path."""
+
+    method: str
+    path: str  # under /api/v1, Starlette syntax: /subscribers/{email}
+    operation_id: str
+    summary: str
+    scope: str
+    handler: Handler
+    responses: dict[int, tuple[type[BaseModel], str]]  # success status: model, description
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()  # besides 401, 403, 404, 405, 422, 429
+    path_params: dict[str, str] = field(default_factory=dict)  # name: description
+
+
+def json_response(model: BaseModel, status: int = 200) -> JSONResponse:
+    """A model as the answer (aliases as the document names them)."""
+    return JSONResponse(
+        model.model_dump(mode="json", by_alias=True), status_code=status, headers=SECURITY_HEADERS
+    )
+
+
+def _problem(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in e["loc"]) or "body"
+        message = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def validate(model: type[BaseModel], data: Any, what: str) -> Any:
+    """``data`` checked by ``model``; 422 naming each field's problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_" + what, _problem(exc)) from None
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body: 415 for another type, 413 when too large, 400 unreadable."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_JSON):
+        raise ApiError(413, "too_large", f"the body may be at most {MAX_JSON} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON:
+            raise ApiError(413, "too_large", f"the body may be at most {MAX_JSON} bytes")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+
+
+def _endpoint(op: Operation, authority: Authority) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            token = await authority.check(request, op.scope)
+            query = (
+                validate(op.query, dict(request.query_params), "query")
+                if op.query is not None
+                else None
+            )
+            body = validate(op.body, await read_json(request), "body") if op.body else None
+            return await op.handler(Call(request=request, token=token, query=query, body=body))
+        except ApiError as exc:
+            return error_response(exc)
+        except HTTPException as exc:  # Starlette's own (e.g. the app's body limit)
+            return error_response(ApiError(exc.status_code, "http_error", str(exc.detail)))
+        except ClientDisconnect:
+            return Response(status_code=400)
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
+
+
+def build_routes(operations: Sequence[Operation], authority: Authority) -> list[BaseRoute]:
+    """A Starlette route per operation (a path's other methods answer 405)."""
+    return [
+        Route(op.path, _endpoint(op, authority), methods=[op.method], name=op.operation_id)
+        for op in operations
+    ]

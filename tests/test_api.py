@@ -1,0 +1,395 @@
+"""The HTTP API against a real uvicorn on port 0 (httpx), on SQLite and PostgreSQL: tokens
+(CLI, hashing, scopes, revocation), every endpoint, pagination, double opt-in through the
+outbox, confirmed subscriptions with their consent source, unsubscribe keeping the record,
+the webhook events, JSON errors and the per-token rate limit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, text
+
+from syndicate.cli import main
+from syndicate.models import Status
+from syndicate.store.tables import api_tokens, webhook_events
+from syndicate.subscribers.tokens import Signer
+from syndicate.web import create_app
+from syndicate.web.ratelimit import RateLimiter
+from tests.apiserver import live
+from tests.conftest import Site
+from tests.test_web import SECRET, WEB_CONFIG, Clock, add, carry_out, outbox_rows
+
+HOOK = """
+[[webhooks]]
+name = "crm"
+url = "https://hooks.example.com/in"
+events = ["*"]
+secret_env = "TEST_CRM_SECRET"
+"""
+ALL_SCOPES = "subscribers:read,subscribers:write,lists:read,sends:read,articles:read"
+
+
+def cli(site: Site, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--site", str(site.root), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def make_token(site: Site, name: str, scopes: str = ALL_SCOPES) -> str:
+    code, out, err = cli(site, "admin", "token", "create", "--name", name, "--scopes", scopes)
+    assert code == 0, err
+    return out.strip()
+
+
+@dataclass
+class Api:
+    site: Site
+    base: str
+    token: str
+    clock: Clock
+
+    def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}))
+        if token != "":
+            headers.setdefault("Authorization", f"Bearer {token or self.token}")
+        return httpx.request(method, self.base + path, headers=headers, timeout=30, **kw)
+
+
+@pytest.fixture
+def api(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv("TEST_CRM_SECRET", "crm-secret-0123456789abcdef0123")
+    any_site.configure(WEB_CONFIG + HOOK)
+    clock = Clock()
+    token = make_token(any_site, "site")
+    app = create_app(
+        any_site.settings,
+        any_site.engine,
+        signer=Signer(SECRET),
+        clock=clock,
+        on_outbox=carry_out(any_site, clock),
+        limiter=RateLimiter(capacity=1000, period=1),
+    )
+    with live(app) as base:
+        yield Api(any_site, base, token, clock)
+
+
+def error_of(response: httpx.Response) -> dict[str, str]:
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    return dict(body["error"])
+
+
+def event_types(site: Site) -> list[tuple[str, str]]:
+    with site.engine.connect() as conn:
+        rows = conn.execute(select(webhook_events.c.type, webhook_events.c.body))
+        return [(t, json.loads(b)["data"]["subscriber"]["email"]) for t, b in rows]
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+def test_token_commands_show_the_token_once_and_store_only_its_hash(site: Site) -> None:
+    token = make_token(site, "crm", "subscribers:read, lists:read")
+    assert token.startswith("synd_") and len(token) >= 40
+    with site.engine.connect() as conn:
+        stored = conn.execute(select(api_tokens)).mappings().one()
+    assert token not in json.dumps({k: str(v) for k, v in stored.items()})
+    assert stored["scopes"] == "lists:read subscribers:read"
+    code, out, err = cli(site, "admin", "token", "list")
+    assert code == 0 and "crm" in out and token not in out + err
+    assert "lists:read, subscribers:read" in out and "active" in out
+    code, out, err = cli(site, "admin", "token", "create", "--name", "x", "--scopes", "nope")
+    assert code == 1 and "unknown scope 'nope'" in err
+    for scope in ("subscribers:write", "sends:read", "articles:read"):
+        assert scope in err
+    code, _, err = cli(site, "admin", "token", "create", "--name", "crm", "--scopes", "lists:read")
+    assert code == 1 and "exists already" in err
+    code, out, _ = cli(site, "admin", "token", "revoke", "crm")
+    assert code == 0 and "revoked" in out
+    code, out, _ = cli(site, "admin", "token", "list", "--json")
+    (doc,) = json.loads(out)["tokens"]
+    assert doc["name"] == "crm" and doc["revoked_at"] is not None and "digest" not in doc
+    code, _, err = cli(site, "admin", "token", "revoke", "nobody")
+    assert code == 1 and "no token 'nobody'" in err
+
+
+def test_missing_unknown_revoked_and_cookie_tokens_get_401(api: Api) -> None:
+    assert api.call("GET", "/api/v1/lists").status_code == 200
+    for token, headers in [
+        ("", {}),
+        ("", {"Cookie": f"token={api.token}"}),
+        ("", {"Authorization": f"Basic {api.token}"}),
+        ("synd_" + "A" * 43, {}),
+        (api.token + "x", {}),
+    ]:
+        answer = api.call("GET", "/api/v1/lists", token=token, headers=headers)
+        assert answer.status_code == 401, (token, headers)
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert error_of(answer)["code"] == "unauthorized"
+    assert cli(api.site, "admin", "token", "revoke", "site")[0] == 0
+    answer = api.call("GET", "/api/v1/lists")
+    assert answer.status_code == 401 and "revoked" in error_of(answer)["message"]
+
+
+def test_a_token_without_the_scope_gets_403_naming_it(api: Api) -> None:
+    reader = make_token(api.site, "reader", "subscribers:read")
+    assert api.call("GET", "/api/v1/subscribers", token=reader).status_code == 200
+    for method, path, scope in [
+        ("GET", "/api/v1/lists", "lists:read"),
+        ("GET", "/api/v1/sends", "sends:read"),
+        ("GET", "/api/v1/sends/1", "sends:read"),
+        ("GET", "/api/v1/articles", "articles:read"),
+        ("DELETE", "/api/v1/subscribers/a@example.org", "subscribers:write"),
+        ("POST", "/api/v1/subscribers", "subscribers:write"),
+    ]:
+        answer = api.call(method, path, token=reader, json={})
+        assert answer.status_code == 403, path
+        assert scope in error_of(answer)["message"]
+
+
+# -- subscribers ---------------------------------------------------------------------------
+
+
+def test_pages_walk_every_subscriber_once(api: Api) -> None:
+    ids = [add(api.site, f"p{i:02d}@example.org", {"weekly": Status.ACTIVE}) for i in range(23)]
+    add(api.site, "other@example.org", {"daily": Status.ACTIVE})
+    seen: list[int] = []
+    url: str | None = "/api/v1/subscribers?list=weekly&status=active&limit=5"
+    pages = 0
+    while url is not None:
+        answer = api.call("GET", url)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        seen += [s["id"] for s in body["items"]]
+        assert len(body["items"]) <= 5
+        url = body["next"]
+        pages += 1
+    assert seen == ids and pages == 5
+    found = api.call("GET", "/api/v1/subscribers?q=P0").json()["items"]
+    assert [s["email"] for s in found] == [f"p0{i}@example.org" for i in range(10)]
+    assert found[0]["lists"] == [{"list": "weekly", "status": "active", "topics": []}]
+    bad = api.call("GET", "/api/v1/subscribers?cursor=forged")
+    assert bad.status_code == 422 and error_of(bad)["code"] == "invalid_cursor"
+    bad = api.call("GET", "/api/v1/subscribers?limit=101")
+    assert bad.status_code == 422 and "limit" in error_of(bad)["message"]
+
+
+def test_double_opt_in_mails_a_confirmation_through_the_outbox(api: Api) -> None:
+    answer = api.call(
+        "POST", "/api/v1/subscribers", json={"email": "Ann@Example.org", "lists": ["weekly"]}
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "pending"
+    (mail,) = outbox_rows(api.site)
+    assert mail.recipient.lower() == "ann@example.org"
+    assert b"/confirm/" in mail.data
+    got = api.call("GET", "/api/v1/subscribers/ann@example.org").json()
+    assert got["lists"] == [{"list": "weekly", "status": "pending", "topics": []}]
+    # The same events the subscribe form records.
+    form = httpx.post(
+        api.base + "/subscribe",
+        data={"email": "bob@example.org", "list": "weekly"},
+        headers={"Origin": "https://news.example.org"},
+    )
+    assert form.status_code == 200
+    events = event_types(api.site)
+    assert [t for t, e in events if e.lower() == "ann@example.org"] == ["subscriber.created"]
+    assert [t for t, e in events if e == "bob@example.org"] == ["subscriber.created"]
+
+
+def test_confirmed_needs_a_consent_source_and_records_it(api: Api) -> None:
+    body = {"email": "cy@example.org", "lists": ["weekly"], "status": "confirmed"}
+    answer = api.call("POST", "/api/v1/subscribers", json=body)
+    assert answer.status_code == 422 and "source" in error_of(answer)["message"]
+    assert outbox_rows(api.site) == [] and event_types(api.site) == []
+    body["source"] = "paper form at the fair, 2026-11-20"
+    answer = api.call("POST", "/api/v1/subscribers", json=body)
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["results"] == {"weekly": "active"}
+    (trail,) = doc["subscriber"]["consent"]
+    assert trail["source"] == "api" and trail["status"] == "active"
+    assert "paper form at the fair" in trail["detail"] and "site" in trail["detail"]
+    assert [t for t, _ in event_types(api.site)] == ["subscriber.created", "subscriber.confirmed"]
+
+
+def test_delete_unsubscribes_and_keeps_the_record(api: Api) -> None:
+    add(api.site, "dee@example.org", {"weekly": Status.ACTIVE, "daily": Status.ACTIVE})
+    answer = api.call("DELETE", "/api/v1/subscribers/dee@example.org?list=daily")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"] == {"daily": "unsubscribed"}
+    answer = api.call("DELETE", "/api/v1/subscribers/DEE@example.org")
+    assert answer.json()["results"] == {"daily": "unsubscribed", "weekly": "unsubscribed"}
+    got = api.call("GET", "/api/v1/subscribers/dee@example.org")
+    assert got.status_code == 200
+    assert {m["status"] for m in got.json()["lists"]} == {"unsubscribed"}
+    again = api.call(
+        "POST",
+        "/api/v1/subscribers",
+        json={
+            "email": "dee@example.org",
+            "lists": ["weekly"],
+            "status": "confirmed",
+            "source": "crm sync",
+        },
+    )
+    assert again.json()["results"] == {"weekly": "suppressed"}
+    assert api.call("DELETE", "/api/v1/subscribers/nobody@example.org").status_code == 404
+
+
+def test_patch_changes_name_topics_and_lists(api: Api) -> None:
+    add(api.site, "eve@example.org", {"weekly": Status.ACTIVE})
+    answer = api.call(
+        "PATCH",
+        "/api/v1/subscribers/eve@example.org",
+        json={"name": "Eve", "topics": {"weekly": ["trade"]}, "lists": ["daily"]},
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["subscriber"]["name"] == "Eve"
+    assert doc["results"] == {"weekly": "unsubscribed", "daily": "pending"}
+    assert doc["to_confirm"] == ["daily"]
+    assert next(m for m in doc["subscriber"]["lists"] if m["list"] == "weekly")["topics"] == [
+        "trade"
+    ]
+    assert any(b"/confirm/" in row.data for row in outbox_rows(api.site))  # daily: opt-in
+    bad = api.call(
+        "PATCH", "/api/v1/subscribers/eve@example.org", json={"topics": {"weekly": ["cats"]}}
+    )
+    assert bad.status_code == 422 and "cats" in error_of(bad)["message"]
+    bad = api.call("PATCH", "/api/v1/subscribers/eve@example.org", json={"lists": ["nope"]})
+    assert bad.status_code == 422 and "declared lists" in error_of(bad)["message"]
+    bad = api.call("PATCH", "/api/v1/subscribers/eve@example.org", json={"name": "a\r\nBcc: x"})
+    assert bad.status_code == 422
+
+
+# -- lists, sends, articles, errors ---------------------------------------------------------
+
+
+def test_lists_sends_and_articles(api: Api) -> None:
+    add(api.site, "f@example.org", {"weekly": Status.ACTIVE})
+    add(api.site, "g@example.org", {"weekly": Status.BOUNCED, "daily": Status.PENDING})
+    lists = {x["name"]: x for x in api.call("GET", "/api/v1/lists").json()["lists"]}
+    assert lists["weekly"]["counts"]["active"] == 1 and lists["weekly"]["counts"]["bounced"] == 1
+    assert lists["daily"]["counts"] == {
+        "pending": 1,
+        "active": 0,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
+    assert lists["weekly"]["title"] == "Weekly"
+    with api.site.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sends (list_name, digest_id, status, created_at)"
+                " VALUES ('weekly', 'weekly-1', 'done', '2026-11-27 09:00:00')"
+            )
+        )
+    sends = api.call("GET", "/api/v1/sends").json()
+    assert [s["digest"] for s in sends["items"]] == ["weekly-1"] and sends["next"] is None
+    report = api.call("GET", "/api/v1/sends/weekly-1")
+    assert report.status_code == 200, report.text
+    assert report.json()["send"]["state"] == "done" and report.json()["failures"] == []
+    assert api.call("GET", "/api/v1/sends/weekly-9").status_code == 404
+    assert api.call("GET", "/api/v1/articles").json() == {"items": []}
+
+
+def test_every_failure_is_a_json_error(api: Api) -> None:
+    cases = [
+        (api.call("GET", "/api/v1/nothing"), 404, "not_found"),
+        (api.call("PUT", "/api/v1/lists"), 405, "method_not_allowed"),
+        (
+            api.call(
+                "POST",
+                "/api/v1/subscribers",
+                content=b"email=a",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            api.call(
+                "POST",
+                "/api/v1/subscribers",
+                content=b"{",
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            api.call(
+                "POST",
+                "/api/v1/subscribers",
+                content=b"[" * 20000,
+                headers={"Content-Type": "application/json"},
+            ),
+            413,
+            "too_large",
+        ),
+        (
+            api.call(
+                "POST", "/api/v1/subscribers", json={"email": "not an address", "lists": ["weekly"]}
+            ),
+            422,
+            "invalid_body",
+        ),
+        (api.call("GET", "/api/v1/subscribers/not-an-address"), 422, "invalid_path"),
+    ]
+    for answer, status, code in cases:
+        assert answer.status_code == status, (status, answer.text)
+        assert error_of(answer)["code"] == code
+        assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_rate_limit_is_per_token(any_site: Site) -> None:
+    any_site.configure(WEB_CONFIG)
+    one, two = make_token(any_site, "one"), make_token(any_site, "two")
+    app = create_app(
+        any_site.settings,
+        any_site.engine,
+        signer=Signer(SECRET),
+        api_limiter=RateLimiter(capacity=3, period=3600),
+    )
+    with live(app) as base:
+
+        def get(token: str) -> httpx.Response:
+            return httpx.get(base + "/api/v1/lists", headers={"Authorization": f"Bearer {token}"})
+
+        assert [get(one).status_code for _ in range(3)] == [200, 200, 200]
+        limited = get(one)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert error_of(limited)["code"] == "rate_limited"
+        assert get(two).status_code == 200
+
+
+def test_the_openapi_document_names_every_route_and_nothing_else(api: Api) -> None:
+    answer = httpx.get(api.base + "/api/v1/openapi.json")
+    assert answer.status_code == 200
+    doc = answer.json()
+    assert doc["openapi"].startswith("3.1")
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "ErrorOut" in doc["components"]["schemas"]
+    documented = {(p, m.upper()) for p, item in doc["paths"].items() for m in item}
+    assert documented == {
+        ("/api/v1/subscribers", "GET"),
+        ("/api/v1/subscribers", "POST"),
+        ("/api/v1/subscribers/{email}", "GET"),
+        ("/api/v1/subscribers/{email}", "PATCH"),
+        ("/api/v1/subscribers/{email}", "DELETE"),
+        ("/api/v1/lists", "GET"),
+        ("/api/v1/sends", "GET"),
+        ("/api/v1/sends/{id}", "GET"),
+        ("/api/v1/articles", "GET"),
+    }
+    for path, item in doc["paths"].items():
+        for op in item.values():
+            assert "401" in op["responses"] and "403" in op["responses"], path

@@ -1,0 +1,260 @@
+"""The desk's pages in headless Debian Chromium, JavaScript off, signed in as an editor:
+the dashboard with its charts (screenshots, light and dark, in ``test-artifacts/``), a held
+digest previewed and approved from the sends page (then sent to the readers by ``run``,
+exactly as for ``syndicate approve``), and a send's report with the server's replies.
+
+Everything is real: the digest is held by the scheduler's own job, the send's ledger and
+feedback are written by the store functions the courier and the intake use, the app is
+``create_app`` under uvicorn on a free port. Without Chromium or Playwright the module is
+skipped on a developer's machine; with ``CI`` set it fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from syndicate.models import Source, Status
+from syndicate.service import scheduler as sched
+from syndicate.store import deliveries as ledger
+from syndicate.store import feedback as feedback_repo
+from syndicate.store import sends as send_repo
+from syndicate.store import subscribers as repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.store.queued import QueuedStatus
+from syndicate.store.subscribers import Change
+from syndicate.subscribers.tokens import Signer
+from syndicate.web import create_app
+from tests.admintools import add_admin, csrf_of, live_server, sign_in, sign_in_page
+from tests.conftest import Site
+from tests.smtpserver import SmtpServer
+from tests.test_queue import READERS, got, rows, run, setup_site, work_for
+from tests.test_queue import server as server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SECRET = "test-secret-0123456789abcdef"  # tests/test_queue.py's
+WEB = '\n[web]\nbase_url = "http://127.0.0.1"\n'
+HOSTILE = '<script>alert("x")</script>'
+
+_MISSING = [
+    what
+    for what, present in (
+        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
+        ("the playwright package", importlib.util.find_spec("playwright") is not None),
+    )
+    if not present
+]
+if _MISSING and not os.environ.get("CI"):
+    pytest.skip("browser test needs " + " and ".join(_MISSING), allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if _MISSING:
+        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def history(site: Site, clock: Any) -> int:
+    """A month of the list, and a finished send with failures and feedback; its id."""
+    with site.engine.connect() as conn:
+        ada, grace = (s.id for s, _ in repo.iter_list(conn, "weekly"))
+    then = clock.now - timedelta(days=20)
+    with site.engine.begin() as conn:
+        repo.apply_changes(
+            conn,
+            [Change(subscriber_id=grace, list_name="weekly", status=Status.UNSUBSCRIBED,
+                    previous=Status.ACTIVE, source=Source.WEB)],
+            now=then,
+        )  # fmt: skip
+        repo.apply_changes(
+            conn,
+            [Change(subscriber_id=grace, list_name="weekly", status=Status.ACTIVE,
+                    previous=Status.UNSUBSCRIBED, source=Source.WEB)],
+            now=then + timedelta(days=3),
+        )  # fmt: skip
+        send_id = send_repo.create_send(conn, "weekly", "weekly-0", now=then)
+        ledger.enqueue(conn, send_id, [(ada, "[]"), (grace, "[]")], now=then)
+        ledger.record(conn, send_id, ada, DeliveryStatus.SENT, now=then, code=250, reply="ok")
+        ledger.record(
+            conn, send_id, grace, DeliveryStatus.FAILED, now=then, code=550,
+            reply=f"5.1.1 mailbox unavailable {HOSTILE}",
+        )  # fmt: skip
+        assert send_repo.finish_if_done(conn, send_id, now=then + timedelta(minutes=5))
+        feedback_repo.record(
+            conn,
+            {
+                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
+                "recipient": None, "original_recipient": None, "status": None,
+                "diagnostic": "abuse report", "message_id": None, "subscriber_id": ada,
+                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
+                "received_at": then + timedelta(hours=1),
+            },
+        )  # fmt: skip
+    return send_id
+
+
+def in_thread(work: Any, job: Any) -> None:
+    """``tests.test_queue.run`` in a thread of its own: Playwright's sync API keeps an event
+    loop running in this one."""
+    failed: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            run(work, job)
+        except BaseException as exc:  # handed to the test below
+            failed.append(exc)
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive() and not failed, failed
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_dashboard_charts_approve_and_report(
+    site: Site,
+    server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    browser: Browser,
+) -> None:
+    clock = setup_site(site, server, monkeypatch, approve=True, extra=WEB)
+    send_id = history(site, clock)
+    work = work_for(site, clock)
+    in_thread(work, lambda: sched.run_digest("weekly"))  # the schedule fires: weekly-1 is held
+    (held,) = rows(site)
+    assert held.status is QueuedStatus.AWAITING and held.digest_id == "weekly-1"
+    add_admin(site, "ed")
+    app = create_app(site.settings, site.engine, signer=Signer(SECRET), clock=clock)
+    with live_server(app) as live:
+        with httpx.Client(base_url=live.url, follow_redirects=False) as client:
+            for path in ("/admin/sends", f"/admin/sends/{send_id}", "/admin/deliverability",
+                         "/admin/previews/weekly"):  # fmt: skip
+                answer = client.get(path)
+                assert answer.status_code == 303, path
+                assert answer.headers["location"].startswith("/admin/sign-in?next=")
+            assert client.post("/admin/approve/weekly").status_code == 403
+            assert sign_in(client, "ed").status_code == 303
+            page_html = client.get("/admin/sends").text
+            assert client.post("/admin/approve/weekly", data={}).status_code == 403  # no csrf
+            assert client.post(
+                "/admin/approve/weekly", data={"csrf": csrf_of(page_html)},
+                headers={"Origin": "https://evil.example"},
+            ).status_code == 403  # fmt: skip
+            assert client.get("/admin/previews/nope").status_code == 404
+            preview = client.get("/admin/previews/weekly")
+            assert (
+                preview.status_code == 200
+                and "sandbox" in preview.headers["content-security-policy"]
+            )
+            assert "For approval" in preview.text and "/test-copy/" in preview.text  # inert
+        assert rows(site)[0].status is QueuedStatus.AWAITING  # nothing refused moved it
+
+        context = browser.new_context(
+            java_script_enabled=False, viewport={"width": 1200, "height": 900}
+        )
+        page = context.new_page()
+        sign_in_page(page, live.url, "ed")
+        page.goto(live.url + "/admin/")
+        charts = page.locator("svg.chart")
+        assert charts.count() == 2  # active readers, weekly changes (one list)
+        for i in range(2):
+            assert charts.nth(i).is_visible()
+            box = charts.nth(i).bounding_box()
+            assert box is not None and box["width"] > 250 and box["height"] > 80
+        assert "Weekly: active subscribers" in (
+            charts.nth(0).locator("title").first.text_content() or ""
+        )
+        assert page.locator("text=2 active subscribers").is_visible()
+        table = page.locator("table.sends")
+        assert "weekly-0" in table.inner_text() and "50.0 %" in table.inner_text()
+        shot(page, "desk-dashboard.png")
+        page.emulate_media(color_scheme="dark")
+        shot(page, "desk-dashboard-dark.png")
+        label = page.locator("svg.chart .chart-label").first
+        colour = label.evaluate("e => getComputedStyle(e).fill")
+        assert colour != "rgb(0, 0, 0)"  # the axis labels follow the dark scheme
+        page.emulate_media(color_scheme="light")
+
+        page.set_viewport_size({"width": 380, "height": 800})  # a phone: nothing overflows
+        page.goto(live.url + "/admin/")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 380 + 1
+        page.set_viewport_size({"width": 1200, "height": 900})
+
+        page.goto(live.url + f"/admin/sends/{send_id}")
+        text = page.locator("main").inner_text()
+        assert f"550 5.1.1 mailbox unavailable {HOSTILE}" in text  # shown, as text
+        assert page.locator("script").count() == 0
+        assert "abuse report" in text and "Click counting is off" in text
+        shot(page, "desk-send-report.png")
+
+        page.goto(live.url + "/admin/sends")
+        with page.expect_navigation():
+            page.click("text=Approve and send weekly-1")
+        assert "weekly-1 approved" in page.locator("p.notice").inner_text()
+        shot(page, "desk-approved.png")
+        (row,) = rows(site)
+        assert row.status is QueuedStatus.APPROVED and "approved by ed" in (row.detail or "")
+        page.goto(live.url + "/admin/deliverability")
+        assert page.locator("svg.chart").count() == 2
+        shot(page, "desk-deliverability.png")
+        context.close()
+    in_thread(work, sched.run_queued)  # `run` sends what the desk approved, to the readers
+    assert got(server) - Counter(e for e in got(server) if e not in READERS) == Counter(READERS)
+
+    # A send in progress: the dashboard shows it with its progress and refreshes itself.
+    with site.engine.connect() as conn:
+        ada, grace = (s.id for s, _ in repo.iter_list(conn, "weekly"))
+    with site.engine.begin() as conn:
+        running = send_repo.create_send(conn, "weekly", "weekly-9", now=clock.now)
+        ledger.enqueue(conn, running, [(ada, "[]"), (grace, "[]")], now=clock.now)
+        ledger.record(conn, running, ada, DeliveryStatus.SENT, now=clock.now, code=250)
+    with live_server(app) as live, httpx.Client(base_url=live.url) as client:
+        assert sign_in(client, "ed").status_code == 303
+        board = client.get("/admin/")
+        assert board.status_code == 200 and board.headers["refresh"] == "10"
+        words = " ".join(board.text.split())
+        assert "Sending now" in words and "1 of 2 copies answered (50 %): 1 delivered" in words
+        report = client.get(f"/admin/sends/{running}")
+        assert report.status_code == 200 and report.headers["refresh"] == "10"
+        assert '<progress max="100" value="50.0">' in report.text
+        found = client.get("/admin/subscribers", params={"q": "ADA@", "status": "active"})
+        assert found.status_code == 200 and "ada@example.org" in found.text
+        assert "grace@example.org" not in found.text
+        odd = client.get("/admin/subscribers", params={"q": HOSTILE, "after": "forged"})
+        assert odd.status_code == 200 and HOSTILE not in odd.text and "Nobody matches" in odd.text
+        assert "not valid any more" in odd.text
