@@ -171,7 +171,16 @@ def test_the_name_is_case_insensitive_and_next_is_kept(desk: Desk) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["//evil.example/admin/", "https://evil.example/admin/", "/feeds/x", "/admin\\..", "/\\evil"],
+    [
+        "//evil.example/admin/",
+        "https://evil.example/admin/",
+        "/feeds/x",
+        "/admin\\..",
+        "/\\evil",
+        "/admin/../feeds/x",
+        "/admin/sign-in",
+        "javascript:alert(1)",
+    ],
 )
 def test_next_never_leaves_the_desk(desk: Desk, target: str) -> None:
     with desk.client() as client:
@@ -294,6 +303,15 @@ def test_sessions_expire_when_idle_and_absolutely(any_desk: Desk) -> None:
         assert client.get("/admin/").status_code == 303
     with any_desk.site.engine.connect() as conn:
         assert conn.execute(select(admin_sessions)).all() == []
+
+
+def test_expired_sessions_are_deleted_at_the_next_sign_in(desk: Desk) -> None:
+    with desk.client() as gone, desk.client() as back:
+        _signed_in(desk, gone)
+        desk.clock.advance(timedelta(hours=2))
+        _signed_in(desk, back)  # the other browser never comes back
+    with desk.site.engine.connect() as conn:
+        assert len(conn.execute(select(admin_sessions)).all()) == 1
 
 
 def test_sign_out_ends_the_session(desk: Desk) -> None:

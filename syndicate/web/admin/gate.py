@@ -65,7 +65,7 @@ def safe_next(value: str | None) -> str:
         return PREFIX + "/"
     if not (parts.path == PREFIX + "/" or parts.path.startswith(PREFIX + "/")):
         return PREFIX + "/"
-    if parts.path == SIGN_IN:
+    if parts.path == SIGN_IN or "/../" in parts.path + "/" or "/./" in parts.path + "/":
         return PREFIX + "/"
     return value
 
