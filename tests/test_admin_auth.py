@@ -402,6 +402,8 @@ def test_a_signed_in_admin_reaches_the_pages(desk: Desk) -> None:
     with desk.client() as client:
         _signed_in(desk, client)
         assert client.get("/admin/no-such-page").status_code == 404
+        again = client.get("/admin/sign-in?next=/admin/things/2")
+        assert again.status_code == 303 and again.headers["location"] == "/admin/things/2"
         assert client.request("DELETE", "/admin/").status_code == 405
         page = client.get("/admin/")
         posted = client.post("/admin/things/3", data={"csrf": csrf_of(page.text), "thing": "a"})
@@ -503,5 +505,6 @@ def test_without_the_secret_the_desk_is_off(
             answer = client.get(path)
             assert answer.status_code == 503
             assert "SYNDICATE_SECRET is not set" in answer.text
+            assert "Create one with" in answer.text
         assert client.post("/admin/sign-in", data={"name": "ed"}).status_code == 503
         assert "syndicate_admin" not in client.cookies

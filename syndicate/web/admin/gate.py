@@ -187,9 +187,7 @@ class AdminArea(BaseRoute):
         if path == PREFIX:
             response = RedirectResponse(gate.root + PREFIX + "/", status_code=307)
         elif gate.problem is not None and path != "/admin/admin.css":
-            response = gate.render.error(
-                request, 503, "The admin desk is off", gate.problem, headers={"Retry-After": "60"}
-            )
+            response = gate.render.error(request, 503, "The admin desk is off", gate.problem)
         elif path not in PUBLIC:
             admin = gate.session(request)
             if admin is not None:
