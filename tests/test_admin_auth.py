@@ -171,7 +171,16 @@ def test_the_name_is_case_insensitive_and_next_is_kept(desk: Desk) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["//evil.example/admin/", "https://evil.example/admin/", "/feeds/x", "/admin\\..", "/\\evil"],
+    [
+        "//evil.example/admin/",
+        "https://evil.example/admin/",
+        "/feeds/x",
+        "/admin\\..",
+        "/\\evil",
+        "/admin/../feeds/x",
+        "/admin/sign-in",
+        "javascript:alert(1)",
+    ],
 )
 def test_next_never_leaves_the_desk(desk: Desk, target: str) -> None:
     with desk.client() as client:
@@ -296,6 +305,15 @@ def test_sessions_expire_when_idle_and_absolutely(any_desk: Desk) -> None:
         assert conn.execute(select(admin_sessions)).all() == []
 
 
+def test_expired_sessions_are_deleted_at_the_next_sign_in(desk: Desk) -> None:
+    with desk.client() as gone, desk.client() as back:
+        _signed_in(desk, gone)
+        desk.clock.advance(timedelta(hours=2))
+        _signed_in(desk, back)  # the other browser never comes back
+    with desk.site.engine.connect() as conn:
+        assert len(conn.execute(select(admin_sessions)).all()) == 1
+
+
 def test_sign_out_ends_the_session(desk: Desk) -> None:
     with desk.client() as client:
         _signed_in(desk, client)
@@ -384,6 +402,8 @@ def test_a_signed_in_admin_reaches_the_pages(desk: Desk) -> None:
     with desk.client() as client:
         _signed_in(desk, client)
         assert client.get("/admin/no-such-page").status_code == 404
+        again = client.get("/admin/sign-in?next=/admin/things/2")
+        assert again.status_code == 303 and again.headers["location"] == "/admin/things/2"
         assert client.request("DELETE", "/admin/").status_code == 405
         page = client.get("/admin/")
         posted = client.post("/admin/things/3", data={"csrf": csrf_of(page.text), "thing": "a"})
@@ -485,5 +505,6 @@ def test_without_the_secret_the_desk_is_off(
             answer = client.get(path)
             assert answer.status_code == 503
             assert "SYNDICATE_SECRET is not set" in answer.text
+            assert "Create one with" in answer.text
         assert client.post("/admin/sign-in", data={"name": "ed"}).status_code == 503
         assert "syndicate_admin" not in client.cookies

@@ -104,6 +104,11 @@ class Accounts:
             if verdict.needs_rehash:
                 admins.rehash(conn, user.id, user.password_hash, passwords.hash_password(password))
             admins.record_sign_in(conn, user.id, now=now)
+            admins.purge_sessions(  # the expired sessions nobody came back with
+                conn,
+                created_before=now - self.policy.absolute,
+                seen_before=now - self.policy.idle,
+            )
             admins.create_session(
                 conn, id_hash=session_hash(session_id), user_id=user.id, now=now, client=client
             )

@@ -4,9 +4,12 @@ that may sign in to the web desk at /admin/."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
 from syndicate.accounts import users
 from syndicate.accounts.keys import admin_keys
@@ -42,6 +45,15 @@ def _read_password(name: str, from_stdin: bool) -> str:
     return password
 
 
+@contextmanager
+def _store(ctx: Context) -> Iterator[Engine]:
+    engine = open_store(ctx.settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _secret_note(ctx: Context) -> None:
     if not ctx.settings.secrets.secret:
         err.print(
@@ -59,9 +71,9 @@ def add_user(ctx: Context, name: str, password_stdin: bool) -> None:
     with errors():
         settings = ctx.settings
         name = users.check_name(name)  # before asking for a password
-        engine = open_store(settings.database_url)
-        password = _read_password(name, password_stdin)
-        made = users.add_user(engine, name, password, now=wall_clock())
+        with _store(ctx) as engine:
+            password = _read_password(name, password_stdin)
+            made = users.add_user(engine, name, password, now=wall_clock())
         out.print(
             f"Added admin {made.name}. Sign in at {settings.web_url.rstrip('/')}/admin/sign-in",
             markup=False,
@@ -102,8 +114,8 @@ def _user_doc(user: AdminUser) -> dict[str, Any]:
 def list_users(ctx: Context, as_json: bool) -> None:
     """The admin accounts: created, last sign-in, TOTP on or off, open sessions."""
     with errors():
-        engine = open_store(ctx.settings.database_url)
-        found = users.list_users(engine)
+        with _store(ctx) as engine:
+            found = users.list_users(engine)
         if as_json:
             emit_json({"users": [_user_doc(u) for u in found]})
             return
@@ -140,15 +152,15 @@ def list_users(ctx: Context, as_json: bool) -> None:
 def passwd(ctx: Context, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME; every session of theirs ends."""
     with errors():
-        engine = open_store(ctx.settings.database_url)
-        known = [u.name for u in users.list_users(engine)]
-        if name.strip().lower() not in known:
-            raise users.AccountError(
-                f"there is no admin called {name.strip().lower()!r}; "
-                "`syndicate admin list-users` shows them"
-            )
-        password = _read_password(name.strip().lower(), password_stdin)
-        ended = users.change_password(engine, name, password, now=wall_clock())
+        with _store(ctx) as engine:
+            known = [u.name for u in users.list_users(engine)]
+            if name.strip().lower() not in known:
+                raise users.AccountError(
+                    f"there is no admin called {name.strip().lower()!r}; "
+                    "`syndicate admin list-users` shows them"
+                )
+            password = _read_password(name.strip().lower(), password_stdin)
+            ended = users.change_password(engine, name, password, now=wall_clock())
         tail = f"; ended {plural(ended, 'session')}" if ended else ""
         out.print(f"Changed the password of {name.strip().lower()}{tail}.", markup=False)
 
@@ -163,9 +175,9 @@ def totp(ctx: Context, name: str, off: bool) -> None:
     Running it again makes a new key (the old one stops working)."""
     with errors():
         settings = ctx.settings
-        engine = open_store(settings.database_url)
         if off:
-            was_on = users.disable_totp(engine, name)
+            with _store(ctx) as engine:
+                was_on = users.disable_totp(engine, name)
             shown = name.strip().lower()
             out.print(
                 f"Turned two-step sign-in off for {shown}."
@@ -175,7 +187,8 @@ def totp(ctx: Context, name: str, off: bool) -> None:
             )
             return
         keys = admin_keys(settings.secrets.secret)
-        setup = users.enable_totp(engine, keys, name, issuer=settings.publication.title)
+        with _store(ctx) as engine:
+            setup = users.enable_totp(engine, keys, name, issuer=settings.publication.title)
         out.print(setup.uri, markup=False)
         err.print(
             "Add this to an authenticator app (most read it as a QR code: e.g. "

@@ -65,7 +65,7 @@ def safe_next(value: str | None) -> str:
         return PREFIX + "/"
     if not (parts.path == PREFIX + "/" or parts.path.startswith(PREFIX + "/")):
         return PREFIX + "/"
-    if parts.path == SIGN_IN:
+    if parts.path == SIGN_IN or "/../" in parts.path + "/" or "/./" in parts.path + "/":
         return PREFIX + "/"
     return value
 
@@ -187,9 +187,7 @@ class AdminArea(BaseRoute):
         if path == PREFIX:
             response = RedirectResponse(gate.root + PREFIX + "/", status_code=307)
         elif gate.problem is not None and path != "/admin/admin.css":
-            response = gate.render.error(
-                request, 503, "The admin desk is off", gate.problem, headers={"Retry-After": "60"}
-            )
+            response = gate.render.error(request, 503, "The admin desk is off", gate.problem)
         elif path not in PUBLIC:
             admin = gate.session(request)
             if admin is not None:
