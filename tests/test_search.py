@@ -116,7 +116,7 @@ def test_page_rows_carry_their_lists(site: Site) -> None:
     )
 
 
-@pytest.mark.parametrize("bad", ["", "s1.", "s1.@@", "x1.MTI", "s1.MDEy", "s1." + "A" * 50])
+@pytest.mark.parametrize("bad", ["", "s1.", "s1.@@", "x1.12", "s1.1F", "s1." + "1" * 16, "s1.-1"])
 def test_foreign_cursors_are_refused(bad: str) -> None:
     with pytest.raises(CursorError):
         Cursor.decode(bad)
@@ -153,3 +153,34 @@ def test_migration_fills_name_keys_of_a_store_with_data(tmp_path: object) -> Non
         )
     assert [r.email for r in page.items] == ["x@y.test"]
     engine.dispose()
+
+
+def test_a_cursor_past_every_id_is_the_empty_last_page(any_site: Site) -> None:
+    _seed(any_site)
+    for after in (2**31 - 2, 2**31, 2**59):
+        with any_site.engine.connect() as conn:
+            page = search_subscribers(
+                conn,
+                text="a",
+                list_name=None,
+                status="active",
+                after=Cursor(after_id=after),
+                limit=10,
+            )
+        assert page.items == () and page.next is None
+
+
+def test_a_common_prefix_filters_rows_in_order_and_finds_the_same(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(any_site)
+    cases = [
+        {"text": "user"},
+        {"text": "bulk 1"},
+        {"text": "user", "list_name": "news", "status": "active"},
+        {"text": "ANN"},
+    ]
+    looked_up = [_emails(any_site, **kw) for kw in cases]
+    assert all(looked_up[:3])
+    monkeypatch.setattr("syndicate.store.search.DENSE", 2)  # every prefix is "common" now
+    assert [_emails(any_site, **kw) for kw in cases] == looked_up
