@@ -147,7 +147,9 @@ def search_subscribers(
     if after is not None:
         if postgres and after.after_id >= _PG_MAX_ID:  # ids are int4 there: none is greater
             return SubscriberPage(items=(), next=None)
-        stmt = stmt.where(order > after.after_id)
+        # On both sides of the join: PostgreSQL does not carry a range across an equality,
+        # and would otherwise merge-join subscribers from the first id.
+        stmt = stmt.where(order > after.after_id, s.id > after.after_id)
     rows = conn.execute(stmt.order_by(order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
