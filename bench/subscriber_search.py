@@ -225,6 +225,7 @@ def queries(conn: Connection) -> list[tuple[str, Callable[[], SubscriberPage]]]:
         ("list weekly + status bounced", search(list_name="weekly", status="bounced")),
         ("status complained (any list)", search(status="complained")),
         ("'maria' on daily, active", search(text="maria", list_name="daily", status="active")),
+        ("'el' on weekly, bounced", search(text="el", list_name="weekly", status="bounced")),
         ("prefix that matches nobody", search(text="zzz")),
     ]
 
