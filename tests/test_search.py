@@ -184,3 +184,37 @@ def test_a_common_prefix_filters_rows_in_order_and_finds_the_same(
     assert all(looked_up[:3])
     monkeypatch.setattr("syndicate.store.search.DENSE", 2)  # every prefix is "common" now
     assert [_emails(any_site, **kw) for kw in cases] == looked_up
+
+
+def test_the_migration_down_and_up_keeps_every_subscription(db_url: str) -> None:
+    from alembic import command
+
+    from syndicate.store.engine import _alembic_config
+
+    engine = open_store(db_url)
+    try:
+        with engine.begin() as conn:
+            ids = repo.insert_subscribers(
+                conn,
+                [repo.NewSubscriber(email="k@y.test", key="k@y.test", name="Kay", attributes=())],
+                now=NOW,
+            )
+            change = repo.Change(
+                subscriber_id=ids["k@y.test"],
+                list_name="news",
+                status=Status.ACTIVE,
+                previous=None,
+                source=Source.CLI,
+            )
+            repo.apply_changes(conn, [change], now=NOW)
+        cfg = _alembic_config(engine)
+        command.downgrade(cfg, "0021")
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            assert repo.subscriptions_of(conn, ids["k@y.test"]) == {"news": Status.ACTIVE}
+            page = search_subscribers(
+                conn, text="kay", list_name=None, status=None, after=None, limit=5
+            )
+        assert [r.email for r in page.items] == ["k@y.test"]
+    finally:
+        engine.dispose()
