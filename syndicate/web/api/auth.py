@@ -94,7 +94,7 @@ class Authority:
                 403,
                 "forbidden",
                 f"this token lacks the scope {scope!r} (it has: {', '.join(token.scopes)}); "
-                f"make one with it: syndicate admin token create --scopes {scope}",
+                f"make one with it: syndicate admin token create --name NAME --scopes {scope}",
             )
         return token
 

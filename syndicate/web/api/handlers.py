@@ -102,8 +102,8 @@ class Api:
         raw = str(call.request.path_params["email"])
         try:
             return normalize_address(raw).key
-        except SyndicateError as exc:
-            raise ApiError(422, "invalid_path", f"email: {exc}") from None
+        except SyndicateError:  # nobody can have subscribed with it
+            raise _not_found("no subscriber with this address") from None
 
     def _ring(self) -> None:
         if self.on_outbox is not None:

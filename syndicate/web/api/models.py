@@ -11,7 +11,7 @@ from pydantic import model_validator as _model_validator
 
 from syndicate.config import LIST_NAME
 from syndicate.errors import SyndicateError
-from syndicate.store.search import MAX_LIMIT
+from syndicate.store.search import CURSOR_PATTERN, MAX_LIMIT
 from syndicate.subscribers.address import normalize_address
 
 StatusName = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
@@ -59,8 +59,6 @@ class ErrorOut(_Out):
 class SubscriberQuery(_In):
     """Query of ``GET /subscribers``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
     q: Annotated[str, StringConstraints(max_length=254)] | None = Field(
         None, description="A prefix of the address or of the name (case-insensitive)."
     )
@@ -69,7 +67,7 @@ class SubscriberQuery(_In):
         None, description="Only this status (on `list`, or on any list without one)."
     )
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMIT}.")
-    cursor: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+    cursor: Annotated[str, StringConstraints(pattern=f"^{CURSOR_PATTERN.pattern}$")] | None = Field(
         None, description="The `cursor` of the previous page (opaque)."
     )
 
@@ -177,8 +175,6 @@ class ChangeOut(_Out):
 class DeleteQuery(_In):
     """Query of ``DELETE /subscribers/{email}``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
     list: ListName | None = Field(None, description="Only this list (default: every list).")
 
 
@@ -203,11 +199,11 @@ class ListsOut(_Out):
 class SendsQuery(_In):
     """Query of ``GET /sends``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
     list: ListName | None = None
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    before: int | None = Field(None, ge=1, le=2**53, description="The `before` of the last page.")
+    before: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="The `before` of the last page."
+    )
 
 
 class SendOut(_Out):
@@ -269,8 +265,6 @@ class ReportOut(_Out):
 
 class ArticlesQuery(_In):
     """Query of ``GET /articles``."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
     since: datetime | None = Field(None, description="Only articles first seen after this.")

@@ -57,8 +57,9 @@ def upgrade() -> None:
         sa.Column("last_used_at", sa.DateTime(timezone=True)),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
     )
-    with op.batch_alter_table("subscribers") as batch:
-        batch.add_column(sa.Column("name_key", sa.Text))
+    # In place, as 0009 does (SQLite 3.35+): a batch rebuild of subscribers would drop the
+    # old table, and its ON DELETE CASCADE would empty subscriptions.
+    op.add_column("subscribers", sa.Column("name_key", sa.Text))
     _backfill_names()
     if op.get_bind().dialect.name == "postgresql":
         # A prefix is one index range only in byte order; the database's own collation
@@ -79,6 +80,5 @@ def downgrade() -> None:
     op.drop_index("ix_subscribers_name_key", table_name="subscribers")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_subscribers_email_key_c", table_name="subscribers")
-    with op.batch_alter_table("subscribers") as batch:
-        batch.drop_column("name_key")
+    op.drop_column("subscribers", "name_key")  # in place: see upgrade()
     op.drop_table("api_tokens")
