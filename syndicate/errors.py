@@ -17,6 +17,12 @@ class ConfigError(SyndicateError):
         self.problems = problems
 
 
+class RenderError(SyndicateError):
+    """A setting that validated cannot be rendered (a list's ``subject`` template dividing by
+    zero, naming no such filter): a problem, as ``check`` lists it (exit 1), not an invalid
+    configuration (exit 2). The message names the file and key."""
+
+
 class ContentError(SyndicateError):
     """One content item could not be read; reported as ``path:line: reason`` and skipped."""
 

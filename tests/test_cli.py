@@ -154,3 +154,31 @@ def test_every_command_module_is_mapped_for_lazy_loading() -> None:
     assert set(group.commands) == set(COMMANDS)
     for name, module in COMMANDS.items():
         assert group.commands[name].callback.__module__ == f"syndicate.cli.{module}"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("key", "template"),
+    [
+        ("subject", "{{ lead.title | nosuchfilter }}"),
+        ("subject", "{{ 1 / 0 }}"),
+        ("subject", "{{ lead.title.__class__ }}"),
+        ("post_subject", '{{ "x" * 100000 }}'),
+    ],
+)
+def test_a_subject_template_that_cannot_render_exits_1_in_check_and_preview_alike(
+    example: Path, key: str, template: str
+) -> None:
+    # The configuration is valid (the template parses): rendering it is a problem, exit 1.
+    toml = example / "syndicate.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace("[lists.weekly]\n", f"[lists.weekly]\n{key} = '{template}'\n", 1),
+        encoding="utf-8",
+    )
+    code, _, err = run("--site", str(example), "check")
+    assert code == 1, err
+    assert f"syndicate.toml: lists.weekly.{key}: cannot be rendered" in err
+    args = ["--article", "kazakhstan-mediator"] if key == "post_subject" else []
+    code, _, err = run("--site", str(example), "preview", "weekly", "--format", "text", *args)
+    assert code == 1, err
+    assert f"error: syndicate.toml: lists.weekly.{key}: cannot be rendered" in err

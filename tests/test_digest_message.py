@@ -445,6 +445,26 @@ def test_message_ids_and_hosts(tmp_path: Path, settings: Settings) -> None:
 
 
 @pytest.mark.parametrize(
+    "base_url",
+    ["http://127.0.0.1:8000", "http://[::1]:8000", "http://localhost:8000", "http://10.1"],
+)
+def test_a_site_at_an_ip_address_gets_its_list_id_from_the_from_address_domain(
+    tmp_path: Path, base_url: str
+) -> None:
+    # RFC 2919: <list.host> under a domain name; the IP or bare host name is none.
+    settings = make_settings(tmp_path)
+    text = (tmp_path / "syndicate.toml").read_text(encoding="utf-8")
+    (tmp_path / "syndicate.toml").write_text(
+        text.replace('"https://news.example.org"', f'"{base_url}"'), encoding="utf-8"
+    )
+    settings = load_settings(tmp_path)
+    assert mail_host(settings) == "example.org"  # of news@example.org
+    msg = parse(build(settings))
+    assert msg["List-Id"] == "The Weekly <weekly.example.org>"
+    assert msg["Message-ID"] == "<weekly-3.7@example.org>"
+
+
+@pytest.mark.parametrize(
     ("title", "shown"),
     [
         ("The Weekly", "The Weekly"),

@@ -2,10 +2,17 @@
 
 One definition, because the feedback loop matches returned Message-IDs against the ones the
 digests were sent with: two copies of this rule would drift apart.
+
+RFC 2919 wants a List-Id under a domain name the list owner controls: the host of
+``publication.base_url`` when it is one; when it is an IP address or a single label
+(``http://127.0.0.1:8000``, ``http://localhost``), the domain of ``[email] from_address``
+(the domain the mail comes from); ``localhost`` (RFC 2919's unmanaged namespace) only when
+the site has neither.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -16,12 +23,30 @@ DOMAIN = re.compile(
 )
 
 
-def mail_host(settings: Settings) -> str:
-    """The publication's host name in ASCII, for Message-IDs and List-Ids (RFC 2919:
-    ``localhost`` when the site has no domain name, e.g. an IP address)."""
-    host = urlsplit(settings.publication.base_url).hostname or ""
+def _domain(host: str) -> str | None:
+    """``host`` in ASCII when it is a domain name with a dot (not an IP address)."""
     try:
-        host = host.encode("idna").decode("ascii")
+        host = host.rstrip(".").encode("idna").decode("ascii")
     except UnicodeError:
-        return "localhost"
-    return host if DOMAIN.fullmatch(host) and not host.replace(".", "").isdigit() else "localhost"
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if "." not in host or host.replace(".", "").isdigit() or not DOMAIN.fullmatch(host):
+        return None
+    return host.lower()
+
+
+def mail_host(settings: Settings) -> str:
+    """The publication's host name in ASCII, for Message-IDs and List-Ids (module doc)."""
+    host = _domain(urlsplit(settings.publication.base_url).hostname or "")
+    if host is not None:
+        return host
+    email = settings.config.email
+    if email is not None:
+        found = _domain(email.from_address.rpartition("@")[2])
+        if found is not None:
+            return found
+    return "localhost"

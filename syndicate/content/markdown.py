@@ -28,6 +28,12 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # Far from datetime's limits, so converting between time zones can never overflow.
 MIN_YEAR, MAX_YEAR = 1000, 9000
 MAX_TITLE = 300
+# markdown-it-py costs up to ~10 µs a character on inline-heavy text, and ~60 µs for each
+# `[` that opens no link (it looks for the label's end): bounded before it parses, so a
+# hostile file cannot cost minutes (bench/markdown_worst.py measures the worst cases).
+MAX_BODY = 500_000  # characters of Markdown after the front matter
+MAX_BRACKETS = 10_000  # `[` in the body (each a possible link label)
+_BOUND_HINT = "split the article, or move the bulk to a linked file"
 
 
 class _Handler(frontmatter.YAMLHandler):  # type: ignore[misc,name-defined]
@@ -55,6 +61,7 @@ def read_markdown(path: str, text: str) -> Entry | None:
 
 def _entry(path: str, meta: dict[str, Any], body: str, body_line: int, fm: list[str]) -> Entry:
     fields = _Fields(path, fm, meta)
+    _bound(path, body, body_line)
     tokens = _MD.parse(body)
     title = fields.text("title")
     if title is None:
@@ -85,6 +92,29 @@ def _entry(path: str, meta: dict[str, Any], body: str, body_line: int, fm: list[
         image=fields.url("image", absolute=False),
         image_credit=fields.text("image_credit"),
     )
+
+
+def _bound(path: str, body: str, body_line: int) -> None:
+    """Refuse a body whose parse would cost more than :data:`MAX_BODY` and
+    :data:`MAX_BRACKETS` allow, naming the file, the line and the limit."""
+    if len(body) > MAX_BODY:
+        raise ContentError(
+            path,
+            body_line,
+            f"the Markdown body is {len(body):,} characters; at most {MAX_BODY:,} ({_BOUND_HINT})",
+        )
+    brackets = body.count("[")
+    if brackets > MAX_BRACKETS:
+        over = -1
+        for _ in range(MAX_BRACKETS + 1):  # the line of the first one over the limit
+            over = body.find("[", over + 1)
+        start = len(body) - len(body.lstrip("\n"))  # ``body_line`` is this character's
+        line = body_line + body.count("\n", start, over)
+        raise ContentError(
+            path,
+            line,
+            f"{brackets:,} '[' in the Markdown body; at most {MAX_BRACKETS:,} ({_BOUND_HINT})",
+        )
 
 
 def front_matter(path: str, text: str) -> tuple[dict[str, Any], str, int, list[str]]:

@@ -31,7 +31,7 @@ from syndicate.digest.render import (
 )
 from syndicate.digest.subject import render_bounded
 from syndicate.digest.text import LinkRefs, shorten, single_line, tidy
-from syndicate.errors import ConfigError, SyndicateError
+from syndicate.errors import RenderError, SyndicateError
 from syndicate.models import Article, Digest, RenderedDigest
 
 HTML_TEMPLATE = "post.mjml.j2"
@@ -57,16 +57,13 @@ def post_subject(digest: Digest, article: Article, settings: Settings) -> str:
     try:
         raw = render_bounded(template, context)
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        raise ConfigError([f"{where}: cannot be rendered: {exc}"]) from None
+        raise RenderError(f"{where}: cannot be rendered: {exc}") from None
     except RecursionError:
-        raise ConfigError([f"{where}: cannot be rendered: nested too deep"]) from None
+        raise RenderError(f"{where}: cannot be rendered: nested too deep") from None
     subject = shorten(single_line(raw), SUBJECT_LIMIT)
     if not subject.strip():
-        raise ConfigError(
-            [
-                f"{where}: renders as an empty subject; give it text, such as "
-                "'{{ article.title }}'"
-            ]
+        raise RenderError(
+            f"{where}: renders as an empty subject; give it text, such as '{{{{ article.title }}}}'"
         )
     return subject
 

@@ -27,7 +27,7 @@ from syndicate.digest import markers, templating
 from syndicate.digest.note import Note
 from syndicate.digest.subject import render_bounded
 from syndicate.digest.text import LinkRefs, format_date, shorten, single_line, tidy, wrap
-from syndicate.errors import ConfigError
+from syndicate.errors import RenderError
 from syndicate.models import Article, Digest, RenderedDigest, Teaser
 from syndicate.resources import templates_dir
 
@@ -115,21 +115,19 @@ def render_subject(template: str, digest: Digest, settings: Settings) -> str:
     try:
         raw = render_bounded(template, context)
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            [f"{CONFIG_NAME}: lists.{digest.list_name}.subject: cannot be rendered: {exc}"]
+        raise RenderError(
+            f"{CONFIG_NAME}: lists.{digest.list_name}.subject: cannot be rendered: {exc}"
         ) from None
     except RecursionError:  # nested beyond what Python's parser stack takes
         where = f"{CONFIG_NAME}: lists.{digest.list_name}.subject"
-        raise ConfigError([f"{where}: cannot be rendered: nested too deep"]) from None
+        raise RenderError(f"{where}: cannot be rendered: nested too deep") from None
     subject = shorten(single_line(raw), SUBJECT_LIMIT)
     if not subject.strip():
         what = "with no new article" if not articles else f"for issue {digest.issue}"
-        raise ConfigError(
-            [
-                f"{CONFIG_NAME}: lists.{digest.list_name}.subject: renders as an empty subject "
-                f"{what}; give it text or a fallback, such as "
-                "'{{ lead.title or list.title }}'"
-            ]
+        raise RenderError(
+            f"{CONFIG_NAME}: lists.{digest.list_name}.subject: renders as an empty subject "
+            f"{what}; give it text or a fallback, such as "
+            "'{{ lead.title or list.title }}'"
         )
     return subject
 

@@ -10,9 +10,11 @@ window; with a token that fails verification (or names no copy) it acts on nobod
 events (``trusted``, their signature verified) act on the subscriber their address names.
 
 Bounces of confirmation mails (``by="confirmation"``) are matched by their return path's
-token (issued within the trust window), else by a confirmation mail the outbox shows the
-server accepted for that address within the window (and, when the bounce returns the mail's
-Message-ID, that very mail). The policy lets those act only on *pending* subscriptions.
+token (issued within the trust window), or by the mail's Message-ID (random, so unguessable)
+when the outbox shows that very mail accepted for the bounce's address within the window;
+never by the address alone (anyone can fill in the form for an address, then forge a DSN
+naming it), from any intake, provider events included. The policy lets only those act on
+*pending* subscriptions: a copy's bounce ends the lists being mailed, not the pending ones.
 """
 
 from __future__ import annotations
@@ -149,8 +151,9 @@ class Matcher:
                 # Anyone can mail "delivered" for an address: it would keep a bouncing
                 # address on the list. From a mail it counts only for a copy it names.
                 counts, why = False, "by address; a delivery report counts only for a copy"
-            elif not counts and (mail := self._confirmation_sent(conn, item)) is not None:
-                return mail
+            # An address names no confirmation mail (anyone can fill in the form, then mail
+            # a DSN naming the address): the policy leaves pending lists to bounces that
+            # name the confirmation mail (its return path's token or its Message-ID).
             return Match(
                 subscriber_id=known,
                 send_id=send_id,
@@ -176,10 +179,10 @@ class Matcher:
         )
 
     def _confirmation_sent(
-        self, conn: Connection, item: Feedback, *, message_id: str | None = None
+        self, conn: Connection, item: Feedback, *, message_id: str
     ) -> Match | None:
-        """A confirmation mail the server accepted for the bounce's address in the window
-        (the one with ``message_id``, when the bounce returned it)."""
+        """The confirmation mail with ``message_id`` the server accepted for the bounce's
+        address in the window."""
         for address in (item.original_recipient, item.recipient):
             try:
                 normal = normalize_address(address or "")
@@ -190,13 +193,13 @@ class Matcher:
                 continue
             names = {normal.email, repo.email_of(conn, known) or normal.email}
             sent = outbox.sent_to(conn, sorted(names), since=self.now - self.window)
-            wanted = message_id.strip().strip("<>").encode() if message_id else None
-            if any(wanted is None or wanted in data[:65536] for data in sent):
+            wanted = message_id.strip().strip("<>").encode()
+            if any(wanted in data[:65536] for data in sent):
                 return Match(
                     subscriber_id=known,
                     by=CONFIRMATION,
                     counts=True,
-                    note="a confirmation mail to this address, sent in the window",
+                    note="Message-ID of a confirmation mail to this address, sent in the window",
                 )
         return None
 

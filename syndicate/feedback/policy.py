@@ -9,10 +9,13 @@
 - ours (reputation, policy, authentication, rate limits) → never the reader's: counted as a
   deliverability alert for ``status``;
 - complaint → ``complained`` on every list at once;
-- a hard bounce of a confirmation mail (matched by its return path, or a confirmation the
-  outbox shows was accepted for the address in the trust window) → ``bounced`` on the
-  *pending* lists only: no more confirmation mails to a dead address; anything else about
-  a confirmation mail changes nothing;
+- a hard bounce of a confirmation mail (matched by its return path's token, or by the
+  Message-ID of a confirmation the outbox shows was accepted for the address in the trust
+  window; never by the address alone) → ``bounced`` on the *pending* lists only: no more
+  confirmation mails to a dead address; anything else about a confirmation mail changes
+  nothing;
+- any other bounce leaves *pending* lists alone: they got no mail it could refer to (a
+  forged DSN, or a provider event naming only the address, must not end them);
 - delays and automatic replies → nothing.
 
 Every change goes to the consent trail with its source (``bounce``, ``complaint`` or the
@@ -179,11 +182,13 @@ def _effect(
             return f"soft bounce {score} of {config.soft_limit}"
     status = Status.COMPLAINED if outcome is Outcome.COMPLAINT else Status.BOUNCED
     lists = subs.of(event.subscriber_id)
-    # A complaint ends every subscription; a bounce ends the ones still being mailed.
+    # A complaint ends every subscription; a bounce ends the ones being mailed: a pending
+    # one got no copy (its confirmation mail's own bounce ends it, see _confirmation).
     keep = (
         {Status.COMPLAINED}
         if status is Status.COMPLAINED
         else {
+            Status.PENDING,
             Status.UNSUBSCRIBED,
             Status.BOUNCED,
             Status.COMPLAINED,
@@ -202,6 +207,8 @@ def _effect(
         if previous not in keep
     ]
     subs.apply(changes)
+    if not changes and status is Status.BOUNCED and Status.PENDING in lists.values():
+        return "bounce of no confirmation mail: pending lists unchanged"
     if not changes:
         return f"{status.value} already"
     return f"{status.value} on " + ", ".join(c.list_name for c in changes)
