@@ -9,6 +9,7 @@ from syndicate.store.tables.audience import (
     welcomes,
 )
 from syndicate.store.tables.base import UTCDateTime, metadata
+from syndicate.store.tables.clicks import click_links, subscriber_clicks
 from syndicate.store.tables.content import (
     articles,
     content_files,
@@ -32,6 +33,7 @@ from syndicate.store.tables.sending import (
 __all__ = [
     "UTCDateTime",
     "articles",
+    "click_links",
     "content_files",
     "deliveries",
     "digests",
@@ -46,6 +48,7 @@ __all__ = [
     "send_quota",
     "sends",
     "signups",
+    "subscriber_clicks",
     "subscribers",
     "subscription_events",
     "subscriptions",
