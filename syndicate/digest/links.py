@@ -3,7 +3,9 @@
 Pure text work on what :func:`render_digest` made, done once per send and version (never
 per copy). Only the ``href`` of ``<a>`` tags is read (MJML writes every link, buttons and
 linked images included, as ``<a href="...">`` with the value in double quotes), and the
-text part gets the same URLs replaced where they stand as whole words. The HTML is not
+text part gets the same URLs replaced where the text templates print links: the numbered
+references (``[3] URL`` at the start of a line) and a post body's ``text (URL)``; a URL
+printed as words (the footer's site address) stays readable as it is. The HTML is not
 parsed and written out again: a parser's serialisation would alter MJML's output (its
 Outlook conditional comments, its whitespace), and a mail must stay what was rendered.
 
@@ -67,7 +69,7 @@ def content_links(rendered: RenderedDigest, *, web_url: str) -> list[str]:
 
 def rewrite(rendered: RenderedDigest, targets: dict[str, str]) -> RenderedDigest:
     """``rendered`` with each link in ``targets`` (URL → its ``/c/`` URL) replaced, in the
-    HTML hrefs and where the URL stands as a whole word in the text part."""
+    HTML hrefs and in the text part's link references (``[3] URL``, ``(URL)``)."""
     if not targets:
         return rendered
 
@@ -80,9 +82,9 @@ def rewrite(rendered: RenderedDigest, targets: dict[str, str]) -> RenderedDigest
 
     body = _HREF.sub(href, rendered.html)
     words = "|".join(re.escape(u) for u in sorted(targets, key=len, reverse=True))
-    # Bounded by what may stand around a URL in text: "[3] URL", "text (URL)", "URL."
-    in_text = re.compile(rf"(?<![^\s(<\[])(?:{words})(?![^\s)>\].,;:!?])")
-    text = in_text.sub(lambda m: targets[m.group(0)], rendered.text)
+    # "[3] URL" (a line of the Links list) or "text (URL)" (a post's body), whole URLs only.
+    in_text = re.compile(rf"(^\[[0-9]+\] |\()({words})(?=$|[\s)])", re.MULTILINE)
+    text = in_text.sub(lambda m: m.group(1) + targets[m.group(2)], rendered.text)
     return replace(rendered, html=body, text=text)
 
 
