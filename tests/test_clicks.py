@@ -40,6 +40,7 @@ from sqlalchemy import delete, func, select
 from syndicate.cli import main
 from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender
+from syndicate.redact import redact
 from syndicate.service.http import server_config
 from syndicate.store.clicks import click_counts
 from syndicate.store.tables import (
@@ -446,3 +447,23 @@ def test_only_issued_ids_redirect(letter: Site) -> None:
                 assert "location" not in answer.headers
 
         check()
+
+
+def test_previews_keep_plain_links(letter: Site) -> None:
+    """A preview (and so a test copy or an approval preview: the same TestCopies) of a list
+    that counts clicks links to the articles themselves and records no link."""
+    first = article_url(letter, "first")
+    for fmt in ("html", "text", "eml"):
+        code, stdout, stderr = cli_run(letter, "preview", "weekly", "--format", fmt, "--offline")
+        assert code == 0, stderr
+        assert first in stdout and "/c/" not in stdout
+    with letter.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(click_links)) == 0
+
+
+def test_click_ids_never_reach_a_log() -> None:
+    """A per-subscriber click id names a reader: log lines hold ``/c/<token>`` instead."""
+    ids = ClickIds(Signer(SECRET))
+    for made in (ids.make(3, 7), ids.make(3, 7, 42)):
+        line = redact(f'127.0.0.1:5000 - "GET /c/{made}?x=1 HTTP/1.1" 302')
+        assert made not in line and "/c/<token>?x=1" in line
