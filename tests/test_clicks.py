@@ -467,3 +467,48 @@ def test_click_ids_never_reach_a_log() -> None:
     for made in (ids.make(3, 7), ids.make(3, 7, 42)):
         line = redact(f'127.0.0.1:5000 - "GET /c/{made}?x=1 HTTP/1.1" 302')
         assert made not in line and "/c/<token>?x=1" in line
+
+
+def test_post_mails_count_body_links(letter: Site) -> None:
+    """A post list mails each article in full: the links in its body lead through /c/ too,
+    in the HTML and in the text's "text (URL)"."""
+    letter.configure(config().replace('title = "Weekly"', 'title = "Weekly"\nmode = "post"'))
+    stamp = (wall() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    letter.write(
+        "third.md",
+        f"---\ntitle: third\ndate: {stamp}\n---\n\n"
+        "Read [the source](https://source.example.net/report?id=7&lang=en) first.\n",
+    )
+    with serve_smtp() as server:
+        settings = letter.settings
+        articles = read_site(settings, letter.engine, now=wall(), offline=True).articles
+
+        async def go() -> None:
+            transport = smtp(server)
+            sender = Sender(
+                settings, letter.engine, transport, Signer(SECRET), clock=wall, policy=fast()
+            )
+            try:
+                await sender.run("weekly", articles)
+            finally:
+                await transport.close()
+
+        asyncio.run(go())
+        got = mails(server)
+    source = "https://source.example.net/report?id=7&lang=en"
+    mine = [m for m in got if "third" in str(m.message["Subject"])]
+    assert mine, [str(m.message["Subject"]) for m in got]
+    for mail in mine:
+        assert source not in mail.hrefs and source not in mail.text
+        with letter.engine.connect() as conn:
+            stored = {r.url for r in conn.execute(select(click_links.c.url))}
+        assert source in stored
+    with live(letter, Clock()) as client:
+        for url in dict.fromkeys(click_ids(mine[0])):
+            answer = client.get(path_of(url))
+            assert answer.status_code == 302
+            if answer.headers["location"] == source:
+                assert f"the source ({url})" in " ".join(mine[0].text.split()), mine[0].text
+                break
+        else:
+            raise AssertionError("no /c/ link of the mail leads to the body's link")
