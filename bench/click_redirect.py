@@ -9,7 +9,8 @@ a child process on a free port; this process drives it with ``--concurrency`` ke
 connections (httpx, asyncio) for ``--seconds`` per case. Cases: a counted click (lookup +
 one UPDATE), a scanner's click (lookup only, not counted), an altered id (404 without
 touching the store), and for scale a page that touches no store (``/test-copy/...``,
-rendered from its template). Reports the median requests/s of ``--runs``, and checks that the
+rendered from its template). Reports the median requests/s of ``--runs`` and the server's
+CPU milliseconds per request (steadier on a shared machine), and checks that the
 counted case counted exactly what it sent.
 """
 
@@ -113,6 +114,16 @@ async def drive(port: int, paths: list[str], agent: str, seconds: float, concurr
     return done
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (the server's: a shared machine's load
+    changes requests/s, far less the CPU each request costs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def total_clicks(root: Path) -> int:
     from sqlalchemy import func, select
 
@@ -160,14 +171,22 @@ def main() -> None:
                 "baseline /test-copy page": (["/test-copy/unsubscribe"], BROWSER),
             }
             rates: dict[str, list[float]] = {name: [] for name in cases}
+            cpu: dict[str, list[float]] = {name: [] for name in cases}
             counted = 0
             for run in range(args.runs):
                 for name, (paths, agent) in cases.items():
+                    before = cpu_seconds(child.pid)
                     n = asyncio.run(drive(port, paths, agent, args.seconds, args.concurrency))
+                    used = (cpu_seconds(child.pid) - before) / n * 1000
                     if name == "counted click":
                         counted += n
                     rates[name].append(n / args.seconds)
-                    print(f"run {run + 1}: {name}: {n / args.seconds:,.0f} req/s", flush=True)
+                    cpu[name].append(used)
+                    print(
+                        f"run {run + 1}: {name}: {n / args.seconds:,.0f} req/s, "
+                        f"server CPU {used:.2f} ms/request",
+                        flush=True,
+                    )
         finally:
             child.terminate()
             child.wait()
@@ -175,7 +194,10 @@ def main() -> None:
         store = "PostgreSQL" if args.database_url else "SQLite"
         print(
             f"median of {args.runs} ({store}, {args.concurrency} connections): "
-            + "; ".join(f"{k} {statistics.median(v):,.0f} req/s" for k, v in rates.items())
+            + "; ".join(
+                f"{k} {statistics.median(v):,.0f} req/s ({statistics.median(cpu[k]):.2f} ms CPU)"
+                for k, v in rates.items()
+            )
             + f"; clicks stored {stored:,} of {counted:,} counted requests"
         )
         if stored != counted:

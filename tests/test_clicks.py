@@ -38,8 +38,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from syndicate.cli import main
+from syndicate.config import parse_config
 from syndicate.content.reader import read_site
 from syndicate.delivery.engine import Sender
+from syndicate.errors import ConfigError
 from syndicate.redact import redact
 from syndicate.service.http import server_config
 from syndicate.store.clicks import click_counts
@@ -512,3 +514,20 @@ def test_post_mails_count_body_links(letter: Site) -> None:
                 break
         else:
             raise AssertionError("no /c/ link of the mail leads to the body's link")
+
+
+def test_settings_are_off_by_default_and_checked() -> None:
+    good = '[publication]\ntitle = "T"\nbase_url = "https://example.org/"\n'
+    parsed = parse_config(good + '[lists.weekly]\ntitle = "Weekly"\n')
+    assert parsed.lists["weekly"].count_clicks is False
+    assert parsed.analytics.per_subscriber is False and parsed.analytics.scanner_window == 60
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            good + '[lists.weekly]\ntitle = "Weekly"\ncount_clicks = "yes"\n'
+            "[analytics]\nper_subscriber = 1\nscanner_window = -5\nip = true\n"
+        )
+    said = "\n".join(info.value.problems)
+    assert "lists.weekly.count_clicks: input should be a valid boolean" in said
+    assert "analytics.per_subscriber: input should be a valid boolean" in said
+    assert "analytics.scanner_window: input should be greater than or equal to 0" in said
+    assert "analytics.ip: unknown key" in said

@@ -41,11 +41,18 @@ def click_route(
     """The handler of ``GET|HEAD /c/{cid}``."""
     analytics = settings.config.analytics
 
+    def look_up(claims: ClickClaims) -> str | None:
+        with engine.connect() as conn:
+            found = click_repo.target(conn, claims.send_id, claims.link_id)
+            return None if found is None else found.url
+
     def follow(claims: ClickClaims, count: bool) -> str | None:
+        if not count:
+            return look_up(claims)
         with engine.begin() as conn:
             found = click_repo.target(conn, claims.send_id, claims.link_id)
-            if found is None or not count:
-                return None if found is None else found.url
+            if found is None:
+                return None
             now = clock()
             since = found.send_started
             reader = claims.subscriber_id if analytics.per_subscriber else None
@@ -72,7 +79,7 @@ def click_route(
             if not count:
                 raise
             log.warning("a click could not be counted; redirected uncounted", exc_info=True)
-            url = await run_in_threadpool(follow, claims, False)
+            url = await run_in_threadpool(look_up, claims)
         if url is None:
             return not_found()
         return RedirectResponse(url, status_code=302, headers=HEADERS)
