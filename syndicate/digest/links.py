@@ -21,7 +21,6 @@ import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from syndicate.digest import markers
 from syndicate.models import RenderedDigest
 from syndicate.subscribers.clickids import ClickIds
 
@@ -31,6 +30,8 @@ _HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
 _OWN_PAGES = ("/unsubscribe", "/preferences", "/confirm", "/test-copy", "/c/", "/archive/")
 # A URL fit for a Location header as it is: ASCII, no spaces, no controls, no quotes.
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
+# Like the markers of digest/markers.py: plain ASCII that rendering leaves alone, and
+# "SYNDICATEx9" so that the personalizer's check for altered markers covers it.
 _LINK_MARKER = "SYNDICATEx9LINK{}Z"
 
 
@@ -103,6 +104,3 @@ class ClickFiller:
         """The click id of every link, in marker order, for one subscriber's copy."""
         finish, ids = self._ids.finish, subscriber_id
         return tuple(finish(p, ids) for p in self._prefixes)
-
-
-assert link_marker(0).startswith(markers.NAME[:11])  # "SYNDICATEx9": the mangling check
