@@ -48,16 +48,19 @@ class ClickClaims:
 class ClickIds:
     """Makes and checks click ids with a key of their own."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, signer: Signer) -> None:
-        self._key = signer.derive(_CONTEXT)
+        # Keyed once; each tag copies it (per_subscriber makes one per link and copy).
+        self._keyed = hmac.new(signer.derive(_CONTEXT), digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return "ClickIds(<secret>)"
 
     def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG]
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return mac.digest()[:_TAG]
 
     def prefix(self, send_id: int, link_id: int) -> bytes:
         """The signed-over bytes of a link's id before any subscriber part."""
