@@ -7,6 +7,8 @@ Needs Debian's ``postfix`` package (``smtp-sink``, ``smtp-source`` in /usr/sbin)
     python bench/send_smtp_sink.py [--subscribers 20000] [--connections 4] [--processes N]
                                    [--runs 3]
     python bench/send_smtp_sink.py --rss 10000,100000,1000000
+    python bench/send_smtp_sink.py --clicks on   # [lists.weekly] count_clicks = true
+    python bench/send_smtp_sink.py --clicks per-subscriber   # and [analytics] per_subscriber
 
 Each run: a fresh site and SQLite store with N subscribers and a ~30 KB digest; the real
 CLI sends it (timed end to end: start-up, reading, ledger, rendering, delivery), then
@@ -68,8 +70,10 @@ def make_site(
     processes: int | None = None,
     *,
     database_url: str | None = None,
+    clicks: str = "off",
 ) -> None:
-    """A site with ``subscribers`` readers; ``connections`` None keeps the [smtp] defaults."""
+    """A site with ``subscribers`` readers; ``connections`` None keeps the [smtp] defaults;
+    ``clicks``: "off", "on" (count_clicks) or "per-subscriber" (and [analytics] per_subscriber)."""
     (root / "syndicate.toml").write_text(
         '[publication]\ntitle = "Bench"\nbase_url = "https://bench.example.org"\n'
         + (f'[database]\nurl = "{database_url}"\n' if database_url else "")
@@ -81,7 +85,9 @@ def make_site(
             else ""
         )
         + (f"processes = {processes}\n" if processes else "")
-        + '[lists.weekly]\ntitle = "Weekly"\nmax_articles = 12\nlead_articles = 2\n',
+        + '[lists.weekly]\ntitle = "Weekly"\nmax_articles = 12\nlead_articles = 2\n'
+        + ("count_clicks = true\n" if clicks != "off" else "")
+        + ("[analytics]\nper_subscriber = true\n" if clicks == "per-subscriber" else ""),
         encoding="utf-8",
     )
     content = root / "content"
@@ -162,11 +168,16 @@ class TreeRss:
 
 
 def send_once(
-    port: int, subscribers: int, connections: int | None, processes: int | None, sink: int
+    port: int,
+    subscribers: int,
+    connections: int | None,
+    processes: int | None,
+    sink: int,
+    clicks: str = "off",
 ) -> dict:
     root = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     try:
-        make_site(root, port, subscribers, connections, processes)
+        make_site(root, port, subscribers, connections, processes, clicks=clicks)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATE_SECRET": "bench-" + "x" * 24}
         command = [sys.executable, "-m", "syndicate", "--site", str(root)]
         command += ["send", "weekly", "--yes", "--offline", "--json"]
@@ -224,6 +235,12 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=None, help="default: one per core")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rss", default=None, help="comma-separated list sizes: RSS only")
+    parser.add_argument(
+        "--clicks",
+        choices=["off", "on", "per-subscriber"],
+        default="off",
+        help="count clicks (links rewritten once per send; per-subscriber: ids per copy)",
+    )
     args = parser.parse_args()
     if not (os.path.exists(SINK) and os.path.exists(SOURCE)):
         raise SystemExit("needs Debian's postfix package (smtp-sink, smtp-source)")
@@ -245,15 +262,18 @@ def main() -> None:
                     flush=True,
                 )
             return
-        ours, phase, theirs, one, total = [], [], [], [], []
+        ours, phase, theirs, one, total, cpu = [], [], [], [], [], []
         for run in range(args.runs):
-            r = send_once(port, args.subscribers, args.connections, args.processes, sink.pid)
+            r = send_once(
+                port, args.subscribers, args.connections, args.processes, sink.pid, args.clicks
+            )
             ref, ref_sink = source_once(port, args.subscribers, sink.pid)
             ours.append(args.subscribers / r["elapsed"])
             phase.append(args.subscribers / r["delivery"])
             theirs.append(ref)
             one.append(r["peak_one"])
             total.append(r["peak_sum"])
+            cpu.append(r["cpu_ms"])
             print(
                 f"run {run + 1}: syndicate {ours[-1]:,.0f} msg/s end to end "
                 f"({phase[-1]:,.0f} msg/s delivery phase, {r['processes']} processes); "
@@ -272,7 +292,7 @@ def main() -> None:
         f"-l 30000 {med(theirs):,.0f} msg/s; ratio {med(ours) / med(theirs):.2f} end to end, "
         f"{med(phase) / med(theirs):.2f} delivery phase (target >= 0.45); peak RSS "
         f"{max(one):.0f} MiB RSS per process, {max(total):.0f} MiB PSS of all processes "
-        "(target <= 150)"
+        f"(target <= 150); CPU per message {med(cpu):.3f} ms (clicks {args.clicks})"
     )
 
 

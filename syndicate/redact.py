@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import re
 
-TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences")
+# "c": click ids (``/c/…``), which name a reader with ``[analytics] per_subscriber``.
+TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences", "c")
 _ROUTE = re.compile(r"(/(?:" + "|".join(TOKEN_ROUTES) + r")/)[^/\s?#\"'<>]+")
 # A token: a base64url payload of at least 15 bytes (20 characters), a dot, and the
 # 43-character base64url HMAC-SHA256 tag.

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from syndicate.cli.base import Context, emit_jsonl, err, errors, main, out, pass_ctx
+from syndicate.cli.clicks_view import click_docs, click_lines
 from syndicate.cli.feedback_view import (
     feedback_doc,
     feedback_lines,
@@ -77,7 +78,8 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
 
     With --json, JSON Lines: first the send ("kind": "send", with its counts and feedback),
     then one line per recipient who did not get it ("kind": "delivery") and one per reader
-    with feedback ("kind": "feedback").
+    with feedback ("kind": "feedback"), then, for a list that counts clicks, one per
+    link ("kind": "click", with its url and clicks).
 
     \b
     Examples:
@@ -99,12 +101,15 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
                     emit_jsonl([_summary_doc(sent, state, counts, feedback, title)])
                     emit_jsonl(_problem_doc(p) for p in rows)
                     emit_jsonl(reader_doc(r) for r in feedback_views.readers_of_send(conn, sent.id))
+                    emit_jsonl(click_docs(ctx.settings, conn, sent))
                     return
                 _print_report(sent, state, counts, rows, title)
                 for line in feedback_lines(feedback):
                     out.print(line.strip(), markup=False)
                 for reader in feedback_views.readers_of_send(conn, sent.id):
                     out.print(reader_line(reader), markup=False)
+                for line in click_lines(ctx.settings, conn, sent):
+                    out.print(line, markup=False)
         finally:
             engine.dispose()
 

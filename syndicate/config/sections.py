@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from syndicate.config.analytics import Analytics
 from syndicate.config.types import (
     LANGUAGE_TAG,
     ON_PUBLISH,
@@ -138,6 +139,8 @@ class MailingList(_Section):
     post_subject: (
         Annotated[str, AfterValidator(single_line), AfterValidator(jinja_template)] | None
     ) = None
+    # content links in its mails lead through /c/<signed id> and are counted ([analytics])
+    count_clicks: bool = False
 
     @model_validator(mode="after")
     def _on_publish_posts_only(self) -> MailingList:
@@ -361,3 +364,4 @@ class SiteConfig(_Section):
     bounces: Bounces | None = None
     lists: dict[ListName, MailingList] = {}
     webhooks: Webhooks = []  # [[webhooks]]: see config/webhooks.py
+    analytics: Analytics = Analytics()  # [analytics]: see config/analytics.py

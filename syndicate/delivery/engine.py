@@ -40,6 +40,7 @@ from syndicate.config.mailhost import mail_host
 from syndicate.delivery import spread
 from syndicate.delivery.adaptive import make_adapter, starting_point
 from syndicate.delivery.begin import begin_send
+from syndicate.delivery.clicklinks import clicks_for
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
@@ -242,6 +243,10 @@ class Sender:
         assert self.prepared is not None
         if self.copies is None:
             self.copies = Copies(self.settings, self.signer, self.prepared)
+        # Counted links name the send: known only now that it is recorded.
+        self.copies.attach_clicks(
+            clicks_for(self.settings, self.engine, self.signer, list_name, send_id)
+        )
         with self.engine.connect() as conn:
             self.started = send_repo.send_started(conn, send_id) or self.clock()
         job = Job(

@@ -28,6 +28,7 @@ from multiprocessing.queues import SimpleQueue
 from syndicate import aio
 from syndicate.config import Settings
 from syndicate.delivery.adaptive import make_adapter
+from syndicate.delivery.clicklinks import clicks_for
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job
 from syndicate.delivery.dkim import DkimKey
@@ -201,7 +202,14 @@ async def _drain(
     courier = Courier(
         engine,
         transport,
-        Copies(helper.settings, helper.signer, helper.prepared),
+        Copies(
+            helper.settings,
+            helper.signer,
+            helper.prepared,
+            clicks_for(
+                helper.settings, engine, helper.signer, helper.job.list_name, helper.job.send_id
+            ),
+        ),
         helper.job,
         owner=process_owner(),
         clock=lambda: datetime.now(UTC),

@@ -29,6 +29,7 @@ from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.content.reader import stored_articles
 from syndicate.delivery.adaptive import make_adapter, starting_point
+from syndicate.delivery.clicklinks import clicks_for
 from syndicate.delivery.copies import Copies
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
@@ -226,5 +227,6 @@ class Worker:
             prepared = prepare_recorded(
                 self.settings, self.engine, send.list_name, send.digest_id, articles
             )
-            found = self._copies[send.id] = Copies(self.settings, self.signer, prepared)
+            clicks = clicks_for(self.settings, self.engine, self.signer, send.list_name, send.id)
+            found = self._copies[send.id] = Copies(self.settings, self.signer, prepared, clicks)
         return found

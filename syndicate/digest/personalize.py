@@ -19,6 +19,7 @@ from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from syndicate.digest import markers
+from syndicate.digest.links import LINK_MARKER_PATTERN, ClickFiller
 from syndicate.errors import SyndicateError
 from syndicate.models import RenderedDigest
 from syndicate.subscribers.tokens import Purpose, Signer
@@ -33,6 +34,10 @@ URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _UNWANTED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")
 _SPACES = re.compile(r"\s+")
 _MARKER = re.compile("(" + "|".join(re.escape(m) for m in markers.ALL) + ")")
+# With per-subscriber click ids: the link markers too (slot 4 + link number).
+_MARKER_LINKS = re.compile(
+    "(" + "|".join([*(re.escape(m) for m in markers.ALL), LINK_MARKER_PATTERN]) + ")"
+)
 _MANGLED = re.compile("syndicatex9", re.IGNORECASE)  # a marker that rendering altered
 _SLOT = {marker: index for index, marker in enumerate(markers.ALL)}
 assert markers.ALL == (
@@ -135,8 +140,8 @@ def clean_name(name: str | None) -> str | None:
 class Values:
     """One recipient's marker values, in the order of ``markers.ALL``."""
 
-    html: tuple[str, str, str, str]
-    text: tuple[str, str, str, str]
+    html: tuple[str, ...]  # then one click id per link, with per-subscriber click ids
+    text: tuple[str, ...]
     unsubscribe_url: str
     preferences_url: str
 
@@ -146,10 +151,10 @@ class _Template:
 
     __slots__ = ("parts", "slots")
 
-    def __init__(self, source: str, what: str) -> None:
-        pieces = _MARKER.split(source)
+    def __init__(self, source: str, what: str, links: int = 0) -> None:
+        pieces = (_MARKER_LINKS if links else _MARKER).split(source)
         # re.split with one group alternates literal, marker, literal, ...
-        self.slots = tuple((i, _SLOT[pieces[i]]) for i in range(1, len(pieces), 2))
+        self.slots = tuple((i, _slot(pieces[i], links, what)) for i in range(1, len(pieces), 2))
         self.parts = pieces
         for literal in pieces[0::2]:
             found = _MANGLED.search(literal)
@@ -161,11 +166,21 @@ class _Template:
                 f"{what}: no unsubscribe link: the template must print {{{{ unsubscribe_url }}}}"
             )
 
-    def fill(self, values: tuple[str, str, str, str]) -> str:
+    def fill(self, values: tuple[str, ...]) -> str:
         out = self.parts.copy()
         for index, slot in self.slots:
             out[index] = values[slot]
         return "".join(out)
+
+
+def _slot(marker: str, links: int, what: str) -> int:
+    found = _SLOT.get(marker)
+    if found is not None:
+        return found
+    number = int(marker.removeprefix("SYNDICATEx9LINK").removesuffix("Z"))
+    if number >= links:
+        raise PersonalizeError(f"{what}: a click link marker with no link: {marker!r}")
+    return len(markers.ALL) + number
 
 
 class Personalizer:
@@ -180,7 +195,7 @@ class Personalizer:
     Thread-safe: ``fill`` reads shared state only.
     """
 
-    __slots__ = ("_html", "_list_name", "_now", "_signer", "_text", "_web_url")
+    __slots__ = ("_clicks", "_html", "_list_name", "_now", "_signer", "_text", "_web_url")
 
     def __init__(
         self,
@@ -191,6 +206,7 @@ class Personalizer:
         signer: Signer | None,
         now: datetime,
         templates: tuple[str, str] | None = None,
+        clicks: ClickFiller | None = None,
     ) -> None:
         if list_name != rendered.digest.list_name:
             raise ValueError(
@@ -200,11 +216,13 @@ class Personalizer:
         self._web_url = ascii_url(web_url).rstrip("/")
         self._signer = signer
         self._now = now
+        self._clicks = clicks  # per-subscriber click ids: their link markers, filled per copy
+        links = len(clicks) if clicks is not None else 0
         if templates is None:  # a digest's or a post's own
             kind = "post" if rendered.digest.kind == "post" else "digest"
             templates = (f"{kind}.mjml.j2", f"{kind}.txt.j2")
-        self._html = _Template(rendered.html, f"templates/{templates[0]} (the HTML part)")
-        self._text = _Template(rendered.text, f"templates/{templates[1]} (the text part)")
+        self._html = _Template(rendered.html, f"templates/{templates[0]} (the HTML part)", links)
+        self._text = _Template(rendered.text, f"templates/{templates[1]} (the text part)", links)
         self.fill(Recipient(subscriber_id=1, email="check@example.org", name=None))  # fail now
 
     @property
@@ -233,10 +251,12 @@ class Personalizer:
         name = clean_name(recipient.name) or DEFAULT_NAME
         email = _UNWANTED.sub("", recipient.email)
         escape = html.escape
+        # Click ids are base64url: the same in the HTML and the text, nothing to escape.
+        ids = () if self._clicks is None else self._clicks.values(sid)
         # Order of markers.ALL: NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL.
         return Values(
-            html=(escape(name), escape(email), escape(unsubscribe), escape(preferences)),
-            text=(name, email, unsubscribe, preferences),
+            html=(escape(name), escape(email), escape(unsubscribe), escape(preferences), *ids),
+            text=(name, email, unsubscribe, preferences, *ids),
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
         )

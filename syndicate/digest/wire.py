@@ -36,7 +36,7 @@ class _Body:
         self.encoded = [_qp(p) if i % 2 == 0 else b"" for i, p in enumerate(parts)]
         self.slots = slots
 
-    def fill(self, values: tuple[str, str, str, str]) -> bytes:
+    def fill(self, values: tuple[str, ...]) -> bytes:
         out = self.encoded.copy()
         for index, slot in self.slots:
             out[index] = _qp(values[slot])

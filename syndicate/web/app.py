@@ -11,6 +11,7 @@ Routes::
     GET  /preferences/{token}  POST     topics and lists
     GET  /test-copy/{page}  POST        what the links of test copies and previews lead to
     POST /webhooks/{provider}           SES (via SNS), Postmark, Mailgun, SendGrid events
+    GET  /c/{id}                        a counted link of a mail: 302 to its recorded URL
     /admin/...                          the editor's desk, behind the sign-in gate (web/admin/)
     /api/v1/...                         the HTTP API (web/api/; bearer tokens, JSON)
 """
@@ -36,12 +37,14 @@ from syndicate.config import Settings
 from syndicate.digest.archive import ARCHIVE_FOLDER
 from syndicate.feedback.providers.base import Fetcher
 from syndicate.feedback.providers.registry import readers
+from syndicate.subscribers.clickids import ClickIds
 from syndicate.subscribers.tokens import Signer
 from syndicate.web.admin import admin_routes
 from syndicate.web.admin.desk import desk_pages
 from syndicate.web.api import api_mount
 from syndicate.web.api.auth import default_limiter
 from syndicate.web.archive import ArchiveIndex
+from syndicate.web.clicks import click_route
 from syndicate.web.files import FileApp, FileCache
 from syndicate.web.logs import redact, redact_logs
 from syndicate.web.pages import Pages
@@ -181,6 +184,13 @@ def create_app(
         Route("/unsubscribe", pages.no_token, methods=["GET"]),
         Route("/preferences", pages.no_token, methods=["GET"]),
         Route("/test-copy/{page}", test_copy_page(renderer), methods=["GET", "POST"]),
+        Route(
+            "/c/{cid}",
+            click_route(
+                settings, engine, ClickIds(signer), clock=clock or _utc_now, renderer=renderer
+            ),
+            methods=["GET"],
+        ),
         api_mount(
             settings,
             engine,

@@ -11,6 +11,7 @@ from syndicate.store.tables.audience import (
     welcomes,
 )
 from syndicate.store.tables.base import UTCDateTime, metadata
+from syndicate.store.tables.clicks import click_links, subscriber_clicks
 from syndicate.store.tables.content import (
     articles,
     content_files,
@@ -38,6 +39,7 @@ __all__ = [
     "admin_users",
     "api_tokens",
     "articles",
+    "click_links",
     "content_files",
     "deliveries",
     "digests",
@@ -54,6 +56,7 @@ __all__ = [
     "send_totals",
     "sends",
     "signups",
+    "subscriber_clicks",
     "subscribers",
     "subscription_events",
     "subscriptions",

@@ -3,7 +3,7 @@
 and the ledgers already stored; an index counting a send's readers with feedback.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0023"  # 0021 in the contract; chained after 0022 (auth17) and 0023 (api17) here
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
