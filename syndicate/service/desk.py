@@ -2,14 +2,12 @@
 series and weekly changes, the last sends with their rates, the sends in progress.
 
 Pure shaping over :mod:`syndicate.store.desk`; the pages only render what this returns.
-Click counts come from ``syndicate.store.clicks`` when that module is there (issue 17's
-click counting, off by default): :func:`click_counter` is the one hook.
+Click counts come from :mod:`syndicate.store.clicks`, for lists with ``count_clicks = true``
+(off by default): :func:`click_counter` is the one hook.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from syndicate.config import Settings
 from syndicate.store import desk
+from syndicate.store.clicks import click_counts
 from syndicate.store.desk import Day, SendSummary
 
 SERIES_DAYS = 90  # the active-readers chart: the last 90 days
@@ -75,20 +75,15 @@ class Dashboard:
     running: list[SendView]
 
 
-@functools.cache
-def click_counter() -> ClickCounter | None:
-    """Clicks per link of a send, if click counting (``syndicate.store.clicks``) is there
-    (looked up once: a missing module is searched for on every path entry)."""
-    try:
-        module = importlib.import_module("syndicate.store.clicks")
-    except ModuleNotFoundError:
-        return None
-    counts = getattr(module, "click_counts", None)
-    if counts is None:
+def click_counter(settings: Settings, list_name: str) -> ClickCounter | None:
+    """Clicks per link of a send of ``list_name``, or None when the list does not count
+    clicks (``[lists.NAME] count_clicks``; a list no longer configured counts as off)."""
+    cfg = settings.config.lists.get(list_name)
+    if cfg is None or not cfg.count_clicks:
         return None
 
     def count(conn: Connection, send_id: int) -> list[tuple[str, int]]:
-        return [(str(row.url), int(row.clicks)) for row in counts(conn, send_id)]
+        return [(row.url, row.clicks) for row in click_counts(conn, send_id)]
 
     return count
 
@@ -216,20 +211,24 @@ def dashboard(
     now: datetime,
     sends: int = SENDS_SHOWN,
     live: desk.LiveCount = LIVE,
+    clicks_of: Callable[[str], ClickCounter | None] = lambda _list: None,
 ) -> Dashboard:
     """The dashboard: every declared list (``titles``: name → title) and every list the
-    store knows, the last ``sends`` sends, and the sends in progress."""
+    store knows, the last ``sends`` sends, and the sends in progress; ``clicks_of`` gives a
+    list's click counter (:func:`click_counter`), None where clicks are not counted."""
     today = now.astimezone(UTC).date()
     by_list = desk.days_of_lists(conn, since=window_start(today).isoformat())
     names = sorted(set(titles) | set(desk.list_names(conn)))
-    clicks = click_counter()
-    recent = [send_view(conn, s, clicks) for s in desk.last_sends(conn, limit=sends, live=live)]
+    recent = [
+        send_view(conn, s, clicks_of(s.list_name))
+        for s in desk.last_sends(conn, limit=sends, live=live)
+    ]
     shown = {v.send.id: v for v in recent}
     running: list[SendView] = []
     for send_id in desk.running_ids(conn):
         found = shown.get(send_id)
         if found is None and (summary := desk.send_summary(conn, send_id, live=live)) is not None:
-            found = send_view(conn, summary, clicks)
+            found = send_view(conn, summary, clicks_of(summary.list_name))
         if found is not None:
             running.append(found)
     return Dashboard(

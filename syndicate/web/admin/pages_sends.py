@@ -60,10 +60,11 @@ def sends_routes(
     lists = settings.config.lists
 
     def listing(before: int | None) -> tuple[list[desk.SendView], list[Waiting]]:
-        clicks = desk.click_counter()
         with engine.connect() as conn:
             found = desk_store.last_sends(conn, limit=PAGE, before=before, live=desk.LIVE)
-            views = [desk.send_view(conn, s, clicks) for s in found]
+            views = [
+                desk.send_view(conn, s, desk.click_counter(settings, s.list_name)) for s in found
+            ]
             waiting = [
                 Waiting(list_name=n, title=c.title, row=queued_repo.waiting(conn, n))
                 for n, c in sorted(lists.items())
@@ -95,11 +96,11 @@ def sends_routes(
         return await sends_page(request)
 
     def report(send_id: int) -> dict[str, Any] | None:
-        clicks = desk.click_counter()
         with engine.connect() as conn:
             summary = desk_store.send_summary(conn, send_id, live=desk.LIVE)
             if summary is None:
                 return None
+            clicks = desk.click_counter(settings, summary.list_name)
             problems = list(
                 itertools.islice(history.problems(conn, send_id, summary.list_name), SHOWN + 1)
             )
