@@ -55,7 +55,7 @@ from syndicate.content.reader import read_site
 from syndicate.digest.archive import archive_path
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_subject
-from syndicate.errors import ConfigError, SyndicateError
+from syndicate.errors import RenderError, SyndicateError
 from syndicate.store.tables import sends
 from tests.conftest import Site
 from tests.httpserver import serve
@@ -289,7 +289,7 @@ def test_subject_expressions_that_would_make_huge_values_are_refused(
     settings = letter_site.settings
     articles = read_site(settings, letter_site.engine, now=wall(), offline=True).articles
     prepared = prepare(settings, letter_site.engine, "weekly", articles, now=wall())
-    with pytest.raises(ConfigError, match=r"lists\.weekly\.subject: cannot be rendered"):
+    with pytest.raises(RenderError, match=r"lists\.weekly\.subject: cannot be rendered"):
         render_subject(template, next(iter(prepared.digests.values())), settings)
 
 
