@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-MIN_GRACE = timedelta(seconds=60)  # as the cron jobs: a busy loop delays a tick a little
 STALE_CLAIM = timedelta(minutes=10)  # a claim of a process on another host is taken over
 
 
@@ -60,9 +59,9 @@ def shown(moment: datetime) -> str:
 
 
 def grace(work: Work, list_name: str) -> timedelta:
-    """How late a waiting send of the list may still go out: its ``misfire_grace``."""
-    seconds = work.settings.mailing_list(list_name).misfire_grace
-    return max(timedelta(seconds=seconds), MIN_GRACE)
+    """How late a waiting send of the list may still go out: its ``misfire_grace`` (at least
+    60 s, as config requires: a busy loop delays a tick a little)."""
+    return timedelta(seconds=work.settings.mailing_list(list_name).misfire_grace)
 
 
 class SendQueue:
