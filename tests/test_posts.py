@@ -524,3 +524,24 @@ def test_an_article_send_is_the_lists_first_mail_older_articles_are_not_new(
     code, stdout, stderr = cli(posts, "send", "posts", "--yes", "--offline")
     assert code == 0, stderr
     assert subjects(server) == ["The newest", "Backdated a little", "Written after"]
+
+
+def test_send_article_json_lists_the_post_under_posts_as_readme_says(
+    posts: Site, server: SmtpServer
+) -> None:
+    # trial16 U10: `send --article --json` had "posts": [] (README: a post list's send
+    # --json has "posts": [{"digest", "title", "resumed", "finished", "counts"}]).
+    for list_name in ("posts", "weekly"):  # a digest list's --article send is a post too
+        args = ("send", list_name, "--article", "first", "--yes", "--offline", "--json")
+        code, stdout, stderr = cli(posts, *args)
+        assert code == 0, stderr
+        doc = json.loads(stdout)
+        (post,) = doc["posts"]
+        assert set(post) == {"digest", "title", "resumed", "finished", "counts"}
+        assert post["digest"] == doc["digest"] == f"{list_name}-1"
+        assert post["title"] == doc["title"] == "The first one"
+        assert post["finished"] is True and post["resumed"] is False
+        assert post["counts"] == doc["counts"] and post["counts"]["sent"] == len(READERS)
+    code, stdout, stderr = cli(posts, "send", "weekly", "--yes", "--offline", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["posts"] == []  # a digest is not a post
