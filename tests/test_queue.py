@@ -715,3 +715,23 @@ def test_a_queued_article_mailed_meanwhile_says_to_queue_it_again(
     (row,) = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
     assert row.detail is not None and "queue it again with --again" in row.detail
     assert "add --again" not in row.detail
+
+
+def test_approve_or_reject_while_run_starts_the_approved_digest_says_it_is_being_sent(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # trial16 U0: while `run` had claimed the approved digest, approve/reject said "nothing
+    # waits for approval", as if there had never been one.
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    assert cli(site, "approve", "weekly").exit_code == 0
+    (approved,) = rows(site)
+    with site.engine.begin() as conn:  # another `run` claims it to start the send
+        assert queued_repo.claim(conn, approved, "host:1:other", now=clock.now)
+    for command in ("approve", "reject"):
+        result = cli(site, command, "weekly")
+        assert result.exit_code == 1
+        assert "weekly-1 is being sent now (approved by " in result.stderr, result.stderr
+        assert "`syndicate sends weekly` shows its progress" in result.stderr
+    assert rows(site)[0].status is QueuedStatus.STARTING  # neither changed anything
