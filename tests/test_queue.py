@@ -735,3 +735,17 @@ def test_approve_or_reject_while_run_starts_the_approved_digest_says_it_is_being
         assert "weekly-1 is being sent now (approved by " in result.stderr, result.stderr
         assert "`syndicate sends weekly` shows its progress" in result.stderr
     assert rows(site)[0].status is QueuedStatus.STARTING  # neither changed anything
+
+
+@pytest.mark.parametrize("extra", [("--to", "me@example.org"), ("--dry-run",), ("--workers",)])
+def test_at_with_to_dry_run_or_workers_is_a_usage_error(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
+) -> None:
+    # trial16 U9: exit 1 without click's usage banner, unlike every other --at mistake.
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    due = (clock.now + timedelta(hours=1)).isoformat()
+    result = cli(site, "send", "weekly", "--at", due, *extra)
+    assert result.exit_code == 2, result.output
+    assert "Usage:" in result.stderr and "send --help' for help" in result.stderr
+    assert "--at queues the send for later: it goes without --to" in result.stderr
+    assert rows(site) == []  # nothing queued
