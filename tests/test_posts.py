@@ -545,3 +545,18 @@ def test_send_article_json_lists_the_post_under_posts_as_readme_says(
     code, stdout, stderr = cli(posts, "send", "weekly", "--yes", "--offline", "--json")
     assert code == 0, stderr
     assert json.loads(stdout)["posts"] == []  # a digest is not a post
+
+
+def test_a_dry_run_of_one_post_does_not_say_each_oldest_first(
+    posts: Site, server: SmtpServer
+) -> None:
+    # trial16 U3: "1 new article, each mailed on its own, oldest first"
+    code, stdout, stderr = cli(posts, "send", "posts", "--dry-run", "--offline")
+    assert code == 0, stderr
+    assert "posts: 1 new article, mailed on its own\n" in stdout
+    assert cli(posts, "send", "posts", "--yes", "--offline")[0] == 0
+    article(posts, "b.md", "Second", ago(2), "B.")
+    article(posts, "c.md", "Third", ago(1), "C.")
+    code, stdout, stderr = cli(posts, "send", "posts", "--dry-run", "--offline")
+    assert code == 0, stderr
+    assert "posts: 2 new articles, each mailed on its own, oldest first\n" in stdout
