@@ -265,6 +265,10 @@ def test_nobody_answers_the_timeout_decides(
         assert late.exit_code == 1 and "nothing waits for approval" in late.stderr
         shown = cli(site, "sends", "weekly")
         assert "skipped 1: weekly-1" in shown.stdout and "on_timeout = skip" in shown.stdout
+        # trial16 U5: the deadline in the list's zone, as the rest of the line (not UTC)
+        deadline = clock.now.astimezone(BERLIN)
+        assert f"nobody approved it by {deadline:%Y-%m-%d %H:%M:%S %Z}" in shown.stdout
+        assert " UTC" not in shown.stdout
 
 
 def test_approve_needs_editors() -> None:
