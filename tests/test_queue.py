@@ -11,6 +11,7 @@ import asyncio
 import email
 import io
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -562,7 +563,10 @@ def test_approve_with_post_mode_is_a_config_error() -> None:
 
 
 def test_post_list_queue_says_articles_cancel_keeps_the_schedule_and_note_refused(
-    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    site: Site,
+    server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = setup_site(site, server, monkeypatch, approve=False, extra='mode = "post"\n')
     due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
@@ -596,9 +600,14 @@ def test_post_list_queue_says_articles_cancel_keeps_the_schedule_and_note_refuse
         == 0
     )
     clock.now += timedelta(minutes=5)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     run(work, sched.run_queued)
     skipped = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
     assert [r.detail for r in skipped] == ["nothing new since the last post; nothing sent"]
+    # trial16 U6: the skip is logged once, not by the send and again by the queue
+    said = [r for r in caplog.records if "nothing new since the last post" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
 
 
 def test_a_second_send_queued_for_the_same_time_is_refused_naming_the_first(

@@ -154,7 +154,9 @@ class SendQueue:
             log.info("%s: %s: %s", row.list_name, row.digest_id, detail)
         return moved
 
-    def _skip(self, row: QueuedRow, detail: str, *, claimed: bool, level: int) -> None:
+    def _skip(self, row: QueuedRow, detail: str, *, claimed: bool, level: int | None) -> None:
+        """Record the row as skipped with ``detail``; log it at ``level`` (None: the send's
+        own log line said it already)."""
         now = self.clock()
         with self.work.engine.begin() as conn:
             moved = repo.move(
@@ -166,7 +168,7 @@ class SendQueue:
                 claimed_by=self.owner if claimed else None,
                 detail=detail,
             )
-        if moved:
+        if moved and level is not None:
             log.log(level, "%s: queued send %d skipped: %s", row.list_name, row.id, detail)
 
     def _release(self, row: QueuedRow, why: str) -> None:
@@ -278,9 +280,9 @@ class SendQueue:
             self._release(row, "the list was busy; trying again")
         elif report.nothing_new:
             last = "post" if settings.mailing_list(row.list_name).mode == "post" else "digest"
-            self._skip(
+            self._skip(  # not logged twice: the send's line said "nothing new …" (trial16 U6)
                 row, f"nothing new since the last {last}; nothing sent", claimed=True,
-                level=logging.INFO,
+                level=None,
             )  # fmt: skip
         elif report.send_id is None and report.error is not None:
             self._release(row, report.error)
