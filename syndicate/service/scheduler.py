@@ -36,6 +36,11 @@ RETRY_EVERY = timedelta(seconds=60)
 BOUNCES_EVERY = 60  # seconds between looks into the bounce Maildir
 QUEUE_EVERY = timedelta(seconds=10)  # between looks for queued sends that are due
 _MAX_SKIPS = 100_000
+# The internal interval jobs (poll, queued sends, retries, bounces): a tick a busy loop
+# started late still runs, once (coalesced), without APScheduler's "was missed by" warning
+# (its default grace is 1 s). The digest jobs keep their list's misfire_grace: a missed
+# digest is still reported.
+INTERNAL_JOB: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
 
 
 class DigestTrigger(CronTrigger):  # type: ignore[misc]
@@ -297,6 +302,7 @@ def install_jobs(
             jobstore=LOCAL,
             replace_existing=True,
             next_run_time=now,
+            **INTERNAL_JOB,
         )
         scheduler.add_job(
             run_queued,
@@ -306,6 +312,7 @@ def install_jobs(
             jobstore=LOCAL,
             replace_existing=True,
             next_run_time=now,
+            **INTERNAL_JOB,
         )
         if settings.config.bounces is not None and settings.config.bounces.maildir is not None:
             scheduler.add_job(
@@ -316,6 +323,7 @@ def install_jobs(
                 jobstore=LOCAL,
                 replace_existing=True,
                 next_run_time=now,
+                **INTERNAL_JOB,
             )
         if settings.config.bounces is not None and settings.config.bounces.imap is not None:
             scheduler.add_job(
@@ -326,6 +334,7 @@ def install_jobs(
                 jobstore=LOCAL,
                 replace_existing=True,
                 next_run_time=now,
+                **INTERNAL_JOB,
             )
     scheduler.add_job(
         run_retries,
@@ -335,5 +344,6 @@ def install_jobs(
         jobstore=LOCAL,
         replace_existing=True,
         next_run_time=now,
+        **INTERNAL_JOB,
     )
     return planned
