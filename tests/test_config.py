@@ -110,3 +110,14 @@ def test_site_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_config_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="syndicate init"):
         load_settings(tmp_path)
+
+
+def test_misfire_grace_below_a_minute_is_refused_naming_the_minimum() -> None:
+    # trial16 U12: 10 was accepted and silently treated as 60; now config says so.
+    lists = '[lists.news]\ntitle = "News"\n'
+    found = problems(GOOD + lists + "misfire_grace = 10\n")
+    assert any(
+        "lists.news.misfire_grace: input should be greater than or equal to 60" in p for p in found
+    ), found
+    config = parse_config(GOOD + lists + "misfire_grace = 60\n")
+    assert config.lists["news"].misfire_grace == 60

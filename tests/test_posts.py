@@ -421,8 +421,12 @@ def test_a_test_copy_of_a_post_has_inert_links_and_records_nothing(
     mail = parsed(msg.data)
     assert str(mail["Subject"]) == "The first one"
     assert "/test-copy/unsubscribe" in str(mail["List-Unsubscribe"])
-    text, _ = parts(msg.data)
-    assert "Older news." in text
+    text, html = parts(msg.data)
+    assert "Older news." in text and "Older news." in html
+    for body in (text, html):  # weekly-1 does not exist: no link to its archive page
+        assert "/archive/" not in body and "in your browser" not in body
+    code, stdout, _ = cli(posts, "preview", "posts", "--article", "first", "--format", "text")
+    assert code == 0 and "Older news." in stdout and "/archive/" not in stdout
     code, stdout, _ = cli(posts, "sends")
     assert code == 0 and "no sends yet" in stdout
     code, _, stderr = cli(posts, "send", "posts", "--yes", "--note", str(posts.root / "x.md"))
@@ -493,3 +497,66 @@ def test_post_subject_and_the_post_templates_are_the_sites_to_change(site: Site)
     code, stdout, stderr = cli(site, "preview", "posts", "--format", "eml", "--offline")
     assert code == 0, stderr
     assert str(parsed(stdout.encode())["Subject"]) == "Every essay · THE FIRST ONE"
+
+
+def test_an_article_send_is_the_lists_first_mail_older_articles_are_not_new(
+    posts: Site, server: SmtpServer
+) -> None:
+    # trial16 B2: after `send LIST --article <newest>` on a post list that never ran, the
+    # next run mailed the old article before it as new (the first-run rule took it).
+    article(posts, "b.md", "The newest", ago(1), "Newest news.")
+    code, stdout, _ = cli(posts, "articles", "--json", "--offline")
+    newest = next(a for a in json.loads(stdout)["articles"] if a["title"] == "The newest")
+    code, _, stderr = cli(posts, "send", "posts", "--article", newest["id"], "--yes", "--offline")
+    assert code == 0, stderr
+    assert subjects(server) == ["The newest"]
+
+    code, stdout, stderr = cli(posts, "send", "posts", "--dry-run", "--offline")
+    assert code == 0, stderr
+    assert "The first one" not in stdout and "nothing new" in stdout
+    code, stdout, stderr = cli(posts, "send", "posts", "--yes", "--offline")
+    assert code == 0, stderr
+    assert subjects(server) == ["The newest"]  # the old article is not "new" for the list
+
+    # What appears after that first mail is new, a backdated one within the window too.
+    article(posts, "c.md", "Written after", ago(0.5), "Later news.")
+    article(posts, "d.md", "Backdated a little", ago(3), "Backdated news.")
+    code, stdout, stderr = cli(posts, "send", "posts", "--yes", "--offline")
+    assert code == 0, stderr
+    assert subjects(server) == ["The newest", "Backdated a little", "Written after"]
+
+
+def test_send_article_json_lists_the_post_under_posts_as_readme_says(
+    posts: Site, server: SmtpServer
+) -> None:
+    # trial16 U10: `send --article --json` had "posts": [] (README: a post list's send
+    # --json has "posts": [{"digest", "title", "resumed", "finished", "counts"}]).
+    for list_name in ("posts", "weekly"):  # a digest list's --article send is a post too
+        args = ("send", list_name, "--article", "first", "--yes", "--offline", "--json")
+        code, stdout, stderr = cli(posts, *args)
+        assert code == 0, stderr
+        doc = json.loads(stdout)
+        (post,) = doc["posts"]
+        assert set(post) == {"digest", "title", "resumed", "finished", "counts"}
+        assert post["digest"] == doc["digest"] == f"{list_name}-1"
+        assert post["title"] == doc["title"] == "The first one"
+        assert post["finished"] is True and post["resumed"] is False
+        assert post["counts"] == doc["counts"] and post["counts"]["sent"] == len(READERS)
+    code, stdout, stderr = cli(posts, "send", "weekly", "--yes", "--offline", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["posts"] == []  # a digest is not a post
+
+
+def test_a_dry_run_of_one_post_does_not_say_each_oldest_first(
+    posts: Site, server: SmtpServer
+) -> None:
+    # trial16 U3: "1 new article, each mailed on its own, oldest first"
+    code, stdout, stderr = cli(posts, "send", "posts", "--dry-run", "--offline")
+    assert code == 0, stderr
+    assert "posts: 1 new article, mailed on its own\n" in stdout
+    assert cli(posts, "send", "posts", "--yes", "--offline")[0] == 0
+    article(posts, "b.md", "Second", ago(2), "B.")
+    article(posts, "c.md", "Third", ago(1), "C.")
+    code, stdout, stderr = cli(posts, "send", "posts", "--dry-run", "--offline")
+    assert code == 0, stderr
+    assert "posts: 2 new articles, each mailed on its own, oldest first\n" in stdout

@@ -11,6 +11,7 @@ import asyncio
 import email
 import io
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -265,6 +266,10 @@ def test_nobody_answers_the_timeout_decides(
         assert late.exit_code == 1 and "nothing waits for approval" in late.stderr
         shown = cli(site, "sends", "weekly")
         assert "skipped 1: weekly-1" in shown.stdout and "on_timeout = skip" in shown.stdout
+        # trial16 U5: the deadline in the list's zone, as the rest of the line (not UTC)
+        deadline = clock.now.astimezone(BERLIN)
+        assert f"nobody approved it by {deadline:%Y-%m-%d %H:%M:%S %Z}" in shown.stdout
+        assert " UTC" not in shown.stdout
 
 
 def test_approve_needs_editors() -> None:
@@ -558,7 +563,10 @@ def test_approve_with_post_mode_is_a_config_error() -> None:
 
 
 def test_post_list_queue_says_articles_cancel_keeps_the_schedule_and_note_refused(
-    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    site: Site,
+    server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = setup_site(site, server, monkeypatch, approve=False, extra='mode = "post"\n')
     due = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
@@ -592,9 +600,14 @@ def test_post_list_queue_says_articles_cancel_keeps_the_schedule_and_note_refuse
         == 0
     )
     clock.now += timedelta(minutes=5)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     run(work, sched.run_queued)
     skipped = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
     assert [r.detail for r in skipped] == ["nothing new since the last post; nothing sent"]
+    # trial16 U6: the skip is logged once, not by the send and again by the queue
+    said = [r for r in caplog.records if "nothing new since the last post" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
 
 
 def test_a_second_send_queued_for_the_same_time_is_refused_naming_the_first(
@@ -715,3 +728,37 @@ def test_a_queued_article_mailed_meanwhile_says_to_queue_it_again(
     (row,) = [r for r in rows(site) if r.status is QueuedStatus.SKIPPED]
     assert row.detail is not None and "queue it again with --again" in row.detail
     assert "add --again" not in row.detail
+
+
+def test_approve_or_reject_while_run_starts_the_approved_digest_says_it_is_being_sent(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # trial16 U0: while `run` had claimed the approved digest, approve/reject said "nothing
+    # waits for approval", as if there had never been one.
+    clock = setup_site(site, server, monkeypatch, approve=True)
+    work = work_for(site, clock)
+    run(work, lambda: sched.run_digest("weekly"))
+    assert cli(site, "approve", "weekly").exit_code == 0
+    (approved,) = rows(site)
+    with site.engine.begin() as conn:  # another `run` claims it to start the send
+        assert queued_repo.claim(conn, approved, "host:1:other", now=clock.now)
+    for command in ("approve", "reject"):
+        result = cli(site, command, "weekly")
+        assert result.exit_code == 1
+        assert "weekly-1 is being sent now (approved by " in result.stderr, result.stderr
+        assert "`syndicate sends weekly` shows its progress" in result.stderr
+    assert rows(site)[0].status is QueuedStatus.STARTING  # neither changed anything
+
+
+@pytest.mark.parametrize("extra", [("--to", "me@example.org"), ("--dry-run",), ("--workers",)])
+def test_at_with_to_dry_run_or_workers_is_a_usage_error(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
+) -> None:
+    # trial16 U9: exit 1 without click's usage banner, unlike every other --at mistake.
+    clock = setup_site(site, server, monkeypatch, approve=False)
+    due = (clock.now + timedelta(hours=1)).isoformat()
+    result = cli(site, "send", "weekly", "--at", due, *extra)
+    assert result.exit_code == 2, result.output
+    assert "Usage:" in result.stderr and "send --help' for help" in result.stderr
+    assert "--at queues the send for later: it goes without --to" in result.stderr
+    assert rows(site) == []  # nothing queued

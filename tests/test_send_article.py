@@ -56,6 +56,9 @@ def test_a_scheduled_article_can_be_queued_for_after_its_date_and_goes_when_due(
     now_send = cli(site, "send", "weekly", "--article", "later", "--yes")
     assert now_send.exit_code == 1
     assert "is scheduled for" in now_send.stderr and "once it is published" in now_send.stderr
+    # trial16 U4: the refusal names the way out
+    assert "`syndicate send weekly --at TIME --article " in now_send.stderr
+    assert "queues it for TIME at or after that date" in now_send.stderr
     early = (clock.now + timedelta(hours=1)).astimezone(BERLIN)
     refused = cli(site, "send", "weekly", "--at", f"{early:%Y-%m-%d %H:%M}", "--article", "later")
     assert refused.exit_code == 1 and "is scheduled for" in refused.stderr  # before its date

@@ -126,10 +126,8 @@ class PostRun:
             return [head, *left_out_lines(self._left())]
         zone = ZoneInfo(self.timezone)
         count = len(self.batch.articles)
-        lines = [
-            f"{self.list_name}: {plural(count, 'new article')}, each mailed on its own, "
-            "oldest first"
-        ]
+        how = "each mailed on its own, oldest first" if count > 1 else "mailed on its own"
+        lines = [f"{self.list_name}: {plural(count, 'new article')}, {how}"]
         for article, plan in zip(self.batch.articles, self.plans, strict=True):
             lines.append(
                 f"  {one_line(article.title, 120)!r} ({article.id}, "
@@ -228,7 +226,7 @@ def preview_post(
     """The post ``preview`` shows, and a note to say: ``--article``'s, else for a post list
     the first of its next run (or its newest article when nothing is new). None: a digest."""
     if article_id is not None:
-        article = find_article(read, article_id)
+        article = find_article(read, article_id, list_name=list_name)
         note = None
     elif settings.mailing_list(list_name).mode != "post":
         return None

@@ -134,7 +134,7 @@ def send(
         with errors():
             ctx.settings.mailing_list(list_name)
             if to or dry_run or for_workers:
-                raise SyndicateError(
+                raise click.UsageError(  # exit status 2, as the other --at mistakes
                     "--at queues the send for later: it goes without --to, --dry-run and --workers"
                 )
             queue_send(ctx.settings, list_name, at, note_file=note_file, as_json=as_json, post=post)

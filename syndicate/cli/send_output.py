@@ -84,6 +84,16 @@ def dry_run(
     emit_json(doc)
 
 
+def posts_of(report: SendReport) -> list[SendReport]:
+    """The posts a send mailed: each of a post list's run, or the one of ``send --article``
+    (on any list: it is a post too), so ``"posts"`` in ``send --json`` always lists them."""
+    if report.posts:
+        return report.posts
+    if report.title is not None and report.digest_id is not None and not report.nothing_new:
+        return [report]
+    return []
+
+
 def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> None:
     plan = report.plan
     doc: dict[str, Any] = {
@@ -113,7 +123,7 @@ def summary(report: SendReport, as_json: bool, *, queued_only: bool = False) -> 
                 "finished": p.finished,
                 "counts": p.counts,
             }
-            for p in report.posts
+            for p in posts_of(report)
         ],
     }
     if as_json:

@@ -98,6 +98,7 @@ class Feeds(_Section):
     id_authority: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
 
 
+MIN_MISFIRE_GRACE = 60  # seconds; the lowest misfire_grace (a tick may start late by that much)
 DEFAULT_SUBJECT = (
     "{{ list.title }}{% if lead.title %}: {{ lead.title }}"
     "{% if count > 1 %} and {{ count - 1 }} more{% endif %}{% endif %}"
@@ -121,8 +122,9 @@ class MailingList(_Section):
     # seconds: an article first seen after the last send but dated more than this before it
     # (an imported archive, a new remote source) is not new; one dated yesterday is
     backdated_within: Annotated[int, Field(ge=0)] = 604_800
-    # seconds: a digest missed while `syndicate run` was down is still sent this late
-    misfire_grace: Annotated[int, Field(ge=0)] = 21_600
+    # seconds: a digest missed while `syndicate run` was down is still sent this late; at
+    # least 60 (MIN_MISFIRE_GRACE): a busy `run` starts a due job a few seconds late
+    misfire_grace: Annotated[int, Field(ge=MIN_MISFIRE_GRACE)] = 21_600
     # Markdown file (relative to the site folder) mailed once to each new reader who confirms
     welcome: (
         Annotated[str, Field(min_length=1, max_length=500), AfterValidator(single_line)] | None

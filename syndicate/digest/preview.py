@@ -4,7 +4,9 @@ It is the readers' version with three changes, so that nobody takes it for an is
 went out: the subject starts with ``[for approval]``; a short note at the top of both parts
 says until when it waits, what happens then, and the two commands that decide it; and the
 "View this email in your browser" line is left out (its archive page exists only once the
-digest is sent, and never if it is rejected). The links stay the inert test-copy ones.
+digest is sent, and never if it is rejected), as in every test copy
+(:class:`syndicate.digest.testcopy.TestCopies`, which makes the preview's mail, leaves it
+out). The links stay the inert test-copy ones.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import dataclasses
 import html
 import re
 
-from syndicate.digest.archive import MAIL_ONLY
+from syndicate.digest.testcopy import without_browser_link
 from syndicate.models import RenderedDigest
 
 SUBJECT_PREFIX = "[for approval] "
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
-_BLANK = re.compile(r"\n[ \t]*\n")
 
 
 def preview_note(list_name: str, *, until: str, on_timeout: str) -> str:
@@ -31,16 +32,8 @@ def preview_note(list_name: str, *, until: str, on_timeout: str) -> str:
     )
 
 
-def _text(text: str, archive_url: str, note: str) -> str:
-    """The text part: the note first; the paragraph naming the archive page left out."""
-    paragraphs = _BLANK.split(text)
-    kept = [p for p in paragraphs if archive_url not in "".join(p.split())]
-    return "\n\n".join([note, *kept])
-
-
 def _html(page: str, note: str) -> str:
-    """The HTML part: the mail-only stretch (the browser link) out, the note after <body>."""
-    page = MAIL_ONLY.sub("", page)
+    """The HTML part: the note after <body>."""
     banner = (
         '<div style="margin:0;padding:12px 16px;background:#fff4d6;color:#3d3000;'
         'font:14px/1.4 sans-serif;border-bottom:2px solid #e0b000">'
@@ -57,10 +50,10 @@ def for_approval(
 ) -> RenderedDigest:
     """The preview version of ``rendered`` (the readers' version is left as it is)."""
     note = preview_note(list_name, until=until, on_timeout=on_timeout)
-    url = rendered.digest.archive_url
+    rendered = without_browser_link(rendered)
     return dataclasses.replace(
         rendered,
         subject=SUBJECT_PREFIX + rendered.subject,
         html=_html(rendered.html, note),
-        text=_text(rendered.text, url, note),
+        text=f"{note}\n\n{rendered.text}",
     )

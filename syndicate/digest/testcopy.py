@@ -3,15 +3,21 @@
 A test copy (``send --to``) or a preview shows a real version of the digest — the topics and
 even the name of a chosen subscriber — but its unsubscribe and preferences links lead to
 the inert ``/test-copy/…`` pages and hold no token, and its Message-ID is its own (random),
-never the one a reader's copy of the same issue gets. Nothing is recorded.
+never the one a reader's copy of the same issue gets. Nothing is recorded. Its "View this
+email in your browser" line is left out (here, for every kind of copy: test copies, previews,
+the approval preview): the issue's archive page exists only once the issue is sent, and a
+test copy's issue number may go to a different issue later.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import datetime
 
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
+from syndicate.digest.archive import MAIL_ONLY
 from syndicate.digest.message import test_message_id
 from syndicate.digest.personalize import Personal, Personalizer, Recipient
 from syndicate.digest.wire import WireTemplate
@@ -19,6 +25,22 @@ from syndicate.models import CrlfMessage, RenderedDigest
 
 TEST_RECIPIENT_ID = 0  # no subscriber has it; the inert links do not use it anyway
 SAMPLE_NAME = "Sample Reader"
+_BLANK = re.compile(r"\n[ \t]*\n")
+
+
+def without_browser_link(rendered: RenderedDigest) -> RenderedDigest:
+    """``rendered`` without its "View this email in your browser" line: the HTML's mail-only
+    stretch, and the text paragraph naming the issue's archive page (only an issue's own
+    page, ``/archive/LIST/N.html``: a welcome's site link is not one)."""
+    digest = rendered.digest
+    url = digest.archive_url
+    if not url.endswith(f"/archive/{digest.list_name}/{digest.issue}.html"):
+        return rendered
+    paragraphs = _BLANK.split(rendered.text)
+    kept = [p for p in paragraphs if url not in "".join(p.split())]
+    return dataclasses.replace(
+        rendered, html=MAIL_ONLY.sub("", rendered.html), text="\n\n".join(kept)
+    )
 
 
 class TestCopies:
@@ -35,6 +57,7 @@ class TestCopies:
         templates: tuple[str, str] = ("digest.mjml.j2", "digest.txt.j2"),
     ) -> None:
         list_name = rendered.digest.list_name
+        rendered = without_browser_link(rendered)
         self.rendered = rendered
         self.filler = Personalizer(
             rendered,

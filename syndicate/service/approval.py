@@ -16,6 +16,7 @@ from syndicate.digest.frozen import read as read_frozen
 from syndicate.digest.prepare import list_state
 from syndicate.errors import SyndicateError
 from syndicate.store import queued as repo
+from syndicate.store import sends as send_repo
 from syndicate.store.queued import QueuedRow, QueuedStatus
 
 
@@ -34,11 +35,31 @@ def waiting(settings: Settings, conn: Connection, list_name: str) -> QueuedRow:
             f"[lists.{list_name}]): it sends without one"
         )
     if row is None:
+        sending = _being_sent(conn, list_name)
+        if sending is not None:
+            raise SyndicateError(sending)
         raise SyndicateError(
             f"nothing waits for approval on {list_name} "
             f"(`syndicate sends {list_name}` shows its sends)"
         )
     return row
+
+
+def _being_sent(conn: Connection, list_name: str) -> str | None:
+    """ "LIST-N is being sent now (approved by …)" when the list's approved digest is being
+    started or its send is in progress (not "nothing waits"), else None."""
+    row = repo.latest_approved(conn, list_name)
+    if row is None or row.digest_id is None:
+        return None
+    if row.status is QueuedStatus.SENT:
+        send = send_repo.find_send(conn, row.digest_id)
+        if send is None or send.finished_at is not None:
+            return None  # sent and done: nothing waits, as the plain message says
+    how = f" ({row.detail})" if row.detail else ""
+    return (
+        f"{row.digest_id} is being sent now{how}; nothing waits for approval on {list_name} "
+        f"(`syndicate sends {list_name}` shows its progress)"
+    )
 
 
 def _frozen_state(row: QueuedRow) -> ListState:

@@ -32,12 +32,14 @@ class UnknownArticle(SyndicateError):
     """No published article has that id."""
 
 
-def find_article(read: ReadReport, article_id: str, *, at: datetime | None = None) -> Article:
+def find_article(
+    read: ReadReport, article_id: str, *, at: datetime | None = None, list_name: str = "LIST"
+) -> Article:
     """The published article whose id (or, failing that, slug) is ``article_id``.
 
     ``at``: when the send is due (``--at``); an article scheduled for then or earlier is
     taken too (the check is made again when the send comes due, on the articles published
-    by then).
+    by then). ``list_name``: named in the way out a scheduled article's refusal gives.
     """
     wanted = article_id.strip()
     for article in read.articles:
@@ -53,7 +55,8 @@ def find_article(read: ReadReport, article_id: str, *, at: datetime | None = Non
                 return article
             raise UnknownArticle(
                 f"article {shown!r} is scheduled for {article.published:%Y-%m-%d %H:%M} UTC; "
-                "it can be mailed once it is published"
+                f"it can be mailed once it is published: `syndicate send {list_name} --at TIME "
+                f"--article {article.id}` queues it for TIME at or after that date"
             )
     known = [*read.articles, *(read.scheduled if at is not None else ())]
     names = [a.id for a in known] + [a.slug for a in known if a.slug]  # slugs: what people type
@@ -78,7 +81,7 @@ def choose_article(
     """The article ``send --article`` would mail to the list, or the error saying why not
     (``at``: when a queued send is due, see :func:`find_article`)."""
     settings.mailing_list(list_name)
-    article = find_article(read, article_id, at=at)
+    article = find_article(read, article_id, at=at, list_name=list_name)
     _, left_out = split_mailable([article], settings.config.content.folder)
     if left_out:
         raise SyndicateError(f"{left_out[0].where}: cannot be mailed: {left_out[0].reason}")

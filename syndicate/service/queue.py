@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -50,19 +50,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-MIN_GRACE = timedelta(seconds=60)  # as the cron jobs: a busy loop delays a tick a little
 STALE_CLAIM = timedelta(minutes=10)  # a claim of a process on another host is taken over
 
 
-def shown(moment: datetime) -> str:
-    """A time in log lines: ``2026-12-24 07:00:00 UTC``."""
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+def shown(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A time in log lines and a send's detail, in the list's zone as ``sends`` and
+    ``status`` show times: ``2026-12-24 08:00:00 CET``."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+
+
+def zone_of(work: Work, list_name: str) -> tzinfo:
+    """The list's time zone (UTC for a list no longer declared)."""
+    if list_name not in work.settings.config.lists:
+        return UTC
+    return list_timezone(work.settings, list_name)
 
 
 def grace(work: Work, list_name: str) -> timedelta:
-    """How late a waiting send of the list may still go out: its ``misfire_grace``."""
-    seconds = work.settings.mailing_list(list_name).misfire_grace
-    return max(timedelta(seconds=seconds), MIN_GRACE)
+    """How late a waiting send of the list may still go out: its ``misfire_grace`` (at least
+    60 s, as config requires: a busy loop delays a tick a little)."""
+    return timedelta(seconds=work.settings.mailing_list(list_name).misfire_grace)
 
 
 class SendQueue:
@@ -114,8 +121,9 @@ class SendQueue:
         is to be sent now."""
         assert row.wait_until is not None
         cfg = self.work.settings.config.lists.get(row.list_name)
+        until = shown(row.wait_until, zone_of(self.work, row.list_name))
         if cfg is None or cfg.on_timeout == "skip":
-            detail = f"nobody approved it by {shown(row.wait_until)}; not sent (on_timeout = skip)"
+            detail = f"nobody approved it by {until}; not sent (on_timeout = skip)"
             with self.work.engine.begin() as conn:
                 moved = repo.move(
                     conn, row.id, from_=QueuedStatus.AWAITING, to=QueuedStatus.SKIPPED,
@@ -126,7 +134,7 @@ class SendQueue:
             return False
         if now - row.wait_until > grace(self.work, row.list_name):
             detail = (
-                f"its approval timed out at {shown(row.wait_until)} while no `syndicate run` "
+                f"its approval timed out at {until} while no `syndicate run` "
                 "was scheduling; too late to send (misfire_grace)"
             )
             with self.work.engine.begin() as conn:
@@ -136,7 +144,7 @@ class SendQueue:
                 )  # fmt: skip
             log.warning("%s: %s: %s", row.list_name, row.digest_id, detail)
             return False
-        detail = f"nobody answered by {shown(row.wait_until)}: sent (on_timeout = send)"
+        detail = f"nobody answered by {until}: sent (on_timeout = send)"
         with self.work.engine.begin() as conn:
             moved = repo.move(
                 conn, row.id, from_=QueuedStatus.AWAITING, to=QueuedStatus.APPROVED,
@@ -146,7 +154,9 @@ class SendQueue:
             log.info("%s: %s: %s", row.list_name, row.digest_id, detail)
         return moved
 
-    def _skip(self, row: QueuedRow, detail: str, *, claimed: bool, level: int) -> None:
+    def _skip(self, row: QueuedRow, detail: str, *, claimed: bool, level: int | None) -> None:
+        """Record the row as skipped with ``detail``; log it at ``level`` (None: the send's
+        own log line said it already)."""
         now = self.clock()
         with self.work.engine.begin() as conn:
             moved = repo.move(
@@ -158,7 +168,7 @@ class SendQueue:
                 claimed_by=self.owner if claimed else None,
                 detail=detail,
             )
-        if moved:
+        if moved and level is not None:
             log.log(level, "%s: queued send %d skipped: %s", row.list_name, row.id, detail)
 
     def _release(self, row: QueuedRow, why: str) -> None:
@@ -181,9 +191,10 @@ class SendQueue:
         since = row.updated_at if row.prepared is not None else row.due_at
         if now - since > grace(self.work, row.list_name):
             what = "approved" if row.prepared is not None else "due"
+            zone = zone_of(self.work, row.list_name)
             detail = (
-                f"missed: {what} {shown(since)}, and no `syndicate run` was scheduling until "
-                f"{shown(now)} (more than misfire_grace late); not sent"
+                f"missed: {what} {shown(since, zone)}, and no `syndicate run` was scheduling "
+                f"until {shown(now, zone)} (more than misfire_grace late); not sent"
             )
             self._skip(row, detail, claimed=False, level=logging.WARNING)
             return
@@ -269,9 +280,9 @@ class SendQueue:
             self._release(row, "the list was busy; trying again")
         elif report.nothing_new:
             last = "post" if settings.mailing_list(row.list_name).mode == "post" else "digest"
-            self._skip(
+            self._skip(  # not logged twice: the send's line said "nothing new …" (trial16 U6)
                 row, f"nothing new since the last {last}; nothing sent", claimed=True,
-                level=logging.INFO,
+                level=None,
             )  # fmt: skip
         elif report.send_id is None and report.error is not None:
             self._release(row, report.error)
@@ -363,7 +374,7 @@ class SendQueue:
             "`syndicate approve %s` sends it, `syndicate reject %s` drops it",
             list_name,
             whole.id,
-            shown(until),
+            shown(until, list_timezone(settings, list_name)),
             "sent" if cfg.on_timeout == "send" else "skipped",
             plural(len(editors), "editor"),
             list_name,

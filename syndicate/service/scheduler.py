@@ -35,9 +35,12 @@ PREFIX = "digest:"
 RETRY_EVERY = timedelta(seconds=60)
 BOUNCES_EVERY = 60  # seconds between looks into the bounce Maildir
 QUEUE_EVERY = timedelta(seconds=10)  # between looks for queued sends that are due
-# APScheduler skips a run that starts later than its grace; a busy loop delays runs a little.
-MIN_GRACE = 60
 _MAX_SKIPS = 100_000
+# The internal interval jobs (poll, queued sends, retries, bounces): a tick a busy loop
+# started late still runs, once (coalesced), without APScheduler's "was missed by" warning
+# (its default grace is 1 s). The digest jobs keep their list's misfire_grace: a missed
+# digest is still reported.
+INTERNAL_JOB: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
 
 
 class DigestTrigger(CronTrigger):  # type: ignore[misc]
@@ -280,7 +283,7 @@ def install_jobs(
             replace_existing=True,  # a changed schedule replaces the job, never adds one
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=max(cfg.misfire_grace, MIN_GRACE),
+            misfire_grace_time=cfg.misfire_grace,  # >= 60 s (config): a busy loop delays runs
             next_run_time=when,
         )
         planned[name] = when
@@ -299,6 +302,7 @@ def install_jobs(
             jobstore=LOCAL,
             replace_existing=True,
             next_run_time=now,
+            **INTERNAL_JOB,
         )
         scheduler.add_job(
             run_queued,
@@ -308,6 +312,7 @@ def install_jobs(
             jobstore=LOCAL,
             replace_existing=True,
             next_run_time=now,
+            **INTERNAL_JOB,
         )
         if settings.config.bounces is not None and settings.config.bounces.maildir is not None:
             scheduler.add_job(
@@ -318,6 +323,7 @@ def install_jobs(
                 jobstore=LOCAL,
                 replace_existing=True,
                 next_run_time=now,
+                **INTERNAL_JOB,
             )
         if settings.config.bounces is not None and settings.config.bounces.imap is not None:
             scheduler.add_job(
@@ -328,6 +334,7 @@ def install_jobs(
                 jobstore=LOCAL,
                 replace_existing=True,
                 next_run_time=now,
+                **INTERNAL_JOB,
             )
     scheduler.add_job(
         run_retries,
@@ -337,5 +344,6 @@ def install_jobs(
         jobstore=LOCAL,
         replace_existing=True,
         next_run_time=now,
+        **INTERNAL_JOB,
     )
     return planned

@@ -42,7 +42,10 @@ def post_cursor(conn: Connection, list_name: str) -> datetime | None:
     """Where a post list's next selection starts: articles that appeared after it are new.
 
     Set by the last post of a batch that mailed every new article there was (a batch cut
-    short by ``max_articles`` leaves it, so the rest go next time); None before any.
+    short by ``max_articles`` leaves it, so the rest go next time). Before any such batch,
+    the list's first post (``send LIST --article ID``, which records no cursor) is where
+    it starts: what appeared before the list's first mail is not new for its schedule
+    (within ``backdated_within``, as after any send); None while the list has no post.
     """
     found: datetime | None = conn.scalar(
         select(digests.c.since)
@@ -50,6 +53,12 @@ def post_cursor(conn: Connection, list_name: str) -> datetime | None:
         .order_by(digests.c.issue.desc())
         .limit(1)
     )
+    if found is None:
+        found = conn.scalar(
+            select(func.min(digests.c.created_at)).where(
+                digests.c.list_name == list_name, digests.c.kind == POST
+            )
+        )
     return found
 
 

@@ -328,3 +328,19 @@ def due(conn: Connection, *, now: datetime) -> list[QueuedRow]:
         .order_by(_q.due_at, _q.id)
     )
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def latest_approved(conn: Connection, list_name: str) -> QueuedRow | None:
+    """The list's latest prepared digest that was approved and left the waiting states: being
+    started (``starting``) or sent (``sent``), for ``approve``/``reject`` to say where it is."""
+    found = conn.execute(
+        _select()
+        .where(
+            _q.list_name == list_name,
+            _q.prepared.is_not(None),
+            _q.status.in_([QueuedStatus.STARTING.value, QueuedStatus.SENT.value]),
+        )
+        .order_by(_q.updated_at.desc(), _q.id.desc())
+        .limit(1)
+    ).first()
+    return _row(found) if found else None
