@@ -20,9 +20,11 @@ from syndicate.cli.feedback_view import (
 from syndicate.delivery.quota import Allowance, allowance
 from syndicate.delivery.setup import make_quota
 from syndicate.errors import SyndicateError
+from syndicate.service import sendstate
+from syndicate.service.sendstate import state_of as state_of
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
-from syndicate.store import locks, open_store
+from syndicate.store import open_store
 from syndicate.store import sends as send_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.store.sends import SendRow, SendStatus
@@ -44,22 +46,9 @@ def shown_time(moment: datetime | str | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def state_of(sent: SendRow, counts: dict[DeliveryStatus, int], *, busy: bool = True) -> str:
-    """What people call where a send stands: preparing or sending; interrupted (copies never
-    tried and nobody at it: the next send resumes it first); retrying (every copy was tried
-    once; deferred ones are retried in the background); done or abandoned. ``busy``: some
-    process holds the list's lock or leased rows of the send."""
-    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
-        return sent.status.value
-    if sent.status is SendStatus.SENDING and not counts.get(DeliveryStatus.QUEUED):
-        return "retrying" if counts.get(DeliveryStatus.DEFERRED) else "sending"
-    return sent.status.value if busy else "interrupted"
-
-
 def is_busy(conn: Connection, sent: SendRow) -> bool:
     """Whether some process leased rows of the send or holds its list's lock."""
-    held = ledger.lease_holders(conn, sent.id, now=wall_clock())
-    return bool(held) or locks.lock_owner(conn, sent.list_name) is not None
+    return sendstate.is_busy(conn, sent, now=wall_clock())
 
 
 def send_doc(

@@ -15,13 +15,14 @@ from sqlalchemy import Connection, select
 
 from syndicate.config import Settings
 from syndicate.models import Status
+from syndicate.service import sendstate
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
-from syndicate.store import feedback_views, history, locks
+from syndicate.store import feedback_views, history
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
-from syndicate.store.sends import SendRow, SendStatus
+from syndicate.store.sends import SendRow
 from syndicate.store.tables import articles, sends
 
 MAX_FAILURES = 500  # recipients listed in one report (``failures_truncated`` says there are more)
@@ -120,14 +121,8 @@ def lists(conn: Connection, settings: Settings) -> list[ListView]:
 def state(
     conn: Connection, sent: SendRow, counts: dict[DeliveryStatus, int], *, now: datetime
 ) -> str:
-    """Where a send stands, in the words ``syndicate sends`` uses (cli/sends.py state_of)."""
-    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
-        return sent.status.value
-    if sent.status is SendStatus.SENDING and not counts.get(DeliveryStatus.QUEUED):
-        return "retrying" if counts.get(DeliveryStatus.DEFERRED) else "sending"
-    busy = bool(ledger.lease_holders(conn, sent.id, now=now))
-    busy = busy or locks.lock_owner(conn, sent.list_name) is not None
-    return sent.status.value if busy else "interrupted"
+    """Where a send stands, in the words ``syndicate sends`` uses."""
+    return sendstate.state_of(sent, counts, busy=sendstate.is_busy(conn, sent, now=now))
 
 
 def _view(conn: Connection, sent: SendRow, now: datetime) -> SendView:
