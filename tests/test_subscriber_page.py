@@ -100,6 +100,18 @@ def people(site: Site) -> People:
     return ids
 
 
+def failed_send(site: Site, sid: int) -> int:
+    """A send of weekly-7 to ``sid`` that failed, with the server's (hostile) words."""
+    with site.engine.begin() as conn:
+        send_id = send_repo.create_send(conn, "weekly", "weekly-7", now=NOW)
+        ledger.enqueue(conn, send_id, [(sid, "[]")], now=NOW)
+        ledger.record(
+            conn, send_id, sid, DeliveryStatus.FAILED, now=NOW, code=552,
+            reply=f"5.2.2 mailbox full {HOSTILE}",
+        )  # fmt: skip
+    return send_id
+
+
 def state(site: Site) -> tuple[Any, ...]:
     """Everything an action may change: subscriptions, trail, webhook outbox."""
     with site.engine.connect() as conn:
@@ -250,13 +262,7 @@ def desk(site: Site, hooked: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("SYNDICATE_SECRET", ADMIN_SECRET)
     ids = people(site)
     add_admin(site, "ed")
-    with site.engine.begin() as conn:  # a send to ada that failed, with the server's words
-        send_id = send_repo.create_send(conn, "weekly", "weekly-7", now=NOW)
-        ledger.enqueue(conn, send_id, [(ids.ada, "[]")], now=NOW)
-        ledger.record(
-            conn, send_id, ids.ada, DeliveryStatus.FAILED, now=NOW, code=552,
-            reply=f"5.2.2 mailbox full {HOSTILE}",
-        )  # fmt: skip
+    failed_send(site, ids.ada)
     app = create_app(site.settings, site.engine, signer=Signer(ADMIN_SECRET), clock=lambda: NOW)
     with live_server(app) as server:
         yield Desk(site, ids, server)
