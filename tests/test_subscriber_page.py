@@ -19,12 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from syndicate.cli import main
 from syndicate.models import Source, Status
 from syndicate.service import subscriber_actions as actions
 from syndicate.service.subscriber_actions import ActionRefused, Actor, BadReason
 from syndicate.store import deliveries as ledger
+from syndicate.store import feedback as feedback_repo
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -414,3 +417,27 @@ def test_resubscribe_without_a_reason_or_when_bounced_changes_nothing(desk: Desk
     assert "Resubscribed to weekly" in shown and "phoned on Monday" in shown
     assert statuses(desk.site, desk.ids.dan) == {"weekly": Status.ACTIVE}
     assert [e["type"] for e in events(desk.site)][-1] == "subscriber.confirmed"
+
+
+def test_cli_show_prints_no_dsn_status_for_a_complaint(site: Site) -> None:
+    """`subscribers show` shares the page's queries; a complaint has no DSN status, and
+    the line said "complaint None" (it tested the trail's loop variable)."""
+    ids = people(site)
+    send_id = failed_send(site, ids.ada)
+    with site.engine.begin() as conn:
+        feedback_repo.record(
+            conn,
+            {
+                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
+                "recipient": None, "original_recipient": None, "status": None,
+                "diagnostic": "abuse report", "message_id": None, "subscriber_id": ids.ada,
+                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
+                "received_at": NOW,
+            },
+        )  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["--site", str(site.root), "subscribers", "show", "ada@example.org"]
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if "abuse report" in x]
+    assert "complaint on weekly-7" in line and "None" not in line
