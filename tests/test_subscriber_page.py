@@ -37,6 +37,7 @@ from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
+from syndicate.web.admin import pages_subscriber
 from tests.admintools import ADMIN_SECRET, LiveServer, add_admin, csrf_of, live_server, sign_in
 from tests.conftest import NOW, Site
 
@@ -441,3 +442,17 @@ def test_cli_show_prints_no_dsn_status_for_a_complaint(site: Site) -> None:
     assert result.exit_code == 0, result.output
     (line,) = [x for x in result.output.splitlines() if "abuse report" in x]
     assert "complaint on weekly-7" in line and "None" not in line
+
+
+def test_a_long_trail_says_how_much_is_not_shown(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages_subscriber, "TRAIL", 1)
+    with signed_in(desk) as client:
+        page = client.get(f"/admin/subscribers/{desk.ids.dan}").text
+        short = client.get(f"/admin/subscribers/{desk.ids.bob}").text
+    words = " ".join(page.split())
+    assert "The newest 1 of 2 are shown (1 older not shown)" in words
+    body = words.split('<table class="trail">')[1].split("</table>")[0].split("<tbody>")[1]
+    assert body.count("<tr>") == 1 and "<td>web</td>" in body  # the unsubscribe, not the import
+    assert "The newest 1 of 2 are shown" in " ".join(short.split())  # import and the bounce
