@@ -139,6 +139,7 @@ class Source(StrEnum):
     IMPORT = "import"
     WEB = "web"
     API = "api"  # the HTTP API (web/api/), with the token's name in the detail
+    ADMIN = "admin"  # the editor's desk (web/admin/), with the admin's name and the reason
     BOUNCE = "bounce"
     COMPLAINT = "complaint"  # a feedback-loop report (ARF)
     # Provider webhooks (their events say bounce or complaint; the provider is the source).

@@ -160,7 +160,7 @@ def show(ctx: Context, email: str, as_json: bool) -> None:
     if feedback:
         out.print(f"feedback: {plural(len(feedback), 'report')} (newest first)", markup=False)
     for f in feedback:
-        code = f" {f.status}" if e.status else ""
+        code = f" {f.status}" if f.status else ""
         on = f" on {f.digest_id}" if f.digest_id else ""
         what = f.effect or ("not trusted" if not f.counts else "")
         out.print(

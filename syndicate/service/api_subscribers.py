@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine
 
 from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Source, Status
+from syndicate.service import subscriber_actions as actions
+from syndicate.service.subscriber_actions import Actor, unsubscribe_changes
 from syndicate.store import signups, welcomes
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change, Event, NewSubscriber
@@ -74,8 +76,12 @@ def view(conn: Connection, key: str) -> SubscriberView | None:
     )
 
 
+def _actor(token: str) -> Actor:
+    return Actor(source=Source.API, name=f"api token {token}")
+
+
 def _detail(token: str, what: str) -> str:
-    return f"api token {token}: {what}"[:500]
+    return _actor(token).detail(what)
 
 
 def request_opt_in(
@@ -140,23 +146,6 @@ def subscribe_confirmed(
     return Outcome(subscriber=shown, results=results)
 
 
-def _unsubscribe_changes(
-    sid: int, current: Mapping[str, Status], names: Collection[str], token: str
-) -> list[Change]:
-    return [
-        Change(
-            subscriber_id=sid,
-            list_name=n,
-            status=Status.UNSUBSCRIBED,
-            previous=current[n],
-            source=Source.API,
-            detail=_detail(token, "unsubscribed"),
-        )
-        for n in sorted(names)
-        if current.get(n) in (Status.ACTIVE, Status.PENDING)
-    ]
-
-
 def update(
     engine: Engine,
     key: str,
@@ -182,7 +171,9 @@ def update(
         results: dict[str, str] = {}
         to_confirm: list[str] = []
         if lists is not None:
-            changes = _unsubscribe_changes(found.id, current, set(current) - set(lists), token)
+            changes = unsubscribe_changes(
+                found.id, current, set(current) - set(lists), actor=_actor(token)
+            )
             for c in changes:
                 results[c.list_name] = "unsubscribed"
             for n in sorted(lists):
@@ -228,15 +219,9 @@ def unsubscribe(
         found = repo.subscriber_by_key(conn, key)
         if found is None:
             return None
-        current = repo.subscriptions_of(conn, found.id)
-        names = set(current) if list_name is None else {list_name} & set(current)
-        changes = _unsubscribe_changes(found.id, current, names, token)
-        repo.apply_changes(conn, changes, now=now)
-        record_changes(conn, hooks, changes, now=now)
+        done = actions.unsubscribe(
+            conn, found.id, list_name, actor=_actor(token), now=now, hooks=hooks
+        )
         shown = view(conn, key)
     assert shown is not None
-    results = {
-        n: "unsubscribed" if current[n] in (Status.ACTIVE, Status.PENDING) else current[n].value
-        for n in names
-    }
-    return Outcome(subscriber=shown, results=results)
+    return Outcome(subscriber=shown, results=done.results)

@@ -146,6 +146,7 @@ class SubscriberFeedback:
     outcome: str
     status: str | None
     digest_id: str | None
+    send_id: int | None
     matched_by: str
     counts: bool
     effect: str | None
@@ -168,6 +169,7 @@ def feedback_of(
             f.counts,
             f.effect,
             f.diagnostic,
+            f.send_id,
         )
         .select_from(feedback_events.outerjoin(sends, sends.c.id == f.send_id))
         .where(f.subscriber_id == subscriber_id)
@@ -180,6 +182,7 @@ def feedback_of(
             outcome=r[1],
             status=r[2],
             digest_id=r[3],
+            send_id=r[8],
             matched_by=r[4] or "unmatched",
             counts=bool(r[5]),
             effect=r[6],

@@ -85,6 +85,7 @@ MAX_ROWS = 1000  # a weekly list makes 52 a year; the newest are what an editor 
 class DeliveryRecord:
     """One copy of one digest to one subscriber, as the ledger last saw it."""
 
+    send_id: int
     list_name: str
     digest_id: str
     at: datetime  # the ledger row's last change: sent, refused, or deferred until later
@@ -101,7 +102,7 @@ def delivery_history(
     d, s = deliveries.c, sends.c
     stmt = (
         select(s.list_name, s.digest_id, d.updated_at, d.status, d.attempts, d.last_code)
-        .add_columns(d.last_reply)
+        .add_columns(d.last_reply, s.id)
         .join(sends, s.id == d.send_id)
         .where(d.subscriber_id == subscriber_id)
         .order_by(s.created_at.desc(), s.id.desc())
@@ -109,6 +110,7 @@ def delivery_history(
     )
     return [
         DeliveryRecord(
+            send_id=r[7],
             list_name=r[0],
             digest_id=r[1],
             at=r[2],

@@ -265,9 +265,21 @@ def subscriber_by_key(
     return find_subscribers(conn, [key], list_name).get(key)
 
 
-def subscriptions_of(conn: Connection, subscriber_id: int) -> dict[str, Status]:
-    """The lists a subscriber is on (in any status)."""
-    return {name: Status(status) for name, status in conn.execute(_OF, {"sub": subscriber_id})}
+def subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    """One subscriber by id (no ``topics``: those belong to a list, :func:`topics_of`)."""
+    stmt = select(*_COLUMNS).select_from(_from(None))
+    row = conn.execute(stmt.where(subscribers.c.id == subscriber_id)).first()
+    return None if row is None else _subscriber(row)
+
+
+def subscriptions_of(
+    conn: Connection, subscriber_id: int, *, for_update: bool = False
+) -> dict[str, Status]:
+    """The lists a subscriber is on (in any status); ``for_update`` locks those rows until
+    the transaction ends (PostgreSQL; SQLite has one writer anyway), for a change that
+    depends on the status read."""
+    stmt = _OF.with_for_update() if for_update else _OF
+    return {name: Status(status) for name, status in conn.execute(stmt, {"sub": subscriber_id})}
 
 
 def subscriptions_of_many(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Status]]:
@@ -297,17 +309,38 @@ def events_of(conn: Connection, subscriber_id: int) -> list[Event]:
         .where(e.subscriber_id == subscriber_id)
         .order_by(e.id)
     )
-    return [
-        Event(
-            list_name=r[0],
-            status=Status(r[1]),
-            previous=Status(r[2]) if r[2] else None,
-            at=r[3],
-            source=Source(r[4]),
-            detail=r[5],
-        )
-        for r in conn.execute(stmt)
-    ]
+    return [_event(r) for r in conn.execute(stmt)]
+
+
+def _event(r: Sequence[Any]) -> Event:
+    return Event(
+        list_name=r[0],
+        status=Status(r[1]),
+        previous=Status(r[2]) if r[2] else None,
+        at=r[3],
+        source=Source(r[4]),
+        detail=r[5],
+    )
+
+
+def recent_events(conn: Connection, subscriber_id: int, *, limit: int) -> list[Event]:
+    """A subscriber's newest ``limit`` trail entries, newest first (the admin page's view:
+    :func:`events_of` has them all); one range of ``ix_subscription_events_subscriber``."""
+    e = subscription_events.c
+    stmt = (
+        select(e.list_name, e.status, e.previous, e.at, e.source, e.detail)
+        .where(e.subscriber_id == subscriber_id)
+        .order_by(e.id.desc())
+        .limit(limit)
+    )
+    return [_event(r) for r in conn.execute(stmt)]
+
+
+def count_events(conn: Connection, subscriber_id: int) -> int:
+    """How many entries a subscriber's consent trail has."""
+    e = subscription_events.c
+    stmt = select(func.count()).select_from(subscription_events)
+    return int(conn.scalar(stmt.where(e.subscriber_id == subscriber_id)) or 0)
 
 
 def counts(conn: Connection, list_name: str | None = None) -> dict[str, dict[Status, int]]:

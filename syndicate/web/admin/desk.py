@@ -13,6 +13,7 @@ from syndicate.web.admin import format as formats
 from syndicate.web.admin.pages_dashboard import dashboard_routes
 from syndicate.web.admin.pages_deliverability import deliverability_routes
 from syndicate.web.admin.pages_sends import sends_routes
+from syndicate.web.admin.pages_subscriber import subscriber_routes
 from syndicate.web.admin.pages_subscribers import subscribers_routes
 from syndicate.web.admin.render import AdminRenderer
 
@@ -20,7 +21,8 @@ from syndicate.web.admin.render import AdminRenderer
 def desk_pages(
     settings: Settings, engine: Engine, *, clock: Callable[[], datetime]
 ) -> list[BaseRoute]:
-    """Every desk page's routes (dashboard, sends, deliverability, subscribers)."""
+    """Every desk page's routes (dashboard, sends, deliverability, subscribers and each
+    subscriber's own page)."""
     renderer = AdminRenderer(settings)
     formats.register(renderer.env)
     return [
@@ -28,4 +30,5 @@ def desk_pages(
         *sends_routes(settings, engine, renderer, clock=clock),
         *deliverability_routes(settings, engine, renderer, clock=clock),
         *subscribers_routes(settings, engine, renderer),
+        *subscriber_routes(settings, engine, renderer, clock=clock),
     ]

@@ -1,7 +1,7 @@
 """``/admin/subscribers``: search by the start of an address or a name, filter by list and
 status, 50 a page (api17's ``store/search.py``: keyset pages, one index range each).
-A subscriber's own page (lists, topics, consent trail, delivery history, actions) is not
-built yet; ``syndicate subscribers show`` has it."""
+Each row links to the subscriber's own page (``pages_subscriber.py``: lists, topics,
+consent trail, deliveries, feedback, and the unsubscribe / resubscribe actions)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,133 @@
+"""A subscriber's desk page in headless Debian Chromium, JavaScript off: an editor signs in,
+searches a reader, opens their page, unsubscribes them from one list, and sees the status
+change and the consent trail say it (source ``admin``, the editor's name and reason).
+Screenshots (light, dark) in ``test-artifacts/``; on a phone-sized screen nothing overflows.
+
+Everything is real: ``create_app`` under uvicorn on a free port, the store on SQLite. The
+browser fixture is ``tests/test_desk_browser.py``'s. Without Chromium or Playwright the
+module is skipped on a developer's machine; with ``CI`` set it fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from syndicate.models import Source, Status
+from syndicate.subscribers.tokens import Signer
+from syndicate.web import create_app
+from tests.admintools import ADMIN_SECRET, add_admin, live_server, sign_in_page
+from tests.conftest import NOW, Site
+from tests.test_subscriber_page import HOSTILE, failed_send, newest, people, statuses
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+_MISSING = [
+    what
+    for what, present in (
+        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
+        ("the playwright package", importlib.util.find_spec("playwright") is not None),
+    )
+    if not present
+]
+if _MISSING and not os.environ.get("CI"):
+    pytest.skip("browser test needs " + " and ".join(_MISSING), allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if _MISSING:
+        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_search_open_and_unsubscribe_a_reader(
+    site: Site, monkeypatch: pytest.MonkeyPatch, browser: Browser
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", ADMIN_SECRET)
+    monkeypatch.setenv("TEST_CRM_SECRET", "crm-secret-0123456789abcdef0123")
+    ids = people(site)
+    add_admin(site, "ed")
+    send_id = failed_send(site, ids.ada)
+    app = create_app(site.settings, site.engine, signer=Signer(ADMIN_SECRET), clock=lambda: NOW)
+    with live_server(app) as live:
+        context = browser.new_context(
+            java_script_enabled=False, viewport={"width": 1200, "height": 900}
+        )
+        page = context.new_page()
+        sign_in_page(page, live.url, "ed")
+        page.goto(live.url + "/admin/subscribers")
+        page.fill("#q", "ada@")
+        with page.expect_navigation():
+            page.click("button:has-text('Search')")
+        with page.expect_navigation():
+            page.click("table.subscribers a:has-text('ada@example.org')")
+        assert page.url == f"{live.url}/admin/subscribers/{ids.ada}"
+        assert page.locator("h1").inner_text() == "ada@example.org"
+        assert HOSTILE in page.locator("dl.facts").inner_text()  # shown as text, not run
+        assert page.locator("script").count() == 0
+        copy = page.locator("table.deliveries tbody tr").first
+        assert f"552 5.2.2 mailbox full {HOSTILE}" in copy.inner_text()
+        assert copy.locator("a").get_attribute("href") == f"/admin/sends/{send_id}"
+        weekly = page.locator("#list-weekly")
+        assert weekly.locator(".status").inner_text() == "active"
+
+        weekly.locator("input[name=reason]").fill("asked on the phone")
+        with page.expect_navigation():
+            weekly.locator("button:has-text('Unsubscribe from weekly')").click()
+        assert page.locator("p.notice").inner_text() == "Unsubscribed from weekly."
+        assert page.locator("#list-weekly .status").inner_text() == "unsubscribed"
+        assert page.locator("#list-daily .status").inner_text() == "active"
+        top = page.locator("table.trail tbody tr").first.locator("td")
+        assert [top.nth(i).inner_text() for i in range(1, 5)] == [
+            "weekly",
+            "active → unsubscribed",
+            "admin",
+            "admin ed: unsubscribed; reason: asked on the phone",
+        ]
+        assert page.locator("#list-weekly button:has-text('Resubscribe to weekly')").is_visible()
+        shot(page, "desk-subscriber.png")
+        page.emulate_media(color_scheme="dark")
+        shot(page, "desk-subscriber-dark.png")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background != "rgb(255, 255, 255)"  # the dark scheme applies here too
+        page.emulate_media(color_scheme="light")
+
+        page.set_viewport_size({"width": 380, "height": 800})  # a phone: nothing overflows
+        page.reload()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 380 + 1
+        shot(page, "desk-subscriber-narrow.png")
+        context.close()
+    assert statuses(site, ids.ada) == {"weekly": Status.UNSUBSCRIBED, "daily": Status.ACTIVE}
+    entry = newest(site, ids.ada)
+    assert entry.source is Source.ADMIN and entry.detail is not None and "admin ed" in entry.detail
