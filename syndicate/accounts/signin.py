@@ -91,12 +91,13 @@ class Accounts:
         stamp = now.timestamp()
         with self._lock:
             wait = max(self._by_name.wait(by_name, stamp), self._by_address.wait(by_address, stamp))
-            if wait > 0:
-                self._refused(name, client, by_name, stamp, wait)
-                return SignIn(retry_after=wait)
-            # Counted before checking: parallel attempts cannot slip past the backoff.
-            self._by_name.failed(by_name, stamp)
-            self._by_address.failed(by_address, stamp)
+            if wait <= 0:
+                # Counted before checking: parallel attempts cannot slip past the backoff.
+                self._by_name.failed(by_name, stamp)
+                self._by_address.failed(by_address, stamp)
+        if wait > 0:
+            self._refused(name, client, by_name, stamp, wait)
+            return SignIn(retry_after=wait)
         user = self._user(name)
         verdict = passwords.verify(user.password_hash if user else passwords.dummy_hash(), password)
         if user is None or not verdict.ok or not self._second_factor(user, code, now):

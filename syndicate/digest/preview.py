@@ -24,30 +24,25 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
 
 def preview_note(list_name: str, *, until: str, on_timeout: str, desk: bool = False) -> str:
     """The note at the top of a preview, in one paragraph (``desk``: the admin desk's
-    preview, decided with the buttons on its Sends page rather than with commands)."""
+    preview, decided with the buttons on the Sends page it was opened from. No link: the
+    preview is a sandboxed page of its own origin, so a link from it would arrive without
+    the desk's SameSite=Strict session cookie, at the sign-in form)."""
     then = "sent to the readers" if on_timeout == "send" else "skipped (not sent)"
     head = f"For approval: this digest has not been sent. It waits until {until}, then it is "
     if desk:
-        return f"{head}{then}. Approve or reject it on the Sends page."
+        return f"{head}{then}. Approve or reject it on the Sends page of the admin desk."
     return (
         f"{head}{then}. `syndicate approve {list_name}` sends it to the readers exactly as "
         f"shown here; `syndicate reject {list_name}` drops it."
     )
 
 
-def _html(page: str, note: str, link: str | None = None) -> str:
-    """The HTML part: the note after <body> (with a link to ``link``, the desk's Sends
-    page, when given)."""
-    more = (
-        f' <a href="{html.escape(link)}" style="color:#0b3d91;font-weight:bold">'
-        "Open the Sends page</a>"
-        if link
-        else ""
-    )
+def _html(page: str, note: str) -> str:
+    """The HTML part: the note after <body>."""
     banner = (
         '<div style="margin:0;padding:12px 16px;background:#fff4d6;color:#3d3000;'
         'font:14px/1.4 sans-serif;border-bottom:2px solid #e0b000">'
-        f"{html.escape(note)}{more}</div>"
+        f"{html.escape(note)}</div>"
     )
     found = _BODY_OPEN.search(page)
     if found is None:
@@ -56,20 +51,15 @@ def _html(page: str, note: str, link: str | None = None) -> str:
 
 
 def for_approval(
-    rendered: RenderedDigest,
-    list_name: str,
-    *,
-    until: str,
-    on_timeout: str,
-    desk_link: str | None = None,
+    rendered: RenderedDigest, list_name: str, *, until: str, on_timeout: str, desk: bool = False
 ) -> RenderedDigest:
     """The preview version of ``rendered`` (the readers' version is left as it is);
-    ``desk_link``: the desk's own preview, whose note links to that Sends page."""
-    note = preview_note(list_name, until=until, on_timeout=on_timeout, desk=desk_link is not None)
+    ``desk``: the admin desk's own preview (its note points at the Sends page)."""
+    note = preview_note(list_name, until=until, on_timeout=on_timeout, desk=desk)
     rendered = without_browser_link(rendered)
     return dataclasses.replace(
         rendered,
         subject=SUBJECT_PREFIX + rendered.subject,
-        html=_html(rendered.html, note, desk_link),
+        html=_html(rendered.html, note),
         text=f"{note}\n\n{rendered.text}",
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -52,7 +51,7 @@ def preview(settings: Settings, engine: Engine, list_name: str, *, now: datetime
             list_name,
             until=f"{until.astimezone(zone):%Y-%m-%d %H:%M %Z}",
             on_timeout=cfg.on_timeout,
-            desk_link=urlsplit(settings.web_url).path.rstrip("/") + "/admin/sends#approval",
+            desk=True,
         )
     else:
         read = read_site(settings, engine, now=now, offline=True)
