@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +40,6 @@ PREFIX = "/admin"
 SIGN_IN = "/admin/sign-in"
 PUBLIC = frozenset({SIGN_IN, "/admin/admin.css"})
 _GATE_KEY = "syndicate.admin.gate"
-_REFUSED_POSTS = Throttle(60.0)  # one log line per admin (or none) and address a minute
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +99,7 @@ class Gate:
         self.web_url, self.root, self.keys, self.accounts = web_url, root, keys, accounts
         self.problem, self.clock, self.render = problem, clock, renderer
         self.cookie_path = root + PREFIX
+        self.refusals = Throttle(60.0)  # refused posts: one log line per admin and address a minute
 
     def csrf_for(self, id_hash: str) -> str:
         """The CSRF token of a session (derived, so nothing more is stored)."""
@@ -154,7 +153,8 @@ def refused_post(request: Request, who: str | None, why: str) -> None:
     """A WARNING for a post the desk refused (cross-origin, no or a wrong CSRF token): at
     most one line per admin and address a minute; never the token or the form."""
     address = client_address(request)
-    if not _REFUSED_POSTS.allow(f"{who or ''} {address}", time.monotonic()):
+    gate = gate_of(request)
+    if not gate.refusals.allow(f"{who or ''} {address}", gate.clock().timestamp()):
         return
     log.warning(
         "admin post to %s refused from %s%s: %s",
