@@ -53,8 +53,8 @@ def alerts(conn: Connection, *, now: datetime) -> list[str]:
     if failed.count:
         mails = plural(failed.count, "confirmation, welcome or preview mail")
         lines.append(
-            f"{mails} could not be delivered in the last {days} days (given up after its "
-            f"retries; the last server reply: {failed.last_reply or 'none'})."
+            f"{mails} could not be delivered in the last {days} days (given up after "
+            f"retrying; the last server reply: {failed.last_reply or 'none'})."
         )
     return lines
 
