@@ -219,6 +219,8 @@ def test_dashboard_charts_approve_and_report(
                 assert answer.status_code == 404, missing
                 assert "Signed in as" in answer.text, missing
                 assert "There is no page at this address." not in answer.text, missing
+            wrong_method = client.get("/admin/approve/weekly")
+            assert wrong_method.status_code == 405 and "Signed in as" in wrong_method.text
             by_digest = client.get("/admin/sends/weekly-0")
             assert by_digest.status_code == 303
             assert by_digest.headers["location"] == f"/admin/sends/{send_id}"

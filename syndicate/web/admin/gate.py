@@ -241,7 +241,10 @@ class AdminArea(BaseRoute):
             {**handlers, HTTPException: self._http_error},
             by_status,
         )
-        await self.router(scope, receive, send)
+        try:
+            await self.router(scope, receive, send)
+        except HTTPException as exc:  # raised by the router itself (a method not allowed)
+            await (await self._http_error(request, exc))(scope, receive, send)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
