@@ -260,6 +260,7 @@ def test_dashboard_charts_approve_and_report(
         for i in range(page.locator("svg.chart .chart-label").count()):
             box = page.locator("svg.chart .chart-label").nth(i).bounding_box()
             assert box is not None and box["height"] >= 10, i
+        shot(page, "desk-dashboard-380.png")
         for where in ("/admin/", "/admin/sends", "/admin/subscribers"):
             page.goto(live.url + where)
             assert page.evaluate("document.documentElement.scrollWidth") <= 380 + 1, where
@@ -277,6 +278,7 @@ def test_dashboard_charts_approve_and_report(
         shot(page, "desk-send-report.png")
 
         page.goto(live.url + "/admin/sends")
+        shot(page, "desk-sends-waiting.png")
         approve = page.locator("text=Approve and send weekly-1").bounding_box()
         reject = page.locator("button:text-is('Reject')").bounding_box()
         assert approve is not None and reject is not None
