@@ -128,9 +128,8 @@ def sends_routes(
 
     async def send_report(request: Request) -> Response:
         raw = str(request.path_params["send_id"])
-        if (
-            not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID
-        ):  # a digest id, as `syndicate report` takes
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID:
+            # A digest id (weekly-2), as `syndicate report` takes: on to its numbered page.
             found_id = None
             if 0 < len(raw) <= MAX_DIGEST and raw.isprintable():
                 found_id = await run_in_threadpool(send_id_of, raw)
