@@ -6,6 +6,7 @@ where the store matters (sessions, removal)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -28,7 +29,7 @@ from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from syndicate.web.admin import admin_form, signed_in
 from syndicate.web.admin import cookies as admin_cookies
-from syndicate.web.admin.gate import PUBLIC, AdminArea
+from syndicate.web.admin.gate import PUBLIC, AdminArea, safe_next
 from tests.admintools import (
     ADMIN_SECRET,
     PASSWORD,
@@ -180,6 +181,10 @@ def test_the_name_is_case_insensitive_and_next_is_kept(desk: Desk) -> None:
         "/admin/../feeds/x",
         "/admin/sign-in",
         "javascript:alert(1)",
+        "/admin/%2e%2e/feeds/rss.xml",  # browsers read %2e as a dot: /feeds/rss.xml
+        "/admin/%2E%2e/feeds/x",
+        "/admin/.%2e/feeds/x",
+        "/admin/%2e/sign-in",
     ],
 )
 def test_next_never_leaves_the_desk(desk: Desk, target: str) -> None:
@@ -187,6 +192,28 @@ def test_next_never_leaves_the_desk(desk: Desk, target: str) -> None:
         answer = sign_in(client, "ed", next_path=target)
         assert answer.status_code == 303
         assert answer.headers["location"] == "/admin/"
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/admin/%2e%2e/feeds/rss.xml", False),
+        ("/admin/things/%2E%2E/%2E%2E/feeds", False),
+        ("/admin/..%2f..%2fetc", False),
+        ("/admin/%2Fevil", False),
+        ("/admin/x%5c..%5cfeeds", False),
+        ("/admin/x%5C", False),
+        ("/admin/./things", False),
+        ("/admin/things/..", False),
+        ("/admin/%73ign-in", False),  # the sign-in page, spelt encoded
+        ("/admin/subscribers?q=ada%40example.org&list=weekly", True),
+        ("/admin/sends/weekly-2", True),
+        ("/admin/things/a..b", True),  # dots inside a segment are no dot segment
+        ("/admin/", True),
+    ],
+)
+def test_next_refuses_encoded_dot_segments_and_slashes(target: str, kept: bool) -> None:
+    assert safe_next(target) == (target if kept else "/admin/")
 
 
 def test_a_weaker_hash_is_made_again_on_sign_in(desk: Desk) -> None:
@@ -420,6 +447,78 @@ def test_posts_without_the_csrf_token_are_refused(desk: Desk) -> None:
             assert client.post("/admin/things/1", data=data).status_code == 403
             assert client.post("/admin/sign-out", data=data).status_code == 403
         assert client.get("/admin/").status_code == 200  # still signed in
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, logger: str) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == logger and r.levelno == logging.WARNING
+    ]
+
+
+def test_refused_sign_ins_are_logged_once_a_minute_never_the_secret(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logger = "syndicate.accounts.signin"
+    here = {"x-forwarded-for": "203.0.113.9"}  # the proxy (127.0.0.1) is trusted
+    with desk.client() as client:
+        for _ in range(3):
+            assert sign_in(client, "Ghost", "guess-one-two-three", headers=here).status_code == 400
+        assert _warnings(caplog, logger) == [
+            "admin sign-in refused for ghost from 203.0.113.9 "
+            "(failure 1; next attempt heard in 0 s)"
+        ]
+        assert sign_in(client, "ed", "wrong wrong wrong", headers=here).status_code == 400
+        assert sign_in(client, "ed", "wrong wrong wrong").status_code == 400  # another address
+        assert _warnings(caplog, logger)[1:] == [
+            "admin sign-in refused for ed from 203.0.113.9 (failure 1; next attempt heard in 0 s)",
+            "admin sign-in refused for ed from 127.0.0.1 (failure 2; next attempt heard in 0 s)",
+        ]
+        desk.clock.advance(timedelta(seconds=61))  # a minute on: one more line for ghost
+        for _ in range(3):  # failures 4, 5 (the backoff starts), then a wait
+            sign_in(client, "ghost", "guess-one-two-three", headers=here)
+        assert _warnings(caplog, logger)[3:] == [
+            "admin sign-in refused for ghost from 203.0.113.9 "
+            "(failure 4; next attempt heard in 0 s)"
+        ]
+        desk.clock.advance(timedelta(seconds=61))
+        held = sign_in(client, "ghost", "guess-one-two-three", headers=here)
+        assert held.status_code in (400, 429)
+        (last,) = _warnings(caplog, logger)[4:]
+        assert last.startswith("admin sign-in refused for ghost from 203.0.113.9 (failure ")
+        assert int(last.rsplit("heard in ", 1)[1].removesuffix(" s)")) > 0  # held back now
+    every = " ".join(r.getMessage() for r in caplog.records)
+    assert "guess-one-two-three" not in every and "wrong wrong" not in every
+
+
+def test_refused_posts_are_logged_once_a_minute_never_the_token(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logger = "syndicate.web.admin.gate"
+    with desk.client() as client:
+        _signed_in(desk, client)
+        for _ in range(3):
+            assert client.post("/admin/things/1", data={"csrf": "x" * 43}).status_code == 403
+        assert _warnings(caplog, logger) == [
+            "admin post to /admin/things/1 refused from 127.0.0.1 (signed in as ed): "
+            "no valid CSRF token"
+        ]
+        desk.clock.advance(timedelta(seconds=61))
+        foreign = {"Origin": "https://evil.example"}
+        assert client.post("/admin/things/2", data={}, headers=foreign).status_code == 403
+        assert _warnings(caplog, logger)[1:] == [
+            "admin post to /admin/things/2 refused from 127.0.0.1 (signed in as ed): "
+            "sent from another site"
+        ]
+    with desk.client() as stranger:  # no session, another address
+        posted = stranger.post("/admin/things/1", headers={"x-forwarded-for": "198.51.100.7"})
+        assert posted.status_code == 403
+        assert _warnings(caplog, logger)[2:] == [
+            "admin post to /admin/things/1 refused from 198.51.100.7: not signed in"
+        ]
+    every = " ".join(r.getMessage() for r in caplog.records)
+    assert "x" * 43 not in every  # what was posted as the token
 
 
 def test_sign_in_needs_its_pre_session_cookie_and_token(desk: Desk) -> None:

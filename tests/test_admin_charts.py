@@ -112,3 +112,61 @@ def test_hostile_labels_are_escaped() -> None:
 def test_any_series_gives_valid_svg(points: list[tuple[str, float]]) -> None:
     parse(charts.line_chart(points, title="t", desc="d"))
     parse(charts.bar_chart([(k, [v, v]) for k, v in points], series=["x"], title="t", desc="d"))
+
+
+def _y_labels(root: ET.Element) -> list[str]:
+    return [
+        t.text or ""
+        for t in root.iter(f"{SVG}text")
+        if t.get("x") == str(charts.LEFT - 6) and t.get("text-anchor") == "end"
+    ]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=30))
+def test_count_axes_have_whole_ticks_only(values: list[int]) -> None:
+    points = [(f"d{i}", v) for i, v in enumerate(values)]
+    for svg in (
+        charts.line_chart(points, title="t", desc="d", counts=True),
+        charts.bar_chart([(k, [v]) for k, v in points], series=["s"], title="t", desc="d",
+                         counts=True),
+    ):  # fmt: skip
+        ticks = charts.ticks(charts.nice_max(max(values)), counts=True)
+        assert all(t == int(t) for t in ticks) and 2 <= len(ticks) <= 6
+        assert ticks[0] == 0 and ticks[-1] >= max(values)
+        labels = _y_labels(parse(svg))
+        assert len(labels) == len(ticks) and "." not in "".join(
+            label for label in labels if not label[-1:].isalpha()
+        )
+
+
+def test_small_counts_get_one_tick_per_whole_number() -> None:
+    root = parse(charts.line_chart([("a", 0), ("b", 1)], title="t", desc="d", counts=True))
+    assert _y_labels(root) == ["0", "1"]  # not 0, 0.25, 0.5, 0.75, 1
+    root = parse(charts.bar_chart([("w", [3, 1])], series=["a", "b"], title="t", desc="d",
+                                  counts=True))  # fmt: skip
+    assert _y_labels(root) == ["0", "1", "2", "3", "4", "5"]
+    rates = parse(charts.bar_chart([("w", [0.5])], series=["%"], title="t", desc="d"))
+    assert _y_labels(rates) == ["0", "0.12", "0.25", "0.38", "0.5"]  # rates keep fractions
+
+
+def test_the_legend_leaves_room_for_each_name() -> None:
+    names = ["subscribed", "unsubscribed", "bounced"]
+    root = parse(charts.bar_chart([("w", [1, 2, 3])], series=names, title="t", desc="d"))
+    legend = [t for t in root.iter(f"{SVG}text") if t.text in names]
+    xs = [float(t.get("x", "nan")) for t in legend]
+    for (x, name), nxt in zip(zip(xs, names, strict=True), xs[1:], strict=False):
+        assert nxt - x >= charts.LEGEND_CHAR * len(name)  # room at the larger phone size
+    assert xs[-1] + charts.LEGEND_CHAR * len(names[-1]) <= charts.WIDTH
+
+
+def test_the_weekly_text_covers_every_week() -> None:
+    from syndicate.service.desk import Week
+    from syndicate.web.admin.pages_dashboard import weekly_desc
+
+    weeks = [
+        Week(start=f"2026-09-{7 + n:02d}", subscribed=n, unsubscribed=1, bounced=0, complained=0)
+        for n in range(12)
+    ]
+    text = weekly_desc(weeks)
+    assert text.startswith("12 weeks from 2026-09-07 to 2026-09-18: +66, -12, 0 bounced in all.")
+    assert "The last 4 of 12 weeks: week of 2026-09-15: +8, -1, 0 bounced;" in text

@@ -12,6 +12,7 @@ skipped on a developer's machine; with ``CI`` set it fails instead.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from collections import Counter
@@ -140,6 +141,17 @@ def in_thread(work: Any, job: Any) -> None:
     assert not thread.is_alive() and not failed, failed
 
 
+# The table cells (ids, dates, figures, a subscriber's lists) that take more than one line.
+ONE_LINE = """() => [...document.querySelectorAll("td.id, td.when, td.num, span.id")]
+  .filter(el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const tall = range.getBoundingClientRect().height;
+    return tall > 1.5 * parseFloat(getComputedStyle(el).lineHeight);
+  })
+  .map(el => el.textContent)"""
+
+
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -150,7 +162,9 @@ def test_dashboard_charts_approve_and_report(
     server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
     browser: Browser,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     clock = setup_site(site, server, monkeypatch, approve=True, extra=WEB)
     send_id = history(site, clock)
     work = work_for(site, clock)
@@ -181,6 +195,35 @@ def test_dashboard_charts_approve_and_report(
                 and "sandbox" in preview.headers["content-security-policy"]
             )
             assert "For approval" in preview.text and "/test-copy/" in preview.text  # inert
+            # The desk's preview points at the buttons, not at commands in backticks.
+            assert "Approve or reject it on the Sends page of the admin desk." in preview.text
+            assert "syndicate approve" not in preview.text and "`" not in preview.text
+            assert (" CET" in preview.text) != (" CEST" in preview.text)  # the list's zone
+            # The dashboard says what waits, until when, in words and the list's zone.
+            board = " ".join(client.get("/admin/").text.split())
+            assert "weekly-1 waits for your approval until " in board
+            assert '<a href="/admin/sends#approval">Review</a>' in board
+            listing = " ".join(page_html.split())
+            assert "weekly-1 waits for your approval until" in listing
+            assert "weekly-1 awaiting" not in listing
+            # A notice names only a digest really in that state: not the query string's.
+            for forged in ("ALL SENDS DELETED. Call +1-555", "weekly-1", "weekly-0"):
+                for done in ("approved", "rejected"):
+                    shown = client.get("/admin/sends", params={"done": done, "digest": forged})
+                    assert shown.status_code == 200 and 'class="notice"' not in shown.text
+                    assert "DELETED" not in shown.text
+            # Every desk 404 is the desk's; a digest id goes to its send's numbered page.
+            for missing in ("/admin/sends/999", "/admin/sends/abc", "/admin/sends/weekly-77",
+                            "/admin/sends/" + "9" * 30, "/admin/sends/%C2%B2"):  # fmt: skip
+                answer = client.get(missing)
+                assert answer.status_code == 404, missing
+                assert "Signed in as" in answer.text, missing
+                assert "There is no page at this address." not in answer.text, missing
+            wrong_method = client.get("/admin/approve/weekly")
+            assert wrong_method.status_code == 405 and "Signed in as" in wrong_method.text
+            by_digest = client.get("/admin/sends/weekly-0")
+            assert by_digest.status_code == 303
+            assert by_digest.headers["location"] == f"/admin/sends/{send_id}"
         assert rows(site)[0].status is QueuedStatus.AWAITING  # nothing refused moved it
 
         context = browser.new_context(
@@ -213,6 +256,18 @@ def test_dashboard_charts_approve_and_report(
         page.goto(live.url + "/admin/")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 380 + 1
+        # The charts' labels stay readable although the SVG is scaled down to the phone.
+        for i in range(page.locator("svg.chart .chart-label").count()):
+            box = page.locator("svg.chart .chart-label").nth(i).bounding_box()
+            assert box is not None and box["height"] >= 10, i
+        shot(page, "desk-dashboard-380.png")
+        for where in ("/admin/", "/admin/sends", "/admin/subscribers"):
+            page.goto(live.url + where)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 380 + 1, where
+            assert page.evaluate(ONE_LINE) == [], where  # ids, dates, figures: one line each
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(live.url + "/admin/")
+        assert page.evaluate(ONE_LINE) == []
         page.set_viewport_size({"width": 1200, "height": 900})
 
         page.goto(live.url + f"/admin/sends/{send_id}")
@@ -223,9 +278,23 @@ def test_dashboard_charts_approve_and_report(
         shot(page, "desk-send-report.png")
 
         page.goto(live.url + "/admin/sends")
+        shot(page, "desk-sends-waiting.png")
+        approve = page.locator("text=Approve and send weekly-1").bounding_box()
+        reject = page.locator("button:text-is('Reject')").bounding_box()
+        assert approve is not None and reject is not None
+        assert abs(approve["height"] - reject["height"]) < 1  # the same height,
+        assert abs(approve["y"] - reject["y"]) < 1 and reject["x"] > approve["x"]  # side by side
         with page.expect_navigation():
             page.click("text=Approve and send weekly-1")
-        assert "weekly-1 approved" in page.locator("p.notice").inner_text()
+        notice = page.locator("p.notice").inner_text()
+        assert notice == "weekly-1 approved by ed (admin desk): going out now."
+        cell = " ".join(page.locator("#approval").inner_text().split())
+        assert "weekly-1 approved by ed (admin desk); going out now" in cell
+        assert "waits until" not in cell and "`" not in notice
+        audit = [r for r in caplog.records if r.name == "syndicate.web.admin.pages_sends"]
+        assert [(r.levelno, r.getMessage()) for r in audit] == [
+            (logging.INFO, "weekly: weekly-1 approved by ed (admin desk)")
+        ]
         shot(page, "desk-approved.png")
         (row,) = rows(site)
         assert row.status is QueuedStatus.APPROVED and "approved by ed" in (row.detail or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from syndicate.accounts.names import name_problem, normalize_name
 from syndicate.accounts.sealing import SealBroken, unseal
 from syndicate.store import admins
 from syndicate.store.admins import AdminUser, SessionRow
+from syndicate.text import printable
+from syndicate.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class Accounts:
         self._by_name = Lockout(account_backoff)
         self._by_address = Lockout(address_backoff)
         self._lock = threading.Lock()
+        self._refusals = Throttle(60.0)  # one log line per name and address per minute
         passwords.dummy_hash()  # made now, not during the first sign-in
 
     def sign_in(
@@ -87,14 +91,21 @@ class Accounts:
         stamp = now.timestamp()
         with self._lock:
             wait = max(self._by_name.wait(by_name, stamp), self._by_address.wait(by_address, stamp))
-            if wait > 0:
-                return SignIn(retry_after=wait)
-            # Counted before checking: parallel attempts cannot slip past the backoff.
-            self._by_name.failed(by_name, stamp)
-            self._by_address.failed(by_address, stamp)
+            if wait <= 0:
+                # Counted before checking: parallel attempts cannot slip past the backoff.
+                self._by_name.failed(by_name, stamp)
+                self._by_address.failed(by_address, stamp)
+        if wait > 0:
+            self._refused(name, client, by_name, stamp, wait)
+            return SignIn(retry_after=wait)
         user = self._user(name)
         verdict = passwords.verify(user.password_hash if user else passwords.dummy_hash(), password)
         if user is None or not verdict.ok or not self._second_factor(user, code, now):
+            with self._lock:
+                wait = max(
+                    self._by_name.wait(by_name, stamp), self._by_address.wait(by_address, stamp)
+                )
+            self._refused(name, client, by_name, stamp, wait)
             return SignIn()
         with self._lock:
             self._by_name.succeeded(by_name)
@@ -114,6 +125,21 @@ class Accounts:
             )
         log.info("admin %s signed in from %s", user.name, client)
         return SignIn(session=session_id, user=user.name)
+
+    def _refused(self, name: str, client: str, by_name: str, stamp: float, wait: float) -> None:
+        """A WARNING for the operator (and fail2ban): who was refused from where, never the
+        password or the code; at most one line per name and address a minute."""
+        if not self._refusals.allow(f"{by_name} {client}", stamp):
+            return
+        with self._lock:
+            failures = self._by_name.failures(by_name)
+        log.warning(
+            "admin sign-in refused for %s from %s (failure %d; next attempt heard in %d s)",
+            printable(name[:64]) or "(no name)",
+            printable(client[:64]),
+            failures,
+            math.ceil(wait),
+        )
 
     def _user(self, name: str) -> AdminUser | None:
         if name_problem(name) is not None:

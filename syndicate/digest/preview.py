@@ -22,13 +22,18 @@ SUBJECT_PREFIX = "[for approval] "
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
 
 
-def preview_note(list_name: str, *, until: str, on_timeout: str) -> str:
-    """The note at the top of a preview, in one paragraph."""
+def preview_note(list_name: str, *, until: str, on_timeout: str, desk: bool = False) -> str:
+    """The note at the top of a preview, in one paragraph (``desk``: the admin desk's
+    preview, decided with the buttons on the Sends page it was opened from. No link: the
+    preview is a sandboxed page of its own origin, so a link from it would arrive without
+    the desk's SameSite=Strict session cookie, at the sign-in form)."""
     then = "sent to the readers" if on_timeout == "send" else "skipped (not sent)"
+    head = f"For approval: this digest has not been sent. It waits until {until}, then it is "
+    if desk:
+        return f"{head}{then}. Approve or reject it on the Sends page of the admin desk."
     return (
-        f"For approval: this digest has not been sent. It waits until {until}, then it is "
-        f"{then}. `syndicate approve {list_name}` sends it to the readers exactly as shown "
-        f"here; `syndicate reject {list_name}` drops it."
+        f"{head}{then}. `syndicate approve {list_name}` sends it to the readers exactly as "
+        f"shown here; `syndicate reject {list_name}` drops it."
     )
 
 
@@ -46,10 +51,11 @@ def _html(page: str, note: str) -> str:
 
 
 def for_approval(
-    rendered: RenderedDigest, list_name: str, *, until: str, on_timeout: str
+    rendered: RenderedDigest, list_name: str, *, until: str, on_timeout: str, desk: bool = False
 ) -> RenderedDigest:
-    """The preview version of ``rendered`` (the readers' version is left as it is)."""
-    note = preview_note(list_name, until=until, on_timeout=on_timeout)
+    """The preview version of ``rendered`` (the readers' version is left as it is);
+    ``desk``: the admin desk's own preview (its note points at the Sends page)."""
+    note = preview_note(list_name, until=until, on_timeout=on_timeout, desk=desk)
     rendered = without_browser_link(rendered)
     return dataclasses.replace(
         rendered,

@@ -32,26 +32,29 @@ class Deliverability:
 
 
 def alerts(conn: Connection, *, now: datetime) -> list[str]:
-    """The alerts of ``syndicate status``, in its words."""
+    """The alerts of ``syndicate status`` (the same counts, the same window), worded for the
+    desk: sentences that point at the page's tables below."""
     found = feedback_views.refusals(conn, since=now - ALERT_WINDOW)
     days = ALERT_WINDOW.days
     lines = []
     if found.copies:
         lines.append(
-            f"deliverability alert: {plural(found.copies, 'copy', 'copies')} refused for the "
-            f"sender's reputation or policy in {days} days (syndicate bounces list)"
+            f"Deliverability alert: {plural(found.copies, 'copy', 'copies')} refused for the "
+            f"sender's reputation or policy in the last {days} days. The refusals table "
+            "below shows what the servers said (the command syndicate bounces list has each one)."
         )
     if found.unmatched:
         lines.append(
-            f"deliverability: {plural(found.unmatched, 'unmatched report')} of refusals for "
-            f"the sender in {days} days, matching no copy of ours (anyone can mail the bounce "
-            "address; syndicate bounces list)"
+            f"{plural(found.unmatched, 'report')} of refusals for the sender in the last "
+            f"{days} days matched no copy of ours (anyone can mail the bounce address; "
+            "the command syndicate bounces list shows them)."
         )
     failed = outbox_repo.failures_since(conn, now - ALERT_WINDOW)
     if failed.count:
+        mails = plural(failed.count, "confirmation, welcome or preview mail")
         lines.append(
-            f"{plural(failed.count, 'single mail')} given up on in {days} days "
-            f"(confirmations, welcomes, editors' previews; last: {failed.last_reply or '?'})"
+            f"{mails} could not be delivered in the last {days} days (given up after "
+            f"retrying; the last server reply: {failed.last_reply or 'none'})."
         )
     return lines
 

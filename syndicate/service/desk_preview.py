@@ -5,7 +5,7 @@ list would send now. Links inert, as in every test copy (digest/testcopy.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -17,6 +17,7 @@ from syndicate.digest.prepare import prepare
 from syndicate.digest.preview import for_approval
 from syndicate.digest.render import render_digest
 from syndicate.digest.testcopy import SAMPLE_NAME, TestCopies
+from syndicate.service.scheduler import list_timezone
 from syndicate.store import queued as queued_repo
 
 SAMPLE_EMAIL = "reader@example.org"
@@ -44,11 +45,13 @@ def preview(settings: Settings, engine: Engine, list_name: str, *, now: datetime
         whole = prepared.digests[EVERYTHING]
         rendered = render_digest(whole, settings, note=prepared.note)
         until = row.wait_until or now + timedelta(seconds=cfg.approve_timeout)
+        zone = list_timezone(settings, list_name)  # as the run log and `sends` say it
         rendered = for_approval(
             rendered,
             list_name,
-            until=f"{until.astimezone(UTC):%Y-%m-%d %H:%M UTC}",
+            until=f"{until.astimezone(zone):%Y-%m-%d %H:%M %Z}",
             on_timeout=cfg.on_timeout,
+            desk=True,
         )
     else:
         read = read_site(settings, engine, now=now, offline=True)

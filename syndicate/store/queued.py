@@ -344,3 +344,11 @@ def latest_approved(conn: Connection, list_name: str) -> QueuedRow | None:
         .limit(1)
     ).first()
     return _row(found) if found else None
+
+
+def of_digest(conn: Connection, digest_id: str) -> QueuedRow | None:
+    """The latest row that prepared ``digest_id`` (``briefing-2``), if any."""
+    found = conn.execute(
+        _select().where(_q.digest_id == digest_id).order_by(_q.id.desc()).limit(1)
+    ).first()
+    return _row(found) if found else None

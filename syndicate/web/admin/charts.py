@@ -18,8 +18,12 @@ from markupsafe import escape as _escape
 # Characters XML 1.0 cannot hold at all (escaped or not): shown as U+FFFD.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 40  # room for the axes' labels
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 60, 12, 14, 58  # room for the axes' labels and the legend
+# Text is sized in the viewBox's units, which shrink with the chart: the stylesheet sets a
+# larger size when the chart's box is narrow (a container query), so labels stay readable
+# on a phone. The legend is spaced for that larger size.
+LEGEND_CHAR, LEGEND_GAP = 13, 34
 
 
 def escape(text: str) -> Markup:
@@ -51,11 +55,36 @@ def nice_max(value: float) -> float:
     return float(10 * power)  # pragma: no cover (10 × power always fits)
 
 
+def ticks(top: float, *, counts: bool) -> list[float]:
+    """The y axis' tick values from 0 to ``top``: five for a rate; for a count, whole
+    numbers only (no "1.25 subscribers"): every one up to 5, else 4 or 5 equal steps."""
+    if not counts:
+        return [top * i / 4 for i in range(5)]
+    whole = max(1, round(top))
+    if whole <= 5:
+        steps = whole
+    elif whole % 4 == 0:
+        steps = 4
+    elif whole % 5 == 0:
+        steps = 5
+    else:
+        steps = 2 if whole % 2 == 0 else 1
+    return [whole * i / steps for i in range(steps + 1)]
+
+
 def _clean(values: Sequence[float]) -> list[float]:
     return [v if math.isfinite(v) and v > 0 else 0.0 for v in values]
 
 
-def _frame(title: str, desc: str, body: list[str], top: float, labels: Sequence[str]) -> Markup:
+def _frame(
+    title: str,
+    desc: str,
+    body: list[str],
+    top: float,
+    labels: Sequence[str],
+    *,
+    counts: bool = False,
+) -> Markup:
     """The svg element, axes, tick labels, and the chart's own shapes."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
@@ -64,15 +93,15 @@ def _frame(title: str, desc: str, body: list[str], top: float, labels: Sequence[
         f"<title>{escape(title)}</title>",
         f"<desc>{escape(desc)}</desc>",
     ]
-    for i in range(5):  # y axis: five gridlines, 0 to top
-        y = TOP + plot_h - plot_h * i / 4
+    for value in ticks(top, counts=counts):  # y axis: a gridline per tick, 0 to top
+        y = TOP + plot_h - plot_h * value / top
         parts.append(
             f'<line class="chart-grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="currentColor" stroke-opacity="0.2"/>'
         )
         parts.append(
             f'<text class="chart-label" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
-            f'font-size="12" fill="currentColor">{escape(short(top * i / 4))}</text>'
+            f'font-size="12" fill="currentColor">{escape(short(value))}</text>'
         )
     if labels:  # x axis: the first, middle and last labels (more would overlap)
         n = len(labels)
@@ -81,7 +110,7 @@ def _frame(title: str, desc: str, body: list[str], top: float, labels: Sequence[
             x = LEFT + (plot_w * (i + 0.5) / n)
             anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
             parts.append(
-                f'<text class="chart-label" x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" '
+                f'<text class="chart-label" x="{x:.1f}" y="{HEIGHT - BOTTOM + 22}" '
                 f'text-anchor="{anchor}" font-size="12" fill="currentColor">'
                 f"{escape(labels[i])}</text>"
             )
@@ -91,10 +120,16 @@ def _frame(title: str, desc: str, body: list[str], top: float, labels: Sequence[
 
 
 def line_chart(
-    points: Sequence[tuple[str, float]], *, title: str, desc: str, empty: str = "No data yet"
+    points: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    desc: str,
+    empty: str = "No data yet",
+    counts: bool = False,
 ) -> Markup:
     """One series over time (e.g. active subscribers per day): a line, a dot per point,
-    each point with a tooltip (``<title>``) giving its label and value."""
+    each point with a tooltip (``<title>``) giving its label and value; ``counts``: whole
+    numbers, so the axis has whole ticks only."""
     if not points:
         return _empty(title, desc, empty)
     values = _clean([v for _, v in points])
@@ -116,7 +151,7 @@ def line_chart(
                 f'fill="currentColor"><title>{escape(label)}: {escape(short(raw))}</title>'
                 "</circle>"
             )
-    return _frame(title, desc, body, top, [label for label, _ in points])
+    return _frame(title, desc, body, top, [label for label, _ in points], counts=counts)
 
 
 def bar_chart(
@@ -126,9 +161,11 @@ def bar_chart(
     title: str,
     desc: str,
     empty: str = "No data yet",
+    counts: bool = False,
 ) -> Markup:
     """Grouped bars: per label (e.g. a week), one bar per series (subscribes, unsubscribes,
-    bounces …), each with a tooltip; a legend names the series."""
+    bounces …), each with a tooltip; a legend names the series; ``counts`` as for
+    :func:`line_chart`."""
     if not groups:
         return _empty(title, desc, empty)
     top = nice_max(max((max(_clean(vals), default=0.0) for _, vals in groups), default=0.0))
@@ -147,15 +184,16 @@ def bar_chart(
                 f'fill-opacity="{1 - 0.25 * (s % 4):.2f}"><title>{escape(label)}, '
                 f"{escape(name)}: {escape(short(raw))}</title></rect>"
             )
+    x = LEFT
     for s, name in enumerate(series):  # the legend, along the bottom
-        x = LEFT + 130 * s
         body.append(
-            f'<rect class="chart-s{s % 4}" x="{x}" y="{HEIGHT - 14}" width="10" height="10" '
+            f'<rect class="chart-s{s % 4}" x="{x}" y="{HEIGHT - 16}" width="12" height="12" '
             f'fill="currentColor" fill-opacity="{1 - 0.25 * (s % 4):.2f}"/>'
-            f'<text class="chart-label" x="{x + 14}" y="{HEIGHT - 5}" font-size="12" '
+            f'<text class="chart-label" x="{x + 16}" y="{HEIGHT - 5}" font-size="12" '
             f'fill="currentColor">{escape(name)}</text>'
         )
-    return _frame(title, desc, body, top, [label for label, _ in groups])
+        x += 16 + LEGEND_CHAR * len(name) + LEGEND_GAP
+    return _frame(title, desc, body, top, [label for label, _ in groups], counts=counts)
 
 
 def _empty(title: str, desc: str, message: str) -> Markup:

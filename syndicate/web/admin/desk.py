@@ -24,7 +24,7 @@ def desk_pages(
     """Every desk page's routes (dashboard, sends, deliverability, subscribers and each
     subscriber's own page)."""
     renderer = AdminRenderer(settings)
-    formats.register(renderer.env)
+    formats.register(renderer.env, settings)
     return [
         *dashboard_routes(settings, engine, renderer, clock=clock),
         *sends_routes(settings, engine, renderer, clock=clock),

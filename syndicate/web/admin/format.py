@@ -1,11 +1,18 @@
 """How the desk's pages show figures: rates as percentages, counts with separators, times
-in UTC. Jinja filters, registered on the admin renderer's environment."""
+to the minute with their zone's name: the list's zone where a list is known (what the CLI
+and the run log show), else UTC. Jinja filters, registered on the admin renderer's
+environment."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 
 from jinja2 import Environment
+
+from syndicate.config import Settings
+from syndicate.service.scheduler import list_timezone
+from syndicate.text import plural
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -23,15 +30,31 @@ def count(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
-def when(moment: datetime | None) -> str:
-    """A moment as the desk shows it: UTC, to the minute."""
+def when(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """A moment as the desk shows it: to the minute, with the zone's name (UTC unless a
+    zone is given)."""
     if moment is None:
         return "–"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def register(env: Environment) -> None:
-    """Add the filters (``percent``, ``thousands``, ``when``) to a Jinja environment."""
+def zones(settings: Settings) -> Callable[[str | None], tzinfo]:
+    """A list's time zone by name (its own, else the publication's); UTC for no list or
+    one no longer declared."""
+
+    def zone(list_name: str | None) -> tzinfo:
+        if list_name is None or list_name not in settings.config.lists:
+            return UTC
+        return list_timezone(settings, list_name)
+
+    return zone
+
+
+def register(env: Environment, settings: Settings | None = None) -> None:
+    """Add the filters (``percent``, ``thousands``, ``when``, ``plural``) to a Jinja
+    environment; with ``settings``, ``when(list_name)`` shows a time in that list's zone."""
+    zone = zones(settings) if settings is not None else (lambda _name: UTC)
     env.filters["percent"] = percent
     env.filters["thousands"] = count
-    env.filters["when"] = when
+    env.filters["when"] = lambda moment, list_name=None: when(moment, zone(list_name))
+    env.filters["plural"] = plural

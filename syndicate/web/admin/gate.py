@@ -12,11 +12,12 @@ another origin, or without the session's CSRF token in the hidden ``csrf`` field
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -27,9 +28,13 @@ from starlette.types import Receive, Scope, Send
 
 from syndicate.accounts.keys import AdminKeys
 from syndicate.accounts.signin import Accounts
+from syndicate.text import printable
+from syndicate.throttle import Throttle
 from syndicate.web.admin import cookies
 from syndicate.web.admin.render import AdminRenderer
-from syndicate.web.forms import read_form, same_origin
+from syndicate.web.forms import client_address, read_form, same_origin
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/admin"
 SIGN_IN = "/admin/sign-in"
@@ -65,7 +70,14 @@ def safe_next(value: str | None) -> str:
         return PREFIX + "/"
     if not (parts.path == PREFIX + "/" or parts.path.startswith(PREFIX + "/")):
         return PREFIX + "/"
-    if parts.path == SIGN_IN or "/../" in parts.path + "/" or "/./" in parts.path + "/":
+    # Browsers read %2e as a dot (WHATWG URL parsing): /admin/%2e%2e/feeds/ is /feeds/.
+    lowered = parts.path.lower()
+    if "%2f" in lowered or "%5c" in lowered:
+        return PREFIX + "/"
+    decoded = unquote(parts.path)
+    if "\\" in decoded or any(s in (".", "..") for s in decoded.split("/")):
+        return PREFIX + "/"
+    if decoded == SIGN_IN:
         return PREFIX + "/"
     return value
 
@@ -87,6 +99,7 @@ class Gate:
         self.web_url, self.root, self.keys, self.accounts = web_url, root, keys, accounts
         self.problem, self.clock, self.render = problem, clock, renderer
         self.cookie_path = root + PREFIX
+        self.refusals = Throttle(60.0)  # refused posts: one log line per admin and address a minute
 
     def csrf_for(self, id_hash: str) -> str:
         """The CSRF token of a session (derived, so nothing more is stored)."""
@@ -136,6 +149,22 @@ def same_site(request: Request, web_url: str) -> bool:
     return same_origin(request, web_url)
 
 
+def refused_post(request: Request, who: str | None, why: str) -> None:
+    """A WARNING for a post the desk refused (cross-origin, no or a wrong CSRF token): at
+    most one line per admin and address a minute; never the token or the form."""
+    address = client_address(request)
+    gate = gate_of(request)
+    if not gate.refusals.allow(f"{who or ''} {address}", gate.clock().timestamp()):
+        return
+    log.warning(
+        "admin post to %s refused from %s%s: %s",
+        printable(request.url.path[:200]),
+        address,
+        f" (signed in as {who})" if who else "",
+        why,
+    )
+
+
 async def admin_form(request: Request) -> FormData:
     """The posted form of a signed-in admin, after the same-origin and CSRF checks (403)."""
     gate = gate_of(request)
@@ -143,12 +172,14 @@ async def admin_form(request: Request) -> FormData:
     if not isinstance(admin, AdminSession):
         raise HTTPException(403, "Please sign in first.")
     if not same_site(request, gate.web_url):
+        refused_post(request, admin.user, "sent from another site")
         raise HTTPException(403, "This form was sent from another site; it was not accepted.")
     form = await read_form(request)
     posted = form.get("csrf")
     if not isinstance(posted, str) or not hmac.compare_digest(
         posted.encode("utf-8", "replace"), admin.csrf.encode("ascii")
     ):
+        refused_post(request, admin.user, "no valid CSRF token")
         raise HTTPException(
             403, "This form has expired or did not come from the admin pages; please reload it."
         )
@@ -197,12 +228,41 @@ class AdminArea(BaseRoute):
                 wanted = quote(path + (f"?{query}" if query else ""), safe="")
                 response = RedirectResponse(f"{gate.root}{SIGN_IN}?next={wanted}", status_code=303)
             else:
+                refused_post(request, None, "not signed in")
                 response = gate.forbidden(request, "Please sign in first.")
         if response is not None:
             response.headers.setdefault("Cache-Control", "no-store")
             await response(scope, receive, send)
             return
-        await self.router(scope, receive, send)
+        # An HTTPException raised by a desk page (404, 405, 403) gets the desk's error page,
+        # not the subscriber site's: the routes read their handlers from the scope.
+        handlers, by_status = scope.get("starlette.exception_handlers", ({}, {}))
+        scope["starlette.exception_handlers"] = (
+            {**handlers, HTTPException: self._http_error},
+            by_status,
+        )
+        try:
+            await self.router(scope, receive, send)
+        except HTTPException as exc:  # raised by the router itself (a method not allowed)
+            await (await self._http_error(request, exc))(scope, receive, send)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            said = str(exc.detail)
+            return self.gate.render.error(
+                request, 404, "Not found",
+                said if said != "Not Found" else "There is no admin page at this address.",
+            )  # fmt: skip
+        if exc.status_code == 405:
+            return self.gate.render.error(
+                request, 405, "Not allowed", "This page does not accept that request.",
+                headers=exc.headers,
+            )  # fmt: skip
+        heading = "Not allowed" if exc.status_code == 403 else "Your request could not be handled"
+        return self.gate.render.error(
+            request, exc.status_code, heading, str(exc.detail), headers=exc.headers
+        )
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -14,8 +14,23 @@ from starlette.routing import BaseRoute, Route
 
 from syndicate.config import Settings
 from syndicate.service import deliverability as figures
+from syndicate.service import desk
 from syndicate.web.admin import charts
 from syndicate.web.admin.render import AdminRenderer
+
+
+def removals_desc(weeks: list[desk.Week], *, last: int = 4) -> str:
+    """The removals chart's text: the whole range in sums, then the last few weeks."""
+    if not weeks:
+        return "No weeks yet."
+    shown = weeks[-last:]
+    return (
+        f"{len(weeks)} weeks from {weeks[0].start} to {weeks[-1].start}: "
+        f"{sum(w.bounced for w in weeks)} removed for bounces, "
+        f"{sum(w.complained for w in weeks)} for complaints. The last {len(shown)} of "
+        f"{len(weeks)} weeks: "
+        + "; ".join(f"week of {w.start}: {w.bounced}, {w.complained}" for w in shown)
+    )
 
 
 def deliverability_routes(
@@ -36,6 +51,7 @@ def deliverability_routes(
                 for v in found.sends
             ],
             series=["bounced %", "complaints %"],
+            empty="Nothing sent yet",
             title=f"Bounce and complaint rates of the last {len(found.sends)} sends",
             desc="Per send, oldest first: readers who bounced or complained, in percent of "
             "the copies delivered.",
@@ -44,7 +60,8 @@ def deliverability_routes(
             [(w.start, [w.bounced, w.complained]) for w in found.weeks],
             series=["removed: bounces", "removed: complaints"],
             title="Subscriptions ended by bounces and complaints per week (all lists)",
-            desc="; ".join(f"{w.start}: {w.bounced}, {w.complained}" for w in found.weeks[-4:]),
+            desc=removals_desc(found.weeks),
+            counts=True,
         )
         return renderer.page(
             request,

@@ -6,6 +6,7 @@ complaints, clicks per link when click counting is there)."""
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,9 +26,14 @@ from syndicate.service import approval, desk, desk_preview
 from syndicate.store import desk as desk_store
 from syndicate.store import feedback_views, history
 from syndicate.store import queued as queued_repo
+from syndicate.store import sends as send_repo
 from syndicate.store.queued import QueuedRow
+from syndicate.web.admin import format as formats
+from syndicate.web.admin.approvals import approval_line, decided_notice
 from syndicate.web.admin.gate import admin_form, signed_in
 from syndicate.web.admin.render import AdminRenderer
+
+log = logging.getLogger(__name__)
 
 PAGE = 50  # sends per page
 SHOWN = 200  # problems and feedback rows shown on a report (the CLI `report` has them all)
@@ -40,8 +46,8 @@ PREVIEW_HEADERS = {  # a mail's HTML: its own inline styles and remote images, n
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
-DONE = {"approved": "approved: `syndicate run` sends it within seconds", "rejected":
-        "rejected: nothing was sent; its articles go in the next digest"}  # fmt: skip
+MAX_ID = 18  # digits of a send id; longer is nobody's
+MAX_DIGEST = 120  # characters of a digest id (``weekly-12``) looked up
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,9 +64,13 @@ def sends_routes(
 ) -> list[BaseRoute]:
     """The sends list, a send's report, previews, approve and reject."""
     lists = settings.config.lists
+    zone = formats.zones(settings)
 
-    def listing(before: int | None) -> tuple[list[desk.SendView], list[Waiting]]:
+    def listing(
+        before: int | None, decided: str | None
+    ) -> tuple[list[desk.SendView], list[Waiting], QueuedRow | None]:
         with engine.connect() as conn:
+            row = queued_repo.of_digest(conn, decided) if decided else None
             found = desk_store.last_sends(conn, limit=PAGE, before=before, live=desk.LIVE)
             views = [
                 desk.send_view(conn, s, desk.click_counter(settings, s.list_name)) for s in found
@@ -70,16 +80,17 @@ def sends_routes(
                 for n, c in sorted(lists.items())
                 if c.approve
             ]
-        return views, waiting
+        return views, waiting, row
 
     async def sends_page(
         request: Request, *, status: int = 200, problem: str | None = None
     ) -> Response:
         raw = request.query_params.get("before", "")
         before = int(raw) if raw.isdigit() and len(raw) < 12 else None
-        views, waiting = await run_in_threadpool(listing, before)
         done = request.query_params.get("done", "")
-        digest = request.query_params.get("digest", "")[:100]
+        digest = request.query_params.get("digest", "")[:MAX_DIGEST]
+        wanted = digest if done in ("approved", "rejected") and digest else None
+        views, waiting, decided = await run_in_threadpool(listing, before, wanted)
         return renderer.page(
             request,
             "admin/sends.html.j2",
@@ -88,8 +99,9 @@ def sends_routes(
             waits={w.list_name: w for w in waiting},
             lists=sorted(lists.items()),
             more=views[-1].send.id if len(views) == PAGE else None,
-            notice=f"{digest} {DONE[done]}" if done in DONE and digest else None,
+            notice=decided_notice(decided, done) if wanted else None,
             problem=problem,
+            approval_line=lambda row: approval_line(row, zone),
         )
 
     async def sends(request: Request) -> Response:
@@ -109,8 +121,22 @@ def sends_routes(
             view = desk.send_view(conn, summary, clicks)
         return {"view": view, "problems": problems, "readers": readers, "links": links}
 
+    def send_id_of(digest_id: str) -> int | None:
+        with engine.connect() as conn:
+            found = send_repo.find_send(conn, digest_id)
+        return found.id if found is not None else None
+
     async def send_report(request: Request) -> Response:
-        found = await run_in_threadpool(report, int(request.path_params["send_id"]))
+        raw = str(request.path_params["send_id"])
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID:
+            # A digest id (weekly-2), as `syndicate report` takes: on to its numbered page.
+            found_id = None
+            if 0 < len(raw) <= MAX_DIGEST and raw.isprintable():
+                found_id = await run_in_threadpool(send_id_of, raw)
+            if found_id is None:
+                raise HTTPException(404, "There is no such send.")
+            return RedirectResponse(f"{renderer.root}/admin/sends/{found_id}", status_code=303)
+        found = await run_in_threadpool(report, int(raw))
         if found is None:
             raise HTTPException(404, "There is no such send.")
         headers = {"Refresh": "10"} if found["view"].send.running else None
@@ -144,6 +170,10 @@ def sends_routes(
             row = await run_in_threadpool(decide(action, request))
         except SyndicateError as exc:
             return await sends_page(request, status=409, problem=str(exc))
+        log.info(  # the audit trail: who decided, from the desk
+            "%s: %s %s by %s (admin desk)",
+            row.list_name, row.digest_id, action, signed_in(request).user,
+        )  # fmt: skip
         query = urlencode({"done": action, "digest": row.digest_id or ""})
         target = f"{renderer.root}/admin/sends?{query}"
         return RedirectResponse(target + "#approval", status_code=303)
@@ -156,7 +186,7 @@ def sends_routes(
 
     return [
         Route("/admin/sends", sends, methods=["GET"], name="admin_sends"),
-        Route("/admin/sends/{send_id:int}", send_report, methods=["GET"], name="admin_send"),
+        Route("/admin/sends/{send_id}", send_report, methods=["GET"], name="admin_send"),
         Route("/admin/previews/{list_name}", preview, methods=["GET"], name="admin_preview"),
         Route("/admin/approve/{list_name}", approve, methods=["POST"], name="admin_approve"),
         Route("/admin/reject/{list_name}", reject, methods=["POST"], name="admin_reject"),

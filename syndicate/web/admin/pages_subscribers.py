@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from syndicate.config import Settings
 from syndicate.models import Status
 from syndicate.store.search import Cursor, CursorError, SubscriberPage, search_subscribers
+from syndicate.text import printable
 from syndicate.web.admin.render import AdminRenderer
 
 PAGE = 50
@@ -40,13 +41,21 @@ def subscribers_routes(
         text = q.get("q", "").strip()[:MAX_QUERY] or None
         list_name = q.get("list") if q.get("list") in lists else None
         status = q.get("status") if q.get("status") in statuses else None
+        problems = [  # a filter that names nothing is said, not silently dropped
+            f"unknown {what} {printable(given[:64])} (known: {', '.join(known)}); "
+            f"showing every {what}"
+            for what, given, known in (
+                ("list", q.get("list", ""), lists),
+                ("status", q.get("status", ""), statuses),
+            )
+            if given and given not in known
+        ]
         after = None
-        problem = None
         if q.get("after"):
             try:
                 after = Cursor.decode(q.get("after", ""))
             except CursorError:
-                problem = "That page link is not valid any more; this is the first page."
+                problems.append("That page link is not valid any more; this is the first page.")
         found = await run_in_threadpool(search, text, list_name, status, after)
         more = None
         if found.next is not None:
@@ -62,7 +71,8 @@ def subscribers_routes(
             lists=lists,
             statuses=statuses,
             more=more,
-            problem=problem,
+            problem=" ".join(problems) or None,
+            searched=bool(text or list_name or status),
         )
 
     return [Route("/admin/subscribers", page, methods=["GET"], name="admin_subscribers")]

@@ -18,7 +18,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from syndicate.web.admin import cookies
-from syndicate.web.admin.gate import Gate, admin_form, safe_next, same_site, signed_in
+from syndicate.web.admin.gate import (
+    Gate,
+    admin_form,
+    refused_post,
+    safe_next,
+    same_site,
+    signed_in,
+)
 from syndicate.web.forms import client_address, read_form
 from syndicate.web.ratelimit import client_key
 
@@ -109,6 +116,7 @@ class SignInPages:
         gate, keys, accounts = self.gate, self.gate.keys, self.gate.accounts
         assert keys is not None and accounts is not None
         if not same_site(request, gate.web_url):
+            refused_post(request, None, "sign-in form sent from another site")
             return gate.forbidden(request, "This form was sent from another site.")
         form = await read_form(request)
         data = self._pre_session(request)
@@ -121,6 +129,7 @@ class SignInPages:
                 cookies.tag(keys.cookies, "precsrf", data).encode("ascii"),
             )
         ):
+            refused_post(request, None, "sign-in form without a valid CSRF token")
             return gate.forbidden(
                 request,
                 "This sign-in form has expired or did not come from this site; "

@@ -1,0 +1,124 @@
+"""The desk's pages in words (trial 17): empty states that say what to do, filters that
+name nothing said so, plurals, times in the list's zone with the zone's name, and the
+deliverability alerts as sentences. A real uvicorn (port 0) and httpx; SQLite and
+PostgreSQL where the store answers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from syndicate.store import deliveries as ledger
+from syndicate.store import sends as send_repo
+from syndicate.store import subscribers as repo
+from syndicate.store.deliveries import DeliveryStatus
+from syndicate.subscribers.csvfile import read_rows
+from syndicate.subscribers.importer import import_rows
+from syndicate.subscribers.tokens import Signer
+from syndicate.web import create_app
+from tests.admintools import ADMIN_SECRET, add_admin, live_server, sign_in
+from tests.conftest import NOW, Site
+
+CONFIG = """
+[web]
+base_url = "http://127.0.0.1"
+
+[lists.weekly]
+title = "Weekly"
+timezone = "Europe/Berlin"
+"""
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def client(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
+    monkeypatch.setenv("SYNDICATE_SECRET", ADMIN_SECRET)
+    site.configure(CONFIG)
+    add_admin(site, "ed")
+    app = create_app(site.settings, site.engine, signer=Signer(ADMIN_SECRET), clock=lambda: NOW)
+    with live_server(app) as server, httpx.Client(base_url=server.url) as http:
+        assert sign_in(http, "ed").status_code == 303
+        yield http
+
+
+def words(answer: httpx.Response) -> str:
+    assert answer.status_code == 200, answer.text
+    return " ".join(answer.text.split())
+
+
+def test_an_empty_site_says_how_to_add_subscribers(site: Site, client: httpx.Client) -> None:
+    board = words(client.get("/admin/"))
+    assert "No subscribers yet: <code>syndicate subscribers import weekly FILE.csv</code>" in board
+    assert "<svg" not in board  # no flat, empty charts
+    listing = words(client.get("/admin/subscribers"))
+    assert "No subscribers yet." in listing and "Nobody matches" not in listing
+    searched = words(client.get("/admin/subscribers", params={"q": "ada"}))
+    assert "Nobody matches." in searched and "No subscribers yet" not in searched
+    csv = io.BytesIO(b"email,name\nada@example.org,Ada\n")
+    import_rows(site.engine, "weekly", read_rows(csv, "in.csv"), now=NOW - timedelta(days=2))
+    board = words(client.get("/admin/"))
+    assert "No subscribers yet" not in board and board.count('class="chart"') == 2
+
+
+def test_unknown_filters_are_said_not_ignored(site: Site, client: httpx.Client) -> None:
+    for params, said in (
+        ({"list": "nope"}, "unknown list nope (known: weekly)"),
+        ({"status": "nope"}, "unknown status nope (known: pending, active"),
+        ({"list": HOSTILE}, "unknown list &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"),
+    ):
+        page = words(client.get("/admin/subscribers", params=params))
+        assert said in page, params
+        assert HOSTILE not in page
+    fine = words(client.get("/admin/subscribers", params={"list": "weekly", "status": "active"}))
+    assert "unknown" not in fine
+
+
+def test_a_send_report_counts_in_words_and_the_lists_zone(site: Site, client: httpx.Client) -> None:
+    csv = io.BytesIO(b"email,name\nada@example.org,Ada\n")
+    import_rows(site.engine, "weekly", read_rows(csv, "in.csv"), now=NOW - timedelta(days=2))
+    with site.engine.connect() as conn:
+        (ada,) = (s.id for s, _ in repo.iter_list(conn, "weekly"))
+    with site.engine.begin() as conn:
+        send_id = send_repo.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, send_id, [(ada, "[]")], now=NOW)
+        ledger.record(conn, send_id, ada, DeliveryStatus.SENT, now=NOW, code=250, reply="ok")
+        assert send_repo.finish_if_done(conn, send_id, now=NOW + timedelta(minutes=1))
+    report = words(client.get(f"/admin/sends/{send_id}"))
+    assert "<strong>1 recipient</strong> (0 skipped)" in report
+    # NOW is 09:00 UTC, 10:00 in Berlin in November: the list's zone, by name.
+    assert "started 2026-11-27 10:00 CET" in report and "finished 2026-11-27 10:01 CET" in report
+    listing = words(client.get("/admin/sends"))
+    assert '<td class="when">2026-11-27 10:00 CET</td>' in listing
+    subscribers = words(client.get("/admin/subscribers"))  # no list: UTC, said so
+    assert "2026-11-25 09:00 UTC" in subscribers
+
+
+def test_deliverability_alerts_are_sentences_that_point_below(
+    site: Site, client: httpx.Client
+) -> None:
+    from syndicate.store import outbox as outbox_repo
+    from syndicate.store.outbox import OutboxStatus
+
+    calm = words(client.get("/admin/deliverability"))
+    assert 'role="alert"' not in calm
+    with site.engine.begin() as conn:
+        for n in range(2):
+            row = outbox_repo.enqueue(
+                conn, sender="s@example.org", recipient=f"r{n}@example.org", data=b"x",
+                now=NOW - timedelta(hours=1),
+            )  # fmt: skip
+            outbox_repo.record(
+                conn, row, OutboxStatus.FAILED, now=NOW - timedelta(minutes=30),
+                code=550, reply="550 5.7.1 refused",
+            )  # fmt: skip
+    page = words(client.get("/admin/deliverability"))
+    assert (
+        '<p class="alert" role="alert">2 confirmation, welcome or preview mails could not be '
+        "delivered in the last 7 days (given up after retrying; the last server reply: "
+        "550 5.7.1 refused).</p>"
+    ) in page
+    assert "single mail" not in page and "`" not in page
