@@ -298,7 +298,7 @@ def test_lists_sends_and_articles(api: Api) -> None:
     assert report.status_code == 200, report.text
     assert report.json()["send"]["state"] == "done" and report.json()["failures"] == []
     assert api.call("GET", "/api/v1/sends/weekly-9").status_code == 404
-    assert api.call("GET", "/api/v1/articles").json() == {"items": []}
+    assert api.call("GET", "/api/v1/articles").json() == {"items": [], "cursor": None, "next": None}
 
 
 def test_every_failure_is_a_json_error(api: Api) -> None:

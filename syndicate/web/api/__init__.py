@@ -11,7 +11,7 @@ Routes::
     GET    /lists                  declared lists with counts per status
     GET    /sends                  sends, newest first
     GET    /sends/{id}             a send's report (id or digest id)
-    GET    /articles               articles, newest first
+    GET    /articles               articles, newest first; pages
 """
 
 from __future__ import annotations
@@ -158,7 +158,10 @@ def api_mount(
     api = Api(settings, engine, clock=clock, on_outbox=on_outbox)
     ops = operations(api)
     document = json.dumps(
-        openapi_document(ops, title=settings.config.publication.title), ensure_ascii=False
+        openapi_document(
+            ops, title=settings.config.publication.title, lists=sorted(settings.config.lists)
+        ),
+        ensure_ascii=False,
     ).encode("utf-8")
 
     async def openapi(request: Request) -> Response:
@@ -182,7 +185,10 @@ def api_mount(
         )
 
     authority = Authority(engine=engine, clock=clock, limiter=limiter)
-    routes = [Route("/openapi.json", openapi, methods=["GET"]), *build_routes(ops, authority)]
+    routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *build_routes(ops, authority, m.PATTERN_MESSAGES),
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
