@@ -60,6 +60,15 @@ def refused_character(text: str) -> str | None:
     return None
 
 
+def escape_refused(text: str) -> str:
+    """``text`` with what :func:`refused_character` refuses written as ``\\u202e`` escapes
+    (what an export writes, so that its file imports again)."""
+    text = _CONTROL.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    return _FORMATTING.sub(
+        lambda m: f"\\u{ord(m[0]):04x}" if ord(m[0]) <= 0xFFFF else f"\\U{ord(m[0]):08x}", text
+    )
+
+
 def looks_like_link(text: str) -> bool:
     """Whether ``text`` holds a web address or a domain-like token."""
     folded = text.translate(_DOTS).casefold()
