@@ -640,3 +640,11 @@ def test_an_idn_address_is_found_by_either_form_of_its_domain(api: Api) -> None:
         "zoë@exam": [plain],
         "zoë@exb": [],
     }
+
+
+def test_a_path_with_a_newline_is_still_answered_by_the_api(api: Api) -> None:
+    for method in ("GET", "DELETE"):
+        answer = api.call(method, "/api/v1/subscribers/a%0Ab@example.org")
+        assert answer.status_code == 404, answer.text
+        assert error_of(answer)["code"] == "not_found"
+    assert error_of(api.call("GET", "/api/v1/no%0Athing"))["code"] == "not_found"

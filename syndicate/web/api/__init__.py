@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -193,4 +194,8 @@ def api_mount(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    return Mount("/api/v1", app=app)
+    mount = Mount("/api/v1", app=app)
+    # Starlette's "(?P<path>.*)" stops at a newline: /api/v1/subscribers/a%0Ab would fall
+    # through to the site's HTML 404; every path under /api/v1 answers JSON.
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount

@@ -303,7 +303,11 @@ class ArticlesQuery(_In):
     """Query of ``GET /articles``."""
 
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    since: datetime | None = Field(None, description="Only articles first seen after this.")
+    since: datetime | None = Field(
+        None,
+        description="Only articles first seen after this RFC 3339 date-time; the offset is "
+        "required (2026-12-01T09:00:00Z).",
+    )
     cursor: Annotated[str, StringConstraints(pattern=_ARTICLE_CURSOR)] | None = Field(
         None, description="The `cursor` of the previous page (opaque)."
     )
