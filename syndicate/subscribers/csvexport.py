@@ -131,8 +131,8 @@ def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow,
     ``;`` in a topic), escaped."""
     notes: list[str] = []
 
-    def clean(what: str, value: str, strict: bool = False) -> str:
-        if what == "the name" and refused_character(value):
+    def clean(what: str, value: str, strict: bool = False, name: bool = False) -> str:
+        if name and refused_character(value):
             notes.append(
                 f"{row.email}: the name holds control or format characters, written escaped"
             )
@@ -154,5 +154,5 @@ def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow,
         for k, v in row.attributes.items()
         if k in columns
     }
-    name = clean("the name", row.name, strict=True) if row.name is not None else None
+    name = clean("the name", row.name, strict=True, name=True) if row.name is not None else None
     return replace(row, name=name, topics=topics, attributes=attributes), notes
