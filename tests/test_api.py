@@ -6,8 +6,12 @@ the webhook events, JSON errors and the per-token rate limit."""
 from __future__ import annotations
 
 import json
+import logging
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,13 +21,15 @@ from sqlalchemy import select, text
 
 from syndicate.cli import main
 from syndicate.models import Status
+from syndicate.store.articles import StoredArticle, save_articles
 from syndicate.store.tables import api_tokens, webhook_events
+from syndicate.subscribers.names import PLAIN_LINE, NameRefused, clean_name, refused_character
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from syndicate.web.ratelimit import RateLimiter
 from tests.apiserver import live
 from tests.conftest import Site
-from tests.test_web import SECRET, WEB_CONFIG, Clock, add, carry_out, outbox_rows
+from tests.test_web import SECRET, WEB_CONFIG, Clock, add, carry_out, outbox_rows, status_of
 
 HOOK = """
 [[webhooks]]
@@ -298,7 +304,7 @@ def test_lists_sends_and_articles(api: Api) -> None:
     assert report.status_code == 200, report.text
     assert report.json()["send"]["state"] == "done" and report.json()["failures"] == []
     assert api.call("GET", "/api/v1/sends/weekly-9").status_code == 404
-    assert api.call("GET", "/api/v1/articles").json() == {"items": []}
+    assert api.call("GET", "/api/v1/articles").json() == {"items": [], "cursor": None, "next": None}
 
 
 def test_every_failure_is_a_json_error(api: Api) -> None:
@@ -393,3 +399,252 @@ def test_the_openapi_document_names_every_route_and_nothing_else(api: Api) -> No
     for path, item in doc["paths"].items():
         for op in item.values():
             assert "401" in op["responses"] and "403" in op["responses"], path
+
+
+# -- input the trial of issue 17 found answered wrongly ----------------------------------------
+
+
+def test_deeply_nested_json_is_a_400_without_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+    deep = "[" * 5000 + "]" * 5000  # 10 KB: under the size limit, over the parser's depth
+    with caplog.at_level(logging.INFO):
+        answer = api.call("POST", "/api/v1/subscribers", content=deep, headers=json_type)
+    assert answer.status_code == 400, answer.text
+    assert error_of(answer) == {"code": "invalid_json", "message": "the body is nested too deeply"}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    nested = "[" * 500 + "]" * 500  # parses: then it is simply not a subscriber
+    answer = api.call(
+        "PATCH", "/api/v1/subscribers/a@example.org", content=nested, headers=json_type
+    )
+    assert answer.status_code == 422 and error_of(answer)["code"] == "invalid_body"
+
+
+def test_an_unknown_list_in_the_query_is_refused_naming_the_declared_ones(api: Api) -> None:
+    sid = add(api.site, "h@example.org", {"weekly": Status.ACTIVE})
+    declared = ", ".join(sorted(api.site.settings.config.lists))
+    for method, path in [
+        ("DELETE", "/api/v1/subscribers/h@example.org?list=nope"),
+        ("DELETE", "/api/v1/subscribers/h@example.org?list=false"),
+        ("GET", "/api/v1/subscribers?list=nope"),
+        ("GET", "/api/v1/sends?list=nope"),
+    ]:
+        answer = api.call(method, path)
+        assert answer.status_code == 422, (path, answer.text)
+        error = error_of(answer)
+        assert error["code"] == "unknown_list", path
+        assert error["message"].endswith(f"declared lists: {declared}"), error
+        assert error["message"].startswith("list: no list named "), error
+    assert status_of(api.site, sid, "weekly") is Status.ACTIVE
+    done = api.call("DELETE", "/api/v1/subscribers/h@example.org?list=weekly")
+    assert done.status_code == 200 and done.json()["results"] == {"weekly": "unsubscribed"}
+
+
+def _articles(site: Site, count: int) -> list[str]:
+    """``count`` stored articles, three at a time sharing a first-seen time; their ids,
+    newest first (by time, then id: the API's order)."""
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    made = []
+    for i in range(count):
+        seen = start + timedelta(hours=i // 3)
+        made.append(
+            StoredArticle(
+                id=f"art-{(i * 7) % count:03d}",
+                source="content",
+                key=f"a{i}.md",
+                content_hash="0" * 64,
+                first_seen=seen,
+                changed_at=seen,
+                payload=json.dumps({"title": f"Article {i}", "tags": []}),
+                html="<p>x</p>",
+            )
+        )
+    with site.engine.begin() as conn:
+        save_articles(conn, made)
+    return [a.id for a in sorted(made, key=lambda a: (a.first_seen, a.id), reverse=True)]
+
+
+def _walk(api: Api, url: str) -> list[str]:
+    seen: list[str] = []
+    next_url: str | None = url
+    while next_url is not None:
+        page = api.call("GET", next_url)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [a["id"] for a in body["items"]]
+        assert (body["next"] is None) == (body["cursor"] is None)
+        next_url = body["next"]
+        assert len(seen) < 100, "the walk does not end"
+    return seen
+
+
+def test_articles_page_through_every_article_once(api: Api) -> None:
+    newest_first = _articles(api.site, 11)
+    assert _walk(api, "/api/v1/articles?limit=3") == newest_first
+    assert _walk(api, "/api/v1/articles?limit=100") == newest_first
+    since = "2026-11-01T10:30:00%2B01:00"  # 09:30 UTC: the first three (09:00) are older
+    assert _walk(api, f"/api/v1/articles?limit=2&since={since}") == newest_first[:-3]
+    first = api.call("GET", "/api/v1/articles?limit=4").json()
+    assert "since" not in first["next"] and "limit=4" in first["next"]
+    for bad in ["s1.1f", "a1.zz.YQ", "a1.1f.%2B%2B"]:  # not of the cursor's shape
+        answer = api.call("GET", f"/api/v1/articles?cursor={bad}")
+        assert answer.status_code == 422, bad
+        assert error_of(answer)["message"] == "cursor: not a cursor from a `next` link"
+    answer = api.call("GET", "/api/v1/articles?cursor=a1.fffffffffffffff.__8")  # the shape, not one
+    assert answer.status_code == 422 and error_of(answer)["code"] == "invalid_cursor"
+
+
+def test_since_is_an_rfc3339_date_time_and_nothing_else(api: Api) -> None:
+    _articles(api.site, 3)  # first seen 2026-11-01 09:00 UTC
+    for bad in [
+        "0.5",
+        "0",
+        "-1",
+        "2026",
+        "2026-11-01",
+        "2026-11-01T08:00:00",
+        "1e9",
+        "",
+        "2026-11-01T08:00Z",
+        "0001-01-01T00:00:00%2B01:00",
+        "2026-11-01T24:00:00Z",
+    ]:
+        answer = api.call("GET", f"/api/v1/articles?since={bad}")
+        assert answer.status_code == 422, (bad, answer.text)
+        assert error_of(answer)["code"] == "invalid_query"
+    for since, found in [
+        ("2026-11-01T08:59:59.999999Z", 3),
+        ("2026-11-01t09:00:00z", 0),
+        ("2026-11-01T09:30:00%2B01:00", 3),
+        ("2026-11-01T08:30:00-01:00", 0),
+        ("2026-11-01T08:59:59.9999999999Z", 3),
+    ]:
+        answer = api.call("GET", f"/api/v1/articles?since={since}")
+        assert answer.status_code == 200, (since, answer.text)
+        assert len(answer.json()["items"]) == found, since
+
+
+def test_a_405_allows_every_method_the_path_takes(api: Api) -> None:
+    doc = httpx.get(api.base + "/api/v1/openapi.json").json()
+    for path, item in doc["paths"].items():
+        methods = {m.upper() for m in item}
+        concrete = path.replace("{email}", "a@example.org").replace("{id}", "1")
+        answer = api.call("PUT", concrete)
+        assert answer.status_code == 405, path
+        assert error_of(answer)["code"] == "method_not_allowed"
+        allowed = {m.strip() for m in answer.headers["allow"].split(",")}
+        assert allowed == methods | {"HEAD"}, path
+    assert api.call("HEAD", "/api/v1/lists").status_code == 200
+
+
+def test_a_query_parameter_given_twice_is_refused(api: Api) -> None:
+    for path, name in [
+        ("/api/v1/subscribers?limit=1&limit=100", "limit"),
+        ("/api/v1/subscribers?q=a&limit=2&q=b", "q"),
+        ("/api/v1/articles?since=2026-11-01T09:00:00Z&since=2026-11-02T09:00:00Z", "since"),
+        ("/api/v1/subscribers/a@example.org?list=weekly&list=daily", "list"),
+    ]:
+        method = "DELETE" if "subscribers/" in path else "GET"
+        answer = api.call(method, path)
+        assert answer.status_code == 422, path
+        assert error_of(answer) == {"code": "invalid_query", "message": f"{name} given twice"}
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("Evil\r\nBcc: all@example.org", "must not contain control characters (CR, LF, tab …)"),
+        ("Ann\u202eelpmaxe", "invisible format characters"),
+        ("Ann\u200bLee", "invisible format characters"),
+        ("Ann\U000e0041", "invisible format characters"),
+    ],
+)
+def test_names_and_sources_with_hidden_characters_are_refused_in_words(
+    api: Api, name: str, words: str
+) -> None:
+    bodies = [
+        {"email": "n@example.org", "lists": ["weekly"], "name": name},
+        {"email": "n@example.org", "lists": ["weekly"], "status": "confirmed", "source": name},
+    ]
+    for body in bodies:
+        answer = api.call("POST", "/api/v1/subscribers", json=body)
+        assert answer.status_code == 422, answer.text
+        message = error_of(answer)["message"]
+        assert words in message and "pattern" not in message and "\\x" not in message
+    add(api.site, "n@example.org", {"weekly": Status.ACTIVE})
+    patched = api.call("PATCH", "/api/v1/subscribers/n@example.org", json={"name": name})
+    assert patched.status_code == 422 and words in error_of(patched)["message"]
+    code, _, err = cli(api.site, "subscribers", "add", "weekly", "m@example.org", "--name", name)
+    assert code == 2 and "control character" in err, err  # the CLI: the same rule
+    with pytest.raises(NameRefused, match="control character"):
+        clean_name(name)  # the subscribe form: the same rule
+
+
+def test_joiners_that_scripts_need_are_names(api: Api) -> None:
+    name = "Mohammad\u200cReza \U0001f469\u200d\U0001f52c"  # ZWNJ (Persian), ZWJ (emoji)
+    body = {"email": "p@example.org", "lists": ["weekly"], "name": name}
+    answer = api.call(
+        "POST", "/api/v1/subscribers", json=body | {"status": "confirmed", "source": "x"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["subscriber"]["name"] == name
+    assert clean_name(name) == name
+
+
+def test_every_unicode_format_character_is_refused_but_the_joiners() -> None:
+    for cp in range(0x110000):
+        char = chr(cp)
+        if unicodedata.category(char) == "Cf" and cp not in (0x200C, 0x200D):
+            assert refused_character(f"a{char}b") is not None, f"U+{cp:04X}"
+            assert re.fullmatch(PLAIN_LINE, f"a{char}b") is None, f"U+{cp:04X}"
+    assert refused_character("Zoë Ünal-Şahin 李") is None
+
+
+def test_the_document_names_the_declared_lists(api: Api) -> None:
+    doc = httpx.get(api.base + "/api/v1/openapi.json").json()
+    declared = sorted(api.site.settings.config.lists)
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/subscribers"]["get"]["parameters"]}
+    assert params["list"]["schema"]["anyOf"][0]["enum"] == declared
+    body = doc["components"]["schemas"]["SubscribeIn"]["properties"]["lists"]
+    assert body["items"]["enum"] == declared
+    name = doc["components"]["schemas"]["SubscribeIn"]["properties"]["name"]["anyOf"][0]
+    assert name["pattern"] == PLAIN_LINE
+
+
+def test_an_idn_address_is_found_by_either_form_of_its_domain(api: Api) -> None:
+    add(api.site, "zoë@exämple.de", {"weekly": Status.ACTIVE})
+    add(api.site, "zoë@example.de", {"weekly": Status.ACTIVE})
+    found = {}
+    for q in [
+        "zoë@exämple.de",
+        "ZOË@EXÄMPLE.DE",
+        "zoe\u0308@exämple",
+        "zoë@exä",
+        "zoë@xn--ex",
+        "zoë@ex",
+        "zoë@exam",
+        "zoë@exb",
+    ]:
+        page = api.call("GET", "/api/v1/subscribers", params={"q": q})
+        assert page.status_code == 200, page.text
+        found[q] = sorted(i["email"] for i in page.json()["items"])
+    idn, plain = "zoë@xn--exmple-cua.de", "zoë@example.de"
+    assert found == {
+        "zoë@exämple.de": [idn],
+        "ZOË@EXÄMPLE.DE": [idn],
+        "zoe\u0308@exämple": [idn],
+        "zoë@exä": [idn],
+        "zoë@xn--ex": [idn],
+        "zoë@ex": [plain, idn],
+        "zoë@exam": [plain],
+        "zoë@exb": [],
+    }
+
+
+def test_a_path_with_a_newline_is_still_answered_by_the_api(api: Api) -> None:
+    for method in ("GET", "DELETE"):
+        answer = api.call(method, "/api/v1/subscribers/a%0Ab@example.org")
+        assert answer.status_code == 404, answer.text
+        assert error_of(answer)["code"] == "not_found"
+    assert error_of(api.call("GET", "/api/v1/no%0Athing"))["code"] == "not_found"

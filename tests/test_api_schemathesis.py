@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from sqlalchemy import text
 
@@ -85,6 +85,10 @@ def test_every_answer_matches_the_document(running: Live, mode: GenerationMode) 
             database=None,
         )
         def check(case: schemathesis.Case) -> None:
+            # A query parameter whose value is an empty list is not sent at all (`{"": []}`):
+            # the server sees a valid request, which schemathesis would count as accepted
+            # negative data.
+            assume(not any(v == [] for v in (case.query or {}).values()))
             case.call_and_validate(base_url=running.base, headers=auth)
 
         check()

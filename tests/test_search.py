@@ -7,7 +7,8 @@ import pytest
 from syndicate.models import Source, Status
 from syndicate.store import open_store
 from syndicate.store import subscribers as repo
-from syndicate.store.search import Cursor, CursorError, search_subscribers
+from syndicate.store.search import Cursor, CursorError, address_keys, search_subscribers
+from syndicate.subscribers.address import normalize_address
 from tests.conftest import NOW, Site
 
 
@@ -218,3 +219,55 @@ def test_the_migration_down_and_up_keeps_every_subscription(db_url: str) -> None
         assert [r.email for r in page.items] == ["k@y.test"]
     finally:
         engine.dispose()
+
+
+IDN = ["zoë@exämple.de", "ada@bücher.example", "ann@example.org", "ann@exé.org"]
+
+
+def _seed_idn(site: Site) -> None:
+    with site.engine.begin() as conn:
+        repo.insert_subscribers(
+            conn,
+            [
+                repo.NewSubscriber(email=a.email, key=a.key, name=None, attributes=())
+                for a in map(normalize_address, IDN)
+            ],
+            now=NOW,
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("zoë@exämple.de", ["zoë@xn--exmple-cua.de"]),
+        ("Zoë@EXÄMPLE.de", ["zoë@xn--exmple-cua.de"]),
+        ("zoë@exämple.", ["zoë@xn--exmple-cua.de"]),
+        ("zoë@exä", ["zoë@xn--exmple-cua.de"]),  # a part of a label: its Punycode is no prefix
+        ("zoë@xn--exmple", ["zoë@xn--exmple-cua.de"]),
+        ("ada@bücher", ["ada@xn--bcher-kva.example"]),
+        ("ada@bücher.ex", ["ada@xn--bcher-kva.example"]),
+        ("ada@büch.", []),  # a whole label that is not theirs
+        ("ann@ex", ["ann@example.org", "ann@xn--ex-cja.org"]),
+        ("ann@exa", ["ann@example.org"]),
+        ("ann@exé", ["ann@xn--ex-cja.org"]),
+        ("ann@exé.org", ["ann@xn--ex-cja.org"]),
+        ("ann@", ["ann@example.org", "ann@xn--ex-cja.org"]),
+        ("zoë@exb", []),
+        ("@exä", []),
+    ],
+)
+def test_an_address_prefix_finds_idn_domains_in_either_form(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch, text: str, found: list[str]
+) -> None:
+    _seed_idn(any_site)
+    assert sorted(_emails(any_site, text=text)) == found
+    monkeypatch.setattr("syndicate.store.search.DENSE", 1)  # filtered rows: the same answer
+    assert sorted(_emails(any_site, text=text)) == found
+
+
+def test_address_keys_encode_whole_labels_and_keep_text_without_an_at() -> None:
+    stored = normalize_address("Zoë@Exämple.DE").key
+    keys = address_keys("ZOË@EXÄMPLE.DE")
+    assert any(stored.startswith(k) for k in keys)
+    assert address_keys("Zoë Lee") == ("zoë lee",)
+    assert address_keys("a@" + "ä" * 300) == ("a@" + "ä" * 300,)  # too long: matches nothing

@@ -526,8 +526,8 @@ def test_odd_attribute_values_round_trip() -> None:
     assert [export(r) for r in rows(again)] == original
 
 
-NAME = (
-    st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=200)
+NAME = (  # what import takes: no control or format (Cf) characters (subscribers/names.py)
+    st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), max_size=200)
     .map(str.strip)
     .map(lambda s: s or None)
 )

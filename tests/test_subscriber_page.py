@@ -456,3 +456,14 @@ def test_a_long_trail_says_how_much_is_not_shown(
     body = words.split('<table class="trail">')[1].split("</table>")[0].split("<tbody>")[1]
     assert body.count("<tr>") == 1 and "<td>web</td>" in body  # the unsubscribe, not the import
     assert "The newest 1 of 2 are shown" in " ".join(short.split())  # import and the bounce
+
+
+def test_the_desk_search_finds_an_idn_address_by_its_unicode_domain(desk: Desk) -> None:
+    _import(desk.site, "weekly", "zoë@exämple.de,Zoë\n")
+    with desk.site.engine.connect() as conn:
+        zoe = repo.find_subscribers(conn, ["zoë@xn--exmple-cua.de"])["zoë@xn--exmple-cua.de"].id
+    link = f'href="/admin/subscribers/{zoe}"'
+    with signed_in(desk) as client:
+        for q in ("zoë@exämple.de", "zoë@exä", "zoë@xn--exmple"):
+            assert link in client.get("/admin/subscribers", params={"q": q}).text, q
+        assert link not in client.get("/admin/subscribers", params={"q": "zoë@exb"}).text

@@ -6,12 +6,15 @@ and ``report`` use, so the API and the CLI cannot tell different stories.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from syndicate.config import Settings
 from syndicate.models import Status
@@ -26,6 +29,41 @@ from syndicate.store.sends import SendRow
 from syndicate.store.tables import articles, sends
 
 MAX_FAILURES = 500  # recipients listed in one report (``failures_truncated`` says there are more)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# "a1." + first seen (µs since 1970, hex) + "." + the article id (UTF-8, base64url unpadded): the
+# articles table has no number to continue from, and several articles can share a time.
+ARTICLE_CURSOR_PATTERN = re.compile(r"a1\.[0-9a-f]{1,15}\.[A-Za-z0-9_-]{1,344}")
+
+
+class ArticleCursorError(ValueError):
+    """A text that is not a cursor :class:`ArticleCursor` made."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleCursor:
+    """Where the next page of articles starts: after (``first_seen``, ``id``), newest first."""
+
+    first_seen: datetime
+    id: str
+
+    def encode(self) -> str:
+        """The opaque text form (for a ``cursor=`` query parameter)."""
+        micros = (self.first_seen - _EPOCH) // timedelta(microseconds=1)
+        name = base64.urlsafe_b64encode(self.id.encode("utf-8")).decode("ascii").rstrip("=")
+        return f"a1.{micros:x}.{name}"
+
+    @classmethod
+    def decode(cls, text: str) -> ArticleCursor:
+        """The cursor :meth:`encode` made; :class:`ArticleCursorError` for anything else."""
+        if ARTICLE_CURSOR_PATTERN.fullmatch(text) is None:
+            raise ArticleCursorError("not a cursor from a `next` link")
+        _, micros, name = text.split(".")
+        try:
+            seen = _EPOCH + timedelta(microseconds=int(micros, 16))
+            raw = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4))
+            return cls(first_seen=seen, id=raw.decode("utf-8"))
+        except (OverflowError, ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+            raise ArticleCursorError("not a cursor from a `next` link") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,18 +236,29 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
     )
 
 
-def recent_articles(conn: Connection, *, since: datetime | None, limit: int) -> list[ArticleView]:
-    """Articles newest first (first seen after ``since``, if given)."""
+def recent_articles(
+    conn: Connection, *, since: datetime | None, after: ArticleCursor | None = None, limit: int
+) -> tuple[list[ArticleView], ArticleCursor | None]:
+    """Articles newest first (first seen after ``since``, if given; past ``after``, the
+    cursor of the previous page), and the cursor of the next page (None on the last)."""
     a = articles.c
     stmt = (
         select(a.id, a.payload, a.link, a.first_seen)
         .order_by(a.first_seen.desc(), a.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
     )
     if since is not None:
         stmt = stmt.where(a.first_seen > since)
+    if after is not None:
+        stmt = stmt.where(
+            or_(
+                a.first_seen < after.first_seen,
+                and_(a.first_seen == after.first_seen, a.id < after.id),
+            )
+        )
+    rows = conn.execute(stmt).all()
     out = []
-    for id_, payload, link, first_seen in conn.execute(stmt):
+    for id_, payload, link, first_seen in rows[:limit]:
         meta = json.loads(payload)
         out.append(
             ArticleView(
@@ -222,4 +271,5 @@ def recent_articles(conn: Connection, *, since: datetime | None, limit: int) -> 
                 first_seen=first_seen,
             )
         )
-    return out
+    more = len(rows) > limit
+    return out, (ArticleCursor(first_seen=out[-1].first_seen, id=out[-1].id) if more else None)

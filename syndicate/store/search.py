@@ -12,10 +12,12 @@ range (migration 0023): a prefix is ``key >= p AND key < p + U+10FFFF`` in byte 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import idna
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, or_, select
 
 from syndicate.models import Status
@@ -79,6 +81,43 @@ def search_key(text: str) -> str:
     return text.strip().casefold()
 
 
+def _label(label: str) -> str:
+    """A complete domain label in its stored (IDNA) form; as it is when it has none."""
+    if label.isascii():
+        return label
+    try:
+        return idna.alabel(label).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return label  # no stored address has it: it matches nothing, as it should
+
+
+def address_keys(text: str) -> tuple[str, ...]:
+    """The prefixes of stored address keys that a search text with an ``@`` can mean.
+
+    Addresses are stored with the domain in IDNA form (``zoë@xn--exmple-cua.de``), so the
+    part after the ``@`` is encoded as an address's would be: labels followed by a dot
+    whole; the last, perhaps unfinished, label cannot be (the Punycode of ``exä`` is no
+    prefix of that of ``exämple``), but the encoding starts with ``xn--`` and the label's
+    ASCII letters in order, so that prefix finds it, and the label as typed finds ASCII
+    domains. Without ``@`` (or with one the encoding leaves as it was): the key alone."""
+    key = search_key(text)
+    local, at, domain = text.strip().rpartition("@")
+    if not at or len(key) > MAX_TEXT:
+        return (key,)
+    local = unicodedata.normalize("NFC", local).casefold()  # as email-validator stores it
+    try:
+        domain = idna.uts46_remap(domain, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError):
+        return (key,)
+    *whole, last = domain.split(".")
+    head = "".join(f"{_label(w)}." for w in whole)
+    found = [f"{local}@{head}{last}"] if last.isascii() else []
+    if last and not last.startswith("xn--"):
+        basic = "".join(c for c in last if c.isascii())
+        found.append(f"{local}@{head}xn--{basic}")
+    return tuple(dict.fromkeys(k.casefold() for k in found))
+
+
 def _prefix(column: Any, key: str, postgres: bool, *, indexed: bool = True) -> ColumnElement[bool]:
     # coalesce() hides the column from the planner: the prefix is then a filter on rows
     # met in id order, not an index range (see _dense).
@@ -87,7 +126,7 @@ def _prefix(column: Any, key: str, postgres: bool, *, indexed: bool = True) -> C
     return and_(col >= key, col < key + _TOP)
 
 
-def _dense(conn: Connection, key: str, postgres: bool) -> bool:
+def _dense(conn: Connection, key: str, emails: tuple[str, ...], postgres: bool) -> bool:
     """Whether at least :data:`DENSE` addresses or names start with ``key`` (two index
     ranges, each read no further than that).
 
@@ -97,8 +136,9 @@ def _dense(conn: Connection, key: str, postgres: bool) -> bool:
     the prefix filters them, which finds a page after about limit × N / DENSE rows at
     worst."""
     found = 0
-    for column in (subscribers.c.email_key, subscribers.c.name_key):
-        first = select(literal(1)).where(_prefix(column, key, postgres)).limit(DENSE)
+    ranges = [(subscribers.c.email_key, e) for e in emails] + [(subscribers.c.name_key, key)]
+    for column, prefix in ranges:
+        first = select(literal(1)).where(_prefix(column, prefix, postgres)).limit(DENSE)
         found += conn.execute(select(func.count()).select_from(first.subquery())).scalar_one()
     return found >= DENSE
 
@@ -137,10 +177,11 @@ def search_subscribers(
     if text is not None and (key := search_key(text)):
         if len(key) > MAX_TEXT:
             return SubscriberPage(items=(), next=None)
-        indexed = not _dense(conn, key, postgres)
+        emails = address_keys(text)
+        indexed = not _dense(conn, key, emails, postgres)
         stmt = stmt.where(
             or_(
-                _prefix(s.email_key, key, postgres, indexed=indexed),
+                *(_prefix(s.email_key, e, postgres, indexed=indexed) for e in emails),
                 _prefix(s.name_key, key, postgres, indexed=indexed),
             )
         )

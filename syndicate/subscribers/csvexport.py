@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from syndicate.subscribers.address import control_character, escaped, show
+from syndicate.subscribers.names import escape_refused, refused_character
 
 COLUMNS = ("email", "name", "topics", "status")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -126,10 +127,16 @@ def writable_keys(stored: Iterable[str]) -> tuple[dict[str, str], list[str]]:
 
 def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow, list[str]]:
     """``row`` with attributes renamed to ``columns`` and what no file can hold (a NUL), or
-    import would refuse (control characters in a name or topic, ``;`` in a topic), escaped."""
+    import would refuse (control characters in a name or topic, format characters in a name,
+    ``;`` in a topic), escaped."""
     notes: list[str] = []
 
-    def clean(what: str, value: str, strict: bool = False) -> str:
+    def clean(what: str, value: str, strict: bool = False, name: bool = False) -> str:
+        if name and refused_character(value):
+            notes.append(
+                f"{row.email}: the name holds control or format characters, written escaped"
+            )
+            return escape_refused(value)
         if strict and control_character(value):
             notes.append(f"{row.email}: {what} holds control characters, written escaped")
             return escaped(value)
@@ -147,5 +154,5 @@ def writable_row(row: ExportRow, columns: Mapping[str, str]) -> tuple[ExportRow,
         for k, v in row.attributes.items()
         if k in columns
     }
-    name = clean("the name", row.name, strict=True) if row.name is not None else None
+    name = clean("the name", row.name, strict=True, name=True) if row.name is not None else None
     return replace(row, name=name, topics=topics, attributes=attributes), notes

@@ -28,6 +28,7 @@ from syndicate.subscribers.address import (
     show,
 )
 from syndicate.subscribers.csvexport import COLUMNS, ExportRow, unguard, write_rows
+from syndicate.subscribers.names import refused_character
 
 MAX_LINE_BYTES = 64 * 1024  # one physical line, without its line ending
 MAX_RECORD_LINES = 100  # a quoted field open longer than this is taken for a stray quote
@@ -314,8 +315,8 @@ def _row(fields: list[str], h: _Header, line: int, check_dns: bool) -> Row | str
     name = fields[h.name].strip() if 0 <= h.name < n else ""
     if name and len(name) > MAX_NAME:
         errors.append(f"name is longer than {MAX_NAME} characters ({len(name)})")
-    elif name and (control := control_character(name)):
-        errors.append(f"name contains a control character ({control})")
+    elif name and (why := refused_character(name)):  # the rule of the form and the API
+        errors.append(f"name contains {why}")
     cell = fields[h.topics] if 0 <= h.topics < n else ""
     if h.delimiter != ",":  # "trade, energy" in a spreadsheet cell
         cell = cell.replace(",", ";")

@@ -11,13 +11,14 @@ Routes::
     GET    /lists                  declared lists with counts per status
     GET    /sends                  sends, newest first
     GET    /sends/{id}             a send's report (id or digest id)
-    GET    /articles               articles, newest first
+    GET    /articles               articles, newest first; pages
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -158,7 +159,10 @@ def api_mount(
     api = Api(settings, engine, clock=clock, on_outbox=on_outbox)
     ops = operations(api)
     document = json.dumps(
-        openapi_document(ops, title=settings.config.publication.title), ensure_ascii=False
+        openapi_document(
+            ops, title=settings.config.publication.title, lists=sorted(settings.config.lists)
+        ),
+        ensure_ascii=False,
     ).encode("utf-8")
 
     async def openapi(request: Request) -> Response:
@@ -182,9 +186,16 @@ def api_mount(
         )
 
     authority = Authority(engine=engine, clock=clock, limiter=limiter)
-    routes = [Route("/openapi.json", openapi, methods=["GET"]), *build_routes(ops, authority)]
+    routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *build_routes(ops, authority, m.PATTERN_MESSAGES),
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    return Mount("/api/v1", app=app)
+    mount = Mount("/api/v1", app=app)
+    # Starlette's "(?P<path>.*)" stops at a newline: /api/v1/subscribers/a%0Ab would fall
+    # through to the site's HTML 404; every path under /api/v1 answers JSON.
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount

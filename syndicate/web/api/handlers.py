@@ -114,6 +114,8 @@ class Api:
     async def list_subscribers(self, call: Call) -> Response:
         """GET /subscribers."""
         q: m.SubscriberQuery = call.query
+        if q.list is not None:
+            self._declared([q.list], "list")
         try:
             after = Cursor.decode(q.cursor) if q.cursor else None
         except CursorError as exc:
@@ -239,8 +241,10 @@ class Api:
 
     async def delete_subscriber(self, call: Call) -> Response:
         """DELETE /subscribers/{email}: unsubscribe; the record stays (suppression)."""
-        key = self._key(call)
         q: m.DeleteQuery = call.query
+        if q.list is not None:  # a typo must not answer 200 and unsubscribe nobody
+            self._declared([q.list], "list")
+        key = self._key(call)
         outcome = await run_in_threadpool(
             lambda: subs.unsubscribe(
                 self.engine,
@@ -279,6 +283,8 @@ class Api:
     async def sends(self, call: Call) -> Response:
         """GET /sends."""
         q: m.SendsQuery = call.query
+        if q.list is not None:
+            self._declared([q.list], "list")
 
         def run() -> tuple[list[views.SendView], int | None]:
             with self.engine.connect() as conn:
@@ -339,14 +345,27 @@ class Api:
     async def articles(self, call: Call) -> Response:
         """GET /articles."""
         q: m.ArticlesQuery = call.query
+        try:
+            after = views.ArticleCursor.decode(q.cursor) if q.cursor else None
+        except views.ArticleCursorError as exc:
+            raise ApiError(422, "invalid_cursor", f"cursor: {exc}") from None
 
-        def run() -> list[views.ArticleView]:
+        def run() -> tuple[list[views.ArticleView], views.ArticleCursor | None]:
             with self.engine.connect() as conn:
-                return views.recent_articles(conn, since=q.since, limit=q.limit)
+                return views.recent_articles(conn, since=q.since, after=after, limit=q.limit)
 
-        found = await run_in_threadpool(run)
+        found, more = await run_in_threadpool(run)
+        cursor = more.encode() if more is not None else None
+        link = None
+        if cursor is not None:
+            params = {k: v for k, v in q.model_dump(exclude_none=True).items() if k != "cursor"}
+            if q.since is not None:
+                params["since"] = q.since.isoformat().replace("+00:00", "Z")
+            link = f"{PREFIX}/articles?" + urlencode({**params, "cursor": cursor})
         return json_response(
             m.ArticlesOut(
+                cursor=cursor,
+                next=link,
                 items=[
                     m.ArticleOut(
                         id=a.id,
@@ -358,6 +377,6 @@ class Api:
                         first_seen=a.first_seen,
                     )
                     for a in found
-                ]
+                ],
             )
         )

@@ -3,23 +3,41 @@ OpenAPI document (web/api/openapi.py) is generated from them, so the two cannot 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic import model_validator as _model_validator
 
 from syndicate.config import LIST_NAME
 from syndicate.errors import SyndicateError
+from syndicate.service.api_views import ARTICLE_CURSOR_PATTERN
 from syndicate.store.search import CURSOR_PATTERN, MAX_LIMIT
 from syndicate.subscribers.address import normalize_address
+from syndicate.subscribers.names import PLAIN_LINE
 
 StatusName = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
-# Printable, one line: names and consent sources end up in mails and in the consent trail.
-_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-Line = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
+# One line, nothing invisible: names and consent sources end up in mails, on the desk and in
+# the consent trail (the rule of subscribers/names.py, which the form, CLI and import use).
+Line = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PLAIN_LINE)]
 ListName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=LIST_NAME)]
-Topic = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_PRINTABLE)]
+Topic = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=PLAIN_LINE)]
+_CURSOR = f"^{CURSOR_PATTERN.pattern}$"
+_ARTICLE_CURSOR = f"^{ARTICLE_CURSOR_PATTERN.pattern}$"
+# What a refused pattern means, in words (the 422 message; the document keeps the pattern).
+PATTERN_MESSAGES = {
+    PLAIN_LINE: "must not contain control characters (CR, LF, tab …) or invisible format "
+    "characters (U+200B, U+202E …)",
+    LIST_NAME: "not a list name (lower-case letters, digits, - and _)",
+    _CURSOR: "not a cursor from a `next` link",
+    _ARTICLE_CURSOR: "not a cursor from a `next` link",
+}
+# RFC 3339 (the document's date-time): a date, a time and an offset; nothing else is read
+# as one (pydantic alone would take "0.5" or "2026" as seconds since 1970).
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?P<fraction>\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
+)
 
 
 class _In(BaseModel):
@@ -67,7 +85,7 @@ class SubscriberQuery(_In):
         None, description="Only this status (on `list`, or on any list without one)."
     )
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMIT}.")
-    cursor: Annotated[str, StringConstraints(pattern=f"^{CURSOR_PATTERN.pattern}$")] | None = Field(
+    cursor: Annotated[str, StringConstraints(pattern=_CURSOR)] | None = Field(
         None, description="The `cursor` of the previous page (opaque)."
     )
 
@@ -263,18 +281,41 @@ class ReportOut(_Out):
     feedback: list[FeedbackOut]
 
 
+def date_time(value: Any) -> datetime:
+    """An RFC 3339 date-time with its offset, as an aware datetime in UTC (ValueError for
+    anything else: a number, a date alone, no offset, out of range)."""
+    found = _DATE_TIME.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError(
+            "give a date-time with a time zone offset (RFC 3339, e.g. 2026-12-01T09:00:00Z)"
+        )
+    text = value[: found.start("fraction")] if found["fraction"] else value[: found.start("offset")]
+    fraction = (found["fraction"] or ".0")[1:7].ljust(6, "0")
+    offset = "+00:00" if found["offset"] in ("Z", "z") else found["offset"]
+    try:
+        parsed = datetime.fromisoformat(f"{text[:10]}T{text[11:]}.{fraction}{offset}")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("not a valid date-time (RFC 3339, e.g. 2026-12-01T09:00:00Z)") from None
+
+
 class ArticlesQuery(_In):
     """Query of ``GET /articles``."""
 
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    since: datetime | None = Field(None, description="Only articles first seen after this.")
+    since: datetime | None = Field(
+        None,
+        description="Only articles first seen after this RFC 3339 date-time; the offset is "
+        "required (2026-12-01T09:00:00Z).",
+    )
+    cursor: Annotated[str, StringConstraints(pattern=_ARTICLE_CURSOR)] | None = Field(
+        None, description="The `cursor` of the previous page (opaque)."
+    )
 
-    @field_validator("since")
+    @field_validator("since", mode="before")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone offset (e.g. 2026-12-01T09:00:00Z)")
-        return value
+    def _strict(cls, value: Any) -> datetime | None:
+        return None if value is None else date_time(value)
 
 
 class ArticleOut(_Out):
@@ -290,6 +331,8 @@ class ArticleOut(_Out):
 
 
 class ArticlesOut(_Out):
-    """Articles, newest first."""
+    """Articles, newest first; ``next`` is the URL of the next page (null on the last)."""
 
     items: list[ArticleOut]
+    cursor: str | None
+    next: str | None

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from syndicate import __version__
+from syndicate.config import LIST_NAME
 from syndicate.web.api.auth import RATE_CAPACITY, RATE_PERIOD
 from syndicate.web.api.models import ErrorOut
 from syndicate.web.api.operations import MAX_JSON, Operation
@@ -84,8 +85,24 @@ def _error(status: int) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(operations: Sequence[Operation], *, title: str) -> dict[str, Any]:
-    """The document, ready for ``json.dumps``."""
+def _enum_lists(schema: Any, lists: Sequence[str]) -> None:
+    """Every list-name schema (known by the pattern) narrowed to the declared names: the
+    lists come from syndicate.toml at start, so the document can name them."""
+    if isinstance(schema, dict):
+        if schema.get("pattern") == LIST_NAME and schema.get("type") == "string":
+            schema["enum"] = list(lists)
+        for value in schema.values():
+            _enum_lists(value, lists)
+    elif isinstance(schema, list):
+        for value in schema:
+            _enum_lists(value, lists)
+
+
+def openapi_document(
+    operations: Sequence[Operation], *, title: str, lists: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The document, ready for ``json.dumps``; ``lists``: the declared list names (none:
+    list names are only described by their pattern)."""
     keys, defs = models_json_schema(_models(operations), ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
@@ -112,7 +129,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str) -> dict[str
                 "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
             }
         paths.setdefault("/api/v1" + op.path, {})[op.method.lower()] = item
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": f"{title} — syndicate API",
@@ -137,3 +154,6 @@ def openapi_document(operations: Sequence[Operation], *, title: str) -> dict[str
             },
         },
     }
+    if lists:
+        _enum_lists(document, lists)
+    return document

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,21 +61,37 @@ def json_response(model: BaseModel, status: int = 200) -> JSONResponse:
     )
 
 
-def _problem(exc: ValidationError) -> str:
+def _problem(exc: ValidationError, patterns: Mapping[str, str]) -> str:
     parts = []
     for e in exc.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in e["loc"]) or "body"
         message = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "string_pattern_mismatch":  # a regex says nothing to an integrator
+            message = patterns.get(str((e.get("ctx") or {}).get("pattern")), message)
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
-def validate(model: type[BaseModel], data: Any, what: str) -> Any:
-    """``data`` checked by ``model``; 422 naming each field's problem."""
+def validate(
+    model: type[BaseModel], data: Any, what: str, patterns: Mapping[str, str] | None = None
+) -> Any:
+    """``data`` checked by ``model``; 422 naming each field's problem (a pattern's failure
+    in the words ``patterns`` gives for it)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid_" + what, _problem(exc)) from None
+        raise ApiError(422, "invalid_" + what, _problem(exc, patterns or {})) from None
+
+
+def query_of(request: Request) -> dict[str, str]:
+    """The query parameters, each given once (422 ``invalid_query`` for a repeated one:
+    "last one wins" would silently drop what the caller meant)."""
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in found:
+            raise ApiError(422, "invalid_query", f"{key[:40]} given twice")
+        found[key] = value
+    return found
 
 
 async def read_json(request: Request) -> Any:
@@ -95,18 +111,21 @@ async def read_json(request: Request) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+    except RecursionError:  # "[[[[…": the parser gives up; no valid body nests that deep
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
-def _endpoint(op: Operation, authority: Authority) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    op: Operation, authority: Authority, patterns: Mapping[str, str]
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             token = await authority.check(request, op.scope)
-            query = (
-                validate(op.query, dict(request.query_params), "query")
-                if op.query is not None
-                else None
+            given = query_of(request)
+            query = validate(op.query, given, "query", patterns) if op.query is not None else None
+            body = (
+                validate(op.body, await read_json(request), "body", patterns) if op.body else None
             )
-            body = validate(op.body, await read_json(request), "body") if op.body else None
             return await op.handler(Call(request=request, token=token, query=query, body=body))
         except ApiError as exc:
             return error_response(exc)
@@ -119,9 +138,23 @@ def _endpoint(op: Operation, authority: Authority) -> Callable[[Request], Awaita
     return endpoint
 
 
-def build_routes(operations: Sequence[Operation], authority: Authority) -> list[BaseRoute]:
-    """A Starlette route per operation (a path's other methods answer 405)."""
-    return [
-        Route(op.path, _endpoint(op, authority), methods=[op.method], name=op.operation_id)
-        for op in operations
-    ]
+def build_routes(
+    operations: Sequence[Operation], authority: Authority, patterns: Mapping[str, str]
+) -> list[BaseRoute]:
+    """One Starlette route per path, taking each method an operation gives it: a 405 then
+    names them all in ``Allow`` (a route per operation would name only its own)."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = _endpoint(op, authority, patterns)
+    routes: list[BaseRoute] = []
+    for path, endpoints in by_path.items():
+
+        async def dispatch(
+            request: Request,
+            endpoints: Mapping[str, Callable[[Request], Awaitable[Response]]] = endpoints,
+        ) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        routes.append(Route(path, dispatch, methods=list(endpoints)))
+    return routes
