@@ -59,7 +59,7 @@ def alerts(conn: Connection, *, now: datetime) -> list[str]:
 def deliverability(conn: Connection, lists: list[str], *, now: datetime) -> Deliverability:
     """The page's figures."""
     recent = desk_store.last_sends(conn, limit=SENDS, live=desk.LIVE)
-    views = [desk.send_view(conn, s, None) for s in reversed(recent) if not s.running]
+    views = desk.send_views(conn, [s for s in reversed(recent) if not s.running])
     today = now.date()
     names = sorted(set(lists) | set(desk_store.list_names(conn)))
     since = (today - timedelta(weeks=27)).isoformat()
