@@ -1,5 +1,6 @@
 """What the admin pages read: a list's days, the last sends with their outcomes, a send in
-progress. Every question here reads a rollup (``list_daily``, ``send_totals``) or an index
+progress. Every question here reads a rollup (``list_daily``, ``send_totals``,
+``send_feedback``) or an index
 range of one send, never the whole trail or ledger: the dashboard stays fast at a million
 subscribers and hundreds of sends."""
 
@@ -12,7 +13,14 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, select
 
 from syndicate.store.rollups import TOTALS as _TOTALS
-from syndicate.store.tables import deliveries, feedback_events, list_daily, send_totals, sends
+from syndicate.store.tables import (
+    deliveries,
+    feedback_events,
+    list_daily,
+    send_feedback,
+    send_totals,
+    sends,
+)
 
 OPEN = ("preparing", "sending")
 BOUNCES = ("hard", "soft")
@@ -171,38 +179,17 @@ def live_totals(conn: Connection, send_id: int) -> Totals:
 
 
 def feedback_of(conn: Connection, send_ids: Sequence[int]) -> dict[int, Feedback]:
-    """Trusted feedback per send: distinct readers who bounced, complained, were refused."""
+    """Trusted feedback per send: distinct readers who bounced, complained, were refused
+    (the ``send_feedback`` rollup: a row per send, not the send's events)."""
     if not send_ids:
         return {}
-    f = feedback_events.c
-    kind = f.outcome
-    stmt = (
-        select(f.send_id, kind, func.count(func.distinct(f.subscriber_id)))
-        .where(
-            f.send_id.in_(list(send_ids)),
-            f.subscriber_id.is_not(None),
-            f.counts.is_(True),
-            f.outcome.in_((*BOUNCES, "complaint", "ours")),
-        )
-        .group_by(f.send_id, kind)
+    c = send_feedback.c
+    stmt = select(c.send_id, c.bounced, c.complained, c.refused).where(
+        c.send_id.in_(list(send_ids))
     )
-    raw: dict[int, dict[str, int]] = {}
-    for send_id, outcome, n in conn.execute(stmt):
-        raw.setdefault(send_id, {})[outcome] = int(n)
-    bounced = select(f.send_id, func.count(func.distinct(f.subscriber_id))).where(
-        f.send_id.in_([s for s, got in raw.items() if "hard" in got and "soft" in got]),
-        f.subscriber_id.is_not(None),
-        f.counts.is_(True),
-        f.outcome.in_(BOUNCES),
-    )
-    both = {int(s): int(n) for s, n in conn.execute(bounced.group_by(f.send_id))}
     return {
-        send_id: Feedback(
-            bounced=both.get(send_id, got.get("hard", 0) + got.get("soft", 0)),
-            complained=got.get("complaint", 0),
-            refused=got.get("ours", 0),
-        )
-        for send_id, got in raw.items()
+        int(send_id): Feedback(bounced=bounced, complained=complained, refused=refused)
+        for send_id, bounced, complained, refused in conn.execute(stmt)
     }
 
 

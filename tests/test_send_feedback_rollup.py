@@ -1,0 +1,140 @@
+"""The ``send_feedback`` rollup (migration 0026) against the raw ``feedback_events``, on SQLite
+and PostgreSQL: a real send to five readers, then bounces, complaints and refusals taken by
+the real intake (``feedback.intake.take``, matched by address and by provider event) in
+several batches, soft then hard for one reader, repeats, untrusted and unmatched ones, and
+a batch through ``record_many``. After each batch the rollup the desk reads
+(``store.desk.feedback_of``) equals a count made here from the raw rows, and the migration's
+backfill of the same store gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from syndicate.feedback.intake import take
+from syndicate.feedback.report import Feedback, Outcome
+from syndicate.store import desk, open_store
+from syndicate.store import feedback as feedback_repo
+from syndicate.store.engine import _alembic_config
+from syndicate.store.tables import feedback_events, send_feedback, sends
+from tests.conftest import Site
+from tests.smtpserver import serve_smtp
+from tests.test_feedback_intake import BOUNCES, TWO_LISTS, load
+from tests.test_send import CONFIG, SECRET, article, fast, run_send, smtp
+
+READERS = [f"r{i}@example.org" for i in range(5)]
+
+
+@pytest.fixture
+def mailed(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> tuple[Site, dict[str, int]]:
+    """Weekly sent to five readers (two also on daily, sent too); every subscriber's id."""
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    site = any_site
+    site.configure(CONFIG + TWO_LISTS + BOUNCES)
+    article(site, "first", datetime.now(UTC) - timedelta(days=1))
+    load(site, READERS[:2], "daily")
+    ids = load(site, READERS)
+    with serve_smtp() as server:
+        run_send(site, lambda: smtp(server), fast())
+    return site, ids
+
+
+def raw_counts(site: Site) -> dict[int, desk.Feedback]:
+    """Per send, distinct trusted readers by kind, counted here from the raw events."""
+    f = feedback_events.c
+    seen: dict[int, dict[str, set[int]]] = {}
+    with site.engine.connect() as conn:
+        rows = conn.execute(select(f.send_id, f.subscriber_id, f.outcome, f.counts)).all()
+    for send_id, reader, outcome, counts in rows:
+        if send_id is None or reader is None or not counts:
+            continue
+        kind = {"hard": "b", "soft": "b", "complaint": "c", "ours": "r"}.get(outcome)
+        if kind is not None:
+            seen.setdefault(send_id, {"b": set(), "c": set(), "r": set()})[kind].add(reader)
+    return {
+        s: desk.Feedback(bounced=len(k["b"]), complained=len(k["c"]), refused=len(k["r"]))
+        for s, k in seen.items()
+    }
+
+
+def rollup(site: Site) -> dict[int, desk.Feedback]:
+    with site.engine.connect() as conn:
+        all_sends = [r[0] for r in conn.execute(select(sends.c.id))]
+        found = desk.feedback_of(conn, all_sends)
+    return {s: fb for s, fb in found.items() if fb != desk.Feedback()}
+
+
+def item(n: int, outcome: Outcome, who: str) -> Feedback:
+    return Feedback(
+        outcome=outcome, source="dsn", event_id=f"e{n}", recipient=who, diagnostic=f"d {n}"
+    )
+
+
+def test_the_rollup_equals_a_count_of_the_raw_events(mailed: tuple[Site, dict[str, int]]) -> None:
+    site, ids = mailed
+    settings = site.settings
+    batches: Sequence[tuple[list[Feedback], bool]] = [
+        ([item(1, Outcome.SOFT, READERS[0])], False),
+        ([item(2, Outcome.HARD, READERS[0]), item(3, Outcome.SOFT, READERS[1])], False),
+        ([item(4, Outcome.COMPLAINT, READERS[2]), item(5, Outcome.COMPLAINT, READERS[2])], False),
+        ([item(6, Outcome.OURS, READERS[3]), item(7, Outcome.OURS, READERS[0])], False),
+        ([item(1, Outcome.SOFT, READERS[0])], False),  # the same event again: nothing changes
+        ([item(8, Outcome.HARD, "nobody@example.org")], False),  # matches no copy
+        ([item(9, Outcome.DELAYED, READERS[4]), item(10, Outcome.DELIVERED, READERS[4])], False),
+        ([item(11, Outcome.SOFT, READERS[4])], True),  # a provider's event
+    ]
+    seen_kinds = 0
+    for items, trusted in batches:
+        take(site.engine, settings, items, trusted=trusted)
+        expected = raw_counts(site)
+        assert rollup(site) == expected
+        seen_kinds = max(seen_kinds, len(expected))
+    assert seen_kinds >= 1
+    final = raw_counts(site)
+    assert sum(fb.bounced for fb in final.values()) >= 3  # r0 once, r1, r4
+    assert any(fb.complained == 1 for fb in final.values())  # r2 twice: one reader
+
+    # Untrusted (counts false) and unmatched rows through the batch insert change nothing;
+    # a trusted one does.
+    with site.engine.connect() as conn:
+        send_id = conn.scalar(select(sends.c.id).where(sends.c.list_name == "weekly"))
+    assert send_id is not None
+    base = {
+        "source": "maildir", "recipient": None, "original_recipient": None, "status": None,
+        "diagnostic": "x", "message_id": None, "matched_by": "address", "note": "",
+        "received_at": datetime.now(UTC), "processed_at": None, "effect": None,
+    }  # fmt: skip
+    with site.engine.begin() as conn:
+        feedback_repo.record_many(
+            conn,
+            [
+                {**base, "event_id": "m1", "outcome": "hard", "subscriber_id": ids[READERS[3]],
+                 "send_id": send_id, "counts": False},
+                {**base, "event_id": "m2", "outcome": "complaint", "subscriber_id": None,
+                 "send_id": send_id, "counts": True},
+                {**base, "event_id": "m3", "outcome": "complaint", "subscriber_id": ids[READERS[4]],
+                 "send_id": send_id, "counts": True},
+            ],
+        )  # fmt: skip
+    after = raw_counts(site)
+    assert after[send_id].complained == final.get(send_id, desk.Feedback()).complained + 1
+    assert rollup(site) == after
+
+    # The migration's backfill of this store gives the very same rows.
+    with site.engine.connect() as conn:
+        kept = sorted(tuple(r) for r in conn.execute(select(send_feedback)))
+    from alembic import command
+
+    command.downgrade(_alembic_config(site.engine), "0025")
+    site.engine.dispose()
+    engine = open_store(site.db_url)
+    try:
+        with engine.connect() as conn:
+            rebuilt = sorted(tuple(r) for r in conn.execute(select(send_feedback)))
+    finally:
+        engine.dispose()
+    assert [r for r in rebuilt if r[1:] != (0, 0, 0)] == [r for r in kept if r[1:] != (0, 0, 0)]
