@@ -138,3 +138,61 @@ def test_the_rollup_equals_a_count_of_the_raw_events(mailed: tuple[Site, dict[st
     finally:
         engine.dispose()
     assert [r for r in rebuilt if r[1:] != (0, 0, 0)] == [r for r in kept if r[1:] != (0, 0, 0)]
+
+
+def old_refused(site: Site, since: datetime) -> list[tuple[str, str, int]]:
+    """Refusals by week and words, counted here in Python from the raw rows (the newest
+    2000 trusted ones), as the page counted them before the grouping moved into SQL."""
+    f = feedback_events.c
+    with site.engine.connect() as conn:
+        rows = conn.execute(
+            select(f.received_at, f.diagnostic, f.subscriber_id, f.counts).where(
+                f.outcome == "ours"
+            )
+        ).all()
+    kept = sorted(
+        ((at, d) for at, d, reader, counts in rows if reader and counts and at >= since),
+        reverse=True,
+    )[:2000]
+    counted: dict[tuple[str, str], int] = {}
+    for at, diagnostic in kept:
+        day = at.astimezone(UTC).date()
+        week = (day - timedelta(days=day.weekday())).isoformat()
+        key = (week, " ".join(diagnostic.split())[:120])
+        counted[key] = counted.get(key, 0) + 1
+    return sorted(((w, d, n) for (w, d), n in counted.items()), reverse=True)
+
+
+def test_refusals_by_week_are_counted_as_from_the_raw_rows(
+    mailed: tuple[Site, dict[str, int]],
+) -> None:
+    site, ids = mailed
+    with site.engine.connect() as conn:
+        send_id = conn.scalar(select(sends.c.id).where(sends.c.list_name == "weekly"))
+    sunday = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # a week's last half hour, UTC
+    words = [
+        "550 5.7.1 listed at  a blocklist",
+        "550 5.7.1 listed at a blocklist",
+        "554 " + "x" * 200,
+    ]
+    rows = []
+    for n in range(60):
+        rows.append(
+            {
+                "event_id": f"o{n}", "source": "maildir", "outcome": "ours", "recipient": None,
+                "original_recipient": None, "status": None, "diagnostic": words[n % 3],
+                "message_id": None, "subscriber_id": ids[READERS[n % 5]] if n % 7 else None,
+                "send_id": send_id, "matched_by": "address", "counts": n % 11 != 0,
+                "note": "", "received_at": sunday + timedelta(minutes=13 * n - 400),
+                "processed_at": None, "effect": None,
+            }
+        )  # fmt: skip
+    with site.engine.begin() as conn:
+        feedback_repo.record_many(conn, rows)
+    since = sunday - timedelta(hours=5)
+    with site.engine.connect() as conn:
+        found = desk.refused_since(conn, since=since)
+    expected = old_refused(site, since)
+    assert found == expected
+    assert len({w for w, _, _ in found}) == 2  # both sides of Monday 00:00 UTC
+    assert sum(n for *_, n in found) > 30

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -271,11 +272,20 @@ def send_summary(
     return found[0] if found and found[0].id == send_id else None
 
 
+def _utc_day(conn: Connection, column: Any) -> Any:
+    """A stored moment's UTC day as YYYY-MM-DD, in SQL (SQLite keeps naive UTC text)."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
 def refused_since(conn: Connection, *, since: datetime) -> list[tuple[str, str, int]]:
     """Reputation-type refusals since ``since`` by week and the server's words (first 120
-    characters), trusted ones only: (week start YYYY-MM-DD, diagnostic, copies)."""
+    characters), trusted ones only: (week start YYYY-MM-DD, diagnostic, copies). The newest
+    2000 are counted, grouped by day and words in SQL (a range of the index by outcome and
+    time; thousands of rows are not carried into Python one by one)."""
     f = feedback_events.c
-    stmt = (
+    newest = (
         select(f.received_at, f.diagnostic)
         .where(
             and_(f.outcome == "ours", f.received_at >= since),
@@ -284,11 +294,14 @@ def refused_since(conn: Connection, *, since: datetime) -> list[tuple[str, str, 
         )
         .order_by(f.received_at.desc())
         .limit(2000)
+        .subquery()
     )
+    day = _utc_day(conn, newest.c.received_at)
+    stmt = select(day, newest.c.diagnostic, func.count()).group_by(day, newest.c.diagnostic)
     counted: dict[tuple[str, str], int] = {}
-    for at, diagnostic in conn.execute(stmt):
-        monday = at.date().toordinal() - at.weekday()
-        week = datetime.fromordinal(monday).strftime("%Y-%m-%d")
+    for on, diagnostic, n in conn.execute(stmt):
+        moment = date.fromisoformat(on)
+        week = (moment - timedelta(days=moment.weekday())).isoformat()
         key = (week, " ".join(diagnostic.split())[:120])
-        counted[key] = counted.get(key, 0) + 1
+        counted[key] = counted.get(key, 0) + int(n)
     return sorted(((w, d, n) for (w, d), n in counted.items()), reverse=True)
