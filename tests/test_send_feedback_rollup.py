@@ -9,6 +9,8 @@ backfill of the same store gives the same rows.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -196,3 +198,49 @@ def test_refusals_by_week_are_counted_as_from_the_raw_rows(
     assert found == expected
     assert len({w for w, _, _ in found}) == 2  # both sides of Monday 00:00 UTC
     assert sum(n for *_, n in found) > 30
+
+
+def test_concurrent_intakes_count_a_reader_once(mailed: tuple[Site, dict[str, int]]) -> None:
+    """Two transactions record a bounce of the same reader on the same send at once: the
+    second waits for the first (the rollup row's lock, the row there already) and then
+    sees its event."""
+    site, ids = mailed
+    with site.engine.connect() as conn:
+        send_id = conn.scalar(select(sends.c.id).where(sends.c.list_name == "weekly"))
+
+    def row(n: int, outcome: str) -> dict[str, object]:
+        return {
+            "event_id": f"c{n}", "source": "maildir", "outcome": outcome, "recipient": None,
+            "original_recipient": None, "status": None, "diagnostic": "x", "message_id": None,
+            "subscriber_id": ids[READERS[1]], "send_id": send_id, "matched_by": "address",
+            "counts": True, "note": "", "received_at": datetime.now(UTC),
+            "processed_at": None, "effect": None,
+        }  # fmt: skip
+
+    done: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            with site.engine.begin() as conn:
+                feedback_repo.record(conn, row(2, "hard"))
+            done.append(None)
+        except BaseException as exc:  # reported below
+            done.append(exc)
+
+    earlier = {**row(0, "complaint"), "subscriber_id": ids[READERS[0]]}
+    with site.engine.begin() as conn:  # the send's rollup row exists (committed) already
+        feedback_repo.record(conn, earlier)
+    first = site.engine.connect()
+    try:
+        with first.begin():
+            feedback_repo.record(first, row(1, "soft"))
+            other = threading.Thread(target=second)
+            other.start()
+            time.sleep(0.5)  # the second is waiting for the first now
+            assert not done
+    finally:
+        first.close()
+    other.join(20)
+    assert done == [None]
+    expected = {send_id: desk.Feedback(bounced=1, complained=1)}
+    assert rollup(site) == raw_counts(site) == expected

@@ -132,18 +132,18 @@ _COPIES = select(deliveries.c.subscriber_id).where(
 
 def record(conn: Connection, row: dict[str, Any]) -> int | None:
     """Insert one event; its id, or None when its ``event_id`` was taken before (and its
-    send's ``send_feedback`` recounted)."""
+    send's ``send_feedback`` counted)."""
     stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     found: int | None = conn.execute(stmt, row).scalar()
     if found is not None:
-        rollups.count_feedback(conn, rollups.feedback_sends([row]))
+        rollups.count_feedback(conn, [(found, row)])
     return found
 
 
 def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert events (all rows with the same keys) in one statement per :data:`_MANY`;
     the id of each inserted one by ``event_id`` (those taken before are absent); their
-    sends' ``send_feedback`` recounted once."""
+    sends' ``send_feedback`` counted."""
     stmt = _INSERT_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     found: dict[str, int] = {}
     for start in range(0, len(rows), _MANY):
@@ -152,7 +152,9 @@ def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, i
             found.update((event, id_) for id_, event in conn.execute(stmt, chunk[0]))
         else:
             found.update((event, id_) for id_, event in conn.execute(stmt, list(chunk)))
-    rollups.count_feedback(conn, rollups.feedback_sends(r for r in rows if r["event_id"] in found))
+    rollups.count_feedback(
+        conn, [(found[r["event_id"]], r) for r in rows if r["event_id"] in found]
+    )
     return found
 
 

@@ -9,12 +9,12 @@ very transaction that writes the events, so they can never disagree with them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.tables import (
@@ -31,6 +31,7 @@ TOTALS = ("recipients", "sent", "deferred", "failed", "skipped", "abandoned")
 _FIELDS = ("subscribed", "unsubscribed", "bounced", "complained", "net")
 BOUNCES = ("hard", "soft")
 FEEDBACK = (*BOUNCES, "complaint", "ours")  # the outcomes ``send_feedback`` counts
+_COLUMNS = ("bounced", "complained", "refused")
 
 
 def day_of(moment: datetime) -> str:
@@ -105,63 +106,37 @@ def count_send(conn: Connection, send_id: int, *, now: datetime) -> None:
     )
 
 
-def feedback_counts(send_ids: Collection[int]) -> Select[Any]:
-    """Per send, its distinct readers with trusted feedback (matched, ``counts``): who
-    bounced (hard or soft: one reader once), complained, were refused for our reasons.
-    Read from the index ``ix_feedback_send_readers`` alone."""
-    f = feedback_events.c
-
-    def readers(cond: Any) -> Any:
-        return func.count(func.distinct(case((cond, f.subscriber_id))))
-
-    return (
-        select(
-            f.send_id,
-            readers(f.outcome.in_(BOUNCES)),
-            readers(f.outcome == "complaint"),
-            readers(f.outcome == "ours"),
-        )
-        .where(
-            f.send_id.in_(list(send_ids)),
-            f.outcome.in_(FEEDBACK),
-            f.counts.is_(True),
-            f.subscriber_id.is_not(None),
-        )
-        .group_by(f.send_id)
-    )
-
-
-def feedback_sends(rows: Iterable[Mapping[str, Any]]) -> set[int]:
-    """The sends whose ``send_feedback`` some new ``feedback_events`` rows change."""
-    return {
-        int(r["send_id"])
-        for r in rows
-        if r.get("send_id") is not None
-        and r.get("subscriber_id") is not None
-        and r.get("counts")
-        and r.get("outcome") in FEEDBACK
-    }
-
-
+_KIND = {"hard": "bounced", "soft": "bounced", "complaint": "complained", "ours": "refused"}
 _SET_FEEDBACK = (
     update(send_feedback)
     .where(send_feedback.c.send_id == bindparam("sid"))
     .values(
-        bounced=bindparam("n_bounced"),
-        complained=bindparam("n_complained"),
-        refused=bindparam("n_refused"),
+        bounced=send_feedback.c.bounced + bindparam("n_bounced"),
+        complained=send_feedback.c.complained + bindparam("n_complained"),
+        refused=send_feedback.c.refused + bindparam("n_refused"),
     )
 )
+_CHUNK = 500  # readers per lookup
 
 
-def count_feedback(conn: Connection, send_ids: Iterable[int]) -> None:
-    """Recount ``send_feedback`` of these sends from their events, after new ones were
-    recorded in this transaction. Each send's row is locked first (in id order: no
+def count_feedback(conn: Connection, recorded: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+    """Add feedback events just recorded in this transaction (their ids and rows) to
+    ``send_feedback``: each trusted (matched, ``counts``) reader once per send and kind
+    (bounced: hard or soft), counting a reader only when no other trusted event of that
+    kind on that send is stored. Each send's row is locked first (in id order: no
     deadlock), so a concurrent intake of the same send has committed, or waits, before the
-    recount reads: each statement sees what committed before it (PostgreSQL's read
+    lookup reads: each statement sees what committed before it (PostgreSQL's read
     committed; SQLite has one writer at a time)."""
-    ids = sorted(set(send_ids))
-    if not ids:
+    fresh: dict[int, dict[str, set[int]]] = {}  # send → kind → readers
+    ids: set[int] = set()
+    for event_id, r in recorded:
+        kind = _KIND.get(r.get("outcome") or "")
+        send_id, reader = r.get("send_id"), r.get("subscriber_id")
+        if kind is None or send_id is None or reader is None or not r.get("counts"):
+            continue
+        fresh.setdefault(int(send_id), {k: set() for k in _COLUMNS})[kind].add(int(reader))
+        ids.add(event_id)
+    if not fresh:
         return
     stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
         send_feedback
@@ -170,13 +145,23 @@ def count_feedback(conn: Connection, send_ids: Iterable[int]) -> None:
         stmt.on_conflict_do_update(
             index_elements=["send_id"], set_={"bounced": send_feedback.c.bounced}
         ),
-        [{"send_id": i} for i in ids],
+        [{"send_id": i} for i in sorted(fresh)],
     )
-    found = {int(r[0]): tuple(r[1:]) for r in conn.execute(feedback_counts(ids))}
+    f = feedback_events.c
     rows = []
-    for i in ids:
-        bounced, complained, refused = found.get(i, (0, 0, 0))
-        rows.append(
-            {"sid": i, "n_bounced": bounced, "n_complained": complained, "n_refused": refused}
-        )
+    for send_id, kinds in sorted(fresh.items()):
+        readers = sorted(set().union(*kinds.values()))
+        before: set[tuple[str, int]] = set()
+        for start in range(0, len(readers), _CHUNK):
+            found = conn.execute(
+                select(f.outcome, f.subscriber_id, f.id).where(
+                    f.send_id == send_id,
+                    f.outcome.in_(FEEDBACK),
+                    f.counts.is_(True),
+                    f.subscriber_id.in_(readers[start : start + _CHUNK]),
+                )
+            )
+            before.update((_KIND[o], r) for o, r, i in found if i not in ids)
+        added = {k: sum((k, r) not in before for r in got) for k, got in kinds.items()}
+        rows.append({"sid": send_id, **{f"n_{k}": n for k, n in added.items()}})
     conn.execute(_SET_FEEDBACK, rows)

@@ -48,9 +48,9 @@ Index(
 )
 
 # Per send: its readers with trusted feedback (a matched reader, ``counts``), each once per
-# kind, as :func:`syndicate.store.desk.feedback_of` reads them. Recounted from
-# ``feedback_events`` for the sends an intake touched, in the transaction that recorded the
-# events (feedback keeps arriving for days after a send finished, so it cannot be frozen).
+# kind, as :func:`syndicate.store.desk.feedback_of` reads them. Counted in the transaction
+# that records the events (store/rollups.py ``count_feedback``): feedback keeps arriving
+# for days after a send finished, so it cannot be frozen with ``send_totals``.
 send_feedback = Table(
     "send_feedback",
     metadata,
