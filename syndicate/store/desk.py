@@ -1,8 +1,7 @@
 """What the admin pages read: a list's days, the last sends with their outcomes, a send in
 progress. Every question here reads a rollup (``list_daily``, ``send_totals``,
-``send_feedback``) or an index
-range of one send, never the whole trail or ledger: the dashboard stays fast at a million
-subscribers and hundreds of sends."""
+``send_feedback``) or an index range of one send, never the whole trail, ledger or
+feedback: the dashboard stays fast at a million subscribers and hundreds of sends."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from syndicate.store.tables import (
 )
 
 OPEN = ("preparing", "sending")
-BOUNCES = ("hard", "soft")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
