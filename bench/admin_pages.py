@@ -207,7 +207,7 @@ def run(db: str, subscribers: int, runs: int) -> None:
             f"{db}: seeded {seeded.subscribers:,} subscribers, {seeded.subscriptions:,} "
             f"subscriptions, {seeded.events:,} trail events, {seeded.sends} sends, "
             f"{seeded.deliveries:,} ledger rows, {seeded.feedback:,} feedback events in "
-            f"{seeded.seconds:.0f} s; migration 0025's backfill {seeded.backfill_seconds:.1f} s",
+            f"{seeded.seconds:.0f} s; backfill (0025, 0026) {seeded.backfill_seconds:.1f} s",
             flush=True,
         )
         for label, ms in query_level(engine, seeded, runs, now).items():

@@ -3,8 +3,8 @@ their status changes, 200 sends with ledgers and feedback (see that script for t
 
 Rows go in through the database driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL):
 a million readers through the import command would take most of an hour. The rollups are
-then built by the real migration (0025 undone and applied again), as for a store upgraded
-with its data in it; its time is printed too.
+then built by the real migrations (0025 and 0026 undone and applied again), as for a store
+upgraded with its data in it; their time is printed too.
 """
 
 from __future__ import annotations
@@ -271,13 +271,13 @@ def _sends(load: Loader, rnd: random.Random, out: Seeded, *, now: datetime) -> N
 
 
 def _backfill(engine: Engine) -> float:
-    """Undo migration 0025 and apply it again (its backfill reads the whole trail and every
-    finished ledger once); its seconds."""
+    """Undo migrations 0025 and 0026 and apply them again (their backfills read the whole
+    trail, every finished ledger and the feedback once); their seconds."""
     from alembic import command
 
     from syndicate.store.engine import _alembic_config, upgrade
 
-    command.downgrade(_alembic_config(engine), "-1")  # 0025 is the newest migration
+    command.downgrade(_alembic_config(engine), "0024")  # undoes 0025 and 0026
     started = time.perf_counter()
     upgrade(engine)
     return time.perf_counter() - started

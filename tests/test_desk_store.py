@@ -102,6 +102,17 @@ def test_days_count_each_change_once_and_active_follows(desk_site: Site) -> None
     assert weekly[-1].active == real["weekly"][Status.ACTIVE]  # agrees with the subscriptions
 
 
+def test_the_days_of_every_list_at_once_are_each_lists_days(desk_site: Site) -> None:
+    changes_made(desk_site)
+    with desk_site.engine.connect() as conn:
+        for since in ("2026-11-01", "2026-11-28", "2026-11-29", "2026-12-05", "2027-01-01"):
+            together = desk.days_of_lists(conn, since=since)
+            for name in ("weekly", "daily"):
+                assert together.get(name, []) == desk.days(conn, name, since=since), since
+            assert set(together) <= {"weekly", "daily"}
+        assert desk.days_of_lists(conn, since="2026-11-28")["weekly"][0].active == 5
+
+
 def make_send(site: Site) -> int:
     """A send of weekly to its 6 readers: sent, deferred then sent, failed, skipped..."""
     a, b, c, d, e, f = ids(site)
@@ -183,7 +194,7 @@ def test_the_migration_backfills_a_store_that_holds_data(desk_site: Site) -> Non
             desk.last_sends(conn, limit=9),
         )
     # As if made by the release before: the real downgrade drops the rollups, with the data kept.
-    command.downgrade(_alembic_config(desk_site.engine), "-1")  # 0025, the newest
+    command.downgrade(_alembic_config(desk_site.engine), "0024")  # undoes 0025 and 0026
     desk_site.engine.dispose()
     engine = open_store(desk_site.db_url)
     try:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, or_, select
 from syndicate.config import Settings
 from syndicate.models import Status
 from syndicate.service import sendstate
+from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history
@@ -115,6 +116,14 @@ class Feedback:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkClicks:
+    """One counted link of a send's mail and how often readers followed it."""
+
+    url: str
+    clicks: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SendReport:
     """``syndicate report``: the send, its outcome counts, who did not get it and why."""
 
@@ -127,6 +136,8 @@ class SendReport:
     failures: tuple[Failure, ...]
     failures_truncated: bool
     feedback: tuple[Feedback, ...]
+    clicks: int | None  # None: the send's mail carried no counted link (count_clicks off)
+    links: tuple[LinkClicks, ...]  # most clicked first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,7 +211,8 @@ def find_send(conn: Connection, name: str) -> SendRow | None:
 
 
 def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
-    """The report of one send (what ``syndicate report SEND`` prints)."""
+    """The report of one send (what ``syndicate report SEND`` prints), with its clicks per
+    link when its mail carried counted links."""
     view = _view(conn, sent, now)
     counts = view.counts
     found = feedback_views.per_send(conn, sent.id)
@@ -223,6 +235,7 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         Feedback(email=r.email, outcome=r.outcome, diagnostic=r.diagnostic, at=r.received_at)
         for r in feedback_views.readers_of_send(conn, sent.id)[:MAX_FAILURES]
     )
+    links = click_repo.send_clicks(conn, sent.id)
     return SendReport(
         send=view,
         delivered=counts.get(DeliveryStatus.SENT.value, 0),
@@ -233,6 +246,8 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         failures=failures,
         failures_truncated=len(listed) > MAX_FAILURES,
         feedback=readers,
+        clicks=None if links is None else sum(link.clicks for link in links),
+        links=tuple(LinkClicks(url=link.url, clicks=link.clicks) for link in links or ()),
     )
 
 

@@ -62,13 +62,12 @@ def alerts(conn: Connection, *, now: datetime) -> list[str]:
 def deliverability(conn: Connection, lists: list[str], *, now: datetime) -> Deliverability:
     """The page's figures."""
     recent = desk_store.last_sends(conn, limit=SENDS, live=desk.LIVE)
-    views = [desk.send_view(conn, s, None) for s in reversed(recent) if not s.running]
+    views = desk.send_views(conn, [s for s in reversed(recent) if not s.running])
     today = now.date()
     names = sorted(set(lists) | set(desk_store.list_names(conn)))
     since = (today - timedelta(weeks=27)).isoformat()
-    per_list = [
-        desk.weeks(desk_store.days(conn, n, since=since), today=today, count=26) for n in names
-    ]
+    by_list = desk_store.days_of_lists(conn, since=since)  # one query for every list
+    per_list = [desk.weeks(by_list.get(n, []), today=today, count=26) for n in names]
     weeks = [
         desk.Week(
             start=group[0].start,

@@ -2,31 +2,29 @@
 series and weekly changes, the last sends with their rates, the sends in progress.
 
 Pure shaping over :mod:`syndicate.store.desk`; the pages only render what this returns.
-Click counts come from :mod:`syndicate.store.clicks`, for lists with ``count_clicks = true``
-(off by default): :func:`click_counter` is the one hook.
+Click counts come from :mod:`syndicate.store.clicks`: a send has a click figure when its mail
+carried counted links (its list had ``count_clicks = true`` then; off by default), whatever
+the list's setting is now, so a send that never counted shows none rather than 0 %.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
-from syndicate.config import Settings
 from syndicate.store import desk
-from syndicate.store.clicks import click_counts
+from syndicate.store.clicks import click_totals
 from syndicate.store.desk import Day, SendSummary
 
 SERIES_DAYS = 90  # the active-readers chart: the last 90 days
 WEEKS = 12  # the weekly changes chart: the last 12 weeks
 SENDS_SHOWN = 10
 LIVE_SECONDS = 5.0  # a running send's progress is recounted at most this often
-
-ClickCounter = Callable[[Connection, int], list[tuple[str, int]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,17 +73,10 @@ class Dashboard:
     running: list[SendView]
 
 
-def click_counter(settings: Settings, list_name: str) -> ClickCounter | None:
-    """Clicks per link of a send of ``list_name``, or None when the list does not count
-    clicks (``[lists.NAME] count_clicks``; a list no longer configured counts as off)."""
-    cfg = settings.config.lists.get(list_name)
-    if cfg is None or not cfg.count_clicks:
-        return None
-
-    def count(conn: Connection, send_id: int) -> list[tuple[str, int]]:
-        return [(row.url, row.clicks) for row in click_counts(conn, send_id)]
-
-    return count
+def send_views(conn: Connection, found: Sequence[SendSummary]) -> list[SendView]:
+    """:func:`send_view` of each send, with its clicks (one query for them all)."""
+    clicks = click_totals(conn, [s.id for s in found])
+    return [send_view(s, clicks.get(s.id)) for s in found]
 
 
 class LiveCounts:
@@ -119,12 +110,12 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def send_view(conn: Connection, send: SendSummary, clicks: ClickCounter | None) -> SendView:
+def send_view(send: SendSummary, clicks: int | None = None) -> SendView:
     """A send's rates: delivery outcomes over the copies tried (skipped ones left out),
-    bounces, complaints and clicks over the copies delivered."""
+    bounces, complaints and ``clicks`` (None: the send counted none) over the copies
+    delivered."""
     t, f = send.totals, send.feedback
     tried = t.recipients - t.skipped
-    total = sum(n for _, n in clicks(conn, send.id)) if clicks is not None else None
     return SendView(
         send=send,
         delivered=_share(t.sent, tried),
@@ -132,8 +123,8 @@ def send_view(conn: Connection, send: SendSummary, clicks: ClickCounter | None) 
         failed=_share(t.failed, tried),
         bounced=_share(f.bounced, t.sent),
         complained=_share(f.complained, t.sent),
-        clicks=total,
-        click_rate=_share(total, t.sent) if total is not None else None,
+        clicks=clicks,
+        click_rate=_share(clicks, t.sent) if clicks is not None else None,
         progress=_share(t.settled, t.recipients) if send.running else None,
     )
 
@@ -211,24 +202,19 @@ def dashboard(
     now: datetime,
     sends: int = SENDS_SHOWN,
     live: desk.LiveCount = LIVE,
-    clicks_of: Callable[[str], ClickCounter | None] = lambda _list: None,
 ) -> Dashboard:
     """The dashboard: every declared list (``titles``: name → title) and every list the
-    store knows, the last ``sends`` sends, and the sends in progress; ``clicks_of`` gives a
-    list's click counter (:func:`click_counter`), None where clicks are not counted."""
+    store knows, the last ``sends`` sends, and the sends in progress."""
     today = now.astimezone(UTC).date()
     by_list = desk.days_of_lists(conn, since=window_start(today).isoformat())
     names = sorted(set(titles) | set(desk.list_names(conn)))
-    recent = [
-        send_view(conn, s, clicks_of(s.list_name))
-        for s in desk.last_sends(conn, limit=sends, live=live)
-    ]
+    recent = send_views(conn, desk.last_sends(conn, limit=sends, live=live))
     shown = {v.send.id: v for v in recent}
     running: list[SendView] = []
     for send_id in desk.running_ids(conn):
         found = shown.get(send_id)
         if found is None and (summary := desk.send_summary(conn, send_id, live=live)) is not None:
-            found = send_view(conn, summary, clicks_of(summary.list_name))
+            found = send_views(conn, [summary])[0]
         if found is not None:
             running.append(found)
     return Dashboard(

@@ -4,11 +4,11 @@ how often it was followed (per subscriber only with ``[analytics] per_subscriber
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.store.tables import click_links, deliveries, sends, subscriber_clicks, subscribers
@@ -125,6 +125,25 @@ def click_counts(conn: Connection, send_id: int) -> list[LinkClicks]:
         .order_by(_l.clicks.desc(), _l.id)
     )
     return [LinkClicks(link_id=i, url=u, clicks=c) for i, u, c in rows]
+
+
+def send_clicks(conn: Connection, send_id: int) -> list[LinkClicks] | None:
+    """A send's links with their clicks, or None when its mail carried no counted link (its
+    list did not count clicks then): a send that never counted shows no figure, not 0."""
+    return click_counts(conn, send_id) or None
+
+
+def click_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, int]:
+    """Total clicks of each of ``send_ids`` whose mail carried counted links, in one query
+    (a send missing from the answer counted none)."""
+    if not send_ids:
+        return {}
+    stmt = (
+        select(_l.send_id, func.sum(_l.clicks))
+        .where(_l.send_id.in_(list(send_ids)))
+        .group_by(_l.send_id)
+    )
+    return {int(send_id): int(total or 0) for send_id, total in conn.execute(stmt)}
 
 
 def subscriber_clicks_of(conn: Connection, send_id: int) -> list[SubscriberClick]:

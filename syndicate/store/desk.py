@@ -1,21 +1,28 @@
 """What the admin pages read: a list's days, the last sends with their outcomes, a send in
-progress. Every question here reads a rollup (``list_daily``, ``send_totals``) or an index
-range of one send, never the whole trail or ledger: the dashboard stays fast at a million
-subscribers and hundreds of sends."""
+progress. Every question here reads a rollup (``list_daily``, ``send_totals``,
+``send_feedback``) or an index range of one send, never the whole trail, ledger or
+feedback: the dashboard stays fast at a million subscribers and hundreds of sends."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
 from syndicate.store.rollups import TOTALS as _TOTALS
-from syndicate.store.tables import deliveries, feedback_events, list_daily, send_totals, sends
+from syndicate.store.tables import (
+    deliveries,
+    feedback_events,
+    list_daily,
+    send_feedback,
+    send_totals,
+    sends,
+)
 
 OPEN = ("preparing", "sending")
-BOUNCES = ("hard", "soft")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,38 +178,17 @@ def live_totals(conn: Connection, send_id: int) -> Totals:
 
 
 def feedback_of(conn: Connection, send_ids: Sequence[int]) -> dict[int, Feedback]:
-    """Trusted feedback per send: distinct readers who bounced, complained, were refused."""
+    """Trusted feedback per send: distinct readers who bounced, complained, were refused
+    (the ``send_feedback`` rollup: a row per send, not the send's events)."""
     if not send_ids:
         return {}
-    f = feedback_events.c
-    kind = f.outcome
-    stmt = (
-        select(f.send_id, kind, func.count(func.distinct(f.subscriber_id)))
-        .where(
-            f.send_id.in_(list(send_ids)),
-            f.subscriber_id.is_not(None),
-            f.counts.is_(True),
-            f.outcome.in_((*BOUNCES, "complaint", "ours")),
-        )
-        .group_by(f.send_id, kind)
+    c = send_feedback.c
+    stmt = select(c.send_id, c.bounced, c.complained, c.refused).where(
+        c.send_id.in_(list(send_ids))
     )
-    raw: dict[int, dict[str, int]] = {}
-    for send_id, outcome, n in conn.execute(stmt):
-        raw.setdefault(send_id, {})[outcome] = int(n)
-    bounced = select(f.send_id, func.count(func.distinct(f.subscriber_id))).where(
-        f.send_id.in_([s for s, got in raw.items() if "hard" in got and "soft" in got]),
-        f.subscriber_id.is_not(None),
-        f.counts.is_(True),
-        f.outcome.in_(BOUNCES),
-    )
-    both = {int(s): int(n) for s, n in conn.execute(bounced.group_by(f.send_id))}
     return {
-        send_id: Feedback(
-            bounced=both.get(send_id, got.get("hard", 0) + got.get("soft", 0)),
-            complained=got.get("complaint", 0),
-            refused=got.get("ours", 0),
-        )
-        for send_id, got in raw.items()
+        int(send_id): Feedback(bounced=bounced, complained=complained, refused=refused)
+        for send_id, bounced, complained, refused in conn.execute(stmt)
     }
 
 
@@ -284,11 +270,20 @@ def send_summary(
     return found[0] if found and found[0].id == send_id else None
 
 
+def _utc_day(conn: Connection, column: Any) -> Any:
+    """A stored moment's UTC day as YYYY-MM-DD, in SQL (SQLite keeps naive UTC text)."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
 def refused_since(conn: Connection, *, since: datetime) -> list[tuple[str, str, int]]:
     """Reputation-type refusals since ``since`` by week and the server's words (first 120
-    characters), trusted ones only: (week start YYYY-MM-DD, diagnostic, copies)."""
+    characters), trusted ones only: (week start YYYY-MM-DD, diagnostic, copies). The newest
+    2000 are counted, grouped by day and words in SQL (a range of the index by outcome and
+    time; thousands of rows are not carried into Python one by one)."""
     f = feedback_events.c
-    stmt = (
+    newest = (
         select(f.received_at, f.diagnostic)
         .where(
             and_(f.outcome == "ours", f.received_at >= since),
@@ -297,11 +292,14 @@ def refused_since(conn: Connection, *, since: datetime) -> list[tuple[str, str, 
         )
         .order_by(f.received_at.desc())
         .limit(2000)
+        .subquery()
     )
+    day = _utc_day(conn, newest.c.received_at)
+    stmt = select(day, newest.c.diagnostic, func.count()).group_by(day, newest.c.diagnostic)
     counted: dict[tuple[str, str], int] = {}
-    for at, diagnostic in conn.execute(stmt):
-        monday = at.date().toordinal() - at.weekday()
-        week = datetime.fromordinal(monday).strftime("%Y-%m-%d")
+    for on, diagnostic, n in conn.execute(stmt):
+        moment = date.fromisoformat(on)
+        week = (moment - timedelta(days=moment.weekday())).isoformat()
         key = (week, " ".join(diagnostic.split())[:120])
-        counted[key] = counted.get(key, 0) + 1
+        counted[key] = counted.get(key, 0) + int(n)
     return sorted(((w, d, n) for (w, d), n in counted.items()), reverse=True)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from syndicate.store import rollups
 from syndicate.store.tables import deliveries, feedback_events, sends, subscribers
 
 SENT = "sent"
@@ -130,14 +131,19 @@ _COPIES = select(deliveries.c.subscriber_id).where(
 
 
 def record(conn: Connection, row: dict[str, Any]) -> int | None:
-    """Insert one event; its id, or None when its ``event_id`` was taken before."""
+    """Insert one event; its id, or None when its ``event_id`` was taken before (and its
+    send's ``send_feedback`` counted)."""
     stmt = _INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    return conn.execute(stmt, row).scalar()
+    found: int | None = conn.execute(stmt, row).scalar()
+    if found is not None:
+        rollups.count_feedback(conn, [(found, row)])
+    return found
 
 
 def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert events (all rows with the same keys) in one statement per :data:`_MANY`;
-    the id of each inserted one by ``event_id`` (those taken before are absent)."""
+    the id of each inserted one by ``event_id`` (those taken before are absent); their
+    sends' ``send_feedback`` counted."""
     stmt = _INSERT_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
     found: dict[str, int] = {}
     for start in range(0, len(rows), _MANY):
@@ -146,6 +152,9 @@ def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, i
             found.update((event, id_) for id_, event in conn.execute(stmt, chunk[0]))
         else:
             found.update((event, id_) for id_, event in conn.execute(stmt, list(chunk)))
+    rollups.count_feedback(
+        conn, [(found[r["event_id"]], r) for r in rows if r["event_id"] in found]
+    )
     return found
 
 

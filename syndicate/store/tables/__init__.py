@@ -19,7 +19,7 @@ from syndicate.store.tables.content import (
     remote_sources,
     websub_pings,
 )
-from syndicate.store.tables.desk import list_daily, send_totals
+from syndicate.store.tables.desk import list_daily, send_feedback, send_totals
 from syndicate.store.tables.events import webhook_events, webhook_marks
 from syndicate.store.tables.feedback import feedback_events, webhook_replays
 from syndicate.store.tables.sending import (
@@ -51,6 +51,7 @@ __all__ = [
     "queued_sends",
     "relay_ceilings",
     "remote_sources",
+    "send_feedback",
     "send_locks",
     "send_quota",
     "send_totals",

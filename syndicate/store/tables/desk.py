@@ -46,3 +46,27 @@ Index(
     feedback_events.c.counts,
     feedback_events.c.subscriber_id,
 )
+
+# Per send: its readers with trusted feedback (a matched reader, ``counts``), each once per
+# kind, as :func:`syndicate.store.desk.feedback_of` reads them. Counted in the transaction
+# that records the events (store/rollups.py ``count_feedback``): feedback keeps arriving
+# for days after a send finished, so it cannot be frozen with ``send_totals``.
+send_feedback = Table(
+    "send_feedback",
+    metadata,
+    Column("send_id", Integer, ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True),
+    Column("bounced", Integer, nullable=False, server_default="0"),  # hard or soft
+    Column("complained", Integer, nullable=False, server_default="0"),
+    Column("refused", Integer, nullable=False, server_default="0"),  # "ours"
+)
+
+# Refusals of ours in a window (the deliverability page and `syndicate status`): a range of
+# one outcome by time, instead of every feedback event ever kept.
+Index(
+    "ix_feedback_outcome_received",
+    feedback_events.c.outcome,
+    feedback_events.c.received_at,
+    feedback_events.c.counts,
+    feedback_events.c.subscriber_id,
+    feedback_events.c.send_id,
+)

@@ -94,12 +94,7 @@ def dashboard_routes(
 
     def figures() -> desk.Dashboard:
         with engine.connect() as conn:
-            return desk.dashboard(
-                conn,
-                titles,
-                now=clock(),
-                clicks_of=lambda name: desk.click_counter(settings, name),
-            )
+            return desk.dashboard(conn, titles, now=clock())
 
     async def dashboard(request: Request) -> Response:
         found = await run_in_threadpool(figures)

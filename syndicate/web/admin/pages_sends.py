@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from syndicate.config import Settings
 from syndicate.errors import SyndicateError
 from syndicate.service import approval, desk, desk_preview
+from syndicate.store import clicks as click_repo
 from syndicate.store import desk as desk_store
 from syndicate.store import feedback_views, history
 from syndicate.store import queued as queued_repo
@@ -72,9 +73,7 @@ def sends_routes(
         with engine.connect() as conn:
             row = queued_repo.of_digest(conn, decided) if decided else None
             found = desk_store.last_sends(conn, limit=PAGE, before=before, live=desk.LIVE)
-            views = [
-                desk.send_view(conn, s, desk.click_counter(settings, s.list_name)) for s in found
-            ]
+            views = desk.send_views(conn, found)
             waiting = [
                 Waiting(list_name=n, title=c.title, row=queued_repo.waiting(conn, n))
                 for n, c in sorted(lists.items())
@@ -112,13 +111,13 @@ def sends_routes(
             summary = desk_store.send_summary(conn, send_id, live=desk.LIVE)
             if summary is None:
                 return None
-            clicks = desk.click_counter(settings, summary.list_name)
             problems = list(
                 itertools.islice(history.problems(conn, send_id, summary.list_name), SHOWN + 1)
             )
             readers = feedback_views.readers_of_send(conn, send_id)
-            links = clicks(conn, send_id) if clicks is not None else None
-            view = desk.send_view(conn, summary, clicks)
+            links = click_repo.send_clicks(conn, send_id)
+        total = None if links is None else sum(link.clicks for link in links)
+        view = desk.send_view(summary, total)
         return {"view": view, "problems": problems, "readers": readers, "links": links}
 
     def send_id_of(digest_id: str) -> int | None:

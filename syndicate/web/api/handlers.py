@@ -339,6 +339,8 @@ class Api:
                     )
                     for f in found.feedback
                 ],
+                clicks=found.clicks,
+                links=[m.LinkClicksOut(url=link.url, clicks=link.clicks) for link in found.links],
             )
         )
 

@@ -267,6 +267,14 @@ class FeedbackOut(_Out):
     at: datetime
 
 
+class LinkClicksOut(_Out):
+    """One counted link of the send's mail: where it leads and how often it was followed
+    (by anyone: no reader is named)."""
+
+    url: str
+    clicks: int
+
+
 class ReportOut(_Out):
     """``syndicate report``: outcome counts, failures with the server's reply, feedback."""
 
@@ -279,6 +287,13 @@ class ReportOut(_Out):
     failures: list[FailureOut]
     failures_truncated: bool
     feedback: list[FeedbackOut]
+    clicks: int | None = Field(
+        description="Clicks on the send's links in all; null when its list did not count "
+        "clicks (`count_clicks`) when it went out."
+    )
+    links: list[LinkClicksOut] = Field(
+        description="Clicks per link, most clicked first; empty when clicks were not counted."
+    )
 
 
 def date_time(value: Any) -> datetime:
