@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 
+from syndicate.accounts import passwords
 from syndicate.config import Settings, load_settings
 from syndicate.store import open_store
+from tests.storetemplate import StoreTemplates
 
 # CI runs every property test on the same examples (derandomize: the seed is fixed per test),
 # so a green run means the same thing every time; a failure prints the blob that replays it
@@ -23,6 +26,9 @@ hypothesis_settings.register_profile("dev", print_blob=True)
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+# Chromium for the browser modules (the ``browser`` fixture).
+pytest_plugins = ["tests.browsers"]
 
 PG_URL = os.environ.get("SYNDICATE_TEST_DATABASE_URL")
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -39,6 +45,30 @@ url = "{db}"
 [content]
 folder = "content"
 """
+
+
+# Argon2id as the desk hashes passwords (RFC 9106 "low memory": 64 MiB, 3 passes) takes a
+# quarter of a second per hash or sign-in on a busy CI machine. In-process tests hash with the
+# cheapest parameters instead; the tests of the parameters themselves take
+# ``production_argon2`` (tests/test_admin_auth.py), and ``syndicate`` subprocesses always
+# hash as in production.
+PRODUCTION_HASHER = passwords._HASHER
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_argon2() -> Iterator[None]:
+    passwords._HASHER = CHEAP_HASHER
+    try:
+        yield
+    finally:
+        passwords._HASHER = PRODUCTION_HASHER
+
+
+@pytest.fixture
+def production_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desk's own Argon2 parameters for this test."""
+    monkeypatch.setattr(passwords, "_HASHER", PRODUCTION_HASHER)
 
 
 class Site:
@@ -85,9 +115,27 @@ def _sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreTemplates]:
+    """Each xdist worker migrates one store per database once (the real migrations); the
+    tests get copies of it instead of running 25 migrations each."""
+    templates = StoreTemplates(tmp_path_factory.mktemp("template"), PG_URL)
+    try:
+        yield templates
+    finally:
+        templates.close()
+
+
+def _stored_sqlite_url(tmp_path: Path, templates: StoreTemplates) -> str:
+    url = _sqlite_url(tmp_path)
+    templates.copy_sqlite(tmp_path / "state.db")
+    return url
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh schema in the test PostgreSQL database, dropped afterwards."""
+    """A fresh, empty schema in the test PostgreSQL database, dropped afterwards (for the
+    tests that watch a store being migrated; the others take ``db_url``'s migrated copy)."""
     if not PG_URL:
         pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -103,18 +151,39 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def pg_store_url(store_templates: StoreTemplates) -> Iterator[str]:
+    """A PostgreSQL database of its own, already migrated (a copy of the worker's template)."""
+    if not PG_URL:
+        pytest.skip("SYNDICATE_TEST_DATABASE_URL is not set")
+    url, name = store_templates.copy_pg()
+    try:
+        yield url
+    finally:
+        store_templates.drop_pg(name)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each store test runs on SQLite, and on PostgreSQL when one is configured."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, store_templates: StoreTemplates) -> str:
+    """Each store test runs on SQLite, and on PostgreSQL when one is configured: a store
+    already at the newest migration."""
+    if request.param == "sqlite":
+        return _stored_sqlite_url(tmp_path, store_templates)
+    return str(request.getfixturevalue("pg_store_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like ``db_url``, but empty: for the tests of the migrations themselves."""
     if request.param == "sqlite":
         return _sqlite_url(tmp_path)
     return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path, store_templates: StoreTemplates) -> Iterator[Site]:
     """A publication on SQLite."""
-    s = Site(tmp_path / "site", _sqlite_url(tmp_path))
+    s = Site(tmp_path / "site", _stored_sqlite_url(tmp_path, store_templates))
     yield s
     s.close()
 

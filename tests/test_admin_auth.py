@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from syndicate.accounts import users
+from syndicate.accounts import passwords, users
 from syndicate.accounts.keys import admin_keys
 from syndicate.accounts.signin import session_hash
 from syndicate.store.tables import admin_sessions, admin_users
@@ -216,7 +216,17 @@ def test_next_refuses_encoded_dot_segments_and_slashes(target: str, kept: bool) 
     assert safe_next(target) == (target if kept else "/admin/")
 
 
-def test_a_weaker_hash_is_made_again_on_sign_in(desk: Desk) -> None:
+def test_passwords_are_hashed_with_argon2id_at_rfc_9106_low_memory(
+    production_argon2: None,
+) -> None:
+    # the other in-process tests hash with cheap parameters (tests/conftest.py)
+    hashed = passwords.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify(hashed, PASSWORD) == passwords.Verdict(True, needs_rehash=False)
+    assert not passwords.verify(hashed, PASSWORD + "!").ok
+
+
+def test_a_weaker_hash_is_made_again_on_sign_in(desk: Desk, production_argon2: None) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     with desk.site.engine.begin() as conn:
         conn.execute(update(admin_users).values(password_hash=weak))

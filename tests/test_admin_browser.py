@@ -9,8 +9,6 @@ set it fails instead, so CI cannot pass by skipping it.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,50 +19,15 @@ import pytest
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from tests.admintools import ADMIN_SECRET, PASSWORD, add_admin, live_server, totp_code
+from tests.browsers import require_browser
 from tests.conftest import Site
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts" / "admin"
-_MISSING = [
-    what
-    for what, present in (
-        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
-        ("the playwright package", importlib.util.find_spec("playwright") is not None),
-    )
-    if not present
-]
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip(
-        "browser test needs " + " and ".join(_MISSING) + " (CI fails instead of skipping)",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if _MISSING:
-        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+require_browser()
 
 
 @pytest.fixture

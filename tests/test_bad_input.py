@@ -23,6 +23,7 @@ from syndicate.content.registry import READERS, parse_file
 from syndicate.errors import ContentError
 from syndicate.models import Entry, ReadReport
 from tests.conftest import NOW, Site
+from tests.storetemplate import StoreTemplates
 
 CORPUS = Path(__file__).parent / "corpus"
 BAD = CORPUS / "bad"
@@ -323,9 +324,12 @@ def test_front_matter_shaped_text(suffix: str, text: str, encoding: str) -> None
 
 @settings(max_examples=50, deadline=None)
 @given(text=FRONT_MATTER_TEXT)
-def test_front_matter_shaped_text_through_the_whole_reader(text: str) -> None:
+def test_front_matter_shaped_text_through_the_whole_reader(
+    store_templates: StoreTemplates, text: str
+) -> None:
     # End to end (finish, sanitize, store): read_site reports problems, it never raises.
     with tempfile.TemporaryDirectory() as tmp:
+        store_templates.copy_sqlite(Path(tmp) / "state.db")  # a new store for each example
         site = Site(Path(tmp) / "site", f"sqlite:///{tmp}/state.db")
         try:
             site.write("fuzz.md", text)

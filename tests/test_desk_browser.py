@@ -11,14 +11,10 @@ skipped on a developer's machine; with ``CI`` set it fails instead.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,53 +32,20 @@ from syndicate.store.subscribers import Change
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from tests.admintools import add_admin, csrf_of, live_server, sign_in, sign_in_page
+from tests.browsers import require_browser, shot
 from tests.conftest import Site
 from tests.smtpserver import SmtpServer
 from tests.test_queue import READERS, got, rows, run, setup_site, work_for
 from tests.test_queue import server as server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SECRET = "test-secret-0123456789abcdef"  # tests/test_queue.py's
 WEB = '\n[web]\nbase_url = "http://127.0.0.1"\n'
 HOSTILE = '<script>alert("x")</script>'
 
-_MISSING = [
-    what
-    for what, present in (
-        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
-        ("the playwright package", importlib.util.find_spec("playwright") is not None),
-    )
-    if not present
-]
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip("browser test needs " + " and ".join(_MISSING), allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if _MISSING:
-        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+require_browser()
 
 
 def history(site: Site, clock: Any) -> int:
@@ -150,11 +113,6 @@ ONE_LINE = """() => [...document.querySelectorAll("td.id, td.when, td.num, span.
     return tall > 1.5 * parseFloat(getComputedStyle(el).lineHeight);
   })
   .map(el => el.textContent)"""
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def test_dashboard_charts_approve_and_report(

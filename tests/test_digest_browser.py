@@ -12,7 +12,6 @@ set it fails instead, so CI cannot pass by skipping it.
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import os
 import struct
 import threading
@@ -31,20 +30,11 @@ from syndicate.digest.assemble import EVERYTHING
 from syndicate.digest.prepare import prepare
 from syndicate.digest.render import render_digest
 from syndicate.store import open_store
+from tests.browsers import require_browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 # The plain-text export has no date: it is dated by its modification time when first read
@@ -54,23 +44,7 @@ IMAGE_SIZE = (1200, 600)
 MIN_BODY_FONT_PX = 14.0
 
 
-def _has_playwright() -> bool:
-    return importlib.util.find_spec("playwright") is not None
-
-
-_MISSING = [
-    what
-    for what, present in (
-        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
-        ("the playwright package (pip install playwright)", _has_playwright()),
-    )
-    if not present
-]
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip(
-        "browser test needs " + " and ".join(_MISSING) + " (CI fails instead of skipping)",
-        allow_module_level=True,
-    )
+require_browser()
 
 # A long unbreakable token: no space, hyphen or other break opportunity in 120 characters.
 LONG_URL = "https://data.example.org/exports/" + "x" * 40 + "/" + "0123456789abcdef" * 3
@@ -270,20 +244,6 @@ def digest_html(tmp_path_factory: pytest.TempPathFactory, image_server: str) -> 
     path = root / "digest.html"
     path.write_text(rendered.html, encoding="utf-8")
     return Rendered(path=path, teasers=("Freight volumes on the Trans-Caspian", "Deterrence has"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if _MISSING:
-        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 # Measures the page in the browser: overflow, images, and the font size of body text.

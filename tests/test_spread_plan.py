@@ -53,6 +53,14 @@ def test_a_fixed_pool_stays_fixed(far: SmtpServer) -> None:
 
 
 def test_a_near_relay_that_spreads_starts_where_configured() -> None:
+    # Loopback answers an EHLO in about a millisecond, far under the 16 ms that make a
+    # relay near; a busy machine (CI runs two test workers on two cores) can still stall one
+    # EHLO past it, and a stalled EHLO must read as far (the far plan below). So the relay
+    # is measured afresh a few times: a near one is planned near on one of them at least.
+    policy = Policy(connections=8, max_connections=32, processes=2)
+    seen: list[Plan] = []
     with serve_smtp(pipelining=True) as near:
-        policy = Policy(connections=8, max_connections=32, processes=2)
-        assert planned(near, policy, due=SPREAD_MIN) == Plan(2, 8)
+        while len(seen) < 5 and Plan(2, 8) not in seen:
+            seen.append(planned(near, policy, due=SPREAD_MIN))
+    assert Plan(2, 8) in seen, seen
+    assert all(p == Plan(2, 8) or p.processes == 1 for p in seen), seen  # stalled: far

@@ -37,7 +37,9 @@ def test_sqlite_runs_in_wal_mode(site: Site) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
 
 
-def test_migrations_run_once_and_create_the_tables(any_site: Site) -> None:
+def test_migrations_run_once_and_create_the_tables(tmp_path: Path, fresh_db_url: str) -> None:
+    # an empty store (the other tests get a copy of one migrated once per worker)
+    any_site = Site(tmp_path / "site", fresh_db_url)
     engine = any_site.engine
     names = set(inspect(engine).get_table_names())
     assert {"articles", "content_files", "remote_sources", "alembic_version"} <= names
@@ -47,6 +49,7 @@ def test_migrations_run_once_and_create_the_tables(any_site: Site) -> None:
     with again.connect() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalar_one() == version
     again.dispose()
+    any_site.close()
 
 
 def test_first_seen_is_recorded_once_and_dates_never_move(any_site: Site) -> None:
@@ -179,6 +182,7 @@ def test_rename_is_recognised_in_a_parallel_read(site: Site) -> None:
 
 def test_same_size_edit_within_one_timestamp_tick_is_seen(site: Site) -> None:
     """A file written moments before a read is hashed next time, not trusted by mtime."""
+    assert site.engine is not None  # the store opened first: the write is right before the read
     path = site.write("a.md", ARTICLE.format(title="Cat"))
     read(site)
     st = path.stat()

@@ -4,16 +4,12 @@ change and the consent trail say it (source ``admin``, the editor's name and rea
 Screenshots (light, dark) in ``test-artifacts/``; on a phone-sized screen nothing overflows.
 
 Everything is real: ``create_app`` under uvicorn on a free port, the store on SQLite. The
-browser fixture is ``tests/test_desk_browser.py``'s. Without Chromium or Playwright the
+browser fixture is ``tests/browsers.py``'s. Without Chromium or Playwright the
 module is skipped on a developer's machine; with ``CI`` set it fails instead.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,53 +18,15 @@ from syndicate.models import Source, Status
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from tests.admintools import ADMIN_SECRET, add_admin, live_server, sign_in_page
+from tests.browsers import require_browser, shot
 from tests.conftest import NOW, Site
 from tests.test_subscriber_page import HOSTILE, failed_send, newest, people, statuses
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-_MISSING = [
-    what
-    for what, present in (
-        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
-        ("the playwright package", importlib.util.find_spec("playwright") is not None),
-    )
-    if not present
-]
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip("browser test needs " + " and ".join(_MISSING), allow_module_level=True)
+    from playwright.sync_api import Browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if _MISSING:
-        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+require_browser()
 
 
 def test_search_open_and_unsubscribe_a_reader(

@@ -46,8 +46,10 @@ def cli(site: Site, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_migration_copies_each_subscribers_topics_into_every_subscription(db_url: str) -> None:
-    engine = open_store(db_url, migrate=False)
+def test_migration_copies_each_subscribers_topics_into_every_subscription(
+    fresh_db_url: str,
+) -> None:
+    engine = open_store(fresh_db_url, migrate=False)
     try:
         cfg = _alembic_config(engine)
         command.upgrade(cfg, "0008")  # the schema before topics moved

@@ -16,7 +16,6 @@ set it fails instead, so CI cannot pass by skipping it.
 from __future__ import annotations
 
 import email
-import importlib.util
 import json
 import os
 import re
@@ -38,22 +37,13 @@ import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import main
+from tests.browsers import require_browser
 from tests.smtpserver import Message, SmtpServer, serve_smtp
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts" / "web"
 SECRET = "browser-test-secret-0123456789abcdef"
 START = re.compile(r"listening on http://127\.0\.0\.1:(\d+); ")
@@ -62,23 +52,7 @@ STOP_WITHIN = 40.0  # the drain waits up to 30 s for sends in flight; none run a
 ADDRESS = "reader@example.org"
 
 
-def _has_playwright() -> bool:
-    return importlib.util.find_spec("playwright") is not None
-
-
-_MISSING = [
-    what
-    for what, present in (
-        (f"{CHROMIUM} (apt-get install chromium)", CHROMIUM.is_file()),
-        ("the playwright package (pip install playwright)", _has_playwright()),
-    )
-    if not present
-]
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip(
-        "browser test needs " + " and ".join(_MISSING) + " (CI fails instead of skipping)",
-        allow_module_level=True,
-    )
+require_browser()
 
 CONFIG = """\
 [publication]
@@ -262,20 +236,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
         finally:
             code = _stop(proc)
         assert code == 0, f"syndicate run exited with {code}; log:\n{log.read_text()}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if _MISSING:
-        pytest.fail("CI is set, but the browser test needs " + " and ".join(_MISSING))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Visit:

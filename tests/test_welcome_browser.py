@@ -42,13 +42,10 @@ from tests.test_web_browser import (
     _stop,
     _text,
     _unsubscribe_url,
-    browser,
 )
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
-
-__all__ = ["browser"]  # the module's fixture, shared
 
 ADDRESS = "new.reader@example.org"
 WELCOME = """\

@@ -58,6 +58,7 @@ from syndicate.processes import process_alive, process_owner
 from syndicate.store import deliveries as ledger
 from syndicate.store import locks
 from syndicate.store import sends as send_repo
+from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
 from syndicate.subscribers.tokens import Signer
 from syndicate.subscribers.verp import site_verp
@@ -138,8 +139,8 @@ class Sender:
         """
         report = SendReport(list_name=list_name)
         self._lock(list_name)
-        if self.policy.processes > 1:  # start the process server while the ledger is written
-            spread.warm_up()
+        if self.policy.processes > 1 and self._may_spread(list_name):
+            spread.warm_up()  # start the process server while the ledger is written
         batch = article is None and not resume_only and prepared is None
         try:
             if batch and self.settings.mailing_list(list_name).mode == "post":
@@ -290,6 +291,15 @@ class Sender:
             with contextlib.suppress(TimeoutError):  # a stop request ends the wait
                 await asyncio.wait_for(self._wake.wait(), wait)
         self._progress(send_id, report)
+
+    def _may_spread(self, list_name: str) -> bool:
+        """Whether the list has enough readers for helper processes (a send of fewer than
+        :data:`spread.SPREAD_MIN` copies never spreads). Only then is the process server
+        started early: it costs half a second of CPU, wasted on every small send. (Wrong
+        only in the safe direction: a resumed ledger larger than the list starts it late.)"""
+        with self.engine.connect() as conn:
+            on_list = subscriber_repo.counts(conn, list_name).get(list_name, {})
+        return sum(on_list.values()) >= spread.SPREAD_MIN
 
     async def _retry_older(self, list_name: str, report: SendReport) -> None:
         """One pass over the list's older sends whose retries are due (never a wait)."""
