@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from syndicate.config import Settings
 from syndicate.models import Status
-from syndicate.service import sendstate
+from syndicate.service import clickrate, sendstate
 from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
 from syndicate.store import digests as digest_repo
@@ -137,6 +137,7 @@ class SendReport:
     failures_truncated: bool
     feedback: tuple[Feedback, ...]
     clicks: int | None  # None: the send's mail carried no counted link (count_clicks off)
+    clickers: int | None  # distinct readers who clicked; None without per_subscriber
     links: tuple[LinkClicks, ...]  # most clicked first
 
 
@@ -210,9 +211,12 @@ def find_send(conn: Connection, name: str) -> SendRow | None:
     return send_repo.find_send(conn, name)
 
 
-def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
+def report(
+    conn: Connection, sent: SendRow, *, now: datetime, per_subscriber: bool = False
+) -> SendReport:
     """The report of one send (what ``syndicate report SEND`` prints), with its clicks per
-    link when its mail carried counted links."""
+    link when its mail carried counted links, and the readers who clicked when
+    ``per_subscriber`` names them (:mod:`syndicate.service.clickrate`)."""
     view = _view(conn, sent, now)
     counts = view.counts
     found = feedback_views.per_send(conn, sent.id)
@@ -236,9 +240,12 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         for r in feedback_views.readers_of_send(conn, sent.id)[:MAX_FAILURES]
     )
     links = click_repo.send_clicks(conn, sent.id)
+    delivered = counts.get(DeliveryStatus.SENT.value, 0)
+    told = clickrate.figures(conn, [(sent.id, delivered)], per_subscriber=per_subscriber)
+    figure = told.get(sent.id)
     return SendReport(
         send=view,
-        delivered=counts.get(DeliveryStatus.SENT.value, 0),
+        delivered=delivered,
         deferred=counts.get(DeliveryStatus.DEFERRED.value, 0),
         failed=counts.get(DeliveryStatus.FAILED.value, 0),
         bounced=found.bounced,
@@ -246,7 +253,8 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         failures=failures,
         failures_truncated=len(listed) > MAX_FAILURES,
         feedback=readers,
-        clicks=None if links is None else sum(link.clicks for link in links),
+        clicks=None if figure is None else figure.clicks,
+        clickers=None if figure is None else figure.clickers,
         links=tuple(LinkClicks(url=link.url, clicks=link.clicks) for link in links or ()),
     )
 
