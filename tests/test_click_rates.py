@@ -43,7 +43,9 @@ WHO = re.compile(
 )
 
 
-def _site(any_site: Site, monkeypatch: pytest.MonkeyPatch, *, per_subscriber: bool) -> Site:
+def configured_site(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch, *, per_subscriber: bool
+) -> Site:
     monkeypatch.setenv("SYNDICATE_SECRET", "test-secret-0123456789abcdef")
     any_site.configure(config(per_subscriber=per_subscriber) + WEB)
     article(any_site, "first", wall() - timedelta(days=1))
@@ -55,12 +57,12 @@ def _site(any_site: Site, monkeypatch: pytest.MonkeyPatch, *, per_subscriber: bo
 
 @pytest.fixture
 def anonymous(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    yield _site(any_site, monkeypatch, per_subscriber=False)
+    yield configured_site(any_site, monkeypatch, per_subscriber=False)
 
 
 @pytest.fixture
 def named(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    yield _site(any_site, monkeypatch, per_subscriber=True)
+    yield configured_site(any_site, monkeypatch, per_subscriber=True)
 
 
 def cards(page: str) -> list[str]:
