@@ -119,7 +119,9 @@ def sends_routes(
             links = click_repo.send_clicks(conn, send_id)
             view = desk.send_views(conn, [summary], per_subscriber=per_subscriber)[0]
             clickers = click_repo.readers_who_clicked(conn, send_id, limit=SHOWN + 1)
+        declared = lists.get(summary.list_name)
         return {
+            "topics": declared is not None and bool(declared.tags),
             "view": view,
             "problems": problems,
             "readers": readers,
