@@ -133,19 +133,6 @@ def send_clicks(conn: Connection, send_id: int) -> list[LinkClicks] | None:
     return click_counts(conn, send_id) or None
 
 
-def click_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, int]:
-    """Total clicks of each of ``send_ids`` whose mail carried counted links, in one query
-    (a send missing from the answer counted none)."""
-    if not send_ids:
-        return {}
-    stmt = (
-        select(_l.send_id, func.sum(_l.clicks))
-        .where(_l.send_id.in_(list(send_ids)))
-        .group_by(_l.send_id)
-    )
-    return {int(send_id): int(total or 0) for send_id, total in conn.execute(stmt)}
-
-
 def subscriber_clicks_of(conn: Connection, send_id: int) -> list[SubscriberClick]:
     """Who followed which link of a send (empty unless ``per_subscriber`` was on)."""
     s = subscribers.c
