@@ -47,7 +47,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -77,6 +77,7 @@ def query_level(engine: Engine, seeded: Seeded, runs: int, now: datetime) -> dic
             return desk_service.dashboard(conn, seeded.titles, now=now)
 
     found["dashboard (store + shaping)"] = median_ms(dashboard, runs)
+    found.update(api_sends(engine, runs, now))
     try:
         search = importlib.import_module("syndicate.store.search")
     except ModuleNotFoundError:
@@ -92,6 +93,30 @@ def query_level(engine: Engine, seeded: Seeded, runs: int, now: datetime) -> dic
 
         found[label] = median_ms(call, runs)
     return found
+
+
+def api_sends(engine: Engine, runs: int, now: datetime) -> dict[str, float]:
+    """``GET /api/v1/sends``' store work (20 sends a page, its default): as it is now (a
+    finished send's counts from ``send_totals``), and every listed ledger counted, as it
+    was before (the same rows, each send's ``ledger.counts``)."""
+    from syndicate.service import api_views
+    from syndicate.store import sends as send_repo
+    from syndicate.store.tables import sends
+
+    def listed() -> object:
+        with engine.connect() as conn:
+            return api_views.recent_sends(conn, list_name=None, before=None, limit=20, now=now)
+
+    def counted() -> object:  # before: the same page, each send's ledger counted
+        with engine.connect() as conn:
+            stmt = select(sends.c.id).order_by(sends.c.id.desc()).limit(20)
+            rows = [send_repo.send_by_id(conn, i) for i in conn.execute(stmt).scalars()]
+            return [api_views._view(conn, r, now) for r in rows if r is not None]
+
+    return {
+        "API sends list (send_totals)": median_ms(listed, runs),
+        "API sends list, every ledger counted (before)": median_ms(counted, runs),
+    }
 
 
 CONFIG = """[publication]

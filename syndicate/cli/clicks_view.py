@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from syndicate.config import Settings
+from syndicate.service.clickrate import figures
 from syndicate.store import clicks as click_repo
 from syndicate.store.sends import SendRow
 from syndicate.subscribers.address import display_address
@@ -43,16 +44,21 @@ def click_docs(settings: Settings, conn: Connection, sent: SendRow) -> list[dict
     return docs
 
 
-def click_lines(settings: Settings, conn: Connection, sent: SendRow) -> list[str]:
-    """What the text report prints about clicks (nothing for a list that counts none)."""
+def click_lines(
+    settings: Settings, conn: Connection, sent: SendRow, *, delivered: int
+) -> list[str]:
+    """What the text report prints about clicks (nothing for a list that counts none): the
+    count, and the readers who clicked over ``delivered`` copies with ``per_subscriber``,
+    told as the desk tells them (:mod:`syndicate.service.clickrate`)."""
     cfg = settings.config.lists.get(sent.list_name)
     links = _links(settings, conn, sent)
     if not links:
         if cfg is not None and cfg.count_clicks:
             return ["clicks: no counted links in this send"]
         return []
-    total = sum(link.clicks for link in links)
-    lines = [f"clicks: {plural(total, 'click')} on {plural(len(links), 'link')}"]
+    per_subscriber = settings.config.analytics.per_subscriber
+    told = figures(conn, [(sent.id, delivered)], per_subscriber=per_subscriber).get(sent.id)
+    lines = [f"clicks: {told.words}"] if told is not None else []
     width = max(len(f"{link.clicks:,}") for link in links)
     lines += [f"  {link.clicks:>{width},}  {one_line(link.url, 300)}" for link in links]
     by_reader = click_repo.subscriber_clicks_of(conn, sent.id)

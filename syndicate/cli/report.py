@@ -108,7 +108,8 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
                     out.print(line.strip(), markup=False)
                 for reader in feedback_views.readers_of_send(conn, sent.id):
                     out.print(reader_line(reader), markup=False)
-                for line in click_lines(ctx.settings, conn, sent):
+                delivered = counts.get(DeliveryStatus.SENT, 0)
+                for line in click_lines(ctx.settings, conn, sent, delivered=delivered):
                     out.print(line, markup=False)
         finally:
             engine.dispose()

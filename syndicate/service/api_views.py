@@ -18,15 +18,16 @@ from sqlalchemy import Connection, and_, or_, select
 
 from syndicate.config import Settings
 from syndicate.models import Status
-from syndicate.service import sendstate
+from syndicate.service import clickrate, sendstate
 from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
+from syndicate.store import desk as desk_store
 from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as subscriber_repo
 from syndicate.store.deliveries import DeliveryStatus
-from syndicate.store.sends import SendRow
+from syndicate.store.sends import SendRow, SendStatus
 from syndicate.store.tables import articles, sends
 
 MAX_FAILURES = 500  # recipients listed in one report (``failures_truncated`` says there are more)
@@ -137,6 +138,7 @@ class SendReport:
     failures_truncated: bool
     feedback: tuple[Feedback, ...]
     clicks: int | None  # None: the send's mail carried no counted link (count_clicks off)
+    clickers: int | None  # distinct readers who clicked; None without per_subscriber
     links: tuple[LinkClicks, ...]  # most clicked first
 
 
@@ -170,12 +172,50 @@ def lists(conn: Connection, settings: Settings) -> list[ListView]:
 def state(
     conn: Connection, sent: SendRow, counts: dict[DeliveryStatus, int], *, now: datetime
 ) -> str:
-    """Where a send stands, in the words ``syndicate sends`` uses."""
+    """Where a send stands, in the words ``syndicate sends`` uses (whether a process is at
+    it is asked only of a send still open)."""
+    if sent.status not in (SendStatus.PREPARING, SendStatus.SENDING):
+        return sendstate.state_of(sent, counts)
     return sendstate.state_of(sent, counts, busy=sendstate.is_busy(conn, sent, now=now))
 
 
-def _view(conn: Connection, sent: SendRow, now: datetime) -> SendView:
-    counts = ledger.counts(conn, sent.id)
+_FINAL = {
+    DeliveryStatus.SENT: "sent",
+    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.SKIPPED: "skipped",
+    DeliveryStatus.ABANDONED: "abandoned",
+}
+
+
+def _from_totals(totals: desk_store.Totals) -> dict[DeliveryStatus, int] | None:
+    """A finished send's ledger by status, from its frozen totals (what ``ledger.counts``
+    would count: every copy has its final answer); None when the totals do not add up to
+    that, and the ledger itself must be counted."""
+    found = {status: getattr(totals, name) for status, name in _FINAL.items()}
+    if sum(found.values()) != totals.recipients:
+        return None
+    return {status: n for status, n in found.items() if n}
+
+
+def ledger_counts(conn: Connection, found: list[SendRow]) -> dict[int, dict[DeliveryStatus, int]]:
+    """Each send's ledger by status: a finished send's from ``send_totals`` (one query for
+    all of them; its ledger no longer changes, and a send to a million readers has a
+    million rows), a running one's (or one without totals) counted from its ledger."""
+    closed = [r.id for r in found if r.status in (SendStatus.DONE, SendStatus.ABANDONED)]
+    frozen = desk_store.frozen_totals(conn, closed)
+    counts: dict[int, dict[DeliveryStatus, int]] = {}
+    for r in found:
+        totals = frozen.get(r.id)
+        known = _from_totals(totals) if totals is not None else None
+        counts[r.id] = known if known is not None else ledger.counts(conn, r.id)
+    return counts
+
+
+def _view(
+    conn: Connection, sent: SendRow, now: datetime, counts: dict[DeliveryStatus, int] | None = None
+) -> SendView:
+    if counts is None:
+        counts = ledger.counts(conn, sent.id)
     return SendView(
         id=sent.id,
         digest=sent.digest_id,
@@ -198,8 +238,9 @@ def recent_sends(
     if before is not None:
         stmt = stmt.where(sends.c.id < before)
     ids = list(conn.execute(stmt).scalars())
-    rows = [send_repo.send_by_id(conn, i) for i in ids[:limit]]
-    found = [_view(conn, r, now) for r in rows if r is not None]
+    rows = [r for i in ids[:limit] if (r := send_repo.send_by_id(conn, i)) is not None]
+    counts = ledger_counts(conn, rows)
+    found = [_view(conn, r, now, counts[r.id]) for r in rows]
     return found, (ids[limit - 1] if len(ids) > limit else None)
 
 
@@ -210,9 +251,12 @@ def find_send(conn: Connection, name: str) -> SendRow | None:
     return send_repo.find_send(conn, name)
 
 
-def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
+def report(
+    conn: Connection, sent: SendRow, *, now: datetime, per_subscriber: bool = False
+) -> SendReport:
     """The report of one send (what ``syndicate report SEND`` prints), with its clicks per
-    link when its mail carried counted links."""
+    link when its mail carried counted links, and the readers who clicked when
+    ``per_subscriber`` names them (:mod:`syndicate.service.clickrate`)."""
     view = _view(conn, sent, now)
     counts = view.counts
     found = feedback_views.per_send(conn, sent.id)
@@ -236,9 +280,12 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         for r in feedback_views.readers_of_send(conn, sent.id)[:MAX_FAILURES]
     )
     links = click_repo.send_clicks(conn, sent.id)
+    delivered = counts.get(DeliveryStatus.SENT.value, 0)
+    told = clickrate.figures(conn, [(sent.id, delivered)], per_subscriber=per_subscriber)
+    figure = told.get(sent.id)
     return SendReport(
         send=view,
-        delivered=counts.get(DeliveryStatus.SENT.value, 0),
+        delivered=delivered,
         deferred=counts.get(DeliveryStatus.DEFERRED.value, 0),
         failed=counts.get(DeliveryStatus.FAILED.value, 0),
         bounced=found.bounced,
@@ -246,7 +293,8 @@ def report(conn: Connection, sent: SendRow, *, now: datetime) -> SendReport:
         failures=failures,
         failures_truncated=len(listed) > MAX_FAILURES,
         feedback=readers,
-        clicks=None if links is None else sum(link.clicks for link in links),
+        clicks=None if figure is None else figure.clicks,
+        clickers=None if figure is None else figure.clickers,
         links=tuple(LinkClicks(url=link.url, clicks=link.clicks) for link in links or ()),
     )
 

@@ -59,10 +59,13 @@ def alerts(conn: Connection, *, now: datetime) -> list[str]:
     return lines
 
 
-def deliverability(conn: Connection, lists: list[str], *, now: datetime) -> Deliverability:
+def deliverability(
+    conn: Connection, lists: list[str], *, now: datetime, per_subscriber: bool = False
+) -> Deliverability:
     """The page's figures."""
     recent = desk_store.last_sends(conn, limit=SENDS, live=desk.LIVE)
-    views = desk.send_views(conn, [s for s in reversed(recent) if not s.running])
+    finished = [s for s in reversed(recent) if not s.running]
+    views = desk.send_views(conn, finished, per_subscriber=per_subscriber)
     today = now.date()
     names = sorted(set(lists) | set(desk_store.list_names(conn)))
     since = (today - timedelta(weeks=27)).isoformat()

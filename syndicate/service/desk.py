@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from syndicate.service.clickrate import ClickFigure, figures
 from syndicate.store import desk
-from syndicate.store.clicks import click_totals
 from syndicate.store.desk import Day, SendSummary
 
 SERIES_DAYS = 90  # the active-readers chart: the last 90 days
@@ -60,7 +60,7 @@ class SendView:
     bounced: float | None
     complained: float | None
     clicks: int | None  # total clicks, None when click counting is not there
-    click_rate: float | None  # clicks per delivered copy
+    click: ClickFigure | None  # the clicks as told (service.clickrate), None likewise
     progress: float | None  # a running send: share of copies with a final answer
 
 
@@ -73,9 +73,12 @@ class Dashboard:
     running: list[SendView]
 
 
-def send_views(conn: Connection, found: Sequence[SendSummary]) -> list[SendView]:
-    """:func:`send_view` of each send, with its clicks (one query for them all)."""
-    clicks = click_totals(conn, [s.id for s in found])
+def send_views(
+    conn: Connection, found: Sequence[SendSummary], *, per_subscriber: bool = False
+) -> list[SendView]:
+    """:func:`send_view` of each send, with its clicks (two queries for them all;
+    ``per_subscriber``: ``[analytics] per_subscriber`` is on)."""
+    clicks = figures(conn, [(s.id, s.totals.sent) for s in found], per_subscriber=per_subscriber)
     return [send_view(s, clicks.get(s.id)) for s in found]
 
 
@@ -110,10 +113,10 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def send_view(send: SendSummary, clicks: int | None = None) -> SendView:
+def send_view(send: SendSummary, clicks: ClickFigure | None = None) -> SendView:
     """A send's rates: delivery outcomes over the copies tried (skipped ones left out),
-    bounces, complaints and ``clicks`` (None: the send counted none) over the copies
-    delivered."""
+    bounces and complaints over the copies delivered; ``clicks`` (None: the send counted
+    none) as :mod:`syndicate.service.clickrate` tells them (a count is not a rate)."""
     t, f = send.totals, send.feedback
     tried = t.recipients - t.skipped
     return SendView(
@@ -123,8 +126,8 @@ def send_view(send: SendSummary, clicks: int | None = None) -> SendView:
         failed=_share(t.failed, tried),
         bounced=_share(f.bounced, t.sent),
         complained=_share(f.complained, t.sent),
-        clicks=clicks,
-        click_rate=_share(clicks, t.sent) if clicks is not None else None,
+        clicks=clicks.clicks if clicks is not None else None,
+        click=clicks,
         progress=_share(t.settled, t.recipients) if send.running else None,
     )
 
@@ -202,19 +205,22 @@ def dashboard(
     now: datetime,
     sends: int = SENDS_SHOWN,
     live: desk.LiveCount = LIVE,
+    per_subscriber: bool = False,
 ) -> Dashboard:
     """The dashboard: every declared list (``titles``: name → title) and every list the
     store knows, the last ``sends`` sends, and the sends in progress."""
     today = now.astimezone(UTC).date()
     by_list = desk.days_of_lists(conn, since=window_start(today).isoformat())
     names = sorted(set(titles) | set(desk.list_names(conn)))
-    recent = send_views(conn, desk.last_sends(conn, limit=sends, live=live))
+    recent = send_views(
+        conn, desk.last_sends(conn, limit=sends, live=live), per_subscriber=per_subscriber
+    )
     shown = {v.send.id: v for v in recent}
     running: list[SendView] = []
     for send_id in desk.running_ids(conn):
         found = shown.get(send_id)
         if found is None and (summary := desk.send_summary(conn, send_id, live=live)) is not None:
-            found = send_views(conn, [summary])[0]
+            found = send_views(conn, [summary], per_subscriber=per_subscriber)[0]
         if found is not None:
             running.append(found)
     return Dashboard(

@@ -133,19 +133,6 @@ def send_clicks(conn: Connection, send_id: int) -> list[LinkClicks] | None:
     return click_counts(conn, send_id) or None
 
 
-def click_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, int]:
-    """Total clicks of each of ``send_ids`` whose mail carried counted links, in one query
-    (a send missing from the answer counted none)."""
-    if not send_ids:
-        return {}
-    stmt = (
-        select(_l.send_id, func.sum(_l.clicks))
-        .where(_l.send_id.in_(list(send_ids)))
-        .group_by(_l.send_id)
-    )
-    return {int(send_id): int(total or 0) for send_id, total in conn.execute(stmt)}
-
-
 def subscriber_clicks_of(conn: Connection, send_id: int) -> list[SubscriberClick]:
     """Who followed which link of a send (empty unless ``per_subscriber`` was on)."""
     s = subscribers.c
@@ -167,5 +154,64 @@ def subscriber_clicks_of(conn: Connection, send_id: int) -> list[SubscriberClick
             first_at=r[5],
             last_at=r[6],
         )
+        for r in rows
+    ]
+
+
+def link_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(total clicks, counted links) of each of ``send_ids`` whose mail carried counted
+    links, in one query (a send missing from the answer counted none)."""
+    if not send_ids:
+        return {}
+    stmt = (
+        select(_l.send_id, func.sum(_l.clicks), func.count())
+        .where(_l.send_id.in_(list(send_ids)))
+        .group_by(_l.send_id)
+    )
+    return {int(i): (int(total or 0), int(n)) for i, total, n in conn.execute(stmt)}
+
+
+def clicker_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, int]:
+    """Distinct readers who followed a link of each of ``send_ids`` (only where
+    ``[analytics] per_subscriber`` recorded them; a send missing from the answer has none)."""
+    if not send_ids:
+        return {}
+    stmt = (
+        select(_l.send_id, func.count(func.distinct(_sc.subscriber_id)))
+        .join(click_links, _l.id == _sc.link_id)
+        .where(_l.send_id.in_(list(send_ids)))
+        .group_by(_l.send_id)
+    )
+    return {int(i): int(n) for i, n in conn.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Clicker:
+    """One reader who followed links of a send (``per_subscriber`` only), all links summed."""
+
+    subscriber_id: int
+    email: str
+    clicks: int
+    links: int
+    first_at: datetime
+
+
+def readers_who_clicked(conn: Connection, send_id: int, *, limit: int) -> list[Clicker]:
+    """Up to ``limit`` readers who clicked in a send, most clicks first (then by first
+    click): what the desk's report lists (``syndicate report`` prints every row)."""
+    s = subscribers.c
+    clicks = func.sum(_sc.clicks)
+    first = func.min(_sc.first_at)
+    rows = conn.execute(
+        select(_sc.subscriber_id, s.email, clicks, func.count(), first)
+        .join(click_links, _l.id == _sc.link_id)
+        .join(subscribers, s.id == _sc.subscriber_id)
+        .where(_l.send_id == send_id)
+        .group_by(_sc.subscriber_id, s.email)
+        .order_by(clicks.desc(), first, _sc.subscriber_id)
+        .limit(limit)
+    )
+    return [
+        Clicker(subscriber_id=r[0], email=r[1], clicks=int(r[2]), links=int(r[3]), first_at=r[4])
         for r in rows
     ]

@@ -192,6 +192,19 @@ def feedback_of(conn: Connection, send_ids: Sequence[int]) -> dict[int, Feedback
     }
 
 
+def frozen_totals(conn: Connection, send_ids: Sequence[int]) -> dict[int, Totals]:
+    """The totals frozen in ``send_totals`` of those of ``send_ids`` that have them (sends
+    that finished or were abandoned), in one query: a row per send, not its ledger."""
+    if not send_ids:
+        return {}
+    t = send_totals.c
+    stmt = select(t.send_id, *(t[name] for name in _TOTALS)).where(t.send_id.in_(list(send_ids)))
+    return {
+        int(r[0]): Totals(**dict(zip(_TOTALS, (int(v) for v in r[1:]), strict=True)))
+        for r in conn.execute(stmt)
+    }
+
+
 LiveCount = Callable[[Connection, int], "Totals"]
 
 

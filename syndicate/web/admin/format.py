@@ -11,6 +11,7 @@ from datetime import UTC, datetime, tzinfo
 from jinja2 import Environment
 
 from syndicate.config import Settings
+from syndicate.service.clickrate import rate_text
 from syndicate.service.scheduler import list_timezone
 from syndicate.text import plural
 
@@ -51,10 +52,11 @@ def zones(settings: Settings) -> Callable[[str | None], tzinfo]:
 
 
 def register(env: Environment, settings: Settings | None = None) -> None:
-    """Add the filters (``percent``, ``thousands``, ``when``, ``plural``) to a Jinja
+    """Add the filters (``percent``, ``thousands``, ``when``, ``plural``, ``click_rate``) to a Jinja
     environment; with ``settings``, ``when(list_name)`` shows a time in that list's zone."""
     zone = zones(settings) if settings is not None else (lambda _name: UTC)
     env.filters["percent"] = percent
     env.filters["thousands"] = count
     env.filters["when"] = lambda moment, list_name=None: when(moment, zone(list_name))
     env.filters["plural"] = plural
+    env.filters["click_rate"] = rate_text  # readers who clicked (service.clickrate)

@@ -94,7 +94,9 @@ def dashboard_routes(
 
     def figures() -> desk.Dashboard:
         with engine.connect() as conn:
-            return desk.dashboard(conn, titles, now=clock())
+            return desk.dashboard(
+                conn, titles, now=clock(), per_subscriber=settings.config.analytics.per_subscriber
+            )
 
     async def dashboard(request: Request) -> Response:
         found = await run_in_threadpool(figures)

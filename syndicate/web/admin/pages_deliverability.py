@@ -38,10 +38,11 @@ def deliverability_routes(
 ) -> list[BaseRoute]:
     """The deliverability page's route."""
     lists = list(settings.config.lists)
+    per_subscriber = settings.config.analytics.per_subscriber
 
     def gather() -> figures.Deliverability:
         with engine.connect() as conn:
-            return figures.deliverability(conn, lists, now=clock())
+            return figures.deliverability(conn, lists, now=clock(), per_subscriber=per_subscriber)
 
     async def page(request: Request) -> Response:
         found = await run_in_threadpool(gather)

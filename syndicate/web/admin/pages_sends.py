@@ -66,6 +66,7 @@ def sends_routes(
     """The sends list, a send's report, previews, approve and reject."""
     lists = settings.config.lists
     zone = formats.zones(settings)
+    per_subscriber = settings.config.analytics.per_subscriber
 
     def listing(
         before: int | None, decided: str | None
@@ -73,7 +74,7 @@ def sends_routes(
         with engine.connect() as conn:
             row = queued_repo.of_digest(conn, decided) if decided else None
             found = desk_store.last_sends(conn, limit=PAGE, before=before, live=desk.LIVE)
-            views = desk.send_views(conn, found)
+            views = desk.send_views(conn, found, per_subscriber=per_subscriber)
             waiting = [
                 Waiting(list_name=n, title=c.title, row=queued_repo.waiting(conn, n))
                 for n, c in sorted(lists.items())
@@ -116,9 +117,17 @@ def sends_routes(
             )
             readers = feedback_views.readers_of_send(conn, send_id)
             links = click_repo.send_clicks(conn, send_id)
-        total = None if links is None else sum(link.clicks for link in links)
-        view = desk.send_view(summary, total)
-        return {"view": view, "problems": problems, "readers": readers, "links": links}
+            view = desk.send_views(conn, [summary], per_subscriber=per_subscriber)[0]
+            clickers = click_repo.readers_who_clicked(conn, send_id, limit=SHOWN + 1)
+        declared = lists.get(summary.list_name)
+        return {
+            "topics": declared is not None and bool(declared.tags),
+            "view": view,
+            "problems": problems,
+            "readers": readers,
+            "links": links,
+            "clickers": clickers,
+        }
 
     def send_id_of(digest_id: str) -> int | None:
         with engine.connect() as conn:

@@ -302,11 +302,14 @@ class Api:
     async def send_report(self, call: Call) -> Response:
         """GET /sends/{id}: the report."""
         name = str(call.request.path_params["id"])
+        per_subscriber = self.settings.config.analytics.per_subscriber
 
         def run() -> views.SendReport | None:
             with self.engine.connect() as conn:
                 sent = views.find_send(conn, name)
-                return None if sent is None else views.report(conn, sent, now=self.clock())
+                if sent is None:
+                    return None
+                return views.report(conn, sent, now=self.clock(), per_subscriber=per_subscriber)
 
         found = await run_in_threadpool(run)
         if found is None:
@@ -340,6 +343,7 @@ class Api:
                     for f in found.feedback
                 ],
                 clicks=found.clicks,
+                clickers=found.clickers,
                 links=[m.LinkClicksOut(url=link.url, clicks=link.clicks) for link in found.links],
             )
         )

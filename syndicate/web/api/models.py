@@ -289,7 +289,13 @@ class ReportOut(_Out):
     feedback: list[FeedbackOut]
     clicks: int | None = Field(
         description="Clicks on the send's links in all; null when its list did not count "
-        "clicks (`count_clicks`) when it went out."
+        "clicks (`count_clicks`) when it went out. A count, not a rate: one reader "
+        "following a link twice is two clicks."
+    )
+    clickers: int | None = Field(
+        description="Distinct readers who followed a link of the send (over `delivered`: the "
+        "share of readers who clicked); null when clicks name nobody (`[analytics] "
+        "per_subscriber` off) or the send counted no clicks."
     )
     links: list[LinkClicksOut] = Field(
         description="Clicks per link, most clicked first; empty when clicks were not counted."
