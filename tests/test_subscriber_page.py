@@ -11,8 +11,8 @@ redirect-after-POST with a message, refusals that change nothing, GETs that chan
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -131,7 +131,9 @@ def subscriber_routes(
         name: str, status: Status, topics: tuple[str, ...], blocked: tuple[str, Status] | None
     ) -> ListRow:
         declared = name in titles
-        why_not = None if status in (Status.ACTIVE, Status.UNSUBSCRIBED) else actions.REFUSED[status]
+        why_not = (
+            None if status in (Status.ACTIVE, Status.UNSUBSCRIBED) else actions.REFUSED[status]
+        )
         if status is Status.UNSUBSCRIBED and blocked is not None:
             why_not = actions.blocked_reason(*blocked)  # bounced or complained on another list
         return ListRow(
