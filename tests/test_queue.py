@@ -762,3 +762,27 @@ def test_at_with_to_dry_run_or_workers_is_a_usage_error(
     assert "Usage:" in result.stderr and "send --help' for help" in result.stderr
     assert "--at queues the send for later: it goes without --to" in result.stderr
     assert rows(site) == []  # nothing queued
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_send_now_on_an_approval_list_says_it_skips_approval(
+    site: Site, server: SmtpServer, monkeypatch: pytest.MonkeyPatch, approve: bool
+) -> None:
+    """trial17 F6: `send LIST --yes` on an ``approve = true`` list mailed readers at once
+    without a word; it says so first (as the prompt does), and how to hold it instead."""
+    setup_site(site, server, monkeypatch, approve=approve)
+    said = "weekly has approve = true: `send` sends now, without approval"
+    asked = CliRunner().invoke(main, ["--site", str(site.root), "send", "weekly"], input="n\n")
+    assert asked.exit_code == 1 and got(server) == Counter()
+    if approve:
+        assert said in asked.stderr
+        assert asked.stderr.index(said) < asked.stderr.index("Send weekly-1 to")  # before asking
+        assert "`syndicate send weekly --at TIME` to queue it" in asked.stderr
+    else:
+        assert "approve = true" not in asked.stderr
+    sent = cli(site, "send", "weekly", "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert (said in sent.stderr) is approve
+    assert got(server) == Counter(READERS)
+    again = cli(site, "send", "weekly", "--yes")  # nothing new: nothing sent, nothing said
+    assert said not in again.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -467,3 +468,132 @@ def test_the_desk_search_finds_an_idn_address_by_its_unicode_domain(desk: Desk) 
         for q in ("zoë@exämple.de", "zoë@exä", "zoë@xn--exmple"):
             assert link in client.get("/admin/subscribers", params={"q": q}).text, q
         assert link not in client.get("/admin/subscribers", params={"q": "zoë@exb"}).text
+
+
+# --- trial17b: N1 (a bounce or complaint blocks every list), N2, N5, N6, N7 ---------------
+
+
+def _on_daily_unsubscribed(site: Site, sid: int) -> None:
+    """``sid`` joins daily (as the CLI allows) and leaves it again."""
+    with site.engine.connect() as conn:
+        email = repo.subscriber_by_id(conn, sid).email  # type: ignore[union-attr]
+    _import(site, "daily", f"{email},\n")
+    with site.engine.begin() as conn:
+        repo.apply_changes(
+            conn,
+            [Change(subscriber_id=sid, list_name="daily", status=Status.UNSUBSCRIBED,
+                    previous=Status.ACTIVE, source=Source.WEB)],
+            now=NOW,
+        )  # fmt: skip
+
+
+def test_a_bounce_or_complaint_on_one_list_blocks_resubscribing_to_any(
+    any_site: Site, hooked: None
+) -> None:
+    ids = people(any_site)
+    _move(any_site, ids.dan, Status.COMPLAINED, Status.UNSUBSCRIBED, Source.COMPLAINT)
+    for sid in (ids.bob, ids.dan):  # bounced / complained on weekly
+        _on_daily_unsubscribed(any_site, sid)
+    before = state(any_site)
+    for sid, said in ((ids.bob, "Their mail bounced"), (ids.dan, "reported a mail as spam")):
+        with pytest.raises(ActionRefused) as refused, any_site.engine.begin() as conn:
+            actions.resubscribe(conn, sid, "daily", actor=ED, reason="phoned", now=NOW)
+        assert refused.value.list_name == "daily"
+        assert said in refused.value.reason and "on weekly" in refused.value.reason
+    assert state(any_site) == before
+    assert statuses(any_site, ids.bob) == {"weekly": Status.BOUNCED, "daily": Status.UNSUBSCRIBED}
+
+
+def test_the_desk_refuses_and_hides_resubscribe_for_a_bounced_address(desk: Desk) -> None:
+    bob = desk.ids.bob
+    _on_daily_unsubscribed(desk.site, bob)
+    before = state(desk.site)
+    with signed_in(desk) as client:
+        page = client.get(f"/admin/subscribers/{bob}").text
+        assert "Resubscribe to daily" not in page and "Resubscribe to" not in page
+        daily = page.split('id="list-daily"')[1].split('class="card list-card"')[0]
+        assert "Their mail bounced" in daily and "on weekly" in daily
+        answer = client.post(
+            f"/admin/subscribers/{bob}/resubscribe",
+            data={"csrf": csrf_of(page), "list": "daily", "reason": "phoned"},
+        )
+    assert answer.status_code == 409
+    assert "daily: Their mail bounced" in answer.text and "on weekly" in answer.text
+    assert state(desk.site) == before
+
+
+def test_the_notice_is_shown_only_when_the_status_agrees(desk: Desk) -> None:
+    ada, dan = desk.ids.ada, desk.ids.dan
+    with signed_in(desk) as client:
+
+        def notice(sid: int, **query: str) -> str | None:
+            html = client.get(f"/admin/subscribers/{sid}", params=query).text
+            found = html.split('<p class="notice" role="status">')
+            return found[1].split("</p>")[0] if len(found) > 1 else None
+
+        assert notice(dan, done="unsubscribed", list="weekly") == "Unsubscribed from weekly."
+        assert notice(dan, done="unsubscribed", list="<b>ALL DELETED</b>") is None
+        assert notice(dan, done="unsubscribed", list="YOUR ACCOUNT IS LOCKED") is None
+        assert notice(ada, done="unsubscribed", list="weekly") is None  # still active
+        assert notice(dan, done="resubscribed", list="weekly") is None  # not active
+        assert notice(ada, done="resubscribed", list="weekly") == (
+            "Resubscribed to weekly: they get its mail again."
+        )
+        assert notice(ada, done="all", list="daily, weekly") is None
+        assert notice(dan, done="all", list="weekly") is not None
+        assert notice(dan, done="all", list="weekly, ALL DELETED") is None
+        assert notice(ada, done="unchanged-all", list="") is None
+        assert notice(dan, done="unchanged-all", list="") is not None
+        assert notice(ada, done="unchanged", list="weekly") is None
+        assert notice(dan, done="unchanged", list="weekly") is not None
+
+
+def test_a_too_large_form_gets_the_desks_400_page(desk: Desk) -> None:
+    before = state(desk.site)
+    with signed_in(desk) as client:
+        token = csrf_of(client.get(f"/admin/subscribers/{desk.ids.dan}").text)
+        for data in (
+            {"csrf": token, "list": "weekly", "reason": "x" * 10_240},
+            {"csrf": token, "list": "weekly", **{f"f{i}": "x" for i in range(300)}},
+        ):
+            answer = client.post(f"/admin/subscribers/{desk.ids.dan}/resubscribe", data=data)
+            assert answer.status_code == 400
+            assert "The form is too large: a reason has at most 300 characters." in answer.text
+            assert "Signed in as" in answer.text and "4KB" not in answer.text
+    assert state(desk.site) == before
+
+
+def test_desk_changes_are_in_the_run_log(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="syndicate.web.admin.pages_subscriber")
+    ada = desk.ids.ada
+    with signed_in(desk) as client:
+        token = csrf_of(client.get(f"/admin/subscribers/{ada}").text)
+        post = {"csrf": token, "list": "weekly", "reason": "secret words"}
+        client.post(f"/admin/subscribers/{ada}/unsubscribe", data=post)
+        client.post(f"/admin/subscribers/{ada}/unsubscribe", data=post)  # unchanged: no line
+        client.post(f"/admin/subscribers/{ada}/resubscribe", data=post)
+        client.post(f"/admin/subscribers/{ada}/unsubscribe-all", data={"csrf": token})
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("pages_subscriber")]
+    assert lines == [
+        f"admin ed: subscriber {ada} unsubscribed from weekly",
+        f"admin ed: subscriber {ada} resubscribed to weekly",
+        f"admin ed: subscriber {ada} unsubscribed from daily, weekly",
+    ]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name.endswith("subscriber"))
+    assert "secret words" not in caplog.text and "ada@example.org" not in caplog.text
+
+
+def test_only_canonical_ids_are_pages(desk: Desk) -> None:
+    ada = desk.ids.ada
+    before = state(desk.site)
+    with signed_in(desk) as client:
+        assert client.get(f"/admin/subscribers/{ada}").status_code == 200
+        token = csrf_of(client.get(f"/admin/subscribers/{ada}").text)
+        for path in (f"0{ada}", f"00{ada}", f"+{ada}", f"{ada}.0", f"%20{ada}", "2147483648"):
+            answer = client.get(f"/admin/subscribers/{path}")
+            assert answer.status_code == 404 and "Signed in as" in answer.text, path
+            posted = client.post(
+                f"/admin/subscribers/{path}/unsubscribe", data={"csrf": token, "list": "weekly"}
+            )
+            assert posted.status_code == 404, path
+    assert state(desk.site) == before

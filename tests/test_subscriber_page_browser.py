@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 
 require_browser()
 
+# Date and id cells (the send, the list) that take more than two lines.
+TALL_DATES = """() => [...document.querySelectorAll("td.when, td.id")]
+  .filter(el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const tall = range.getBoundingClientRect().height;
+    return tall > 2.5 * parseFloat(getComputedStyle(el).lineHeight);
+  })
+  .map(el => el.textContent)"""
+
 
 def test_search_open_and_unsubscribe_a_reader(
     site: Site, monkeypatch: pytest.MonkeyPatch, browser: Browser
@@ -84,7 +94,14 @@ def test_search_open_and_unsubscribe_a_reader(
         page.set_viewport_size({"width": 380, "height": 800})  # a phone: nothing overflows
         page.reload()
         assert page.evaluate("document.documentElement.scrollWidth") <= 380 + 1
+        assert page.evaluate(TALL_DATES) == []  # no date wraps to 3 or 4 lines
+        detail = page.locator("table.trail tbody tr").first.locator("td.detail").bounding_box()
+        assert detail is not None and detail["x"] >= 0
+        assert detail["x"] + detail["width"] <= 380 + 1  # the reason is on screen, no scrolling
         shot(page, "desk-subscriber-narrow.png")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.reload()
+        assert page.evaluate(TALL_DATES) == []
         context.close()
     assert statuses(site, ids.ada) == {"weekly": Status.UNSUBSCRIBED, "daily": Status.ACTIVE}
     entry = newest(site, ids.ada)

@@ -19,7 +19,7 @@ from syndicate.cli.plan import render_versions
 from syndicate.cli.post import Chosen, PostRun, post_run, question_for
 from syndicate.cli.queue import queue_send
 from syndicate.cli.send_output import dry_run as dry_run_plan
-from syndicate.cli.send_output import resuming, summary
+from syndicate.cli.send_output import not_held, resuming, summary
 from syndicate.cli.send_run import run_send
 from syndicate.cli.testcopy import send_test_copies
 from syndicate.content.reader import read_site
@@ -226,6 +226,9 @@ def _send(
             if signer is None:  # a dry run
                 dry_run_plan(engine, list_name, interrupted, plan, as_json, post.article)
                 return
+            approve = settings.mailing_list(list_name).approve
+            if approve and plan is not None and not plan.nothing_new and post.article_id is None:
+                err.print(not_held(list_name), markup=False)  # before the question, or --yes
             if interrupted is not None:
                 err.print(resuming(interrupted), markup=False)
                 post.after_resume(list_name)

@@ -21,6 +21,16 @@ from syndicate.store.sends import SendRow, SendStatus
 from syndicate.text import one_line, plural
 
 
+def not_held(list_name: str) -> str:
+    """What ``send`` says on a list with ``approve = true``: approval holds digests the
+    schedule (or a queued ``--at`` send) prepares, not one sent by hand now."""
+    return (
+        f"{list_name} has approve = true: `send` sends now, without approval (use "
+        f"`syndicate send {list_name} --at TIME` to queue it: when it comes due the digest "
+        "waits for approval)"
+    )
+
+
 def resuming(sent: SendRow) -> str:
     doing = "queueing" if sent.status is SendStatus.PREPARING else "sending"
     return (

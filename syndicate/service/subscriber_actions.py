@@ -9,7 +9,8 @@ The rules are those of consent: unsubscribing only ends an active or pending sub
 (a bounced or complained one stays as it is: it says more). Resubscribing is only for
 someone who unsubscribed and asked to come back, and needs the reason (where that consent
 was given); a bounced or complained address, or a pending one, must confirm by mail again
-(the subscribe form), which no editor can do for them.
+(the subscribe form), which no editor can do for them. A bounce or a spam report is about
+the address, not one list: it blocks a resubscribe to *every* list (:func:`blocked_by`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,26 @@ REFUSED = {
 }
 
 
+BLOCKING = (Status.BOUNCED, Status.COMPLAINED)  # on any list: no resubscribe to any list
+
+
+def blocked_by(current: Mapping[str, Status]) -> tuple[str, Status] | None:
+    """The list (first by name) on which the address bounced or complained, with that
+    status, when there is one: a dead or complaining address is not made active by hand."""
+    for name in sorted(current):
+        if current[name] in BLOCKING:
+            return name, current[name]
+    return None
+
+
+def blocked_reason(name: str, status: Status) -> str:
+    """Why a resubscribe is refused because of ``status`` on list ``name``."""
+    return (
+        f"{REFUSED[status]} (This was on {name}: a bounce or a spam report is about the "
+        "address, so no list can be resubscribed by hand.)"
+    )
+
+
 def resubscribe(
     conn: Connection,
     subscriber_id: int,
@@ -154,17 +175,22 @@ def resubscribe(
 ) -> Change:
     """Make an unsubscribed subscription active again, for consent given elsewhere:
     ``reason`` (required) says where, and is kept in the trail. Anything but
-    ``unsubscribed`` is refused (:class:`ActionRefused`, nothing changed)."""
+    ``unsubscribed`` is refused (:class:`ActionRefused`, nothing changed), and so is any
+    list of an address that bounced or complained on some list (:func:`blocked_by`)."""
     reason = clean_reason(reason, list_name)
     if reason is None:
         raise BadReason(
             list_name, "A resubscribe needs a reason: say where they asked to come back."
         )
-    current = repo.subscriptions_of(conn, subscriber_id, for_update=True).get(list_name)
+    every = repo.subscriptions_of(conn, subscriber_id, for_update=True)
+    current = every.get(list_name)
     if current is None:
         raise ActionRefused(list_name, f"They were never subscribed to {list_name}.")
     if current is not Status.UNSUBSCRIBED:
         raise ActionRefused(list_name, REFUSED[current])
+    blocked = blocked_by(every)
+    if blocked is not None:
+        raise ActionRefused(list_name, blocked_reason(*blocked))
     change = Change(
         subscriber_id=subscriber_id,
         list_name=list_name,

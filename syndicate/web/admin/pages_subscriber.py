@@ -15,7 +15,9 @@ page again with the problem (400: no reason; 409: not allowed) having changed no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +42,8 @@ from syndicate.subscribers.address import display_address
 from syndicate.web.admin.gate import admin_form, signed_in
 from syndicate.web.admin.render import AdminRenderer
 
+log = logging.getLogger(__name__)
+
 TRAIL = 200  # trail entries shown (`syndicate subscribers show` has them all)
 DELIVERIES = 100  # newest sends' copies shown
 FEEDBACK = 50  # newest bounces and complaints shown
@@ -51,6 +55,12 @@ DONE = {
     "resubscribed": "Resubscribed to {list}: they get its mail again.",
     "unchanged": "Nothing changed: they were not subscribed to {list} any more.",
     "unchanged-all": "Nothing changed: they were not subscribed to any list any more.",
+}
+
+LOGGED = {  # the run log's words for a change made
+    "unsubscribed": "unsubscribed from",
+    "all": "unsubscribed from",
+    "resubscribed": "resubscribed to",
 }
 
 
@@ -82,10 +92,32 @@ class Dossier:
     more_feedback: bool
 
 
+CANONICAL_ID = re.compile(r"[1-9][0-9]{0,9}")  # decimal, no sign, no leading zero
+
+
 def subscriber_id(request: Request) -> int | None:
-    """The path's id, when it can name a subscriber (the route takes digits only)."""
+    """The path's id, when it can name a subscriber: only its canonical decimal spelling
+    (``01``, ``+1`` and the like are not pages, so every subscriber has one URL)."""
     value = request.path_params.get("subscriber_id")
-    return value if isinstance(value, int) and 0 < value <= MAX_ID else None
+    if not isinstance(value, str) or not CANONICAL_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+def fits(done: str, named: str, statuses: Mapping[str, Status], declared: Container[str]) -> bool:
+    """Whether the redirect's ``done`` / ``list`` (from the query string, so anyone's words)
+    agree with the subscriber's statuses now: only then is the notice shown."""
+    if done == "unchanged-all":
+        return not named and all(s not in actions.ENDABLE for s in statuses.values())
+    if done == "all":
+        names = named.split(", ")
+        return bool(named) and all(statuses.get(n) is Status.UNSUBSCRIBED for n in names)
+    if named not in declared:
+        return False
+    wanted = {"unsubscribed": (Status.UNSUBSCRIBED,), "resubscribed": (Status.ACTIVE,)}
+    allowed = wanted.get(done, (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED, None))
+    return statuses.get(named) in allowed
 
 
 def subscriber_routes(
@@ -95,18 +127,23 @@ def subscriber_routes(
     titles = {name: cfg.title for name, cfg in settings.config.lists.items()}
     hooks = settings.config.webhooks
 
-    def row(name: str, status: Status, topics: tuple[str, ...]) -> ListRow:
+    def row(
+        name: str, status: Status, topics: tuple[str, ...], blocked: tuple[str, Status] | None
+    ) -> ListRow:
         declared = name in titles
+        why_not = (
+            None if status in (Status.ACTIVE, Status.UNSUBSCRIBED) else actions.REFUSED[status]
+        )
+        if status is Status.UNSUBSCRIBED and blocked is not None:
+            why_not = actions.blocked_reason(*blocked)  # bounced or complained on another list
         return ListRow(
             list_name=name,
             title=titles.get(name),
             status=status,
             topics=topics,
             can_unsubscribe=status in actions.ENDABLE,
-            can_resubscribe=declared and status is Status.UNSUBSCRIBED,
-            why_not=None
-            if status in (Status.ACTIVE, Status.UNSUBSCRIBED)
-            else actions.REFUSED[status],
+            can_resubscribe=declared and status is Status.UNSUBSCRIBED and blocked is None,
+            why_not=why_not,
         )
 
     def dossier(sid: int) -> Dossier | None:
@@ -123,7 +160,10 @@ def subscriber_routes(
         return Dossier(
             subscriber=found,
             shown_as=display_address(found.email),
-            lists=tuple(row(n, s, topics.get(n, ())) for n, s in sorted(statuses.items())),
+            lists=tuple(
+                row(n, s, topics.get(n, ()), actions.blocked_by(statuses))
+                for n, s in sorted(statuses.items())
+            ),
             trail=tuple(trail),
             trail_total=total,
             deliveries=tuple(copies[:DELIVERIES]),
@@ -145,7 +185,9 @@ def subscriber_routes(
         done = request.query_params.get("done", "")
         if status == 200 and done in DONE:
             named = request.query_params.get("list", "")[:500]
-            notice = DONE[done].format(list=named)
+            current = {row.list_name: row.status for row in found.lists}
+            if fits(done, named, current, titles):
+                notice = DONE[done].format(list=named)
         return renderer.page(
             request,
             "admin/subscriber.html.j2",
@@ -217,6 +259,9 @@ def subscriber_routes(
             return await show(request, sid, status=409, problem=f"{exc.list_name}: {exc.reason}")
         if done is None:
             return not_found(request)
+        said = LOGGED.get(done[0])
+        if said:  # the id, the lists and the admin: never the address or the reason
+            log.info("%s: subscriber %d %s %s", who.name, sid, said, done[1])
         return back(sid, *done)
 
     async def unsubscribe(request: Request) -> Response:
@@ -228,7 +273,7 @@ def subscriber_routes(
     async def resubscribe(request: Request) -> Response:
         return await act(request, "resubscribe")
 
-    base = "/admin/subscribers/{subscriber_id:int}"
+    base = "/admin/subscribers/{subscriber_id}"  # checked by subscriber_id()
     return [
         Route(base, page, methods=["GET"], name="admin_subscriber"),
         Route(f"{base}/unsubscribe", unsubscribe, methods=["POST"], name="admin_unsubscribe"),
