@@ -227,3 +227,12 @@ def test_import_asks_once_a_batch_not_once_a_row(lists_site: Site) -> None:
     assert report.kept_out == rows and report.subscribed == 0
     batches = math.ceil(rows / BATCH_ROWS)
     assert batches <= len(seen) <= batches * math.ceil(BATCH_ROWS / BATCH)
+    fresh = "email\n" + "".join(f"n{i}@example.org\n" for i in range(BATCH_ROWS + 1))
+    with blocked_queries(lists_site.engine) as seen:
+        report = import_rows(
+            lists_site.engine,
+            "briefing",
+            read_rows(io.BytesIO(fresh.encode()), "n.csv"),
+            now=NOW,
+        )
+    assert (report.added, seen) == (BATCH_ROWS + 1, [])  # new addresses: nothing to ask

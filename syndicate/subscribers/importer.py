@@ -259,8 +259,13 @@ def _commit(
             wanted = Status(r.status) if r.status else opts.default_status
             was = current.get(sid)
             targets.append((r, sid, wanted, was, decide(was, wanted, resubscribe=opts.resubscribe)))
-        # Made active by this file, but bounced or complained elsewhere: one query a batch.
-        asked = [sid for r, sid, _, was, target in targets if _activates(was, target)]
+        # Stored ones made active by this file, but bounced or complained elsewhere: one
+        # query a batch (none for a batch of new addresses).
+        asked = [
+            sid
+            for r, sid, _, was, target in targets
+            if r.address.key in stored and _activates(was, target)
+        ]
         blocks = {} if opts.resubscribe else repo.blocked_elsewhere(conn, asked, besides=list_name)
         changes = []
         for r, sid, wanted, was, target in targets:
