@@ -130,6 +130,10 @@ class Status(StrEnum):
 
 # Nobody in these states may be mailed again (until they resubscribe themselves).
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
+# A bounce or a spam report is about the address, not one list: on any list, it keeps an
+# editor (desk, `subscribers add`/`import`, the API's "confirmed") from making the address
+# active on every list; only the reader's own confirmation mail (or --resubscribe) can.
+ADDRESS_WIDE = frozenset({Status.BOUNCED, Status.COMPLAINED})
 
 
 class Source(StrEnum):

@@ -29,7 +29,16 @@ from syndicate.web import create_app
 from syndicate.web.ratelimit import RateLimiter
 from tests.apiserver import live
 from tests.conftest import Site
-from tests.test_web import SECRET, WEB_CONFIG, Clock, add, carry_out, outbox_rows, status_of
+from tests.test_web import (
+    SECRET,
+    WEB_CONFIG,
+    Clock,
+    add,
+    carry_out,
+    confirm_paths,
+    outbox_rows,
+    status_of,
+)
 
 HOOK = """
 [[webhooks]]
@@ -648,3 +657,42 @@ def test_a_path_with_a_newline_is_still_answered_by_the_api(api: Api) -> None:
         assert answer.status_code == 404, answer.text
         assert error_of(answer)["code"] == "not_found"
     assert error_of(api.call("GET", "/api/v1/no%0Athing"))["code"] == "not_found"
+
+
+def test_confirmed_keeps_out_an_address_that_bounced_or_complained_on_another_list(
+    api: Api,
+) -> None:
+    bounced = add(api.site, "bo@example.org", {"weekly": Status.BOUNCED})
+    spam = add(api.site, "sp@example.org", {"weekly": Status.COMPLAINED, "daily": Status.PENDING})
+    left = add(api.site, "le@example.org", {"weekly": Status.UNSUBSCRIBED})
+    for email in ("bo@example.org", "sp@example.org", "le@example.org"):
+        answer = api.call(
+            "POST",
+            "/api/v1/subscribers",
+            json={"email": email, "lists": ["daily"], "status": "confirmed", "source": "crm"},
+        )
+        assert answer.status_code == 200, answer.text
+        expected = "active" if email.startswith("le") else "suppressed"
+        assert answer.json()["results"] == {"daily": expected}, email
+    assert status_of(api.site, bounced, "daily") is None
+    assert status_of(api.site, spam, "daily") is Status.PENDING
+    assert status_of(api.site, left, "daily") is Status.ACTIVE  # unsubscribing is per list
+    assert [e for t, e in event_types(api.site) if t == "subscriber.confirmed"] == [
+        "le@example.org"
+    ]
+
+
+def test_double_opt_in_still_works_for_an_address_that_bounced_elsewhere(api: Api) -> None:
+    sid = add(api.site, "bo@example.org", {"weekly": Status.BOUNCED})
+    answer = api.call(
+        "POST", "/api/v1/subscribers", json={"email": "bo@example.org", "lists": ["daily"]}
+    )
+    assert answer.status_code == 202, answer.text
+    (mail,) = outbox_rows(api.site)
+    (path,) = confirm_paths(mail.data)
+    assert status_of(api.site, sid, "daily") is Status.PENDING
+    assert httpx.get(api.base + path).status_code == 200
+    done = httpx.post(api.base + path, headers={"Origin": "https://news.example.org"})
+    assert done.status_code == 200, done.text
+    assert status_of(api.site, sid, "daily") is Status.ACTIVE  # their own confirmation
+    assert status_of(api.site, sid, "weekly") is Status.BOUNCED

@@ -78,7 +78,8 @@ def _open_input(file: str) -> Iterator[tuple[BinaryIO, str]]:
 @click.option(
     "--resubscribe",
     is_flag=True,
-    help="Re-activate addresses that unsubscribed, bounced or complained.",
+    help="Re-activate addresses that unsubscribed, bounced or complained, and add those "
+    "that bounced or complained on another list.",
 )
 @click.option(
     "--update",
@@ -116,7 +117,8 @@ def import_(
     file twice changes nothing; rows are committed in batches, so an interrupted import
     can simply be re-run. Comma- and semicolon-separated files are both read. An import
     sends no welcome mail (they are readers already, brought from elsewhere) unless
-    --welcome is given.
+    --welcome is given. Addresses that bounced or complained on another list are kept out
+    (counted, and said per row) unless --resubscribe is given.
     """
     shown = file if file != "-" else "<stdin>"
     progress = ImportReport()
@@ -163,7 +165,12 @@ def import_(
 @click.option("--name", default=None, help="The subscriber's name.")
 @click.option("--topics", default="", help="Comma-separated tags the subscriber follows on LIST.")
 @click.option("--pending", is_flag=True, help="Add as pending (to be confirmed), not active.")
-@click.option("--resubscribe", is_flag=True, help="Re-activate an address that left.")
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Re-activate an address that left, or add one that bounced or complained on "
+    "another list (they asked to come back).",
+)
 @click.option("--no-welcome", is_flag=True, help="Do not queue the list's welcome mail.")
 @pass_ctx
 def add(
@@ -180,7 +187,8 @@ def add(
     what is stored: you typed it for this one person).
 
     Someone made active on a list with a welcome mail (lists.LIST.welcome) gets it once,
-    sent by `syndicate run`, unless --no-welcome is given."""
+    sent by `syndicate run`, unless --no-welcome is given. An address that bounced or
+    complained on another list is kept out (exit 1) unless --resubscribe is given."""
     line = io.BytesIO(_csv_line(email, name, topics.replace(",", ";")))
     with _store(ctx, list_name) as engine:
         items = list(read_rows(line, "command line"))
@@ -211,6 +219,18 @@ def add(
         err.print(
             f"{shown} left {list_name} earlier ({after.value if after else '?'}) and stays so; "
             "nothing changed; pass --resubscribe if they asked to come back",
+            markup=False,
+        )
+        sys.exit(1)
+    blocked = next((n.kept_out for n in report.notices if n.kept_out), None)
+    if blocked is not None:
+        since = blocked.since.date().isoformat()
+        why = f"{blocked.status.value} on {blocked.list_name} ({since})"
+        err.print(
+            f"kept out: {shown} {why}; --resubscribe to add anyway"
+            if before is None
+            else f"kept out: {shown} stays {before.value} on {list_name}: {why}; "
+            "--resubscribe to make active anyway",
             markup=False,
         )
         sys.exit(1)

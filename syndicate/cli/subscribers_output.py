@@ -26,7 +26,14 @@ def import_summary(report: ImportReport) -> str:
         f"{report.committed:,} of {plural(report.rows + rejected, 'row')} stored: "
         f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
         f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed; "
+        f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed"
+        + (
+            f", {report.kept_out:,} kept out: bounced or complained on another list "
+            f"(--resubscribe to add {'it' if report.kept_out == 1 else 'them'} anyway)"
+            if report.kept_out
+            else ""
+        )
+        + "; "
         f"{plural(rejected, 'row')} rejected{kept}"
         + (
             f"; {plural(report.welcomed, 'welcome mail')} queued (`syndicate run` sends "

@@ -5,7 +5,8 @@ recorded (``signups``), and the outbox sender carries it out exactly as it does 
 form's: pending, a confirmation mail, the same webhook events. A ``confirmed`` subscribe
 says consent was given elsewhere: it needs a source, kept in the consent trail with the
 token's name, and it never overrides a reader who left or whose mail bounced or complained
-(those must confirm by mail again). Records are never deleted: unsubscribing keeps the row,
+(those must confirm by mail again), nor adds to another list an address that bounced or
+complained anywhere. Records are never deleted: unsubscribing keeps the row,
 so the address stays suppressed.
 """
 
@@ -109,7 +110,9 @@ def subscribe_confirmed(
     hooks: Hooks = (),
 ) -> Outcome:
     """Make ``lists`` active at once for consent given elsewhere (``source``, recorded);
-    suppressed subscriptions (unsubscribed, bounced, complained) stay as they are."""
+    suppressed subscriptions (unsubscribed, bounced, complained) stay as they are, and an
+    address that bounced or complained on any list is made active on none
+    (``"suppressed"``: a bounce or a spam report is about the address)."""
     with engine.begin() as conn:
         found = repo.subscriber_by_key(conn, key)
         if found is None:
@@ -118,13 +121,14 @@ def subscribe_confirmed(
         else:
             sid = found.id
         current = repo.subscriptions_of(conn, sid)
+        blocked = found is not None and bool(repo.blocked_elsewhere(conn, [sid]))
         results: dict[str, str] = {}
         changes = []
         for list_name in lists:
             status = current.get(list_name)
             if status is Status.ACTIVE:
                 results[list_name] = "already"
-            elif status in SUPPRESSED:
+            elif status in SUPPRESSED or blocked:
                 results[list_name] = "suppressed"
             else:
                 results[list_name] = "active"

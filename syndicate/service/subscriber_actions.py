@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from syndicate.errors import SyndicateError
 from syndicate.events import Hooks, record_changes
-from syndicate.models import Source, Status
+from syndicate.models import ADDRESS_WIDE, Source, Status
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change
 from syndicate.text import one_line
@@ -143,7 +143,7 @@ REFUSED = {
 }
 
 
-BLOCKING = (Status.BOUNCED, Status.COMPLAINED)  # on any list: no resubscribe to any list
+BLOCKING = ADDRESS_WIDE  # on any list: no resubscribe to any list (as add/import/API)
 
 
 def blocked_by(current: Mapping[str, Status]) -> tuple[str, Status] | None:

@@ -1,5 +1,9 @@
 """Bringing rows of subscribers into a list: batched, idempotent, and never un-suppressing.
 
+An address that bounced or complained on *another* list is not made active here either
+(kept out, counted and said per row) unless ``resubscribe``: a bounce or a spam report is
+about the address, and an editor's file is no proof that the mailbox works again.
+
 Each batch is one transaction holding the subscribers, their subscriptions and the consent
 trail together, so an import stopped at any point (bad file, Ctrl-C, kill -9) leaves whole
 batches only, and running it again finishes the job without duplicates: addresses are
@@ -18,7 +22,7 @@ from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
 from syndicate.store import welcomes
-from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.store.subscribers import Block, Change, NewSubscriber
 from syndicate.subscribers.address import show
 from syndicate.subscribers.csvfile import Row
 
@@ -33,6 +37,7 @@ class Notice:
     email: str  # as stored (ASCII domain): show it with ``display_address``
     status: str | None  # "pending → active on weekly", when the row changed the status
     details: tuple[str, ...]  # "name 'Ada' kept (file says 'Ada L.'); …", one per value
+    kept_out: Block | None = None  # not made active: bounced or complained on that list
 
     @property
     def text(self) -> str:
@@ -53,6 +58,7 @@ class ImportReport:
     unchanged: int = 0
     kept: int = 0  # rows where a stored value differs from the file's and was kept
     kept_suppressed: int = 0
+    kept_out: int = 0  # not made active: bounced or complained on another list
     welcomed: int = 0  # welcome mails queued
     problems: list[Problem] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -74,6 +80,15 @@ def decide(current: Status | None, wanted: Status, *, resubscribe: bool) -> Stat
     if current is Status.ACTIVE and wanted is Status.PENDING:
         return None
     return wanted
+
+
+def kept_out_text(list_name: str, was: Status | None, block: Block) -> str:
+    """What a row kept out by ``block`` says: ``kept out of briefing: bounced on weekly
+    (2026-11-03); --resubscribe to add anyway``."""
+    why = f"{block.status.value} on {block.list_name} ({block.since.date().isoformat()})"
+    if was is None:
+        return f"kept out of {list_name}: {why}; --resubscribe to add anyway"
+    return f"stays {was.value} on {list_name}: {why}; --resubscribe to make active anyway"
 
 
 def _q(value: str) -> str:
@@ -182,6 +197,10 @@ def import_rows(
     return report
 
 
+def _activates(was: Status | None, target: Status | None) -> bool:
+    return target is Status.ACTIVE and was is not Status.ACTIVE
+
+
 @dataclass(frozen=True, slots=True)
 class _Options:
     source: Source
@@ -234,12 +253,26 @@ def _commit(
                 topics.append((before.id, chosen))
         repo.update_subscribers(conn, changed)
         current = repo.statuses(conn, list(ids.values()), list_name)
-        changes = []
+        targets = []
         for r in batch:
             sid = ids[r.address.key]
             wanted = Status(r.status) if r.status else opts.default_status
             was = current.get(sid)
-            target = decide(was, wanted, resubscribe=opts.resubscribe)
+            targets.append((r, sid, wanted, was, decide(was, wanted, resubscribe=opts.resubscribe)))
+        # Stored ones made active by this file, but bounced or complained elsewhere: one
+        # query a batch (none for a batch of new addresses).
+        asked = [
+            sid
+            for r, sid, _, was, target in targets
+            if r.address.key in stored and _activates(was, target)
+        ]
+        blocks = {} if opts.resubscribe else repo.blocked_elsewhere(conn, asked, besides=list_name)
+        changes = []
+        for r, sid, wanted, was, target in targets:
+            if sid in blocks and _activates(was, target):
+                report.kept_out += 1
+                said[r.address.key].append(kept_out_text(list_name, was, blocks[sid]))
+                continue
             if target is None:
                 if was in SUPPRESSED and wanted not in SUPPRESSED:
                     report.kept_suppressed += 1
@@ -268,6 +301,7 @@ def _commit(
             elif was in SUPPRESSED and target not in SUPPRESSED:
                 report.reactivated += 1
         repo.apply_changes(conn, changes, now=now)
+        topics = [(sid, t) for sid, t in topics if sid in current or sid not in blocks]
         if opts.welcome:
             report.welcomed += welcomes.queue_for(conn, changes, {list_name}, now=now)
         record_changes(conn, opts.hooks, changes, now=now)
@@ -290,5 +324,6 @@ def _commit(
                     email=r.address.email,
                     status=moved.get(key),
                     details=tuple(said[key]),
+                    kept_out=blocks.get(ids[key]),
                 )
             )
