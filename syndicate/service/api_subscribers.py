@@ -25,6 +25,7 @@ from syndicate.service.subscriber_actions import Actor, unsubscribe_changes
 from syndicate.store import signups, welcomes
 from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change, Event, NewSubscriber
+from syndicate.store.suppression import blocked_elsewhere
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +122,7 @@ def subscribe_confirmed(
         else:
             sid = found.id
         current = repo.subscriptions_of(conn, sid)
-        blocked = found is not None and bool(repo.blocked_elsewhere(conn, [sid]))
+        blocked = found is not None and bool(blocked_elsewhere(conn, [sid]))
         results: dict[str, str] = {}
         changes = []
         for list_name in lists:

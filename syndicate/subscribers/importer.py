@@ -22,7 +22,8 @@ from syndicate.events import Hooks, record_changes
 from syndicate.models import SUPPRESSED, Problem, Source, Status, Subscriber
 from syndicate.store import subscribers as repo
 from syndicate.store import welcomes
-from syndicate.store.subscribers import Block, Change, NewSubscriber
+from syndicate.store.subscribers import Change, NewSubscriber
+from syndicate.store.suppression import Block, blocked_elsewhere
 from syndicate.subscribers.address import show
 from syndicate.subscribers.csvfile import Row
 
@@ -266,7 +267,7 @@ def _commit(
             for r, sid, _, was, target in targets
             if r.address.key in stored and _activates(was, target)
         ]
-        blocks = {} if opts.resubscribe else repo.blocked_elsewhere(conn, asked, besides=list_name)
+        blocks = {} if opts.resubscribe else blocked_elsewhere(conn, asked, besides=list_name)
         changes = []
         for r, sid, wanted, was, target in targets:
             if sid in blocks and _activates(was, target):
