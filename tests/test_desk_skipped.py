@@ -75,17 +75,13 @@ def run(site: Site, server: SmtpServer, *, deliver: bool = True) -> SendReport:
 
 def stored(site: Site, send_id: int) -> int | None:
     with site.engine.connect() as conn:
-        found: int | None = conn.scalar(
-            select(sends.c.topic_skipped).where(sends.c.id == send_id)
-        )
+        found: int | None = conn.scalar(select(sends.c.topic_skipped).where(sends.c.id == send_id))
     return found
 
 
 def ledger_rows(site: Site, send_id: int) -> int:
     with site.engine.connect() as conn:
-        return int(
-            conn.scalar(select(func.count()).where(deliveries.c.send_id == send_id)) or 0
-        )
+        return int(conn.scalar(select(func.count()).where(deliveries.c.send_id == send_id)) or 0)
 
 
 def shown(site: Site, send_id: int, digest: str) -> tuple[str, str, dict[str, object]]:
