@@ -33,8 +33,10 @@ from tests.conftest import Site
 from tests.smtpserver import SmtpServer, serve_smtp
 from tests.test_click_rates import configured_site
 from tests.test_clicks import cli_run, config
+from tests.test_queue import setup_site
 from tests.test_report_clicks import READERS, WEB, desk
 from tests.test_send import SECRET, fast, smtp, wall
+from tests.test_send_article import TOPICS
 
 TAGS = 'count_clicks = true\ntags = ["trade", "sport"]'
 CARD = re.compile(r'<div class="card"><strong>([0-9,]+) recipients</strong>([^<]*)</div>')
@@ -190,3 +192,23 @@ def test_the_migration_adds_and_drops_the_count_and_keeps_the_ledger(site: Site)
     assert "topic_skipped" not in down and "topic_skipped" in up
     assert kept == rows_n == len(READERS)  # dropping the column left the ledger alone
     assert again is None  # a send made before the count: not known, not zero
+
+
+def test_a_post_keeps_no_count_its_skips_are_not_their_topics(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A post mails one chosen article: its skipped readers are "not their topics", not
+    # "nothing new", so the send keeps no count of them (null: not known), as before.
+    with serve_smtp() as server:
+        clock = setup_site(any_site, server, monkeypatch, approve=False)
+        rows = read_rows(io.BytesIO(TOPICS.encode()), "in.csv")
+        made = import_rows(any_site.engine, "weekly", rows, now=clock.now - timedelta(days=3))
+        assert not made.problems
+        code, stdout, stderr = cli_run(
+            any_site, "send", "weekly", "--article", "alpha", "--yes", "--offline"
+        )
+        assert code == 0, stderr
+        assert "(1 subscriber skipped: not their topics)" in stdout
+    code, lines, stderr = cli_run(any_site, "report", "weekly-1", "--json")
+    assert code == 0, stderr
+    assert json.loads(lines.splitlines()[0])["topic_skipped"] is None
