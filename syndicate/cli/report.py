@@ -63,6 +63,9 @@ def _summary_doc(
         "list": sent.list_name,
         "status": state,
         "counts": {k.value: v for k, v in sorted(counts.items())},
+        # Readers passed over by their topics (no ledger row, so not in counts); None:
+        # not known (a post, or a send made before the count was kept).
+        "topic_skipped": sent.topic_skipped,
         "feedback": feedback,
     }
 
@@ -76,7 +79,8 @@ def report(ctx: Context, send_name: str, as_json: bool) -> None:
     deferred (to be retried) or abandoned, with the server's code and reply; then who
     bounced, complained or was refused for the sender's reasons after the server took it.
 
-    With --json, JSON Lines: first the send ("kind": "send", with its counts and feedback),
+    With --json, JSON Lines: first the send ("kind": "send", with its counts, feedback and
+    "topic_skipped": the readers whose topics had nothing new, null when not known),
     then one line per recipient who did not get it ("kind": "delivery") and one per reader
     with feedback ("kind": "feedback"), then, for a list that counts clicks, one per
     link ("kind": "click", with its url and clicks).
@@ -123,6 +127,9 @@ def _print_report(
     title: str | None = None,
 ) -> None:
     summary = ", ".join(f"{n:,} {k.value}" for k, n in sorted(counts.items())) or "no recipients"
+    if sent.topic_skipped:  # as `send` said it: these readers have no ledger row
+        why = "skipped: nothing new for their topics"
+        summary += f" ({plural(sent.topic_skipped, 'subscriber')} {why})"
     out.print(f"{named(sent.digest_id, title)} ({state}): {summary}", markup=False)
     shown = 0
     for p in rows:

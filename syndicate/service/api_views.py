@@ -140,6 +140,7 @@ class SendReport:
     clicks: int | None  # None: the send's mail carried no counted link (count_clicks off)
     clickers: int | None  # distinct readers who clicked; None without per_subscriber
     links: tuple[LinkClicks, ...]  # most clicked first
+    topic_skipped: int | None = None  # readers passed over by their topics; None: not known
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,6 +297,7 @@ def report(
         clicks=None if figure is None else figure.clicks,
         clickers=None if figure is None else figure.clickers,
         links=tuple(LinkClicks(url=link.url, clicks=link.clicks) for link in links or ()),
+        topic_skipped=sent.topic_skipped,
     )
 
 

@@ -77,6 +77,7 @@ class SendSummary:
     last_error: str | None
     totals: Totals
     feedback: Feedback
+    topic_skipped: int | None = None  # readers passed over by their topics; None: not known
 
     @property
     def running(self) -> bool:
@@ -230,6 +231,7 @@ def last_sends(
             s.finished_at,
             s.last_error,
             *(t[name] for name in _TOTALS),
+            s.topic_skipped,
             t.send_id,
         )
         .select_from(sends.outerjoin(send_totals, t.send_id == s.id))
@@ -259,6 +261,7 @@ def last_sends(
                 last_error=r[6],
                 totals=totals,
                 feedback=feedback.get(r[0], Feedback()),
+                topic_skipped=r[-2],
             )
         )
     return found

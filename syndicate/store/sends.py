@@ -47,6 +47,7 @@ class SendRow:
     finished_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    topic_skipped: int | None = None  # readers passed over by their topics; None: not known
 
 
 _s = sends.c
@@ -59,6 +60,7 @@ _COLUMNS = (
     _s.finished_at,
     _s.last_error,
     _s.last_error_at,
+    _s.topic_skipped,
 )
 
 
@@ -76,6 +78,7 @@ def _row(r: Any) -> SendRow:
         finished_at=r[5],
         last_error=r[6],
         last_error_at=r[7],
+        topic_skipped=r[8],
     )
 
 
@@ -193,6 +196,16 @@ def set_send_status(conn: Connection, send_id: int, status: SendStatus, *, now: 
     conn.execute(update(sends).where(_s.id == send_id).values(**values))
     if status in (SendStatus.DONE, SendStatus.ABANDONED):
         count_send(conn, send_id, now=now)
+
+
+def keep_topic_skipped(conn: Connection, send_id: int, readers: int) -> None:
+    """Keep how many readers the send passed over by their topics (no ledger row says
+    so); the first count stays: a preparation run again does not overwrite it."""
+    conn.execute(
+        update(sends)
+        .where(_s.id == send_id, _s.topic_skipped.is_(None))
+        .values(topic_skipped=readers)
+    )
 
 
 def send_started(conn: Connection, send_id: int) -> datetime | None:

@@ -52,6 +52,9 @@ sends = Table(
     # The last problem the send met (e.g. the server could not be reached), for `status`.
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
+    # Readers a digest send passed over: no new article matched their topics, so they have
+    # no ledger row. NULL: not known (a post, or a send made before this was kept).
+    Column("topic_skipped", Integer),
     Index("ix_sends_list_status", "list_name", "status"),
 )
 

@@ -345,6 +345,7 @@ class Api:
                 clicks=found.clicks,
                 clickers=found.clickers,
                 links=[m.LinkClicksOut(url=link.url, clicks=link.clicks) for link in found.links],
+                topic_skipped=found.topic_skipped,
             )
         )
 

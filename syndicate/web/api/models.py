@@ -300,6 +300,12 @@ class ReportOut(_Out):
     links: list[LinkClicksOut] = Field(
         description="Clicks per link, most clicked first; empty when clicks were not counted."
     )
+    topic_skipped: int | None = Field(
+        description="Readers of a digest who got no copy because no new article matched their "
+        "topics (not among `counts`: they have no row in the send's ledger); null when not "
+        "known: a post, or a send made before the count was kept.",
+        ge=0,
+    )
 
 
 def date_time(value: Any) -> datetime:
