@@ -12,7 +12,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
+from syndicate.store import feedback as feedback_repo
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -122,3 +124,43 @@ def test_deliverability_alerts_are_sentences_that_point_below(
         "550 5.7.1 refused).</p>"
     ) in page
     assert "single mail" not in page and "`" not in page
+
+
+def test_idn_addresses_are_shown_in_unicode_and_reader_times_in_the_lists_zone(
+    site: Site, client: httpx.Client
+) -> None:
+    """trial17 F11, trial17b N3: every desk page that names a reader shows the domain as the
+    CLI does (stored ASCII below it only as "Sent as"); a reader's trail rows, copies and
+    feedback belong to a list and are in its zone, their "since" in UTC, said so."""
+    csv = io.BytesIO("email,name\nzoë@exämple.de,Zoë\n".encode())
+    import_rows(site.engine, "weekly", read_rows(csv, "in.csv"), now=NOW - timedelta(days=2))
+    stored, shown = "zoë@xn--exmple-cua.de", "zoë@exämple.de"
+    with site.engine.begin() as conn:
+        zoe = repo.find_subscribers(conn, [stored])[stored].id
+        send_id = send_repo.create_send(conn, "weekly", "weekly-1", now=NOW)
+        ledger.enqueue(conn, send_id, [(zoe, "[]")], now=NOW)
+        ledger.record(conn, send_id, zoe, DeliveryStatus.FAILED, now=NOW, code=550, reply="no")
+        feedback_repo.record(
+            conn,
+            {
+                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
+                "recipient": None, "original_recipient": None, "status": None,
+                "diagnostic": "abuse report", "message_id": None, "subscriber_id": zoe,
+                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
+                "received_at": NOW + timedelta(hours=1),
+            },
+        )  # fmt: skip
+        link = click_repo.register_links(conn, send_id, ["https://example.org/a"])
+        click_repo.count_click(conn, link["https://example.org/a"], subscriber_id=zoe, now=NOW)
+    report = words(client.get(f"/admin/sends/{send_id}"))
+    search = words(client.get("/admin/subscribers", params={"q": "zo"}))
+    page = words(client.get(f"/admin/subscribers/{zoe}"))
+    # the failure, the complaint and who clicked: three rows naming her, none in ASCII
+    assert report.count(shown) == 3 and stored not in report
+    assert f'">{shown}</a></td>' in search and stored not in search
+    assert f'<h1 class="address">{shown}</h1>' in page and f"<dd>{stored}</dd>" in page
+    # NOW is 09:00 UTC: trail (the import, two days before), copy, complaint in Berlin time
+    assert '<td class="when">2026-11-25 10:00 CET</td><td class="id">weekly</td>' in page
+    assert '<td class="when">2026-11-27 10:00 CET</td>' in page  # the failed copy
+    assert '<td class="when">2026-11-27 11:00 CET</td>' in page  # the complaint
+    assert "<dt>Since</dt><dd>2026-11-25 09:00 UTC</dd>" in page

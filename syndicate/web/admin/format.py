@@ -18,16 +18,16 @@ from syndicate.text import plural
 
 
 def percent(value: float | None, digits: int | None = None) -> str:
-    """A rate as the desk shows it, one rule for all of them: one decimal from 1 % up
-    (0.2 → "20.0 %"), two below, where a bounce or complaint rate lives and one decimal
-    would hide the difference between 0.05 % and 0.14 % (0.0035 → "0.35 %"); zero is
-    "0.0 %", a rate too small for two decimals "< 0.01 %", None (nothing to count yet) "–".
-    ``digits`` fixes the decimals instead (progress bars: ``percent(0)``)."""
+    """A rate as the desk shows it, one rule for all of them (the CLI's rule for click
+    rates, service.clickrate.rate_text): two decimals under 1 %, where bounce and complaint
+    rates live and one decimal would not tell 0.05 % from 0.14 % (0.0035 → "0.35 %", 0 →
+    "0.00 %", a rate too small for two decimals "< 0.01 %"), one from 1 % up (0.2 → "20.0 %");
+    None (nothing to count yet) → "–". ``digits`` fixes the decimals instead (progress:
+    ``percent(0)``)."""
     if value is None:
         return "–"
     if digits is None:
-        small = 0 < value and round(value * 100, 2) < 1  # 0.999 % would round up to 1.0
-        digits = 2 if small else 1
+        digits = 2 if round(value * 100, 2) < 1 else 1  # 0.999 % rounds to "1.0 %", not "1.00 %"
     shown = f"{value * 100:.{digits}f}"
     if value > 0 and float(shown) == 0:
         return f"< {10**-digits:g} %"
