@@ -6,12 +6,14 @@ PostgreSQL where the store answers."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
+from syndicate.service.desk_preview import retitled
 from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
 from syndicate.store import feedback as feedback_repo
@@ -28,6 +30,10 @@ from tests.conftest import NOW, Site
 CONFIG = """
 [web]
 base_url = "http://127.0.0.1"
+
+[email]
+from_name = "Test Letter"
+from_address = "letters@news.example.org"
 
 [lists.weekly]
 title = "Weekly"
@@ -164,3 +170,34 @@ def test_idn_addresses_are_shown_in_unicode_and_reader_times_in_the_lists_zone(
     assert '<td class="when">2026-11-27 10:00 CET</td>' in page  # the failed copy
     assert '<td class="when">2026-11-27 11:00 CET</td>' in page  # the complaint
     assert "<dt>Since</dt><dd>2026-11-25 09:00 UTC</dd>" in page
+
+
+def test_the_preview_is_titled_as_a_desk_page(site: Site, client: httpx.Client) -> None:
+    """trial17 F22: the preview's tab said only the mail's subject."""
+    answer = client.get("/admin/previews/weekly")
+    assert answer.status_code == 200, answer.text
+    assert "sandbox" in answer.headers["content-security-policy"]
+    (title,) = re.findall(r"<title>(.*?)</title>", answer.text, re.S)
+    assert title.startswith("Preview: ") and title.endswith(" · Test Letter admin"), title
+    assert len(title) > len("Preview:  · Test Letter admin")  # the subject is in it
+
+
+def test_retitled_replaces_or_inserts_the_title_escaped_and_nothing_else() -> None:
+    hostile = 'Q&A </title><script>x()</script>'
+    safe = "Q&amp;A &lt;/title&gt;&lt;script&gt;x()&lt;/script&gt;"
+    mail = (
+        '<!doctype html><html><HEAD><meta charset="utf-8"><Title id="t">Old &amp; subject'
+        "</TITLE></HEAD><body><svg><title>chart</title></svg></body></html>"
+    )
+    assert retitled(mail, hostile) == mail.replace(
+        '<Title id="t">Old &amp; subject</TITLE>', f"<title>{safe}</title>"
+    )
+    untitled = "<html><head lang=en><style>p{}</style></head><body><title>x</title></body></html>"
+    assert retitled(untitled, "New") == untitled.replace(
+        "<head lang=en>", "<head lang=en><title>New</title>"
+    )
+    bare = "<p>no head at all</p><title>in the body</title>"
+    assert retitled(bare, "New") == bare  # nowhere safe to put it
+    assert retitled("<header><title>a</title></header>", "New") == (
+        "<header><title>a</title></header>"
+    )

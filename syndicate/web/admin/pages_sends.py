@@ -164,7 +164,9 @@ def sends_routes(
             )
         except SyndicateError as exc:
             return renderer.error(request, 409, "No preview", str(exc))
-        return HTMLResponse(found.html, headers=PREVIEW_HEADERS)
+        # Named like the desk's other pages ("… · PUBLICATION admin"), not as the mail.
+        title = f"Preview: {found.subject} · {settings.publication.title} admin"
+        return HTMLResponse(desk_preview.retitled(found.html, title), headers=PREVIEW_HEADERS)
 
     def decide(action: str, request: Request) -> Callable[[], QueuedRow]:
         name = known(request)
