@@ -17,6 +17,7 @@ from syndicate.service.desk_preview import retitled
 from syndicate.store import clicks as click_repo
 from syndicate.store import deliveries as ledger
 from syndicate.store import feedback as feedback_repo
+from syndicate.store import queued as queued_repo
 from syndicate.store import sends as send_repo
 from syndicate.store import subscribers as repo
 from syndicate.store.deliveries import DeliveryStatus
@@ -24,7 +25,7 @@ from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
-from tests.admintools import ADMIN_SECRET, add_admin, live_server, sign_in
+from tests.admintools import ADMIN_SECRET, add_admin, csrf_of, live_server, sign_in
 from tests.conftest import NOW, Site
 
 CONFIG = """
@@ -34,6 +35,7 @@ base_url = "http://127.0.0.1"
 [email]
 from_name = "Test Letter"
 from_address = "letters@news.example.org"
+editors = ["desk@example.org"]
 
 [lists.weekly]
 title = "Weekly"
@@ -183,7 +185,7 @@ def test_the_preview_is_titled_as_a_desk_page(site: Site, client: httpx.Client) 
 
 
 def test_retitled_replaces_or_inserts_the_title_escaped_and_nothing_else() -> None:
-    hostile = 'Q&A </title><script>x()</script>'
+    hostile = "Q&A </title><script>x()</script>"
     safe = "Q&amp;A &lt;/title&gt;&lt;script&gt;x()&lt;/script&gt;"
     mail = (
         '<!doctype html><html><HEAD><meta charset="utf-8"><Title id="t">Old &amp; subject'
@@ -201,3 +203,67 @@ def test_retitled_replaces_or_inserts_the_title_escaped_and_nothing_else() -> No
     assert retitled("<header><title>a</title></header>", "New") == (
         "<header><title>a</title></header>"
     )
+
+
+HELD = f"""{CONFIG}
+[lists.held]
+title = "Held letter"
+approve = true
+"""
+
+
+def _hold(site: Site, digest_id: str) -> None:
+    """``digest_id`` of the held list waits for approval (until NOW + 1 day)."""
+    with site.engine.begin() as conn:
+        assert queued_repo.hold_for_approval(
+            conn, list_name="held", row_id=None, owner=None, due=NOW, now=NOW,
+            digest_id=digest_id, prepared="{}", wait_until=NOW + timedelta(days=1),
+        )  # fmt: skip
+
+
+def _held_status(site: Site) -> list[tuple[str | None, str]]:
+    with site.engine.connect() as conn:
+        rows = queued_repo.listed(conn, "held", closed_since=NOW - timedelta(days=1), limit=10)
+    return [(r.digest_id, r.status.value) for r in rows]
+
+
+def test_reject_asks_first_on_a_page_that_changes_nothing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trial17 desk: one click on Reject dropped a digest; now the Sends page's Reject is a
+    GET to a confirm page, whose POST (CSRF) rejects exactly the digest it named."""
+    monkeypatch.setenv("SYNDICATE_SECRET", ADMIN_SECRET)
+    site.configure(HELD)
+    add_admin(site, "ed")
+    _hold(site, "held-5")
+    app = create_app(site.settings, site.engine, signer=Signer(ADMIN_SECRET), clock=lambda: NOW)
+    with live_server(app) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/admin/reject/held").status_code == 303  # signed out: sign in first
+        assert sign_in(http, "ed").status_code == 303
+        sends = words(http.get("/admin/sends"))
+        assert '<form method="get" action="/admin/reject/held">' in sends
+        assert '<form method="post" action="/admin/reject/held">' not in sends
+        before = _held_status(site)
+        ask = words(http.get("/admin/reject/held"))
+        again = words(http.get("/admin/reject/held?reject=held-5"))
+        assert _held_status(site) == before == [("held-5", "awaiting")]  # GET changed nothing
+        assert "<h1>Reject held-5?</h1>" in ask and "Its articles go into the next digest." in ask
+        assert "held-5 waits for your approval until 2026-11-28 09:00 UTC" in ask and again
+        assert '<form method="post" action="/admin/reject/held">' in ask
+        assert 'name="reject" value="held-5"' in ask
+        token = csrf_of(ask)
+        assert http.post("/admin/reject/held", data={"reject": "held-5"}).status_code == 403
+        assert _held_status(site) == before  # no CSRF: nothing
+        assert http.get("/admin/reject/weekly").status_code == 409  # asks for no approval
+        assert http.get("/admin/reject/nope").status_code == 404
+        # Another digest waits by the time the form is sent: it is not the one confirmed.
+        stale = http.post("/admin/reject/held", data={"csrf": token, "reject": "held-4"})
+        assert stale.status_code == 409 and "held-4 no longer waits" in stale.text
+        assert _held_status(site) == before
+        done = http.post("/admin/reject/held", data={"csrf": token, "reject": "held-5"})
+        assert done.status_code == 303
+        assert _held_status(site) == [("held-5", "rejected")]
+        notice = words(http.get(done.headers["location"]))
+        assert "held-5 rejected by ed (admin desk): nothing was sent" in notice
+        gone = http.get("/admin/reject/held")
+        assert gone.status_code == 409 and "nothing waits for approval on held" in gone.text
