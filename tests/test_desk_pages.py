@@ -1,6 +1,7 @@
 """The desk's pages in words (trial 17): empty states that say what to do, filters that
 name nothing said so, plurals, times in the list's zone with the zone's name, and the
-deliverability alerts as sentences. A real uvicorn (port 0) and httpx; SQLite and
+deliverability alerts as sentences; addresses with their Unicode domain, the preview's
+title, and Reject's confirm page. A real uvicorn (port 0) and httpx; SQLite and
 PostgreSQL where the store answers."""
 
 from __future__ import annotations
