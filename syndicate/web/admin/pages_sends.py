@@ -1,8 +1,8 @@
 """``/admin/sends``: every send with its rates (newest first, 50 a page), the digests that
 wait for approval with their previews and the approve / reject buttons (reject asks
-first, on a page of its own), and each send's
-report at ``/admin/sends/{id}`` (failures and deferrals with the server's reply, bounces,
-complaints, clicks per link when click counting is there)."""
+first, on a page of its own), and each send's report at ``/admin/sends/{id}`` (failures and
+deferrals with the server's reply, bounces, complaints, clicks per link when click counting
+is there)."""
 
 from __future__ import annotations
 
