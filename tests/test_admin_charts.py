@@ -1,5 +1,6 @@
 """Server-side SVG charts (web/admin/charts.py): valid XML, values placed where they belong,
-empty series, one point, huge numbers, hostile labels escaped."""
+empty series, one point, huge numbers, hostile labels escaped. And the desk's one rule for
+rates (web/admin/format.py): two decimals under 1 %, one from there up."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syndicate.service.clickrate import rate_text
 from syndicate.web.admin import charts
+from syndicate.web.admin.format import percent
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -170,3 +173,22 @@ def test_the_weekly_text_covers_every_week() -> None:
     text = weekly_desc(weeks)
     assert text.startswith("12 weeks from 2026-09-07 to 2026-09-18: +66, -12, 0 bounced in all.")
     assert "The last 4 of 12 weeks: week of 2026-09-15: +8, -1, 0 bounced;" in text
+
+
+def test_rates_have_two_decimals_under_one_percent_and_one_above() -> None:
+    """trial17b N8: `20.00 %` beside `16.7 %`; now every rate follows one rule."""
+    assert percent(0.2) == "20.0 %" and percent(1 / 6) == "16.7 %" and percent(1.0) == "100.0 %"
+    assert percent(0.0035) == "0.35 %" and percent(0.0) == "0.00 %"
+    assert percent(0.01) == "1.0 %" and percent(0.00995) == "1.0 %"  # rounds up: one decimal
+    assert percent(0.00994) == "0.99 %"
+    assert percent(0.00001) == "< 0.01 %" and percent(None) == "–"
+    assert percent(0.5, 0) == "50 %"  # progress keeps its own decimals
+
+
+@given(st.floats(min_value=0, max_value=1, allow_nan=False))
+def test_the_rate_rule_is_the_clis(rate: float) -> None:
+    shown = percent(rate)
+    assert shown == rate_text(rate)  # the desk and `syndicate report` say the same
+    number = shown.removeprefix("< ").removesuffix(" %")
+    decimals = len(number.split(".")[1])
+    assert decimals == (2 if float(number) < 1 else 1), shown

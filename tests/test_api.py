@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from syndicate.cli import main
 from syndicate.models import Status
 from syndicate.store.articles import StoredArticle, save_articles
-from syndicate.store.tables import api_tokens, webhook_events
+from syndicate.store.tables import api_tokens, subscription_events, webhook_events
 from syndicate.subscribers.names import PLAIN_LINE, NameRefused, clean_name, refused_character
 from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
@@ -696,3 +696,29 @@ def test_double_opt_in_still_works_for_an_address_that_bounced_elsewhere(api: Ap
     assert done.status_code == 200, done.text
     assert status_of(api.site, sid, "daily") is Status.ACTIVE  # their own confirmation
     assert status_of(api.site, sid, "weekly") is Status.BOUNCED
+
+
+def _trail_of(site: Site, sid: int, entries: int) -> None:
+    """``entries`` more consent-trail rows for ``sid``, each naming its number."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {"subscriber_id": sid, "list_name": "weekly", "status": "active", "previous": "active",
+         "at": start + timedelta(minutes=i), "source": "cli", "detail": f"entry {i}"}
+        for i in range(entries)
+    ]  # fmt: skip
+    with site.engine.begin() as conn:
+        conn.execute(subscription_events.insert(), rows)
+
+
+def test_the_consent_trail_is_bounded_to_its_newest_entries(api: Api) -> None:
+    sid = add(api.site, "long@example.org", {"weekly": Status.ACTIVE})  # one entry
+    _trail_of(api.site, sid, 249)
+    doc = api.call("GET", "/api/v1/subscribers/long@example.org").json()
+    details = [e["detail"] for e in doc["consent"]]
+    assert details == [f"entry {i}" for i in range(49, 249)]  # the newest 200, oldest first
+    assert doc["consent_truncated"] is True and doc["consent_older"] == 50
+    short = add(api.site, "short@example.org", {"weekly": Status.ACTIVE})
+    _trail_of(api.site, short, 199)
+    doc = api.call("GET", "/api/v1/subscribers/short@example.org").json()
+    assert len(doc["consent"]) == 200 and doc["consent"][0]["detail"] is None  # the import
+    assert doc["consent_truncated"] is False and doc["consent_older"] == 0

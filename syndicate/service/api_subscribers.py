@@ -27,6 +27,10 @@ from syndicate.store import subscribers as repo
 from syndicate.store.subscribers import Change, Event, NewSubscriber
 from syndicate.store.suppression import blocked_elsewhere
 
+# Trail entries an answer carries (the newest; ``syndicate subscribers show`` has them all):
+# a reader re-imported daily for years must not make every answer about them megabytes.
+TRAIL = 200
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Membership:
@@ -46,7 +50,8 @@ class SubscriberView:
     name: str | None
     created_at: datetime
     lists: tuple[Membership, ...]
-    trail: tuple[Event, ...]
+    trail: tuple[Event, ...]  # the newest TRAIL entries, oldest first
+    older: int = 0  # entries older than ``trail``, not included
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +70,8 @@ def view(conn: Connection, key: str) -> SubscriberView | None:
         return None
     statuses = repo.subscriptions_of(conn, found.id)
     topics = repo.topics_of(conn, found.id)
+    trail = repo.recent_events(conn, found.id, limit=TRAIL)
+    older = repo.count_events(conn, found.id) - TRAIL if len(trail) == TRAIL else 0
     return SubscriberView(
         id=found.id,
         email=found.email,
@@ -74,7 +81,8 @@ def view(conn: Connection, key: str) -> SubscriberView | None:
             Membership(list_name=n, status=s, topics=topics.get(n, ()))
             for n, s in sorted(statuses.items())
         ),
-        trail=tuple(repo.events_of(conn, found.id)),
+        trail=tuple(reversed(trail)),
+        older=older,
     )
 
 

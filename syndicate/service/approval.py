@@ -112,12 +112,24 @@ def approve(
 
 
 def reject(
-    settings: Settings, engine: Engine, list_name: str, *, who: str, now: datetime
+    settings: Settings,
+    engine: Engine,
+    list_name: str,
+    *,
+    who: str,
+    now: datetime,
+    digest_id: str | None = None,
 ) -> QueuedRow:
-    """Reject the list's waiting digest: nothing is sent; the row as it was."""
+    """Reject the list's waiting digest: nothing is sent; the row as it was. With
+    ``digest_id`` (the one the editor was asked about) only that digest is rejected."""
     settings.mailing_list(list_name)
     with engine.begin() as conn:
         row = waiting(settings, conn, list_name)
+        if digest_id is not None and row.digest_id != digest_id:
+            raise SyndicateError(
+                f"{digest_id} no longer waits for approval ({row.digest_id} does now); "
+                "nothing rejected"
+            )
         if row.status is QueuedStatus.APPROVED:
             raise SyndicateError(
                 f"{row.digest_id} is approved already and about to go out: "

@@ -56,7 +56,7 @@ class ClickFigure:
 
 def rate_text(rate: float) -> str:
     """0.00067 → "0.07 %" (two digits below 1 %, one above; "< 0.01 %" rather than 0)."""
-    digits = 2 if rate < 0.01 else 1
+    digits = 2 if round(rate * 100, 2) < 1 else 1  # 0.999 % is "1.0 %" (as the desk's percent)
     shown = f"{rate * 100:.{digits}f}"
     if rate > 0 and float(shown) == 0:
         return "< 0.01 %"

@@ -1,9 +1,12 @@
 """The desk's previews of each list's next digest: the digest waiting for approval exactly
 as it was prepared (the editors' preview mail, digest/preview.py), or else the digest the
-list would send now. Links inert, as in every test copy (digest/testcopy.py)."""
+list would send now. Links inert, as in every test copy (digest/testcopy.py). The page's
+``<title>`` says it is the desk's preview (:func:`retitled`), the mail itself unchanged."""
 
 from __future__ import annotations
 
+import html as markup
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +24,9 @@ from syndicate.service.scheduler import list_timezone
 from syndicate.store import queued as queued_repo
 
 SAMPLE_EMAIL = "reader@example.org"
+_HEAD_END = re.compile(r"</head\s*>", re.I)
+_HEAD = re.compile(r"<head(?:\s[^>]*)?>", re.I)
+_TITLE = re.compile(r"<title(?:\s[^>]*)?>.*?</title\s*>", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +72,19 @@ def preview(settings: Settings, engine: Engine, list_name: str, *, now: datetime
         waiting=row is not None,
         articles=len(whole.articles),
     )
+
+
+def retitled(page: str, title: str) -> str:
+    """``page`` (a mail's HTML) with ``title`` (escaped) as its ``<title>``: the one in its
+    ``<head>`` replaced, or one put first in the head when it has none. A page without a
+    ``<head>`` is left as it is: anything put elsewhere could change how the mail renders."""
+    tag = f"<title>{markup.escape(title, quote=False)}</title>"
+    end = _HEAD_END.search(page)
+    head = page[: end.start()] if end is not None else ""
+    found = _TITLE.search(head)
+    if found is not None:
+        return page[: found.start()] + tag + page[found.end() :]
+    opened = _HEAD.search(head)
+    if opened is None:
+        return page
+    return page[: opened.end()] + tag + page[opened.end() :]

@@ -147,6 +147,7 @@ class SubscriberFeedback:
     status: str | None
     digest_id: str | None
     send_id: int | None
+    list_name: str | None  # the send's list (its time zone on the desk); None: no send
     matched_by: str
     counts: bool
     effect: str | None
@@ -170,6 +171,7 @@ def feedback_of(
             f.effect,
             f.diagnostic,
             f.send_id,
+            sends.c.list_name,
         )
         .select_from(feedback_events.outerjoin(sends, sends.c.id == f.send_id))
         .where(f.subscriber_id == subscriber_id)
@@ -183,6 +185,7 @@ def feedback_of(
             status=r[2],
             digest_id=r[3],
             send_id=r[8],
+            list_name=r[9],
             matched_by=r[4] or "unmatched",
             counts=bool(r[5]),
             effect=r[6],

@@ -1,7 +1,8 @@
-"""How the desk's pages show figures: rates as percentages, counts with separators, times
-to the minute with their zone's name: the list's zone where a list is known (what the CLI
-and the run log show), else UTC. Jinja filters, registered on the admin renderer's
-environment."""
+"""How the desk's pages show figures: rates as percentages (one rule for every rate),
+counts with separators, times to the minute with their zone's name: the list's zone where
+a list is known (what the CLI and the run log show), else UTC; addresses as people read
+them (Unicode domain, as the CLI prints them). Jinja filters, registered on the admin
+renderer's environment."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ from datetime import UTC, datetime, tzinfo
 from jinja2 import Environment
 
 from syndicate.config import Settings
-from syndicate.service.clickrate import rate_text
 from syndicate.service.scheduler import list_timezone
+from syndicate.subscribers.address import display_address
 from syndicate.text import plural
 
 
-def percent(value: float | None, digits: int = 1) -> str:
-    """0.0123 → "1.2 %"; None (nothing to count yet) → "–"."""
+def percent(value: float | None, digits: int | None = None) -> str:
+    """A rate as the desk shows it, one rule for all of them (the CLI's rule for click
+    rates, service.clickrate.rate_text): two decimals under 1 %, where bounce and complaint
+    rates live and one decimal would not tell 0.05 % from 0.14 % (0.0035 → "0.35 %", 0 →
+    "0.00 %", a rate too small for two decimals "< 0.01 %"), one from 1 % up (0.2 → "20.0 %");
+    None (nothing to count yet) → "–". ``digits`` fixes the decimals instead (progress:
+    ``percent(0)``)."""
     if value is None:
         return "–"
+    if digits is None:
+        digits = 2 if round(value * 100, 2) < 1 else 1  # 0.999 % rounds to "1.0 %", not "1.00 %"
     shown = f"{value * 100:.{digits}f}"
     if value > 0 and float(shown) == 0:
         return f"< {10**-digits:g} %"
@@ -52,11 +60,13 @@ def zones(settings: Settings) -> Callable[[str | None], tzinfo]:
 
 
 def register(env: Environment, settings: Settings | None = None) -> None:
-    """Add the filters (``percent``, ``thousands``, ``when``, ``plural``, ``click_rate``) to a Jinja
-    environment; with ``settings``, ``when(list_name)`` shows a time in that list's zone."""
+    """Add the filters (``percent``, ``thousands``, ``when``, ``plural``, ``click_rate``,
+    ``address``) to a Jinja environment; with ``settings``, ``when(list_name)`` shows a time
+    in that list's zone."""
     zone = zones(settings) if settings is not None else (lambda _name: UTC)
     env.filters["percent"] = percent
     env.filters["thousands"] = count
     env.filters["when"] = lambda moment, list_name=None: when(moment, zone(list_name))
     env.filters["plural"] = plural
-    env.filters["click_rate"] = rate_text  # readers who clicked (service.clickrate)
+    env.filters["click_rate"] = percent  # readers who clicked: a rate like the others
+    env.filters["address"] = display_address  # stored ASCII domain → Unicode, as the CLI

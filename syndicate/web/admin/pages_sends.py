@@ -1,7 +1,8 @@
 """``/admin/sends``: every send with its rates (newest first, 50 a page), the digests that
-wait for approval with their previews and the approve / reject buttons, and each send's
-report at ``/admin/sends/{id}`` (failures and deferrals with the server's reply, bounces,
-complaints, clicks per link when click counting is there)."""
+wait for approval with their previews and the approve / reject buttons (reject asks
+first, on a page of its own), and each send's report at ``/admin/sends/{id}`` (failures and
+deferrals with the server's reply, bounces, complaints, clicks per link when click counting
+is there)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from syndicate.store import desk as desk_store
 from syndicate.store import feedback_views, history
 from syndicate.store import queued as queued_repo
 from syndicate.store import sends as send_repo
-from syndicate.store.queued import QueuedRow
+from syndicate.store.queued import QueuedRow, QueuedStatus
 from syndicate.web.admin import format as formats
 from syndicate.web.admin.approvals import approval_line, decided_notice
 from syndicate.web.admin.gate import admin_form, signed_in
@@ -164,18 +165,26 @@ def sends_routes(
             )
         except SyndicateError as exc:
             return renderer.error(request, 409, "No preview", str(exc))
-        return HTMLResponse(found.html, headers=PREVIEW_HEADERS)
+        # Named like the desk's other pages ("… · PUBLICATION admin"), not as the mail.
+        title = f"Preview: {found.subject} · {settings.publication.title} admin"
+        return HTMLResponse(desk_preview.retitled(found.html, title), headers=PREVIEW_HEADERS)
 
-    def decide(action: str, request: Request) -> Callable[[], QueuedRow]:
+    def decide(action: str, request: Request, confirmed: str | None) -> Callable[[], QueuedRow]:
         name = known(request)
         who = f"{signed_in(request).user} (admin desk)"
-        decide_fn = approval.approve if action == "approved" else approval.reject
-        return lambda: decide_fn(settings, engine, name, who=who, now=clock())
+        if action == "approved":
+            return lambda: approval.approve(settings, engine, name, who=who, now=clock())
+        return lambda: approval.reject(
+            settings, engine, name, who=who, now=clock(), digest_id=confirmed
+        )
 
     async def decided(request: Request, action: str) -> Response:
-        await admin_form(request)
+        form = await admin_form(request)
+        # The digest the confirm page named (rejecting another one that waits since is refused).
+        named = form.get("reject") if action == "rejected" else None
+        confirmed = named[:MAX_DIGEST] if isinstance(named, str) and named else None
         try:
-            row = await run_in_threadpool(decide(action, request))
+            row = await run_in_threadpool(decide(action, request, confirmed))
         except SyndicateError as exc:
             return await sends_page(request, status=409, problem=str(exc))
         log.info(  # the audit trail: who decided, from the desk
@@ -190,12 +199,37 @@ def sends_routes(
         return await decided(request, "approved")
 
     async def reject(request: Request) -> Response:
-        return await decided(request, "rejected")
+        if request.method == "POST":
+            return await decided(request, "rejected")
+        return await reject_page(request)
+
+    def to_reject(name: str) -> QueuedRow:
+        with engine.connect() as conn:
+            row = approval.waiting(settings, conn, name)
+        if row.status is not QueuedStatus.AWAITING:
+            raise SyndicateError(f"{row.digest_id} is approved already: it cannot be rejected")
+        return row
+
+    async def reject_page(request: Request) -> Response:
+        """The step before a reject (a GET: it changes nothing), so a slip of the mouse on
+        the Sends page does not drop a digest; works without JavaScript."""
+        name = known(request)
+        try:
+            row = await run_in_threadpool(to_reject, name)
+        except SyndicateError as exc:
+            return renderer.error(request, 409, "Nothing to reject", str(exc))
+        return renderer.page(
+            request,
+            "admin/reject.html.j2",
+            row=row,
+            list_title=lists[name].title,
+            approval_line=approval_line(row, zone),
+        )
 
     return [
         Route("/admin/sends", sends, methods=["GET"], name="admin_sends"),
         Route("/admin/sends/{send_id}", send_report, methods=["GET"], name="admin_send"),
         Route("/admin/previews/{list_name}", preview, methods=["GET"], name="admin_preview"),
         Route("/admin/approve/{list_name}", approve, methods=["POST"], name="admin_approve"),
-        Route("/admin/reject/{list_name}", reject, methods=["POST"], name="admin_reject"),
+        Route("/admin/reject/{list_name}", reject, methods=["GET", "POST"], name="admin_reject"),
     ]

@@ -51,6 +51,8 @@ def _detail(v: subs.SubscriberView) -> m.SubscriberDetail:
             )
             for e in v.trail
         ],
+        consent_truncated=v.older > 0,
+        consent_older=v.older,
     )
 
 

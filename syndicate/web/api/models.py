@@ -12,6 +12,7 @@ from pydantic import model_validator as _model_validator
 
 from syndicate.config import LIST_NAME
 from syndicate.errors import SyndicateError
+from syndicate.service.api_subscribers import TRAIL
 from syndicate.service.api_views import ARTICLE_CURSOR_PATTERN
 from syndicate.store.search import CURSOR_PATTERN, MAX_LIMIT
 from syndicate.subscribers.address import normalize_address
@@ -120,9 +121,19 @@ class SubscriberOut(_Out):
 
 
 class SubscriberDetail(SubscriberOut):
-    """A subscriber with their consent trail."""
+    """A subscriber with their consent trail: its newest entries, oldest first."""
 
-    consent: list[ConsentEvent]
+    consent: list[ConsentEvent] = Field(
+        description=f"The newest {TRAIL} entries of the consent trail, oldest first."
+    )
+    consent_truncated: bool = Field(
+        description="True when older entries are left out (`consent_older` says how many)."
+    )
+    consent_older: int = Field(
+        ge=0,
+        description="How many older entries are left out (0: the whole trail); "
+        "`syndicate subscribers show EMAIL` lists them all.",
+    )
 
 
 class SubscriberPage(_Out):
