@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(port: int) -> str:
-    return weekly_site_config(port, connections=CONNECTIONS, processes=2, timeout=10)
+    # max_connections: the pool never grows past CONNECTIONS (on a busy machine a slow
+    # loopback can look like a far relay), so at most CONNECTIONS copies are ever in flight.
+    return weekly_site_config(
+        port, connections=CONNECTIONS, max_connections=CONNECTIONS, processes=2, timeout=10
+    )
 
 
 def start(site: Site) -> subprocess.Popen[bytes]:
