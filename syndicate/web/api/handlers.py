@@ -63,7 +63,7 @@ def _change(o: subs.Outcome, call: Call) -> Response:
     """A write's answer: the subscriber only if the token may also read subscribers (a
     write-only token, a signup widget's, must not be a way to look addresses up)."""
     if READ not in call.token.scopes:
-        out = m.ChangeOut(results=o.results, to_confirm=list(o.to_confirm))
+        out = m.ChangeOut(subscriber=None, results=o.results, to_confirm=list(o.to_confirm))
         return json_response(out, omit=frozenset({"subscriber"}))
     return json_response(
         m.ChangeOut(
