@@ -300,3 +300,13 @@ def test_resubscribe_over_a_complaint_is_written_into_the_trail(lists_site: Site
     assert trail_details(lists_site, bo) == [
         "line 2; resubscribed with --resubscribe (bounced on weekly 2026-11-03)"
     ]
+
+
+def test_the_desk_refusal_names_the_command_line_override() -> None:
+    """The desk refuses, the CLI's --resubscribe does it: the desk's text must not say
+    the form is the only way."""
+    from syndicate.service.subscriber_actions import blocked_reason
+
+    for status in (Status.BOUNCED, Status.COMPLAINED):
+        text = blocked_reason("weekly", status)
+        assert "--resubscribe" in text and "by hand" not in text
