@@ -25,8 +25,8 @@ from syndicate.config import Settings
 from syndicate.errors import SyndicateError
 from syndicate.service import approval, desk, desk_preview
 from syndicate.store import clicks as click_repo
-from syndicate.store import digests as digest_repo
 from syndicate.store import desk as desk_store
+from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history
 from syndicate.store import queued as queued_repo
 from syndicate.store import sends as send_repo
