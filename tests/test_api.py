@@ -722,3 +722,36 @@ def test_the_consent_trail_is_bounded_to_its_newest_entries(api: Api) -> None:
     doc = api.call("GET", "/api/v1/subscribers/short@example.org").json()
     assert len(doc["consent"]) == 200 and doc["consent"][0]["detail"] is None  # the import
     assert doc["consent_truncated"] is False and doc["consent_older"] == 0
+
+
+def test_a_write_only_token_never_reads_a_subscriber_through_a_write(api: Api) -> None:
+    """GET needs subscribers:read; POST/PATCH/DELETE answers must not hand out the record."""
+    add(api.site, "rd@example.org", {"weekly": Status.BOUNCED})
+    api.call("PATCH", "/api/v1/subscribers/rd@example.org", json={"name": "Secret Name"})
+    write = make_token(api.site, "widget", "subscribers:write")
+    assert api.call("GET", "/api/v1/subscribers/rd@example.org", token=write).status_code == 403
+    confirmed = {"lists": ["daily"], "status": "confirmed", "source": "probe"}
+    answers = [
+        api.call(
+            "POST", "/api/v1/subscribers", token=write, json={"email": "rd@example.org"} | confirmed
+        ),
+        api.call(
+            "POST",
+            "/api/v1/subscribers",
+            token=write,
+            json={"email": "new@example.org"} | confirmed,
+        ),
+        api.call("PATCH", "/api/v1/subscribers/rd@example.org", token=write, json={"name": "X"}),
+        api.call("DELETE", "/api/v1/subscribers/new@example.org?list=daily", token=write),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        doc = answer.json()
+        assert set(doc) == {"results", "to_confirm"}, doc
+        assert "Secret" not in answer.text and "bounce" not in answer.text
+    assert answers[0].json()["results"] == {"daily": "suppressed"}
+    assert answers[1].json()["results"] == {"daily": "active"}
+    # With subscribers:read too, the answer carries the subscriber as before.
+    both = make_token(api.site, "crm", "subscribers:read,subscribers:write")
+    answer = api.call("PATCH", "/api/v1/subscribers/rd@example.org", token=both, json={"name": "Y"})
+    assert answer.json()["subscriber"]["name"] == "Y"

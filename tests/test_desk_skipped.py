@@ -25,7 +25,7 @@ from syndicate.delivery.engine import Sender
 from syndicate.delivery.report import SendReport
 from syndicate.store import open_store
 from syndicate.store.engine import _alembic_config
-from syndicate.store.tables import deliveries, sends
+from syndicate.store.tables import deliveries, digests, sends
 from syndicate.subscribers.csvfile import read_rows
 from syndicate.subscribers.importer import import_rows
 from syndicate.subscribers.tokens import Signer
@@ -153,6 +153,25 @@ def test_a_send_from_before_the_count_keeps_the_note(site: Site) -> None:
     assert NOTE in page and "skipped: nothing new for their topics" in page
     assert docs == {"api": None, "cli": None}
     assert "skipped" not in text
+
+
+def test_a_post_gets_no_note_about_digests_and_shows_its_title(site: Site) -> None:
+    """A post keeps no topic count by design: the "made before the count" note (in digest
+    words) is not about it; its page names the article, as ``report`` does."""
+    sport_readers(site, 1)
+    with serve_smtp() as server:
+        report = run(site, server)
+    send_id = report.send_id or 0
+    with site.engine.begin() as conn:  # as `send --article` records it
+        conn.execute(update(sends).where(sends.c.id == send_id).values(topic_skipped=None))
+        conn.execute(
+            update(digests)
+            .where(digests.c.id == report.digest_id)
+            .values(kind="post", title="A Note <on> Security")
+        )
+    page, _, _ = shown(site, send_id, report.digest_id or "")
+    assert NOTE not in page and "nothing new for their topics" not in page
+    assert "A Note &lt;on&gt; Security" in page
 
 
 def test_a_resumed_send_keeps_the_first_count(site: Site) -> None:

@@ -227,3 +227,22 @@ def test_an_imported_archive_does_not_flood_the_next_digest() -> None:
     assert [a.id for a in new_articles([yesterday, last_year], wide, state)] == ["a2", "a400"]
     strict = MailingList(title="W", backdated_within=0)
     assert new_articles([yesterday, last_year], strict, state) == []
+
+
+def test_an_article_first_seen_in_the_second_of_a_send_is_in_the_next_digest(
+    any_site: Site,
+) -> None:
+    """Times are kept to the second: an article first seen in the same second a digest was
+    made, but not in it, is new for the next one (and what that digest carried is not)."""
+    any_site.configure('\n[lists.weekly]\ntitle = "Weekly"\n')
+    any_site.write("a1.md", "---\ntitle: A1\ndate: 2026-11-26\n---\n\nx\n")
+    settings, engine = any_site.settings, any_site.engine
+    arts = read_site(settings, engine, now=NOW, offline=True).articles
+    first = prepare(settings, engine, "weekly", arts, now=NOW)
+    assert [a.title for a in first.fresh] == ["A1"]
+    _send(any_site, "weekly-1", 1, [a.id for a in first.fresh], NOW)
+    any_site.write("same.md", "---\ntitle: Same second\ndate: 2026-11-27T08:00:00Z\n---\n\nx\n")
+    arts = read_site(settings, engine, now=NOW, offline=True).articles  # still that second
+    later = NOW + timedelta(hours=1)
+    nxt = prepare(settings, engine, "weekly", arts, now=later)
+    assert [a.title for a in nxt.fresh] == ["Same second"]

@@ -116,7 +116,11 @@ def test_the_prompt_shows_each_versions_subject_articles_and_recipients(letter: 
     code, stdout, stderr = cli(letter, "send", "weekly", "--offline", stdin="n\n")
     assert code == 1  # declined: nothing sent, nothing recorded
     assert mailed(letter) == []
-    assert "weekly-1: 1 new article, 2 recipients (1 subscriber skipped" in stderr
+    # The words `send`, `report` and the desk use (one phrase everywhere).
+    assert (
+        "weekly-1: 1 new article, 2 recipients "
+        "(1 subscriber skipped: nothing new for their topics)" in stderr
+    )
     assert (
         "readers without topics: 1 subscriber · 1 article · subject 'Weekly: Tariffs rise'"
         in stderr

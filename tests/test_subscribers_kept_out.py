@@ -157,8 +157,11 @@ def test_import_keeps_out_bounced_and_complained_addresses_and_counts_them(
     code, out, err = cli(lists_site, "subscribers", "import", "briefing", csv)
     assert code == 0, err
     assert out.strip() == (
-        "6 of 6 rows stored: 1 new subscriber, 3 subscribed, 0 resubscribed, 0 updated, "
-        "3 unchanged, 0 kept unsubscribed, 2 kept out: bounced or complained on another list "
+        # Each row in one bucket: gone@ is suppressed by the file's status, bo@ and sp@
+        # are kept out (nothing stored on briefing), old@ is unchanged.
+        "4 of 6 rows stored: 1 new subscriber, 2 subscribed, 0 resubscribed, "
+        "1 suppressed (from the file's status), 0 updated, 1 unchanged, 0 kept unsubscribed, "
+        "2 kept out: bounced or complained on another list "
         "(--resubscribe to add them anyway); 0 rows rejected"
     )
     assert (
@@ -187,7 +190,10 @@ def test_a_kept_out_row_with_topics_sets_none(lists_site: Site) -> None:
         read_rows(io.BytesIO(b"email,topics\nbo@example.org,trade\n"), "in.csv"),
         now=NOW,
     )
-    assert (report.kept_out, report.updated, report.unchanged) == (1, 0, 1)
+    assert (report.kept_out, report.updated, report.unchanged) == (1, 0, 0)
+    assert [n.text for n in report.notices] == [
+        "kept out of briefing: bounced on weekly (2026-11-03); --resubscribe to add anyway"
+    ]  # no "topics set to trade": none were stored
     assert state(lists_site, sid) is None
     with lists_site.engine.connect() as conn:
         assert repo.topics_of(conn, sid) == {"weekly": ()}
@@ -236,3 +242,71 @@ def test_import_asks_once_a_batch_not_once_a_row(lists_site: Site) -> None:
             now=NOW,
         )
     assert (report.added, seen) == (BATCH_ROWS + 1, [])  # new addresses: nothing to ask
+
+
+def test_a_kept_out_row_says_no_topics_and_re_running_it_says_the_same(lists_site: Site) -> None:
+    lists_site.configure(LISTS + 'tags = ["security"]\n')
+    put(lists_site, "an@example.org", {"weekly": Status.COMPLAINED})
+    csv = write_csv(lists_site, "email,topics\nan@example.org,security\n")
+    for _ in range(2):
+        code, out, err = cli(lists_site, "subscribers", "import", "briefing", csv)
+        assert code == 0, err  # like a row kept unsubscribed: not an error of the file
+        assert "topics" not in err and "kept out of briefing: complained on weekly" in err
+        assert out.startswith("0 of 1 row stored: 0 new subscribers, 0 subscribed, "), out
+        assert "0 unchanged" in out and "1 kept out" in out
+
+
+def test_import_counts_the_status_column_as_suppressed_not_subscribed(lists_site: Site) -> None:
+    put(lists_site, "rd@example.org", {"briefing": Status.ACTIVE}, at=NOW)
+    csv = write_csv(
+        lists_site,
+        "email,name,status\n"
+        "rd@example.org,,active\n"
+        "n5@example.com,Five,bounced\n"
+        "n6@example.com,Six,complained\n"
+        "n7@example.com,Seven,unsubscribed\n",
+    )
+    code, out, err = cli(lists_site, "subscribers", "import", "briefing", csv)
+    assert code == 0, err
+    assert out.strip() == (
+        "4 of 4 rows stored: 3 new subscribers, 0 subscribed, 0 resubscribed, "
+        "3 suppressed (from the file's status), 0 updated, 1 unchanged, 0 kept unsubscribed; "
+        "0 rows rejected"
+    )
+
+
+def trail_details(site: Site, sid: int, list_name: str = "briefing") -> list[str | None]:
+    c = subscription_events.c
+    with site.engine.connect() as conn:
+        stmt = (
+            select(c.detail).where(c.subscriber_id == sid, c.list_name == list_name).order_by(c.id)
+        )
+        return list(conn.scalars(stmt))
+
+
+def test_resubscribe_over_a_complaint_is_written_into_the_trail(lists_site: Site) -> None:
+    an = put(lists_site, "an@example.org", {"weekly": Status.COMPLAINED})
+    code, _, err = cli(
+        lists_site, "subscribers", "add", "weekly", "an@example.org", "--resubscribe"
+    )
+    assert code == 0, err
+    assert trail_details(lists_site, an, "weekly")[-1] == (
+        "resubscribed with --resubscribe (was complained)"
+    )
+    bo = put(lists_site, "bo@example.org", {"weekly": Status.BOUNCED})
+    csv = write_csv(lists_site, "email\nbo@example.org\n")
+    code, _, err = cli(lists_site, "subscribers", "import", "briefing", csv, "--resubscribe")
+    assert code == 0, err
+    assert trail_details(lists_site, bo) == [
+        "line 2; resubscribed with --resubscribe (bounced on weekly 2026-11-03)"
+    ]
+
+
+def test_the_desk_refusal_names_the_command_line_override() -> None:
+    """The desk refuses, the CLI's --resubscribe does it: the desk's text must not say
+    the form is the only way."""
+    from syndicate.service.subscriber_actions import blocked_reason
+
+    for status in (Status.BOUNCED, Status.COMPLAINED):
+        text = blocked_reason("weekly", status)
+        assert "--resubscribe" in text and "by hand" not in text

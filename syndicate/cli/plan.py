@@ -59,7 +59,7 @@ def plan_lines(plan: Plan) -> list[str]:
             f"{plural(plan.readers, 'recipient')}"
         )
     if plan.skipped_readers:
-        why = "not their topics" if plan.title is not None else "nothing for their topics"
+        why = "not their topics" if plan.title is not None else "nothing new for their topics"
         head += f" ({plural(plan.skipped_readers, 'subscriber')} skipped: {why})"
     post = plan.title is not None
     lines = [f"  {version_line(v, post=post)}" for v in plan.versions]

@@ -22,10 +22,19 @@ def import_summary(report: ImportReport) -> str:
         if report.kept
         else ""
     )
+    # Every row is in one bucket; "stored" leaves out the rows kept unsubscribed or kept
+    # out (nothing of theirs is on the list) and the rejected ones.
+    stored = report.committed - report.kept_suppressed - report.kept_out
     return (
-        f"{report.committed:,} of {plural(report.rows + rejected, 'row')} stored: "
+        f"{stored:,} of {plural(report.rows + rejected, 'row')} stored: "
         f"{plural(report.added, 'new subscriber')}, {report.subscribed:,} subscribed, "
-        f"{report.reactivated:,} resubscribed, {report.updated:,} updated, "
+        f"{report.reactivated:,} resubscribed, "
+        + (
+            f"{report.suppressed:,} suppressed (from the file's status), "
+            if report.suppressed
+            else ""
+        )
+        + f"{report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.kept_suppressed:,} kept unsubscribed"
         + (
             f", {report.kept_out:,} kept out: bounced or complained on another list "

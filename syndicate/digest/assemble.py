@@ -30,7 +30,14 @@ class ListState:
 
 
 def new_articles(articles: Iterable[Article], cfg: MailingList, state: ListState) -> list[Article]:
-    """The articles new for the list, newest first, limited to the list's tags if it has any."""
+    """The articles new for the list, newest first, limited to the list's tags if it has any.
+
+    New: never carried by a digest (or post) of the list (``sent_ids``, which holds every
+    article a previous mail considered, those cut by ``max_articles`` too) and appeared *at
+    or after* its last send. At, not only after: times are kept to the second, so an
+    article first seen in the second a send started would otherwise be lost for good; one
+    that send already carried is in ``sent_ids``, so nothing is mailed twice.
+    """
     wanted = {t.casefold() for t in cfg.tags}
     last = state.last_sent
     # A backdated article (written earlier, added after the last send) is still news; an
@@ -40,7 +47,7 @@ def new_articles(articles: Iterable[Article], cfg: MailingList, state: ListState
         a
         for a in articles
         if a.id not in state.sent_ids
-        and (last is None or (appeared(a) > last and oldest is not None and a.published >= oldest))
+        and (last is None or (appeared(a) >= last and oldest is not None and a.published >= oldest))
         and (not wanted or wanted.intersection(t.casefold() for t in a.tags))
     ]
     out.sort(key=lambda a: (a.published, a.id), reverse=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -52,13 +52,10 @@ def next_posts(
     """The articles the list's next run mails, each on its own (reads the store only)."""
     cfg = settings.mailing_list(list_name)
     state = list_state(engine, list_name, kind=repo.POST)
-    since = state.last_sent
-    if since is not None:
-        # Appeared at the cursor counts too (first seen in the second the last batch was
-        # chosen, after it was): whole seconds both; what was mailed is in sent_ids.
-        since -= timedelta(microseconds=1)
+    # Appeared at the cursor counts too (first seen in the second the last batch was
+    # chosen, after it was): see new_articles; what was mailed is in sent_ids.
     fresh, left_out = split_mailable(
-        new_articles(articles, cfg, dataclasses.replace(state, last_sent=since)),
+        new_articles(articles, cfg, state),
         settings.config.content.folder,
     )  # newest first
     if state.last_sent is None:  # the list's first post: the newest, never the archive

@@ -126,14 +126,20 @@ def unsubscribe(
     return Unsubscribed(results=results, ended=ended)
 
 
+# The desk never overrides a bounce or complaint; the command line can, on the editor's
+# word (``--resubscribe``, written into the consent trail), and the text says so.
+_OVERRIDE = (
+    " (If they asked you directly, `syndicate subscribers add LIST EMAIL --resubscribe` "
+    "does it, and the consent trail records it.)"
+)
 REFUSED = {
     Status.BOUNCED: (
         "Their mail bounced: resubscribing cannot make an address work again. They must "
-        "subscribe again with the form and confirm by mail."
+        "subscribe again with the form and confirm by mail." + _OVERRIDE
     ),
     Status.COMPLAINED: (
         "They reported a mail as spam: only they can undo that, by subscribing again with "
-        "the form and confirming by mail."
+        "the form and confirming by mail." + _OVERRIDE
     ),
     Status.PENDING: (
         "They have not confirmed yet: the confirmation mail (or a new one from the "
@@ -159,7 +165,7 @@ def blocked_reason(name: str, status: Status) -> str:
     """Why a resubscribe is refused because of ``status`` on list ``name``."""
     return (
         f"{REFUSED[status]} (This was on {name}: a bounce or a spam report is about the "
-        "address, so no list can be resubscribed by hand.)"
+        "address, so no list can be resubscribed on the desk.)"
     )
 
 

@@ -52,14 +52,16 @@ class ImportReport:
 
     rows: int = 0
     committed: int = 0
-    added: int = 0
-    subscribed: int = 0
-    reactivated: int = 0
-    updated: int = 0
+    added: int = 0  # subscribers (addresses) new to the store: not a bucket of rows
+    # Each committed row is in exactly one of these, the one that says what it did:
+    subscribed: int = 0  # a new subscription on the list, pending or active
+    reactivated: int = 0  # unsubscribed, bounced or complained before: made active again
+    suppressed: int = 0  # the file's status column said unsubscribed, bounced or complained
+    updated: int = 0  # status pending → active, or a name, attribute or topics changed
     unchanged: int = 0
-    kept: int = 0  # rows where a stored value differs from the file's and was kept
-    kept_suppressed: int = 0
+    kept_suppressed: int = 0  # left, and stays so (no --resubscribe)
     kept_out: int = 0  # not made active: bounced or complained on another list
+    kept: int = 0  # rows where a stored value differs from the file's and was kept (a remark)
     welcomed: int = 0  # welcome mails queued
     problems: list[Problem] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -101,10 +103,11 @@ def _topics_text(topics: tuple[str, ...]) -> str:
 
 
 def _merge(
-    stored: Subscriber, row: Row, *, update: bool, said: list[str]
+    stored: Subscriber, row: Row, *, update: bool, said: list[str], said_topics: list[str]
 ) -> tuple[Subscriber, tuple[str, ...], bool]:
     """The stored profile and list topics as the row leaves them, whether a differing value
-    was kept, and (in ``said``) what it did.
+    was kept, and (in ``said``, ``said_topics`` for the list topics) what it did. The topics
+    are said apart: a row kept out of a list it has no subscription on stores none.
 
     Empty cells change nothing. A value the store does not have yet is filled in; one that
     differs from the stored value replaces it only with ``update``, else it is kept and said.
@@ -140,12 +143,12 @@ def _merge(
     if row.topics and row.topics != stored.topics:
         if not stored.topics:
             topics = row.topics
-            said.append(f"topics set to {_topics_text(row.topics)}")
+            said_topics.append(f"topics set to {_topics_text(row.topics)}")
         elif update:
             topics = row.topics
-            said.append(f"topics {_topics_text(stored.topics)} → {_topics_text(row.topics)}")
+            said_topics.append(f"topics {_topics_text(stored.topics)} → {_topics_text(row.topics)}")
         else:
-            said.append(
+            said_topics.append(
                 f"topics {_topics_text(stored.topics)} kept "
                 f"(file says {_topics_text(row.topics)}){hint}"
             )
@@ -202,6 +205,24 @@ def _activates(was: Status | None, target: Status | None) -> bool:
     return target is Status.ACTIVE and was is not Status.ACTIVE
 
 
+def _trail_detail(
+    r: Row, opts: _Options, was: Status | None, target: Status, block: Block | None
+) -> str | None:
+    """The consent trail's detail: ``line 4`` for an import, and what ``--resubscribe``
+    overrode (``resubscribed with --resubscribe (was complained; bounced on weekly
+    2026-11-03)``): the editor's word is the only record of that consent."""
+    parts = [f"line {r.line}"] if opts.source is Source.IMPORT else []
+    if opts.resubscribe and target is Status.ACTIVE:
+        why = [f"was {was.value}"] if was in SUPPRESSED else []
+        if block is not None:
+            why.append(
+                f"{block.status.value} on {block.list_name} {block.since.date().isoformat()}"
+            )
+        if why:
+            parts.append(f"resubscribed with --resubscribe ({'; '.join(why)})")
+    return "; ".join(parts) or None
+
+
 @dataclass(frozen=True, slots=True)
 class _Options:
     source: Source
@@ -221,6 +242,8 @@ def _commit(
     opts: _Options,
 ) -> None:
     said: dict[str, list[str]] = {r.address.key: [] for r in batch}
+    said_topics: dict[str, list[str]] = {r.address.key: [] for r in batch}
+    said_status: dict[str, list[str]] = {r.address.key: [] for r in batch}
     moved: dict[str, str] = {}
     with engine.begin() as conn:
         stored = repo.find_subscribers(conn, [r.address.key for r in batch], list_name)
@@ -244,7 +267,11 @@ def _commit(
                 continue
             ids[r.address.key] = before.id
             after, chosen, kept_one = _merge(
-                before, r, update=opts.update, said=said[r.address.key]
+                before,
+                r,
+                update=opts.update,
+                said=said[r.address.key],
+                said_topics=said_topics[r.address.key],
             )
             if kept_one:
                 kept.add(before.id)
@@ -267,17 +294,21 @@ def _commit(
             for r, sid, _, was, target in targets
             if r.address.key in stored and _activates(was, target)
         ]
-        blocks = {} if opts.resubscribe else blocked_elsewhere(conn, asked, besides=list_name)
+        # Asked with --resubscribe too: the trail says what it overrode.
+        blocks = blocked_elsewhere(conn, asked, besides=list_name)
+        held: dict[int, Block] = {}  # kept out: not made active
         changes = []
+        outcome: dict[int, str] = {}  # what each row did: the summary's bucket
         for r, sid, wanted, was, target in targets:
-            if sid in blocks and _activates(was, target):
-                report.kept_out += 1
-                said[r.address.key].append(kept_out_text(list_name, was, blocks[sid]))
+            if sid in blocks and _activates(was, target) and not opts.resubscribe:
+                held[sid] = blocks[sid]
+                outcome[sid] = "kept_out"
+                said_status[r.address.key].append(kept_out_text(list_name, was, blocks[sid]))
                 continue
             if target is None:
                 if was in SUPPRESSED and wanted not in SUPPRESSED:
-                    report.kept_suppressed += 1
-                    said[r.address.key].append(
+                    outcome[sid] = "kept_suppressed"
+                    said_status[r.address.key].append(
                         f"stays {was.value} on {list_name} (file says {wanted.value}); "
                         "use --resubscribe if they asked to come back"
                     )
@@ -289,7 +320,7 @@ def _commit(
                     status=target,
                     previous=was,
                     source=opts.source,
-                    detail=f"line {r.line}" if opts.source is Source.IMPORT else None,
+                    detail=_trail_detail(r, opts, was, target, blocks.get(sid)),
                 )
             )
             moved[r.address.key] = (
@@ -297,24 +328,31 @@ def _commit(
                 if was is None
                 else f"{was.value} → {target.value} on {list_name}"
             )
-            if was is None:
-                report.subscribed += 1
-            elif was in SUPPRESSED and target not in SUPPRESSED:
-                report.reactivated += 1
+            if target in SUPPRESSED:
+                outcome[sid] = "suppressed"
+            elif was is None:
+                outcome[sid] = "subscribed"
+            elif was in SUPPRESSED:
+                outcome[sid] = "reactivated"
+            else:
+                outcome[sid] = "updated"  # pending → active
         repo.apply_changes(conn, changes, now=now)
-        topics = [(sid, t) for sid, t in topics if sid in current or sid not in blocks]
+        # A row kept out of a list it has no subscription on stores no topics there.
+        topics = [(sid, t) for sid, t in topics if sid in current or sid not in held]
         if opts.welcome:
             report.welcomed += welcomes.queue_for(conn, changes, {list_name}, now=now)
         record_changes(conn, opts.hooks, changes, now=now)
         repo.set_topics(conn, list_name, topics)  # every subscription exists by now
-    touched = {c.subscriber_id for c in changes} | {s.id for s in changed}
-    touched.update(sid for sid, _ in topics)
-    touched.update(ids[n.key] for n in new)
+    touched = {s.id for s in changed} | {sid for sid, _ in topics}
+    for r in batch:
+        sid = ids[r.address.key]
+        bucket = outcome.get(sid) or ("updated" if sid in touched else "unchanged")
+        setattr(report, bucket, getattr(report, bucket) + 1)
+        if sid in current or sid not in held:
+            said[r.address.key].extend(said_topics[r.address.key])
+        said[r.address.key].extend(said_status[r.address.key])
     report.added += len(new)
-    fresh = {ids[n.key] for n in new}
-    report.updated += len(({s.id for s in changed} | {sid for sid, _ in topics}) - fresh)
     report.kept += len(kept)
-    report.unchanged += sum(1 for r in batch if ids[r.address.key] not in touched)
     report.committed += len(batch)
     for r in batch:  # only rows that met someone already stored: new ones are just "added"
         key = r.address.key
@@ -325,6 +363,6 @@ def _commit(
                     email=r.address.email,
                     status=moved.get(key),
                     details=tuple(said[key]),
-                    kept_out=blocks.get(ids[key]),
+                    kept_out=held.get(ids[key]),
                 )
             )

@@ -26,6 +26,7 @@ from syndicate.errors import SyndicateError
 from syndicate.service import approval, desk, desk_preview
 from syndicate.store import clicks as click_repo
 from syndicate.store import desk as desk_store
+from syndicate.store import digests as digest_repo
 from syndicate.store import feedback_views, history
 from syndicate.store import queued as queued_repo
 from syndicate.store import sends as send_repo
@@ -120,9 +121,14 @@ def sends_routes(
             links = click_repo.send_clicks(conn, send_id)
             view = desk.send_views(conn, [summary], per_subscriber=per_subscriber)[0]
             clickers = click_repo.readers_who_clicked(conn, send_id, limit=SHOWN + 1)
+            kind, title = digest_repo.digest_kind(conn, summary.digest_id)
         declared = lists.get(summary.list_name)
+        post = kind == digest_repo.POST
         return {
-            "topics": declared is not None and bool(declared.tags),
+            # The note about digest sends made before topic skips were counted: a post keeps
+            # no count by design (its skips are "not their topics"), so it gets no note.
+            "topics": declared is not None and bool(declared.tags) and not post,
+            "post_title": title if post else None,
             "view": view,
             "problems": problems,
             "readers": readers,

@@ -56,9 +56,19 @@ def _detail(v: subs.SubscriberView) -> m.SubscriberDetail:
     )
 
 
-def _change(o: subs.Outcome) -> m.ChangeOut:
-    return m.ChangeOut(
-        subscriber=_detail(o.subscriber), results=o.results, to_confirm=list(o.to_confirm)
+READ = "subscribers:read"
+
+
+def _change(o: subs.Outcome, call: Call) -> Response:
+    """A write's answer: the subscriber only if the token may also read subscribers (a
+    write-only token, a signup widget's, must not be a way to look addresses up)."""
+    if READ not in call.token.scopes:
+        out = m.ChangeOut(subscriber=None, results=o.results, to_confirm=list(o.to_confirm))
+        return json_response(out, omit=frozenset({"subscriber"}))
+    return json_response(
+        m.ChangeOut(
+            subscriber=_detail(o.subscriber), results=o.results, to_confirm=list(o.to_confirm)
+        )
     )
 
 
@@ -187,7 +197,7 @@ class Api:
         )
         if any(r == "active" for r in outcome.results.values()):
             self._ring()  # welcome mails, webhook events
-        return json_response(_change(outcome))
+        return _change(outcome, call)
 
     async def get_subscriber(self, call: Call) -> Response:
         """GET /subscribers/{email}."""
@@ -239,7 +249,7 @@ class Api:
             raise _not_found("no subscriber with this address")
         if outcome.to_confirm:
             self._ring()
-        return json_response(_change(outcome))
+        return _change(outcome, call)
 
     async def delete_subscriber(self, call: Call) -> Response:
         """DELETE /subscribers/{email}: unsubscribe; the record stays (suppression)."""
@@ -259,7 +269,7 @@ class Api:
         )
         if outcome is None:
             raise _not_found("no subscriber with this address")
-        return json_response(_change(outcome))
+        return _change(outcome, call)
 
     # -- lists, sends, articles ------------------------------------------------------------
 

@@ -192,9 +192,17 @@ class PatchIn(_In):
 
 
 class ChangeOut(_Out):
-    """What a write did, per list, and the subscriber now."""
+    """What a write did, per list, and the subscriber now (only for a token that may read it).
 
-    subscriber: SubscriberDetail
+    A ``subscribers:write`` token alone must not be a way to look an address up: it gets the
+    per-list ``results`` and ``to_confirm``, never the name, lists, topics or consent trail.
+    """
+
+    subscriber: SubscriberDetail | None = Field(
+        None,
+        description="The subscriber after the change; only when the token also has "
+        "`subscribers:read` (left out otherwise).",
+    )
     results: dict[str, str] = Field(
         description="Per list: active, already, pending, suppressed or unsubscribed."
     )

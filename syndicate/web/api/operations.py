@@ -54,10 +54,15 @@ class Operation:
     path_params: dict[str, str] = field(default_factory=dict)  # name: description
 
 
-def json_response(model: BaseModel, status: int = 200) -> JSONResponse:
-    """A model as the answer (aliases as the document names them)."""
+def json_response(
+    model: BaseModel, status: int = 200, *, omit: frozenset[str] = frozenset()
+) -> JSONResponse:
+    """A model as the answer (aliases as the document names them), without the top-level
+    fields in ``omit`` (optional ones the caller may not see)."""
     return JSONResponse(
-        model.model_dump(mode="json", by_alias=True), status_code=status, headers=SECURITY_HEADERS
+        model.model_dump(mode="json", by_alias=True, exclude=set(omit) or None),
+        status_code=status,
+        headers=SECURITY_HEADERS,
     )
 
 
