@@ -5,7 +5,6 @@ queued), through the real app (SQLite, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,14 +16,12 @@ from click.testing import CliRunner
 from sqlalchemy import event
 
 from syndicate.cli import main
-from syndicate.content.reader import read_site
-from syndicate.delivery.engine import Sender
-from syndicate.subscribers.tokens import Signer
 from tests.conftest import Site
 from tests.smtpserver import SmtpServer, serve_smtp
 from tests.test_click_rates import configured_site
+from tests.test_clicks import send
 from tests.test_report_clicks import READERS, c_paths, desk
-from tests.test_send import SECRET, article, fast, smtp, wall
+from tests.test_send import article, wall
 
 
 @pytest.fixture
@@ -34,20 +31,7 @@ def site(any_site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
 
 def prepare_only(site: Site, server: SmtpServer) -> int:
     """A real send of weekly's next digest whose ledger is written but no copy tried."""
-    settings = site.settings
-    articles = read_site(settings, site.engine, now=wall(), offline=True).articles
-
-    async def go() -> int:
-        transport = smtp(server)
-        sender = Sender(settings, site.engine, transport, Signer(SECRET), clock=wall, policy=fast())
-        try:
-            report = await sender.run("weekly", articles, deliver=False)
-        finally:
-            await transport.close()
-        assert report.send_id is not None and not report.finished, report
-        return report.send_id
-
-    return asyncio.run(go())
+    return send(site, server, deliver=False)
 
 
 @contextmanager
