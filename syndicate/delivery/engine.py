@@ -38,15 +38,14 @@ from sqlalchemy import Connection, Engine
 from syndicate.config import Settings
 from syndicate.config.mailhost import mail_host
 from syndicate.delivery import spread
-from syndicate.delivery.adaptive import make_adapter, starting_point
 from syndicate.delivery.begin import begin_send
 from syndicate.delivery.clicklinks import clicks_for
 from syndicate.delivery.copies import Copies, variant_key
 from syndicate.delivery.courier import Courier, Job, free_dead_leases
 from syndicate.delivery.dkim import DkimKey
+from syndicate.delivery.drain import drain_due
 from syndicate.delivery.policy import Policy, retry_wait
 from syndicate.delivery.posts import run_posts
-from syndicate.delivery.quota import Allowance
 from syndicate.delivery.report import SendLocked, SendReport
 from syndicate.delivery.transport import Transport
 from syndicate.delivery.worker import Worker, counts_by_digest, retries_due
@@ -101,8 +100,8 @@ class Sender:
         self.prepared: Prepared | None = None
         self.copies: Copies | None = None
         self.stopping = False
-        self._courier: Courier | None = None
-        self._helpers: spread.Helpers | None = None
+        self.courier: Courier | None = None  # this process's, while a pass runs (drain.py)
+        self.helpers: spread.Helpers | None = None  # the helper processes of that pass
         self._retrier: Worker | None = None
         self._wake = asyncio.Event()
         self._next_beat = 0.0
@@ -222,10 +221,10 @@ class Sender:
         """Start no new message (here and in helpers); those on the wire finish."""
         self.stopping = True
         self._wake.set()
-        if self._courier is not None:
-            self._courier.request_stop()
-        if self._helpers is not None:
-            self._helpers.stop()
+        if self.courier is not None:
+            self.courier.request_stop()
+        if self.helpers is not None:
+            self.helpers.stop()
         if self._retrier is not None:
             self._retrier.request_stop()
 
@@ -263,7 +262,7 @@ class Sender:
         waited_for: datetime | None = None  # the retry the last wait was for
         while not self.stopping:
             free_dead_leases(self.engine, send_id, now=self.clock())
-            paused = await self._drain(job, report)
+            paused = await drain_due(self, job, report)
             if self.stopping or report.error is not None:
                 break
             now = self.clock()
@@ -323,90 +322,7 @@ class Sender:
             self._retrier = None
         report.retried = counts_by_digest(self.engine, due)
 
-    async def _drain(self, job: Job, report: SendReport) -> Allowance | None:
-        """Deliver what is due now: here, and in helper processes for a large send. The
-        allowance when this process's courier stopped because it was used up."""
-        assert self.copies is not None and self.prepared is not None
-        with self.engine.connect() as conn:
-            due = ledger.due_count(conn, job.send_id, now=self.clock(), limit=spread.SPREAD_MIN)
-        start, known = starting_point(self.engine, self.policy)
-        plan = await spread.plan(self.transport, self.policy, due, start=start, known=known)
-        parts = spread.shares(plan.start, plan.processes)
-        report.processes = max(report.processes, len(parts))
-        top = self.policy.max_connections
-        ceilings = spread.shares(max(top, start), len(parts)) if top is not None else parts
-        adapter = make_adapter(
-            self.transport,
-            self.policy,
-            start=parts[0],
-            ceiling=ceilings[0],
-            known=known and parts[0],
-            parts=len(parts),
-        )
-        self._courier = Courier(
-            self.engine,
-            self.transport,
-            self.copies,
-            job,
-            owner=self.owner,
-            clock=self.clock,
-            policy=self.policy,
-            connections=parts[0],
-            dkim=self.dkim,
-            adapter=adapter,
-        )
-        if self.stopping:  # Ctrl-C came while the send was being set up: start nothing
-            self._courier.request_stop()
-        # This process starts delivering at once; helpers join as soon as they are up.
-        mine = asyncio.create_task(self._courier.drain(on_batch=lambda: self._beat(job, report)))
-        helpers = spread.Helpers([])
-        paused: Allowance | None = None
-        try:
-            if len(parts) > 1:
-                wanted = [
-                    spread.Helper(
-                        settings=self.settings,
-                        signer=self.signer,
-                        prepared=self.prepared,
-                        job=job,
-                        policy=self.policy,
-                        connections=n,
-                        dkim=self.dkim,
-                        ceiling=ceiling,
-                        known=known is not None,
-                    )
-                    for n, ceiling in zip(parts[1:], ceilings[1:], strict=True)
-                ]
-                self._helpers = helpers = await asyncio.to_thread(spread.Helpers, wanted)
-                if self.stopping:
-                    helpers.stop()
-            await mine
-            used = adapter.limit * len(parts) if adapter is not None else sum(parts)
-            report.connections = min(used, top or used)
-            paused = self._courier.paused
-            report.error = report.error or self._courier.fatal
-            if report.error is not None:  # the server cannot be used: helpers stop too
-                helpers.stop()
-            while helpers.running():
-                self._beat(job, report)
-                await asyncio.sleep(LEASE_POLL)
-            await asyncio.to_thread(helpers.join)
-            if adapter is not None and helpers.procs:  # what every process learned, in all
-                learned = helpers.learned()  # one that said nothing: taken as this one
-                learned += [(None, adapter.limit)] * (len(helpers.procs) - len(learned))
-                used = adapter.limit + sum(n for _, n in learned)
-                report.connections = min(used, top or used)
-                with self.engine.begin() as conn:
-                    adapter.remember(conn, now=self.clock(), others=[s for s, _ in learned])
-        finally:
-            if not mine.done():
-                self._courier.request_stop()
-                await asyncio.wait([mine])
-            await asyncio.to_thread(helpers.join)
-            self._helpers, self._courier = None, None
-        return paused
-
-    def _beat(self, job: Job, report: SendReport) -> None:
+    def beat(self, job: Job, report: SendReport) -> None:
         """Keep the list lock fresh and report progress, at most every BEAT seconds."""
         moment = time.monotonic()
         if moment < self._next_beat:
