@@ -35,6 +35,7 @@ from tests.admintools import add_admin, csrf_of, live_server, sign_in, sign_in_p
 from tests.browsers import require_browser, shot
 from tests.conftest import Site
 from tests.smtpserver import SmtpServer
+from tests.test_desk_store import feedback_row
 from tests.test_queue import READERS, got, rows, run, setup_site, work_for
 from tests.test_queue import server as server
 
@@ -76,14 +77,15 @@ def history(site: Site, clock: Any) -> int:
         assert send_repo.finish_if_done(conn, send_id, now=then + timedelta(minutes=5))
         feedback_repo.record(
             conn,
-            {
-                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
-                "recipient": None, "original_recipient": None, "status": None,
-                "diagnostic": "abuse report", "message_id": None, "subscriber_id": ada,
-                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
-                "received_at": then + timedelta(hours=1),
-            },
-        )  # fmt: skip
+            feedback_row(
+                1,
+                send_id,
+                ada,
+                "complaint",
+                diagnostic="abuse report",
+                at=then + timedelta(hours=1),
+            ),
+        )
     return send_id
 
 

@@ -28,6 +28,7 @@ from syndicate.subscribers.tokens import Signer
 from syndicate.web import create_app
 from tests.admintools import ADMIN_SECRET, add_admin, csrf_of, live_server, sign_in
 from tests.conftest import NOW, Site
+from tests.test_desk_store import feedback_row
 
 CONFIG = """
 [web]
@@ -151,14 +152,10 @@ def test_idn_addresses_are_shown_in_unicode_and_reader_times_in_the_lists_zone(
         ledger.record(conn, send_id, zoe, DeliveryStatus.FAILED, now=NOW, code=550, reply="no")
         feedback_repo.record(
             conn,
-            {
-                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
-                "recipient": None, "original_recipient": None, "status": None,
-                "diagnostic": "abuse report", "message_id": None, "subscriber_id": zoe,
-                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
-                "received_at": NOW + timedelta(hours=1),
-            },
-        )  # fmt: skip
+            feedback_row(
+                1, send_id, zoe, "complaint", diagnostic="abuse report", at=NOW + timedelta(hours=1)
+            ),
+        )
         link = click_repo.register_links(conn, send_id, ["https://example.org/a"])
         click_repo.count_click(conn, link["https://example.org/a"], subscriber_id=zoe, now=NOW)
     report = words(client.get(f"/admin/sends/{send_id}"))

@@ -5,7 +5,7 @@ the ledger, feedback intake rows), and the migration's backfill of a store holdi
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, text
@@ -48,7 +48,19 @@ def change(sid: int, status: Status, previous: Status, source: Source = Source.C
     )
 
 
-def feedback_row(n: int, send_id: int, sid: int, outcome: str, *, counts: bool = True) -> dict:
+def feedback_row(
+    n: int,
+    send_id: int,
+    sid: int,
+    outcome: str,
+    *,
+    counts: bool = True,
+    diagnostic: str | None = None,
+    at: datetime | None = None,
+) -> dict:
+    """A feedback event row for ``feedback_repo.record`` (event id ``ev-N``)."""
+    if diagnostic is None:
+        diagnostic = "550 5.7.1 listed at a blocklist" if outcome == "ours" else "no"
     return {
         "event_id": f"ev-{n}",
         "source": "maildir",
@@ -56,14 +68,14 @@ def feedback_row(n: int, send_id: int, sid: int, outcome: str, *, counts: bool =
         "recipient": None,
         "original_recipient": None,
         "status": "5.1.1" if outcome == "hard" else None,
-        "diagnostic": "550 5.7.1 listed at a blocklist" if outcome == "ours" else "no",
+        "diagnostic": diagnostic,
         "message_id": None,
         "subscriber_id": sid,
         "send_id": send_id,
         "matched_by": "token",
         "counts": counts,
         "note": "",
-        "received_at": NOW + DAY,
+        "received_at": NOW + DAY if at is None else at,
     }
 
 

@@ -41,6 +41,7 @@ from syndicate.web import create_app
 from syndicate.web.admin import pages_subscriber
 from tests.admintools import ADMIN_SECRET, LiveServer, add_admin, csrf_of, live_server, sign_in
 from tests.conftest import NOW, Site
+from tests.test_desk_store import feedback_row
 
 HOSTILE = '<script>alert("x")</script>'
 CONFIG = """
@@ -429,14 +430,8 @@ def test_cli_show_prints_no_dsn_status_for_a_complaint(site: Site) -> None:
     with site.engine.begin() as conn:
         feedback_repo.record(
             conn,
-            {
-                "event_id": "ev-1", "source": "maildir", "outcome": "complaint",
-                "recipient": None, "original_recipient": None, "status": None,
-                "diagnostic": "abuse report", "message_id": None, "subscriber_id": ids.ada,
-                "send_id": send_id, "matched_by": "token", "counts": True, "note": "",
-                "received_at": NOW,
-            },
-        )  # fmt: skip
+            feedback_row(1, send_id, ids.ada, "complaint", diagnostic="abuse report", at=NOW),
+        )
     result = CliRunner().invoke(
         main, ["--site", str(site.root), "subscribers", "show", "ada@example.org"]
     )
